@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from zalogate import __version__
@@ -91,25 +90,22 @@ app.command("logs", help="Show the gateway log from the state dir.")(logs.comman
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``zalogate`` console script: one clear line per error, no traceback."""
+    """Entry point of the ``zalogate`` console script: one clear line per error, no traceback.
+
+    Typer handles usage errors itself (exit 2); our own errors and unexpected exceptions are
+    printed as one line on stderr unless ``--verbose`` asks for the traceback.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or "-v" in args
     try:
-        result = app(args=args, prog_name="zalogate", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app(args=args, prog_name="zalogate", standalone_mode=True)
     except CliError as exc:
         if verbose:
             raise
         err_console.print(f"[red]error:[/red] {exc}", markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        err_console.print("Interrupted.")
         sys.exit(130)
     except Exception as exc:
         if verbose:
@@ -117,4 +113,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", markup=True)
         err_console.print("(run with --verbose for the full traceback)")
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
