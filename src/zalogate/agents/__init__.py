@@ -1,1 +1,99 @@
-"""zalogate.agents."""
+"""Agent backends: ``echo``, ``openai`` (any OpenAI-compatible endpoint) and ``command``.
+
+``create_agent(config, store)`` builds the one named by ``config.agent.type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from zalogate.agents.base import Agent, AgentError, AgentTool, FunctionTool, Turn
+from zalogate.agents.command import CommandAgent, CommandAgentOptions
+from zalogate.agents.echo import EchoAgent
+from zalogate.agents.openai import AgentAuthError, OpenAIAgent, OpenAIAgentOptions
+
+if TYPE_CHECKING:
+    from zalogate.store import Store
+
+__all__ = [
+    "Agent",
+    "AgentAuthError",
+    "AgentError",
+    "AgentTool",
+    "CommandAgent",
+    "CommandAgentOptions",
+    "EchoAgent",
+    "FunctionTool",
+    "OpenAIAgent",
+    "OpenAIAgentOptions",
+    "Turn",
+    "command_options_from_config",
+    "create_agent",
+    "openai_options_from_config",
+]
+
+
+def _get(section: Any, name: str, default: Any = None) -> Any:
+    if section is None:
+        return default
+    if isinstance(section, Mapping):
+        value = section.get(name, default)
+    else:
+        value = getattr(section, name, default)
+    return default if value is None else value
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    reveal = getattr(value, "get_secret_value", None)
+    return str(reveal() if callable(reveal) else value) or None
+
+
+def openai_options_from_config(section: Any) -> OpenAIAgentOptions:
+    """Build :class:`OpenAIAgentOptions` from the ``agent.openai`` config section."""
+    defaults = OpenAIAgentOptions()
+    temperature = _get(section, "temperature")
+    return OpenAIAgentOptions(
+        model=str(_get(section, "model", defaults.model)),
+        base_url=_get(section, "base_url"),
+        api_key=_secret(_get(section, "api_key")),
+        system_prompt=_get(section, "system_prompt"),
+        history_window=int(_get(section, "history_window", defaults.history_window)),
+        timeout_seconds=float(_get(section, "timeout_seconds", defaults.timeout_seconds)),
+        max_tool_rounds=int(_get(section, "max_tool_rounds", defaults.max_tool_rounds)),
+        temperature=None if temperature is None else float(temperature),
+        on_error=_get(section, "on_error", defaults.on_error),
+    )
+
+
+def command_options_from_config(section: Any) -> CommandAgentOptions:
+    """Build :class:`CommandAgentOptions` from the ``agent.command`` config section."""
+    argv = _get(section, "argv", ())
+    if isinstance(argv, str):
+        argv = [argv]
+    env = _get(section, "env", {})
+    return CommandAgentOptions(
+        argv=tuple(str(a) for a in argv),
+        timeout_seconds=float(_get(section, "timeout_seconds", 60.0)),
+        env={str(k): _secret(v) or "" for k, v in dict(env).items()},
+        cwd=_get(section, "cwd"),
+    )
+
+
+def create_agent(config: Any, store: Store | None = None) -> Agent:
+    """The agent named by ``config.agent.type`` (``echo`` when there is no agent section).
+
+    Raises:
+        ValueError: For an unknown agent type or a command agent without ``argv``.
+    """
+    section = _get(config, "agent")
+    kind = str(_get(section, "type", "echo")).lower()
+    if kind == "echo":
+        return EchoAgent()
+    if kind == "openai":
+        return OpenAIAgent(openai_options_from_config(_get(section, "openai")), store=store)
+    if kind == "command":
+        return CommandAgent(command_options_from_config(_get(section, "command")))
+    raise ValueError(f"unknown agent type {kind!r} (expected echo, openai or command)")

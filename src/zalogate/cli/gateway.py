@@ -1,7 +1,189 @@
-"""`zalogate gateway`: Run the gateway."""
+"""`zalogate gateway`: run the gateway, or ask a running one how it is doing."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import importlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
-app = typer.Typer(help="Run the gateway.", no_args_is_help=True)
+import httpx2
+import typer
+from rich.table import Table
+
+from zalogate.cli.errors import CliError
+from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.logging import redact
+
+__all__ = ["app", "load_runtime_config", "resolve_state_dir"]
+
+app = typer.Typer(
+    help="Run the gateway, or show the status of a running one.", no_args_is_help=True
+)
+
+_STATUS_TIMEOUT = 3.0
+_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, not bound
+
+
+def _config_module() -> Any:
+    """``zalogate.config``, imported by name (it is built separately from this command)."""
+    try:
+        module = importlib.import_module("zalogate.config")
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise CliError(f"the config loader cannot be imported: {exc}") from exc
+    if not hasattr(module, "load_config"):
+        raise CliError("the config loader is not available in this build")
+    return module
+
+
+def load_runtime_config(state: CliState) -> tuple[Any, Path]:
+    """Load and validate the config; return it with the state dir.
+
+    Raises:
+        CliError: The config is invalid (every problem is printed first).
+    """
+    module = _config_module()
+    config_error: type[BaseException] = getattr(module, "ConfigError", ValueError)
+    try:
+        return load_runtime_config_quietly(state)
+    except config_error as exc:
+        problems = _config_problems(exc)
+        err_console.print("[red]The config is invalid:[/red]", markup=True)
+        for problem in problems:
+            err_console.print(f"  - {problem}", markup=False)
+        raise CliError(f"fix the config ({len(problems)} problem(s)) and try again") from exc
+
+
+def resolve_state_dir(state: CliState) -> tuple[Path, Any | None]:
+    """The state dir from the config, or from the environment when the config is invalid.
+
+    Diagnostic commands (``logs``, ``gateway status``) must work with a broken config.
+    """
+    try:
+        config, state_dir = load_runtime_config_quietly(state)
+    except Exception as exc:
+        fallback = os.environ.get("ZALOGATE_STATE_DIR") or str(Path.home() / ".zalogate")
+        err_console.print(
+            f"warning: could not load the config ({redact(_first_line(exc))}); "
+            f"using the state dir {fallback}",
+            markup=False,
+        )
+        return Path(fallback).expanduser(), None
+    return state_dir, config
+
+
+def load_runtime_config_quietly(state: CliState) -> tuple[Any, Path]:
+    """Like :func:`load_runtime_config` but without printing the problems."""
+    module = _config_module()
+    env = dict(os.environ)
+    config = module.load_config(state.config_path, env=env)
+    return config, Path(module.state_dir(config, env))
+
+
+def _config_problems(exc: BaseException) -> list[str]:
+    for name in ("errors", "issues", "problems"):
+        value = getattr(exc, name, None)
+        if isinstance(value, list | tuple) and value:
+            return [redact(str(item)) for item in value]
+    return [redact(str(exc))]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default from config).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
+    ] = None,
+) -> None:
+    """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
+    state = get_state(ctx)
+    config, state_dir = load_runtime_config(state)
+    gateway = Gateway(
+        config,
+        state_dir=state_dir,
+        http_host=host,
+        http_port=port,
+        handle_signals=True,
+        log_level="debug" if state.verbose else None,
+    )
+    try:
+        asyncio.run(_serve(gateway))
+    except OSError as exc:
+        raise CliError(redact(str(exc))) from exc
+
+
+async def _serve(gateway: Gateway) -> None:
+    async with gateway:
+        err_console.print(f"zalogate gateway listening on {gateway.url}", markup=False)
+        err_console.print(f"log file: {gateway.log_file}", markup=False)
+        err_console.print("press Ctrl-C to stop", markup=False)
+        await gateway.wait()
+    err_console.print("gateway stopped", markup=False)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status as JSON.")] = False,
+    host: Annotated[str | None, typer.Option("--host", help="Gateway address to ask.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Gateway port to ask.")] = None,
+) -> None:
+    """Show the channel accounts of a running gateway (from its /healthz endpoint)."""
+    state = get_state(ctx)
+    _, config = resolve_state_dir(state)
+    gateway_config = getattr(config, "gateway", None)
+    host = host or getattr(gateway_config, "host", None) or DEFAULT_HOST
+    if host in _WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    if port is None:
+        port = getattr(gateway_config, "port", None) or DEFAULT_PORT
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    url = f"http://{netloc}{HEALTH_PATH}"
+    try:
+        response = httpx2.get(url, timeout=_STATUS_TIMEOUT)
+        response.raise_for_status()
+        body = response.json()
+    except httpx2.ConnectError as exc:
+        raise CliError(
+            f"no gateway is running at http://{netloc} (start one with `zalogate gateway run`)"
+        ) from exc
+    except (httpx2.HTTPError, ValueError) as exc:
+        raise CliError(f"the gateway at http://{netloc} did not answer properly: {exc}") from exc
+    if as_json:
+        print_json(body)
+        return
+    accounts = body.get("accounts") or []
+    out_console.print(f"gateway at http://{netloc}: ok (version {body.get('version', '?')})")
+    if not accounts:
+        out_console.print("no channel account is running")
+        return
+    table = Table("channel", "account", "state", "last inbound", "last outbound", "last error")
+    for account in accounts:
+        table.add_row(
+            str(account.get("channel", "")),
+            str(account.get("account", "")),
+            str(account.get("state", "")),
+            _when(account.get("lastInboundAt")),
+            _when(account.get("lastOutboundAt")),
+            str(account.get("lastError") or ""),
+        )
+    out_console.print(table)
+
+
+def _when(ms: Any) -> str:
+    if not isinstance(ms, int):
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -2,6 +2,252 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from zalogate.cli.errors import CliError
+from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
+from zalogate.core.channel import ENTRY_POINT_GROUP
+from zalogate.core.pairing import (
+    PairingError,
+    PairingNotifier,
+    PairingRequest,
+    PairingStore,
+    pairing_approved_text,
+)
+from zalogate.store import Store
+
+__all__ = ["app", "make_notifier"]
 
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
+
+BUILTIN_CHANNELS = ("zalo", "zalouser")
+_ALIASES = {"zl": "zalo", "zlu": "zalouser"}
+_CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_ID_LABELS = {"zalo": "zaloUserId", "zalouser": "zalouserUserId"}
+
+
+def _known_channels() -> tuple[str, ...]:
+    names = list(BUILTIN_CHANNELS)
+    try:
+        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry.name not in names and _CHANNEL_ID.match(entry.name):
+                names.append(entry.name)
+    except Exception:  # noqa: S110 - a broken distribution must not break the CLI
+        pass
+    return tuple(names)
+
+
+def _channel(raw: str) -> str:
+    name = raw.strip().lower()
+    name = _ALIASES.get(name, name)
+    known = _known_channels()
+    if name not in known:
+        raise CliError(f"Unknown channel: {raw!r} (expected one of: {', '.join(known)})")
+    return name
+
+
+def _state_dir(state: CliState) -> Path:
+    """The state dir: from ``zalogate.config`` when available, else env or ``~/.zalogate``."""
+    try:
+        config_module: Any = importlib.import_module("zalogate.config")
+        load_config = config_module.load_config
+        state_dir_of = config_module.state_dir
+    except (ImportError, AttributeError):
+        override = os.environ.get("ZALOGATE_STATE_DIR", "").strip()
+        return Path(override).expanduser() if override else Path.home() / ".zalogate"
+    try:
+        config = load_config(state.config_path, env=dict(os.environ))
+    except Exception as exc:
+        raise CliError(f"could not load the config: {exc}") from exc
+    return Path(state_dir_of(config, dict(os.environ)))
+
+
+def _run(ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]]) -> Any:
+    state_dir = _state_dir(get_state(ctx))
+
+    async def main() -> Any:
+        async with await Store.open(state_dir) as store:
+            return await action(PairingStore(store))
+
+    return asyncio.run(main())
+
+
+def _print_table(channel: str | None, requests: list[PairingRequest]) -> None:
+    table = Table(title=f"Pairing requests ({len(requests)})", title_justify="left")
+    if channel is None:
+        table.add_column("Channel", no_wrap=True)
+    table.add_column("Code", no_wrap=True)
+    table.add_column(_ID_LABELS.get(channel or "", "userId"), no_wrap=True)
+    table.add_column("Meta", overflow="fold", min_width=12)
+    table.add_column("Requested", no_wrap=True)
+    for request in requests:
+        cells = [
+            request.code,
+            request.id,
+            json.dumps(dict(request.meta), ensure_ascii=False, separators=(",", ":")),
+            request.created_at,
+        ]
+        table.add_row(*([request.channel, *cells] if channel is None else cells))
+    out_console.print(table)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    channel_arg: Annotated[
+        str | None, typer.Argument(metavar="[CHANNEL]", help="zalo or zalouser.")
+    ] = None,
+    channel_opt: Annotated[
+        str | None, typer.Option("--channel", help="The channel (same as the argument).")
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account's requests.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List pending pairing requests (expired ones are pruned)."""
+    raw = channel_arg or channel_opt
+    channel = _channel(raw) if raw else None
+
+    async def action(pairing: PairingStore) -> list[PairingRequest]:
+        return await pairing.list_pending(channel, account)
+
+    requests: list[PairingRequest] = _run(ctx, action)
+    if as_json:
+        items = []
+        for request in requests:
+            item = request.to_json()
+            if channel is None:
+                item = {"channel": request.channel, **item}
+            items.append(item)
+        print_json({"channel": channel, "requests": items})
+        return
+    if not requests:
+        out_console.print(
+            f"No pending {channel} pairing requests." if channel else "No pending pairing requests."
+        )
+        return
+    _print_table(channel, requests)
+
+
+def make_notifier(state: CliState, channel: str) -> PairingNotifier | None:
+    """Build a notifier that sends through the channel plugin, or None when unavailable.
+
+    Needs ``zalogate.runtime.plugins.load_plugin`` and ``zalogate.config``; tests replace this
+    function.
+    """
+    try:
+        plugins: Any = importlib.import_module("zalogate.runtime.plugins")
+        load_plugin = plugins.load_plugin
+        config_module: Any = importlib.import_module("zalogate.config")
+    except (ImportError, AttributeError):
+        return None
+
+    async def notify(channel_id: str, account_id: str, sender_id: str, text: str) -> None:
+        from zalogate.core.channel import ChannelContext
+        from zalogate.core.model import ReplyPayload
+
+        env = dict(os.environ)
+        config = config_module.load_config(state.config_path, env=env)
+        state_dir = Path(config_module.state_dir(config, env))
+        plugin = load_plugin(channel_id)
+
+        class _NoInbox:
+            async def admit(self, message: Any) -> Any:
+                raise RuntimeError("the pairing CLI does not receive messages")
+
+        async with await Store.open(state_dir) as store:
+            context = ChannelContext(
+                config=config, state_dir=state_dir, store=store, inbox=_NoInbox()
+            )
+            created = plugin.create(context)
+            channel_obj = await created if asyncio.iscoroutine(created) else created
+            accounts = {acct.account_id: acct for acct in channel_obj.accounts()}
+            account = accounts.get(account_id)
+            if account is None:
+                raise RuntimeError(f"account {account_id!r} is not configured for {channel_id}")
+            receipt = await channel_obj.send(account, sender_id, ReplyPayload(text=text))
+            if receipt.error:
+                raise RuntimeError(receipt.error)
+
+    return notify
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Argument(metavar="CHANNEL_OR_CODE", help="Channel, or the code.")],
+    second: Annotated[str | None, typer.Argument(metavar="[CODE]", help="The code.")] = None,
+    channel_opt: Annotated[str | None, typer.Option("--channel", help="The channel.")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Approve into this account.")
+    ] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="Tell the sender on the same channel.")
+    ] = False,
+) -> None:
+    """Approve a pairing code: the sender may then DM the bot.
+
+    Forms: "approve CHANNEL CODE", "approve --channel CHANNEL CODE", or "approve CODE" when the
+    code is pending in exactly one channel.
+    """
+    if second is not None:
+        if channel_opt is not None and _channel(channel_opt) != _channel(first):
+            raise CliError("the channel was given twice with different values")
+        channel: str | None = _channel(first)
+        code = second
+    else:
+        if channel_opt is None and first.strip().lower() in (*_known_channels(), *_ALIASES):
+            raise CliError(f"Missing pairing code: zalogate pairing approve {first} <CODE>")
+        channel = _channel(channel_opt) if channel_opt else None
+        code = first
+    wanted = code.strip().upper()
+
+    async def action(pairing: PairingStore) -> PairingRequest:
+        target = channel
+        if target is None:
+            pending = await pairing.list_pending(None, account)
+            channels = sorted({r.channel for r in pending if r.code == wanted})
+            if len(channels) != 1:
+                if not channels:
+                    raise PairingError(f"No pending pairing request found for code: {wanted}")
+                raise CliError("the code is pending in several channels; name the channel")
+            target = channels[0]
+        return await pairing.approve(target, wanted, account)
+
+    try:
+        request: PairingRequest = _run(ctx, action)
+    except PairingError as exc:
+        raise CliError(str(exc)) from exc
+    out_console.print(f"Approved {request.channel} sender {request.id}.")
+    if not notify:
+        return
+    notifier = make_notifier(get_state(ctx), request.channel)
+    if notifier is None:
+        err_console.print(
+            f"Warning: could not notify {request.id}: sending through {request.channel}"
+            " is not available from the CLI yet. The approval stands."
+        )
+        return
+    try:
+        asyncio.run(
+            notifier(
+                request.channel,
+                request.account_id,
+                request.id,
+                pairing_approved_text(request.channel),
+            )
+        )
+    except Exception as exc:
+        err_console.print(f"Warning: could not notify {request.id}: {exc}. The approval stands.")

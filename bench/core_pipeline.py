@@ -1,0 +1,170 @@
+"""Benchmark: durable admission and processing through the real SQLite inbox and pipeline.
+
+N messages over C conversations are admitted by concurrent "webhook" clients into the inbox
+(state dir in a temp folder, ``synchronous=FULL``) and processed by the pipeline with the echo
+agent and an in-memory channel. Also times the DM access decision with 10 and 100,000
+allowlist entries. Prints one JSON object::
+
+    python bench/core_pipeline.py --messages 20000 --conversations 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from zalogate.agents.echo import EchoAgent
+from zalogate.core.access import AccountPolicy, decide_dm
+from zalogate.core.channel import ChannelAccount, ProbeResult
+from zalogate.core.ingress import Inbox
+from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.pipeline import Pipeline
+from zalogate.store import Store
+
+ACCOUNT = ChannelAccount(channel="zalo", account_id="default", enabled=True, settings={})
+
+
+class CountingChannel:
+    """An in-memory channel that counts sends and checks that each reply echoes its message."""
+
+    id = "zalo"
+    text_limit = 2000
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.mismatched = 0
+
+    def accounts(self) -> Sequence[ChannelAccount]:
+        return [ACCOUNT]
+
+    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        self.sent += 1
+        if not reply.text.startswith(f"msg {target} "):
+            self.mismatched += 1
+        return DeliveryReceipt(message_ids=(str(self.sent),))
+
+    async def probe(self, account: ChannelAccount) -> ProbeResult:
+        return ProbeResult(ok=True)
+
+
+def make_messages(count: int, conversations: int) -> list[InboundMessage]:
+    return [
+        InboundMessage(
+            channel="zalo",
+            account_id="default",
+            chat_type=ChatType.DIRECT,
+            chat_id=f"user{n % conversations}",
+            sender_id=f"user{n % conversations}",
+            message_id=f"m{n}",
+            timestamp_ms=1_700_000_000_000 + n,
+            text=f"msg user{n % conversations} {n}",
+        )
+        for n in range(count)
+    ]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def run_pipeline(count: int, conversations: int, clients: int) -> dict[str, float]:
+    messages = make_messages(count, conversations)
+    allow = frozenset(f"user{n}" for n in range(conversations))
+    policy = AccountPolicy(channel="zalo", dm_policy="allowlist", allow_from=allow)
+    channel = CountingChannel()
+    with tempfile.TemporaryDirectory(prefix="zalogate-bench-") as tmp:
+        store = await Store.open(Path(tmp))
+        pipeline = Pipeline(
+            store=store,
+            channels={"zalo": channel},
+            policy_for=lambda message: policy,
+            agent=EchoAgent(),
+        )
+        inbox = Inbox(store, pipeline.process)
+        await inbox.start()
+        latencies: list[float] = []
+        queue = iter(messages)
+
+        async def client() -> None:
+            for message in queue:
+                started = time.perf_counter()
+                await inbox.admit(message)
+                latencies.append(time.perf_counter() - started)
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        admitted_at = time.perf_counter()
+        await inbox.wait_idle()
+        finished_at = time.perf_counter()
+        commits = store.commits
+        await inbox.stop()
+        await store.close()
+    if channel.sent != count or channel.mismatched:
+        raise SystemExit(f"delivery check failed: {channel.sent} sent, {channel.mismatched} bad")
+    return {
+        "admitted_per_s": round(count / (admitted_at - begin), 1),
+        "processed_per_s": round(count / (finished_at - begin), 1),
+        "admit_p50_ms": round(statistics.median(latencies) * 1000, 3),
+        "admit_p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        "store_commits": commits,
+        "dead_lettered": inbox.counters.dead_lettered,
+    }
+
+
+def time_decision(entries: int, rounds: int = 200_000) -> float:
+    """Mean nanoseconds of ``decide_dm`` (half allowed senders, half strangers)."""
+    allow = frozenset(f"{8_000_000_000 + n}" for n in range(entries))
+    policy = AccountPolicy(channel="zalo", dm_policy="allowlist", allow_from=allow)
+    known = f"{8_000_000_000 + entries // 2}"
+    stranger = "7000000000"
+    senders = [known, stranger] * (rounds // 2)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter_ns()
+        for sender in senders:
+            decide_dm(policy, sender)
+        best = min(best, (time.perf_counter_ns() - start) / len(senders))
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--conversations", type=int, default=2_000)
+    parser.add_argument("--clients", type=int, default=256, help="concurrent admitters")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    result: dict[str, float | int] = {
+        "messages": args.messages,
+        "conversations": args.conversations,
+    }
+    result.update(asyncio.run(run_pipeline(args.messages, args.conversations, args.clients)))
+    ns_10 = time_decision(10)
+    ns_100k = time_decision(100_000)
+    result["decision_ns_10"] = round(ns_10, 1)
+    result["decision_ns_100k"] = round(ns_100k, 1)
+    result["decision_ratio"] = round(ns_100k / ns_10, 3)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_mb"] = round(rss_kb / 1024, 1)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Decode throughput of encrypted, gzipped 501 websocket frames: our decoder vs zca-js's.
+
+Builds N realistic 501 frames (``encrypt`` 2: AES-GCM + gzip, one text message each), decodes
+them on one core (best of 3 passes) with the Python decoder, then with zca-js's own
+``decodeEventData`` in Node (``bench/js/decode_frames.mjs``), and prints one JSON object:
+``{frames, py_frames_per_s, node_frames_per_s, ratio}`` (ratio = py / node).
+
+zca-js is installed once into ``~/.cache/zalogate-conformance/zca-js-<version>`` (the same
+cache as the conformance test; override with ``ZALOGATE_CONFORMANCE_CACHE``).
+Run: ``python bench/personal_frames.py [--frames 20000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zalogate.testing.fake_personal import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_JSON = ROOT / "tests" / "conformance" / "js" / "package.json"
+REPEATS = 3  # best of N passes: the machine may be shared, throughput is what we compare
+NODE_SCRIPT = Path(__file__).resolve().parent / "js" / "decode_frames.mjs"
+
+
+def make_frames(count: int, key: bytes) -> list[bytes]:
+    """``count`` distinct 501 frames as the server sends them (fresh IV/AAD each)."""
+    frames = []
+    for i in range(count):
+        msg = {
+            "actionId": str(1000 + i),
+            "msgId": str(7_000_000_000_000 + i),
+            "cliMsgId": str(1_700_000_000_000 + i),
+            "msgType": "webchat",
+            "uidFrom": "2000000000000000001",
+            "idTo": "0",
+            "dName": "Alice Nguyễn",
+            "ts": str(1_700_000_000_000 + i),
+            "status": 1,
+            "content": f"Xin chào, đây là tin nhắn số {i} 👋 — hello from the benchmark",
+            "notify": "1",
+            "ttl": 0,
+            "userId": "0",
+            "uin": "0",
+            "topOut": "0",
+            "topOutTimeOut": "0",
+            "topOutImprTimeOut": "0",
+            "paramsExt": {"countUnread": 1, "containType": 0, "platformType": 1},
+            "cmd": 501,
+            "st": 3,
+            "at": 5,
+            "realMsgId": "0",
+        }
+        envelope = wire.encode_event({"data": {"msgs": [msg]}, "error_code": 0}, encrypt=2, key=key)
+        frames.append(wire.encode_frame(501, 0, envelope))
+    return frames
+
+
+def python_decoder(key: bytes) -> tuple[str, Callable[[bytes], Any]]:
+    """The decoder our client uses; falls back to the fake's own wire decoder."""
+    try:
+        from zalogate.personal import framing  # type: ignore[attr-defined]
+
+        decode = framing.decode_event_frame  # the client's frame + envelope decoder
+    except (ImportError, AttributeError):
+
+        def decode(frame: bytes) -> Any:
+            _, _, _, body = wire.decode_frame(frame)
+            return wire.decode_event(body, key)
+
+        return "zalogate.testing.fake_personal.wire", decode
+    return "zalogate.personal.framing", lambda frame: decode(frame, key)
+
+
+def bench_python(frames: list[bytes], key: bytes) -> tuple[str, float]:
+    name, decode = python_decoder(key)
+    for frame in frames[: min(2000, len(frames))]:
+        decode(frame)
+    best = 0.0
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for frame in frames:
+            data = decode(frame)
+        best = max(best, len(frames) / (time.perf_counter() - start))
+        assert data["data"]["msgs"][0]["cmd"] == 501
+    return name, best
+
+
+def zcajs_dist() -> Path:
+    version = json.loads(PACKAGE_JSON.read_text())["dependencies"]["zca-js"]
+    override = os.environ.get("ZALOGATE_CONFORMANCE_CACHE")
+    cache = Path(override) if override else Path.home() / ".cache" / "zalogate-conformance"
+    target = cache / f"zca-js-{version}"
+    dist = target / "node_modules" / "zca-js" / "dist"
+    if not (dist / "utils.js").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("npm is needed to install zca-js for the comparison")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PACKAGE_JSON, target / "package.json")
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            cwd=target,
+            check=True,
+        )
+    return dist
+
+
+def bench_node(frames: list[bytes], key: bytes) -> float:
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("node is needed for the zca-js comparison")
+    dist = zcajs_dist()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(base64.b64encode(f).decode() for f in frames))
+        path = fh.name
+    try:
+        out = subprocess.run(
+            [
+                node,
+                str(NODE_SCRIPT),
+                str(dist),
+                path,
+                base64.b64encode(key).decode(),
+                str(REPEATS),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.unlink(path)
+    return float(json.loads(out.stdout)["frames_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        # One core for both decoders (Node inherits the affinity of this process).
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    key = os.urandom(32)
+    frames = make_frames(args.frames, key)
+    decoder, py_rate = bench_python(frames, key)
+    node_rate = bench_node(frames, key)
+    result = {
+        "frames": args.frames,
+        "py_frames_per_s": round(py_rate),
+        "node_frames_per_s": round(node_rate),
+        "ratio": round(py_rate / node_rate, 3),
+        "py_decoder": decoder,
+    }
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,412 @@
+"""DM pairing: one-time codes that let the operator admit an unknown sender.
+
+An unknown sender under ``dmPolicy: pairing`` gets a code once; the operator runs
+``zalogate pairing approve <channel> <CODE>``, which moves the sender into the account's allow
+store. Rules:
+
+* codes are 8 characters from ``ABCDEFGHJKLMNPQRSTUVWXYZ23456789`` (cryptographic RNG),
+  unique among pending requests, and expire 1 hour after creation;
+* at most 3 requests are pending per channel account; further senders are ignored silently;
+* a sender whose request is pending gets no second message (``created`` is False);
+* approval matches the code case-insensitively and adds the sender to the allow store of the
+  request's account; approvals never leak between accounts and never grant group access.
+
+Both tables live in the shared SQLite store (migrations ``0010_pairing`` and
+``0011_allow_store``); every change runs in one writer transaction, so concurrent requests
+cannot exceed the cap or hand out the same code twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from zalogate.core.access import WILDCARD, match_key, normalize_allow_entry
+from zalogate.store import Store
+
+__all__ = [
+    "CODE_ALPHABET",
+    "CODE_LENGTH",
+    "DEFAULT_ACCOUNT_ID",
+    "MAX_PENDING_PER_ACCOUNT",
+    "PAIRING_TTL_SECONDS",
+    "PairingError",
+    "PairingNotifier",
+    "PairingRequest",
+    "PairingRequestResult",
+    "PairingStore",
+    "generate_code",
+    "issue_pairing_challenge",
+    "normalize_account_id",
+    "pairing_approved_text",
+    "pairing_challenge_text",
+]
+
+log = logging.getLogger(__name__)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+PAIRING_TTL_SECONDS = 60 * 60
+MAX_PENDING_PER_ACCOUNT = 3
+DEFAULT_ACCOUNT_ID = "default"
+_CODE_TRIES = 500
+
+
+class PairingError(Exception):
+    """A pairing operation failed (unknown or expired code, unusable entry)."""
+
+
+def normalize_account_id(account_id: str | None) -> str:
+    """Account ids are compared trimmed and lower-cased; blank means ``default``."""
+    text = (account_id or "").strip().lower()
+    return text or DEFAULT_ACCOUNT_ID
+
+
+def generate_code() -> str:
+    """A fresh pairing code from the cryptographic RNG."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def _iso(ms: int) -> str:
+    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRequest:
+    """One pending (or just approved) pairing request.
+
+    ``id`` is the sender's id as the channel reported it; ``meta`` always holds ``accountId``
+    and holds ``name`` when the sender's display name was known.
+    """
+
+    channel: str
+    account_id: str
+    id: str
+    code: str
+    created_at_ms: int
+    last_seen_at_ms: int
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def created_at(self) -> str:
+        """Creation time, ISO-8601 UTC."""
+        return _iso(self.created_at_ms)
+
+    @property
+    def last_seen_at(self) -> str:
+        """Time of the sender's latest message, ISO-8601 UTC."""
+        return _iso(self.last_seen_at_ms)
+
+    def to_json(self) -> dict[str, object]:
+        """The request as ``pairing list --json`` prints it."""
+        return {
+            "id": self.id,
+            "code": self.code,
+            "createdAt": self.created_at,
+            "lastSeenAt": self.last_seen_at,
+            "meta": dict(self.meta),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRequestResult:
+    """The outcome of :meth:`PairingStore.request`.
+
+    ``created`` True: a new code was issued; send the challenge. ``created`` False with a
+    ``code``: the sender's request is pending already; send nothing. ``capped`` True: the
+    account has the maximum of pending requests; the sender is ignored (``code`` is None).
+    """
+
+    code: str | None
+    created: bool
+    capped: bool = False
+
+
+class PairingNotifier(Protocol):
+    """Sends the approval message to a newly approved sender (``pairing approve --notify``)."""
+
+    async def __call__(self, channel: str, account_id: str, sender_id: str, text: str, /) -> None:
+        """Deliver ``text`` to ``sender_id`` through ``channel``'s ``account_id``."""
+        ...
+
+
+def _row_to_request(row: sqlite3.Row) -> PairingRequest:
+    try:
+        meta_raw = json.loads(row["meta_json"])
+    except ValueError:
+        meta_raw = {}
+    meta = {str(k): str(v) for k, v in meta_raw.items()} if isinstance(meta_raw, dict) else {}
+    return PairingRequest(
+        channel=row["channel"],
+        account_id=row["account_id"],
+        id=row["sender_id"],
+        code=row["code"],
+        created_at_ms=int(row["created_at_ms"]),
+        last_seen_at_ms=int(row["last_seen_at_ms"]),
+        meta=meta,
+    )
+
+
+class PairingStore:
+    """Pairing requests and the per-account allow store, on the shared :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: float = PAIRING_TTL_SECONDS,
+        max_pending: int = MAX_PENDING_PER_ACCOUNT,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._max_pending = max_pending
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _prune(self, conn: sqlite3.Connection, now_ms: int, channel: str | None = None) -> None:
+        cutoff = now_ms - self._ttl_ms
+        if channel is None:
+            conn.execute("DELETE FROM pairing_requests WHERE created_at_ms <= ?", (cutoff,))
+        else:
+            conn.execute(
+                "DELETE FROM pairing_requests WHERE channel = ? AND created_at_ms <= ?",
+                (channel, cutoff),
+            )
+
+    async def request(
+        self,
+        channel: str,
+        account_id: str,
+        sender_id: str,
+        *,
+        sender_name: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> PairingRequestResult:
+        """Create or refresh the pairing request of an unknown DM sender.
+
+        Returns:
+            See :class:`PairingRequestResult`: send the challenge only when ``created``.
+        """
+        account = normalize_account_id(account_id)
+        sender = sender_id.strip()
+        if not sender:
+            raise PairingError("a pairing request needs a sender id")
+        key = match_key(sender)
+        now = self._now_ms()
+        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
+        if sender_name and sender_name.strip():
+            merged["name"] = sender_name.strip()
+        merged["accountId"] = account
+        meta_json = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+
+        def upsert(conn: sqlite3.Connection) -> PairingRequestResult:
+            self._prune(conn, now, channel)
+            row = conn.execute(
+                "SELECT code FROM pairing_requests"
+                " WHERE channel = ? AND account_id = ? AND sender_key = ?",
+                (channel, account, key),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE pairing_requests SET last_seen_at_ms = ?"
+                    " WHERE channel = ? AND account_id = ? AND sender_key = ?",
+                    (now, channel, account, key),
+                )
+                return PairingRequestResult(code=str(row["code"]), created=False)
+            pending = conn.execute(
+                "SELECT sender_key FROM pairing_requests WHERE channel = ? AND account_id = ?"
+                " ORDER BY last_seen_at_ms DESC, created_at_ms DESC",
+                (channel, account),
+            ).fetchall()
+            if len(pending) > self._max_pending:
+                # Keep only the most recently seen ones (a lowered cap, or rows from elsewhere).
+                conn.executemany(
+                    "DELETE FROM pairing_requests"
+                    " WHERE channel = ? AND account_id = ? AND sender_key = ?",
+                    [(channel, account, r["sender_key"]) for r in pending[self._max_pending :]],
+                )
+            if len(pending) >= self._max_pending:
+                return PairingRequestResult(code=None, created=False, capped=True)
+            for _ in range(_CODE_TRIES):
+                code = generate_code()
+                taken = conn.execute(
+                    "SELECT 1 FROM pairing_requests WHERE code = ?", (code,)
+                ).fetchone()
+                if taken is None:
+                    break
+            else:  # pragma: no cover - 32**8 codes make this practically impossible
+                raise PairingError("could not generate a unique pairing code")
+            conn.execute(
+                "INSERT INTO pairing_requests(channel, account_id, sender_key, sender_id, code,"
+                " created_at_ms, last_seen_at_ms, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel, account, key, sender, code, now, now, meta_json),
+            )
+            return PairingRequestResult(code=code, created=True)
+
+        return await self._store.write(upsert)
+
+    async def list_pending(
+        self, channel: str | None = None, account_id: str | None = None
+    ) -> list[PairingRequest]:
+        """Pending requests (expired ones are pruned first), oldest first."""
+        now = self._now_ms()
+        account = normalize_account_id(account_id) if account_id is not None else None
+
+        def load(conn: sqlite3.Connection) -> list[PairingRequest]:
+            self._prune(conn, now, channel)
+            sql = "SELECT * FROM pairing_requests WHERE 1 = 1"
+            params: list[str] = []
+            if channel is not None:
+                sql += " AND channel = ?"
+                params.append(channel)
+            if account is not None:
+                sql += " AND account_id = ?"
+                params.append(account)
+            sql += " ORDER BY created_at_ms, channel, account_id, sender_key"
+            return [_row_to_request(row) for row in conn.execute(sql, params)]
+
+        return await self._store.write(load)
+
+    async def approve(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Approve the pending request with ``code`` (case-insensitive).
+
+        The request is removed and its sender added to the allow store of the request's
+        account (or of ``account_id`` when given, which must then match the request).
+
+        Raises:
+            PairingError: ``No pending pairing request found for code: <CODE>``.
+        """
+        wanted = code.strip().upper()
+        now = self._now_ms()
+        account = normalize_account_id(account_id) if account_id is not None else None
+
+        def apply(conn: sqlite3.Connection) -> PairingRequest:
+            self._prune(conn, now, channel)
+            sql = "SELECT * FROM pairing_requests WHERE channel = ? AND code = ?"
+            params = [channel, wanted]
+            if account is not None:
+                sql += " AND account_id = ?"
+                params.append(account)
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                raise PairingError(f"No pending pairing request found for code: {wanted}")
+            request = _row_to_request(row)
+            conn.execute(
+                "DELETE FROM pairing_requests"
+                " WHERE channel = ? AND account_id = ? AND sender_key = ?",
+                (channel, request.account_id, row["sender_key"]),
+            )
+            self._insert_allowed(conn, channel, request.account_id, request.id, now)
+            return request
+
+        return await self._store.write(apply)
+
+    @staticmethod
+    def _insert_allowed(
+        conn: sqlite3.Connection, channel: str, account: str, sender_id: str, now_ms: int
+    ) -> None:
+        entry = normalize_allow_entry(channel, sender_id)
+        if not entry or entry == WILDCARD:
+            raise PairingError("the pairing allow store holds sender ids only (no '*')")
+        conn.execute(
+            "INSERT OR IGNORE INTO pairing_allow_entries(channel, account_id, entry, added_at_ms)"
+            " VALUES (?, ?, ?, ?)",
+            (channel, account, entry, now_ms),
+        )
+
+    async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
+        """The normalised sender ids approved for ``channel``'s ``account_id``."""
+        account = normalize_account_id(account_id)
+        rows = await self._store.fetchall(
+            "SELECT entry FROM pairing_allow_entries WHERE channel = ? AND account_id = ?",
+            (channel, account),
+        )
+        return frozenset(str(row["entry"]) for row in rows)
+
+    async def add_allowed(self, channel: str, account_id: str, sender_id: str) -> None:
+        """Add a sender to an account's allow store (idempotent).
+
+        Raises:
+            PairingError: ``sender_id`` is empty or ``*``.
+        """
+        account = normalize_account_id(account_id)
+        now = self._now_ms()
+        await self._store.write(
+            lambda conn: self._insert_allowed(conn, channel, account, sender_id, now)
+        )
+
+    async def remove_allowed(self, channel: str, account_id: str, sender_id: str) -> bool:
+        """Remove a sender from an account's allow store; True when it was there."""
+        account = normalize_account_id(account_id)
+        entry = normalize_allow_entry(channel, sender_id)
+        changed = await self._store.execute(
+            "DELETE FROM pairing_allow_entries WHERE channel = ? AND account_id = ? AND entry = ?",
+            (channel, account, entry),
+        )
+        return changed > 0
+
+
+def pairing_challenge_text(channel: str, sender_id: str, code: str) -> str:
+    """The message an unknown sender gets: their id, the code and the approve command."""
+    return (
+        "zalogate: access not configured.\n"
+        "\n"
+        f"Your Zalo user id: {sender_id}\n"
+        "\n"
+        f"Pairing code: {code}\n"
+        "\n"
+        "Ask the bot owner to approve with:\n"
+        f"zalogate pairing approve {channel} {code}"
+    )
+
+
+def pairing_approved_text(channel: str) -> str:
+    """The confirmation sent to an approved sender (``pairing approve --notify``)."""
+    del channel  # the same text for both Zalo channels
+    return "Your pairing request has been approved."
+
+
+async def issue_pairing_challenge(
+    pairing: PairingStore,
+    channel: str,
+    account_id: str,
+    sender_id: str,
+    *,
+    send: Callable[[str], Awaitable[object]],
+    sender_name: str | None = None,
+    meta: Mapping[str, str] | None = None,
+    on_send_error: Callable[[BaseException], None] | None = None,
+) -> PairingRequestResult:
+    """Record the request of an unknown DM sender and send the challenge once.
+
+    The challenge text goes out through ``send`` only when a new request was created, so a
+    replayed message or a repeated DM never triggers a second message, even when the first
+    send failed. A send failure is logged and handed to ``on_send_error``; it is never raised.
+    """
+    result = await pairing.request(
+        channel, account_id, sender_id, sender_name=sender_name, meta=meta
+    )
+    if not result.created or result.code is None:
+        return result
+    try:
+        await send(pairing_challenge_text(channel, sender_id, result.code))
+    except Exception as exc:
+        log.warning(
+            "%s: could not send the pairing code to %s: %s", channel, sender_id, type(exc).__name__
+        )
+        if on_send_error is not None:
+            on_send_error(exc)
+    return result

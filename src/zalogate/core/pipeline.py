@@ -1,0 +1,505 @@
+"""The message pipeline: what happens to one inbound message after the inbox admitted it.
+
+``Pipeline.process`` is the inbox handler. In order:
+
+1. access: a DM goes through ``decide_dm`` (the pairing store counts only under ``pairing``);
+   an unknown sender under ``pairing`` gets a pairing code once and the message is not
+   processed. A group message goes through ``decide_group`` and the mention gate; a skipped
+   message is kept in the pending group history; a control command in a group needs
+   ``authorize_command``.
+2. ``session_key`` → :class:`~zalogate.agents.base.Turn` (pending history prepended) →
+   ``agent.respond(turn)``, with the channel's typing indicator kept alive meanwhile.
+3. every payload the agent yields is normalised (``NO_REPLY`` suppressed, response prefix),
+   chunked with ``chunk_text`` and sent serially in order, one ``channel.send`` per chunk (media
+   on the first). Each chunk is recorded in ``pipeline_deliveries`` under
+   (channel, account, message id, seq) right after it went out.
+
+Errors propagate, so the inbox retries (or dead-letters) the message. On a retry or a replay
+after a crash, chunks already recorded as sent are skipped: a reply is delivered at least
+once, and twice only if the process died between Zalo accepting a chunk and the record of it
+being committed (a window of one SQLite commit). A partial receipt (some pieces out, then a
+failure) is recorded with the ids that did go out and raised as a retryable
+:class:`~zalogate.core.errors.DeliveryError`; the retry does not repeat that chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from zalogate.core.access import (
+    AccountPolicy,
+    authorize_command,
+    decide_dm,
+    decide_group,
+    is_control_command,
+)
+from zalogate.core.agent import Agent, AgentTool, Turn
+from zalogate.core.chunking import chunk_text
+from zalogate.core.errors import DeliveryError, NonRetryableError, describe_error
+from zalogate.core.history import (
+    GroupHistory,
+    HistoryEntry,
+    format_with_history,
+    group_history_key,
+    mention_gate_detail,
+)
+from zalogate.core.ingress import current_entry
+from zalogate.core.model import InboundMessage, ReplyPayload
+from zalogate.core.pairing import PairingStore, pairing_challenge_text
+from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
+from zalogate.core.sessions import session_key
+
+if TYPE_CHECKING:
+    from zalogate.core.channel import Channel, ChannelAccount
+    from zalogate.store import Store
+
+__all__ = [
+    "SILENT_TOKEN",
+    "Outcome",
+    "Pipeline",
+    "PipelineCounters",
+    "SessionOptions",
+    "apply_response_prefix",
+    "is_silent",
+    "media_placeholder",
+    "reply_target",
+]
+
+log = logging.getLogger(__name__)
+
+SILENT_TOKEN = "NO_REPLY"  # noqa: S105 (not a secret: the silent-reply token)
+
+TypingHook = Callable[["ChannelAccount", str], Awaitable[object]]
+AccountLookup = Callable[[str, str], "ChannelAccount"]
+ToolsFor = Callable[[InboundMessage], "Sequence[AgentTool]"]
+
+_PLACEHOLDER_KINDS = {"image", "video", "audio", "sticker", "file", "document"}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """``session.*`` settings used to build session keys."""
+
+    dm_scope: str = "main"
+    main_key: str = "main"
+    agent_id: str = "main"
+    group_scope: str = "group"
+    identity_links: Mapping[str, Sequence[str]] | None = None
+
+
+@dataclass(slots=True)
+class PipelineCounters:
+    """Running totals (for status output and benchmarks)."""
+
+    replied: int = 0
+    dropped: int = 0
+    challenged: int = 0
+    skipped: int = 0
+    chunks_sent: int = 0
+    chunks_already_sent: int = 0
+    delivery_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What :meth:`Pipeline.handle` did with a message."""
+
+    action: Literal["replied", "dropped", "challenged", "skipped"]
+    reason: str
+    session_key: str | None = None
+    message_ids: tuple[str, ...] = ()
+
+
+def is_silent(text: str) -> bool:
+    """True when ``text`` is the silent token ``NO_REPLY`` (any case, surrounding space)."""
+    return text.strip().upper() == SILENT_TOKEN
+
+
+def apply_response_prefix(text: str, prefix: str | None, *, identity: str | None = None) -> str:
+    """Prefix ``text`` with the account's ``responsePrefix``.
+
+    ``""``/None disable it; ``"auto"`` gives ``[<identity>]`` (nothing without a name); a text
+    that already starts with the prefix is left alone.
+    """
+    if not prefix or not text:
+        return text
+    if prefix.strip().lower() == "auto":
+        if not identity:
+            return text
+        prefix = f"[{identity}]"
+    if text.startswith(prefix):
+        return text
+    return f"{prefix} {text}"
+
+
+def media_placeholder(kind: str, placeholder: str | None = None) -> str:
+    """The agent-facing placeholder of an attachment (``<media:image>``...)."""
+    if placeholder:
+        return placeholder
+    name = kind.strip().lower()
+    if name == "file":
+        name = "document"
+    return f"<media:{name if name in _PLACEHOLDER_KINDS else 'document'}>"
+
+
+def reply_target(message: InboundMessage) -> str:
+    """Where replies to ``message`` go: ``group:<id>`` for groups, else the chat id."""
+    return f"group:{message.chat_id}" if message.is_group else message.chat_id
+
+
+def _message_text(message: InboundMessage) -> str:
+    text = message.text.strip()
+    if text:
+        return text
+    return " ".join(media_placeholder(m.kind, m.placeholder) for m in message.media)
+
+
+def _sender_label(message: InboundMessage) -> str:
+    return (message.sender_name or "").strip() or message.sender_id
+
+
+class _Deliverer:
+    """Sends chunks in order and records each one; skips chunks recorded before."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        message: InboundMessage,
+        channel: Channel,
+        account: ChannelAccount,
+        already_sent: frozenset[int],
+    ) -> None:
+        self.pipeline = pipeline
+        self.message = message
+        self.channel = channel
+        self.account = account
+        self.target = reply_target(message)
+        self.already_sent = already_sent
+        self.seq = 0
+        self.message_ids: list[str] = []
+
+    async def send(self, reply: ReplyPayload) -> None:
+        seq = self.seq
+        self.seq += 1
+        counters = self.pipeline.counters
+        if seq in self.already_sent:
+            counters.chunks_already_sent += 1
+            return
+        try:
+            receipt = await self.channel.send(self.account, self.target, reply)
+        except DeliveryError as exc:
+            counters.delivery_failures += 1
+            status = "partial" if exc.partial_ids else "failed"
+            await self.record(seq, status, exc.partial_ids, describe_error(exc))
+            raise
+        except Exception as exc:
+            counters.delivery_failures += 1
+            await self.record(seq, "failed", (), describe_error(exc))
+            raise
+        ids = tuple(receipt.message_ids)
+        self.message_ids.extend(ids)
+        if receipt.partial:
+            counters.delivery_failures += 1
+            error = receipt.error or "partial delivery"
+            await self.record(seq, "partial", ids, error)
+            raise DeliveryError(error, retryable=True, partial_ids=ids)
+        await self.record(seq, "sent", ids, None)
+        counters.chunks_sent += 1
+
+    async def record(self, seq: int, status: str, ids: Sequence[str], error: str | None) -> None:
+        m = self.message
+        params = (
+            m.channel,
+            m.account_id,
+            m.message_id,
+            seq,
+            self.target,
+            status,
+            json.dumps(list(ids)),
+            error,
+            int(self.pipeline.clock() * 1000),
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO pipeline_deliveries (channel, account_id, message_id,"
+                " seq, target, status, message_ids, error, created_at_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self.pipeline.store.write(write)
+
+
+class Pipeline:
+    """Access control, agent turn and ordered delivery for one inbound message at a time.
+
+    Args:
+        store: The shared store (deliveries, pairing, history).
+        channels: Channels by id.
+        policy_for: The access/delivery policy of a message's account.
+        agent: The agent backend.
+        accounts: ``(channel, account_id) -> ChannelAccount``, a mapping with those keys,
+            or None to look the account up in ``channel.accounts()``.
+        session: Session key settings.
+        pairing: The pairing store (default: one on ``store``).
+        history: The pending group history (default: one on ``store``).
+        tools: The agent tools offered for a message (default: none).
+        on_typing: Shows "typing…" (default: the channel's ``typing`` method, if any).
+        typing_interval: Seconds between typing renewals while the agent works.
+        clock: Seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        channels: Mapping[str, Channel],
+        policy_for: Callable[[InboundMessage], AccountPolicy],
+        agent: Agent,
+        accounts: AccountLookup | Mapping[tuple[str, str], ChannelAccount] | None = None,
+        session: SessionOptions | None = None,
+        pairing: PairingStore | None = None,
+        history: GroupHistory | None = None,
+        tools: ToolsFor | None = None,
+        on_typing: TypingHook | None = None,
+        typing_interval: float = DEFAULT_TYPING_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.policy_for = policy_for
+        self.agent = agent
+        self._accounts = accounts
+        self.session = session or SessionOptions()
+        self.pairing = pairing or PairingStore(store, clock=clock)
+        self.history = history or GroupHistory(store)
+        self.tools = tools
+        self.on_typing = on_typing
+        self.typing_interval = typing_interval
+        self.clock = clock
+        self.counters = PipelineCounters()
+
+    # ------------------------------------------------------------------ helpers
+    def _channel(self, message: InboundMessage) -> Channel:
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise NonRetryableError(f"no channel {message.channel!r} is running")
+        return channel
+
+    def _account(self, channel: Channel, message: InboundMessage) -> ChannelAccount:
+        lookup = self._accounts
+        if callable(lookup):
+            return lookup(message.channel, message.account_id)
+        if lookup is not None:
+            found = lookup.get((message.channel, message.account_id))
+            if found is not None:
+                return found
+        else:
+            for account in channel.accounts():
+                if account.account_id == message.account_id:
+                    return account
+        raise NonRetryableError(f"no account {message.account_id!r} in channel {message.channel!r}")
+
+    async def _already_sent(self, message: InboundMessage) -> frozenset[int]:
+        context = current_entry.get()
+        if context is not None and context.fresh:
+            return frozenset()  # first attempt of a new message: nothing was sent yet
+        rows = await self.store.fetchall(
+            "SELECT seq FROM pipeline_deliveries WHERE channel = ? AND account_id = ?"
+            " AND message_id = ? AND status IN ('sent', 'partial')",
+            (message.channel, message.account_id, message.message_id),
+        )
+        return frozenset(int(row["seq"]) for row in rows)
+
+    def _typing_callback(
+        self, channel: Channel, account: ChannelAccount, target: str
+    ) -> Callable[[], Awaitable[object]] | None:
+        hook = self.on_typing
+        if hook is not None:
+            return lambda: hook(account, target)
+        method = getattr(channel, "typing", None)
+        if callable(method):
+            return lambda: method(account, target)
+        return None
+
+    def _drop(self, message: InboundMessage, reason: str) -> Outcome:
+        self.counters.dropped += 1
+        log.debug(
+            "dropped %s message %s from %s: %s",
+            message.channel,
+            message.message_id,
+            message.sender_id,
+            reason,
+        )
+        return Outcome("dropped", reason)
+
+    # ------------------------------------------------------------------ processing
+    async def process(self, message: InboundMessage) -> None:
+        """The inbox handler: :meth:`handle` without the outcome."""
+        await self.handle(message)
+
+    async def handle(self, message: InboundMessage) -> Outcome:
+        """Run one message through access control, the agent and delivery."""
+        channel = self._channel(message)
+        account = self._account(channel, message)
+        try:
+            policy = self.policy_for(message)
+        except LookupError as exc:  # an account that is no longer configured
+            raise NonRetryableError(f"no access policy for this message: {exc}") from exc
+        text = _message_text(message)
+        was_mentioned = False
+        history_key: str | None = None
+        pending: list[HistoryEntry] = []
+        if message.is_group:
+            decision = decide_group(
+                policy,
+                message.chat_id,
+                message.sender_id,
+                group_name=message.group_name,
+                sender_name=message.sender_name,
+            )
+            is_command = is_control_command(message.text)
+            command_ok = is_command and authorize_command(policy, True, message.sender_id)
+            gate = mention_gate_detail(
+                decision,
+                message.mentions,
+                text=message.text,
+                patterns=policy.mention_patterns,
+                is_command=is_command,
+                command_authorized=command_ok,
+            )
+            history_key = group_history_key(message.channel, message.account_id, message.chat_id)
+            if gate.action == "drop":
+                return self._drop(message, gate.reason)
+            if gate.action == "skip":
+                await self.history.append(
+                    history_key,
+                    HistoryEntry(
+                        sender=_sender_label(message),
+                        body=text,
+                        timestamp_ms=message.timestamp_ms,
+                        message_id=message.message_id,
+                        sender_id=message.sender_id,
+                        media=tuple(m.path for m in message.media if m.kind == "image" and m.path),
+                    ),
+                    policy.history_limit,
+                )
+                self.counters.skipped += 1
+                return Outcome("skipped", gate.reason)
+            if is_command and not command_ok:
+                return self._drop(message, "command_unauthorized")
+            was_mentioned = gate.was_mentioned
+            pending = await self.history.peek(history_key)
+        else:
+            dm = decide_dm(policy, message.sender_id, sender_name=message.sender_name)
+            if dm.action == "challenge":
+                allowed = await self.pairing.allowed_senders(message.channel, message.account_id)
+                dm = decide_dm(
+                    policy,
+                    message.sender_id,
+                    sender_name=message.sender_name,
+                    store_allowed=allowed,
+                )
+            if dm.action == "drop":
+                return self._drop(message, dm.reason)
+            if dm.action == "challenge":
+                return await self._challenge(message, channel, account)
+
+        body = text
+        if message.reply_to_text:
+            quoted_from = message.reply_to_sender or "unknown"
+            body += f"\n\n[Replying to {quoted_from}]\n{message.reply_to_text}\n[/Replying]"
+        if message.is_group:
+            body = f"{_sender_label(message)}: {body}"
+        if policy.message_prefix:
+            body = f"{policy.message_prefix} {body}"
+        body = format_with_history(pending, body)
+        key = session_key(
+            message,
+            dm_scope=self.session.dm_scope,
+            agent_id=self.session.agent_id,
+            main_key=self.session.main_key,
+            group_scope=self.session.group_scope,
+            identity_links=self.session.identity_links,
+        )
+        turn = Turn(
+            session_key=key,
+            body=body,
+            text=message.text,
+            sender_id=message.sender_id,
+            sender_name=message.sender_name,
+            chat_type=message.chat_type,
+            chat_id=message.chat_id,
+            channel=message.channel,
+            account_id=message.account_id,
+            message_id=message.message_id,
+            media=message.media,
+            tools=tuple(self.tools(message)) if self.tools is not None else (),
+            was_mentioned=was_mentioned,
+            group_name=message.group_name,
+            timestamp_ms=message.timestamp_ms,
+        )
+        deliverer = _Deliverer(self, message, channel, account, await self._already_sent(message))
+        typing = self._typing_callback(channel, account, deliverer.target)
+        async with typing_keepalive(typing, self.typing_interval):
+            async for payload in self.agent.respond(turn):
+                for piece in self._pieces(payload, policy, account):
+                    await deliverer.send(piece)
+        if history_key is not None and pending:
+            await self.history.clear(history_key)
+        self.counters.replied += 1
+        return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
+
+    def _pieces(
+        self, payload: ReplyPayload, policy: AccountPolicy, account: ChannelAccount
+    ) -> list[ReplyPayload]:
+        """Normalise one agent payload into the payloads to send (one per text chunk)."""
+        text = "" if is_silent(payload.text) else payload.text
+        media = payload.media_urls
+        if not text.strip() and not media:
+            return []
+        text = apply_response_prefix(text, policy.response_prefix, identity=account.name)
+        chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
+        if not chunks:
+            return [ReplyPayload(media_urls=media, kind=payload.kind)]
+        return [
+            ReplyPayload(text=chunk, media_urls=media if i == 0 else (), kind=payload.kind)
+            for i, chunk in enumerate(chunks)
+        ]
+
+    async def _challenge(
+        self, message: InboundMessage, channel: Channel, account: ChannelAccount
+    ) -> Outcome:
+        result = await self.pairing.request(
+            message.channel,
+            message.account_id,
+            message.sender_id,
+            sender_name=message.sender_name,
+        )
+        self.counters.challenged += 1
+        if result.code is None:
+            return Outcome("challenged", "pairing_capped")
+        already = await self._already_sent(message)
+        context = current_entry.get()
+        # A retry after a failed challenge send finds the request pending (created False):
+        # send it then too, unless the record says it went out.
+        retrying = context is not None and not context.fresh
+        if not result.created and not (retrying and 0 not in already):
+            return Outcome("challenged", "pairing_pending")
+        deliverer = _Deliverer(self, message, channel, account, already)
+        text = pairing_challenge_text(message.channel, message.sender_id, result.code)
+        await deliverer.send(ReplyPayload(text=text))
+        log.info(
+            "pairing code issued to %s sender %s (account %s)",
+            message.channel,
+            message.sender_id,
+            message.account_id,
+        )
+        return Outcome("challenged", "pairing_code_sent", None, tuple(deliverer.message_ids))

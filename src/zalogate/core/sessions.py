@@ -1,0 +1,120 @@
+"""Session keys: which agent conversation an inbound message belongs to.
+
+Shapes (agent id and main key lower-cased, default ``main``; peer ids lower-cased):
+
+* DM, ``session.dmScope``:
+  ``main`` → ``agent:<agent>:<mainKey>`` (every DM shares the agent's main session);
+  ``per-peer`` → ``agent:<agent>:direct:<peer>``;
+  ``per-channel-peer`` → ``agent:<agent>:<channel>:direct:<peer>``;
+  ``per-account-channel-peer`` → ``agent:<agent>:<channel>:<account>:direct:<peer>``.
+* Group: ``agent:<agent>:<channel>:group:<group>`` (``group_scope="main"`` folds groups into
+  the main session).
+* zalouser forces ``per-channel-peer`` for DMs when the scope is ``main``, and reuses a legacy
+  ``agent:<agent>:zalouser:group:<sender>`` DM session when only that one exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+from zalogate.core.model import InboundMessage
+
+__all__ = [
+    "DM_SCOPES",
+    "DmScope",
+    "legacy_zalouser_dm_key",
+    "normalize_agent_id",
+    "resolve_dm_scope",
+    "resolve_identity",
+    "session_key",
+]
+
+DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
+DM_SCOPES: tuple[str, ...] = ("main", "per-peer", "per-channel-peer", "per-account-channel-peer")
+
+
+def normalize_agent_id(value: str | None, default: str = "main") -> str:
+    """Agent ids and main keys are compared lower-case; blank means ``default``."""
+    text = (value or "").strip().lower()
+    return text or default
+
+
+def resolve_dm_scope(channel: str, dm_scope: str | None) -> str:
+    """The DM scope in effect: zalouser turns ``main`` (or unset) into ``per-channel-peer``."""
+    scope = (dm_scope or "main").strip().lower()
+    if scope not in DM_SCOPES:
+        raise ValueError(f"unknown session.dmScope {dm_scope!r}; expected one of {DM_SCOPES}")
+    if channel == "zalouser" and scope == "main":
+        return "per-channel-peer"
+    return scope
+
+
+def resolve_identity(
+    channel: str, peer_id: str, identity_links: Mapping[str, Sequence[str]] | None
+) -> str:
+    """Map a peer id to its canonical identity via ``session.identityLinks``.
+
+    Linked ids may be written with or without the channel prefix (``zalouser:123`` or ``123``).
+    """
+    peer = peer_id.strip().lower()
+    if not identity_links:
+        return peer
+    wanted = {peer, f"{channel.lower()}:{peer}"}
+    for canonical, linked in identity_links.items():
+        if any(str(entry).strip().lower() in wanted for entry in linked):
+            return canonical.strip().lower()
+    return peer
+
+
+def legacy_zalouser_dm_key(message: InboundMessage, *, agent_id: str = "main") -> str:
+    """The key an old zalouser release used for DMs (a group-kind key on the sender id)."""
+    agent = normalize_agent_id(agent_id)
+    return f"agent:{agent}:zalouser:group:{message.sender_id.strip().lower()}"
+
+
+def session_key(
+    message: InboundMessage,
+    *,
+    dm_scope: str = "main",
+    agent_id: str = "main",
+    main_key: str = "main",
+    group_scope: str = "group",
+    identity_links: Mapping[str, Sequence[str]] | None = None,
+    session_exists: Callable[[str], bool] | None = None,
+) -> str:
+    """Build the session key for ``message``.
+
+    Args:
+        message: The inbound message.
+        dm_scope: ``session.dmScope`` (default ``main``).
+        agent_id: The agent that handles the message.
+        main_key: The main session's name (``session.mainKey``).
+        group_scope: ``main`` folds group chats into the main session.
+        identity_links: ``session.identityLinks`` (used when the DM scope is not ``main``).
+        session_exists: Tells whether a session key is already stored; enables the zalouser
+            legacy DM key reuse.
+    """
+    agent = normalize_agent_id(agent_id)
+    main = f"agent:{agent}:{normalize_agent_id(main_key)}"
+    channel = message.channel.strip().lower()
+    if message.is_group:
+        if group_scope.strip().lower() == "main":
+            return main
+        return f"agent:{agent}:{channel}:group:{message.chat_id.strip().lower()}"
+    scope = resolve_dm_scope(channel, dm_scope)
+    if scope == "main":
+        return main
+    peer = resolve_identity(channel, message.sender_id, identity_links)
+    if scope == "per-peer":
+        key = f"agent:{agent}:direct:{peer}"
+    elif scope == "per-channel-peer":
+        key = f"agent:{agent}:{channel}:direct:{peer}"
+    else:
+        account = message.account_id.strip().lower() or "default"
+        key = f"agent:{agent}:{channel}:{account}:direct:{peer}"
+    if channel == "zalouser" and session_exists is not None and not session_exists(key):
+        legacy = legacy_zalouser_dm_key(message, agent_id=agent)
+        if session_exists(legacy):
+            return legacy
+    return key

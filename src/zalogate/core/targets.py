@@ -1,0 +1,193 @@
+"""Outbound target strings: parsing, canonical form and id sniffing.
+
+A target names the chat a reply or a ``message send`` goes to. Both channels accept a bare
+chat id, an optional provider prefix (``zalo:``/``zl:`` or ``zalouser:``/``zlu:``) and a kind
+prefix. The grammars differ slightly:
+
+* ``zalo`` (Bot API): after the provider prefix, one of ``user: channel: group: conversation:
+  room: dm:`` may follow; only ``group:`` marks a group. Any other value is a user chat id.
+* ``zalouser`` (personal): ``group:<id>``/``g:<id>`` and a bare ``g-…`` are groups;
+  ``user:<id>``/``dm:<id>``/``u:<id>`` and a bare ``u-…`` are users; any other bare id is a
+  user (groups need an explicit marker).
+
+A provider prefix must match the channel the target is used with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "PROVIDER_PREFIXES",
+    "Target",
+    "TargetError",
+    "TargetKind",
+    "looks_like_id",
+    "normalize_target",
+    "parse_target",
+    "split_provider_prefix",
+]
+
+TargetKind = Literal["user", "group"]
+
+PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
+    "zalo": ("zalo", "zl"),
+    "zalouser": ("zalouser", "zlu"),
+}
+"""Provider prefixes (without the colon) accepted for each channel, case-insensitive."""
+
+_PREFIX_TO_CHANNEL = {
+    alias: channel for channel, aliases in PROVIDER_PREFIXES.items() for alias in aliases
+}
+_PROVIDER_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:", re.ASCII)
+
+# kind prefix (lower-case, without colon) → kind, per channel grammar
+_ZALO_KINDS: dict[str, TargetKind] = {
+    "user": "user",
+    "channel": "user",
+    "conversation": "user",
+    "room": "user",
+    "dm": "user",
+    "group": "group",
+}
+_ZALOUSER_KINDS: dict[str, TargetKind] = {
+    "group": "group",
+    "g": "group",
+    "user": "user",
+    "dm": "user",
+    "u": "user",
+}
+_ANY_KINDS: dict[str, TargetKind] = {**_ZALO_KINDS, **_ZALOUSER_KINDS}
+_KIND_RE = re.compile(r"^([A-Za-z]+)\s*:", re.ASCII)
+_NUMERIC = re.compile(r"^\d+$", re.ASCII)
+
+
+class TargetError(ValueError):
+    """A target string could not be parsed (empty, or a provider prefix for another channel)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed outbound target.
+
+    Attributes:
+        channel: The channel the target belongs to (from the prefix or the caller), if known.
+        kind: ``user`` for a one-to-one chat, ``group`` for a group chat.
+        id: The chat id with every prefix removed (``g-``/``u-`` raw ids are kept whole).
+        explicit: True when the raw string carried a kind marker (``user:``, ``g:``, ``g-…``).
+    """
+
+    channel: str | None
+    kind: TargetKind
+    id: str
+    explicit: bool = field(default=False, compare=False)
+
+    @property
+    def is_group(self) -> bool:
+        """True for group targets."""
+        return self.kind == "group"
+
+    @property
+    def canonical(self) -> str:
+        """The canonical string: ``group:<id>``, ``user:<id>`` when marked, else the bare id."""
+        if self.kind == "group":
+            return f"group:{self.id}"
+        return f"user:{self.id}" if self.explicit else self.id
+
+    def address(self, channel: str | None = None) -> str:
+        """The envelope address (``zalouser:group:<id>`` or ``zalouser:<id>``)."""
+        name = channel or self.channel
+        if name is None:
+            raise TargetError("the target has no channel")
+        return f"{name}:group:{self.id}" if self.kind == "group" else f"{name}:{self.id}"
+
+    def __str__(self) -> str:
+        return self.canonical
+
+
+def split_provider_prefix(raw: str) -> tuple[str | None, str]:
+    """Split a known provider prefix off ``raw``.
+
+    Returns:
+        ``(channel, rest)`` where ``channel`` is ``zalo``/``zalouser`` when ``raw`` started with
+        one of their prefixes (case-insensitive), else ``(None, raw.strip())``.
+    """
+    text = raw.strip()
+    match = _PROVIDER_RE.match(text)
+    if match:
+        channel = _PREFIX_TO_CHANNEL.get(match.group(1).lower())
+        if channel is not None:
+            return channel, text[match.end() :].strip()
+    return None, text
+
+
+def _kind_table(channel: str | None) -> dict[str, TargetKind]:
+    if channel == "zalo":
+        return _ZALO_KINDS
+    if channel == "zalouser":
+        return _ZALOUSER_KINDS
+    return _ANY_KINDS
+
+
+def parse_target(raw: str, channel: str | None = None) -> Target:
+    """Parse a target string for ``channel`` (or for whichever channel its prefix names).
+
+    Args:
+        raw: ``123``, ``zalo:123``, ``zlu:group:456``, ``g-789``, ...
+        channel: The channel the target will be used with; a provider prefix must match it.
+
+    Raises:
+        TargetError: Empty target (``No chat_id provided``) or a mismatched provider prefix.
+    """
+    prefixed, rest = split_provider_prefix(str(raw))
+    if prefixed is not None and channel is not None and prefixed != channel:
+        raise TargetError(
+            f"Target prefix {prefixed!r} does not match channel {channel!r}: {raw.strip()!r}"
+        )
+    effective = channel or prefixed
+    kinds = _kind_table(effective)
+    kind: TargetKind = "user"
+    explicit = False
+    match = _KIND_RE.match(rest)
+    if match and match.group(1).lower() in kinds:
+        kind = kinds[match.group(1).lower()]
+        explicit = True
+        rest = rest[match.end() :].strip()
+    elif effective != "zalo":
+        lowered = rest.lower()
+        if lowered.startswith("g-") and len(rest) > 2:
+            kind, explicit = "group", True
+        elif lowered.startswith("u-") and len(rest) > 2:
+            kind, explicit = "user", True
+    if not rest:
+        raise TargetError("No chat_id provided")
+    return Target(channel=effective, kind=kind, id=rest, explicit=explicit)
+
+
+def normalize_target(raw: str, channel: str | None = None) -> str:
+    """Return the canonical form of a target (``zlu:g:30003`` → ``group:30003``).
+
+    Raises:
+        TargetError: As :func:`parse_target`.
+    """
+    return parse_target(raw, channel).canonical
+
+
+def looks_like_id(raw: str, channel: str | None = None) -> bool:
+    """Guess whether ``raw`` is a chat id rather than a display name to look up.
+
+    For ``zalo`` any non-empty value after the prefixes counts (Bot API chat ids are opaque).
+    Otherwise a kind-marked target, a ``g-``/``u-`` id or a numeric id counts;
+    ``"Alice Nguyen"`` does not.
+    """
+    try:
+        target = parse_target(raw, channel)
+    except TargetError:
+        return False
+    if target.channel == "zalo":
+        return True
+    if any(ch.isspace() for ch in target.id):
+        return False
+    return target.explicit or bool(_NUMERIC.match(target.id))

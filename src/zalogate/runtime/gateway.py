@@ -1,0 +1,738 @@
+"""The gateway process: wires the store, inbox, pipeline, channels and HTTP server, and
+supervises one monitor task per enabled channel account.
+
+Usage::
+
+    async with Gateway(config, state_dir=state_dir, handle_signals=True) as gateway:
+        await gateway.wait()  # until SIGINT/SIGTERM or gateway.request_stop()
+
+Start-up order: logging -> store -> agent -> inbox + pipeline -> channels (each gets a
+:class:`ChannelContext`) -> HTTP server -> inbox workers (which replay unfinished messages)
+-> monitors. Shutdown runs the other way round and is bounded by ``shutdown_timeout``.
+
+A monitor (``channel.run(account, stop)``) that raises is restarted with a jittered backoff
+(1 s to 30 s by default); one that keeps failing never affects the other accounts. How a
+failure is classified (channels cannot import the runtime, so this is duck-typed):
+
+* ``exc.unauthorized is True``, an HTTP ``status``/``status_code``/``error_code`` of 401 or
+  403, or a class named ``*Unauthorized*``/``*AuthError`` anywhere in the cause chain ->
+  state ``unauthorized``, retried slowly (30 s to 5 min by default);
+* ``exc.fatal is True`` -> state ``failed``, not restarted;
+* anything else -> state ``backoff``, restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, is_dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import SimpleNamespace, TracebackType
+from typing import Any, Protocol, cast
+
+from pydantic import BaseModel, SecretBytes, SecretStr
+
+from zalogate.backoff import Backoff, BackoffConfig
+from zalogate.core.channel import (
+    ENTRY_POINT_GROUP,
+    Admission,
+    Admitter,
+    Channel,
+    ChannelAccount,
+    ChannelContext,
+    ChannelPlugin,
+    ProbeResult,
+)
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HttpServer
+from zalogate.runtime.logging import (
+    configure_logging,
+    gateway_log_path,
+    redact,
+    register_secret,
+    reset_logging,
+)
+from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
+from zalogate.store import Store
+
+__all__ = [
+    "Gateway",
+    "GatewayWiring",
+    "Handler",
+    "InboxLike",
+    "classify_failure",
+    "collect_secrets",
+]
+
+log = logging.getLogger("zalogate.gateway")
+
+Handler = Callable[[InboundMessage], Awaitable[Any]]
+"""Processes one admitted message (the pipeline); the inbox calls it."""
+
+_AUTH_STATUSES = frozenset({401, 403})
+_AUTH_CLASS_NAME = re.compile(r"unauthori[sz]ed|autherror|authenticationerror|forbidden", re.I)
+_SECRET_FIELD = re.compile(
+    r"(token|secret|password|passwd|apikey|cookie|cookies|zpwenk|zpwsek|secretkey)$", re.I
+)
+_ECHO_BANNER = (
+    "No agent is configured: replies come from the built-in `echo` agent, which repeats "
+    "every message back. Configure an agent before letting real users in."
+)
+
+
+class InboxLike(Admitter, Protocol):
+    """What the gateway needs from the inbox (``zalogate.core.ingress.Inbox`` fits)."""
+
+    def start(self) -> Any:
+        """Start the workers (replaying unfinished entries); may be a coroutine."""
+        ...
+
+    def stop(self, timeout: float = ...) -> Any:
+        """Stop the workers, waiting up to ``timeout`` seconds; may be a coroutine."""
+        ...
+
+
+@dataclass(slots=True)
+class GatewayWiring:
+    """What a handler (pipeline) factory gets: the pieces built so far.
+
+    ``channels`` is filled with the (send-tracking) channels right after the handler is
+    built and before the inbox starts, so a handler may keep the mapping and look up the
+    channel of each message by ``message.channel``.
+    """
+
+    config: Any
+    state_dir: Path
+    store: Store
+    agent: Any
+    status: StatusBoard
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+HandlerFactory = Callable[[GatewayWiring], Handler]
+InboxFactory = Callable[[Store, Handler], InboxLike]
+ChannelSource = ChannelPlugin | Channel
+
+
+def classify_failure(exc: BaseException) -> AccountState:
+    """Map a monitor's exception to ``unauthorized``, ``failed`` or ``backoff``."""
+    chain = list(_cause_chain(exc))
+    for error in chain:
+        if getattr(error, "unauthorized", False) is True:
+            return AccountState.UNAUTHORIZED
+        for name in ("status_code", "status", "error_code"):
+            value = getattr(error, name, None)
+            if _as_status(value) in _AUTH_STATUSES:
+                return AccountState.UNAUTHORIZED
+        if any(_AUTH_CLASS_NAME.search(cls.__name__) for cls in type(error).__mro__):
+            return AccountState.UNAUTHORIZED
+    if any(getattr(error, "fatal", False) is True for error in chain):
+        return AccountState.FAILED
+    return AccountState.BACKOFF
+
+
+def _as_status(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _cause_chain(exc: BaseException, limit: int = 8) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < limit:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def collect_secrets(obj: Any, *, _key: str = "", _depth: int = 0) -> set[str]:
+    """Every string in ``obj`` (a config model, dataclass, mapping, list) in a secret field.
+
+    A field counts when its name ends in ``token``, ``secret``, ``password``, ``apiKey``,
+    ``cookie(s)``, ``zpw_enk``/``zpw_sek`` (case and ``_`` ignored); pydantic ``SecretStr``
+    values count wherever they are.
+    """
+    found: set[str] = set()
+    if _depth > 12 or obj is None:
+        return found
+    if isinstance(obj, SecretStr | SecretBytes):
+        value = obj.get_secret_value()
+        found.add(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
+        return found
+    if isinstance(obj, str):
+        if _key and _SECRET_FIELD.search(_key.replace("_", "").replace("-", "")):
+            found.add(obj)
+        return found
+    children: list[tuple[str, Any]] = []
+    if isinstance(obj, BaseModel):
+        fields = type(obj).model_fields
+        children = [(f.alias or name, getattr(obj, name, None)) for name, f in fields.items()]
+        children += list((obj.model_extra or {}).items())
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        children = [(name, getattr(obj, name, None)) for name in obj.__dataclass_fields__]
+    elif isinstance(obj, SimpleNamespace):
+        children = list(vars(obj).items())
+    elif isinstance(obj, Mapping):
+        children = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, list | tuple | set | frozenset):
+        # A list under a secret key (cookies) is secret as a whole.
+        children = [(_key, item) for item in obj]
+    for key, value in children:
+        found |= collect_secrets(value, _key=key, _depth=_depth + 1)
+    return found
+
+
+class _TrackingAdmitter:
+    """The inbox as channels see it: every admission stamps the account's last inbound."""
+
+    def __init__(self, inbox: Admitter, status: StatusBoard) -> None:
+        self._inbox = inbox
+        self._status = status
+
+    async def admit(self, message: InboundMessage) -> Admission:
+        admission = await self._inbox.admit(message)
+        self._status.update(message.channel, message.account_id, last_inbound_at=now_ms())
+        return admission
+
+
+class _TrackedChannel:
+    """A channel whose successful sends stamp the account's last outbound.
+
+    Every other attribute (``probe``, ``directory_*``, ``react``, ...) is the wrapped
+    channel's, so capability checks with ``isinstance`` still work.
+    """
+
+    def __init__(self, channel: Channel, status: StatusBoard) -> None:
+        self._channel = channel
+        self._status = status
+        self.id = channel.id
+        self.text_limit = channel.text_limit
+
+    @property
+    def wrapped(self) -> Channel:
+        """The channel itself."""
+        return self._channel
+
+    def accounts(self) -> Sequence[ChannelAccount]:
+        return self._channel.accounts()
+
+    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        await self._channel.run(account, stop)
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        receipt = await self._channel.send(account, target, reply)
+        if receipt.message_ids:
+            self._status.update(self.id, account.account_id, last_outbound_at=now_ms())
+        return receipt
+
+    async def probe(self, account: ChannelAccount) -> ProbeResult:
+        return await self._channel.probe(account)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+
+class Gateway:
+    """The running gateway: ``async with Gateway(...) as gw: await gw.wait()``.
+
+    Args:
+        config: The validated root config (``zalogate.config.ZalogateConfig``).
+        state_dir: Where the database, the log and credentials live.
+        channels: Plugins (or ready channels) to run; default: the enabled installed plugins.
+        agent: The agent backend; default: ``zalogate.agents.create_agent(config, store)``.
+        handler_factory: Builds the inbox handler; default: the core pipeline.
+        inbox_factory: Builds the inbox; default: ``zalogate.core.ingress.Inbox``.
+        http_host: Overrides ``config.gateway.host`` (default 127.0.0.1).
+        http_port: Overrides ``config.gateway.port`` (default 18789; 0 picks a free port).
+        backoff: Restart delays after a monitor failure.
+        unauthorized_backoff: Restart delays after an authorisation failure.
+        startup_grace: Seconds a monitor must survive before it counts as ``running``.
+        shutdown_timeout: Upper bound for the whole shutdown, in seconds.
+        configure_logs: Configure logging (to ``<state_dir>/logs/gateway.log``) on start.
+        log_level: Overrides ``config.gateway.log_level``.
+        console_log: Also log to stderr.
+        handle_signals: Stop on SIGINT/SIGTERM (only from the main thread).
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        state_dir: Path,
+        channels: Sequence[ChannelSource] | None = None,
+        agent: Any = None,
+        handler_factory: HandlerFactory | None = None,
+        inbox_factory: InboxFactory | None = None,
+        http_host: str | None = None,
+        http_port: int | None = None,
+        backoff: BackoffConfig | None = None,
+        unauthorized_backoff: BackoffConfig | None = None,
+        startup_grace: float = 1.0,
+        shutdown_timeout: float = 10.0,
+        configure_logs: bool = True,
+        log_level: str | int | None = None,
+        console_log: bool = True,
+        handle_signals: bool = False,
+    ) -> None:
+        gateway_config = getattr(config, "gateway", None)
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self._sources = channels
+        self._agent = agent
+        self._handler_factory = handler_factory
+        self._inbox_factory = inbox_factory
+        host = http_host or getattr(gateway_config, "host", None) or DEFAULT_HOST
+        port = http_port if http_port is not None else getattr(gateway_config, "port", None)
+        self._backoff = backoff or BackoffConfig(min_delay=1.0, max_delay=30.0)
+        self._slow_backoff = unauthorized_backoff or BackoffConfig(min_delay=30.0, max_delay=300.0)
+        self._startup_grace = startup_grace
+        self._shutdown_timeout = shutdown_timeout
+        self._configure_logs = configure_logs
+        self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
+        self._console_log = console_log
+        self._handle_signals = handle_signals
+
+        self.status_board = StatusBoard()
+        self.http = HttpServer(
+            str(host),
+            DEFAULT_PORT if port is None else int(port),
+            status=self.status_board.snapshot,
+            shutdown_timeout=max(0.2, shutdown_timeout * 0.15),
+        )
+        self.store: Store | None = None
+        self.agent: Any = None
+        self.inbox: InboxLike | None = None
+        self.channels: dict[str, Channel] = {}
+        self._stop = asyncio.Event()
+        self._monitors: list[asyncio.Task[None]] = []
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._signals: list[signal.Signals] = []
+        self._logging_configured = False
+        self._started = False
+
+    # -- public surface -------------------------------------------------------------------
+
+    @property
+    def log_file(self) -> Path:
+        """Where the gateway writes its log."""
+        return gateway_log_path(self.state_dir)
+
+    @property
+    def url(self) -> str:
+        """The HTTP server's base URL (real port once started)."""
+        return self.http.url
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop.is_set()
+
+    def status(self) -> list[AccountStatus]:
+        """A snapshot of every supervised account."""
+        return self.status_board.snapshot()
+
+    def request_stop(self) -> None:
+        """Ask the gateway to stop; :meth:`wait` returns and ``__aexit__`` shuts down."""
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Wait until a stop is requested (a signal, or :meth:`request_stop`)."""
+        await self._stop.wait()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start everything; on a failure half way, undo what was started and re-raise."""
+        if self._exit_stack is not None or self._started:
+            raise RuntimeError("a gateway runs once; create a new one to start again")
+        self._started = True
+        stack = self._exit_stack = contextlib.AsyncExitStack()
+        try:
+            await self._start(stack)
+        except BaseException:
+            self._stop.set()
+            self._exit_stack = None
+            await stack.aclose()
+            raise
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        if self._configure_logs:
+            configure_logging(self._log_level, log_file=self.log_file, console=self._console_log)
+            self._logging_configured = True
+            stack.callback(self._reset_logging)
+        stack.callback(log.info, "gateway stopped")  # runs last, while the log is still open
+        for secret in collect_secrets(self.config):
+            register_secret(secret)
+        if self._handle_signals:
+            self._install_signal_handlers()
+            stack.callback(self._remove_signal_handlers)
+        log.info("starting zalogate gateway (state dir %s)", self.state_dir)
+
+        store = self.store = await Store.open(self.state_dir)
+        stack.push_async_callback(self._close_store)
+
+        self.agent = self._agent if self._agent is not None else _default_agent(self.config, store)
+        if _is_echo(self.agent):
+            log.warning(_ECHO_BANNER)
+            sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
+            sys.stderr.flush()
+
+        wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
+        handler = (self._handler_factory or _default_handler)(wiring)
+        inbox = self.inbox = (self._inbox_factory or _default_inbox)(store, handler)
+        admitter = _TrackingAdmitter(inbox, self.status_board)
+
+        sources = self._sources if self._sources is not None else _default_plugins(self.config)
+        for source in sources:
+            channel = self._create_channel(source, store, admitter)
+            if channel.id in self.channels:
+                raise ValueError(f"two channels share the id {channel.id!r}")
+            self.channels[channel.id] = _TrackedChannel(channel, self.status_board)
+            for account in channel.accounts():
+                register_secret_values(account.settings)
+        wiring.channels.update(self.channels)
+
+        await self.http.start()
+        stack.push_async_callback(self.http.stop)
+
+        await _maybe_await(inbox.start())
+        stack.push_async_callback(self._stop_inbox)
+
+        stack.push_async_callback(self._stop_monitors)
+        for channel in self.channels.values():
+            for account in channel.accounts():
+                if not account.enabled:
+                    continue
+                self.status_board.register(channel.id, account.account_id)
+                task = asyncio.create_task(
+                    self._supervise(channel, account),
+                    name=f"monitor:{channel.id}:{account.account_id}",
+                )
+                self._monitors.append(task)
+        if not self._monitors:
+            log.warning("no enabled channel account: the gateway has nothing to monitor")
+        log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
+
+    def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
+        if not isinstance(source, ChannelPlugin):
+            return source
+        context = ChannelContext(
+            config=self.config,
+            state_dir=self.state_dir,
+            store=store,
+            inbox=inbox,
+            routes=self.http,
+            logger=logging.getLogger(f"zalogate.channels.{source.id}"),
+            extras={"status": self.status_board},
+        )
+        channel = source.create(context)
+        log.info("channel %s (%s) created", source.id, source.label)
+        return channel
+
+    # -- supervision ---------------------------------------------------------------------
+
+    async def _supervise(self, channel: Channel, account: ChannelAccount) -> None:
+        key = (channel.id, account.account_id)
+        final = AccountState.STOPPED
+        try:
+            final = await self._run_with_restarts(channel, account)
+        finally:
+            self.status_board.update(*key, state=final, last_stop_at=now_ms())
+
+    async def _run_with_restarts(self, channel: Channel, account: ChannelAccount) -> AccountState:
+        """Run the monitor until stop; return the final state (``stopped`` or ``failed``)."""
+        key = (channel.id, account.account_id)
+        label = f"{channel.id}/{account.account_id}"
+        normal = Backoff(self._backoff)
+        slow = Backoff(self._slow_backoff)
+        loop = asyncio.get_running_loop()
+        restarts = 0
+        while not self._stop.is_set():
+            started_at = now_ms()
+            started = loop.time()
+            self.status_board.update(*key, state=AccountState.STARTING, last_start_at=started_at)
+            run = asyncio.create_task(channel.run(account, self._stop), name=f"run:{label}")
+            try:
+                done, _ = await asyncio.wait({run}, timeout=self._startup_grace)
+                if not done:
+                    self.status_board.update(*key, state=AccountState.RUNNING)
+                    log.info("%s monitor running", label)
+                await run
+            except asyncio.CancelledError:
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await run
+                raise
+            except Exception as exc:
+                if self._stop.is_set():
+                    log.debug("%s monitor raised while stopping: %s", label, exc)
+                    break
+                state = classify_failure(exc)
+                error = f"{type(exc).__name__}: {exc}"
+                record = self.status_board.get(*key)
+                inbound = record.last_inbound_at if record else None
+                if loop.time() - started >= self._backoff.max_delay or (
+                    inbound is not None and inbound >= started_at
+                ):
+                    normal.reset()  # it was healthy for a while: start the delays again
+                    slow.reset()
+                if state is AccountState.FAILED:
+                    self.status_board.update(*key, state=state, last_error=error)
+                    log.error("%s monitor failed and will not be restarted: %s", label, error)
+                    return AccountState.FAILED
+                restarts += 1
+                delay = (slow if state is AccountState.UNAUTHORIZED else normal).next_delay()
+                self.status_board.update(*key, state=state, last_error=error, restarts=restarts)
+                log.warning(
+                    "%s monitor %s: %s; restarting in %.1fs",
+                    label,
+                    "unauthorized" if state is AccountState.UNAUTHORIZED else "failed",
+                    error,
+                    delay,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                continue
+            if not self._stop.is_set():
+                log.warning("%s monitor returned before the gateway stopped; not restarted", label)
+            break
+        return AccountState.STOPPED
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop monitors, inbox, HTTP server and store, in that order (bounded in time)."""
+        self._stop.set()
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _stop_monitors(self) -> None:
+        self._stop.set()
+        tasks, self._monitors = self._monitors, []
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout * 0.4)
+        for task in pending:
+            log.warning("%s did not stop in time; cancelling it", task.get_name())
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=self._shutdown_timeout * 0.1)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("%s crashed: %s", task.get_name(), redact(str(task.exception())))
+
+    async def _stop_inbox(self) -> None:
+        if self.inbox is not None:
+            await _maybe_await(self.inbox.stop(timeout=self._shutdown_timeout * 0.25))
+
+    async def _close_store(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+    def _reset_logging(self) -> None:
+        if self._logging_configured:
+            self._logging_configured = False
+            reset_logging()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._signals.append(sig)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        self._signals = []
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop.is_set():
+            log.warning("second %s: exiting now", sig.name)
+            os._exit(130)
+        log.info("received %s; shutting down", sig.name)
+        self._stop.set()
+
+
+def register_secret_values(obj: Any) -> None:
+    """Register every secret-looking value in ``obj`` with the log redaction."""
+    for secret in collect_secrets(obj):
+        register_secret(secret)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _is_echo(agent: Any) -> bool:
+    for attr in ("id", "name", "kind"):
+        if getattr(agent, attr, None) == "echo":
+            return True
+    return type(agent).__name__.lower().startswith("echo")
+
+
+# -- default wiring (imported lazily: these modules sit in other packages) ------------------
+
+
+def _default_agent(config: Any, store: Store) -> Any:
+    from zalogate.agents import create_agent
+
+    return create_agent(config, store)
+
+
+def _default_handler(wiring: GatewayWiring) -> Handler:
+    from zalogate.core.access import AccountPolicy, policy_from_settings
+    from zalogate.core.pipeline import Pipeline, SessionOptions
+
+    config = wiring.config
+    defaults = _setting(getattr(config, "channels", None), "defaults")
+    defaults_group_policy = _setting(defaults, "group_policy", "groupPolicy")
+    session = _setting(config, "session")
+    options = SessionOptions(
+        dm_scope=str(_setting(session, "dm_scope", "dmScope") or "main"),
+        main_key=str(_setting(session, "main_key", "mainKey") or "main"),
+        identity_links=_setting(session, "identity_links", "identityLinks"),
+    )
+    policies: dict[tuple[str, str], AccountPolicy] = {}
+
+    def policy_for(message: InboundMessage) -> AccountPolicy:
+        key = (message.channel, message.account_id)
+        policy = policies.get(key)
+        if policy is None:
+            channel = wiring.channels[message.channel]
+            account = next(
+                (a for a in channel.accounts() if a.account_id == message.account_id), None
+            )
+            if account is None:
+                raise LookupError(f"unknown account {message.channel}/{message.account_id}")
+            own = getattr(channel, "policy", None)  # a channel may build its own policy
+            if callable(own):
+                policy = cast(AccountPolicy, own(account))
+            else:
+                policy = policy_from_settings(
+                    message.channel,
+                    account.settings,
+                    defaults_group_policy=defaults_group_policy,
+                    text_chunk_limit=channel.text_limit,
+                )
+            policies[key] = policy
+        return policy
+
+    pipeline = Pipeline(
+        store=wiring.store,
+        channels=wiring.channels,
+        policy_for=policy_for,
+        agent=wiring.agent,
+        session=options,
+    )
+    return pipeline.process
+
+
+def _setting(source: Any, *names: str) -> Any:
+    """The first of ``names`` found on a model/namespace or in a mapping, else None."""
+    if source is None:
+        return None
+    for name in names:
+        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _default_inbox(store: Store, handler: Handler) -> InboxLike:
+    from zalogate.core.ingress import Inbox
+
+    return Inbox(store, handler)
+
+
+def _default_plugins(config: Any) -> list[ChannelSource]:
+    """The installed channel plugins whose ``channels.<id>`` section is present and enabled."""
+    discover, load = _plugin_registry()
+    channels_config = getattr(config, "channels", None)
+    chosen: list[ChannelSource] = []
+    for item in discover():
+        plugin_id = _plugin_id(item)
+        if not _channel_configured(channels_config, plugin_id):
+            log.debug("channel %s is not configured; not started", plugin_id)
+            continue
+        chosen.append(item if isinstance(item, ChannelPlugin) else load(plugin_id))
+    return chosen
+
+
+def _plugin_registry() -> tuple[Callable[[], Any], Callable[[str], ChannelPlugin]]:
+    """``zalogate.runtime.plugins`` if present, else the entry points read directly."""
+    try:
+        # Imported by name: the plugin registry is built separately from the gateway.
+        plugins: Any = importlib.import_module("zalogate.runtime.plugins")
+    except ModuleNotFoundError as exc:
+        if exc.name != "zalogate.runtime.plugins":
+            raise
+    else:
+        return plugins.discover_plugins, plugins.load_plugin
+
+    def discover() -> list[str]:
+        return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+    def load(plugin_id: str) -> ChannelPlugin:
+        for ep in entry_points(group=ENTRY_POINT_GROUP, name=plugin_id):
+            plugin = ep.load()
+            if isinstance(plugin, ChannelPlugin):
+                return plugin
+        raise LookupError(f"no channel plugin {plugin_id!r} is installed")
+
+    return discover, load
+
+
+def _plugin_id(item: Any) -> str:
+    for attr in ("id", "name"):
+        value = getattr(item, attr, None)
+        if isinstance(value, str):
+            return value
+    return str(item)
+
+
+def _channel_configured(channels_config: Any, plugin_id: str) -> bool:
+    section = _setting(channels_config, plugin_id)
+    if section is None:
+        return False
+    if isinstance(channels_config, BaseModel):
+        # A model fills in every channel section; run only the ones the user wrote down.
+        written = set(channels_config.model_fields_set) | set(channels_config.model_extra or {})
+        fields = type(channels_config).model_fields
+        names = {plugin_id} | {n for n, f in fields.items() if f.alias == plugin_id}
+        if not names & written:
+            return False
+    return _setting(section, "enabled") is not False

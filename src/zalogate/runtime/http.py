@@ -1,0 +1,278 @@
+"""The gateway's HTTP server: ``/healthz`` plus the routes channels mount (webhooks, media).
+
+A starlette app served by an embedded uvicorn server on the running event loop. Channels see
+it as a :class:`zalogate.core.channel.RouteRegistrar`: ``mount(path, app)`` serves ``app`` for
+``path`` and everything below it (the longest mounted prefix wins; the app receives the
+request scope unchanged, with the full path), ``unmount(path)`` removes it. Anything else is
+404. The server binds its socket itself, so port 0 works and :attr:`HttpServer.port` is the
+real port, and a busy port fails ``start()`` with an ordinary ``OSError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import threading
+from collections.abc import Callable, Generator, Sequence
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from zalogate import __version__
+from zalogate.core.channel import ASGIApp, Receive, Scope, Send
+from zalogate.runtime.status import AccountStatus
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "HEALTH_PATH", "HttpServer", "RouteConflictError"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 18789
+HEALTH_PATH = "/healthz"
+
+log = logging.getLogger(__name__)
+
+StatusSource = Callable[[], Sequence[AccountStatus]]
+
+
+class RouteConflictError(ValueError):
+    """``mount`` was asked for a path that is already served."""
+
+
+def _normalise(path: str) -> str:
+    path = path.strip()
+    if not path.startswith("/"):
+        path = "/" + path
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    return path
+
+
+class _Router:
+    """Dispatches to the longest mounted prefix, else to the built-in starlette app."""
+
+    def __init__(self, fallback: ASGIApp) -> None:
+        self._fallback = fallback
+        self._mounts: dict[str, ASGIApp] = {}
+        self._names: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def mount(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
+        path = _normalise(path)
+        if path == HEALTH_PATH or path.startswith(HEALTH_PATH + "/"):
+            raise RouteConflictError(f"{path} is reserved for the health check")
+        with self._lock:
+            if path in self._mounts:
+                raise RouteConflictError(f"an app is already mounted at {path}")
+            self._mounts[path] = app
+            self._names[path] = name
+
+    def unmount(self, path: str) -> None:
+        path = _normalise(path)
+        with self._lock:
+            self._mounts.pop(path, None)
+            self._names.pop(path, None)
+
+    def mounted(self) -> dict[str, str | None]:
+        with self._lock:
+            return dict(self._names)
+
+    def resolve(self, path: str) -> ASGIApp | None:
+        with self._lock:
+            mounts = dict(self._mounts)
+        if path == HEALTH_PATH:
+            return None
+        candidate = path.rstrip("/") or "/"
+        while True:
+            app = mounts.get(candidate)
+            if app is not None:
+                return app
+            if candidate == "/":
+                return None
+            candidate = candidate.rsplit("/", 1)[0] or "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = None
+        if scope["type"] in ("http", "websocket"):
+            app = self.resolve(str(scope.get("path", "/")))
+        await (app or self._fallback)(scope, receive, send)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the gateway and reports readiness."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The gateway owns SIGINT/SIGTERM; uvicorn must not replace (and re-raise) them.
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
+class HttpServer:
+    """The gateway's HTTP server; also the :class:`RouteRegistrar` handed to channels.
+
+    Args:
+        host: Address to bind (default loopback).
+        port: Port to bind; 0 picks a free one (read it from :attr:`port` after ``start``).
+        status: Returns the account records shown by ``/healthz``.
+        shutdown_timeout: Seconds to let open requests finish on ``stop``.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        status: StatusSource | None = None,
+        shutdown_timeout: float = 5.0,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self._bound_port: int | None = None
+        self._status = status or (lambda: ())
+        self._shutdown_timeout = shutdown_timeout
+        builtin = Starlette(routes=[Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"])])
+        self._router = _Router(builtin)
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def app(self) -> ASGIApp:
+        """The ASGI app (usable without a socket, e.g. with ``httpx2.ASGITransport``)."""
+        return self._router
+
+    @property
+    def port(self) -> int:
+        """The bound port once started, else the requested one."""
+        return self._bound_port if self._bound_port is not None else self._requested_port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True between a successful ``start`` and ``stop``."""
+        return self._task is not None and not self._task.done()
+
+    def mount(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
+        """Serve ``app`` for ``path`` and every path below it.
+
+        Raises:
+            RouteConflictError: ``path`` is already mounted or reserved.
+        """
+        self._router.mount(path, app, name=name)
+        log.debug("mounted %s (%s)", _normalise(path), name or "unnamed")
+
+    def unmount(self, path: str) -> None:
+        """Stop serving ``path``; no error if it is not mounted."""
+        self._router.unmount(path)
+
+    def mounted(self) -> dict[str, str | None]:
+        """The mounted paths and their names."""
+        return self._router.mounted()
+
+    async def start(self) -> None:
+        """Bind the socket and serve in a background task; return once it accepts requests.
+
+        Raises:
+            OSError: The address could not be bound (e.g. the port is in use).
+        """
+        if self._task is not None:
+            raise RuntimeError("the HTTP server was already started")
+        try:
+            sock = _bind(self.host, self._requested_port)
+        except OSError as exc:
+            where = f"{self.host}:{self._requested_port}"
+            raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        self._bound_port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self._router,
+            host=self.host,
+            port=self._bound_port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=max(1, math.ceil(self._shutdown_timeout)),
+        )
+        server = self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="zalogate-http")
+        ready = asyncio.create_task(server.ready.wait())
+        try:
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if not server.ready.is_set():
+            task, self._task = self._task, None
+            sock.close()
+            await task  # re-raises what stopped the server from starting
+            raise RuntimeError("the HTTP server stopped before it was ready")
+        log.info("HTTP server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop accepting requests, let open ones finish (bounded), then return."""
+        task, server = self._task, self._server
+        self._task = None
+        if task is None or server is None:
+            return
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=self._shutdown_timeout)
+        except TimeoutError:
+            server.force_exit = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("HTTP server stopped")
+
+    async def __aenter__(self) -> HttpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _healthz(self, request: Request) -> Response:
+        accounts = [record.to_json() for record in self._status()]
+        body: dict[str, Any] = {"ok": True, "version": __version__, "accounts": accounts}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Create a listening-ready TCP socket bound to (host, port)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    last_error: OSError | None = None
+    for family, kind, proto, _name, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            continue
+        return sock
+    raise last_error or OSError(f"cannot bind {host}:{port}")

@@ -1,0 +1,112 @@
+"""What the gateway knows about each channel account while it runs (for ``/healthz``, status).
+
+Records hold no secrets: errors are stored already redacted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from zalogate.runtime.logging import redact
+
+__all__ = ["AccountState", "AccountStatus", "StatusBoard", "now_ms"]
+
+_MAX_ERROR_CHARS = 500
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch (the timestamp unit used everywhere in zalogate)."""
+    return time.time_ns() // 1_000_000
+
+
+class AccountState(StrEnum):
+    """Where an account's monitor is in its life."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"
+    """The monitor failed and waits before it is restarted."""
+    UNAUTHORIZED = "unauthorized"
+    """Zalo refused the credentials; the monitor is retried slowly."""
+    FAILED = "failed"
+    """The monitor failed in a way a restart cannot fix; it is not restarted."""
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """A snapshot of one account's monitor."""
+
+    channel: str
+    account: str
+    state: AccountState = AccountState.STOPPED
+    last_error: str | None = None
+    last_inbound_at: int | None = None
+    last_outbound_at: int | None = None
+    last_start_at: int | None = None
+    last_stop_at: int | None = None
+    restarts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the ``/healthz`` endpoint and ``--json`` output show it."""
+        return {
+            "channel": self.channel,
+            "account": self.account,
+            "state": self.state.value,
+            "lastError": self.last_error,
+            "lastInboundAt": self.last_inbound_at,
+            "lastOutboundAt": self.last_outbound_at,
+            "lastStartAt": self.last_start_at,
+            "lastStopAt": self.last_stop_at,
+            "restarts": self.restarts,
+        }
+
+
+class StatusBoard:
+    """The live status records, keyed by (channel, account); safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], AccountStatus] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[AccountStatus], None]] = []
+
+    def subscribe(self, listener: Callable[[AccountStatus], None]) -> None:
+        """Call ``listener`` with the new record after every change (on the changing thread)."""
+        self._listeners.append(listener)
+
+    def register(self, channel: str, account: str) -> AccountStatus:
+        """Add an account (state ``stopped``) if it is not known yet; return its record."""
+        with self._lock:
+            key = (channel, account)
+            record = self._records.get(key)
+            if record is None:
+                record = self._records[key] = AccountStatus(channel, account)
+            return record
+
+    def get(self, channel: str, account: str) -> AccountStatus | None:
+        """The record of one account, or None."""
+        with self._lock:
+            return self._records.get((channel, account))
+
+    def update(self, channel: str, account: str, **changes: Any) -> AccountStatus:
+        """Change fields of an account's record (registering it first if needed)."""
+        error = changes.get("last_error")
+        if isinstance(error, str):
+            changes["last_error"] = redact(error)[:_MAX_ERROR_CHARS]
+        with self._lock:
+            key = (channel, account)
+            current = self._records.get(key) or AccountStatus(channel, account)
+            record = self._records[key] = replace(current, **changes)
+        for listener in list(self._listeners):
+            listener(record)
+        return record
+
+    def snapshot(self) -> list[AccountStatus]:
+        """Every record, in registration order."""
+        with self._lock:
+            return list(self._records.values())

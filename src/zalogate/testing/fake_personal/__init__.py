@@ -1,0 +1,22 @@
+"""A local simulator of Zalo's personal-account web protocol (see ``FakeZaloPersonal``)."""
+
+from zalogate.testing.fake_personal.model import FakeAccount, FakeGroup, QrSession, SentRecord
+from zalogate.testing.fake_personal.server import (
+    FakeZaloPersonal,
+    QrControl,
+    ScriptedGroup,
+    ScriptedGroupMember,
+    ScriptedUser,
+)
+
+__all__ = [
+    "FakeAccount",
+    "FakeGroup",
+    "FakeZaloPersonal",
+    "QrControl",
+    "QrSession",
+    "ScriptedGroup",
+    "ScriptedGroupMember",
+    "ScriptedUser",
+    "SentRecord",
+]

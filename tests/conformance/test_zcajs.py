@@ -1,0 +1,245 @@
+"""Conformance: the reference client zca-js speaks to FakeZaloPersonal without complaint.
+
+If zca-js and the simulator disagree, the simulator is wrong: these tests are the evidence
+that the fake (and therefore our own client, tested against it) speaks Zalo's protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from zalogate.testing import FakeZaloPersonal
+
+pytestmark = [pytest.mark.node, pytest.mark.slow]
+
+BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
+USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZaloPersonal]:
+    async with FakeZaloPersonal(long_poll_s=0.3, ping_interval_ms=500) as fake:
+        fake.add_account(BOT, "Bot", phone="0900000001", friends=(ALICE,))
+        fake.add_account(ALICE, "Alice", phone="0900000002")
+        fake.add_account(CAROL, "Carol")
+        fake.add_group(GROUP, "Team", [BOT, ALICE, CAROL], admins=(BOT,))
+        yield fake
+
+
+async def _qr_login(js: Any, fake: FakeZaloPersonal) -> dict[str, Any]:
+    login = asyncio.create_task(js.call("login_qr", userAgent=UA))
+    await fake.qr.wait_generated()
+    await js.event("qr_generated")
+    fake.qr.scan(BOT)
+    scanned = await js.event("qr_scanned")
+    assert scanned["data"]["display_name"] == "Bot"
+    fake.qr.confirm()
+    result = await login
+    assert result == {"uid": BOT}
+    return (await js.event("got_login_info"))["data"]
+
+
+async def test_zcajs_full_session_against_the_fake(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    async with start_zcajs(fake.base_url) as js:
+        creds = await _qr_login(js, fake)
+        assert creds["imei"].endswith("-a69b52f9d7f760edf3fd052bcda2542f")
+        assert {c["key"] for c in creds["cookie"]} >= {"zpw_sek"}
+
+        await js.call("listen")
+        await fake.wait_for_listener(BOT)
+
+        # DM out: zca-js -> fake -> recorded (and pushed to Alice if she listened).
+        sent = await js.call("send", message="xin chào", threadId=ALICE, threadType=USER)
+        record = await fake.wait_for_sent(kind="text", thread_id=ALICE)
+        assert record.text == "xin chào"
+        assert str(sent["message"]["msgId"]) == record.msg_id
+
+        # DM in: a scripted user writes, zca-js's listener decodes the encrypted 501.
+        msg = await fake.user(ALICE).says_to(BOT, "chào bot 👋")
+        got = await js.event("message", lambda e: e["type"] == USER)
+        assert got["threadId"] == ALICE
+        assert got["data"]["content"] == "chào bot 👋"
+        assert got["data"]["msgId"] == msg["msgId"]
+        assert got["isSelf"] is False
+
+        # Group out with a mention.
+        text = "@Alice hello team"
+        await js.call(
+            "send",
+            message={"msg": text, "mentions": [{"pos": 0, "uid": ALICE, "len": 6}]},
+            threadId=GROUP,
+            threadType=GROUP_THREAD,
+        )
+        grec = await fake.wait_for_sent(kind="text", thread_id=GROUP)
+        assert grec.text == text
+        assert grec.endpoint.endswith("/group/mention")
+        assert grec.mentions[0]["uid"] == ALICE
+
+        # Group in with a mention of the bot (521 fan-out).
+        await fake.group(GROUP).user(CAROL).says("@Bot ping", mentions=[BOT])
+        gin = await js.event("message", lambda e: e["type"] == GROUP_THREAD)
+        assert gin["threadId"] == GROUP
+        assert gin["data"]["uidFrom"] == CAROL
+        assert gin["data"]["mentions"] == [{"uid": BOT, "pos": 0, "len": 4, "type": 0}]
+
+        # Reaction on the received DM.
+        await js.call(
+            "react",
+            icon="/-heart",
+            msgId=got["data"]["msgId"],
+            cliMsgId=got["data"]["cliMsgId"],
+            threadId=ALICE,
+            threadType=USER,
+        )
+        react = await fake.wait_for_sent(kind="reaction")
+        assert react.msg_id == msg["msgId"]
+        assert react.params["reaction"]["rType"] == 5
+
+        # Directory calls decode the inner envelope.
+        friends = await js.call("call", name="getAllFriends")
+        assert [f["userId"] for f in friends] == [ALICE]
+        groups = await js.call("call", name="getAllGroups")
+        assert list(groups["gridVerMap"]) == [GROUP]
+        info = await js.call("call", name="getGroupInfo", args=[GROUP])
+        assert info["gridInfoMap"][GROUP]["name"] == "Team"
+        me = await js.call("call", name="fetchAccountInfo")
+        assert me["profile"]["userId"] == BOT
+
+        # Cookie login with the saved credentials from a second process: the first listener
+        # is told about the duplicate connection and closes itself with 3000.
+        async with start_zcajs(fake.base_url) as js2:
+            result = await js2.call("login_cookie", credentials=creds)
+            assert result == {"uid": BOT}
+            await js2.call("listen")
+            closed = await js.event("closed")
+            assert closed["code"] == 3000
+            await fake.user(ALICE).says_to(BOT, "again")
+            again = await js2.event("message")
+            assert again["data"]["content"] == "again"
+
+
+async def test_zcajs_sees_declined_qr(fake: FakeZaloPersonal, start_zcajs: Any) -> None:
+    async with start_zcajs(fake.base_url) as js:
+        login = asyncio.create_task(js.call_raw("login_qr", userAgent=UA))
+        await fake.qr.wait_generated()
+        fake.qr.scan(BOT)
+        await js.event("qr_scanned")
+        fake.qr.decline()
+        declined = await js.event("qr_declined")
+        assert declined["data"]["code"] == fake.qr.sessions[-1].code
+        reply = await login
+        assert not reply["ok"]
+
+
+async def test_zcajs_receives_file_done_and_sends_file(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    creds = fake.credentials(BOT, user_agent=UA)
+    async with start_zcajs(fake.base_url) as js:
+        await js.call("login_cookie", credentials=creds)
+        await js.call("listen")
+        await js.call(
+            "send_attachment",
+            base64="aGVsbG8gd29ybGQ=",
+            filename="notes.txt",
+            threadId=ALICE,
+            threadType=USER,
+        )
+        record = await fake.wait_for_sent(kind="file", thread_id=ALICE)
+        assert record.text == "notes.txt"
+        done = await js.event("upload_attachment")
+        assert done["data"]["fileUrl"].endswith(".txt")
+
+        # Faults as the reference client sees them.
+        await fake.kick(BOT)
+        assert (await js.event("closed"))["code"] == 3003
+        await js.call("listen")
+        await fake.drop(BOT)
+        assert (await js.event("closed"))["code"] == 1006
+        await js.call("listen")
+        fake.tamper_next_event(BOT)
+        await fake.user(ALICE).says_to(BOT, "garbled")
+        await js.event("error")
+        await fake.user(ALICE).says_to(BOT, "clean")
+        assert (await js.event("message"))["data"]["content"] == "clean"
+
+
+async def test_zcajs_photo_link_typing_receipts_undo_and_lookups(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    creds = fake.credentials(BOT, user_agent=UA)
+    async with start_zcajs(fake.base_url) as js:
+        await js.call("login_cookie", credentials=creds)
+        await js.call("listen")
+
+        png = (
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJ"
+            "RU5ErkJggg=="
+        )
+        await js.call(
+            "send_attachment",
+            base64=png,
+            filename="dot.png",
+            text="a dot",
+            threadId=GROUP,
+            threadType=GROUP_THREAD,
+        )
+        photo = await fake.wait_for_sent(kind="photo", thread_id=GROUP)
+        assert photo.text == "a dot"
+
+        await js.call(
+            "call", name="sendLink", args=[{"link": "https://example.org/x"}, ALICE, USER]
+        )
+        link = await fake.wait_for_sent(kind="link", thread_id=ALICE)
+        assert "https://example.org/x" in (link.text or "")
+
+        await js.call("call", name="sendTypingEvent", args=[ALICE, USER])
+        await fake.wait_for_sent(kind="typing", thread_id=ALICE)
+
+        await fake.user(ALICE).says_to(BOT, "read me")
+        inbound = (await js.event("message"))["data"]
+        await js.call("call", name="sendDeliveredEvent", args=[True, [inbound], USER])
+        await js.call("call", name="sendSeenEvent", args=[[inbound], USER])
+        delivered = await fake.wait_for_sent(kind="delivered", thread_id=ALICE)
+        seen = await fake.wait_for_sent(kind="seen", thread_id=ALICE)
+        assert delivered.msg_id == seen.msg_id == inbound["msgId"]
+
+        sent = await js.call("send", message="oops", threadId=ALICE, threadType=USER)
+        record = await fake.wait_for_sent(kind="text", text="oops")
+        await js.call(
+            "call",
+            name="undo",
+            args=[
+                {"msgId": str(sent["message"]["msgId"]), "cliMsgId": record.cli_msg_id},
+                ALICE,
+                USER,
+            ],
+        )
+        own = fake.messages[str(sent["message"]["msgId"])]
+        await fake.user(ALICE).reacts_to(own, "/-strong", 3)
+        reaction = await js.event("reaction")
+        assert (reaction["threadId"], reaction["data"]["content"]["rIcon"]) == (ALICE, "/-strong")
+        await fake.user(ALICE).types_to(BOT)
+        assert (await js.event("typing"))["threadId"] == ALICE
+        await fake.user(ALICE).sees(own)
+        seen_event = await js.event("seen")
+        assert seen_event["items"][0]["data"]["msgId"] == record.msg_id
+        undo = await fake.wait_for_sent(kind="undo")
+        assert undo.msg_id == record.msg_id
+
+        found = await js.call("call", name="findUser", args=["0900000002"])
+        assert found["uid"] == ALICE
+        alive = await js.call("call", name="keepAlive")
+        assert alive == {"config_vesion": 1}
+
+        fake.fail("message/sms", 114, "simulated limit")
+        reply = await js.call_raw("send", message="x", threadId=ALICE, threadType=USER)
+        assert not reply["ok"]
+        assert "simulated limit" in reply["error"]
