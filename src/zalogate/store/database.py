@@ -333,8 +333,8 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             log.error("store commit failed: %s", exc)
-            error = StoreError(f"commit failed: {exc}")
-            outcomes = [(None, error)] * len(batch)
+            failure: BaseException = StoreError(f"commit failed: {exc}")
+            outcomes = [(None, failure)] * len(batch)
         for request, (result, error) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # the caller's loop may be gone
                 request.loop.call_soon_threadsafe(_settle, request.future, result, error)

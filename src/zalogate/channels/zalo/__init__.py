@@ -8,9 +8,11 @@ __all__ = ["plugin"]
 
 
 def _create(context: ChannelContext) -> Channel:
-    from zalogate.channels.zalo.channel import create_channel
+    import importlib
 
-    return create_channel(context)
+    module = importlib.import_module("zalogate.channels.zalo.channel")
+    channel: Channel = module.create_channel(context)
+    return channel
 
 
 plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=_create)

@@ -8,9 +8,11 @@ __all__ = ["plugin"]
 
 
 def _create(context: ChannelContext) -> Channel:
-    from zalogate.channels.zalouser.channel import create_channel
+    import importlib
 
-    return create_channel(context)
+    module = importlib.import_module("zalogate.channels.zalouser.channel")
+    channel: Channel = module.create_channel(context)
+    return channel
 
 
 plugin = ChannelPlugin(id="zalouser", label="Zalo Personal", create=_create)
