@@ -1,0 +1,150 @@
+"""Checks that span several keys (the schema checks each key on its own).
+
+They run on the raw (substituted) data, even when the schema found problems, so that one
+run reports everything; values of the wrong type are skipped here (the schema reports them).
+Rules about merged account settings apply to enabled accounts only: a disabled account may
+be parked half-configured.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from zalogate.config.accounts import AccountLayout, layout_accounts
+from zalogate.config.problems import KeyPath, problem
+
+__all__ = ["BUILTIN_CHANNELS", "check_rules"]
+
+BUILTIN_CHANNELS = ("zalo", "zalouser")
+_RESERVED_CHANNEL_KEYS = ("defaults", *BUILTIN_CHANNELS)
+
+
+def check_rules(
+    data: Mapping[str, Any], env: Mapping[str, str], plugin_ids: Iterable[str]
+) -> list[str]:
+    """Every cross-key problem in ``data`` (a plain config mapping)."""
+    problems: list[str] = []
+    channels = data.get("channels")
+    if isinstance(channels, Mapping):
+        problems += _check_channel_ids(channels, set(plugin_ids))
+        for channel in BUILTIN_CHANNELS:
+            section = channels.get(channel)
+            if isinstance(section, Mapping):
+                problems += _check_channel(channel, section, env)
+    problems += _check_agent(data.get("agent"))
+    return problems
+
+
+def _check_channel_ids(channels: Mapping[str, Any], plugin_ids: set[str]) -> list[str]:
+    problems: list[str] = []
+    for key, value in channels.items():
+        if key in _RESERVED_CHANNEL_KEYS:
+            continue
+        path: KeyPath = ("channels", str(key))
+        if key not in plugin_ids:
+            known = sorted({*_RESERVED_CHANNEL_KEYS, *plugin_ids})
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            message = f"unknown channel ({hint}known: {', '.join(known)})"
+            problems.append(problem(path, message))
+        elif not isinstance(value, Mapping):
+            problems.append(problem(path, "must be an object"))
+    return problems
+
+
+def _location(channel: str, layout: AccountLayout, account_id: str, *keys: str) -> KeyPath:
+    """Where ``keys`` were written for ``account_id``: its own entry, else the top level."""
+    raw_key = layout.keys.get(account_id)
+    own = layout.own.get(account_id, {})
+    if raw_key is not None and any(k in own for k in keys):
+        return ("channels", channel, "accounts", raw_key)
+    return ("channels", channel)
+
+
+def _check_channel(channel: str, section: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    problems: list[str] = []
+    layout = layout_accounts(channel, section, env)
+    for account_id, first, second in layout.duplicates:
+        problems.append(
+            problem(
+                ("channels", channel, "accounts", second),
+                f"same account id {account_id!r} as {first!r} (ids are case-insensitive)",
+            )
+        )
+    if layout.default_account_missing:
+        problems.append(
+            problem(
+                ("channels", channel, "defaultAccount"),
+                f"no account {section.get('defaultAccount')!r} in accounts",
+            )
+        )
+    channel_enabled = layout.base.get("enabled") is not False
+    webhook_paths: dict[str, str] = {}
+    for account_id in layout.ordered_ids():
+        own = layout.own[account_id]
+        if not channel_enabled or own.get("enabled") is False:
+            continue
+        settings = {**layout.base, **own}
+        problems += _check_open_dm(channel, layout, account_id, settings)
+        if channel == "zalo":
+            problems += _check_webhook(layout, account_id, settings, webhook_paths)
+    return problems
+
+
+def _check_open_dm(
+    channel: str, layout: AccountLayout, account_id: str, settings: Mapping[str, Any]
+) -> list[str]:
+    if settings.get("dmPolicy") != "open":
+        return []
+    allow = settings.get("allowFrom")
+    entries = [str(e).strip() for e in allow] if isinstance(allow, list) else []
+    if "*" in entries:
+        return []
+    where = _location(channel, layout, account_id, "dmPolicy", "allowFrom")
+    return [problem((*where, "allowFrom"), 'dmPolicy "open" requires "*" in allowFrom')]
+
+
+def _check_webhook(
+    layout: AccountLayout,
+    account_id: str,
+    settings: Mapping[str, Any],
+    seen_paths: dict[str, str],
+) -> list[str]:
+    url = settings.get("webhookUrl")
+    if not isinstance(url, str) or not url.strip():
+        return []
+    problems: list[str] = []
+    secret = settings.get("webhookSecret")
+    if secret is None or (isinstance(secret, str) and not secret):
+        where = _location("zalo", layout, account_id, "webhookUrl", "webhookSecret")
+        problems.append(problem((*where, "webhookSecret"), "required when webhookUrl is set"))
+    path = settings.get("webhookPath")
+    if not isinstance(path, str) or not path:
+        path = urlsplit(url.strip()).path or "/"
+    other = seen_paths.get(path)
+    if other is not None:
+        where = _location("zalo", layout, account_id, "webhookPath", "webhookUrl")
+        problems.append(
+            problem(
+                (*where, "webhookPath"),
+                f"webhook path {path!r} is already used by account {other!r}",
+            )
+        )
+    else:
+        seen_paths[path] = account_id
+    return problems
+
+
+def _check_agent(agent: Any) -> list[str]:
+    if not isinstance(agent, Mapping) or agent.get("type") != "command":
+        return []
+    command = agent.get("command")
+    argv = command.get("argv") if isinstance(command, Mapping) else None
+    if isinstance(argv, list) and argv:
+        return []
+    if argv is not None and not isinstance(argv, list):
+        return []  # a type problem, reported by the schema
+    return [problem(("agent", "command", "argv"), 'required when agent.type is "command"')]

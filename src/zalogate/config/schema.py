@@ -1,0 +1,169 @@
+"""The root config model, :class:`ZalogateConfig`, and its non-channel sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+
+from zalogate.config.channel_fields import GroupPolicy, check_http_url
+from zalogate.config.config_model import ConfigModel
+from zalogate.config.zalo import ZaloConfig
+from zalogate.config.zalouser import ZalouserConfig
+
+__all__ = [
+    "AgentConfig",
+    "ChannelDefaults",
+    "ChannelsConfig",
+    "CommandAgentConfig",
+    "GatewayConfig",
+    "GroupChatConfig",
+    "MessagesConfig",
+    "OpenAIAgentConfig",
+    "PluginEntryConfig",
+    "PluginsConfig",
+    "SessionConfig",
+    "ZalogateConfig",
+]
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class GatewayConfig(ConfigModel):
+    """``gateway``: where the HTTP server listens, where state lives, how much is logged."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 18789
+    """0 picks a free port."""
+    state_dir: str | None = None
+    """Default ``$ZALOGATE_STATE_DIR`` or ``~/.zalogate``; relative to the config file."""
+    log_level: LogLevel = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class OpenAIAgentConfig(ConfigModel):
+    """``agent.openai``: any OpenAI-compatible Chat Completions endpoint."""
+
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    system_prompt: str | None = None
+    history_window: Annotated[int, Field(ge=0)] = 20
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    max_tool_rounds: Annotated[int, Field(ge=0)] = 4
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
+    on_error: Literal["apology", "raise"] = "apology"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        check_http_url(value)
+        return value
+
+
+class CommandAgentConfig(ConfigModel):
+    """``agent.command``: a program that reads the turn as JSON on stdin."""
+
+    argv: list[str] = Field(default_factory=list)
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+
+class AgentConfig(ConfigModel):
+    """``agent``: which backend answers messages."""
+
+    type: Literal["echo", "openai", "command"] = "echo"
+    openai: OpenAIAgentConfig = Field(default_factory=OpenAIAgentConfig)
+    command: CommandAgentConfig = Field(default_factory=CommandAgentConfig)
+
+
+class SessionConfig(ConfigModel):
+    """``session``: how conversations map to agent sessions."""
+
+    dm_scope: Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"] = "main"
+    main_key: str = "main"
+    identity_links: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class GroupChatConfig(ConfigModel):
+    """``messages.groupChat``."""
+
+    history_limit: Annotated[int | None, Field(ge=0)] = None
+    """Default pending group history per group (50 when unset)."""
+    mention_patterns: list[str] | None = None
+
+
+class MessagesConfig(ConfigModel):
+    """``messages``: settings that apply to every channel."""
+
+    response_prefix: str | None = None
+    group_chat: GroupChatConfig = Field(default_factory=GroupChatConfig)
+
+
+class ChannelDefaults(ConfigModel):
+    """``channels.defaults``."""
+
+    group_policy: GroupPolicy | None = None
+
+
+class ChannelsConfig(ConfigModel):
+    """``channels``: the built-in channels, plus raw sections for third-party plugins.
+
+    ``zalo`` / ``zalouser`` are ``None`` when not written. Any other key must be the id of an
+    installed channel plugin; its section stays a plain ``dict`` for that plugin to validate.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    defaults: ChannelDefaults = Field(default_factory=ChannelDefaults)
+    zalo: ZaloConfig | None = None
+    zalouser: ZalouserConfig | None = None
+
+    def plugin_section(self, channel: str) -> dict[str, Any] | None:
+        """The raw section of a third-party channel, if written."""
+        value = (self.model_extra or {}).get(channel)
+        return value if isinstance(value, dict) else None
+
+
+class PluginEntryConfig(ConfigModel):
+    """``plugins.entries.<id>``."""
+
+    enabled: bool | None = None
+    config: dict[str, Any] | None = None
+
+
+class PluginsConfig(ConfigModel):
+    """``plugins``: which channel plugins may run (the CLI's choices live in the state dir)."""
+
+    enabled: bool = True
+    """``false`` disables every third-party plugin (the built-in channels stay)."""
+    allow: list[str] | None = None
+    """When set, only these plugin ids may run."""
+    deny: list[str] | None = None
+    entries: dict[str, PluginEntryConfig] = Field(default_factory=dict)
+
+
+class ZalogateConfig(ConfigModel):
+    """The whole config file. Build it with ``load_config`` or ``parse_config``."""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
+    messages: MessagesConfig = Field(default_factory=MessagesConfig)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    _env: dict[str, str] | None = PrivateAttr(default=None)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this config was loaded from (``None`` for defaults or a dict)."""
+        return self._source
