@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import signal
@@ -12,16 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx2
 import pytest
 
+from zalogate.cli import gateway as gateway_cli
 from zalogate.cli.app import main
+from zalogate.config import ConfigError
 from zalogate.runtime.http import HttpServer
 from zalogate.runtime.status import AccountState, AccountStatus
-
-HAVE_CONFIG = hasattr(importlib.import_module("zalogate.config"), "load_config")
 
 
 def free_port() -> int:
@@ -79,7 +77,6 @@ async def test_status_shows_the_accounts_of_a_running_gateway(
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-@pytest.mark.skipif(not HAVE_CONFIG, reason="zalogate.config (load_config) is not available yet")
 def test_gateway_run_serves_healthz_and_stops_cleanly_on_sigterm(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -107,7 +104,6 @@ def test_gateway_run_serves_healthz_and_stops_cleanly_on_sigterm(
     assert "gateway stopped" in log_file.read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not HAVE_CONFIG, reason="zalogate.config (load_config) is not available yet")
 def test_gateway_run_refuses_an_invalid_config(
     tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,31 +130,36 @@ def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, obje
     pytest.fail("gateway did not answer /healthz in time")
 
 
-class StubConfigError(Exception):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
 def test_invalid_config_lists_every_problem_and_exits_1(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    module = importlib.import_module("zalogate.config")
-
     def load_config(path: Path | None, *, env: dict[str, str]) -> object:
-        raise StubConfigError(
+        raise ConfigError(
             ["gateway.port: expected an integer", f"noSuchKey: unknown key ({TOKEN})"]
         )
 
-    monkeypatch.setattr(module, "ConfigError", StubConfigError, raising=False)
-    monkeypatch.setattr(module, "load_config", load_config, raising=False)
-    monkeypatch.setattr(module, "state_dir", lambda config, env: Path("."), raising=False)
+    monkeypatch.setattr(gateway_cli, "load_config", load_config)
     assert run_cli(["gateway", "run"]) == 1
     err = capsys.readouterr().err
     assert "gateway.port: expected an integer" in err
     assert "noSuchKey: unknown key" in err
     assert TOKEN not in err
     assert "Traceback" not in err
+
+
+def test_invalid_config_file_lists_each_problem_with_its_key_path(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(env["ZALOGATE_CONFIG"]).write_text(
+        '{ gateway: { port: 70000 }, channels: { zalo: { dmPolicy: "opne" } }, extra: 1 }',
+        encoding="utf-8",
+    )
+    assert run_cli(["gateway", "run"]) == 1
+    err = capsys.readouterr().err
+    assert "gateway.port: must be <= 65535" in err
+    assert "channels.zalo.dmPolicy: must be" in err
+    assert "extra: unknown key" in err
+    assert "3 problem(s)" in err
 
 
 TOKEN = "1234567890:SecretBotTokenInAConfigError"
@@ -175,7 +176,9 @@ def load_config(path, *, env):
 config_module.load_config = load_config
 config_module.state_dir = lambda config, env: Path(env["ZALOGATE_STATE_DIR"])
 config_module.ConfigError = ValueError
+from zalogate.cli import gateway as gateway_cli
 from zalogate.cli.app import main
+from zalogate.config import ConfigError
 main(sys.argv[1:])
 """
 
@@ -210,14 +213,8 @@ def test_gateway_run_command_stops_cleanly_on_sigterm_with_a_stub_config(
 
 
 def test_busy_port_is_a_one_line_error(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    module = importlib.import_module("zalogate.config")
-    config = SimpleNamespace(gateway=SimpleNamespace(host="127.0.0.1", port=0))
-    monkeypatch.setattr(module, "load_config", lambda path, *, env: config, raising=False)
-    monkeypatch.setattr(
-        module, "state_dir", lambda config, env: Path(env["ZALOGATE_STATE_DIR"]), raising=False
-    )
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()

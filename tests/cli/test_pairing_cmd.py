@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 
@@ -166,14 +165,27 @@ def test_notify_failure_warns_and_keeps_the_approval(
     assert allowed(state_dir, "zalo", "default") == frozenset({"42"})
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("zalogate.config") is not None
-    and hasattr(importlib.import_module("zalogate.config"), "load_config"),
-    reason="the config package decides the state dir",
-)
 def test_state_dir_falls_back_to_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZALOGATE_CONFIG", raising=False)
     monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "env-state"))
     assert pairing_cli._state_dir(CliState()) == tmp_path / "env-state"
+
+
+def test_state_dir_comes_from_the_config_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "zalogate.json5"
+    config.write_text('{ gateway: { stateDir: "from-config" } }', encoding="utf-8")
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "env-state"))
+    assert pairing_cli._state_dir(CliState(config_path=config)) == tmp_path / "from-config"
+
+
+def test_state_dir_with_an_invalid_config_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "zalogate.json5"
+    config.write_text("{ gateway: { bogus: 1 } }", encoding="utf-8")
+    with pytest.raises(pairing_cli.CliError, match=r"gateway\.bogus: unknown key"):
+        pairing_cli._state_dir(CliState(config_path=config))
 
 
 def test_notify_unavailable_warns_and_keeps_the_approval(

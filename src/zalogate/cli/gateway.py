@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
+from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
 from zalogate.runtime.logging import redact
@@ -29,36 +29,23 @@ _STATUS_TIMEOUT = 3.0
 _WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, not bound
 
 
-def _config_module() -> Any:
-    """``zalogate.config``, imported by name (it is built separately from this command)."""
-    try:
-        module = importlib.import_module("zalogate.config")
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise CliError(f"the config loader cannot be imported: {exc}") from exc
-    if not hasattr(module, "load_config"):
-        raise CliError("the config loader is not available in this build")
-    return module
-
-
-def load_runtime_config(state: CliState) -> tuple[Any, Path]:
+def load_runtime_config(state: CliState) -> tuple[ZalogateConfig, Path]:
     """Load and validate the config; return it with the state dir.
 
     Raises:
         CliError: The config is invalid (every problem is printed first).
     """
-    module = _config_module()
-    config_error: type[BaseException] = getattr(module, "ConfigError", ValueError)
     try:
         return load_runtime_config_quietly(state)
-    except config_error as exc:
-        problems = _config_problems(exc)
+    except ConfigError as exc:
+        problems = [redact(problem) for problem in exc.problems]
         err_console.print("[red]The config is invalid:[/red]", markup=True)
         for problem in problems:
             err_console.print(f"  - {problem}", markup=False)
         raise CliError(f"fix the config ({len(problems)} problem(s)) and try again") from exc
 
 
-def resolve_state_dir(state: CliState) -> tuple[Path, Any | None]:
+def resolve_state_dir(state: CliState) -> tuple[Path, ZalogateConfig | None]:
     """The state dir from the config, or from the environment when the config is invalid.
 
     Diagnostic commands (``logs``, ``gateway status``) must work with a broken config.
@@ -76,20 +63,11 @@ def resolve_state_dir(state: CliState) -> tuple[Path, Any | None]:
     return state_dir, config
 
 
-def load_runtime_config_quietly(state: CliState) -> tuple[Any, Path]:
+def load_runtime_config_quietly(state: CliState) -> tuple[ZalogateConfig, Path]:
     """Like :func:`load_runtime_config` but without printing the problems."""
-    module = _config_module()
     env = dict(os.environ)
-    config = module.load_config(state.config_path, env=env)
-    return config, Path(module.state_dir(config, env))
-
-
-def _config_problems(exc: BaseException) -> list[str]:
-    for name in ("errors", "issues", "problems"):
-        value = getattr(exc, name, None)
-        if isinstance(value, list | tuple) and value:
-            return [redact(str(item)) for item in value]
-    return [redact(str(exc))]
+    config = load_config(state.config_path, env=env)
+    return config, state_dir(config, env)
 
 
 def _first_line(exc: BaseException) -> str:

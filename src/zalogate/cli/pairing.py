@@ -17,6 +17,7 @@ from rich.table import Table
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
+from zalogate.config import ConfigError, load_config, state_dir
 from zalogate.core.channel import ENTRY_POINT_GROUP
 from zalogate.core.pairing import (
     PairingError,
@@ -58,19 +59,13 @@ def _channel(raw: str) -> str:
 
 
 def _state_dir(state: CliState) -> Path:
-    """The state dir: from ``zalogate.config`` when available, else env or ``~/.zalogate``."""
+    """The state dir: ``gateway.stateDir``, else ``$ZALOGATE_STATE_DIR``, else ``~/.zalogate``."""
+    env = dict(os.environ)
     try:
-        config_module: Any = importlib.import_module("zalogate.config")
-        load_config = config_module.load_config
-        state_dir_of = config_module.state_dir
-    except (ImportError, AttributeError):
-        override = os.environ.get("ZALOGATE_STATE_DIR", "").strip()
-        return Path(override).expanduser() if override else Path.home() / ".zalogate"
-    try:
-        config = load_config(state.config_path, env=dict(os.environ))
-    except Exception as exc:
+        config = load_config(state.config_path, env=env)
+    except ConfigError as exc:
         raise CliError(f"could not load the config: {exc}") from exc
-    return Path(state_dir_of(config, dict(os.environ)))
+    return state_dir(config, env)
 
 
 def _run(ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]]) -> Any:
@@ -150,7 +145,6 @@ def make_notifier(state: CliState, channel: str) -> PairingNotifier | None:
     try:
         plugins: Any = importlib.import_module("zalogate.runtime.plugins")
         load_plugin = plugins.load_plugin
-        config_module: Any = importlib.import_module("zalogate.config")
     except (ImportError, AttributeError):
         return None
 
@@ -159,17 +153,17 @@ def make_notifier(state: CliState, channel: str) -> PairingNotifier | None:
         from zalogate.core.model import ReplyPayload
 
         env = dict(os.environ)
-        config = config_module.load_config(state.config_path, env=env)
-        state_dir = Path(config_module.state_dir(config, env))
+        config = load_config(state.config_path, env=env)
+        account_state_dir = state_dir(config, env)
         plugin = load_plugin(channel_id)
 
         class _NoInbox:
             async def admit(self, message: Any) -> Any:
                 raise RuntimeError("the pairing CLI does not receive messages")
 
-        async with await Store.open(state_dir) as store:
+        async with await Store.open(account_state_dir) as store:
             context = ChannelContext(
-                config=config, state_dir=state_dir, store=store, inbox=_NoInbox()
+                config=config, state_dir=account_state_dir, store=store, inbox=_NoInbox()
             )
             created = plugin.create(context)
             channel_obj = await created if asyncio.iscoroutine(created) else created
