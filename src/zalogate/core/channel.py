@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 
 if TYPE_CHECKING:
+    from zalogate.core.agent import AgentTool
     from zalogate.store import Store
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ProbeResult",
     "Reactions",
     "RouteRegistrar",
+    "ToolContext",
+    "Tools",
 ]
 
 ENTRY_POINT_GROUP = "zalogate.channels"
@@ -190,6 +193,59 @@ class Reactions(Protocol):
         self, account: ChannelAccount, target: str, message_id: str, reaction: str
     ) -> None:
         """Add ``reaction`` to ``message_id`` in ``target``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """The conversation an agent tool is offered in, so actions can default their target to it.
+
+    ``None`` is passed instead when there is no conversation (the MCP server).
+    """
+
+    channel: str
+    account_id: str
+    chat_id: str
+    chat_type: ChatType
+    sender_id: str | None = None
+    message_id: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        """True when the conversation is a group."""
+        return self.chat_type is ChatType.GROUP
+
+    @property
+    def target(self) -> str:
+        """The conversation as a send target: ``group:<id>`` for groups, else the chat id."""
+        return f"group:{self.chat_id}" if self.is_group else self.chat_id
+
+    @classmethod
+    def from_message(cls, message: InboundMessage) -> ToolContext:
+        """The context of the conversation ``message`` arrived in."""
+        return cls(
+            channel=message.channel,
+            account_id=message.account_id,
+            chat_id=message.chat_id,
+            chat_type=message.chat_type,
+            sender_id=message.sender_id,
+            message_id=message.message_id,
+        )
+
+
+@runtime_checkable
+class Tools(Protocol):
+    """Optional: agent tools the channel offers (``zalo_send``, ``zalouser``).
+
+    The gateway asks for every processed message (with that message's conversation); the
+    MCP server asks once per account with ``context=None``. Return nothing for an account
+    that cannot act (disabled, no credentials). Tool names must be stable.
+    """
+
+    def agent_tools(
+        self, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """The tools bound to ``account`` (and to ``context``'s conversation, when given)."""
         ...
 
 

@@ -615,6 +615,8 @@ def _default_agent(config: Any, store: Store) -> Any:
 
 def _default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.core.access import AccountPolicy, policy_from_settings
+    from zalogate.core.agent import AgentTool
+    from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
     config = wiring.config
@@ -651,12 +653,22 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
             policies[key] = policy
         return policy
 
+    def tools_for(message: InboundMessage) -> Sequence[AgentTool]:
+        # The optional Tools capability, looked up by name: channels arrive wrapped.
+        channel = wiring.channels[message.channel]
+        agent_tools = getattr(channel, "agent_tools", None)
+        if not callable(agent_tools):
+            return ()
+        account = next(a for a in channel.accounts() if a.account_id == message.account_id)
+        return cast(Sequence[AgentTool], agent_tools(account, ToolContext.from_message(message)))
+
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
         policy_for=policy_for,
         agent=wiring.agent,
         session=options,
+        tools=tools_for,
     )
     return pipeline.process
 
