@@ -409,7 +409,11 @@ class Gateway:
         inbox = self.inbox = (self._inbox_factory or _default_inbox)(store, handler)
         admitter = _TrackingAdmitter(inbox, self.status_board)
 
-        sources = self._sources if self._sources is not None else _default_plugins(self.config)
+        sources = (
+            self._sources
+            if self._sources is not None
+            else _default_plugins(self.config, self.state_dir)
+        )
         for source in sources:
             channel = self._create_channel(source, store, admitter)
             if channel.id in self.channels:
@@ -690,12 +694,12 @@ def _default_inbox(store: Store, handler: Handler) -> InboxLike:
     return Inbox(store, handler)
 
 
-def _default_plugins(config: Any) -> list[ChannelSource]:
-    """The installed channel plugins whose ``channels.<id>`` section is present and enabled."""
+def _default_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelSource]:
+    """The enabled channel plugins whose ``channels.<id>`` section is present and enabled."""
     discover, load = _plugin_registry()
     channels_config = getattr(config, "channels", None)
     chosen: list[ChannelSource] = []
-    for item in discover():
+    for item in discover(config, state_dir=state_dir):
         plugin_id = _plugin_id(item)
         if not _channel_configured(channels_config, plugin_id):
             log.debug("channel %s is not configured; not started", plugin_id)
@@ -704,7 +708,7 @@ def _default_plugins(config: Any) -> list[ChannelSource]:
     return chosen
 
 
-def _plugin_registry() -> tuple[Callable[[], Any], Callable[[str], ChannelPlugin]]:
+def _plugin_registry() -> tuple[Callable[..., Any], Callable[[str], ChannelPlugin]]:
     """``zalogate.runtime.plugins`` if present, else the entry points read directly."""
     try:
         # Imported by name: the plugin registry is built separately from the gateway.
@@ -715,7 +719,7 @@ def _plugin_registry() -> tuple[Callable[[], Any], Callable[[str], ChannelPlugin
     else:
         return plugins.discover_plugins, plugins.load_plugin
 
-    def discover() -> list[str]:
+    def discover(config: Any = None, state_dir: Path | None = None) -> list[str]:
         return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
     def load(plugin_id: str) -> ChannelPlugin:
