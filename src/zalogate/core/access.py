@@ -29,6 +29,7 @@ __all__ = [
     "GroupPolicy",
     "GroupRule",
     "authorize_command",
+    "command_body",
     "decide_dm",
     "decide_group",
     "effective_group_allow_from",
@@ -123,6 +124,8 @@ class AccountPolicy:
             that is such a name then matches that id.
         dangerously_allow_name_matching: Also match (spoofable) display names at run time.
         command_allow_from: ``commands.allowFrom``; when set it alone authorises commands.
+        quoted_bot_counts: Quoting one of the bot's messages counts as a mention
+            (``channels.defaults.implicitMentions.quotedBot``, default true).
     """
 
     channel: str
@@ -141,6 +144,7 @@ class AccountPolicy:
     text_chunk_limit: int = 2000
     chunk_mode: ChunkMode = "length"
     command_allow_from: frozenset[str] | None = None
+    quoted_bot_counts: bool = True
     _group_index: Mapping[str, str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -379,6 +383,24 @@ def is_control_command(text: str) -> bool:
     return bool(_COMMAND.match(text.strip()))
 
 
+# "@Bot /new": a leading mention word in front of a command (or "!") prefix.
+_LEADING_MENTION = re.compile(r"^\s*@\S+\s+(?=[/!])")
+
+
+def command_body(text: str, *, command_text: str | None = None, has_mention: bool = False) -> str:
+    """The text that command parsing sees.
+
+    ``command_text`` (the channel cut the bot's own mention spans out) wins. Otherwise, when
+    the message carries a mention, one leading ``@word`` before a ``/`` or ``!`` is stripped
+    (``@Bot /new`` → ``/new``), as zalouser does when it cannot locate its own mention.
+    """
+    if command_text is not None:
+        return " ".join(command_text.split())
+    if has_mention:
+        return _LEADING_MENTION.sub("", text, count=1).strip()
+    return text.strip()
+
+
 def authorize_command(
     policy: AccountPolicy,
     message_is_group: bool,
@@ -487,6 +509,8 @@ def policy_from_settings(
     mention_patterns: Sequence[str] = (),
     history_limit: int | None = None,
     text_chunk_limit: int = 2000,
+    quoted_bot_counts: bool = True,
+    command_allow_from: Iterable[str | int] | None = None,
 ) -> AccountPolicy:
     """Build an :class:`AccountPolicy` from one account's merged channel settings.
 
@@ -504,6 +528,8 @@ def policy_from_settings(
         history_limit: Fallback when the account sets no ``historyLimit``
             (``messages.groupChat.historyLimit``, else 50).
         text_chunk_limit: Fallback when the account sets no ``textChunkLimit``.
+        quoted_bot_counts: ``channels.defaults.implicitMentions.quotedBot``.
+        command_allow_from: ``commands.allowFrom`` for this channel (None: unset).
     """
     dm_policy = _setting(settings, "dmPolicy", "dm_policy") or "pairing"
     if dm_policy not in _DM_POLICIES:
@@ -548,4 +574,10 @@ def policy_from_settings(
         message_prefix=_setting(settings, "messagePrefix", "message_prefix"),
         text_chunk_limit=int(chunk_limit),
         chunk_mode=cast(ChunkMode, chunk_mode),
+        command_allow_from=(
+            None
+            if command_allow_from is None
+            else normalize_allow_list(channel, _entries(command_allow_from))
+        ),
+        quoted_bot_counts=quoted_bot_counts,
     )

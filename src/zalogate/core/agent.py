@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zalogate.core.model import ChatType, MediaRef, ReplyPayload
+
+if TYPE_CHECKING:
+    from zalogate.core.history import HistoryEntry
 
 __all__ = ["Agent", "AgentError", "AgentTool", "FunctionTool", "Turn"]
 
@@ -69,7 +72,9 @@ class Turn:
     """One inbound message, as an agent sees it.
 
     ``body`` is the prompt (pending group history prepended, quoted context, media
-    placeholders); ``text`` is the clean text of the message itself.
+    placeholders); ``text`` is the clean text of the message itself; ``history`` is a
+    structured copy of the pending group history that ``body`` carries (OpenClaw's
+    ``InboundHistory``), empty when there was none.
     """
 
     session_key: str
@@ -88,6 +93,7 @@ class Turn:
     group_name: str | None = None
     timestamp_ms: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view (camelCase keys, as OpenClaw's envelope), without tools."""
@@ -107,6 +113,15 @@ class Turn:
             "timestampMs": self.timestamp_ms,
             "media": [m.model_dump(exclude_none=True) for m in self.media],
             "tools": [t.name for t in self.tools],
+            "history": [
+                {
+                    "sender": h.sender,
+                    "body": h.body,
+                    "timestampMs": h.timestamp_ms,
+                    "messageId": h.message_id,
+                }
+                for h in self.history
+            ],
         }
 
 

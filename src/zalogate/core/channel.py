@@ -121,7 +121,13 @@ class ProbeResult:
 
 @runtime_checkable
 class Channel(Protocol):
-    """A Zalo channel: turns protocol events into inbound messages and replies into calls."""
+    """A Zalo channel: turns protocol events into inbound messages and replies into calls.
+
+    Optional attributes the pipeline looks for (``getattr``): ``chunks_replies = True`` hands
+    ``send`` each reply's whole text (the channel chunks it itself, e.g. after converting
+    Markdown to native styles; ``zalogate.core.chunking`` helps), instead of one ``send`` per
+    ``textChunkLimit`` chunk; ``async typing(account, target)`` shows "typing…".
+    """
 
     id: str
     text_limit: int

@@ -85,6 +85,10 @@ class InboundMessage(_Frozen):
     reply_to_text: str | None = None
     reply_to_sender: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
+    command_text: str | None = None
+    """The text as command parsing sees it, when the channel knows better than ``text``
+    (zalouser cuts the bot's own mention spans out: ``@Bot /new`` → ``/new``). None: the
+    core derives it from ``text`` (see ``core.access.command_body``)."""
 
     @property
     def is_group(self) -> bool:

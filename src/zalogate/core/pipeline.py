@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal
 from zalogate.core.access import (
     AccountPolicy,
     authorize_command,
+    command_body,
     decide_dm,
     decide_group,
     is_control_command,
@@ -53,7 +54,7 @@ from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.core.pairing import PairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
-from zalogate.core.sessions import session_key
+from zalogate.core.sessions import legacy_zalouser_dm_key, session_key
 
 if TYPE_CHECKING:
     from zalogate.core.channel import Channel, ChannelAccount
@@ -365,15 +366,22 @@ class Pipeline:
                 group_name=message.group_name,
                 sender_name=message.sender_name,
             )
-            is_command = is_control_command(message.text)
+            mentions = message.mentions
+            command = command_body(
+                message.text,
+                command_text=message.command_text,
+                has_mention=mentions.has_any_mention or mentions.was_mentioned,
+            )
+            is_command = is_control_command(command)
             command_ok = is_command and authorize_command(policy, True, message.sender_id)
             gate = mention_gate_detail(
                 decision,
-                message.mentions,
+                mentions,
                 text=message.text,
                 patterns=policy.mention_patterns,
                 is_command=is_command,
                 command_authorized=command_ok,
+                quoted_bot_counts=policy.quoted_bot_counts,
             )
             history_key = group_history_key(message.channel, message.account_id, message.chat_id)
             if gate.action == "drop":
@@ -394,6 +402,11 @@ class Pipeline:
                 self.counters.skipped += 1
                 return Outcome("skipped", gate.reason)
             if is_command and not command_ok:
+                log.info(
+                    "%s: drop control command from unauthorized sender %s",
+                    message.channel,
+                    message.sender_id,
+                )
                 return self._drop(message, "command_unauthorized")
             was_mentioned = gate.was_mentioned
             pending = await self.history.peek(history_key)
@@ -421,14 +434,7 @@ class Pipeline:
         if policy.message_prefix:
             body = f"{policy.message_prefix} {body}"
         body = format_with_history(pending, body)
-        key = session_key(
-            message,
-            dm_scope=self.session.dm_scope,
-            agent_id=self.session.agent_id,
-            main_key=self.session.main_key,
-            group_scope=self.session.group_scope,
-            identity_links=self.session.identity_links,
-        )
+        key = await self._session_key(message)
         turn = Turn(
             session_key=key,
             body=body,
@@ -445,27 +451,67 @@ class Pipeline:
             was_mentioned=was_mentioned,
             group_name=message.group_name,
             timestamp_ms=message.timestamp_ms,
+            history=tuple(pending),
         )
         deliverer = _Deliverer(self, message, channel, account, await self._already_sent(message))
         typing = self._typing_callback(channel, account, deliverer.target)
         async with typing_keepalive(typing, self.typing_interval):
             async for payload in self.agent.respond(turn):
-                for piece in self._pieces(payload, policy, account):
+                for piece in self._pieces(payload, policy, account, channel):
                     await deliverer.send(piece)
         if history_key is not None and pending:
             await self.history.clear(history_key)
         self.counters.replied += 1
         return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
 
+    async def _session_key(self, message: InboundMessage) -> str:
+        options = self.session
+
+        def build(exists: Callable[[str], bool] | None = None) -> str:
+            return session_key(
+                message,
+                dm_scope=options.dm_scope,
+                agent_id=options.agent_id,
+                main_key=options.main_key,
+                group_scope=options.group_scope,
+                identity_links=options.identity_links,
+                session_exists=exists,
+            )
+
+        key = build()
+        if message.is_group or message.channel.strip().lower() != "zalouser":
+            return key
+        # zalouser keeps an old release's group-kind DM session when only that one exists;
+        # a session "exists" when it has a stored transcript.
+        legacy = legacy_zalouser_dm_key(message, agent_id=options.agent_id)
+        if legacy == key:
+            return key
+        rows = await self.store.fetchall(
+            "SELECT DISTINCT session_key FROM agent_transcripts WHERE session_key IN (?, ?)",
+            (key, legacy),
+        )
+        found = {str(row["session_key"]) for row in rows}
+        return build(found.__contains__) if legacy in found else key
+
     def _pieces(
-        self, payload: ReplyPayload, policy: AccountPolicy, account: ChannelAccount
+        self,
+        payload: ReplyPayload,
+        policy: AccountPolicy,
+        account: ChannelAccount,
+        channel: Channel | None = None,
     ) -> list[ReplyPayload]:
-        """Normalise one agent payload into the payloads to send (one per text chunk)."""
+        """Normalise one agent payload into the payloads to send (one per text chunk).
+
+        A channel that sets ``chunks_replies = True`` (it formats Markdown into native styles
+        and must chunk after formatting, as zalouser does) gets the whole text in one payload.
+        """
         text = "" if is_silent(payload.text) else payload.text
         media = payload.media_urls
         if not text.strip() and not media:
             return []
         text = apply_response_prefix(text, policy.response_prefix, identity=account.name)
+        if getattr(channel, "chunks_replies", False) is True:
+            return [ReplyPayload(text=text, media_urls=media, kind=payload.kind)]
         chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
         if not chunks:
             return [ReplyPayload(media_urls=media, kind=payload.kind)]
@@ -477,6 +523,13 @@ class Pipeline:
     async def _challenge(
         self, message: InboundMessage, channel: Channel, account: ChannelAccount
     ) -> Outcome:
+        """Issue a pairing code once per request (gateway-behaviour §1.2, zalo-bot-api #25/#26).
+
+        The code goes out only when the request was newly created. A send failure is logged
+        and recorded, never raised: the request stays pending, so neither a retry nor a replay
+        after a crash sends a second message (the operator still sees the code in
+        ``zalogate pairing list``).
+        """
         result = await self.pairing.request(
             message.channel,
             message.account_id,
@@ -485,17 +538,28 @@ class Pipeline:
         )
         self.counters.challenged += 1
         if result.code is None:
+            log.info(
+                "%s: pairing request cap reached for account %s; ignoring sender %s",
+                message.channel,
+                message.account_id,
+                message.sender_id,
+            )
             return Outcome("challenged", "pairing_capped")
-        already = await self._already_sent(message)
-        context = current_entry.get()
-        # A retry after a failed challenge send finds the request pending (created False):
-        # send it then too, unless the record says it went out.
-        retrying = context is not None and not context.fresh
-        if not result.created and not (retrying and 0 not in already):
+        if not result.created:
             return Outcome("challenged", "pairing_pending")
-        deliverer = _Deliverer(self, message, channel, account, already)
+        deliverer = _Deliverer(self, message, channel, account, frozenset())
         text = pairing_challenge_text(message.channel, message.sender_id, result.code)
-        await deliverer.send(ReplyPayload(text=text))
+        try:
+            await deliverer.send(ReplyPayload(text=text))
+        except Exception as exc:
+            log.warning(
+                "%s: could not send the pairing code to %s (account %s): %s",
+                message.channel,
+                message.sender_id,
+                message.account_id,
+                describe_error(exc),
+            )
+            return Outcome("challenged", "pairing_send_failed")
         log.info(
             "pairing code issued to %s sender %s (account %s)",
             message.channel,
