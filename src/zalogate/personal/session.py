@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
-__all__ = ["DEFAULT_CLIENT_VERSION", "Credentials", "Endpoints", "Session"]
+__all__ = ["DEFAULT_CLIENT_VERSION", "Credentials", "Endpoints", "Session", "ThreadType"]
 
 #: Zalo Web client version sent as `zpw_ver`; drifts, so always overridable.
 DEFAULT_CLIENT_VERSION = 685
+
+
+class ThreadType(IntEnum):
+    """Kind of conversation (values as in zca-js)."""
+
+    USER = 0
+    GROUP = 1
 
 
 def _normalise_cookie(raw: Any, index: int, where: str) -> dict[str, Any]:
@@ -152,9 +160,9 @@ class Session:
     user_agent: str
     language: str
     client_version: int
-    service_map: Mapping[str, Sequence[str]]
+    service_map: Mapping[str, Sequence[str]] = field(repr=False)
     ws_urls: tuple[str, ...]
-    settings: Mapping[str, Any]
+    settings: Mapping[str, Any] = field(repr=False)
     login_info: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def service_url(self, name: str) -> str:

@@ -1,0 +1,335 @@
+"""``PersonalHttp``: the one HTTP seam of the personal-account client.
+
+Everything that goes over HTTP passes through here: default headers (reference §2.7),
+cookies chosen by request URL from our `CookieJar` (and every ``Set-Cookie`` kept, also
+across the manual redirect chain of QR login), and `PersonalHttp.call`, the encrypted
+session call that maps HTTP failures, outer and inner ``error_code`` to exceptions. Nothing
+above this module looks at raw HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx2
+
+from zalogate.personal.cookies import CookieJar
+from zalogate.personal.crypto import (
+    API_TYPE,
+    decrypt_session_payload,
+    encrypt_session_params,
+)
+from zalogate.personal.errors import (
+    ConfigurationError,
+    CryptoError,
+    HttpStatusError,
+    NetworkError,
+    ProtocolError,
+    RequestTimeoutError,
+    api_error,
+)
+from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints, Session
+
+__all__ = ["DEFAULT_USER_AGENT", "PersonalHttp", "QueryPairs"]
+
+#: zca-js's default user agent; any stable browser UA works (the imei embeds its MD5).
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+)
+QueryPairs = Sequence[tuple[str, str]]
+FileParts = Mapping[str, tuple[str, bytes, str]]
+
+_MAX_REDIRECTS = 10
+
+
+class PersonalHttp:
+    """Async HTTP client for the Zalo Web endpoints.
+
+    Args:
+        user_agent: the browser user agent the cookies and imei are bound to.
+        jar: cookies to start with (a fresh jar if omitted).
+        language: ``vi`` or ``en``.
+        client_version: ``zpw_ver`` / ``client_version`` sent on every call.
+        endpoints: login hosts (service hosts come from the session's service map).
+        timeout_s: per-request deadline.
+        transport: an ``httpx2`` transport (tests: ``MockTransport``).
+        proxy: optional proxy URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        jar: CookieJar | None = None,
+        language: str = "vi",
+        client_version: int = DEFAULT_CLIENT_VERSION,
+        endpoints: Endpoints | None = None,
+        timeout_s: float = 30.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        if not user_agent:
+            raise ConfigurationError("user_agent must not be empty")
+        if client_version <= 0:
+            raise ConfigurationError(f"client_version must be positive, got {client_version}")
+        self._user_agent = user_agent
+        self.jar = jar if jar is not None else CookieJar()
+        self.language = language
+        self.client_version = client_version
+        self.endpoints = endpoints or Endpoints()
+        self._session: Session | None = None
+        self._client = httpx2.AsyncClient(
+            timeout=timeout_s,
+            transport=transport,
+            proxy=proxy,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"PersonalHttp(client_version={self.client_version}, jar={self.jar!r})"
+
+    async def __aenter__(self) -> PersonalHttp:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def user_agent(self) -> str:
+        """The user agent sent on every request (and on the websocket upgrade)."""
+        return self._user_agent
+
+    def cookie_header(self, url: str) -> str:
+        """The ``Cookie`` header value the jar holds for ``url`` (http(s) or ws(s))."""
+        return self.jar.header_for(url)
+
+    @property
+    def session(self) -> Session:
+        """The attached session.
+
+        Raises:
+            ConfigurationError: before a login attached one.
+        """
+        if self._session is None:
+            raise ConfigurationError("not logged in: call login_qr() or login_cookie() first")
+        return self._session
+
+    def attach(self, session: Session) -> None:
+        """Use ``session``'s key for `call` from now on."""
+        self._session = session
+
+    def default_headers(self) -> dict[str, str]:
+        """The web client's headers for session calls (reference §2.7)."""
+        return {
+            "Accept": "application/json, text/plain, */*",
+            "Accept-Encoding": "gzip, deflate",
+            "Accept-Language": "en-US,en;q=0.9",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": "https://chat.zalo.me",
+            "Referer": "https://chat.zalo.me/",
+            "User-Agent": self._user_agent,
+        }
+
+    # ---------------------------------------------------------------- raw requests
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        query: QueryPairs = (),
+        data: Mapping[str, str] | None = None,
+        files: FileParts | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> httpx2.Response:
+        """Send one request with jar cookies; keep ``Set-Cookie``; follow ``Location``.
+
+        Redirects are followed by hand (GET, ``Referer: https://id.zalo.me/``) so that the
+        cookies of every hop are stored, as the web client does on ``checksession``.
+
+        Raises:
+            RequestTimeoutError: the deadline passed.
+            NetworkError: the connection failed.
+        """
+        merged = self.default_headers()
+        if headers:
+            merged.update(headers)
+        if files is not None:
+            merged.pop("Content-Type", None)
+        current = url
+        response = await self._send(method, current, query, data, files, merged)
+        hops = 0
+        while follow_redirects and response.is_redirect and "location" in response.headers:
+            hops += 1
+            if hops > _MAX_REDIRECTS:
+                raise ProtocolError(f"too many redirects ({_path(url)})")
+            current = urljoin(str(response.request.url), response.headers["location"])
+            hop_headers = {**merged, "Referer": "https://id.zalo.me/"}
+            hop_headers.pop("Content-Type", None)
+            response = await self._send("GET", current, (), None, None, hop_headers)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        query: QueryPairs,
+        data: Mapping[str, str] | None,
+        files: FileParts | None,
+        headers: dict[str, str],
+    ) -> httpx2.Response:
+        full = _with_query(url, query)
+        cookie = self.jar.header_for(full)
+        send_headers = dict(headers)
+        if cookie:
+            send_headers["Cookie"] = cookie
+        try:
+            response = await self._client.request(
+                method,
+                full,
+                data=dict(data) if data is not None else None,
+                files=dict(files) if files is not None else None,
+                headers=send_headers,
+            )
+        except httpx2.TimeoutException:
+            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        except httpx2.TransportError as exc:
+            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+        for header in response.headers.get_list("set-cookie"):
+            self.jar.set_cookie(header, str(response.request.url))
+        return response
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        query: QueryPairs = (),
+        headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        data: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Request ``url`` and parse a JSON answer (HTTP status checked).
+
+        Raises:
+            HttpStatusError: non-2xx.
+            ProtocolError: the body is not JSON.
+        """
+        response = await self.request(method, url, query=query, headers=headers, data=data)
+        return _json_body(response, _path(url))
+
+    # ---------------------------------------------------------------- the encrypted seam
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        query: QueryPairs = (),
+        files: FileParts | None = None,
+        encrypted_response: bool = True,
+        params_in_query: bool | None = None,
+    ) -> Any:
+        """Call a session endpoint; return the inner ``data``.
+
+        ``params`` are encrypted with the session key and sent as ``params`` (query for GET
+        and multipart uploads, form body for other POSTs); ``zpw_ver`` and ``zpw_type`` are
+        appended unless present.
+
+        Raises:
+            HttpStatusError: non-2xx status.
+            ApiError: outer or inner ``error_code != 0`` (`SessionExpiredError` for 600).
+            ProtocolError: the answer is not the envelope.
+            CryptoError: the answer does not decrypt with the session key.
+        """
+        session = self.session
+        path = _path(url)
+        pairs = list(query)
+        body: dict[str, str] | None = None
+        if params is not None:
+            sealed = encrypt_session_params(session.secret_key, params)
+            in_query = (
+                (method == "GET" or files is not None)
+                if params_in_query is None
+                else (params_in_query)
+            )
+            if in_query:
+                pairs.append(("params", sealed))
+            else:
+                body = {"params": sealed}
+        names = {k for k, _ in pairs}
+        if "zpw_ver" not in names:
+            pairs.append(("zpw_ver", str(self.client_version)))
+        if "zpw_type" not in names:
+            pairs.append(("zpw_type", str(API_TYPE)))
+        response = await self.request(method, url, query=pairs, data=body, files=files)
+        outer = _json_body(response, path)
+        return open_envelope(outer, session.secret_key, path=path, encrypted=encrypted_response)
+
+
+def open_envelope(outer: Any, secret_key: str, *, path: str, encrypted: bool = True) -> Any:
+    """Check the outer (and, if ``encrypted``, the inner) envelope; return the result data.
+
+    Raises:
+        ApiError: a non-zero ``error_code``.
+        ProtocolError: malformed envelope.
+        CryptoError: the inner envelope does not decrypt.
+    """
+    code, message = _error_of(outer, path, "outer")
+    if code != 0:
+        raise api_error(code, message, path=path, outer=True)
+    data = outer.get("data")
+    if not encrypted:
+        return data
+    if not isinstance(data, str):
+        raise ProtocolError(f"expected an encrypted data string ({path})")
+    try:
+        inner = decrypt_session_payload(secret_key, data)
+    except CryptoError as exc:
+        raise CryptoError(f"{exc} ({path})") from None
+    code, message = _error_of(inner, path, "inner")
+    if code != 0:
+        raise api_error(code, message, path=path, outer=False)
+    return inner.get("data")
+
+
+def _error_of(envelope: Any, path: str, which: str) -> tuple[int, str]:
+    if not isinstance(envelope, Mapping):
+        raise ProtocolError(f"{which} envelope is not a JSON object ({path})")
+    raw = envelope.get("error_code", 0)
+    try:
+        code = int(raw) if raw is not None else 0
+    except (TypeError, ValueError):
+        raise ProtocolError(f"{which} error_code is not a number ({path})") from None
+    return code, str(envelope.get("error_message") or "")
+
+
+def _json_body(response: httpx2.Response, path: str) -> Any:
+    if not response.is_success:
+        raise HttpStatusError(response.status_code, path)
+    try:
+        return response.json()
+    except ValueError:
+        raise ProtocolError(f"answer is not JSON ({path})") from None
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path or "/"
+
+
+def _with_query(url: str, query: QueryPairs) -> str:
+    if not query:
+        return url
+    encoded = str(httpx2.QueryParams(list(query)))
+    return url + ("&" if "?" in url else "?") + encoded
