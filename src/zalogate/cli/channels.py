@@ -1,7 +1,636 @@
-"""`zalogate channels`: Channel accounts: list, status, login, logout."""
+"""`zalogate channels`: list the channel accounts, show their status, log in and out.
+
+``status`` works without a running gateway: the config facts come from the config and the
+channel's optional ``describe_account`` (see :mod:`zalogate.cli.channel_access`); the runtime
+facts (state, last inbound/outbound, last error) come from the gateway's ``/healthz`` when it
+answers on the configured host and port, else from the state store (the inbox journal and the
+delivery records); ``--probe`` asks Zalo through ``channel.probe`` (5 s limit per account).
+Nothing printed ever holds a secret: only where a token comes from.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx2
 import typer
 
+from zalogate.cli.channel_access import (
+    InstalledPlugin,
+    InteractiveLogin,
+    bounded,
+    build_channel,
+    channel_id,
+    close_channel,
+    error_line,
+    installed_plugins,
+    load_cli_config,
+    open_channel,
+    resolved_accounts,
+)
+from zalogate.cli.errors import CliError
+from zalogate.cli.state import get_state, out_console, print_json
+from zalogate.config import ResolvedAccount, normalize_account_id
+from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
+from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.store import DATABASE_FILENAME, Store, write_private_file
+
+__all__ = ["PROBE_TIMEOUT", "ConsoleLoginUI", "app", "config_warnings", "zalo_credential_origin"]
+
+PROBE_TIMEOUT = 5.0
+"""Seconds one account's ``--probe`` may take."""
+_HEALTH_TIMEOUT = 1.5
+_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, not bound
+_BOT_ENV_VAR = "ZALO_BOT_TOKEN"
+
 app = typer.Typer(help="Channel accounts: list, status, login, logout.", no_args_is_help=True)
+
+
+# -- list -------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every installed channel plugin and the accounts the config gives it."""
+    config, _ = load_cli_config(get_state(ctx))
+    channels: list[dict[str, Any]] = []
+    for plugin in installed_plugins():
+        accounts = resolved_accounts(config, plugin.id) if plugin.plugin is not None else []
+        channels.append(
+            {
+                "channel": plugin.id,
+                "label": plugin.label,
+                "installed": True,
+                "loadError": plugin.error,
+                "configured": bool(accounts),
+                "accounts": [
+                    {
+                        "accountId": a.account_id,
+                        "name": a.name,
+                        "enabled": a.enabled,
+                        "default": a.is_default,
+                    }
+                    for a in accounts
+                ],
+            }
+        )
+    if as_json:
+        print_json({"channels": channels})
+        return
+    for item in channels:
+        if item["loadError"]:
+            out_console.print(f"{item['channel']}: failed to load: {item['loadError']}")
+            continue
+        head = f"{item['channel']} ({item['label']})"
+        if not item["accounts"]:
+            out_console.print(f"{head}: installed, not configured", markup=False)
+            continue
+        out_console.print(f"{head}: installed, configured", markup=False)
+        for account in item["accounts"]:
+            tags = ["enabled" if account["enabled"] else "disabled"]
+            if account["default"]:
+                tags.append("default")
+            name = f" ({account['name']})" if account["name"] else ""
+            out_console.print(f"  - {account['accountId']}{name}: {', '.join(tags)}", markup=False)
+
+
+# -- status -----------------------------------------------------------------------------
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Check the credentials with Zalo (5 s per account).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Configured accounts: mode, token source, policies, warnings, last activity, probe."""
+    plugins = installed_plugins()
+    only = channel_id(channel, plugins) if channel else None
+    config, state_dir = load_cli_config(get_state(ctx))
+    gateway_url = _gateway_url(config)
+    report = asyncio.run(
+        _status(config, state_dir, plugins, only, account, probe=probe, gateway_url=gateway_url)
+    )
+    if account is not None and not any(c["accounts"] for c in report["channels"]):
+        raise CliError(f"no configured account {account!r}")
+    if as_json:
+        print_json(report)
+        return
+    _print_status(report)
+
+
+async def _status(
+    config: Any,
+    state_dir: Path,
+    plugins: Sequence[InstalledPlugin],
+    only: str | None,
+    account_filter: str | None,
+    *,
+    probe: bool,
+    gateway_url: str,
+) -> dict[str, Any]:
+    live = await _healthz(gateway_url)
+    store_existed = (state_dir / DATABASE_FILENAME).exists()
+    report: dict[str, Any] = {
+        "gateway": {"url": gateway_url, "reachable": live is not None},
+        "channels": [],
+    }
+    chosen = [p for p in plugins if only is None or p.id == only]
+    if not store_existed and not probe and all(_no_channel_needed(config, p) for p in chosen):
+        # Nothing to read and nothing to build: do not create a state dir just to say so.
+        report["channels"] = [_channel_block(config, p, [], {}) for p in chosen]
+        return report
+    async with await Store.open(state_dir) as store:
+        for plugin in chosen:
+            resolved = resolved_accounts(config, plugin.id) if plugin.plugin is not None else []
+            if account_filter is not None:
+                wanted = normalize_account_id(account_filter)
+                resolved = [a for a in resolved if a.account_id == wanted]
+            channel: Channel | None = None
+            setup_error: str | None = None
+            if resolved:
+                try:
+                    channel = await build_channel(plugin, config, state_dir, store)
+                except CliError as exc:
+                    setup_error = str(exc)
+            try:
+                accounts = await _accounts_status(
+                    config, plugin.id, resolved, channel, store, live, probe=probe
+                )
+            finally:
+                if channel is not None:
+                    await close_channel(channel)
+            block = _channel_block(config, plugin, accounts, {"setupError": setup_error})
+            report["channels"].append(block)
+    return report
+
+
+def _no_channel_needed(config: Any, plugin: InstalledPlugin) -> bool:
+    return plugin.plugin is None or not resolved_accounts(config, plugin.id)
+
+
+def _channel_block(
+    config: Any, plugin: InstalledPlugin, accounts: list[dict[str, Any]], extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "channel": plugin.id,
+        "label": plugin.label,
+        "loadError": plugin.error,
+        "configured": bool(accounts),
+        "setupError": extra.get("setupError"),
+        "accounts": accounts,
+    }
+
+
+async def _accounts_status(
+    config: Any,
+    channel_name: str,
+    resolved: Sequence[ResolvedAccount],
+    channel: Channel | None,
+    store: Store,
+    live: Mapping[tuple[str, str], Mapping[str, Any]] | None,
+    *,
+    probe: bool,
+) -> list[dict[str, Any]]:
+    by_id: dict[str, ChannelAccount] = {}
+    if channel is not None:
+        by_id = {a.account_id: a for a in channel.accounts()}
+    rows: list[dict[str, Any]] = []
+    probes: list[asyncio.Task[dict[str, Any]]] = []
+    for item in resolved:
+        row = _config_facts(config, channel_name, item, channel, by_id.get(item.account_id))
+        key = (channel_name, item.account_id)
+        if live is not None:
+            row["runtime"] = _live_runtime(live.get(key))
+        else:
+            row["runtime"] = await _stored_runtime(store, *key)
+        account = by_id.get(item.account_id)
+        if probe:
+            if channel is None or account is None:
+                probes.append(asyncio.create_task(_no_probe("the channel could not be set up")))
+            elif not item.enabled:
+                probes.append(asyncio.create_task(_no_probe("disabled")))
+            else:
+                probes.append(asyncio.create_task(_probe(channel, account)))
+        rows.append(row)
+    for row, task in zip(rows, probes, strict=False):
+        row["probe"] = await task
+    return rows
+
+
+def _config_facts(
+    config: Any,
+    channel_name: str,
+    item: ResolvedAccount,
+    channel: Channel | None,
+    account: ChannelAccount | None,
+) -> dict[str, Any]:
+    settings = item.settings
+    described: Mapping[str, Any] = {}
+    describe = getattr(channel, "describe_account", None)
+    if account is not None and callable(describe):
+        try:
+            described = dict(describe(account))
+        except Exception as exc:
+            described = {"warnings": [f"describe_account failed: {error_line(exc)}"]}
+    credential_origin: str | None = described.get("tokenSource")
+    mode: str | None = described.get("mode")
+    configured: bool | None = described.get("configured")
+    if channel_name == "zalo":
+        credential_origin = credential_origin or zalo_credential_origin(item, dict(os.environ))
+        mode = mode or ("webhook" if _text(settings.get("webhookUrl")) else "polling")
+        configured = configured if configured is not None else credential_origin != "none"
+    warnings = list(
+        config_warnings(config, channel_name, item, credential_origin=credential_origin)
+    )
+    for warning in described.get("warnings") or ():
+        if str(warning) not in warnings:
+            warnings.append(str(warning))
+    facts: dict[str, Any] = {
+        "accountId": item.account_id,
+        "name": item.name,
+        "enabled": item.enabled,
+        "default": item.is_default,
+        "configured": configured,
+        "mode": mode,
+        "tokenSource": credential_origin,
+        "dmPolicy": _text(settings.get("dmPolicy")) or "pairing",
+        "groupPolicy": _group_policy(config, settings),
+    }
+    for key, value in described.items():
+        if key not in facts and key != "warnings":
+            facts[key] = value
+    facts["warnings"] = warnings
+    return facts
+
+
+def zalo_credential_origin(account: ResolvedAccount, env: Mapping[str, str]) -> str:
+    """Where a zalo account's token comes from: ``config``, ``configFile``, ``env`` or ``none``.
+
+    The order of zalo-bot-api.md §5.2: the account's ``botToken`` (a blank one blocks
+    inheritance), its ``tokenFile``, then (without an account ``botToken`` key) the top-level
+    ``botToken`` and ``tokenFile``, then ``ZALO_BOT_TOKEN`` for the default account only.
+    """
+    own, base = account.own, account.base
+    if "botToken" in own and _present(own.get("botToken")):
+        return "config"
+    if _text(own.get("tokenFile")):
+        return "configFile"
+    if "botToken" not in own:
+        if _present(base.get("botToken")):
+            return "config"
+        if _text(base.get("tokenFile")):
+            return "configFile"
+    if account.account_id == "default" and env.get(_BOT_ENV_VAR, "").strip():
+        return "env"
+    return "none"
+
+
+def config_warnings(
+    config: Any, channel_name: str, account: ResolvedAccount, *, credential_origin: str | None
+) -> list[str]:
+    """Risky or broken settings of one account, as ``channels status`` and ``doctor`` say."""
+    settings = account.settings
+    warnings: list[str] = []
+    if not account.enabled:
+        return warnings
+
+    def key(name: str) -> str:
+        """The key path where ``name`` is written for this account."""
+        if name in account.own:
+            return f"channels.{channel_name}.accounts.{account.account_id}.{name}"
+        return f"channels.{channel_name}.{name}"
+
+    if _text(settings.get("dmPolicy")) == "open":
+        warnings.append(
+            f'{key("dmPolicy")} is "open": any user can message the bot without pairing'
+            ' (set it to "pairing" or "allowlist")'
+        )
+    if _group_policy(config, settings) == "open":
+        warnings.append(
+            f'{key("groupPolicy")} is "open": any member of any group can trigger the agent'
+            ' (set groupPolicy to "allowlist" with groupAllowFrom)'
+        )
+    if channel_name == "zalo":
+        url = _text(settings.get("webhookUrl"))
+        if url and not _present(settings.get("webhookSecret")):
+            warnings.append(
+                f"{key('webhookUrl')} is set without webhookSecret: the webhook cannot start"
+                " (8-256 characters)"
+            )
+        if url and not url.lower().startswith("https://"):
+            warnings.append(f"{key('webhookUrl')} must be an https:// URL")
+        token_file = _text(account.own.get("tokenFile")) or _text(account.base.get("tokenFile"))
+        if credential_origin == "configFile" and token_file:
+            file = Path(token_file).expanduser()
+            if file.is_symlink():
+                warnings.append(f"{key('tokenFile')} {token_file} is a symlink and is refused")
+            elif not file.is_file():
+                warnings.append(f"{key('tokenFile')} {token_file} does not exist")
+        if credential_origin == "none":
+            warnings.append(
+                f"no bot token for account {account.account_id} (set botToken or tokenFile"
+                f" in channels.{channel_name}, or {_BOT_ENV_VAR} for the default account)"
+            )
+    return warnings
+
+
+def _group_policy(config: Any, settings: Mapping[str, Any]) -> str:
+    own = _text(settings.get("groupPolicy"))
+    if own:
+        return own
+    defaults = getattr(getattr(config, "channels", None), "defaults", None)
+    fallback = getattr(defaults, "group_policy", None)
+    return str(fallback) if fallback else "open"
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _present(value: Any) -> bool:
+    """A secret value (string, SecretStr or a secret reference) that is not blank."""
+    reveal = getattr(value, "get_secret_value", None)
+    if callable(reveal):
+        value = reveal()
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, Mapping) and bool(value)
+
+
+async def _probe(channel: Channel, account: ChannelAccount) -> dict[str, Any]:
+    try:
+        result: ProbeResult = await bounded(channel.probe(account), PROBE_TIMEOUT, "the probe")
+    except CliError as exc:
+        return {"ok": False, "detail": str(exc), "identity": {}, "elapsedMs": None}
+    except Exception as exc:
+        return {"ok": False, "detail": error_line(exc), "identity": {}, "elapsedMs": None}
+    return {
+        "ok": result.ok,
+        "detail": result.detail,
+        "identity": dict(result.identity),
+        "warnings": list(result.warnings),
+        "elapsedMs": result.elapsed_ms,
+    }
+
+
+async def _no_probe(reason: str) -> dict[str, Any]:
+    return {"ok": False, "detail": f"not probed: {reason}", "identity": {}, "elapsedMs": None}
+
+
+def _gateway_url(config: Any) -> str:
+    gateway = getattr(config, "gateway", None)
+    host = str(getattr(gateway, "host", None) or DEFAULT_HOST)
+    if host in _WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    port = getattr(gateway, "port", None) or DEFAULT_PORT
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"http://{netloc}"
+
+
+async def _healthz(url: str) -> dict[tuple[str, str], Mapping[str, Any]] | None:
+    """The running gateway's account records, or None when no gateway answers."""
+    try:
+        async with httpx2.AsyncClient(timeout=_HEALTH_TIMEOUT) as client:
+            response = await client.get(url + HEALTH_PATH)
+            response.raise_for_status()
+            body = response.json()
+    except (httpx2.HTTPError, ValueError, OSError):
+        return None
+    records = body.get("accounts") if isinstance(body, Mapping) else None
+    if not isinstance(records, list):
+        return None
+    return {
+        (str(r.get("channel")), str(r.get("account"))): r for r in records if isinstance(r, Mapping)
+    }
+
+
+def _live_runtime(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    if record is None:
+        return {"source": "gateway", "state": "not running"}
+    return {
+        "source": "gateway",
+        "state": record.get("state"),
+        "lastInboundAt": record.get("lastInboundAt"),
+        "lastOutboundAt": record.get("lastOutboundAt"),
+        "lastError": record.get("lastError"),
+        "restarts": record.get("restarts"),
+    }
+
+
+async def _stored_runtime(store: Store, channel: str, account: str) -> dict[str, Any]:
+    """Last activity recorded in the state store by earlier gateway runs."""
+    key = (channel, account)
+    inbound = await store.fetchone(
+        "SELECT MAX(admitted_at_ms) AS at FROM inbox_entries WHERE channel = ? AND account_id = ?",
+        key,
+    )
+    outbound = await store.fetchone(
+        "SELECT MAX(created_at_ms) AS at FROM pipeline_deliveries"
+        " WHERE channel = ? AND account_id = ? AND status IN ('sent', 'partial')",
+        key,
+    )
+    errors = await store.fetchall(
+        "SELECT at, error FROM ("
+        " SELECT COALESCE(finished_at_ms, admitted_at_ms) AS at, last_error AS error"
+        " FROM inbox_entries WHERE channel = ? AND account_id = ? AND last_error IS NOT NULL"
+        " UNION ALL SELECT created_at_ms AS at, error FROM pipeline_deliveries"
+        " WHERE channel = ? AND account_id = ? AND error IS NOT NULL"
+        ") ORDER BY at DESC LIMIT 1",
+        (*key, *key),
+    )
+    return {
+        "source": "state store",
+        "state": "not running",
+        "lastInboundAt": inbound["at"] if inbound else None,
+        "lastOutboundAt": outbound["at"] if outbound else None,
+        "lastError": errors[0]["error"] if errors else None,
+    }
+
+
+def _when(ms: Any) -> str:
+    if not isinstance(ms, int) or isinstance(ms, bool):
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _print_status(report: Mapping[str, Any]) -> None:
+    gateway = report["gateway"]
+    if gateway["reachable"]:
+        out_console.print(f"Gateway reachable at {gateway['url']}.", markup=False)
+    else:
+        out_console.print(
+            f"No gateway at {gateway['url']}: showing the config and the state store.",
+            markup=False,
+        )
+    for block in report["channels"]:
+        head = f"{block['channel']} ({block['label']})"
+        if block["loadError"]:
+            out_console.print(f"{head}: failed to load: {block['loadError']}", markup=False)
+            continue
+        if not block["accounts"]:
+            out_console.print(f"{head}: not configured", markup=False)
+            continue
+        out_console.print(head, markup=False)
+        if block["setupError"]:
+            out_console.print(f"  ! {block['setupError']}", markup=False)
+        for row in block["accounts"]:
+            _print_account(row)
+
+
+def _print_account(row: Mapping[str, Any]) -> None:
+    tags = ["enabled" if row["enabled"] else "disabled"]
+    if row["configured"] is not None:
+        tags.append("configured" if row["configured"] else "not configured")
+    if row["mode"]:
+        tags.append(str(row["mode"]))
+    if row["tokenSource"]:
+        tags.append(f"token: {row['tokenSource']}")
+    if row["default"]:
+        tags.append("default")
+    name = f" ({row['name']})" if row["name"] else ""
+    out_console.print(f"- {row['accountId']}{name}: {', '.join(tags)}", markup=False)
+    out_console.print(
+        f"    dmPolicy {row['dmPolicy']}, groupPolicy {row['groupPolicy']}", markup=False
+    )
+    runtime = row["runtime"]
+    line = f"    {runtime['state']} ({runtime['source']})"
+    if "lastInboundAt" in runtime:
+        line += (
+            f"; last inbound {_when(runtime.get('lastInboundAt'))}"
+            f"; last outbound {_when(runtime.get('lastOutboundAt'))}"
+        )
+    out_console.print(line, markup=False)
+    if runtime.get("lastError"):
+        out_console.print(f"    last error: {runtime['lastError']}", markup=False)
+    probe = row.get("probe")
+    if probe is not None:
+        if probe["ok"]:
+            identity = probe.get("identity") or {}
+            who = next(
+                (
+                    str(identity[k])
+                    for k in ("account_name", "displayName", "name", "id")
+                    if identity.get(k)
+                ),
+                "",
+            )
+            elapsed = probe.get("elapsedMs")
+            took = f" in {elapsed:.0f} ms" if isinstance(elapsed, int | float) else ""
+            out_console.print(f"    probe: works{f' ({who})' if who else ''}{took}", markup=False)
+        else:
+            out_console.print(f"    probe failed: {probe['detail']}", markup=False)
+    for warning in row["warnings"]:
+        out_console.print(f"    warning: {warning}", markup=False)
+
+
+# -- login / logout ---------------------------------------------------------------------
+
+
+class ConsoleLoginUI:
+    """The terminal side of an interactive login (implements ``LoginUI``)."""
+
+    def __init__(self, state_dir: Path, channel: str, account_id: str) -> None:
+        self._qr_path = state_dir / "tmp" / f"{channel}-login-qr-{account_id}.png"
+
+    def info(self, message: str) -> None:
+        """Print a progress line."""
+        out_console.print(message, markup=False)
+
+    async def confirm(self, question: str, *, default: bool = False) -> bool:
+        """Ask on the terminal; without one, take ``default``."""
+        if not sys.stdin.isatty():
+            return default
+        return await asyncio.to_thread(typer.confirm, question, default=default)
+
+    async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
+        """Save the QR image (0600), draw it with half blocks when its text is known."""
+        path = write_private_file(self._qr_path, png)
+        if payload:
+            import segno
+
+            segno.make(payload, error="l").terminal(out=sys.stdout, compact=True)
+        out_console.print(f"QR image saved to: {path}", markup=False)
+        return path
+
+
+def _login_channel(ctx: typer.Context, channel: str) -> tuple[Any, Path, str]:
+    plugins = installed_plugins()
+    chosen = channel_id(channel, plugins)
+    config, state_dir = load_cli_config(get_state(ctx))
+    return config, state_dir, chosen
+
+
+def _token_channel_message(channel: str) -> str:
+    return (
+        f"the {channel} channel (Zalo Bot API) uses a bot token, there is nothing to log in to:"
+        f" set channels.{channel}.botToken or tokenFile (or {_BOT_ENV_VAR}), then check it with"
+        f" `zalogate channels status --channel {channel} --probe`"
+    )
+
+
+@app.command("login")
+def login_command(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Option("--channel", help="zalouser.")] = "zalouser",
+    account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
+) -> None:
+    """Log an account in (zalouser: scan a QR code with the Zalo app)."""
+    config, state_dir, chosen = _login_channel(ctx, channel)
+    if chosen == "zalo":
+        raise CliError(_token_channel_message(chosen))
+
+    async def run() -> str:
+        async with open_channel(config, state_dir, chosen) as handle:
+            target = handle.account(account, require_enabled=False)
+            if not isinstance(handle.channel, InteractiveLogin):
+                raise CliError(f"the {chosen} channel has no interactive login")
+            ui = ConsoleLoginUI(state_dir, chosen, target.account_id)
+            try:
+                return await handle.channel.login_interactive(target, ui)
+            except CliError:
+                raise
+            except Exception as exc:
+                raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
+
+    out_console.print(asyncio.run(run()), markup=False)
+
+
+@app.command("logout")
+def logout_command(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Option("--channel", help="zalouser.")] = "zalouser",
+    account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
+) -> None:
+    """Forget an account's saved session (zalouser)."""
+    config, state_dir, chosen = _login_channel(ctx, channel)
+    if chosen == "zalo":
+        raise CliError(_token_channel_message(chosen))
+
+    async def run() -> bool:
+        async with open_channel(config, state_dir, chosen) as handle:
+            target = handle.account(account, require_enabled=False)
+            if not isinstance(handle.channel, Login):
+                raise CliError(f"the {chosen} channel has no saved session to clear")
+            try:
+                return await handle.channel.logout(target)
+            except Exception as exc:
+                raise CliError(f"{chosen} logout failed: {error_line(exc)}") from exc
+
+    cleared = asyncio.run(run())
+    out_console.print(
+        "Logged out and cleared local session." if cleared else "No local session to clear."
+    )

@@ -1,0 +1,345 @@
+"""Reaching a channel from a one-off command (``channels``, ``message``, ``directory``).
+
+One place for what those commands share: which channel plugins are installed, loading the
+config, building a channel outside the gateway (a real :class:`~zalogate.store.Store` in the
+state dir, an inbox that refuses messages, no HTTP routes), picking the account, bounding a
+call in time, and turning any failure into one redacted line.
+
+Besides the protocols of :mod:`zalogate.core.channel`, the commands use these optional
+capabilities, looked up by name on the channel (a channel implements the methods; it needs to
+import nothing from the CLI):
+
+``describe_account(account) -> Mapping[str, Any]``
+    Config facts for ``channels status`` without any network: ``configured`` (bool),
+    ``mode`` (e.g. ``polling``/``webhook``), ``tokenSource`` (``config``/``configFile``/
+    ``env``/``none``), ``warnings`` (list of str) and any other display-safe value. Never a
+    secret.
+``async login_interactive(account, ui: LoginUI) -> str``
+    ``channels login``: the channel drives the login through ``ui`` (see :class:`LoginUI`)
+    and returns the line to print on success (e.g. ``Login successful.``); it raises on
+    failure (expired or declined QR) with a message meant for the user.
+``async logout(account) -> bool``
+    ``channels logout`` (:class:`zalogate.core.channel.Login`): True when saved credentials
+    were removed.
+``async directory_group_members(account, group_id) -> Sequence[DirectoryEntry]``
+    ``directory groups members``; ``--query``/``--limit`` are applied by the CLI.
+``async send_link(account, target, url, caption) -> DeliveryReceipt``
+    ``message send --link``; without it the URL is sent as part of the text.
+``async aclose()``
+    Called when a one-off command is done with the channel (close HTTP clients, sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from zalogate.cli.errors import CliError
+from zalogate.cli.gateway import load_runtime_config
+from zalogate.cli.state import CliState
+from zalogate.config import ResolvedAccount, normalize_account_id, resolve_accounts
+from zalogate.core.channel import (
+    ENTRY_POINT_GROUP,
+    Admission,
+    Channel,
+    ChannelAccount,
+    ChannelContext,
+    ChannelPlugin,
+)
+from zalogate.core.model import InboundMessage
+from zalogate.runtime.gateway import collect_secrets
+from zalogate.runtime.logging import redact, register_secret
+from zalogate.store import Store
+
+__all__ = [
+    "BUILTIN_CHANNELS",
+    "ChannelHandle",
+    "InstalledPlugin",
+    "InteractiveLogin",
+    "LoginUI",
+    "bounded",
+    "build_channel",
+    "channel_id",
+    "close_channel",
+    "error_line",
+    "find_plugin",
+    "installed_plugins",
+    "load_cli_config",
+    "open_channel",
+    "resolved_accounts",
+]
+
+BUILTIN_CHANNELS = ("zalo", "zalouser")
+_ALIASES = {"zl": "zalo", "zlu": "zalouser"}
+_CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+_T = TypeVar("_T")
+log = logging.getLogger("zalogate.cli")
+
+
+class LoginUI(Protocol):
+    """What ``channels login`` lends a channel's ``login_interactive`` for terminal I/O."""
+
+    def info(self, message: str) -> None:
+        """Print one line of progress (``Waiting for the scan...``)."""
+        ...
+
+    async def confirm(self, question: str, *, default: bool = False) -> bool:
+        """Ask a yes/no question (``Zalo Personal already logged in. Keep session?``)."""
+        ...
+
+    async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
+        """Draw a login QR code in the terminal and save ``png`` (mode 0600); return the path.
+
+        ``payload`` is the text the QR encodes, when the channel knows it (drawn with segno);
+        otherwise the terminal drawing is made from the PNG itself.
+        """
+        ...
+
+
+@runtime_checkable
+class InteractiveLogin(Protocol):
+    """A channel whose accounts log in interactively (zalouser's QR login)."""
+
+    async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
+        """Log ``account`` in; return the success line. Raise with a user-facing message."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledPlugin:
+    """A ``zalogate.channels`` entry point, loaded (``plugin``) or not (``error``)."""
+
+    id: str
+    plugin: ChannelPlugin | None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The plugin's label, or its id when it could not be loaded."""
+        return self.plugin.label if self.plugin is not None else self.id
+
+
+def installed_plugins() -> list[InstalledPlugin]:
+    """Every installed channel plugin: the built-in ones first, then the others by id.
+
+    A plugin that fails to load is listed with its error instead of breaking the command.
+    """
+    found: dict[str, InstalledPlugin] = {}
+    try:
+        entries = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as exc:  # a broken distribution must not break the CLI
+        log.debug("could not read the channel entry points: %s", exc)
+        entries = []
+    for entry in entries:
+        if entry.name in found or not _CHANNEL_ID.match(entry.name):
+            continue
+        try:
+            loaded = entry.load()
+        except Exception as exc:
+            found[entry.name] = InstalledPlugin(entry.name, None, error_line(exc))
+            continue
+        if isinstance(loaded, ChannelPlugin):
+            found[entry.name] = InstalledPlugin(entry.name, loaded)
+        else:
+            found[entry.name] = InstalledPlugin(
+                entry.name, None, f"{entry.value} is not a zalogate ChannelPlugin"
+            )
+    order = {name: index for index, name in enumerate(BUILTIN_CHANNELS)}
+    return sorted(found.values(), key=lambda p: (order.get(p.id, len(order)), p.id))
+
+
+def channel_id(raw: str, plugins: Sequence[InstalledPlugin] | None = None) -> str:
+    """Normalise a ``--channel`` value (aliases ``zl``/``zlu``) to an installed plugin id.
+
+    Raises:
+        CliError: No installed plugin has that id.
+    """
+    name = raw.strip().lower()
+    name = _ALIASES.get(name, name)
+    known = [p.id for p in (installed_plugins() if plugins is None else plugins)]
+    if name not in known:
+        listed = ", ".join(known) or "none is installed"
+        raise CliError(f"unknown channel {raw.strip()!r} (installed channels: {listed})")
+    return name
+
+
+def load_cli_config(state: CliState) -> tuple[Any, Path]:
+    """Load and validate the config (printing every problem) and register its secrets.
+
+    Returns:
+        ``(config, state_dir)``.
+    """
+    config, state_dir = load_runtime_config(state)
+    for secret in collect_secrets(config):
+        register_secret(secret)
+    return config, state_dir
+
+
+def resolved_accounts(config: Any, channel: str) -> list[ResolvedAccount]:
+    """The accounts the config declares for ``channel`` (default first); ``[]`` when none."""
+    try:
+        return resolve_accounts(config, channel)
+    except Exception as exc:
+        raise CliError(f"channels.{channel}: {error_line(exc)}") from exc
+
+
+class _RefusingInbox:
+    """One-off commands never monitor an account, so nothing may be admitted."""
+
+    async def admit(self, message: InboundMessage) -> Admission:
+        raise RuntimeError("a one-off command does not receive messages")
+
+
+@dataclass(slots=True)
+class ChannelHandle:
+    """A channel built for one command, with the pieces it was built from."""
+
+    id: str
+    channel: Channel
+    config: Any
+    state_dir: Path
+    store: Store
+
+    def accounts(self) -> Sequence[ChannelAccount]:
+        """The channel's accounts (default first)."""
+        return self.channel.accounts()
+
+    def account(
+        self, account_id: str | None = None, *, require_enabled: bool = True
+    ) -> ChannelAccount:
+        """The account named ``account_id`` (normalised), else the default account.
+
+        Raises:
+            CliError: No account is configured, the id is unknown, or the account is
+                disabled while ``require_enabled``.
+        """
+        accounts = list(self.channel.accounts())
+        if not accounts:
+            raise CliError(
+                f"no {self.id} account is configured (add a channels.{self.id} section"
+                " to the config)"
+            )
+        if account_id is None:
+            chosen = accounts[0]
+        else:
+            wanted = normalize_account_id(account_id)
+            match = [a for a in accounts if a.account_id == wanted]
+            if not match:
+                known = ", ".join(a.account_id for a in accounts)
+                raise CliError(
+                    f"unknown {self.id} account {account_id.strip()!r} (configured: {known})"
+                )
+            chosen = match[0]
+        if require_enabled and not chosen.enabled:
+            raise CliError(
+                f"the {self.id} account {chosen.account_id!r} is disabled"
+                f" (channels.{self.id}.enabled / channels.{self.id}.accounts."
+                f"{chosen.account_id}.enabled)"
+            )
+        return chosen
+
+
+async def build_channel(
+    plugin: InstalledPlugin, config: Any, state_dir: Path, store: Store
+) -> Channel:
+    """Create ``plugin``'s channel for a one-off command and register its secrets.
+
+    Raises:
+        CliError: The plugin failed to load or to build its channel.
+    """
+    if plugin.plugin is None:
+        raise CliError(f"the {plugin.id} channel plugin failed to load: {plugin.error}")
+    context = ChannelContext(
+        config=config,
+        state_dir=state_dir,
+        store=store,
+        inbox=_RefusingInbox(),
+        routes=None,
+        logger=logging.getLogger(f"zalogate.channels.{plugin.id}"),
+    )
+    try:
+        built: Any = plugin.plugin.create(context)
+        if asyncio.iscoroutine(built):
+            built = await built
+        accounts = list(built.accounts())
+    except CliError:
+        raise
+    except Exception as exc:
+        raise CliError(f"could not set up the {plugin.id} channel: {error_line(exc)}") from exc
+    for account in accounts:
+        for secret in collect_secrets(account.settings):
+            register_secret(secret)
+    channel: Channel = built
+    return channel
+
+
+async def close_channel(channel: Channel) -> None:
+    """Call the channel's optional ``aclose()`` (errors are only logged)."""
+    closer = getattr(channel, "aclose", None)
+    if callable(closer):
+        try:
+            await closer()
+        except Exception as exc:
+            log.debug("closing the %s channel failed: %s", channel.id, error_line(exc))
+
+
+def find_plugin(channel: str, plugins: Sequence[InstalledPlugin]) -> InstalledPlugin:
+    """The installed plugin with id ``channel``.
+
+    Raises:
+        CliError: It is not installed (the message lists the installed channels).
+    """
+    for plugin in plugins:
+        if plugin.id == channel:
+            return plugin
+    channel_id(channel, plugins)  # raises with the list of installed channels
+    raise CliError(f"unknown channel {channel!r}")  # pragma: no cover - channel_id raised
+
+
+@contextlib.asynccontextmanager
+async def open_channel(
+    config: Any,
+    state_dir: Path,
+    channel: str,
+    *,
+    plugins: Sequence[InstalledPlugin] | None = None,
+) -> AsyncIterator[ChannelHandle]:
+    """Build ``channel`` for a one-off command; close it and the store afterwards.
+
+    Raises:
+        CliError: The plugin is not installed, failed to load or failed to build.
+    """
+    plugin = find_plugin(channel, installed_plugins() if plugins is None else plugins)
+    async with await Store.open(state_dir) as store:
+        built = await build_channel(plugin, config, state_dir, store)
+        try:
+            yield ChannelHandle(channel, built, config, state_dir, store)
+        finally:
+            await close_channel(built)
+
+
+async def bounded(call: Awaitable[_T], seconds: float, what: str) -> _T:
+    """Await ``call`` for at most ``seconds``.
+
+    Raises:
+        CliError: ``<what> timed out after <n> s``.
+    """
+    try:
+        return await asyncio.wait_for(call, timeout=seconds)
+    except TimeoutError as exc:
+        raise CliError(f"{what} timed out after {seconds:g} s") from exc
+
+
+def error_line(exc: BaseException) -> str:
+    """One redacted line for ``exc`` (its first line, or its type when it has no text)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    return redact(text) if text else type(exc).__name__
