@@ -7,8 +7,10 @@
    processed. A group message goes through ``decide_group`` and the mention gate; a skipped
    message is kept in the pending group history; a control command in a group needs
    ``authorize_command``.
-2. ``session_key`` → :class:`~zalogate.agents.base.Turn` (pending history prepended) →
-   ``agent.respond(turn)``, with the channel's typing indicator kept alive meanwhile.
+2. the channel's optional ``async prepare_inbound(account, message) -> InboundMessage`` (e.g.
+   ``zalo`` downloads images only now, after access control) → ``session_key`` →
+   :class:`~zalogate.agents.base.Turn` (pending history prepended) → ``agent.respond(turn)``,
+   with the channel's typing indicator kept alive meanwhile.
 3. every payload the agent yields is normalised (``NO_REPLY`` suppressed, response prefix),
    chunked with ``chunk_text`` and sent serially in order, one ``channel.send`` per chunk (media
    on the first). Each chunk is recorded in ``pipeline_deliveries`` under
@@ -157,7 +159,10 @@ def reply_target(message: InboundMessage) -> str:
 def _message_text(message: InboundMessage) -> str:
     text = message.text.strip()
     if text:
-        return text
+        # An attachment without a file but with an explicit placeholder (e.g. a download that
+        # failed) is still announced to the agent, after the text.
+        notes = [m.placeholder for m in message.media if m.placeholder and m.path is None]
+        return "\n\n".join([text, *notes]) if notes else text
     return " ".join(media_placeholder(m.kind, m.placeholder) for m in message.media)
 
 
@@ -425,6 +430,12 @@ class Pipeline:
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
+        prepare = getattr(channel, "prepare_inbound", None)
+        if callable(prepare):
+            # Work that must wait for access control, such as downloading attachments: an
+            # unauthorised sender never makes the gateway fetch anything.
+            message = await prepare(account, message)
+            text = _message_text(message)
         body = text
         if message.reply_to_text:
             quoted_from = message.reply_to_sender or "unknown"
