@@ -378,6 +378,11 @@ class BoundTool(Generic[OwnerT]):
         return self.spec.description
 
     @property
+    def title(self) -> str | None:
+        """A human-readable name, if declared."""
+        return self.spec.title
+
+    @property
     def parameters(self) -> Mapping[str, Any]:
         """JSON schema of the arguments object."""
         return self.spec.schema()
