@@ -2,6 +2,140 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from zalogate.cli.errors import CliError
+from zalogate.cli.state import err_console, get_state, out_console, print_json
+from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
+from zalogate.config.display import redacted_config
+from zalogate.config.starter import STARTER_CONFIG
+from zalogate.runtime.logging import redact
+from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+
+__all__ = ["app"]
+
 app = typer.Typer(help="Check, show and create the config file.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _paths(ctx: typer.Context) -> tuple[Path | None, dict[str, str], Path]:
+    state = get_state(ctx)
+    env = dict(os.environ)
+    return state.config_path, env, config_path(state.config_path, env)
+
+
+def _load(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:
+    explicit, env, path = _paths(ctx)
+    return load_config(explicit, env=env), path, env
+
+
+@app.command("validate")
+def validate(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the config file; list every problem with its key path (exit 1 if any)."""
+    explicit, env, path = _paths(ctx)
+    try:
+        config = load_config(explicit, env=env)
+    except ConfigError as exc:
+        problems = [redact(p) for p in exc.problems]
+        if as_json:
+            print_json({"ok": False, "path": str(path), "problems": problems})
+            raise typer.Exit(1) from None
+        err_console.print(f"{path}: {len(problems)} problem(s)", markup=False)
+        for item in problems:
+            err_console.print(f"  {item}", markup=False)
+        raise CliError(f"the config is invalid ({len(problems)} problem(s))") from None
+    exists = config.source_path is not None
+    if as_json:
+        print_json({"ok": True, "path": str(path), "exists": exists, "problems": []})
+        return
+    if exists:
+        out_console.print(f"config OK: {path}", markup=False)
+    else:
+        out_console.print(f"config OK: no file at {path}; using the defaults", markup=False)
+
+
+@app.command("show")
+def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print the effective config (defaults filled in, secrets shown as ***)."""
+    config, path, _ = _load_or_fail(ctx)
+    data = redacted_config(config)
+    if as_json:
+        print_json(data)
+        return
+    source = path if config.source_path is not None else f"defaults (no file at {path})"
+    out_console.print(f"// effective config from {source}; secrets shown as ***", markup=False)
+    out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
+
+
+def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:
+    try:
+        return _load(ctx)
+    except ConfigError as exc:
+        for item in exc.problems:
+            err_console.print(f"  {redact(item)}", markup=False)
+        raise CliError(
+            f"the config is invalid ({len(exc.problems)} problem(s)); "
+            "see `zalogate config validate`"
+        ) from None
+
+
+@app.command("path")
+def path_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print where the config file is (and the state dir, with --json)."""
+    explicit, env, path = _paths(ctx)
+    if not as_json:
+        out_console.print(str(path), markup=False)
+        return
+    data: dict[str, Any] = {"path": str(path), "exists": path.is_file()}
+    try:
+        data["stateDir"] = str(state_dir(load_config(explicit, env=env), env))
+    except ConfigError:
+        data["stateDir"] = None
+    print_json(data)
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing file (the old one is kept as .bak)."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a commented starter zalogate.json5 (mode 0600); never overwrites without --force."""
+    _, _, path = _paths(ctx)
+    backup: Path | None = None
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise CliError(f"{path} already exists; not overwriting it (use --force to replace it)")
+        if not path.is_file():
+            raise CliError(f"{path} exists and is not a regular file")
+        backup = path.with_name(path.name + ".bak")
+        os.replace(path, backup)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
+    try:
+        # O_EXCL: a file that appeared since the check above is never clobbered.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        raise CliError(f"{path} already exists; not overwriting it") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), PRIVATE_FILE_MODE)
+        handle.write(STARTER_CONFIG)
+    if as_json:
+        print_json({"path": str(path), "created": True, "backup": str(backup) if backup else None})
+        return
+    out_console.print(f"wrote {path}", markup=False)
+    if backup is not None:
+        out_console.print(f"the previous file is kept as {backup}", markup=False)
+    out_console.print(
+        "next: set a channel's `enabled: true`, add its token, then run `zalogate config validate`",
+        markup=False,
+    )

@@ -1,12 +1,307 @@
-"""`zalogate doctor`."""
+"""`zalogate doctor`: check the config and the state dir; warn about risky policies.
+
+Exit status 1 when any check is an error; warnings alone exit 0.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import typer
+from rich.markup import escape
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.state import get_state, out_console, print_json
+from zalogate.config import (
+    ConfigError,
+    ResolvedAccount,
+    ZalogateConfig,
+    config_path,
+    load_config,
+    resolve_accounts,
+    state_dir,
+)
+from zalogate.config.loading import default_home_dir
+from zalogate.runtime.logging import redact
+from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin, plugin_choices_path
+from zalogate.store import DATABASE_FILENAME
+
+__all__ = ["Finding", "command", "run_checks"]
+
+Level = Literal["ok", "warning", "error"]
+_STYLES = {"ok": "green", "warning": "yellow", "error": "red"}
 
 
-def command(ctx: typer.Context) -> None:
-    """Filled in by a later change."""
-    raise CliError("`zalogate doctor` is not available in this build yet")
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check result."""
+
+    level: Level
+    check: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"level": self.level, "check": self.check, "message": self.message}
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def _check_config(
+    explicit: Path | None, env: Mapping[str, str], findings: list[Finding]
+) -> ZalogateConfig | None:
+    path = config_path(explicit, env)
+    try:
+        config = load_config(explicit, env=env)
+    except ConfigError as exc:
+        for item in exc.problems:
+            findings.append(Finding("error", "config", redact(item)))
+        return None
+    if config.source_path is None:
+        findings.append(
+            Finding(
+                "ok", "config", f"no file at {path}; using the defaults (`zalogate config init`)"
+            )
+        )
+        return config
+    findings.append(Finding("ok", "config", f"{path} is valid"))
+    mode = _mode(path)
+    if mode & 0o077:
+        findings.append(
+            Finding(
+                "warning",
+                "config",
+                f"{path} is readable by other users (mode {mode:04o}) and may hold tokens; "
+                f"run: chmod 600 {path}",
+            )
+        )
+    return config
+
+
+def _check_state_dir(directory: Path, findings: list[Finding]) -> None:
+    if not directory.exists() and not directory.is_symlink():
+        findings.append(
+            Finding("ok", "state", f"{directory} does not exist yet (created 0700 on first run)")
+        )
+        return
+    if not directory.is_dir():
+        findings.append(Finding("error", "state", f"{directory} is not a directory"))
+        return
+    mode = _mode(directory)
+    if mode & 0o077:
+        findings.append(
+            Finding(
+                "error",
+                "state",
+                f"{directory} has mode {mode:04o}; it must be 0700: chmod 700 {directory}",
+            )
+        )
+    else:
+        findings.append(Finding("ok", "state", f"{directory} (mode 0700)"))
+    database = directory / DATABASE_FILENAME
+    private = [database, database.with_name(database.name + "-wal"), plugin_choices_path(directory)]
+    for path in private:
+        if not path.exists():
+            continue
+        mode = _mode(path)
+        if mode & 0o077:
+            findings.append(
+                Finding(
+                    "error",
+                    "state",
+                    f"{path} has mode {mode:04o}; it must be 0600: chmod 600 {path}",
+                )
+            )
+    if database.exists() and not _mode(database) & 0o077:
+        findings.append(Finding("ok", "state", f"{database} (mode 0600)"))
+
+
+def _check_plugins(config: ZalogateConfig | None, directory: Path, findings: list[Finding]) -> None:
+    try:
+        plugins = list_plugins(config, state_dir=directory)
+    except PluginError as exc:
+        findings.append(Finding("error", "plugins", str(exc)))
+        return
+    for info in plugins:
+        if not info.enabled:
+            findings.append(Finding("ok", "plugins", f"{info.id} is disabled ({info.reason})"))
+            continue
+        try:
+            load_plugin(info.id)
+        except PluginError as exc:
+            findings.append(Finding("error", "plugins", str(exc)))
+
+
+def _group_policy(settings: Mapping[str, Any], defaults_policy: str | None) -> tuple[str, str]:
+    written = settings.get("groupPolicy")
+    if isinstance(written, str):
+        return written, "groupPolicy"
+    if defaults_policy is not None:
+        return defaults_policy, "channels.defaults.groupPolicy"
+    return "open", "groupPolicy is unset and so is channels.defaults.groupPolicy"
+
+
+def _check_token_file(where: str, raw: Any, findings: list[Finding]) -> None:
+    path = Path(str(raw)).expanduser()
+    if path.is_symlink():
+        findings.append(Finding("error", where, f"tokenFile {path} is a symlink (refused)"))
+    elif not path.is_file():
+        findings.append(Finding("error", where, f"tokenFile {path} does not exist"))
+    elif _mode(path) & 0o077:
+        findings.append(
+            Finding(
+                "warning",
+                where,
+                f"tokenFile {path} is readable by other users (mode {_mode(path):04o}); "
+                f"run: chmod 600 {path}",
+            )
+        )
+
+
+def _check_channels(
+    config: ZalogateConfig, env: Mapping[str, str], findings: list[Finding]
+) -> None:
+    defaults_policy = config.channels.defaults.group_policy
+    channel_ids = ["zalo", "zalouser", *sorted(config.channels.model_extra or {})]
+    for channel in channel_ids:
+        accounts = resolve_accounts(config, channel, env=env)
+        if not accounts:
+            continue
+        section = getattr(config.channels, channel, None)
+        if isinstance(section, dict):
+            wrote_default = section.get("defaultAccount") is not None
+        else:
+            wrote_default = getattr(section, "default_account", None) is not None
+        if len(accounts) >= 2 and not wrote_default:
+            findings.append(
+                Finding(
+                    "warning",
+                    f"channels.{channel}",
+                    f"{len(accounts)} accounts and no defaultAccount: "
+                    f"{accounts[0].account_id!r} is the default; set defaultAccount to be explicit",
+                )
+            )
+        for account in accounts:
+            where = f"{channel}/{account.account_id}"
+            if not account.enabled:
+                findings.append(Finding("ok", where, "disabled"))
+                continue
+            settings = account.settings
+            if settings.get("dmPolicy") == "open":
+                findings.append(
+                    Finding("warning", where, 'dmPolicy is "open": anyone can message the agent')
+                )
+            policy, why = _group_policy(settings, defaults_policy)
+            if policy == "open":
+                findings.append(
+                    Finding(
+                        "warning",
+                        where,
+                        f"group policy is OPEN ({why}): every group the account is in can talk "
+                        'to the agent; set groupPolicy: "allowlist" and list the groups',
+                    )
+                )
+            if channel == "zalo":
+                _check_zalo_token(where, account, env, findings)
+
+
+def _check_zalo_token(
+    where: str, account: ResolvedAccount, env: Mapping[str, str], findings: list[Finding]
+) -> None:
+    settings, own, is_default = account.settings, account.own, account.is_default
+    token = settings.get("botToken")
+    if isinstance(token, str) and token.strip():
+        return
+    token_file = own.get("tokenFile") if "botToken" in own else settings.get("tokenFile")
+    if token_file:
+        _check_token_file(where, token_file, findings)
+        return
+    if is_default and "botToken" not in own and env.get("ZALO_BOT_TOKEN", "").strip():
+        return
+    findings.append(
+        Finding(
+            "warning",
+            where,
+            "no bot token (set botToken or tokenFile"
+            + (", or $ZALO_BOT_TOKEN" if is_default else "")
+            + ")",
+        )
+    )
+
+
+def _check_gateway(config: ZalogateConfig, findings: list[Finding]) -> None:
+    host = config.gateway.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        findings.append(
+            Finding(
+                "warning",
+                "gateway",
+                f"gateway.host is {host!r}: the HTTP server is reachable from other machines",
+            )
+        )
+    if config.agent.type == "echo":
+        findings.append(
+            Finding("warning", "agent", 'agent.type is "echo": every message is repeated back')
+        )
+
+
+def run_checks(explicit_config: Path | None, env: Mapping[str, str]) -> list[Finding]:
+    """Run every check; never raises for a broken config (that is a finding)."""
+    findings: list[Finding] = []
+    config = _check_config(explicit_config, env, findings)
+    if config is not None:
+        directory = state_dir(config, env)
+    else:
+        override = env.get("ZALOGATE_STATE_DIR", "").strip()
+        directory = Path(override).expanduser() if override else default_home_dir(env)
+    _check_state_dir(directory, findings)
+    _check_plugins(config, directory, findings)
+    if config is not None:
+        _check_gateway(config, findings)
+        _check_channels(config, env, findings)
+    return findings
+
+
+def command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Check the config and the state dir; warn about risky policies."""
+    findings = run_checks(get_state(ctx).config_path, dict(os.environ))
+    errors = [f for f in findings if f.level == "error"]
+    warnings = [f for f in findings if f.level == "warning"]
+    if as_json:
+        print_json(
+            {
+                "ok": not errors,
+                "errors": len(errors),
+                "warnings": len(warnings),
+                "checks": [f.as_dict() for f in findings],
+            }
+        )
+        if errors:
+            raise typer.Exit(1)
+        return
+    for finding in findings:
+        style = _STYLES[finding.level]
+        out_console.print(
+            f"[{style}]{finding.level:<7}[/{style}] {escape(finding.check)}: "
+            f"{escape(finding.message)}",
+            markup=True,
+            highlight=False,
+        )
+    out_console.print(f"{len(errors)} error(s), {len(warnings)} warning(s)", markup=False)
+    if errors:
+        raise CliError(f"doctor found {len(errors)} error(s)")
