@@ -8,7 +8,8 @@ Usage::
 
 Start-up order: logging -> store -> agent -> inbox + pipeline -> channels (each gets a
 :class:`ChannelContext`) -> HTTP server -> inbox workers (which replay unfinished messages)
--> monitors. Shutdown runs the other way round and is bounded by ``shutdown_timeout``.
+-> monitors. Shutdown runs the other way round (channels with an ``aclose`` method are closed
+after the inbox stopped) and is bounded by ``shutdown_timeout``.
 
 A monitor (``channel.run(account, stop)``) that raises is restarted with a jittered backoff
 (1 s to 30 s by default); one that keeps failing never affects the other accounts. How a
@@ -425,6 +426,8 @@ class Gateway:
 
         await self.http.start()
         stack.push_async_callback(self.http.stop)
+        # Runs after the inbox stopped (its handlers still send through the channels).
+        stack.push_async_callback(self._close_channels)
 
         await _maybe_await(inbox.start())
         stack.push_async_callback(self._stop_inbox)
@@ -557,6 +560,17 @@ class Gateway:
     async def _stop_inbox(self) -> None:
         if self.inbox is not None:
             await _maybe_await(self.inbox.stop(timeout=self._shutdown_timeout * 0.25))
+
+    async def _close_channels(self) -> None:
+        """Let channels release their clients (the optional ``aclose`` method)."""
+        for channel in self.channels.values():
+            close = getattr(channel, "aclose", None)
+            if not callable(close):
+                continue
+            try:
+                await _maybe_await(close())
+            except Exception as exc:
+                log.warning("channel %s did not close cleanly: %s", channel.id, redact(str(exc)))
 
     async def _close_store(self) -> None:
         if self.store is not None:
