@@ -139,8 +139,9 @@ class ZaloPersonal:
         creds = credentials or self._credentials
         if creds is None:
             raise ConfigurationError("login_cookie needs credentials")
-        await self.http.aclose()
-        self.http = self._new_http(creds.user_agent, creds.language)
+        if (creds.user_agent, creds.language) != (self.http.user_agent, self.http.language):
+            await self.http.aclose()
+            self.http = self._new_http(creds.user_agent, creds.language)
         self.http.jar = CookieJar(creds.cookies)
         session = await login_cookie(self.http, creds)
         self._credentials = creds
