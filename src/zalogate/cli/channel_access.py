@@ -9,11 +9,12 @@ Besides the protocols of :mod:`zalogate.core.channel`, the commands use these op
 capabilities, looked up by name on the channel (a channel implements the methods; it needs to
 import nothing from the CLI):
 
-``describe_account(account) -> Mapping[str, Any]``
-    Config facts for ``channels status`` without any network: ``configured`` (bool),
-    ``mode`` (e.g. ``polling``/``webhook``), ``tokenSource`` (``config``/``configFile``/
-    ``env``/``none``), ``warnings`` (list of str) and any other display-safe value. Never a
-    secret.
+``account_snapshot(account) -> Mapping[str, Any]``
+    Config facts for ``channels status`` without any network (camelCase keys):
+    ``configured`` (bool), ``mode`` (``polling``/``webhook``, ``qr``...), ``tokenSource``
+    (``config``/``configFile``/``env``/``none``), ``tokenStatus``/``tokenDetail``,
+    ``dmPolicy``, ``groupPolicy``, ``warnings`` (list of str; when present they replace the
+    CLI's own open-policy warnings) and any other display-safe value. Never a secret.
 ``async login_interactive(account, ui: LoginUI) -> str``
     ``channels login``: the channel drives the login through ``ui`` (see :class:`LoginUI`)
     and returns the line to print on success (e.g. ``Login successful.``); it raises on

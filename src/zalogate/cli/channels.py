@@ -1,7 +1,7 @@
 """`zalogate channels`: list the channel accounts, show their status, log in and out.
 
 ``status`` works without a running gateway: the config facts come from the config and the
-channel's optional ``describe_account`` (see :mod:`zalogate.cli.channel_access`); the runtime
+channel's optional ``account_snapshot`` (see :mod:`zalogate.cli.channel_access`); the runtime
 facts (state, last inbound/outbound, last error) come from the gateway's ``/healthz`` when it
 answers on the configured host and port, else from the state store (the inbox journal and the
 delivery records); ``--probe`` asks Zalo through ``channel.probe`` (5 s limit per account).
@@ -238,41 +238,48 @@ def _config_facts(
     channel: Channel | None,
     account: ChannelAccount | None,
 ) -> dict[str, Any]:
+    """The config facts of one account: the channel's ``account_snapshot`` when it has one,
+    else what the config alone tells."""
     settings = item.settings
-    described: Mapping[str, Any] = {}
-    describe = getattr(channel, "describe_account", None)
+    snapshot: dict[str, Any] = {}
+    describe = getattr(channel, "account_snapshot", None)
+    snapshot_error: str | None = None
     if account is not None and callable(describe):
         try:
-            described = dict(describe(account))
+            snapshot = dict(describe(account))
         except Exception as exc:
-            described = {"warnings": [f"describe_account failed: {error_line(exc)}"]}
-    credential_origin: str | None = described.get("tokenSource")
-    mode: str | None = described.get("mode")
-    configured: bool | None = described.get("configured")
-    if channel_name == "zalo":
-        credential_origin = credential_origin or zalo_credential_origin(item, dict(os.environ))
-        mode = mode or ("webhook" if _text(settings.get("webhookUrl")) else "polling")
-        configured = configured if configured is not None else credential_origin != "none"
-    warnings = list(
-        config_warnings(config, channel_name, item, credential_origin=credential_origin)
-    )
-    for warning in described.get("warnings") or ():
-        if str(warning) not in warnings:
-            warnings.append(str(warning))
+            snapshot_error = f"account_snapshot failed: {error_line(exc)}"
     facts: dict[str, Any] = {
         "accountId": item.account_id,
         "name": item.name,
         "enabled": item.enabled,
         "default": item.is_default,
-        "configured": configured,
-        "mode": mode,
-        "tokenSource": credential_origin,
+        "configured": None,
+        "mode": None,
+        "tokenSource": None,
         "dmPolicy": _text(settings.get("dmPolicy")) or "pairing",
         "groupPolicy": _group_policy(config, settings),
     }
-    for key, value in described.items():
-        if key not in facts and key != "warnings":
-            facts[key] = value
+    if channel_name == "zalo":
+        origin = zalo_credential_origin(item, dict(os.environ))
+        facts["tokenSource"] = origin
+        facts["mode"] = "webhook" if _text(settings.get("webhookUrl")) else "polling"
+        facts["configured"] = origin != "none"
+    channel_warnings = [str(w) for w in snapshot.pop("warnings", None) or ()]
+    facts.update({k: v for k, v in snapshot.items() if v is not None or k not in facts})
+    warnings = config_warnings(
+        config,
+        channel_name,
+        item,
+        credential_origin=facts["tokenSource"],
+        policies=not snapshot,
+        token_file=not snapshot.get("tokenStatus"),
+    )
+    if snapshot.get("tokenStatus") not in (None, "available") and snapshot.get("tokenDetail"):
+        warnings.append(str(snapshot["tokenDetail"]))
+    if snapshot_error:
+        warnings.append(snapshot_error)
+    warnings += [w for w in channel_warnings if w not in warnings]
     facts["warnings"] = warnings
     return facts
 
@@ -300,9 +307,25 @@ def zalo_credential_origin(account: ResolvedAccount, env: Mapping[str, str]) -> 
 
 
 def config_warnings(
-    config: Any, channel_name: str, account: ResolvedAccount, *, credential_origin: str | None
+    config: Any,
+    channel_name: str,
+    account: ResolvedAccount,
+    *,
+    credential_origin: str | None,
+    policies: bool = True,
+    token_file: bool = True,
 ) -> list[str]:
-    """Risky or broken settings of one account, as ``channels status`` and ``doctor`` say."""
+    """Risky or broken settings of one account, as ``channels status`` shows them.
+
+    Args:
+        config: The root config (for ``channels.defaults.groupPolicy``).
+        channel_name: The channel id.
+        account: The account.
+        credential_origin: Where the token comes from (zalo), if known.
+        policies: Include the open DM/group policy warnings (off when the channel gives
+            its own).
+        token_file: Check the zalo ``tokenFile`` (off when the channel reports on it).
+    """
     settings = account.settings
     warnings: list[str] = []
     if not account.enabled:
@@ -314,12 +337,12 @@ def config_warnings(
             return f"channels.{channel_name}.accounts.{account.account_id}.{name}"
         return f"channels.{channel_name}.{name}"
 
-    if _text(settings.get("dmPolicy")) == "open":
+    if policies and _text(settings.get("dmPolicy")) == "open":
         warnings.append(
             f'{key("dmPolicy")} is "open": any user can message the bot without pairing'
             ' (set it to "pairing" or "allowlist")'
         )
-    if _group_policy(config, settings) == "open":
+    if policies and _group_policy(config, settings) == "open":
         warnings.append(
             f'{key("groupPolicy")} is "open": any member of any group can trigger the agent'
             ' (set groupPolicy to "allowlist" with groupAllowFrom)'
@@ -333,13 +356,13 @@ def config_warnings(
             )
         if url and not url.lower().startswith("https://"):
             warnings.append(f"{key('webhookUrl')} must be an https:// URL")
-        token_file = _text(account.own.get("tokenFile")) or _text(account.base.get("tokenFile"))
-        if credential_origin == "configFile" and token_file:
-            file = Path(token_file).expanduser()
+        file_name = _text(account.own.get("tokenFile")) or _text(account.base.get("tokenFile"))
+        if token_file and credential_origin == "configFile" and file_name:
+            file = Path(file_name).expanduser()
             if file.is_symlink():
-                warnings.append(f"{key('tokenFile')} {token_file} is a symlink and is refused")
+                warnings.append(f"{key('tokenFile')} {file_name} is a symlink and is refused")
             elif not file.is_file():
-                warnings.append(f"{key('tokenFile')} {token_file} does not exist")
+                warnings.append(f"{key('tokenFile')} {file_name} does not exist")
         if credential_origin == "none":
             warnings.append(
                 f"no bot token for account {account.account_id} (set botToken or tokenFile"

@@ -1,0 +1,188 @@
+"""Sandbox scripts: a conversation written down, replayed without a person.
+
+The format has one step per line; blank lines and lines starting with ``#`` are ignored::
+
+    # the pairing flow, then the echo agent
+    > xin chào                    the user writes to the bot (direct chat)
+    < Pairing code: [A-Z2-9]{8}   the bot's next reply must match this regular expression
+    /approve                      approve the user's pending pairing request (the operator)
+    > hello                       ...
+    < ^hello$
+    /group some text              the user writes in the group, without mentioning the bot
+    /mention some text            the user writes in the group, mentioning the bot
+
+``<`` takes the bot's next reply that no earlier ``<`` took, and searches it with Python's
+:func:`re.search` (add ``^``/``$`` to match it whole); it fails when no reply arrives within
+the step timeout. The first failing step ends the replay.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from zalogate.sandbox.session import Sandbox
+from zalogate.sandbox.simulators import BotReply, SandboxError
+
+__all__ = [
+    "ScriptError",
+    "ScriptReport",
+    "ScriptStep",
+    "StepOutcome",
+    "parse_script",
+    "run_script",
+]
+
+StepKind = Literal["say", "expect", "approve", "group", "mention"]
+
+_COMMANDS: dict[str, StepKind] = {"/approve": "approve", "/group": "group", "/mention": "mention"}
+
+
+class ScriptError(ValueError):
+    """A script line could not be understood; the message names the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptStep:
+    """One line of a script."""
+
+    line: int
+    kind: StepKind
+    text: str = ""
+    pattern: re.Pattern[str] | None = None
+
+    def describe(self) -> str:
+        """The step as written in the script."""
+        if self.kind == "say":
+            return f"> {self.text}"
+        if self.kind == "expect":
+            return f"< {self.text}"
+        if self.kind == "approve":
+            return "/approve"
+        return f"/{self.kind} {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """How one step went."""
+
+    step: ScriptStep
+    ok: bool
+    detail: str = ""
+    reply: BotReply | None = None
+
+
+@dataclass(slots=True)
+class ScriptReport:
+    """The outcome of a replay: ``ok`` when every step passed."""
+
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    total_steps: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every step ran and passed."""
+        return len(self.outcomes) == self.total_steps and all(o.ok for o in self.outcomes)
+
+    @property
+    def failure(self) -> StepOutcome | None:
+        """The failing step, if any."""
+        return next((o for o in self.outcomes if not o.ok), None)
+
+
+def parse_script(text: str, *, source: str = "<script>") -> list[ScriptStep]:
+    """Parse a sandbox script.
+
+    Raises:
+        ScriptError: A line is not a step, or a pattern is not a valid regular expression.
+    """
+    steps: list[ScriptStep] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{source}:{number}"
+        if line.startswith(">"):
+            body = line[1:].strip()
+            if not body:
+                raise ScriptError(f"{where}: '>' needs the text the user writes")
+            steps.append(ScriptStep(number, "say", body))
+        elif line.startswith("<"):
+            body = line[1:].strip()
+            if not body:
+                raise ScriptError(f"{where}: '<' needs a regular expression")
+            try:
+                pattern = re.compile(body)
+            except re.error as exc:
+                raise ScriptError(f"{where}: bad regular expression {body!r}: {exc}") from exc
+            steps.append(ScriptStep(number, "expect", body, pattern))
+        elif line.startswith("/"):
+            name, _, rest = line.partition(" ")
+            kind = _COMMANDS.get(name.lower())
+            if kind is None:
+                known = ", ".join(_COMMANDS)
+                raise ScriptError(f"{where}: unknown command {name!r} (known: {known})")
+            rest = rest.strip()
+            if kind == "approve" and rest:
+                raise ScriptError(f"{where}: /approve takes no argument")
+            if kind != "approve" and not rest:
+                raise ScriptError(f"{where}: {name} needs the text the user writes")
+            steps.append(ScriptStep(number, kind, rest))
+        else:
+            raise ScriptError(
+                f"{where}: a step starts with '>' (say), '<' (expect), '/approve', '/group'"
+                f" or '/mention': {line!r}"
+            )
+    if not steps:
+        raise ScriptError(f"{source}: the script has no steps")
+    return steps
+
+
+async def run_script(
+    sandbox: Sandbox,
+    steps: list[ScriptStep],
+    *,
+    step_timeout: float = 10.0,
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> ScriptReport:
+    """Replay ``steps`` against a running sandbox; stop at the first failing step."""
+    report = ScriptReport(total_steps=len(steps))
+    for step in steps:
+        outcome = await _run_step(sandbox, step, step_timeout)
+        report.outcomes.append(outcome)
+        if on_step is not None:
+            on_step(outcome)
+        if not outcome.ok:
+            break
+    return report
+
+
+async def _run_step(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> StepOutcome:
+    if step.kind == "say":
+        sandbox.say(step.text)
+        return StepOutcome(step, True)
+    if step.kind in ("group", "mention"):
+        sandbox.say_in_group(step.text, mention=step.kind == "mention")
+        return StepOutcome(step, True)
+    if step.kind == "approve":
+        try:
+            request = await sandbox.approve(wait=step_timeout)
+        except SandboxError as exc:
+            return StepOutcome(step, False, str(exc))
+        return StepOutcome(step, True, f"approved {request.id} (code {request.code})")
+    pattern = step.pattern or re.compile(re.escape(step.text))
+    started = time.monotonic()
+    reply = await sandbox.next_reply(step_timeout)
+    if reply is None:
+        return StepOutcome(
+            step, False, f"no reply within {step_timeout:g} s (expected /{step.text}/)"
+        )
+    if pattern.search(reply.text) is None:
+        return StepOutcome(
+            step, False, f"expected a reply matching /{step.text}/, got {reply.text!r}", reply
+        )
+    took = time.monotonic() - started
+    return StepOutcome(step, True, f"after {took:.2f} s", reply)
