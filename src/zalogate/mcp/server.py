@@ -368,8 +368,10 @@ def _build_v1_server(server_class: Any, types: Any, mcp_tools: Any, run_tool: An
     try:
         # Our own checks answer in the reference's error shapes; the SDK's would not.
         decorator = server.call_tool(validate_input=False)
-    except TypeError:  # before 1.10 the SDK did not validate
+        structured = True  # 1.10 brought both input validation and structured results
+    except TypeError:
         decorator = server.call_tool()
+        structured = False
 
     @decorator  # type: ignore[untyped-decorator]
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> Any:
@@ -377,6 +379,8 @@ def _build_v1_server(server_class: Any, types: Any, mcp_tools: Any, run_tool: An
         if result.isError:
             # 1.x turns a raised exception into an isError result carrying its text.
             raise RuntimeError(result.content[0].text)
+        if structured and result.structuredContent is not None:
+            return (result.content, result.structuredContent)
         return result.content
 
     return server
