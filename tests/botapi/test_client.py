@@ -25,6 +25,8 @@ from zalogate.botapi import (
     RequestTimeoutError,
     ServerError,
     UnauthorizedError,
+    UnsafeUrlError,
+    UrlGuard,
     ZaloBot,
     ZaloBotError,
     resolve_base_url,
@@ -64,7 +66,15 @@ class Recorder:
         return json.loads(self.last.content)
 
 
+async def public_resolver(host: str) -> list[str]:
+    """DNS without the network: every name is a documentation-range public address."""
+    return {"loopback.example": ["127.0.0.1"], "lan.example": ["10.1.2.3", "93.184.215.14"]}.get(
+        host, ["93.184.215.14"]
+    )
+
+
 def make_bot(handler: Handler, **kwargs: Any) -> ZaloBot:
+    kwargs.setdefault("photo_guard", UrlGuard(resolver=public_resolver))
     return ZaloBot(TOKEN, base_url=BASE, transport=httpx2.MockTransport(handler), **kwargs)
 
 
@@ -190,6 +200,47 @@ async def test_long_caption_is_cut_to_2000_utf16_units_without_breaking_an_emoji
     assert len(sent.encode("utf-16-le")) // 2 <= 2000
     assert sent == "a" * 1999
     sent.encode("utf-8")  # a lone surrogate would not encode
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        "http://127.0.0.1/a.jpg",
+        "https://localhost/a.jpg",
+        "https://loopback.example/a.jpg",
+        "https://lan.example/a.jpg",
+        "https://[::1]/a.jpg",
+        "https://169.254.169.254/latest/meta-data",
+        "https://192.168.1.10/a.jpg",
+        "https://[::ffff:127.0.0.1]/a.jpg",
+    ],
+)
+async def test_send_photo_refuses_private_and_loopback_hosts_without_a_request(photo: str) -> None:
+    rec = Recorder()
+    async with make_bot(rec) as bot:
+        with pytest.raises(UnsafeUrlError, match="private or loopback"):
+            await bot.send_photo("c1", photo)
+    assert rec.requests == []
+
+
+async def test_send_photo_refuses_a_host_that_does_not_resolve() -> None:
+    async def nowhere(host: str) -> list[str]:
+        raise OSError("no such host")
+
+    rec = Recorder()
+    async with make_bot(rec, photo_guard=UrlGuard(resolver=nowhere)) as bot:
+        with pytest.raises(UnsafeUrlError, match="does not resolve"):
+            await bot.send_photo("c1", "https://nowhere.example/a.jpg")
+    assert rec.requests == []
+
+
+async def test_loopback_photos_pass_when_the_guard_allows_them() -> None:
+    rec = Recorder()
+    async with make_bot(rec, photo_guard=UrlGuard(allow_loopback=True)) as bot:
+        await bot.send_photo("c1", "http://127.0.0.1:9/a.png")
+        with pytest.raises(UnsafeUrlError):
+            await bot.send_photo("c1", "http://10.0.0.1/a.png")
+    assert rec.last_json()["photo"] == "http://127.0.0.1:9/a.png"
 
 
 def test_truncate_utf16_keeps_whole_pairs() -> None:

@@ -33,6 +33,9 @@ EXPECTED = {
     # redaction
     "mask_token",
     "redact",
+    # urlguard
+    "UrlGuard",
+    "UnsafeUrlError",
     # errors
     "ZaloBotError",
     "ConfigurationError",

@@ -270,7 +270,7 @@ async def test_sends_are_recorded_with_the_ids_the_client_got(
     fake: FakeZaloBotApi, bot: ZaloBot
 ) -> None:
     text = await bot.send_message("u1", "chào")
-    photo = await bot.send_photo("u2", "https://example.com/a.jpg", caption="cap")
+    photo = await bot.send_photo("u2", "https://93.184.215.14/a.jpg", caption="cap")
     sticker = await bot.send_sticker("u1", "st-1")
     await bot.send_chat_action("u1")
     to_u1 = await fake.wait_for_sent(2, chat_id="u1")
@@ -280,7 +280,7 @@ async def test_sends_are_recorded_with_the_ids_the_client_got(
     ]
     assert to_u1[0].text == "chào"
     [sent_photo] = await fake.wait_for_sent(method="sendPhoto")
-    assert (sent_photo.photo, sent_photo.caption) == ("https://example.com/a.jpg", "cap")
+    assert (sent_photo.photo, sent_photo.caption) == ("https://93.184.215.14/a.jpg", "cap")
     assert sent_photo.message_id == photo.message_id
     assert len({text.message_id, photo.message_id, sticker.message_id}) == 3
     assert [a.payload["action"] for a in fake.chat_actions] == ["typing"]

@@ -51,6 +51,7 @@ from zalogate.botapi.models import (
     to_epoch_ms,
 )
 from zalogate.botapi.redaction import mask_token, redact
+from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -78,7 +79,9 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnauthorizedError",
+    "UnsafeUrlError",
     "Update",
+    "UrlGuard",
     "User",
     "WebhookInfo",
     "ZaloBot",

@@ -22,7 +22,6 @@ from zalogate.botapi.errors import (
     ApiError,
     ApiTimeoutError,
     ConfigurationError,
-    InvalidRequestError,
     MalformedResponseError,
     NetworkError,
     NotFoundError,
@@ -33,6 +32,7 @@ from zalogate.botapi.errors import (
 )
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
+from zalogate.botapi.urlguard import UrlGuard
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -204,6 +204,8 @@ class ZaloBot:
             larger pool, or one that closes and reopens connections, is slower).
         client: an ``httpx2.AsyncClient`` to use (not closed by ``aclose``).
         transport: a transport for the internally created client (tests: ``MockTransport``).
+        photo_guard: the SSRF check for ``send_photo`` URLs (default: public hosts only;
+            ``UrlGuard(allow_loopback=True)`` for a bot talking to a fake on 127.0.0.1).
     """
 
     def __init__(
@@ -216,6 +218,7 @@ class ZaloBot:
         max_connections: int = 20,
         client: httpx2.AsyncClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        photo_guard: UrlGuard | None = None,
     ) -> None:
         token = token.strip()
         if not token:
@@ -227,6 +230,7 @@ class ZaloBot:
         self._token = token
         self._base_url = resolve_base_url(base_url)
         self._timeout = timeout
+        self._photo_guard = photo_guard or UrlGuard()
         proxy = proxy.strip() if proxy else None
         install_httpx_log_filter()
         if client is None:
@@ -367,23 +371,16 @@ class ZaloBot:
     ) -> SentMessage:
         """``sendPhoto``: an image by absolute http(s) URL (Zalo fetches it).
 
-        The caption is cut to ``CAPTION_LIMIT`` UTF-16 units. Private/loopback URL checks
-        (SSRF) are the caller's job: this client only checks the URL's form.
+        The caption is cut to ``CAPTION_LIMIT`` UTF-16 units. The URL must be absolute http(s)
+        and its host must resolve to public addresses (``photo_guard``), so that Zalo is never
+        pointed at a private network on our behalf.
 
         Raises:
-            InvalidRequestError: ``photo`` is not an absolute http(s) URL (nothing is sent).
+            InvalidRequestError: ``photo`` is not an absolute http(s) URL, or the guard refused
+                its host (``UnsafeUrlError``); nothing is sent.
         """
-        photo = photo.strip()
-        # The URL is not quoted in the error: hosted-media URLs carry an access token.
-        not_absolute = "Zalo photo URL must be an absolute HTTP or HTTPS URL"
-        try:
-            parts = urllib.parse.urlsplit(photo)
-        except ValueError:
-            raise InvalidRequestError(not_absolute) from None
-        if not parts.scheme or not parts.netloc:
-            raise InvalidRequestError(not_absolute)
-        if parts.scheme.lower() not in ("http", "https"):
-            raise InvalidRequestError("Zalo photo URL must use HTTP or HTTPS")
+        # The URL is not quoted in errors: hosted-media URLs carry an access token.
+        photo = await self._photo_guard.check(photo, what="Zalo photo URL")
         payload: dict[str, str] = {"chat_id": chat_id, "photo": photo}
         if caption:
             payload["caption"] = truncate_utf16(caption, CAPTION_LIMIT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["REDACTED", "install_httpx_log_filter", "mask_token", "redact"]
+__all__ = ["REDACTED", "install_httpx_log_filter", "install_log_filter", "mask_token", "redact"]
 
 REDACTED = "***"
 
@@ -46,9 +46,14 @@ class _UrlTokenFilter(logging.Filter):
 _FILTER = _UrlTokenFilter()
 
 
+def install_log_filter(name: str) -> None:
+    """Make logger ``name`` mask ``/bot<token>/`` URL segments in its records; idempotent."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
+
 def install_httpx_log_filter() -> None:
     """Make the ``httpx2`` logger (``HTTP Request: POST <url>``) mask tokens; idempotent."""
     for name in ("httpx2", "httpx"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        install_log_filter(name)

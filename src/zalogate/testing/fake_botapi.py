@@ -72,6 +72,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from zalogate.botapi.redaction import install_log_filter
+
 __all__ = [
     "ApiCall",
     "FakeBot",
@@ -588,6 +590,8 @@ class FakeZaloBotApi:
             raise RuntimeError("FakeZaloBotApi is already started")
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        # uvicorn's access log quotes request paths, and the token is in every API path.
+        install_log_filter("uvicorn.access")
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the
         # listening socket says TCP; without it every answer waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -1,0 +1,637 @@
+"""The ``zalo`` channel: the official Zalo Bot API, by long-polling or by webhook.
+
+``create_channel(context)`` is what the plugin entry point calls. The channel:
+
+* lists the configured accounts (``accounts``; see :mod:`.accounts` for tokens);
+* runs one monitor per account (``run``): a short ``getMe`` probe, then polling
+  (:mod:`.polling`) or the webhook endpoint on the gateway's HTTP server (:mod:`.webhook`);
+  every update goes to ``context.inbox.admit``;
+* downloads inbound images when the pipeline processes a message, after access control
+  (``prepare_inbound``, :mod:`.inbound`);
+* sends replies (``send``, :mod:`.outbound`), shows "typing…" (``typing``), checks a token
+  (``probe``), and answers directory questions (``directory_*``).
+
+It also works without a gateway — for ``message send``, ``channels status --probe`` and
+``directory`` — with a ``ChannelContext`` whose inbox does nothing and whose ``routes`` is None
+(then only webhook monitors and hosted media are unavailable). Call ``aclose()`` when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zalogate.backoff import BackoffConfig
+from zalogate.botapi import (
+    ApiError,
+    MalformedResponseError,
+    RequestTimeoutError,
+    UnauthorizedError,
+    UrlGuard,
+    ZaloBot,
+    ZaloBotError,
+)
+from zalogate.botapi.urlguard import Resolver
+from zalogate.channels.zalo.accounts import ZaloAccount, resolve_zalo_accounts
+from zalogate.channels.zalo.directory import allow_entries, seen_chats, select_entries
+from zalogate.channels.zalo.errors import (
+    ZaloChannelError,
+    ZaloConfigError,
+    ZaloUnauthorizedError,
+)
+from zalogate.channels.zalo.inbound import MediaFetcher, normalize_update
+from zalogate.channels.zalo.media_host import HostedMedia, media_prefix
+from zalogate.channels.zalo.outbound import RetryPolicy, ZaloSender
+from zalogate.channels.zalo.polling import PollingMonitor
+from zalogate.channels.zalo.tools import zalo_tools
+from zalogate.channels.zalo.webhook import WebhookOptions, WebhookRegistry, WebhookTarget
+from zalogate.core.access import (
+    AccountPolicy,
+    effective_group_policy,
+    policy_from_settings,
+)
+from zalogate.core.agent import AgentTool
+from zalogate.core.channel import (
+    ChannelAccount,
+    ChannelContext,
+    DirectoryEntry,
+    ProbeResult,
+    ToolContext,
+)
+from zalogate.core.errors import DeliveryError
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.pairing import PairingStore
+
+__all__ = [
+    "OPEN_DM_WARNING",
+    "OPEN_GROUP_WARNING",
+    "ZaloChannel",
+    "ZaloChannelOptions",
+    "create_channel",
+]
+
+log = logging.getLogger("zalogate.channels.zalo")
+
+TEXT_LIMIT = 2000
+OPTIONS_EXTRA = "zalo_options"
+"""``ChannelContext.extras`` key under which a :class:`ZaloChannelOptions` may be passed."""
+OPEN_DM_WARNING = (
+    'Zalo dmPolicy is "open", allowing any user to message the bot without pairing. '
+    'Set channels.zalo.dmPolicy to "pairing" or "allowlist" to restrict access.'
+)
+OPEN_GROUP_WARNING = (
+    'Zalo groupPolicy is "open": any member of a group the bot is in can trigger it. '
+    'Set channels.zalo.groupPolicy to "allowlist" and list the senders in groupAllowFrom.'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ZaloChannelOptions:
+    """Knobs that are not part of the user's config (tests, the sandbox, benchmarks).
+
+    Attributes:
+        env: Environment for ``ZALO_BOT_TOKEN`` / ``ZALO_API_URL`` (default ``os.environ``).
+        allow_loopback_media: Inbound image downloads and outbound photo URLs may point at
+            127.0.0.1 (a fake server on this machine). Off by default: SSRF guard.
+        allow_private_media: Also allow private networks (implies loopback).
+        resolver: DNS resolver for the SSRF guard (tests use one that never hits the network).
+        webhook: Rate limit, body limits and trusted proxies of the webhook endpoint.
+        polling_backoff: Pause after a failed poll (1 s to 30 s, jittered).
+        send_retry: Retries of a single send.
+        media_ttl: Seconds a hosted reply image stays fetchable.
+        media_header_timeout: Seconds to wait for an inbound image's response headers.
+        media_idle_timeout: Seconds without data before an inbound image download fails.
+        startup_probe_timeout: The ``getMe`` check before a monitor starts.
+        delete_webhook_timeout: Cap on ``deleteWebhook`` when a webhook monitor stops.
+        poll_timeout: Overrides ``pollTimeoutSeconds`` for every account.
+    """
+
+    env: Mapping[str, str] | None = None
+    allow_loopback_media: bool = False
+    allow_private_media: bool = False
+    resolver: Resolver | None = None
+    webhook: WebhookOptions | None = None
+    polling_backoff: BackoffConfig = field(
+        default_factory=lambda: BackoffConfig(min_delay=1.0, max_delay=30.0)
+    )
+    send_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    media_ttl: float = 120.0
+    media_header_timeout: float = 120.0
+    media_idle_timeout: float = 30.0
+    startup_probe_timeout: float = 2.5
+    delete_webhook_timeout: float = 5.0
+    poll_timeout: int | None = None
+
+
+def _setting(source: Any, *names: str) -> Any:
+    if source is None:
+        return None
+    for name in names:
+        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(slots=True)
+class _MediaRoute:
+    host: HostedMedia
+    holders: set[str]
+
+
+class ZaloChannel:
+    """The ``zalo`` channel (see the module docstring)."""
+
+    id = "zalo"
+    text_limit = TEXT_LIMIT
+
+    def __init__(self, context: ChannelContext, options: ZaloChannelOptions | None = None) -> None:
+        extra = context.extras.get(OPTIONS_EXTRA)
+        if options is None and isinstance(extra, ZaloChannelOptions):
+            options = extra
+        self.context = context
+        self.options = options or ZaloChannelOptions()
+        self._env: Mapping[str, str] = os.environ if self.options.env is None else self.options.env
+        self._zalo = {a.account_id: a for a in resolve_zalo_accounts(context.config, env=self._env)}
+        self._accounts = [
+            ChannelAccount(
+                channel=self.id,
+                account_id=a.account_id,
+                enabled=a.enabled,
+                settings=a.settings,
+                name=a.name,
+            )
+            for a in self._zalo.values()
+        ]
+        self._guard = UrlGuard(
+            allow_loopback=self.options.allow_loopback_media or self.options.allow_private_media,
+            allow_private=self.options.allow_private_media,
+            resolver=self.options.resolver,
+        )
+        self._fetcher = MediaFetcher(
+            context.state_dir / "media" / "zalo",
+            guard=self._guard,
+            header_timeout=self.options.media_header_timeout,
+            idle_timeout=self.options.media_idle_timeout,
+        )
+        webhook_options = self.options.webhook or WebhookOptions(
+            trusted_proxies=self._trusted_proxies()
+        )
+        self._webhooks = (
+            WebhookRegistry(context.routes, webhook_options) if context.routes is not None else None
+        )
+        self._bots: dict[str, ZaloBot] = {}
+        self._senders: dict[str, ZaloSender] = {}
+        self._media_routes: dict[str, _MediaRoute] = {}
+        self._account_hosts: dict[str, HostedMedia] = {}
+        self._policies: dict[str, AccountPolicy] = {}
+
+    def __repr__(self) -> str:
+        return f"ZaloChannel(accounts={[a.account_id for a in self._accounts]!r})"
+
+    # ------------------------------------------------------------------ accounts
+
+    def accounts(self) -> Sequence[ChannelAccount]:
+        """Every configured account, default first."""
+        return list(self._accounts)
+
+    def zalo_account(self, account: ChannelAccount | str) -> ZaloAccount:
+        """The channel's view of an account (token source, mode, webhook settings).
+
+        Raises:
+            KeyError: No such account.
+        """
+        account_id = account if isinstance(account, str) else account.account_id
+        found = self._zalo.get(account_id)
+        if found is None:
+            raise KeyError(f"no zalo account {account_id!r}")
+        return found
+
+    def account_snapshot(self, account: ChannelAccount) -> dict[str, Any]:
+        """What ``channels status`` shows for an account without contacting Zalo (no secrets)."""
+        zacct = self.zalo_account(account)
+        return {
+            "accountId": zacct.account_id,
+            "name": zacct.name,
+            "enabled": zacct.enabled,
+            "configured": zacct.token.configured,
+            "tokenSource": zacct.token.source,
+            "tokenStatus": zacct.token.status,
+            "tokenDetail": zacct.token.detail,
+            "mode": zacct.mode,
+            "dmPolicy": zacct.dm_policy,
+            "groupPolicy": effective_group_policy(self.policy(account)),
+            "warnings": self.status_warnings(account),
+        }
+
+    def status_warnings(self, account: ChannelAccount) -> list[str]:
+        """Policy warnings for an enabled, configured account (open DMs, open groups)."""
+        zacct = self.zalo_account(account)
+        if not (zacct.enabled and zacct.token.configured):
+            return []
+        warnings: list[str] = []
+        if zacct.dm_policy == "open":
+            warnings.append(OPEN_DM_WARNING)
+        if effective_group_policy(self.policy(account)) == "open":
+            warnings.append(OPEN_GROUP_WARNING)
+        return warnings
+
+    def policy(self, account: ChannelAccount) -> AccountPolicy:
+        """The account's access policy.
+
+        :func:`~zalogate.core.access.policy_from_settings` with ``channels.defaults.groupPolicy``
+        and ``messages.groupChat.historyLimit`` as fallbacks. (Without a ``channels.zalo``
+        block there is no account at all, so the reference's fail-closed default for a missing
+        block never applies.)
+        """
+        cached = self._policies.get(account.account_id)
+        if cached is not None:
+            return cached
+        zacct = self.zalo_account(account)
+        config = self.context.config
+        channels = _setting(config, "channels")
+        defaults = _setting(_setting(channels, "defaults"), "group_policy", "groupPolicy")
+        history = _setting(
+            _setting(_setting(config, "messages"), "group_chat", "groupChat"),
+            "history_limit",
+            "historyLimit",
+        )
+        policy = policy_from_settings(
+            self.id,
+            zacct.settings,
+            defaults_group_policy=defaults
+            if defaults in ("open", "allowlist", "disabled")
+            else None,
+            history_limit=history if isinstance(history, int) else None,
+            text_chunk_limit=TEXT_LIMIT,
+        )
+        self._policies[account.account_id] = policy
+        return policy
+
+    def _trusted_proxies(self) -> tuple[str, ...]:
+        gateway = _setting(self.context.config, "gateway")
+        value = _setting(gateway, "trusted_proxies", "trustedProxies")
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, Sequence):
+            return tuple(str(v) for v in value)
+        return ()
+
+    # ------------------------------------------------------------------ clients
+
+    def _base_url(self, zacct: ZaloAccount) -> str | None:
+        return zacct.api_base_url or self._env.get("ZALO_API_URL") or None
+
+    def _token(self, zacct: ZaloAccount) -> str:
+        token = zacct.token.token
+        if token:
+            return token
+        acct = zacct.account_id
+        if zacct.token.status == "configured_unavailable":
+            raise ZaloConfigError(f"[{acct}] Zalo bot token unavailable: {zacct.token.detail}")
+        raise ZaloConfigError(
+            f"No Zalo bot token configured for account {acct} (set "
+            f"channels.zalo.accounts.{acct}.botToken or channels.zalo.accounts.{acct}.tokenFile)"
+        )
+
+    def _new_bot(self, zacct: ZaloAccount) -> ZaloBot:
+        return ZaloBot(
+            self._token(zacct),
+            base_url=self._base_url(zacct),
+            proxy=zacct.proxy,
+            photo_guard=self._guard,
+        )
+
+    def _bot(self, zacct: ZaloAccount) -> ZaloBot:
+        bot = self._bots.get(zacct.account_id)
+        if bot is None:
+            bot = self._bots[zacct.account_id] = self._new_bot(zacct)
+        return bot
+
+    def _sender(self, account_id: str) -> ZaloSender:
+        sender = self._senders.get(account_id)
+        if sender is None:
+            sender = self._senders[account_id] = ZaloSender(
+                account_id, retry=self.options.send_retry
+            )
+        return sender
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients used for sends, probes and image downloads."""
+        bots, self._bots = list(self._bots.values()), {}
+        for bot in bots:
+            await bot.aclose()
+        await self._fetcher.aclose()
+
+    # ------------------------------------------------------------------ monitor
+
+    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        """Monitor ``account`` (polling or webhook) until ``stop`` is set.
+
+        Raises:
+            ZaloConfigError: No usable token, or an invalid webhook config (``fatal``).
+            ZaloUnauthorizedError: Zalo refused the token (``unauthorized``).
+        """
+        zacct = self.zalo_account(account)
+        bot = self._new_bot(zacct)
+        try:
+            name = await self._startup_probe(zacct, bot)
+            log.info("[%s] starting provider (%s) mode=%s", zacct.account_id, name, zacct.mode)
+            if stop.is_set():
+                return
+            if zacct.mode == "webhook":
+                await self._run_webhook(zacct, bot, stop)
+            else:
+                monitor = PollingMonitor(
+                    bot,
+                    zacct.account_id,
+                    lambda raw: self.accept_update(zacct, raw),
+                    poll_timeout=self.options.poll_timeout or zacct.poll_timeout,
+                    backoff=self.options.polling_backoff,
+                )
+                await monitor.run(stop)
+        finally:
+            await bot.aclose()
+
+    async def _startup_probe(self, zacct: ZaloAccount, bot: ZaloBot) -> str:
+        try:
+            me = await bot.get_me(request_timeout=self.options.startup_probe_timeout)
+        except UnauthorizedError as exc:
+            raise ZaloUnauthorizedError(
+                f"[{zacct.account_id}] Zalo refused the bot token: {exc}"
+            ) from None
+        except ZaloBotError as exc:
+            log.warning("[%s] Zalo probe before start failed: %s", zacct.account_id, exc)
+            return "unknown bot"
+        return me.account_name or me.id
+
+    def _webhook_settings(self, zacct: ZaloAccount) -> tuple[str, str, str]:
+        url, secret, path = zacct.webhook_url, zacct.webhook_secret, zacct.webhook_path
+        if not url or not secret:
+            raise ZaloConfigError("Zalo webhookUrl and webhookSecret are required for webhook mode")
+        if not url.lower().startswith("https://"):
+            raise ZaloConfigError("Zalo webhook URL must use HTTPS")
+        if not 8 <= len(secret) <= 256:
+            raise ZaloConfigError("Zalo webhook secret must be 8-256 characters")
+        if path is None:
+            raise ZaloConfigError("Zalo webhookPath could not be derived")
+        return url, secret, path
+
+    async def _run_webhook(self, zacct: ZaloAccount, bot: ZaloBot, stop: asyncio.Event) -> None:
+        url, secret, path = self._webhook_settings(zacct)
+        registry = self._webhooks
+        if registry is None:
+            raise ZaloConfigError(
+                "Zalo webhook mode needs the gateway's HTTP server (run `zalogate gateway run`)"
+            )
+        acct = zacct.account_id
+        prefix = media_prefix(path)
+        self._acquire_media(acct, prefix, f"{_origin(url)}{prefix}")
+        try:
+            registry.register(
+                path, WebhookTarget(acct, secret, lambda raw: self.accept_update(zacct, raw))
+            )
+        except Exception as exc:
+            self._release_media(acct)
+            raise ZaloChannelError(f"Failed to register HTTP route: {path}") from exc
+        webhook_set = False
+        try:
+            try:
+                await bot.set_webhook(url, secret)
+            except UnauthorizedError as exc:
+                raise ZaloUnauthorizedError(f"[{acct}] Zalo refused the bot token: {exc}") from None
+            webhook_set = True
+            log.info("[%s] Zalo webhook mode ready at %s", acct, path)
+            await stop.wait()
+        finally:
+            if webhook_set:
+                await self._delete_webhook(acct, bot)
+            registry.unregister(path, acct)
+            self._release_media(acct)
+            log.info("[%s] Zalo provider stopped mode=webhook", acct)
+
+    async def _delete_webhook(self, acct: str, bot: ZaloBot) -> None:
+        limit = self.options.delete_webhook_timeout
+        try:
+            async with asyncio.timeout(limit):
+                await bot.delete_webhook(request_timeout=limit)
+        except TimeoutError:
+            log.warning("[%s] Zalo webhook delete failed: timed out after %dms", acct, limit * 1000)
+        except ZaloBotError as exc:
+            log.warning("[%s] Zalo webhook delete failed: %s", acct, exc)
+
+    def _acquire_media(self, account_id: str, prefix: str, public_base: str) -> None:
+        route = self._media_routes.get(prefix)
+        if route is None:
+            host = HostedMedia(public_base, ttl=self.options.media_ttl)
+            routes = self.context.routes
+            if routes is not None:
+                routes.mount(prefix, host, name="zalo-hosted-media")
+            route = self._media_routes[prefix] = _MediaRoute(host, set())
+        route.holders.add(account_id)
+        self._account_hosts[account_id] = route.host
+
+    def _release_media(self, account_id: str) -> None:
+        self._account_hosts.pop(account_id, None)
+        for prefix, route in list(self._media_routes.items()):
+            route.holders.discard(account_id)
+            if not route.holders:
+                del self._media_routes[prefix]
+                if self.context.routes is not None:
+                    self.context.routes.unmount(prefix)
+
+    async def accept_update(self, zacct: ZaloAccount, raw: dict[str, Any]) -> None:
+        """Normalise one raw update and admit it to the inbox (or log why it is ignored).
+
+        Raises whatever the inbox raises when it cannot journal the message.
+        """
+        result = normalize_update(raw, zacct.account_id)
+        message = result.message
+        if message is None:
+            acct, sender = zacct.account_id, result.sender_id or "unknown"
+            if result.ignored == "sticker":
+                log.info("[%s] Received sticker from %s", acct, sender)
+            elif result.ignored == "unsupported":
+                log.info("[%s] Received unsupported message type from %s", acct, sender)
+            elif result.ignored == "empty-text":
+                log.debug("[%s] Ignored empty text from %s", acct, sender)
+            else:
+                log.warning("[%s] Zalo update dropped (%s)", acct, result.ignored)
+            return
+        await self.context.inbox.admit(message)
+
+    # ------------------------------------------------------------------ processing
+
+    async def prepare_inbound(
+        self, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage:
+        """Download the message's images (called by the pipeline after access control)."""
+        zacct = self.zalo_account(account)
+        return await self._fetcher.resolve(
+            message, max_bytes=zacct.media_max_bytes, proxy=zacct.proxy
+        )
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        """Deliver ``reply`` to ``target`` (a chat id, ``zalo:<id>``, ``group:<id>``...).
+
+        Raises:
+            DeliveryError: Nothing went out (no token, a bad target, Zalo refused it).
+        """
+        zacct = self.zalo_account(account)
+        try:
+            bot = self._bot(zacct)
+        except ZaloConfigError as exc:
+            raise DeliveryError(str(exc), retryable=False) from None
+        return await self._sender(zacct.account_id).send(
+            bot,
+            target,
+            reply,
+            host=self._account_hosts.get(zacct.account_id),
+            max_media_bytes=zacct.media_max_bytes,
+        )
+
+    async def typing(self, account: ChannelAccount, target: str) -> None:
+        """Show "typing…" in ``target`` (5 s limit; failures are the caller's to ignore)."""
+        from zalogate.channels.zalo.outbound import chat_id_of
+
+        bot = self._bot(self.zalo_account(account))
+        await bot.send_chat_action(chat_id_of(target), "typing", request_timeout=5.0)
+
+    def agent_tools(
+        self, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """``zalo_send`` for an enabled account with a usable token (the ``Tools`` capability)."""
+        zacct = self.zalo_account(account)
+        if not (zacct.enabled and zacct.token.token):
+            return []
+        return zalo_tools(self, account, context)
+
+    # ------------------------------------------------------------------ probe, directory
+
+    async def probe(self, account: ChannelAccount, *, timeout: float = 5.0) -> ProbeResult:  # noqa: ASYNC109
+        """``getMe`` within ``timeout`` seconds: the bot's name, the mode, policy warnings."""
+        zacct = self.zalo_account(account)
+        identity: dict[str, Any] = {"mode": zacct.mode, "tokenSource": zacct.token.source}
+        warnings = tuple(self.status_warnings(account))
+        if not zacct.token.token:
+            detail = zacct.token.detail if zacct.token.configured else None
+            return ProbeResult(
+                ok=False,
+                detail=detail or "No token provided",
+                identity=identity,
+                warnings=warnings,
+                elapsed_ms=0.0,
+            )
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                me = await self._bot(zacct).get_me(request_timeout=timeout)
+        except (TimeoutError, RequestTimeoutError):
+            detail = f"Request timed out after {int(timeout * 1000)}ms"
+            return self._probe_failure(detail, identity, warnings, started)
+        except MalformedResponseError:
+            return self._probe_failure(
+                "Invalid response from Zalo API", identity, warnings, started
+            )
+        except ApiError as exc:
+            return self._probe_failure(exc.description, identity, warnings, started)
+        except ZaloBotError as exc:
+            return self._probe_failure(str(exc), identity, warnings, started)
+        identity.update(
+            {
+                "id": me.id,
+                "account_name": me.account_name,
+                "account_type": me.account_type,
+                "can_join_groups": me.can_join_groups,
+            }
+        )
+        return ProbeResult(
+            ok=True,
+            detail=f"bot {me.account_name or me.id}",
+            identity=identity,
+            warnings=warnings,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+        )
+
+    @staticmethod
+    def _probe_failure(
+        detail: str, identity: dict[str, Any], warnings: Sequence[str], started: float
+    ) -> ProbeResult:
+        return ProbeResult(
+            ok=False,
+            detail=detail,
+            identity=identity,
+            warnings=warnings,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+        )
+
+    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
+        """The bot itself (``getMe``).
+
+        Raises:
+            ZaloChannelError: No token, or Zalo could not be asked.
+        """
+        zacct = self.zalo_account(account)
+        try:
+            me = await self._bot(zacct).get_me(request_timeout=5.0)
+        except ZaloBotError as exc:
+            raise ZaloChannelError(f"Zalo getMe failed: {exc}") from None
+        return DirectoryEntry(
+            id=me.id,
+            name=me.account_name,
+            kind="bot",
+            extra={"account_type": me.account_type, "can_join_groups": me.can_join_groups},
+        )
+
+    async def directory_peers(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """DM chats seen in the journal, ``allowFrom`` entries and paired senders."""
+        zacct = self.zalo_account(account)
+        ids: dict[str, DirectoryEntry] = {}
+        for chat_id, last_ms in await seen_chats(self.context.store, zacct.account_id, "direct"):
+            ids.setdefault(chat_id, DirectoryEntry(id=chat_id, extra={"lastSeenMs": last_ms}))
+        allow = zacct.settings.get("allowFrom") or []
+        for entry in allow_entries(allow if isinstance(allow, list | tuple) else [allow]):
+            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "allowFrom"}))
+        paired = await PairingStore(self.context.store).allowed_senders(self.id, zacct.account_id)
+        for entry in sorted(paired):
+            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "pairing"}))
+        return select_entries(list(ids.values()), query, limit)
+
+    async def directory_groups(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """Group chats seen in the journal (Marketplace bots usually cannot join groups)."""
+        zacct = self.zalo_account(account)
+        entries = [
+            DirectoryEntry(id=chat_id, kind="group", extra={"lastSeenMs": last_ms})
+            for chat_id, last_ms in await seen_chats(self.context.store, zacct.account_id, "group")
+        ]
+        return select_entries(entries, query, limit)
+
+
+def create_channel(
+    context: ChannelContext, options: ZaloChannelOptions | None = None
+) -> ZaloChannel:
+    """Build the ``zalo`` channel (the plugin entry point calls this).
+
+    Args:
+        context: What the runtime lends the channel; ``inbox`` may be a no-op and ``routes``
+            None for CLI sends and probes.
+        options: Non-config knobs; default ``context.extras["zalo_options"]`` if set.
+    """
+    return ZaloChannel(context, options)
