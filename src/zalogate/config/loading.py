@@ -99,6 +99,13 @@ def installed_channel_ids() -> set[str]:
         return set()
 
 
+def _has_plugin_sections(raw: Mapping[str, Any]) -> bool:
+    channels = raw.get("channels")
+    return isinstance(channels, Mapping) and any(
+        key not in ("defaults", "zalo", "zalouser") for key in channels
+    )
+
+
 def _skip(path: KeyPath, failed: set[KeyPath]) -> bool:
     return any(path[: len(f)] == f for f in failed)
 
@@ -138,7 +145,12 @@ def parse_config(
         for path, message in describe_validation_error(exc, ZalogateConfig):
             if not _skip(path, failed):
                 problems.append(problem(path, message))
-    ids = installed_channel_ids() if plugin_ids is None else set(plugin_ids)
+    if plugin_ids is not None:
+        ids = set(plugin_ids)
+    elif _has_plugin_sections(raw):
+        ids = installed_channel_ids()  # scanning entry points costs ~10 ms: only when needed
+    else:
+        ids = set()
     problems += check_rules(raw, environ, ids)
     if problems or config is None:
         raise ConfigError(problems, source=source)

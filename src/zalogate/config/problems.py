@@ -125,7 +125,10 @@ def _message(error: ErrorDetails, model: type[BaseModel], loc: KeyPath) -> str:
         return f"must be {ctx.get('expected', 'one of the allowed values')}"
     if kind in _BOUNDS:
         key, symbol = _BOUNDS[kind]
-        return f"must be {symbol} {ctx.get(key)}"
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be {symbol} {bound}"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     if kind == "string_too_short":
