@@ -121,6 +121,15 @@ class PersonalHttp:
         """The ``Cookie`` header value the jar holds for ``url`` (http(s) or ws(s))."""
         return self.jar.header_for(url)
 
+    def websocket_cookie_header(self, ws_url: str) -> str:
+        """The ``Cookie`` header for the websocket upgrade to ``ws_url``.
+
+        The cookies matching ``ws_url`` itself, or, if none do (a ``ws://127.0.0.1``
+        override while the cookies belong to ``zalo.me``), those for
+        ``https://chat.zalo.me/``, which is what the web client sends.
+        """
+        return self.jar.header_for(ws_url) or self.jar.header_for("https://chat.zalo.me/")
+
     @property
     def session(self) -> Session:
         """The attached session.

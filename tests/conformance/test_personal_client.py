@@ -1,0 +1,195 @@
+"""Conformance: zalogate.personal runs the zca-js scenario against the same simulator.
+
+``test_zcajs.py`` drives the reference client; here our own client plays the same scenario
+(QR login, DM and group sends with a mention, a reaction, directory calls, cookie login
+from saved credentials). Like zca-js it reaches the fake as if it were the real domains: a
+transport sends ``https://*.zalo.me`` to the fake with the original host in ``X-Zalo-Host``,
+so the service map names ``*.zalo.me`` hosts and the session cookies are ``Domain=zalo.me;
+Secure`` — our cookie jar must select them by the original URL, as tough-cookie does.
+
+The interop test then puts both clients in one world: what we send is decoded by zca-js's
+own listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from zalogate.personal import (
+    Credentials,
+    Mention,
+    QrEvent,
+    QrGenerated,
+    QrScanned,
+    ThreadType,
+    ZaloPersonal,
+)
+from zalogate.testing import FakeZaloPersonal
+
+pytestmark = [pytest.mark.slow]
+
+BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
+USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+class ZaloHostsTransport(httpx2.AsyncBaseTransport):
+    """What driver.mjs's fetch polyfill does, as an httpx2 transport."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = httpx2.URL(base_url)
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.hosts: list[str] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        host = request.url.host
+        if not host.endswith("zalo.me"):
+            raise httpx2.ConnectError(f"conformance transport refuses {host}", request=request)
+        self.hosts.append(host)
+        target = request.url.copy_with(scheme="http", host=self.base.host, port=self.base.port)
+        headers = request.headers.copy()
+        headers["x-zalo-host"] = host
+        headers["host"] = f"{self.base.host}:{self.base.port}"
+        body = await request.aread()
+        return await self.inner.handle_async_request(
+            httpx2.Request(request.method, target, headers=headers, content=body)
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZaloPersonal]:
+    async with FakeZaloPersonal(long_poll_s=0.3, ping_interval_ms=500) as fake:
+        fake.add_account(BOT, "Bot", phone="0900000001", friends=(ALICE,))
+        fake.add_account(ALICE, "Alice", phone="0900000002")
+        fake.add_account(CAROL, "Carol")
+        fake.add_group(GROUP, "Team", [BOT, ALICE, CAROL], admins=(BOT,))
+        yield fake
+
+
+def client(fake: FakeZaloPersonal, transport: ZaloHostsTransport | None = None) -> ZaloPersonal:
+    return ZaloPersonal(user_agent=UA, transport=transport or ZaloHostsTransport(fake.base_url))
+
+
+async def _qr_login(zp: ZaloPersonal, fake: FakeZaloPersonal) -> None:
+    def on_event(event: QrEvent) -> None:
+        if isinstance(event, QrGenerated):
+            fake.qr.scan(BOT)
+        elif isinstance(event, QrScanned):
+            assert event.display_name == "Bot"
+            fake.qr.confirm()
+
+    session = await zp.login_qr(on_event)
+    assert session.uid == BOT
+
+
+async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPersonal) -> None:
+    transport = ZaloHostsTransport(fake.base_url)
+    async with client(fake, transport) as zp:
+        await _qr_login(zp, fake)
+        creds = zp.credentials()
+        assert creds.imei.endswith("-a69b52f9d7f760edf3fd052bcda2542f")
+        assert {c["key"] for c in creds.cookies} >= {"zpw_sek"}
+        assert {c["domain"] for c in creds.cookies if c["key"] == "zpw_sek"} == {"zalo.me"}
+        # Real Zalo hostnames throughout: login hosts, then the service map.
+        assert {"id.zalo.me", "wpa.chat.zalo.me", "jr.chat.zalo.me", "chat.zalo.me"} <= set(
+            transport.hosts
+        )
+        assert zp.session.service_url("chat") == "https://tt-chat1-wpa.chat.zalo.me"
+        assert "zpw_sek=" in zp.http.websocket_cookie_header(zp.session.ws_urls[0])
+
+        # DM out.
+        sent = await zp.api.send_text(ALICE, "xin chào")
+        record = await fake.wait_for_sent(kind="text", thread_id=ALICE)
+        assert record.text == "xin chào"
+        assert sent.msg_id == record.msg_id
+        assert "tt-chat1-wpa.chat.zalo.me" in transport.hosts
+
+        # Group out with a mention.
+        text = "@Alice hello team"
+        await zp.api.send_text(
+            GROUP, text, thread_type=ThreadType.GROUP, mentions=[Mention.of(text, "@Alice", ALICE)]
+        )
+        grec = await fake.wait_for_sent(kind="text", thread_id=GROUP)
+        assert grec.text == text
+        assert grec.endpoint.endswith("/group/mention")
+        assert grec.mentions[0] == {"pos": 0, "uid": ALICE, "len": 6, "type": 0}
+
+        # Reaction on a DM from Alice.
+        msg = await fake.user(ALICE).says_to(BOT, "chào bot 👋")
+        await zp.api.add_reaction(
+            "/-heart", thread_id=ALICE, msg_id=msg["msgId"], cli_msg_id=msg["cliMsgId"]
+        )
+        react = await fake.wait_for_sent(kind="reaction")
+        assert react.msg_id == msg["msgId"]
+        assert react.params["reaction"]["rType"] == 5
+
+        # Directory calls decode the inner envelope.
+        assert [f.uid for f in await zp.api.friends()] == [ALICE]
+        assert await zp.api.group_ids() == [GROUP]
+        info = await zp.api.groups_info([GROUP])
+        assert info[GROUP].name == "Team"
+        assert (await zp.api.own_profile()).uid == BOT
+
+    # Cookie login with the saved credentials from a second client.
+    saved = Credentials.from_json(creds.to_json())
+    async with client(fake) as zp2:
+        assert (await zp2.login_cookie(saved)).uid == BOT
+        await zp2.api.send_text(ALICE, "again")
+        again = await fake.wait_for_sent(kind="text", text="again")
+        assert again.sender == BOT
+
+
+@pytest.mark.node
+async def test_zcajs_receives_what_the_personal_client_sends(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    alice = fake.credentials(ALICE, user_agent=UA)
+    async with start_zcajs(fake.base_url) as js, client(fake) as zp:
+        await js.call("login_cookie", credentials=alice)
+        await js.call("listen")
+        await fake.wait_for_listener(ALICE)
+        await _qr_login(zp, fake)
+
+        sent = await zp.api.send_text(ALICE, "chào Alice 👋")
+        got = await js.event("message", lambda e: e["type"] == USER)
+        assert (got["threadId"], got["isSelf"]) == (BOT, False)
+        assert got["data"]["content"] == "chào Alice 👋"
+        assert got["data"]["msgId"] == sent.msg_id
+        assert got["data"]["cliMsgId"] == sent.cli_msg_id
+
+        text = "hi 🎉 @Alice"
+        await zp.api.send_text(
+            GROUP, text, thread_type=ThreadType.GROUP, mentions=[Mention.of(text, "@Alice", ALICE)]
+        )
+        gin = await js.event("message", lambda e: e["type"] == GROUP_THREAD)
+        assert gin["threadId"] == GROUP
+        assert gin["data"]["mentions"] == [{"pos": 6, "uid": ALICE, "len": 6, "type": 0}]
+        # The mention covers "@Alice" in JavaScript's own string indexing.
+        content = gin["data"]["content"]
+        assert content.encode("utf-16-le")[12:24].decode("utf-16-le") == "@Alice"
+
+        await zp.api.send_typing(ALICE)
+        assert (await js.event("typing"))["threadId"] == BOT
+
+        # zca-js reacts to our message; the fake records it against our msgId.
+        await js.call(
+            "react",
+            icon="/-strong",
+            msgId=sent.msg_id,
+            cliMsgId=sent.cli_msg_id,
+            threadId=BOT,
+            threadType=USER,
+        )
+        react = await fake.wait_for_sent(kind="reaction")
+        assert (react.sender, react.msg_id) == (ALICE, sent.msg_id)
+
+        await zp.api.undo(ALICE, msg_id=sent.msg_id, cli_msg_id=sent.cli_msg_id)
+        undo = await js.event("undo")
+        assert undo["data"]["content"]["globalMsgId"] == sent.msg_id
