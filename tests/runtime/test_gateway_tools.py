@@ -142,3 +142,40 @@ async def test_channel_without_tools_gives_the_agent_none(tmp_path: Path) -> Non
     async with gateway:
         await wait_for(lambda: bool(agent.seen))
     assert agent.seen == [()]
+
+
+@pytest.mark.timeout(20)
+async def test_failing_tool_provider_does_not_block_the_reply(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenToolsChannel(ToolChannel):
+        def agent_tools(
+            self, account: ChannelAccount, context: ToolContext | None
+        ) -> Sequence[AgentTool]:
+            raise RuntimeError("tool listing broke")
+
+    class Answering(ToolUsingAgent):
+        async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+            self.seen.append(tuple(t.name for t in turn.tools))
+            yield ReplyPayload(text="still here")
+
+    channels: list[ToolChannel] = []
+
+    def create(context: ChannelContext) -> Channel:
+        channels.append(BrokenToolsChannel(context))
+        return channels[0]
+
+    agent = Answering()
+    gateway = Gateway(
+        SimpleNamespace(gateway=SimpleNamespace(host="127.0.0.1", port=0)),
+        state_dir=tmp_path / "state",
+        channels=[ChannelPlugin(id="zalo", label="Zalo", create=create)],
+        agent=agent,
+        startup_grace=0.01,
+        configure_logs=False,
+    )
+    async with gateway:
+        await wait_for(lambda: bool(channels) and bool(channels[0].sent))
+    assert agent.seen == [()]
+    assert channels[0].sent == [("group:g1", "still here")]
+    assert "failed to list its agent tools" in caplog.text

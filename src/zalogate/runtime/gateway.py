@@ -677,8 +677,15 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
         agent_tools = getattr(channel, "agent_tools", None)
         if not callable(agent_tools):
             return ()
-        account = next(a for a in channel.accounts() if a.account_id == message.account_id)
-        return cast(Sequence[AgentTool], agent_tools(account, ToolContext.from_message(message)))
+        account = next((a for a in channel.accounts() if a.account_id == message.account_id), None)
+        if account is None:
+            return ()
+        try:
+            tools = agent_tools(account, ToolContext.from_message(message))
+            return cast(Sequence[AgentTool], tools)
+        except Exception:  # tools are extras: a broken provider must not block the reply
+            log.exception("channel %s failed to list its agent tools", message.channel)
+            return ()
 
     pipeline = Pipeline(
         store=wiring.store,
