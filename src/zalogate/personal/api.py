@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from zalogate.personal.crypto import compact_json, utf16_len
 from zalogate.personal.errors import (
@@ -41,6 +41,7 @@ __all__ = [
     "GroupInfo",
     "GroupMember",
     "Mention",
+    "MentionLike",
     "MessageRef",
     "PersonalApi",
     "Quote",
@@ -134,6 +135,27 @@ _CLIENT_MSG_TYPES: Final[Mapping[str, int]] = {
 }
 
 
+class MentionLike(Protocol):
+    """Anything with ``uid``/``pos``/``length`` (`Mention`, or a received event's mention)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def pos(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+
+
+def _raw_message(message: Any) -> Mapping[str, Any]:
+    """The raw message object of a websocket event (``.raw``) or a mapping as is."""
+    if isinstance(message, Mapping):
+        return message
+    raw = getattr(message, "raw", None)
+    if isinstance(raw, Mapping):
+        return raw
+    raise ConfigurationError(f"expected a message mapping or event, got {type(message).__name__}")
+
+
 class Urgency(IntEnum):
     """Message urgency (``metaData.urgency``)."""
 
@@ -223,12 +245,13 @@ class Quote:
     attach: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> Quote:
-        """Quote a raw message object as received over the websocket.
+    def from_message(cls, message: Mapping[str, Any] | Any) -> Quote:
+        """Quote a received message: a listener event (``UserMessage``...) or its raw dict.
 
         Raises:
             ConfigurationError: the message kind cannot be quoted (web client rules).
         """
+        message = _raw_message(message)
         msg_type = str(message.get("msgType") or "webchat")
         content = message.get("content")
         if msg_type == "group.poll":
@@ -275,8 +298,9 @@ class MessageRef:
     has_ts: bool = True
 
     @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> MessageRef:
-        """A reference to a raw message object (``msgId``, ``cliMsgId``, ``uidFrom``, ...)."""
+    def from_message(cls, message: Mapping[str, Any] | Any) -> MessageRef:
+        """A reference to a received message (a listener event or its raw dict)."""
+        message = _raw_message(message)
         return cls(
             msg_id=str(message.get("msgId") or ""),
             cli_msg_id=str(message.get("cliMsgId") or ""),
@@ -503,8 +527,13 @@ class PersonalApi:
         return sharefile if isinstance(sharefile, Mapping) else {}
 
     @staticmethod
-    def _is_group(thread_type: ThreadType) -> bool:
-        return ThreadType(thread_type) == ThreadType.GROUP
+    def _is_group(thread_type: ThreadType | str) -> bool:
+        try:
+            return ThreadType(thread_type) == ThreadType.GROUP
+        except ValueError:
+            raise ConfigurationError(
+                f"thread_type must be 'user' or 'group', got {thread_type!r}"
+            ) from None
 
     @staticmethod
     def _sent(result: Any, client_id: int, path: str) -> SentMessage:
@@ -529,8 +558,8 @@ class PersonalApi:
         thread_id: str,
         text: str,
         *,
-        thread_type: ThreadType = ThreadType.USER,
-        mentions: Sequence[Mention] = (),
+        thread_type: ThreadType | str = ThreadType.USER,
+        mentions: Sequence[MentionLike] = (),
         styles: Sequence[TextStyle] = (),
         quote: Quote | None = None,
         urgency: Urgency = Urgency.DEFAULT,
@@ -706,7 +735,7 @@ class PersonalApi:
         data: bytes,
         *,
         filename: str = "image.jpg",
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
         caption: str = "",
         width: int | None = None,
         height: int | None = None,
@@ -758,7 +787,7 @@ class PersonalApi:
         data: bytes,
         filename: str,
         *,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
         timeout_s: float = 60.0,
         ttl_ms: int = 0,
     ) -> SentMessage:
@@ -825,7 +854,7 @@ class PersonalApi:
         link: str,
         *,
         text: str = "",
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
         ttl_ms: int = 0,
     ) -> SentMessage:
         """Send a link with its preview (``parselink`` first); the link is appended to text."""
@@ -867,7 +896,7 @@ class PersonalApi:
         thread_id: str,
         msg_id: str,
         cli_msg_id: str,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
     ) -> Any:
         """React to a message with a built-in icon (see `REACTIONS`) or a `CustomReaction`.
 
@@ -890,7 +919,7 @@ class PersonalApi:
         thread_id: str,
         msg_id: str,
         cli_msg_id: str,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
     ) -> Any:
         """Remove this account's reaction from a message (``rType -1``, empty icon)."""
         return await self._react(thread_id, msg_id, cli_msg_id, thread_type, -1, 6, "")
@@ -900,7 +929,7 @@ class PersonalApi:
         thread_id: str,
         msg_id: str,
         cli_msg_id: str,
-        thread_type: ThreadType,
+        thread_type: ThreadType | str,
         r_type: int,
         source: int,
         icon: str,
@@ -929,7 +958,7 @@ class PersonalApi:
         return await self.http.call("POST", self._url("reaction", f"/api/{scope}/reaction"), params)
 
     async def send_typing(
-        self, thread_id: str, *, thread_type: ThreadType = ThreadType.USER
+        self, thread_id: str, *, thread_type: ThreadType | str = ThreadType.USER
     ) -> Any:
         """Show "typing..." in a conversation."""
         if self._is_group(thread_type):
@@ -960,7 +989,7 @@ class PersonalApi:
         ]
 
     def _batches(
-        self, messages: Sequence[MessageRef | Mapping[str, Any]], group: bool
+        self, messages: Sequence[MessageRef | Mapping[str, Any] | Any], group: bool
     ) -> list[list[MessageRef]]:
         refs = [m if isinstance(m, MessageRef) else MessageRef.from_message(m) for m in messages]
         # Group batches must share the group (idTo); user batches must share the sender.
@@ -975,9 +1004,9 @@ class PersonalApi:
 
     async def send_delivered(
         self,
-        messages: Sequence[MessageRef | Mapping[str, Any]],
+        messages: Sequence[MessageRef | Mapping[str, Any] | Any],
         *,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
         seen: bool = False,
     ) -> int:
         """Report messages as delivered, in batches of at most 50; return the call count."""
@@ -1000,9 +1029,9 @@ class PersonalApi:
 
     async def send_seen(
         self,
-        messages: Sequence[MessageRef | Mapping[str, Any]],
+        messages: Sequence[MessageRef | Mapping[str, Any] | Any],
         *,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
     ) -> int:
         """Mark messages as seen, in batches of at most 50; return the call count."""
         group = self._is_group(thread_type)
@@ -1033,7 +1062,7 @@ class PersonalApi:
         *,
         msg_id: str,
         cli_msg_id: str,
-        thread_type: ThreadType = ThreadType.USER,
+        thread_type: ThreadType | str = ThreadType.USER,
     ) -> Any:
         """Recall (undo) a message this account sent."""
         params: dict[str, Any] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["DEFAULT_CLIENT_VERSION", "Credentials", "Endpoints", "Session", "ThreadType"]
@@ -20,11 +20,11 @@ __all__ = ["DEFAULT_CLIENT_VERSION", "Credentials", "Endpoints", "Session", "Thr
 DEFAULT_CLIENT_VERSION = 685
 
 
-class ThreadType(IntEnum):
-    """Kind of conversation (values as in zca-js)."""
+class ThreadType(StrEnum):
+    """Kind of conversation; equal to the ``"user"``/``"group"`` strings events carry."""
 
-    USER = 0
-    GROUP = 1
+    USER = "user"
+    GROUP = "group"
 
 
 def _normalise_cookie(raw: Any, index: int, where: str) -> dict[str, Any]:
