@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -141,17 +140,6 @@ async def test_mcp_server_lists_zalo_send_and_sends_through_the_bot_api(tmp_path
     assert fake.token not in (tmp_path / "stderr.log").read_text(encoding="utf-8")
 
 
-def _zalo_channel_offers_tools() -> bool:
-    if find_spec("zalogate.channels.zalo.channel") is None:
-        return False
-    from zalogate.channels.zalo import channel
-
-    return hasattr(channel.ZaloChannel, "agent_tools")
-
-
-@pytest.mark.skipif(
-    not _zalo_channel_offers_tools(), reason="the zalo channel does not offer agent tools yet"
-)
 async def test_zalogate_mcp_command_serves_the_configured_zalo_channel(tmp_path: Path) -> None:
     async with FakeZaloBotApi() as fake:
         config = tmp_path / "zalogate.json5"
