@@ -17,11 +17,27 @@ from zalogate.config.starter import STARTER_CONFIG
 from zalogate.runtime.logging import redact
 from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
-__all__ = ["app"]
+__all__ = ["ConfigOption", "app", "apply_config_option"]
 
 app = typer.Typer(help="Check, show and create the config file.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (JSON5); same as the root --config.",
+        show_default=False,
+    ),
+]
+"""``--config`` after the sub-command (``zalogate config validate --config x.json5``)."""
+
+
+def apply_config_option(ctx: typer.Context, config: Path | None) -> None:
+    """Let a sub-command's ``--config`` override the root one."""
+    if config is not None:
+        get_state(ctx).config_path = config
 
 
 def _paths(ctx: typer.Context) -> tuple[Path | None, dict[str, str], Path]:
@@ -36,11 +52,12 @@ def _load(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:
 
 
 @app.command("validate")
-def validate(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Check the config file; list every problem with its key path (exit 1 if any)."""
+    apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
     try:
-        config = load_config(explicit, env=env)
+        loaded = load_config(explicit, env=env)
     except ConfigError as exc:
         problems = [redact(p) for p in exc.problems]
         if as_json:
@@ -50,7 +67,7 @@ def validate(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for item in problems:
             err_console.print(f"  {item}", markup=False)
         raise CliError(f"the config is invalid ({len(problems)} problem(s))") from None
-    exists = config.source_path is not None
+    exists = loaded.source_path is not None
     if as_json:
         print_json({"ok": True, "path": str(path), "exists": exists, "problems": []})
         return
@@ -61,14 +78,15 @@ def validate(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 @app.command("show")
-def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def show(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Print the effective config (defaults filled in, secrets shown as ***)."""
-    config, path, _ = _load_or_fail(ctx)
-    data = redacted_config(config)
+    apply_config_option(ctx, config)
+    loaded, path, _ = _load_or_fail(ctx)
+    data = redacted_config(loaded)
     if as_json:
         print_json(data)
         return
-    source = path if config.source_path is not None else f"defaults (no file at {path})"
+    source = path if loaded.source_path is not None else f"defaults (no file at {path})"
     out_console.print(f"// effective config from {source}; secrets shown as ***", markup=False)
     out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
 
@@ -86,8 +104,11 @@ def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, s
 
 
 @app.command("path")
-def path_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def path_command(
+    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
+) -> None:
     """Print where the config file is (and the state dir, with --json)."""
+    apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
     if not as_json:
         out_console.print(str(path), markup=False)
@@ -108,8 +129,10 @@ def init(
         typer.Option("--force", help="Replace an existing file (the old one is kept as .bak)."),
     ] = False,
     as_json: JsonOption = False,
+    config: ConfigOption = None,
 ) -> None:
     """Write a commented starter zalogate.json5 (mode 0600); never overwrites without --force."""
+    apply_config_option(ctx, config)
     _, _, path = _paths(ctx)
     backup: Path | None = None
     if path.exists() or path.is_symlink():

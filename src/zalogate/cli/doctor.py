@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.markup import escape
 
+from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import (
@@ -277,8 +278,10 @@ def run_checks(explicit_config: Path | None, env: Mapping[str, str]) -> list[Fin
 def command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Check the config and the state dir; warn about risky policies."""
+    apply_config_option(ctx, config)
     findings = run_checks(get_state(ctx).config_path, dict(os.environ))
     errors = [f for f in findings if f.level == "error"]
     warnings = [f for f in findings if f.level == "warning"]

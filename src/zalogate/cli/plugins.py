@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
@@ -60,10 +61,13 @@ def _plugins(config: ZalogateConfig, directory: Path) -> list[PluginInfo]:
 
 
 @app.command("list")
-def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def list_command(
+    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
+) -> None:
     """Show the installed channel plugins: id, source, version, enabled."""
-    config, directory = _context(ctx)
-    plugins = _plugins(config, directory)
+    apply_config_option(ctx, config)
+    loaded, directory = _context(ctx)
+    plugins = _plugins(loaded, directory)
     if as_json:
         print_json({"plugins": [info.as_dict() for info in plugins]})
         return
@@ -112,8 +116,10 @@ def enable(
     ctx: typer.Context,
     plugin_id: Annotated[str, typer.Argument(metavar="ID", help="Plugin (channel) id.")],
     as_json: JsonOption = False,
+    config: ConfigOption = None,
 ) -> None:
     """Allow a channel plugin to run (recorded in the state dir)."""
+    apply_config_option(ctx, config)
     _set_enabled(ctx, plugin_id, True, as_json)
 
 
@@ -122,8 +128,10 @@ def disable(
     ctx: typer.Context,
     plugin_id: Annotated[str, typer.Argument(metavar="ID", help="Plugin (channel) id.")],
     as_json: JsonOption = False,
+    config: ConfigOption = None,
 ) -> None:
     """Stop a channel plugin from running (recorded in the state dir)."""
+    apply_config_option(ctx, config)
     _set_enabled(ctx, plugin_id, False, as_json)
 
 
