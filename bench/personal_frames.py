@@ -1,9 +1,12 @@
 """Decode throughput of encrypted, gzipped 501 websocket frames: our decoder vs zca-js's.
 
-Builds N realistic 501 frames (``encrypt`` 2: AES-GCM + gzip, one text message each), decodes
-them on one core (best of 3 passes) with the Python decoder, then with zca-js's own
-``decodeEventData`` in Node (``bench/js/decode_frames.mjs``), and prints one JSON object:
-``{frames, py_frames_per_s, node_frames_per_s, ratio}`` (ratio = py / node).
+Builds N realistic 501 frames (``encrypt`` 2: AES-GCM + gzip, one text message each) with the
+fake server's independent encoder, decodes them on one core (best of 3 passes) with
+``zalogate.personal.frames`` (the listener's decoder: header, envelope, AES-GCM with tag
+verification, inflate, JSON), then with zca-js's own ``decodeEventData`` in Node
+(``bench/js/decode_frames.mjs``), and prints one JSON object:
+``{frames, py_frames_per_s, node_frames_per_s, ratio, ...}`` (ratio = py / node).
+``py_with_events_frames_per_s`` also turns each payload into a typed ``UserMessage``.
 
 zca-js is installed once into ``~/.cache/zalogate-conformance/zca-js-<version>`` (the same
 cache as the conformance test; override with ``ZALOGATE_CONFORMANCE_CACHE``).
@@ -25,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zalogate.personal import frames
+from zalogate.personal.events import UserMessage, parse_event
 from zalogate.testing.fake_personal import wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +40,7 @@ NODE_SCRIPT = Path(__file__).resolve().parent / "js" / "decode_frames.mjs"
 
 def make_frames(count: int, key: bytes) -> list[bytes]:
     """``count`` distinct 501 frames as the server sends them (fresh IV/AAD each)."""
-    frames = []
+    out = []
     for i in range(count):
         msg = {
             "actionId": str(1000 + i),
@@ -62,38 +67,41 @@ def make_frames(count: int, key: bytes) -> list[bytes]:
             "realMsgId": "0",
         }
         envelope = wire.encode_event({"data": {"msgs": [msg]}, "error_code": 0}, encrypt=2, key=key)
-        frames.append(wire.encode_frame(501, 0, envelope))
-    return frames
+        out.append(wire.encode_frame(501, 0, envelope))
+    return out
 
 
-def python_decoder(key: bytes) -> tuple[str, Callable[[bytes], Any]]:
-    """The decoder our client uses; falls back to the fake's own wire decoder."""
-    try:
-        from zalogate.personal import framing  # type: ignore[attr-defined]
+def python_decoder(key: bytes, *, with_events: bool = False) -> Callable[[bytes], Any]:
+    """The listener's hot path: header, envelope, AES-GCM (tag verified), inflate, JSON.
 
-        decode = framing.decode_event_frame  # the client's frame + envelope decoder
-    except (ImportError, AttributeError):
+    ``with_events`` adds what the listener does next: typed events (``parse_event``).
+    """
+    cipher = frames.EventCipher(key)
+    decode = cipher.decode_frame
+    if not with_events:
+        return lambda frame: decode(frame)[2]
 
-        def decode(frame: bytes) -> Any:
-            _, _, _, body = wire.decode_frame(frame)
-            return wire.decode_event(body, key)
+    def decode_and_parse(frame: bytes) -> Any:
+        cmd, sub_cmd, payload = decode(frame)
+        (event,) = parse_event(cmd, sub_cmd, payload, own_uid="1001")
+        assert isinstance(event, UserMessage)
+        return payload
 
-        return "zalogate.testing.fake_personal.wire", decode
-    return "zalogate.personal.framing", lambda frame: decode(frame, key)
+    return decode_and_parse
 
 
-def bench_python(frames: list[bytes], key: bytes) -> tuple[str, float]:
-    name, decode = python_decoder(key)
-    for frame in frames[: min(2000, len(frames))]:
+def bench_python(frames_: list[bytes], key: bytes, *, with_events: bool = False) -> float:
+    decode = python_decoder(key, with_events=with_events)
+    for frame in frames_[: min(2000, len(frames_))]:
         decode(frame)
     best = 0.0
     for _ in range(REPEATS):
         start = time.perf_counter()
-        for frame in frames:
+        for frame in frames_:
             data = decode(frame)
-        best = max(best, len(frames) / (time.perf_counter() - start))
+        best = max(best, len(frames_) / (time.perf_counter() - start))
         assert data["data"]["msgs"][0]["cmd"] == 501
-    return name, best
+    return best
 
 
 def zcajs_dist() -> Path:
@@ -116,13 +124,13 @@ def zcajs_dist() -> Path:
     return dist
 
 
-def bench_node(frames: list[bytes], key: bytes) -> float:
+def bench_node(frames_: list[bytes], key: bytes) -> float:
     node = shutil.which("node")
     if node is None:
         raise SystemExit("node is needed for the zca-js comparison")
     dist = zcajs_dist()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(base64.b64encode(f).decode() for f in frames))
+        fh.write("\n".join(base64.b64encode(f).decode() for f in frames_))
         path = fh.name
     try:
         out = subprocess.run(
@@ -151,15 +159,17 @@ def main() -> None:
         # One core for both decoders (Node inherits the affinity of this process).
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     key = os.urandom(32)
-    frames = make_frames(args.frames, key)
-    decoder, py_rate = bench_python(frames, key)
-    node_rate = bench_node(frames, key)
+    built = make_frames(args.frames, key)
+    py_rate = bench_python(built, key)
+    py_events_rate = bench_python(built, key, with_events=True)
+    node_rate = bench_node(built, key)
     result = {
         "frames": args.frames,
         "py_frames_per_s": round(py_rate),
         "node_frames_per_s": round(node_rate),
         "ratio": round(py_rate / node_rate, 3),
-        "py_decoder": decoder,
+        "py_decoder": "zalogate.personal.frames.EventCipher.decode_frame",
+        "py_with_events_frames_per_s": round(py_events_rate),
     }
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -442,3 +442,54 @@ async def test_silent_socket_is_probed_and_replaced(logged_in: LoggedIn) -> None
             assert (gone.reason, gone.will_retry) == (CloseReason.STALE, True)
             assert (await next_of(listener, Connected)).connection == 2
             assert listener.stats.probes >= 1
+
+
+async def test_a_socket_that_never_sends_the_key_is_replaced(logged_in: LoggedIn) -> None:
+    zp = await logged_in(BOT)
+    connections = 0
+
+    async def handler(conn: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1:
+            await conn.send(frames.key_frame(os.urandom(32)))
+        await conn.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        session = fast_session(
+            dataclasses.replace(zp.session, ws_urls=(f"ws://127.0.0.1:{port}/",))
+        )
+        listener = Listener(session, zp.http, reconnect=FAST, backoff=QUICK, open_timeout_s=0.2)
+        async with listener:
+            gone = await next_of(listener, Disconnected)
+            assert (gone.reason, gone.detail) == (
+                CloseReason.STALE,
+                "no key frame after the upgrade",
+            )
+            await listener.wait_connected(5)
+        assert connections == 2
+        with pytest.raises(Exception, match="closed"):
+            await listener.start()
+
+
+async def test_close_while_waiting_to_retry_reports_a_manual_end(
+    fake: FakeZaloPersonal, logged_in: LoggedIn
+) -> None:
+    zp = await logged_in(BOT)
+    got: list[ListenerEvent] = []
+    slow = RetryPolicy(rules={1006: RetryRule(5, (60_000,))}, retry_codes=frozenset({1006}))
+    listener = Listener(
+        zp.session, zp.http, endpoints=endpoints_for(fake), reconnect=slow, on_event=got.append
+    )
+    await listener.wait_connected(5)
+    await fake.drop(BOT)
+    async with asyncio.timeout(5):
+        while not any(isinstance(e, Disconnected) for e in got):
+            await asyncio.sleep(0.01)
+    assert got[-1] == Disconnected(CloseReason.ABNORMAL, 1006, "", True, got[-1].retry_in_s)
+    async with asyncio.timeout(2):  # does not wait out the 60 s retry delay
+        await listener.close()
+    final = await listener.wait_closed()
+    assert final.reason is CloseReason.MANUAL
+    assert got[-1] is final

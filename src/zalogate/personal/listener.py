@@ -353,8 +353,10 @@ class Listener:
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: ClientConnection | None = None
+        self._connecting = False
         self._cipher = frames.EventCipher(None)
         self._local_reason: CloseReason | None = None
+        self._local_detail = ""
         self._key_at: float | None = None
         self._last_frame = 0.0
         self._backpressured = False
@@ -392,8 +394,10 @@ class Listener:
         """Start connecting in the background (returns at once; see :meth:`wait_connected`).
 
         Raises:
-            ListenerError: already started.
+            ListenerError: already started, or closed.
         """
+        if self._done.is_set():
+            raise ListenerError("listener is closed; create a new one")
         if self._task is not None:
             raise ListenerError("listener already started")
         self._task = asyncio.create_task(self._run(), name=f"zalo-listener-{self.session.uid}")
@@ -405,7 +409,7 @@ class Listener:
             ListenerClosedError: the listener ended first (``DuplicateConnectionError`` for 3000).
             TimeoutError: ``timeout_s`` passed.
         """
-        if self._task is None:
+        if self._task is None and not self._done.is_set():
             await self.start()
         async with asyncio.timeout(timeout_s):
             ready = asyncio.ensure_future(self._ready.wait())
@@ -426,8 +430,8 @@ class Listener:
             self._finish(Disconnected(CloseReason.MANUAL, None, "never started", False))
             return
         conn = self._conn
-        if conn is None or self._backpressured:
-            task.cancel()  # connecting, waiting to retry, or stuck on a full queue
+        if self._connecting or self._backpressured:
+            task.cancel()  # the handshake or a full queue would make us wait; a retry wait wakes
         if conn is not None:
             self._local_reason = CloseReason.MANUAL
             with contextlib.suppress(Exception):
@@ -463,7 +467,7 @@ class Listener:
         queue = self._queue
         if queue is None:
             raise ListenerError("buffer_events=False: this listener delivers through on_event")
-        if self._task is None:
+        if self._task is None and not self._done.is_set():
             await self.start()
         while True:
             if queue.empty() and self._done.is_set():
@@ -643,6 +647,8 @@ class Listener:
         """One connection from connect to close: (reason, code, detail, seconds up)."""
         url = self._connect_url()
         self._local_reason = None
+        self._local_detail = ""
+        self._connecting = True
         try:
             conn = await connect(
                 url,
@@ -662,6 +668,8 @@ class Listener:
             return reason, None, f"HTTP {status} on the websocket upgrade", None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             return CloseReason.CONNECT_FAILED, None, type(exc).__name__, None
+        finally:
+            self._connecting = False
         self._conn = conn
         self._cipher = frames.EventCipher(None)
         self._key_at = None
@@ -677,7 +685,7 @@ class Listener:
             self._conn = None
             self._ready.clear()
         code = conn.close_code
-        detail = conn.close_reason or ""
+        detail = self._local_detail or conn.close_reason or ""
         reason = self._local_reason or CloseReason.from_code(code)
         up_for = time.monotonic() - self._key_at if self._key_at is not None else None
         return reason, code, detail, up_for
@@ -785,6 +793,7 @@ class Listener:
     async def _watchdog(self, conn: ClientConnection) -> None:
         tick = max(0.01, min(self._ping_interval_s, 5.0))
         last_mono, last_wall = time.monotonic(), self._wall()
+        opened = last_mono
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(tick)
@@ -797,7 +806,11 @@ class Listener:
                         self.session.uid,
                         jump,
                     )
-                    self._abort(conn, CloseReason.HOST_SLEEP)
+                    self._abort(conn, CloseReason.HOST_SLEEP, f"host slept {jump:.0f} s")
+                    return
+                if self._key_at is None and mono - opened > self._open_timeout_s:
+                    log.warning("zalo listener %s: no key frame; reconnecting", self.session.uid)
+                    self._abort(conn, CloseReason.STALE, "no key frame after the upgrade")
                     return
                 if self._backpressured or mono - self._last_frame < self._stale_after_s:
                     continue
@@ -809,10 +822,11 @@ class Listener:
                     log.warning(
                         "zalo listener %s: no frame and no pong; reconnecting", self.session.uid
                     )
-                    self._abort(conn, CloseReason.STALE)
+                    self._abort(conn, CloseReason.STALE, "no frame and no pong")
                     return
                 self._last_frame = time.monotonic()
 
-    def _abort(self, conn: ClientConnection, reason: CloseReason) -> None:
+    def _abort(self, conn: ClientConnection, reason: CloseReason, detail: str) -> None:
         self._local_reason = reason
+        self._local_detail = detail
         conn.transport.abort()
