@@ -1,11 +1,13 @@
 """Conformance: zalogate.personal runs the zca-js scenario against the same simulator.
 
-``test_zcajs.py`` drives the reference client; here our own client plays the same scenario
-(QR login, DM and group sends with a mention, a reaction, directory calls, cookie login
-from saved credentials). Like zca-js it reaches the fake as if it were the real domains: a
-transport sends ``https://*.zalo.me`` to the fake with the original host in ``X-Zalo-Host``,
-so the service map names ``*.zalo.me`` hosts and the session cookies are ``Domain=zalo.me;
-Secure`` — our cookie jar must select them by the original URL, as tough-cookie does.
+``test_zcajs.py`` drives the reference client; here our own client plays the same scenario:
+QR login, DM and group sends with a mention, receiving both through our listener, a
+reaction, directory calls, cookie login from saved credentials and the 3000 hand-over.
+
+Like zca-js it reaches the fake as if it were the real domains: a transport sends
+``https://*.zalo.me`` to the fake with the original host in ``X-Zalo-Host``, so the service
+map names ``*.zalo.me`` hosts and the session cookies are ``Domain=zalo.me; Secure``; our
+cookie jar must select them by the original URL, as tough-cookie does.
 
 The interop test then puts both clients in one world: what we send is decoded by zca-js's
 own listener.
@@ -13,6 +15,7 @@ own listener.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,13 +24,18 @@ import pytest
 
 from zalogate.personal import (
     Credentials,
+    DuplicateConnectionError,
+    GroupMessage,
+    ListenerEvent,
     Mention,
     QrEvent,
     QrGenerated,
     QrScanned,
     ThreadType,
+    UserMessage,
     ZaloPersonal,
 )
+from zalogate.personal.listener import Listener
 from zalogate.testing import FakeZaloPersonal
 
 pytestmark = [pytest.mark.slow]
@@ -73,6 +81,15 @@ async def fake() -> AsyncIterator[FakeZaloPersonal]:
         yield fake
 
 
+async def next_of(listener: Listener, kind: type[ListenerEvent]) -> Any:
+    """The next event of type ``kind`` (others skipped), within a bounded wait."""
+    async with asyncio.timeout(10):
+        async for event in listener:
+            if isinstance(event, kind):
+                return event
+    raise AssertionError(f"listener ended before a {kind.__name__}")
+
+
 def client(fake: FakeZaloPersonal, transport: ZaloHostsTransport | None = None) -> ZaloPersonal:
     return ZaloPersonal(user_agent=UA, transport=transport or ZaloHostsTransport(fake.base_url))
 
@@ -103,6 +120,9 @@ async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPerso
         )
         assert zp.session.service_url("chat") == "https://tt-chat1-wpa.chat.zalo.me"
         assert "zpw_sek=" in zp.http.websocket_cookie_header(zp.session.ws_urls[0])
+        listener = zp.listener(self_listen=False)
+        await listener.wait_connected(timeout_s=10)
+        await fake.wait_for_listener(BOT)
 
         # DM out.
         sent = await zp.api.send_text(ALICE, "xin chào")
@@ -121,10 +141,21 @@ async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPerso
         assert grec.endpoint.endswith("/group/mention")
         assert grec.mentions[0] == {"pos": 0, "uid": ALICE, "len": 6, "type": 0}
 
-        # Reaction on a DM from Alice.
+        # DM in: the listener decodes the encrypted 501.
         msg = await fake.user(ALICE).says_to(BOT, "chào bot 👋")
+        got = await next_of(listener, UserMessage)
+        assert (got.thread_id, got.text, got.msg_id) == (ALICE, "chào bot 👋", msg["msgId"])
+        assert got.is_self is False
+
+        # Group in with a mention of the bot (521 fan-out).
+        await fake.group(GROUP).user(CAROL).says("@Bot ping", mentions=[BOT])
+        gin = await next_of(listener, GroupMessage)
+        assert (gin.thread_id, gin.sender_id) == (GROUP, CAROL)
+        assert [(m.uid, m.pos, m.length) for m in gin.mentions] == [(BOT, 0, 4)]
+
+        # Reaction on the received DM.
         await zp.api.add_reaction(
-            "/-heart", thread_id=ALICE, msg_id=msg["msgId"], cli_msg_id=msg["cliMsgId"]
+            "/-heart", thread_id=got.thread_id, msg_id=got.msg_id, cli_msg_id=got.cli_msg_id
         )
         react = await fake.wait_for_sent(kind="reaction")
         assert react.msg_id == msg["msgId"]
@@ -137,13 +168,22 @@ async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPerso
         assert info[GROUP].name == "Team"
         assert (await zp.api.own_profile()).uid == BOT
 
-    # Cookie login with the saved credentials from a second client.
-    saved = Credentials.from_json(creds.to_json())
-    async with client(fake) as zp2:
-        assert (await zp2.login_cookie(saved)).uid == BOT
-        await zp2.api.send_text(ALICE, "again")
-        again = await fake.wait_for_sent(kind="text", text="again")
-        assert again.sender == BOT
+        # Cookie login with the saved credentials from a second client: the first listener
+        # is told about the duplicate connection and stops (rather than fight) with 3000.
+        saved = Credentials.from_json(creds.to_json())
+        async with client(fake) as zp2:
+            assert (await zp2.login_cookie(saved)).uid == BOT
+            async with zp2.listener(self_listen=False) as listener2:
+                with pytest.raises(DuplicateConnectionError):
+                    await next_of(listener, UserMessage)
+                await listener2.wait_connected(timeout_s=10)
+                await fake.user(ALICE).says_to(BOT, "again")
+                again = await next_of(listener2, UserMessage)
+                assert again.text == "again"
+            await zp2.api.send_text(ALICE, "sent by the second client")
+            record2 = await fake.wait_for_sent(kind="text", text="sent by the second client")
+            assert record2.sender == BOT
+        await listener.close()
 
 
 @pytest.mark.node

@@ -287,6 +287,19 @@ async def test_file_waits_for_file_done_then_sends(
     assert bot.api.file_done.pending() == 0
 
 
+async def test_facade_listener_resolves_file_done_for_send_file(
+    fake: FakeZaloPersonal, bot: ZaloPersonal
+) -> None:
+    relayed: list[str] = []
+    async with bot.listener(on_file_done=lambda f, u: relayed.append(f)) as listener:
+        await listener.wait_connected(timeout_s=5)
+        sent = await bot.api.send_file(GROUP, b"group file", "report.pdf", thread_type=GROUP_T)
+    record = await fake.wait_for_sent(kind="file", thread_id=GROUP)
+    assert record.msg_id == sent.msg_id
+    assert record.endpoint == "/api/group/asyncfile/msg"
+    assert relayed == [record.params["fileId"]]
+
+
 async def test_file_without_file_done_times_out(fake: FakeZaloPersonal, bot: ZaloPersonal) -> None:
     with pytest.raises(FileDoneTimeoutError) as caught:
         await bot.api.send_file(ALICE, b"abc", "a.txt", timeout_s=0.2)

@@ -5,7 +5,10 @@
     async with ZaloPersonal() as zp:
         session = await zp.login_qr(on_event=show_qr)   # or: await zp.login_cookie(creds)
         await zp.api.send_text(friend_id, "xin chào")
-        save(zp.credentials())                          # JSON, mode 0600
+        zp.save_credentials("creds.json")               # JSON, mode 0600
+        async with zp.listener() as listener:
+            async for event in listener:
+                ...
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from zalogate.personal.api import PersonalApi
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.errors import ConfigurationError
 from zalogate.personal.http import DEFAULT_USER_AGENT, PersonalHttp
+from zalogate.personal.listener import FileDoneCallback, Listener
 from zalogate.personal.login import QrEventHandler, http_credentials, login_cookie, login_qr
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Credentials, Endpoints, Session
 
@@ -190,10 +194,24 @@ class ZaloPersonal:
         """`credentials` written to ``path`` with mode 0600."""
         save_credentials(path, self.credentials())
 
-    def listener(self, **options: Any) -> Any:
-        """The websocket listener for this session.
+    def listener(self, *, on_file_done: FileDoneCallback | None = None, **options: Any) -> Listener:
+        """A websocket `Listener` for this session (not started; use ``async with``).
+
+        It uses this client's cookies, user agent and ``endpoints.ws_url_override``, and
+        feeds ``file_done`` controls to `PersonalApi.resolve_file_done` (so `send_file`
+        works) before calling ``on_file_done``. Other keyword arguments go to `Listener`
+        (``on_event``, ``reconnect``, ``self_listen``, ...).
 
         Raises:
-            NotImplementedError: until the listener module lands.
+            ConfigurationError: not logged in yet.
         """
-        raise NotImplementedError("the websocket listener is not available yet")
+        api = self.api
+
+        def file_done(file_id: str, url: str) -> None:
+            api.resolve_file_done(file_id, url)
+            if on_file_done is not None:
+                on_file_done(file_id, url)
+
+        return Listener(
+            self.session, self.http, endpoints=self.endpoints, on_file_done=file_done, **options
+        )
