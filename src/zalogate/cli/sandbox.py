@@ -34,12 +34,14 @@ __all__ = ["HELP_TEXT", "command"]
 HELP_TEXT = """\
 Type a message and press Enter to send it to the bot as a Zalo user.
   /approve        approve your pending pairing request (as `zalogate pairing approve` does)
-  /group TEXT     write TEXT in a group, without mentioning the bot
-  /mention TEXT   write TEXT in the group, mentioning the bot
+  /mention TEXT   write TEXT in a group, mentioning the bot
+  /group TEXT     write TEXT in the group without mentioning the bot
   /help           this help
   /quit           stop the sandbox (also Ctrl-D)"""
 
 _REPLY_POLL = 0.5
+_APPROVE_WAIT = 3.0
+"""Seconds /approve waits for the pairing request of a message still being handled."""
 
 
 def command(
@@ -223,7 +225,7 @@ async def _read_loop(sandbox: Sandbox) -> None:
             out_console.print(HELP_TEXT, markup=False)
         elif word == "/approve":
             try:
-                request = await sandbox.approve()
+                request = await sandbox.approve(wait=_APPROVE_WAIT)
             except SandboxError as exc:
                 out_console.print(f"[yellow]{exc}[/yellow]")
                 continue
@@ -235,7 +237,9 @@ async def _read_loop(sandbox: Sandbox) -> None:
             if not rest.strip():
                 out_console.print(f"[yellow]usage: {word} TEXT[/yellow]")
                 continue
-            sandbox.say_in_group(rest.strip(), mention=word == "/mention")
+            note = sandbox.say_in_group(rest.strip(), mention=word == "/mention")
+            if note:
+                out_console.print(f"[yellow]({note})[/yellow]")
         else:
             sandbox.say(text)  # other /commands go to the bot, as typed in Zalo
 

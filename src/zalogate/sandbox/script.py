@@ -8,8 +8,9 @@ The format has one step per line; blank lines and lines starting with ``#`` are 
     /approve                      approve the user's pending pairing request (the operator)
     > hello                       ...
     < ^hello$
+    /mention some text            the user writes in a group, mentioning the bot
     /group some text              the user writes in the group, without mentioning the bot
-    /mention some text            the user writes in the group, mentioning the bot
+    /timeout 2.5                  wait up to 2.5 s for each following expected reply
 
 ``<`` takes the bot's next reply that no earlier ``<`` took, and searches it with Python's
 :func:`re.search` (add ``^``/``$`` to match it whole); it fails when no reply arrives within
@@ -36,9 +37,14 @@ __all__ = [
     "run_script",
 ]
 
-StepKind = Literal["say", "expect", "approve", "group", "mention"]
+StepKind = Literal["say", "expect", "approve", "group", "mention", "timeout"]
 
-_COMMANDS: dict[str, StepKind] = {"/approve": "approve", "/group": "group", "/mention": "mention"}
+_COMMANDS: dict[str, StepKind] = {
+    "/approve": "approve",
+    "/group": "group",
+    "/mention": "mention",
+    "/timeout": "timeout",
+}
 
 
 class ScriptError(ValueError):
@@ -53,6 +59,7 @@ class ScriptStep:
     kind: StepKind
     text: str = ""
     pattern: re.Pattern[str] | None = None
+    seconds: float | None = None
 
     def describe(self) -> str:
         """The step as written in the script."""
@@ -62,6 +69,8 @@ class ScriptStep:
             return f"< {self.text}"
         if self.kind == "approve":
             return "/approve"
+        if self.kind == "timeout":
+            return f"/timeout {self.text}"
         return f"/{self.kind} {self.text}"
 
 
@@ -128,17 +137,30 @@ def parse_script(text: str, *, source: str = "<script>") -> list[ScriptStep]:
             rest = rest.strip()
             if kind == "approve" and rest:
                 raise ScriptError(f"{where}: /approve takes no argument")
+            if kind == "timeout":
+                steps.append(ScriptStep(number, kind, rest, seconds=_seconds(rest, where)))
+                continue
             if kind != "approve" and not rest:
                 raise ScriptError(f"{where}: {name} needs the text the user writes")
             steps.append(ScriptStep(number, kind, rest))
         else:
             raise ScriptError(
-                f"{where}: a step starts with '>' (say), '<' (expect), '/approve', '/group'"
-                f" or '/mention': {line!r}"
+                f"{where}: a step starts with '>' (say), '<' (expect), '/approve', '/mention',"
+                f" '/group' or '/timeout': {line!r}"
             )
     if not steps:
         raise ScriptError(f"{source}: the script has no steps")
     return steps
+
+
+def _seconds(raw: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ScriptError(f"{where}: /timeout needs a number of seconds (0-3600), not {raw!r}")
+    return value
 
 
 async def run_script(
@@ -151,6 +173,8 @@ async def run_script(
     """Replay ``steps`` against a running sandbox; stop at the first failing step."""
     report = ScriptReport(total_steps=len(steps))
     for step in steps:
+        if step.kind == "timeout" and step.seconds is not None:
+            step_timeout = step.seconds
         outcome = await _run_step(sandbox, step, step_timeout)
         report.outcomes.append(outcome)
         if on_step is not None:
@@ -165,8 +189,10 @@ async def _run_step(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> 
         sandbox.say(step.text)
         return StepOutcome(step, True)
     if step.kind in ("group", "mention"):
-        sandbox.say_in_group(step.text, mention=step.kind == "mention")
-        return StepOutcome(step, True)
+        note = sandbox.say_in_group(step.text, mention=step.kind == "mention")
+        return StepOutcome(step, True, note or "")
+    if step.kind == "timeout":
+        return StepOutcome(step, True, f"expected replies now wait up to {step_timeout:g} s")
     if step.kind == "approve":
         try:
             request = await sandbox.approve(wait=step_timeout)

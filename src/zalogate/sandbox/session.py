@@ -156,6 +156,8 @@ class Sandbox:
             console_log=False,
             shutdown_timeout=5.0,
         )
+        # Runs after gateway.stop (LIFO): the gateway does not close its agent's client.
+        stack.push_async_callback(_close_agent, gateway)
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         self._gateway = gateway
@@ -183,9 +185,14 @@ class Sandbox:
         """The sandbox user writes ``text`` to the bot in a direct chat."""
         self.simulator.say(text)
 
-    def say_in_group(self, text: str, *, mention: bool = False) -> None:
-        """The sandbox user writes ``text`` in the sandbox group."""
-        self.simulator.say_in_group(text, mention=mention)
+    def say_in_group(self, text: str, *, mention: bool = False) -> str | None:
+        """The sandbox user writes ``text`` in the sandbox group.
+
+        Returns:
+            A note when the simulated Zalo does not pass the message on (see
+            :meth:`Simulator.say_in_group`), else None.
+        """
+        return self.simulator.say_in_group(text, mention=mention)
 
     async def next_reply(self, timeout: float) -> BotReply | None:  # noqa: ASYNC109
         """The bot's next reply, or None when none arrived within ``timeout`` seconds."""
@@ -218,3 +225,9 @@ class Sandbox:
             return await pairing.approve(self.channel, mine[-1].code)
         except PairingError as exc:
             raise SandboxError(str(exc)) from exc
+
+
+async def _close_agent(gateway: Gateway) -> None:
+    closer = getattr(gateway.agent, "aclose", None)
+    if callable(closer):
+        await closer()

@@ -82,8 +82,12 @@ class Simulator(Protocol):
         """The user writes ``text`` to the bot in a direct chat."""
         ...
 
-    def say_in_group(self, text: str, *, mention: bool) -> None:
-        """The user writes ``text`` in the group, mentioning the bot or not."""
+    def say_in_group(self, text: str, *, mention: bool) -> str | None:
+        """The user writes ``text`` in the group, mentioning the bot or not.
+
+        Returns:
+            A note for the person when Zalo would not pass the message on, else None.
+        """
         ...
 
     async def next_reply(self, timeout: float) -> BotReply | None:  # noqa: ASYNC109
@@ -158,11 +162,20 @@ class BotApiSimulator:
         """Send ``text`` to the bot in a DM."""
         self.fake.user(self.user_id, name=self.user_name).says(text)
 
-    def say_in_group(self, text: str, *, mention: bool) -> None:
-        """Send ``text`` in the group; a mention is written ``@<bot name>`` as Zalo shows it."""
+    def say_in_group(self, text: str, *, mention: bool) -> str | None:
+        """Send ``text`` in the group, written ``@<bot name> text`` when it mentions the bot.
+
+        Zalo hands a Bot API bot only the group messages that mention (or quote) it, so a
+        message without a mention never reaches the gateway.
+        """
+        if not mention:
+            return (
+                "Zalo delivers to a Bot API bot only the group messages that mention it:"
+                " the gateway does not see this one (use /mention)"
+            )
         group = self.fake.group(self.group_id, name=self.group_name)
-        body = f"@{self.bot_name} {text}" if mention else text
-        group.user(self.user_id, name=self.user_name).says(body)
+        group.user(self.user_id, name=self.user_name).says(f"@{self.bot_name} {text}")
+        return None
 
     async def next_reply(self, timeout: float) -> BotReply | None:  # noqa: ASYNC109
         """Wait for the next message the bot sent."""
