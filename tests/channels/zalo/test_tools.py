@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from zalogate.agents.openai import OpenAIAgent, OpenAIAgentOptions
-from zalogate.botapi import ZaloBot
+from zalogate.agents import create_agent
+from zalogate.agents.openai import OpenAIAgent
+from zalogate.channels.zalo.channel import create_channel
 from zalogate.channels.zalo.tools import ZALO_SEND, zalo_tools
-from zalogate.core.agent import Turn
-from zalogate.core.channel import Channel, ChannelAccount, ProbeResult, ToolContext
+from zalogate.config import parse_config
+from zalogate.core.channel import Channel, ChannelAccount, ChannelPlugin, ProbeResult, ToolContext
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ChatType, DeliveryReceipt, ReplyPayload
+from zalogate.runtime.gateway import Gateway
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 from zalogate.testing.fake_llm import FakeLLMServer
+
+from .conftest import fast_options
 
 ACCOUNT = ChannelAccount("zalo", "default", True, {})
 DM = ToolContext("zalo", "default", "u1", ChatType.DIRECT, "u1", "m1")
@@ -170,56 +175,53 @@ def test_schema_names_the_three_arguments() -> None:
     assert schema["additionalProperties"] is False
 
 
-class BotApiChannel(RecordingChannel):
-    """A minimal Bot API channel: text replies go out through ``ZaloBot``."""
-
-    text_limit = 2000
-
-    def __init__(self, bot: ZaloBot) -> None:
-        super().__init__()
-        self.bot = bot
-
-    async def send(
-        self, account: ChannelAccount, target: str, reply: ReplyPayload
-    ) -> DeliveryReceipt:
-        chat_id = target.removeprefix("group:")
-        sent = await self.bot.send_message(chat_id, reply.text)
-        return DeliveryReceipt(message_ids=(sent.message_id,))
-
-
-@pytest.fixture
-async def fake_api() -> AsyncIterator[FakeZaloBotApi]:
-    async with FakeZaloBotApi() as fake:
-        yield fake
-
-
 @pytest.mark.timeout(30)
-async def test_openai_agent_sends_through_zalo_send(fake_api: FakeZaloBotApi) -> None:
-    async with FakeLLMServer() as llm, ZaloBot(fake_api.token, base_url=fake_api.base_url) as bot:
-        channel = BotApiChannel(bot)
+async def test_gateway_openai_agent_sends_through_zalo_send(tmp_path: Path) -> None:
+    """Fake user -> real zalo channel (polling) -> gateway -> openai agent (fake LLM) calls
+    ``zalo_send`` -> the fake Bot API records the tool's message, then the agent's answer."""
+    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
         llm.reply_tool_call("zalo_send", {"message": "Đã gửi"}, call_id="call_1")
         llm.reply("I told them.")
-        agent = OpenAIAgent(
-            OpenAIAgentOptions(base_url=llm.base_url, api_key="sk-test", model="m", max_retries=0)
+        config = parse_config(
+            {
+                "agent": {
+                    "type": "openai",
+                    "openai": {"baseUrl": llm.base_url, "apiKey": "sk-test", "model": "m"},
+                },
+                "channels": {
+                    "zalo": {
+                        "botToken": fake.token,
+                        "apiBaseUrl": fake.base_url,
+                        "dmPolicy": "open",
+                        "allowFrom": ["*"],
+                    }
+                },
+            },
+            env={},
         )
-        turn = Turn(
-            session_key="agent:main:main",
-            body="tell u1",
-            text="tell u1",
-            sender_id="u1",
-            chat_type=ChatType.DIRECT,
-            chat_id="u1",
-            channel="zalo",
-            account_id="default",
-            message_id="m1",
-            tools=tuple(zalo_tools(channel, ACCOUNT, DM)),
+        plugin = ChannelPlugin(
+            id="zalo", label="Zalo", create=lambda ctx: create_channel(ctx, fast_options())
         )
-        replies = [r.text async for r in agent.respond(turn)]
-        await agent.aclose()
+        # The gateway does not close an agent it was given; this test closes its client.
+        agent = create_agent(config)
+        assert isinstance(agent, OpenAIAgent)
+        gateway = Gateway(
+            config,
+            state_dir=tmp_path / "state",
+            channels=[plugin],
+            agent=agent,
+            http_port=0,
+            startup_grace=0.01,
+            configure_logs=False,
+        )
+        try:
+            async with gateway:
+                fake.user("u1", name="An").says("tell me when it is sent")
+                sent = await fake.wait_for_sent(count=2, chat_id="u1", timeout=15)
+        finally:
+            await agent.aclose()
         first, second = llm.completions
-    assert replies == ["I told them."]
-    [sent] = await fake_api.wait_for_sent(count=1, chat_id="u1")
-    assert sent.text == "Đã gửi"
+    assert [s.text for s in sent] == ["Đã gửi", "I told them."]
     assert first.json["tools"][0]["function"]["name"] == "zalo_send"
     assert first.json["tools"][0]["function"]["parameters"] == ZALO_SEND.schema()
     tool_message = second.json["messages"][-1]
@@ -227,6 +229,6 @@ async def test_openai_agent_sends_through_zalo_send(fake_api: FakeZaloBotApi) ->
     assert json.loads(tool_message["content"]) == {
         "ok": True,
         "to": "u1",
-        "messageId": sent.message_id,
-        "messageIds": [sent.message_id],
+        "messageId": sent[0].message_id,
+        "messageIds": [sent[0].message_id],
     }
