@@ -233,3 +233,20 @@ async def test_zcajs_receives_what_the_personal_client_sends(
         await zp.api.undo(ALICE, msg_id=sent.msg_id, cli_msg_id=sent.cli_msg_id)
         undo = await js.event("undo")
         assert undo["data"]["content"]["globalMsgId"] == sent.msg_id
+
+
+@pytest.mark.node
+async def test_zcajs_logs_in_with_credentials_our_qr_login_saved(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    async with client(fake) as zp:
+        await _qr_login(zp, fake)
+        saved = zp.credentials().to_zca_json()
+    # tough-cookie must accept our cookie dicts (domains, expiry format, flags) as is.
+    async with start_zcajs(fake.base_url) as js:
+        assert await js.call("login_cookie", credentials=saved) == {"uid": BOT}
+        await js.call(
+            "send", message="from zca-js with our cookies", threadId=ALICE, threadType=USER
+        )
+        record = await fake.wait_for_sent(kind="text", text="from zca-js with our cookies")
+        assert record.sender == BOT

@@ -167,6 +167,15 @@ async def test_quote_reply_in_dm_and_group(fake: FakeZaloPersonal, bot: ZaloPers
     assert json.loads(grec.params["qmsgAttach"]) == {}
 
 
+async def test_quoting_an_own_message_names_the_real_owner(
+    fake: FakeZaloPersonal, bot: ZaloPersonal
+) -> None:
+    mine = {"msgId": "7", "cliMsgId": "8", "uidFrom": "0", "msgType": "webchat", "content": "x"}
+    await bot.api.send_text(ALICE, "follow-up", quote=Quote.from_message(mine))
+    record = await fake.wait_for_sent(kind="text")
+    assert record.params["qmsgOwner"] == BOT
+
+
 @pytest.mark.parametrize(
     ("text", "mentions", "styles", "fragment"),
     [

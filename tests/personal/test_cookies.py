@@ -136,6 +136,8 @@ def test_credentials_accept_zcajs_shape_and_hide_cookies(fake_creds: dict[str, o
     creds = Credentials.from_json(fake_creds)
     assert "zpw_sek" not in repr(creds)
     assert Credentials.from_json(creds.to_json()) == creds
+    assert Credentials.from_json(creds.to_zca_json()) == creds
+    assert set(creds.to_zca_json()) == {"imei", "cookie", "userAgent", "language"}
     jar = CookieJar(creds.cookies)
     # Cookies with domain zalo.me (as zca-js stores them) go to service hosts, not loopback.
     assert "zpw_sek=" in jar.header_for("https://tt-chat1-wpa.chat.zalo.me/api")

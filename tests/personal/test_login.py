@@ -170,7 +170,7 @@ async def test_login_page_without_version_is_a_clear_login_error(
     # Point id.zalo.me at a path that serves no login page.
     bad = Endpoints(id_base=fake.base_url + "/nowhere", wpa_base=fake.base_url)
     async with ZaloPersonal(endpoints=bad) as zp:
-        with pytest.raises((LoginError, ApiError)):
+        with pytest.raises(LoginError, match="login version"):
             await zp.login_qr()
 
 
@@ -243,3 +243,18 @@ def test_png_matrix_matches_segno_for_other_scales_and_colours() -> None:
         assert png_to_matrix(buf.getvalue()) == expected
     with pytest.raises(ValueError, match="PNG"):
         png_to_matrix(b"GIF89a")
+
+
+async def test_long_poll_outliving_the_http_deadline_is_polled_again() -> None:
+    async with FakeZaloPersonal(long_poll_s=0.6) as fake:
+        fake.add_account(BOT, "Bot")
+        loop = asyncio.get_running_loop()
+
+        def on_event(event: QrEvent) -> None:
+            if isinstance(event, QrGenerated):
+                loop.call_later(0.5, fake.qr.scan, BOT)
+            elif isinstance(event, QrScanned):
+                fake.qr.confirm()
+
+        async with ZaloPersonal(endpoints=endpoints_for(fake), timeout_s=0.2) as zp:
+            assert (await zp.login_qr(on_event)).uid == BOT

@@ -59,6 +59,8 @@ MAX_RECEIPTS_PER_CALL: Final = 50
 GROUP_INFO_CHUNK: Final = 80
 _NRETRY = (("nretry", "0"),)
 _DEFAULT_CHUNK = 3 * 1024 * 1024
+#: Chunks of one file uploaded at the same time (the web client sends all at once).
+_PARALLEL_CHUNKS = 4
 
 #: Built-in reaction icons and their ``rType`` (``source`` is 6 for all of them).
 REACTIONS: Final[Mapping[str, int]] = {
@@ -624,7 +626,8 @@ class PersonalApi:
                 "message": text,
                 "clientId": client_id,
                 "mentionInfo": mention_info,
-                "qmsgOwner": quote.owner_id,
+                # "0" means "me" on the wire; the server wants the real uid.
+                "qmsgOwner": self.session.uid if quote.owner_id == "0" else quote.owner_id,
                 "qmsgId": quote.msg_id,
                 "qmsgCliId": quote.cli_msg_id,
                 "qmsgType": _CLIENT_MSG_TYPES.get(quote.msg_type, 1),
@@ -705,6 +708,8 @@ class PersonalApi:
         url = self._url("file", f"/api/{scope}/{kind}/upload")
         type_query = (("type", "11" if group else "2"),)
 
+        gate = asyncio.Semaphore(_PARALLEL_CHUNKS)
+
         async def one(index: int) -> Any:
             params = {
                 "toid": None if group else thread_id,
@@ -720,7 +725,8 @@ class PersonalApi:
             }
             body = data[index * chunk : (index + 1) * chunk]
             files = {"chunkContent": (filename, body, "application/octet-stream")}
-            return await self.http.call("POST", url, params, query=type_query, files=files)
+            async with gate:
+                return await self.http.call("POST", url, params, query=type_query, files=files)
 
         answers = await asyncio.gather(*(one(i) for i in range(total)))
         key = "photoId" if kind == "photo_original" else "fileId"

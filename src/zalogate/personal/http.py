@@ -149,6 +149,7 @@ class PersonalHttp:
         """The web client's headers for session calls (reference §2.7)."""
         return {
             "Accept": "application/json, text/plain, */*",
+            # The web client also offers br and zstd; we only offer what httpx2 can decode here.
             "Accept-Encoding": "gzip, deflate",
             "Accept-Language": "en-US,en;q=0.9",
             "Content-Type": "application/x-www-form-urlencoded",

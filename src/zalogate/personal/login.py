@@ -33,6 +33,7 @@ from zalogate.personal.errors import (
     ProtocolError,
     QrDeclinedError,
     QrExpiredError,
+    RequestTimeoutError,
     api_error,
 )
 from zalogate.personal.http import PersonalHttp
@@ -237,8 +238,9 @@ async def login_qr(
         language=http.language,
     )
     session = await login_cookie(http, credentials)
-    await _emit(on_event, LoggedIn(session=session, credentials=credentials))
-    return session, http_credentials(http, credentials)
+    final = http_credentials(http, credentials)
+    await _emit(on_event, LoggedIn(session=session, credentials=final))
+    return session, final
 
 
 async def _wait_for_phone(
@@ -248,9 +250,15 @@ async def _wait_for_phone(
     chat = {"code": code, "continue": "https://chat.zalo.me/", "v": version}
     headers = {**_BROWSER, "Referer": _WAIT_REFERER}
     while True:
-        scan = await http.get_json(
-            f"{id_base}/account/authen/qr/waiting-scan", method="POST", data=chat, headers=headers
-        )
+        try:
+            scan = await http.get_json(
+                f"{id_base}/account/authen/qr/waiting-scan",
+                method="POST",
+                data=chat,
+                headers=headers,
+            )
+        except RequestTimeoutError:
+            continue  # a long-poll outlived the HTTP deadline; qr_timeout_s bounds the wait
         status = _code(scan)
         if status == QR_WAIT_AGAIN:
             continue
@@ -267,12 +275,15 @@ async def _wait_for_phone(
         break
     confirm_form = {**chat, "gToken": "", "gAction": "CONFIRM_QR"}
     while True:
-        confirm = await http.get_json(
-            f"{id_base}/account/authen/qr/waiting-confirm",
-            method="POST",
-            data=confirm_form,
-            headers=headers,
-        )
+        try:
+            confirm = await http.get_json(
+                f"{id_base}/account/authen/qr/waiting-confirm",
+                method="POST",
+                data=confirm_form,
+                headers=headers,
+            )
+        except RequestTimeoutError:
+            continue
         status = _code(confirm)
         if status == QR_WAIT_AGAIN:
             continue

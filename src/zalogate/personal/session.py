@@ -94,6 +94,18 @@ class Credentials:
             "language": self.language,
         }
 
+    def to_zca_json(self) -> dict[str, Any]:
+        """The same credentials in zca-js's shape (``{imei, cookie, userAgent, language}``).
+
+        This is what zca-js's ``login()`` and OpenClaw's ``zalouser`` store and accept.
+        """
+        return {
+            "imei": self.imei,
+            "cookie": [dict(c) for c in self.cookies],
+            "userAgent": self.user_agent,
+            "language": self.language,
+        }
+
     @classmethod
     def from_json(cls, data: Any) -> Credentials:
         """Parse credentials written by `to_json` (or by zca-js users).
