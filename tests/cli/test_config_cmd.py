@@ -74,8 +74,8 @@ def test_validate_lists_all_three_mistakes_with_key_paths(
     broken = write(tmp_path / "broken.json5", BROKEN)
     assert run_cli(["config", "validate", "--config", str(broken)]) == 1
     err = capsys.readouterr().err
-    for problem in BROKEN_PROBLEMS:
-        assert problem in err
+    lines = [line.strip() for line in err.splitlines()]
+    assert [line for line in lines if line in BROKEN_PROBLEMS] == BROKEN_PROBLEMS  # file order
     assert "3 problem(s)" in err
     assert "Traceback" not in err
 

@@ -93,6 +93,28 @@ def test_loose_state_dir_and_database_modes_are_errors(
     assert f"state: {database} has mode 0644; it must be 0600: chmod 600 {database}" in errors
 
 
+def test_every_loose_file_and_folder_under_the_state_dir_is_an_error(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    credentials = state / "credentials" / "zalouser"
+    credentials.mkdir(parents=True, mode=0o700)
+    state.chmod(0o700)
+    (state / "credentials").chmod(0o755)
+    secret = credentials / "credentials.json"
+    secret.write_text("{}")
+    secret.chmod(0o640)
+    fine = credentials / "other.json"
+    fine.write_text("{}")
+    fine.chmod(0o600)
+    code, body = doctor(tmp_path, SAFE, capsys)
+    assert code == 1
+    assert messages(body, "error") == [
+        f"state: {state / 'credentials'} has mode 0755; it must be 0700: "
+        f"chmod 700 {state / 'credentials'}",
+        f"state: {secret} has mode 0640; it must be 0600: chmod 600 {secret}",
+    ]
+
+
 def test_missing_state_dir_is_fine(
     tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -126,11 +126,12 @@ def test_every_problem_in_a_file_is_listed(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
-    assert sorted(caught.value.problems) == [
+    # In the order the keys are written in the file.
+    assert caught.value.problems == [
+        "gateway.port: must be an integer (got string)",
         "channels.zalo.dmPolicy: must be 'pairing', 'allowlist', 'open' or 'disabled'",
         "channels.zalouser.historyLimit: must be >= 0",
         "extra: unknown key",
-        "gateway.port: must be an integer (got string)",
     ]
     assert caught.value.source == str(path)
 

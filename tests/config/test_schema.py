@@ -338,6 +338,10 @@ def test_webhook_secret_length_bounds_are_inclusive(secret: str) -> None:
             "channels.zalouser.mentionPatterns: entry 0 is not a valid regular expression",
         ),
         (
+            {"messages": {"groupChat": {"mentionPatterns": ["[a-"]}}},
+            "messages.groupChat.mentionPatterns: entry 0 is not a valid regular expression",
+        ),
+        (
             {"agent": {"openai": {"baseUrl": "localhost:11434"}}},
             "agent.openai.baseUrl: must be an absolute",
         ),

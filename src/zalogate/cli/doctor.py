@@ -30,7 +30,7 @@ from zalogate.config import (
 )
 from zalogate.config.loading import default_home_dir
 from zalogate.runtime.logging import redact
-from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin, plugin_choices_path
+from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin
 from zalogate.store import DATABASE_FILENAME
 
 __all__ = ["Finding", "command", "run_checks"]
@@ -108,21 +108,40 @@ def _check_state_dir(directory: Path, findings: list[Finding]) -> None:
     else:
         findings.append(Finding("ok", "state", f"{directory} (mode 0700)"))
     database = directory / DATABASE_FILENAME
-    private = [database, database.with_name(database.name + "-wal"), plugin_choices_path(directory)]
-    for path in private:
-        if not path.exists():
-            continue
+    for path, is_dir in _walk_private(directory):
         mode = _mode(path)
-        if mode & 0o077:
-            findings.append(
-                Finding(
-                    "error",
-                    "state",
-                    f"{path} has mode {mode:04o}; it must be 0600: chmod 600 {path}",
-                )
+        wanted, command = ("0700", "chmod 700") if is_dir else ("0600", "chmod 600")
+        findings.append(
+            Finding(
+                "error",
+                "state",
+                f"{path} has mode {mode:04o}; it must be {wanted}: {command} {path}",
             )
-    if database.exists() and not _mode(database) & 0o077:
+        )
+    if database.is_file() and not _mode(database) & 0o077:
         findings.append(Finding("ok", "state", f"{database} (mode 0600)"))
+
+
+_WALK_LIMIT = 10_000
+
+
+def _walk_private(directory: Path) -> list[tuple[Path, bool]]:
+    """Files and folders under the state dir that other users can access (symlinks skipped)."""
+    loose: list[tuple[Path, bool]] = []
+    seen = 0
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        for name, is_dir in [(d, True) for d in sorted(dirs)] + [(f, False) for f in sorted(files)]:
+            seen += 1
+            if seen > _WALK_LIMIT:
+                return loose
+            path = Path(root) / name
+            try:
+                if path.is_symlink() or not _mode(path) & 0o077:
+                    continue
+            except OSError:
+                continue
+            loose.append((path, is_dir))
+    return loose
 
 
 def _check_plugins(config: ZalogateConfig | None, directory: Path, findings: list[Finding]) -> None:

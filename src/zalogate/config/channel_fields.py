@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ __all__ = [
     "GroupPolicy",
     "MarkdownConfig",
     "check_http_url",
+    "check_patterns",
     "check_proxy_url",
     "check_webhook_secret",
     "check_webhook_url",
@@ -48,6 +50,16 @@ def check_http_url(value: str | None, *, schemes: tuple[str, ...] = ("http", "ht
     if parts.scheme.lower() not in schemes or not parts.netloc:
         wanted = " or ".join(f"{s}://" for s in schemes)
         raise ValueError(f"must be an absolute {wanted} URL")
+
+
+def check_patterns(value: list[str] | None) -> list[str] | None:
+    """Every entry of a ``mentionPatterns`` list must be a valid regular expression."""
+    for index, pattern in enumerate(value or ()):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"entry {index} is not a valid regular expression: {exc}") from exc
+    return value
 
 
 def check_webhook_url(value: str | None) -> str | None:

@@ -17,7 +17,13 @@ import json5
 from pydantic import ValidationError
 
 from zalogate.config.errors import ConfigError
-from zalogate.config.problems import KeyPath, describe_validation_error, problem
+from zalogate.config.problems import (
+    KeyPath,
+    Problem,
+    describe_validation_error,
+    in_file_order,
+    problem,
+)
 from zalogate.config.rules import check_rules
 from zalogate.config.schema import ZalogateConfig
 from zalogate.config.secret_refs import resolve_secret_refs
@@ -136,7 +142,7 @@ def parse_config(
     substituted = substitute_env(dict(data), environ)
     secrets = resolve_secret_refs(substituted.data, environ, base_dir=base_dir)
     failed = substituted.failed_paths | secrets.failed_paths
-    problems = [*substituted.problems, *secrets.problems]
+    problems: list[Problem] = [*substituted.problems, *secrets.problems]
     raw: dict[str, Any] = secrets.data
     config: ZalogateConfig | None = None
     try:
@@ -153,7 +159,7 @@ def parse_config(
         ids = set()
     problems += check_rules(raw, environ, ids)
     if problems or config is None:
-        raise ConfigError(problems, source=source)
+        raise ConfigError(in_file_order(problems, raw), source=source)
     config._env = environ
     return config
 

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-__all__ = ["KeyPath", "describe_validation_error", "format_path", "problem"]
+__all__ = [
+    "KeyPath",
+    "Problem",
+    "describe_validation_error",
+    "format_path",
+    "in_file_order",
+    "problem",
+]
 
 KeyPath = tuple[str | int, ...]
+
+
+class Problem(NamedTuple):
+    """One problem at a key path; ``str()`` gives ``key.path: message``."""
+
+    path: KeyPath
+    message: str
+
+    def __str__(self) -> str:
+        return f"{format_path(self.path)}: {self.message}"
+
 
 _TYPE_NAMES = {
     "string_type": "a string",
@@ -46,9 +64,37 @@ def format_path(path: Sequence[str | int]) -> str:
     return text or "<root>"
 
 
-def problem(path: Sequence[str | int], message: str) -> str:
-    """One problem line: ``key.path: message``."""
-    return f"{format_path(path)}: {message}"
+def problem(path: Sequence[str | int], message: str) -> Problem:
+    """One problem at ``path``."""
+    return Problem(tuple(path), message)
+
+
+def in_file_order(problems: Iterable[Problem], data: Any) -> list[str]:
+    """Problem lines sorted by where their key is written in ``data`` (the parsed file).
+
+    A key that is not written (a missing or a cross-key problem) sorts with its nearest
+    written parent; ties keep the order in which the problems were found.
+    """
+    positions: dict[KeyPath, int] = {}
+
+    def walk(node: Any, path: KeyPath) -> None:
+        positions[path] = len(positions)
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+
+    walk(data, ())
+
+    def position(item: Problem) -> int:
+        path = item.path
+        while path not in positions:
+            path = path[:-1]
+        return positions[path]
+
+    return [str(p) for p in sorted(problems, key=position)]
 
 
 def _json_type(value: Any) -> str:

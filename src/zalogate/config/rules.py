@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zalogate.config.accounts import AccountLayout, layout_accounts
-from zalogate.config.problems import KeyPath, problem
+from zalogate.config.problems import KeyPath, Problem, problem
 
 __all__ = ["BUILTIN_CHANNELS", "check_rules"]
 
@@ -24,9 +24,9 @@ _RESERVED_CHANNEL_KEYS = ("defaults", *BUILTIN_CHANNELS)
 
 def check_rules(
     data: Mapping[str, Any], env: Mapping[str, str], plugin_ids: Iterable[str]
-) -> list[str]:
+) -> list[Problem]:
     """Every cross-key problem in ``data`` (a plain config mapping)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     channels = data.get("channels")
     if isinstance(channels, Mapping):
         problems += _check_channel_ids(channels, set(plugin_ids))
@@ -38,8 +38,8 @@ def check_rules(
     return problems
 
 
-def _check_channel_ids(channels: Mapping[str, Any], plugin_ids: set[str]) -> list[str]:
-    problems: list[str] = []
+def _check_channel_ids(channels: Mapping[str, Any], plugin_ids: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
     for key, value in channels.items():
         if key in _RESERVED_CHANNEL_KEYS:
             continue
@@ -64,8 +64,10 @@ def _location(channel: str, layout: AccountLayout, account_id: str, *keys: str) 
     return ("channels", channel)
 
 
-def _check_channel(channel: str, section: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
-    problems: list[str] = []
+def _check_channel(
+    channel: str, section: Mapping[str, Any], env: Mapping[str, str]
+) -> list[Problem]:
+    problems: list[Problem] = []
     layout = layout_accounts(channel, section, env)
     for account_id, first, second in layout.duplicates:
         problems.append(
@@ -96,7 +98,7 @@ def _check_channel(channel: str, section: Mapping[str, Any], env: Mapping[str, s
 
 def _check_open_dm(
     channel: str, layout: AccountLayout, account_id: str, settings: Mapping[str, Any]
-) -> list[str]:
+) -> list[Problem]:
     if settings.get("dmPolicy") != "open":
         return []
     allow = settings.get("allowFrom")
@@ -112,11 +114,11 @@ def _check_webhook(
     account_id: str,
     settings: Mapping[str, Any],
     seen_paths: dict[str, str],
-) -> list[str]:
+) -> list[Problem]:
     url = settings.get("webhookUrl")
     if not isinstance(url, str) or not url.strip():
         return []
-    problems: list[str] = []
+    problems: list[Problem] = []
     secret = settings.get("webhookSecret")
     if secret is None or (isinstance(secret, str) and not secret):
         where = _location("zalo", layout, account_id, "webhookUrl", "webhookSecret")
@@ -138,7 +140,7 @@ def _check_webhook(
     return problems
 
 
-def _check_agent(agent: Any) -> list[str]:
+def _check_agent(agent: Any) -> list[Problem]:
     if not isinstance(agent, Mapping) or agent.get("type") != "command":
         return []
     command = agent.get("command")

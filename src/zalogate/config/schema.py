@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from zalogate.config.channel_fields import GroupPolicy, check_http_url
+from zalogate.config.channel_fields import GroupPolicy, check_http_url, check_patterns
 from zalogate.config.config_model import ConfigModel
 from zalogate.config.zalo import ZaloConfig
 from zalogate.config.zalouser import ZalouserConfig
@@ -97,6 +97,11 @@ class GroupChatConfig(ConfigModel):
     history_limit: Annotated[int | None, Field(ge=0)] = None
     """Default pending group history per group (50 when unset)."""
     mention_patterns: list[str] | None = None
+
+    @field_validator("mention_patterns")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        return check_patterns(value)
 
 
 class MessagesConfig(ConfigModel):

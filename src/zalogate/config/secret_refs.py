@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zalogate.config.problems import KeyPath, problem
+from zalogate.config.problems import KeyPath, Problem, problem
 
 __all__ = ["SECRET_PATHS", "SecretResolution", "resolve_secret_refs"]
 
@@ -38,7 +38,7 @@ class SecretResolution:
     """The data with refs replaced by strings, and the problems met."""
 
     data: Any
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     failed_paths: set[KeyPath] = field(default_factory=set)
 
 

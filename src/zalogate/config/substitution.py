@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zalogate.config.problems import KeyPath, problem
+from zalogate.config.problems import KeyPath, Problem, problem
 
 __all__ = ["SubstitutionResult", "substitute_env"]
 
@@ -26,7 +26,7 @@ class SubstitutionResult:
     """The substituted data, the problems found, and the paths that could not be resolved."""
 
     data: Any
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     failed_paths: set[KeyPath] = field(default_factory=set)
 
 

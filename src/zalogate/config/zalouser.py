@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from zalogate.config.channel_fields import ChannelAccountFields, check_http_url
+from zalogate.config.channel_fields import ChannelAccountFields, check_http_url, check_patterns
 from zalogate.config.config_model import ConfigModel
 
 __all__ = [
@@ -74,12 +73,7 @@ class ZalouserAccountConfig(ChannelAccountFields):
     @field_validator("mention_patterns")
     @classmethod
     def _patterns(cls, value: list[str] | None) -> list[str] | None:
-        for index, pattern in enumerate(value or ()):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"entry {index} is not a valid regular expression: {exc}") from exc
-        return value
+        return check_patterns(value)
 
     @field_validator("websocket_url")
     @classmethod
