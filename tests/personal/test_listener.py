@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
 from zalogate.backoff import BackoffConfig
 from zalogate.personal import Credentials, Endpoints, ZaloPersonal, frames
+from zalogate.personal import frames as f
 from zalogate.personal.events import FileDone, GroupMessage, ThreadType, UserMessage
 from zalogate.personal.listener import (
     CloseReason,
@@ -493,3 +497,70 @@ async def test_close_while_waiting_to_retry_reports_a_manual_end(
     final = await listener.wait_closed()
     assert final.reason is CloseReason.MANUAL
     assert got[-1] is final
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+GARBAGE_KEY = bytes(range(32))
+payloads = st.fixed_dictionaries({"data": json_values}) | json_values
+bodies = (
+    st.binary(max_size=120)
+    | st.builds(
+        lambda d, e: f.dumps({"data": d, "encrypt": e}).encode(),
+        st.text(max_size=40),
+        st.integers(-1, 4),
+    )
+    | st.builds(
+        lambda p, e: f.dumps(f.encode_event(p, encrypt=e, key=GARBAGE_KEY)).encode(),
+        payloads,
+        st.integers(0, 3),
+    )
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cmd=st.sampled_from([501, 502, 510, 511, 521, 522, 601, 602, 610, 611, 612, 2, 777]),
+    sub_cmd=st.integers(0, 3),
+    body=bodies,
+)
+def test_no_frame_content_escapes_the_frame_handler(cmd: int, sub_cmd: int, body: bytes) -> None:
+    session = Session(
+        uid=BOT,
+        imei="imei",
+        secret_key="AAECAwQFBgcICQoLDA0ODw==",
+        user_agent=UA,
+        language="vi",
+        client_version=685,
+        service_map={},
+        ws_urls=("ws://127.0.0.1:9/",),
+        settings={},
+    )
+
+    class Cookies:
+        user_agent = UA
+
+        def cookie_header(self, url: str) -> str:
+            return ""
+
+    async def feed() -> None:
+        listener = Listener(session, Cookies())
+        listener._cipher = f.EventCipher(GARBAGE_KEY)
+        frame = struct.pack("<BHB", 1, cmd, sub_cmd) + body
+        await listener._on_frame(None, frame, [])  # type: ignore[arg-type]
+        try:
+            f.decode_event_frame(frame, GARBAGE_KEY)
+            decodable = True
+        except f.FrameError:
+            decodable = False
+        # counted as bad exactly when it cannot be decoded (pings and header-only frames are
+        # not decoded at all)
+        ignored = cmd == 2 or not body
+        assert listener.stats.bad_frames == (0 if decodable or ignored else 1)
+
+    asyncio.run(feed())
