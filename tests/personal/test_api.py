@@ -473,3 +473,61 @@ async def test_group_info_is_fetched_in_chunks_of_80(
         CAROL: "Carol",
     }
     assert set(await zp.api.groups_info(["nope"])) == set()
+
+
+# ---------------------------------------------------------------- errors from the fake
+
+
+async def test_simulated_failures_map_to_typed_errors(
+    fake: FakeZaloPersonal, endpoints: Any, credentials_of: Any
+) -> None:
+    from zalogate.personal import ApiError, RequestTimeoutError, SessionExpiredError
+
+    async with ZaloPersonal(endpoints=endpoints, timeout_s=0.5) as zp:
+        await zp.login_cookie(credentials_of(BOT))
+        fake.fail("message/sms", 114, "rate limited")
+        with pytest.raises(ApiError) as inner:
+            await zp.api.send_text(ALICE, "x")
+        assert (inner.value.code, inner.value.outer, inner.value.message) == (
+            114,
+            False,
+            "rate limited",
+        )
+        assert inner.value.path == "/api/message/sms"
+        fake.fail("group/getlg/v4", 600, "zpw_sek bị thiếu", outer=True)
+        with pytest.raises(SessionExpiredError) as outer:
+            await zp.api.group_ids()
+        assert outer.value.outer
+        fake.slow("social/profile/me-v2", 1.0)
+        with pytest.raises(RequestTimeoutError):
+            await zp.api.own_profile()
+        fake.clear_faults()
+        assert (await zp.api.own_profile()).uid == BOT
+
+
+async def test_cookies_refreshed_by_any_answer_are_persisted(
+    fake: FakeZaloPersonal, endpoints: Any, credentials_of: Any
+) -> None:
+    class Refreshing(httpx2.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx2.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            response = await self.inner.handle_async_request(request)
+            if request.url.path != "/api/message/sms":
+                return response
+            body = await response.aread()
+            headers = [*response.headers.multi_items(), ("set-cookie", "zpsid=refreshed; Path=/")]
+            return httpx2.Response(response.status_code, headers=headers, content=body)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    async with ZaloPersonal(endpoints=endpoints, transport=Refreshing()) as zp:
+        await zp.login_cookie(credentials_of(BOT))
+        before = {c["key"]: c["value"] for c in zp.credentials().cookies}
+        await zp.api.send_text(ALICE, "refresh please")
+        after = {c["key"]: c["value"] for c in zp.credentials().cookies}
+    assert before["zpsid"] != "refreshed"
+    assert after["zpsid"] == "refreshed"
+    assert after["zpw_sek"] == before["zpw_sek"]
