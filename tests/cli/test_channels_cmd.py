@@ -95,6 +95,18 @@ def test_list_shows_every_installed_channel_with_its_accounts(
     assert "abcdefsecret" not in out
 
 
+def test_list_says_when_the_config_disables_a_plugin(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    write_config(tmp_path, '{ plugins: { deny: ["zalouser"] } }', monkeypatch)
+    assert run_cli(["channels", "list", "--json"]) == 0
+    by_id = {c["channel"]: c for c in json.loads(capsys.readouterr().out)["channels"]}
+    assert by_id["zalouser"]["pluginEnabled"] is False
+    assert by_id["zalo"]["pluginEnabled"] is True
+    assert run_cli(["channels", "list"]) == 0
+    assert "zalouser (Zalo Personal): installed, plugin disabled (" in capsys.readouterr().out
+
+
 # -- status (no gateway) ----------------------------------------------------------------
 
 

@@ -35,10 +35,11 @@ from zalogate.cli.channel_access import (
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
-from zalogate.cli.state import get_state, out_console, print_json
+from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ResolvedAccount, normalize_account_id
 from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
 from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.plugins import PluginError, PluginInfo, list_plugins
 from zalogate.store import DATABASE_FILENAME, Store, write_private_file
 
 __all__ = ["PROBE_TIMEOUT", "ConsoleLoginUI", "app", "config_warnings", "zalo_credential_origin"]
@@ -61,15 +62,19 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every installed channel plugin and the accounts the config gives it."""
-    config, _ = load_cli_config(get_state(ctx))
+    config, state_dir = load_cli_config(get_state(ctx))
+    enablement = _plugin_enablement(config, state_dir)
     channels: list[dict[str, Any]] = []
     for plugin in installed_plugins():
         accounts = resolved_accounts(config, plugin.id) if plugin.plugin is not None else []
+        info = enablement.get(plugin.id)
         channels.append(
             {
                 "channel": plugin.id,
                 "label": plugin.label,
                 "installed": True,
+                "pluginEnabled": info.enabled if info is not None else None,
+                "pluginReason": info.reason if info is not None else None,
                 "loadError": plugin.error,
                 "configured": bool(accounts),
                 "accounts": [
@@ -90,17 +95,28 @@ def list_command(
         if item["loadError"]:
             out_console.print(f"{item['channel']}: failed to load: {item['loadError']}")
             continue
-        head = f"{item['channel']} ({item['label']})"
+        head = f"{item['channel']} ({item['label']}): installed"
+        if item["pluginEnabled"] is False:
+            head += f", plugin disabled ({item['pluginReason']})"
         if not item["accounts"]:
-            out_console.print(f"{head}: installed, not configured", markup=False)
+            out_console.print(f"{head}, not configured", markup=False)
             continue
-        out_console.print(f"{head}: installed, configured", markup=False)
+        out_console.print(f"{head}, configured", markup=False)
         for account in item["accounts"]:
             tags = ["enabled" if account["enabled"] else "disabled"]
             if account["default"]:
                 tags.append("default")
             name = f" ({account['name']})" if account["name"] else ""
             out_console.print(f"  - {account['accountId']}{name}: {', '.join(tags)}", markup=False)
+
+
+def _plugin_enablement(config: Any, state_dir: Path) -> dict[str, PluginInfo]:
+    """Which plugins the gateway would run (``plugins`` config and ``plugins enable``)."""
+    try:
+        return {info.id: info for info in list_plugins(config, state_dir=state_dir)}
+    except PluginError as exc:
+        err_console.print(f"warning: {error_line(exc)}", markup=False)
+        return {}
 
 
 # -- status -----------------------------------------------------------------------------
