@@ -1,0 +1,742 @@
+"""The ``zalouser`` channel: a personal Zalo account (unofficial web protocol).
+
+``create_channel(context)`` is what the plugin entry point calls. The channel:
+
+* lists the configured accounts and their credential profiles (:mod:`.accounts`); sessions
+  live in ``<state_dir>/credentials/zalouser/<profile>.json`` (:mod:`.credentials`);
+* runs one monitor per account (``run``): a cookie login from the saved session, the startup
+  name -> id resolution of ``allowFrom``/``groups`` (:mod:`.resolution`), then the websocket
+  listener (:mod:`.monitor`) whose messages go to ``context.inbox.admit``;
+* after access control (``prepare_inbound``) downloads photos and sends delivered + seen
+  receipts (best effort: a stranger never learns the account is automated);
+* formats and sends replies (``send``: Markdown -> Zalo styles, chunked after formatting,
+  ``chunks_replies = True``), links, reactions (``react``) and "typing…";
+* answers ``probe``, ``account_snapshot``, the directory, ``login_interactive`` / ``logout``
+  and offers the ``zalouser`` agent tool.
+
+It also works without a gateway (``message send``, ``channels status --probe``,
+``directory``, ``channels login``): then the client logs in from the saved session on first
+use. Call ``aclose()`` when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from zalogate.botapi import UrlGuard
+from zalogate.botapi.urlguard import Resolver
+from zalogate.channels.zalo.inbound import MediaFetcher
+from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
+from zalogate.channels.zalouser.connection import AccountConnection
+from zalogate.channels.zalouser.credentials import CredentialStore
+from zalogate.channels.zalouser.errors import (
+    LOGIN_HINT,
+    NeedsLoginError,
+    ProfileInUseError,
+    ZalouserChannelError,
+)
+from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
+from zalogate.channels.zalouser.login import LoginUserInterface, qr_login
+from zalogate.channels.zalouser.media import MediaLoader
+from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
+from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
+from zalogate.channels.zalouser.reactions import resolve_message_ids, resolve_reaction
+from zalogate.channels.zalouser.resolution import NameResolution, resolve_names
+from zalogate.channels.zalouser.tools import zalouser_tools
+from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
+from zalogate.core.agent import AgentTool
+from zalogate.core.channel import (
+    ChannelAccount,
+    ChannelContext,
+    DirectoryEntry,
+    ProbeResult,
+    ToolContext,
+)
+from zalogate.core.errors import DeliveryError
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
+from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+from zalogate.personal.session import ThreadType
+
+__all__ = [
+    "NOT_AUTHENTICATED",
+    "OPEN_DM_WARNING",
+    "OPEN_GROUP_WARNING",
+    "ZalouserChannel",
+    "ZalouserChannelOptions",
+    "create_channel",
+]
+
+log = logging.getLogger("zalogate.channels.zalouser")
+
+TEXT_LIMIT = 2000
+OPTIONS_EXTRA = "zalouser_options"
+"""``ChannelContext.extras`` key under which a :class:`ZalouserChannelOptions` may be passed."""
+NOT_AUTHENTICATED = f"Not authenticated (no saved Zalo session): {LOGIN_HINT}"
+OPEN_DM_WARNING = (
+    'Zalo Personal dmPolicy is "open", allowing any user to message the account without'
+    ' pairing. Set channels.zalouser.dmPolicy to "pairing" or "allowlist".'
+)
+OPEN_GROUP_WARNING = (
+    'Zalo Personal groupPolicy is "open": any member of any group the account is in can'
+    ' trigger the agent. Set channels.zalouser.groupPolicy to "allowlist" and list the groups'
+    " in groups (and the senders in groupAllowFrom)."
+)
+_LOOKUP_TIMEOUT = 12.0
+
+
+@dataclass(frozen=True, slots=True)
+class ZalouserChannelOptions:
+    """Knobs that are not part of the user's config (tests, the sandbox, benchmarks).
+
+    Attributes:
+        env: Environment for ``ZALOUSER_PROFILE`` / ``ZCA_PROFILE`` (default ``os.environ``).
+        transport: ``httpx2`` transport of the personal client (tests).
+        allow_loopback_media: Photo downloads and media URLs may point at 127.0.0.1 (a fake
+            on this machine). Off by default: SSRF guard.
+        allow_private_media: Also allow private networks (implies loopback).
+        resolver: DNS resolver for the SSRF guard.
+        monitor: Listener reconnect rules and timings.
+        send_retry: Retries of one API call of a send.
+        receipts: Send delivered + seen receipts for processed messages.
+        probe_timeout: Seconds a probe may take (at least 1).
+        group_info_ttl: Seconds a group-info lookup is cached.
+        login_wait: Seconds ``channels login`` waits for the scan and the confirmation.
+        qr_timeout: Seconds one QR code is valid before it is renewed.
+    """
+
+    env: Mapping[str, str] | None = None
+    transport: httpx2.AsyncBaseTransport | None = None
+    allow_loopback_media: bool = False
+    allow_private_media: bool = False
+    resolver: Resolver | None = None
+    monitor: MonitorOptions = field(default_factory=MonitorOptions)
+    send_retry: SendRetry = field(default_factory=SendRetry)
+    receipts: bool = True
+    probe_timeout: float = _LOOKUP_TIMEOUT
+    group_info_ttl: float = 300.0
+    login_wait: float = 180.0
+    qr_timeout: float = 100.0
+
+
+def _setting(source: Any, *names: str) -> Any:
+    if source is None:
+        return None
+    for name in names:
+        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+class ZalouserChannel:
+    """The ``zalouser`` channel (see the module docstring)."""
+
+    id = "zalouser"
+    text_limit = TEXT_LIMIT
+    chunks_replies = True
+    """The channel chunks after converting Markdown to Zalo styles (the pipeline hands ``send``
+    whole replies)."""
+
+    def __init__(
+        self, context: ChannelContext, options: ZalouserChannelOptions | None = None
+    ) -> None:
+        extra = context.extras.get(OPTIONS_EXTRA)
+        if options is None and isinstance(extra, ZalouserChannelOptions):
+            options = extra
+        self.context = context
+        self.options = options or ZalouserChannelOptions()
+        env = os.environ if self.options.env is None else self.options.env
+        self._zalouser = {
+            a.account_id: a for a in resolve_zalouser_accounts(context.config, env=env)
+        }
+        self._accounts = [
+            ChannelAccount(
+                channel=self.id,
+                account_id=a.account_id,
+                enabled=a.enabled,
+                settings=a.settings,
+                name=a.name,
+            )
+            for a in self._zalouser.values()
+        ]
+        self.credentials = CredentialStore(context.state_dir)
+        guard = UrlGuard(
+            allow_loopback=self.options.allow_loopback_media or self.options.allow_private_media,
+            allow_private=self.options.allow_private_media,
+            resolver=self.options.resolver,
+        )
+        self._fetcher = MediaFetcher(context.state_dir / "media" / "zalouser", guard=guard)
+        self._media = MediaLoader(guard)
+        self._connections: dict[str, AccountConnection] = {}
+        self._senders: dict[str, ZalouserSender] = {}
+        self._groups: dict[str, GroupInfoCache] = {}
+        self._listeners: dict[str, ListenerState] = {}
+        self._policies: dict[str, AccountPolicy] = {}
+        self._active_profiles: dict[str, str] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
+
+    # ------------------------------------------------------------------ accounts
+
+    def accounts(self) -> Sequence[ChannelAccount]:
+        """Every configured account, default first."""
+        return list(self._accounts)
+
+    def zalouser_account(self, account: ChannelAccount | str) -> ZalouserAccount:
+        """The channel's view of an account (profile, hosts, limits).
+
+        Raises:
+            KeyError: No such account.
+        """
+        account_id = account if isinstance(account, str) else account.account_id
+        found = self._zalouser.get(account_id)
+        if found is None:
+            raise KeyError(f"no zalouser account {account_id!r}")
+        return found
+
+    def profile_of(self, account: ChannelAccount | str) -> str:
+        """The credential profile of an account."""
+        return self.zalouser_account(account).profile
+
+    def has_session(self, account: ChannelAccount | str) -> bool:
+        """True when the account's profile has a saved session (no network)."""
+        return self.credentials.exists(self.profile_of(account))
+
+    def connection(self, account: ChannelAccount | str) -> AccountConnection:
+        """The shared client of an account (logged in on first use)."""
+        zacct = self.zalouser_account(account)
+        found = self._connections.get(zacct.account_id)
+        if found is None:
+            found = self._connections[zacct.account_id] = AccountConnection(
+                zacct, self.credentials, transport=self.options.transport
+            )
+        return found
+
+    def _sender(self, account: ChannelAccount | str) -> ZalouserSender:
+        zacct = self.zalouser_account(account)
+        sender = self._senders.get(zacct.account_id)
+        if sender is None:
+            sender = self._senders[zacct.account_id] = ZalouserSender(
+                self.connection(zacct.account_id), self._media, retry=self.options.send_retry
+            )
+        return sender
+
+    def _group_cache(self, account_id: str) -> GroupInfoCache:
+        cache = self._groups.get(account_id)
+        if cache is None:
+            connection = self.connection(account_id)
+
+            async def fetch(group_id: str) -> GroupFacts | None:
+                async def lookup(api: PersonalApi) -> GroupFacts | None:
+                    infos = await api.groups_info([group_id])
+                    info = infos.get(group_id)
+                    if info is None:
+                        return None
+                    members = info.raw.get("currentMems") or []
+                    names = tuple(
+                        str(m.get("dName") or m.get("zaloName") or "")
+                        for m in members
+                        if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
+                    )
+                    return GroupFacts(info.name or None, names)
+
+                return await connection.call(lookup)
+
+            cache = self._groups[account_id] = GroupInfoCache(
+                fetch, ttl_s=self.options.group_info_ttl
+            )
+        return cache
+
+    def listener_state(self, account: ChannelAccount | str) -> ListenerState:
+        """The listener state of an account in this process."""
+        account_id = account if isinstance(account, str) else account.account_id
+        return self._listeners.setdefault(account_id, ListenerState())
+
+    # ------------------------------------------------------------------ policy, status
+
+    def _policy_inputs(self) -> tuple[Any, Any, tuple[str, ...]]:
+        config = self.context.config
+        defaults = _setting(_setting(_setting(config, "channels"), "defaults"), "group_policy")
+        group_chat = _setting(_setting(config, "messages"), "group_chat", "groupChat")
+        history = _setting(group_chat, "history_limit", "historyLimit")
+        patterns = _setting(group_chat, "mention_patterns", "mentionPatterns") or ()
+        return (
+            defaults if defaults in ("open", "allowlist", "disabled") else None,
+            history if isinstance(history, int) else None,
+            tuple(str(p) for p in patterns),
+        )
+
+    def _build_policy(
+        self, zacct: ZalouserAccount, resolution: NameResolution | None
+    ) -> AccountPolicy:
+        defaults, history, global_patterns = self._policy_inputs()
+        settings = resolution.apply(zacct.settings) if resolution else zacct.settings
+        return policy_from_settings(
+            self.id,
+            settings,
+            defaults_group_policy=defaults,
+            group_name_ids=resolution.group_name_ids if resolution else None,
+            mention_patterns=(*zacct.mention_patterns, *global_patterns),
+            history_limit=history,
+            text_chunk_limit=zacct.text_limit,
+        )
+
+    def policy(self, account: ChannelAccount) -> AccountPolicy:
+        """The account's access policy (names resolved to ids once the monitor started).
+
+        Built with :func:`~zalogate.core.access.policy_from_settings`:
+        ``channels.defaults.groupPolicy`` and ``messages.groupChat.historyLimit`` /
+        ``mentionPatterns`` as fallbacks, the account's ``mentionPatterns`` and the group
+        name -> id mapping of the startup resolution.
+        """
+        cached = self._policies.get(account.account_id)
+        if cached is not None:
+            return cached
+        return self._build_policy(self.zalouser_account(account), None)
+
+    def status_warnings(self, account: ChannelAccount) -> list[str]:
+        """Login and policy warnings for an enabled account."""
+        zacct = self.zalouser_account(account)
+        if not zacct.enabled:
+            return []
+        warnings: list[str] = []
+        if not self.has_session(account):
+            warnings.append(NOT_AUTHENTICATED)
+        if zacct.dm_policy == "open":
+            warnings.append(OPEN_DM_WARNING)
+        if effective_group_policy(self.policy(account)) == "open":
+            warnings.append(OPEN_GROUP_WARNING)
+        return warnings
+
+    def account_snapshot(self, account: ChannelAccount) -> dict[str, Any]:
+        """What ``channels status`` shows without contacting Zalo (no secrets)."""
+        zacct = self.zalouser_account(account)
+        stored = None
+        try:
+            stored = self.credentials.load(zacct.profile)
+        except ValueError as exc:
+            log.debug("credentials of %s unreadable: %s", zacct.profile, exc)
+        state = self.listener_state(account)
+        return {
+            "accountId": zacct.account_id,
+            "name": zacct.name,
+            "enabled": zacct.enabled,
+            "configured": stored is not None,
+            "mode": "qr",
+            "tokenSource": "session" if stored is not None else "none",
+            "profile": zacct.profile,
+            "profileSource": zacct.profile_source,
+            "userId": stored.uid if stored else None,
+            "displayName": stored.display_name if stored else None,
+            "lastUsedAt": stored.last_used_at if stored else None,
+            "listener": state.state,
+            "dmPolicy": zacct.dm_policy,
+            "groupPolicy": effective_group_policy(self.policy(account)),
+            "warnings": self.status_warnings(account),
+        }
+
+    # ------------------------------------------------------------------ monitor
+
+    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        """Monitor ``account`` until ``stop`` is set.
+
+        Raises:
+            NeedsLoginError: No saved session, or Zalo refused it (``unauthorized``).
+            DuplicateConnectionError: Zalo Web was opened elsewhere (``fatal``).
+            ProfileInUseError: Another account listens with the same profile (``fatal``).
+            ListenerStoppedError: The listener ended; restart with backoff.
+        """
+        zacct = self.zalouser_account(account)
+        holder = self._active_profiles.get(zacct.profile.lower())
+        if holder is not None and holder != zacct.account_id:
+            raise ProfileInUseError(
+                f"[{zacct.account_id}] credential profile {zacct.profile!r} is already used by"
+                f" account {holder!r}; Zalo allows one web listener per account (set a distinct"
+                f" channels.zalouser.accounts.{zacct.account_id}.profile)"
+            )
+        self._active_profiles[zacct.profile.lower()] = zacct.account_id
+        state = self.listener_state(account)
+        try:
+            connection = self.connection(account)
+            client = await connection.client(touch=True)
+            await self._learn_own_name(connection)
+            resolution = await resolve_names(
+                client.api, zacct.settings, account_id=zacct.account_id
+            )
+            self._policies[zacct.account_id] = self._build_policy(zacct, resolution)
+            log.info(
+                "[%s] starting zalouser provider (%s, uid %s, profile %s)",
+                zacct.account_id,
+                connection.own_name or "unknown name",
+                connection.own_uid,
+                zacct.profile,
+            )
+            if stop.is_set():
+                return
+            monitor = AccountMonitor(
+                connection,
+                self.context.inbox.admit,
+                self._group_cache(zacct.account_id),
+                state,
+                self.options.monitor,
+            )
+            await monitor.run(stop)
+        except NeedsLoginError:
+            state.state, state.detail = "stopped", "needs QR login"
+            raise
+        finally:
+            if self._active_profiles.get(zacct.profile.lower()) == zacct.account_id:
+                del self._active_profiles[zacct.profile.lower()]
+
+    async def _learn_own_name(self, connection: AccountConnection) -> None:
+        try:
+            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                profile = await connection.call(lambda api: api.own_profile())
+        except (TimeoutError, ZaloPersonalError) as exc:
+            log.debug("own profile lookup failed: %s", type(exc).__name__)
+            return
+        if profile.display_name and profile.display_name != connection.own_name:
+            connection.own_name = profile.display_name
+            connection.persist()
+
+    # ------------------------------------------------------------------ processing
+
+    async def prepare_inbound(
+        self, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage:
+        """After access control: download photos, send delivered + seen receipts."""
+        zacct = self.zalouser_account(account)
+        if self.options.receipts:
+            self._spawn(self._receipts(zacct, message))
+        return await self._fetcher.resolve(message, max_bytes=zacct.media_max_bytes)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
+        raw = message.raw.get("eventMessage")
+        if not isinstance(raw, Mapping) or not raw.get("msgId"):
+            return
+        thread_type = ThreadType.GROUP if message.is_group else ThreadType.USER
+        ref = MessageRef.from_message(raw)
+
+        async def acknowledge(api: PersonalApi) -> None:
+            await api.send_delivered([ref], thread_type=thread_type, seen=True)
+            await api.send_seen([ref], thread_type=thread_type)
+
+        try:
+            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                await self.connection(zacct.account_id).call(acknowledge)
+        except (TimeoutError, ZaloPersonalError, ZalouserChannelError) as exc:
+            log.debug(
+                "[%s] zalouser receipts for %s failed: %s",
+                zacct.account_id,
+                message.message_id,
+                type(exc).__name__,
+            )
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        """Deliver ``reply`` to ``target`` (``<user id>``, ``group:<id>``, ``zlu:g-…``...).
+
+        Raises:
+            DeliveryError: Nothing went out.
+        """
+        zacct = self.zalouser_account(account)
+        policy = self.policy(account)
+        return await self._sender(account).send(
+            target,
+            reply,
+            limit=min(policy.text_chunk_limit, TEXT_LIMIT),
+            mode=policy.chunk_mode,
+            max_media_bytes=zacct.media_max_bytes,
+        )
+
+    async def send_link(
+        self, account: ChannelAccount, target: str, url: str, caption: str = ""
+    ) -> DeliveryReceipt:
+        """Send ``url`` with Zalo's link preview, ``caption`` before it."""
+        return await self._sender(account).send_link(target, url, caption)
+
+    async def typing(self, account: ChannelAccount, target: str) -> None:
+        """Show "typing…" in ``target``."""
+        thread_id, thread_type = thread_of(target)
+        async with asyncio.timeout(5.0):
+            await self.connection(account).call(
+                lambda api: api.send_typing(thread_id, thread_type=thread_type)
+            )
+
+    async def react(
+        self,
+        account: ChannelAccount,
+        target: str,
+        message_id: str,
+        reaction: str,
+        *,
+        remove: bool = False,
+    ) -> None:
+        """React to a message (``message_id`` is ``"<msgId>:<cliMsgId>"`` or one id).
+
+        ``reaction`` may be an alias (``like``, ``heart``, ``haha``, ``wow``, ``cry``,
+        ``angry``, their emoji) or a Zalo icon (``/-strong``); empty is a like.
+
+        Raises:
+            DeliveryError: No message id, or Zalo refused the reaction.
+        """
+        thread_id, thread_type = thread_of(target)
+        ids = resolve_message_ids(message_id)
+        if ids is None:
+            raise DeliveryError("messageId required for react", retryable=False)
+        icon = resolve_reaction(reaction)
+
+        async def act(api: PersonalApi) -> Any:
+            if remove:
+                return await api.remove_reaction(
+                    thread_id=thread_id,
+                    msg_id=ids.msg_id,
+                    cli_msg_id=ids.cli_msg_id,
+                    thread_type=thread_type,
+                )
+            chosen: str | CustomReaction = icon
+            try:
+                return await api.add_reaction(
+                    chosen,
+                    thread_id=thread_id,
+                    msg_id=ids.msg_id,
+                    cli_msg_id=ids.cli_msg_id,
+                    thread_type=thread_type,
+                )
+            except ConfigurationError:
+                # Not a built-in icon: pass it through as a custom one (rType -1).
+                return await api.add_reaction(
+                    CustomReaction(r_type=-1, icon=icon),
+                    thread_id=thread_id,
+                    msg_id=ids.msg_id,
+                    cli_msg_id=ids.cli_msg_id,
+                    thread_type=thread_type,
+                )
+
+        try:
+            await self.connection(account).call(act)
+        except ZalouserChannelError as exc:
+            raise DeliveryError(str(exc), retryable=True) from exc
+        except ZaloPersonalError as exc:
+            raise DeliveryError(str(exc), retryable=exc.retryable) from exc
+
+    # ------------------------------------------------------------------ probe
+
+    async def probe(self, account: ChannelAccount, *, timeout: float | None = None) -> ProbeResult:  # noqa: ASYNC109
+        """Log in with the saved session and ask for the own profile (bounded in time)."""
+        zacct = self.zalouser_account(account)
+        limit = max(1.0, self.options.probe_timeout if timeout is None else timeout)
+        warnings = tuple(self.status_warnings(account))
+        state = self.listener_state(account)
+        identity: dict[str, Any] = {"profile": zacct.profile, "listener": state.state}
+        if not self.has_session(account):
+            return ProbeResult(
+                ok=False, detail=NOT_AUTHENTICATED, identity=identity, warnings=warnings
+            )
+        started = time.monotonic()
+        connection = self.connection(account)
+        probe_connection = (
+            connection
+            if connection.logged_in
+            else AccountConnection(zacct, self.credentials, transport=self.options.transport)
+        )
+        try:
+            async with asyncio.timeout(limit):
+                profile = await probe_connection.call(lambda api: api.own_profile())
+        except TimeoutError:
+            detail = f"Not authenticated (timed out after {limit:g} s)"
+            return self._probe_failure(detail, identity, warnings, started)
+        except NeedsLoginError as exc:
+            return self._probe_failure(str(exc), identity, warnings, started)
+        except ZaloPersonalError as exc:
+            return self._probe_failure(str(exc), identity, warnings, started)
+        finally:
+            if probe_connection is not connection:
+                await probe_connection.forget()
+        identity.update(
+            {"userId": profile.uid, "displayName": profile.display_name, "id": profile.uid}
+        )
+        if profile.avatar:
+            identity["avatar"] = profile.avatar
+        return ProbeResult(
+            ok=True,
+            detail=f"logged in as {profile.display_name or profile.uid}",
+            identity=identity,
+            warnings=warnings,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+        )
+
+    @staticmethod
+    def _probe_failure(
+        detail: str, identity: dict[str, Any], warnings: Sequence[str], started: float
+    ) -> ProbeResult:
+        return ProbeResult(
+            ok=False,
+            detail=detail,
+            identity=identity,
+            warnings=warnings,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+        )
+
+    # ------------------------------------------------------------------ directory
+
+    async def _lookup(self, account: ChannelAccount, what: str, action: Any) -> Any:
+        try:
+            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                return await self.connection(account).call(action)
+        except TimeoutError:
+            raise ZalouserChannelError(f"Timed out fetching Zalo {what}") from None
+
+    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
+        """The account itself (its own profile)."""
+        profile = await self._lookup(account, "account info", lambda api: api.own_profile())
+        extra = {"avatar": profile.avatar} if profile.avatar else {}
+        return DirectoryEntry(id=profile.uid, name=profile.display_name or None, extra=extra)
+
+    async def directory_peers(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """Friends whose id or name contains ``query`` (exact matches first)."""
+        friends = await self._lookup(account, "friend list", lambda api: api.friends())
+        entries = [
+            DirectoryEntry(
+                id=f.uid,
+                name=f.display_name or f.zalo_name or None,
+                extra={"avatar": f.avatar} if f.avatar else {},
+            )
+            for f in friends
+        ]
+        return _select(entries, query, limit)
+
+    async def directory_groups(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """Groups the account is in (ids as ``group:<id>``, the send target)."""
+        groups = await self._lookup(account, "group list", lambda api: api.all_groups())
+        entries = [
+            DirectoryEntry(
+                id=f"group:{g.group_id}",
+                name=g.name or None,
+                kind="group",
+                extra={"groupId": g.group_id, "memberCount": g.total_members},
+            )
+            for g in groups.values()
+        ]
+        return _select(entries, query, limit)
+
+    async def directory_group_members(
+        self, account: ChannelAccount, group_id: str
+    ) -> Sequence[DirectoryEntry]:
+        """Members of a group (``<id>`` or ``group:<id>``)."""
+        gid, _ = thread_of(group_id if ":" in group_id else f"group:{group_id}")
+        infos = await self._lookup(account, "group info", lambda api: api.groups_info([gid]))
+        info = infos.get(gid)
+        if info is None:
+            raise ZalouserChannelError(f"Zalo group {gid} not found (is the account a member?)")
+        ids = list(dict.fromkeys(info.member_ids))
+        profiles = await self._lookup(account, "group members", lambda api: api.group_members(ids))
+        entries = []
+        for uid in ids:
+            member = profiles.get(uid)
+            name = (member.display_name or member.zalo_name) if member else None
+            extra = {"avatar": member.avatar} if member and member.avatar else {}
+            entries.append(DirectoryEntry(id=uid, name=name or None, extra=extra))
+        return entries
+
+    # ------------------------------------------------------------------ login
+
+    async def login_interactive(self, account: ChannelAccount, ui: LoginUserInterface) -> str:
+        """``channels login``: QR login for the account's profile (see :mod:`.login`)."""
+        zacct = self.zalouser_account(account)
+        line = await qr_login(
+            zacct,
+            self.credentials,
+            ui,
+            wait_s=self.options.login_wait,
+            qr_timeout_s=self.options.qr_timeout,
+            transport=self.options.transport,
+        )
+        await self.connection(account).forget()
+        return line
+
+    async def logout(self, account: ChannelAccount) -> bool:
+        """Forget the account's saved session; True if there was one."""
+        await self.connection(account).forget()
+        removed = self.credentials.delete(self.profile_of(account))
+        if removed:
+            log.info("[%s] zalouser session cleared", account.account_id)
+        return removed
+
+    # ------------------------------------------------------------------ tools
+
+    def agent_tools(
+        self, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """The ``zalouser`` tool while the account is enabled and has a saved session."""
+        if not account.enabled or not self.has_session(account):
+            return []
+        return zalouser_tools(self, account, context)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Finish background receipts, save refreshed cookies and close every client."""
+        background = list(self._background)
+        if background:
+            await asyncio.wait(background, timeout=2.0)
+            for task in background:
+                task.cancel()
+        connections, self._connections = list(self._connections.values()), {}
+        self._senders.clear()
+        for connection in connections:
+            await connection.aclose()
+        await self._fetcher.aclose()
+        await self._media.aclose()
+
+
+def _select(
+    entries: Sequence[DirectoryEntry], query: str | None, limit: int | None
+) -> list[DirectoryEntry]:
+    """Entries whose id or name contains ``query`` (case-insensitive), exact matches first."""
+    needle = (query or "").strip().casefold()
+    if needle:
+        exact = [e for e in entries if needle in (e.id.casefold(), (e.name or "").casefold())]
+        partial = [
+            e
+            for e in entries
+            if e not in exact and (needle in e.id.casefold() or needle in (e.name or "").casefold())
+        ]
+        chosen = exact + partial
+    else:
+        chosen = list(entries)
+    return chosen if limit is None or limit < 0 else chosen[:limit]
+
+
+def create_channel(
+    context: ChannelContext, options: ZalouserChannelOptions | None = None
+) -> ZalouserChannel:
+    """Build the ``zalouser`` channel (the plugin entry point calls this).
+
+    Args:
+        context: What the runtime lends the channel; ``inbox`` may refuse messages for
+            one-off commands.
+        options: Non-config knobs; default ``context.extras["zalouser_options"]`` if set.
+    """
+    return ZalouserChannel(context, options)

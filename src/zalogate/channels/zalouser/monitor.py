@@ -1,0 +1,185 @@
+"""The monitor of one ``zalouser`` account: the websocket listener -> the inbox.
+
+:class:`AccountMonitor` runs until the gateway stops it or the listener ends:
+
+* every message event is normalised (:mod:`.inbound`; the account's own messages are
+  dropped) and handed to ``admit`` in arrival order (per-conversation order from there on is
+  the inbox's job); ``file_done`` controls resolve pending file uploads;
+* refreshed cookies are written back every ``refresh_s`` and when the monitor ends;
+* when the listener ends for good it raises: :class:`~.errors.DuplicateConnectionError`
+  (``fatal``: Zalo Web was opened elsewhere; the account stops instead of fighting) or
+  :class:`~.errors.ListenerStoppedError` (the runtime restarts the account with backoff, with
+  a fresh login).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from zalogate.channels.zalouser.connection import AccountConnection
+from zalogate.channels.zalouser.errors import DuplicateConnectionError, ListenerStoppedError
+from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
+from zalogate.core.model import InboundMessage
+from zalogate.personal.events import GroupMessage, UserMessage
+from zalogate.personal.listener import (
+    CloseReason,
+    Connected,
+    Disconnected,
+    Listener,
+    ListenerClosedError,
+    RetryPolicy,
+)
+from zalogate.personal.listener import DuplicateConnectionError as ListenerDuplicateError
+
+__all__ = ["AccountMonitor", "ListenerState", "MonitorOptions"]
+
+log = logging.getLogger(__name__)
+
+Admit = Callable[[InboundMessage], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorOptions:
+    """Knobs of a monitor (tests shorten them).
+
+    Attributes:
+        reconnect: ``True`` follows Zalo's reconnect rules inside the listener; ``False``
+            ends the monitor at the first close (the runtime restarts it); or a policy.
+        connect_timeout_s: How long the first connection may take.
+        refresh_s: Seconds between write-backs of refreshed cookies.
+        listener_options: Extra keyword arguments for :class:`Listener`.
+    """
+
+    reconnect: bool | RetryPolicy = True
+    connect_timeout_s: float = 30.0
+    refresh_s: float = 600.0
+    listener_options: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ListenerState:
+    """What ``probe`` and status show about an account's listener."""
+
+    state: str = "stopped"
+    """``connecting``, ``connected``, ``reconnecting``, ``stopped`` or ``failed``."""
+    detail: str = ""
+    connections: int = 0
+
+
+class AccountMonitor:
+    """Runs the listener of one account (see the module docstring)."""
+
+    def __init__(
+        self,
+        connection: AccountConnection,
+        admit: Admit,
+        groups: GroupInfoCache,
+        state: ListenerState,
+        options: MonitorOptions,
+    ) -> None:
+        self.connection = connection
+        self.admit = admit
+        self.groups = groups
+        self.state = state
+        self.options = options
+
+    @property
+    def account_id(self) -> str:
+        """The monitored account."""
+        return self.connection.account.account_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set; raise when the listener ends by itself."""
+        client = await self.connection.client(touch=True)
+        session = client.session
+        self.state.state, self.state.detail = "connecting", ""
+        listener = Listener(
+            session,
+            client.http,
+            endpoints=self.connection.account.endpoints,
+            reconnect=self.options.reconnect,
+            self_listen=False,
+            on_file_done=client.api.resolve_file_done,
+            **(self.options.listener_options or {}),
+        )
+        consumer = asyncio.create_task(
+            self._consume(listener, session.uid), name=f"zalouser-consume-{self.account_id}"
+        )
+        refresher = asyncio.create_task(self._refresh(), name=f"zalouser-refresh-{self.account_id}")
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await listener.start()
+            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                await listener.close()
+            await consumer
+        except ListenerDuplicateError:
+            self.state.state = "failed"
+            self.state.detail = "another Zalo Web session took over (close 3000)"
+            log.error(
+                "[%s] zalouser listener stopped: the account was opened in Zalo Web elsewhere"
+                " (close 3000). Close the other session, then restart the gateway.",
+                self.account_id,
+            )
+            await self.connection.invalidate()
+            raise DuplicateConnectionError(
+                f"[{self.account_id}] another Zalo Web session is open for this account (close"
+                " 3000); the account is stopped. Close Zalo Web in the browser, then restart"
+                " the gateway."
+            ) from None
+        except ListenerClosedError as exc:
+            self.state.state, self.state.detail = "stopped", str(exc)
+            await self.connection.invalidate()
+            raise ListenerStoppedError(f"[{self.account_id}] zalouser {exc}") from exc
+        finally:
+            for task in (stopper, refresher, consumer):
+                task.cancel()
+            await asyncio.gather(stopper, refresher, consumer, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await listener.close()
+            self.connection.persist()
+            if self.state.state not in ("failed",) and stop.is_set():
+                self.state.state = "stopped"
+
+    async def _consume(self, listener: Listener, own_uid: str) -> None:
+        async for event in listener:
+            if isinstance(event, UserMessage | GroupMessage):
+                await self._on_message(event, own_uid)
+            elif isinstance(event, Connected):
+                self.state.state, self.state.detail = "connected", ""
+                self.state.connections = event.connection
+                log.info("[%s] zalouser listener connected", self.account_id)
+            elif isinstance(event, Disconnected):
+                self.state.state = "reconnecting" if event.will_retry else "stopped"
+                self.state.detail = f"{event.reason.value} (code {event.code})"
+                if event.reason is not CloseReason.MANUAL:
+                    log.warning(
+                        "[%s] zalouser listener disconnected: %s%s",
+                        self.account_id,
+                        event.reason.value,
+                        f"; retrying in {event.retry_in_s:.1f}s" if event.will_retry else "",
+                    )
+
+    async def _on_message(self, event: UserMessage | GroupMessage, own_uid: str) -> None:
+        result = await normalize_message(
+            event, self.account_id, own_uid, group_lookup=self.groups.get
+        )
+        if result.message is None:
+            log.debug(
+                "[%s] zalouser message %s ignored: %s",
+                self.account_id,
+                event.msg_id,
+                result.ignored,
+            )
+            return
+        await self.admit(result.message)
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.refresh_s)
+            self.connection.persist()

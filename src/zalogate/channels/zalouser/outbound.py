@@ -1,0 +1,247 @@
+"""Outbound: a :class:`~zalogate.core.model.ReplyPayload` -> personal-account API calls.
+
+* Text: Markdown is converted to Zalo text styles first (:mod:`.markdown_styles`; plain text
+  stays as it is), then split into chunks of at most the account's ``textChunkLimit`` (2000
+  UTF-16 units) with the styles re-based per chunk (:mod:`.styled_chunks`); one message per
+  chunk, in order.
+* Media: each item is loaded (local file or URL, within ``mediaMaxMb``); images go out as
+  photos, the first one with the text as its caption (plain: Zalo photo captions have no
+  styles), anything else as a file (which needs the running listener for Zalo's
+  ``file_done``). Caption text beyond one chunk follows as text messages.
+* Links: ``send_link`` (Zalo fetches a preview).
+* Every call is retried on 429, 5xx, timeouts and connection errors with a jittered backoff,
+  never on other errors. A failure after something went out gives a *partial* receipt with the
+  ids that did go out; a failure before raises :class:`~zalogate.core.errors.DeliveryError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from zalogate.backoff import Backoff, BackoffConfig
+from zalogate.channels.zalouser.connection import AccountConnection
+from zalogate.channels.zalouser.errors import NeedsLoginError
+from zalogate.channels.zalouser.markdown_styles import StyledText, markdown_to_styled
+from zalogate.channels.zalouser.media import LoadedMedia, MediaLoader, MediaLoadError
+from zalogate.channels.zalouser.styled_chunks import chunk_styled
+from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.targets import Target, TargetError, parse_target
+from zalogate.personal.api import PersonalApi, SentMessage
+from zalogate.personal.errors import ZaloPersonalError
+from zalogate.personal.session import ThreadType
+
+__all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+ChunkMode = Literal["length", "newline"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRetry:
+    """How often and how patiently one API call of a send is retried."""
+
+    attempts: int = 3
+    backoff: BackoffConfig = field(
+        default_factory=lambda: BackoffConfig(min_delay=0.5, max_delay=8.0)
+    )
+
+
+def is_retryable_send_error(exc: BaseException) -> bool:
+    """429, 5xx, timeouts and connection errors (``retryable`` personal errors); nothing else."""
+    return isinstance(exc, ZaloPersonalError) and exc.retryable
+
+
+def thread_of(target: str) -> tuple[str, ThreadType]:
+    """The thread id and type of a target (``group:<id>``, ``g-…``, ``user:<id>``, ``<id>``).
+
+    Raises:
+        DeliveryError: Empty target or another channel's prefix (not retryable).
+    """
+    try:
+        parsed: Target = parse_target(target, "zalouser")
+    except TargetError as exc:
+        raise DeliveryError(str(exc), retryable=False) from None
+    return parsed.id, ThreadType.GROUP if parsed.is_group else ThreadType.USER
+
+
+class _SendFailedError(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class ZalouserSender:
+    """Delivers replies for one account through its :class:`AccountConnection`.
+
+    Args:
+        connection: The account's client.
+        media: Loads outbound media.
+        retry: Retry policy per call.
+        sleep: Awaitable sleep (tests inject a fast one).
+    """
+
+    def __init__(
+        self,
+        connection: AccountConnection,
+        media: MediaLoader,
+        *,
+        retry: SendRetry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.connection = connection
+        self.media = media
+        self.retry = retry or SendRetry()
+        self._sleep = sleep
+
+    @property
+    def account_id(self) -> str:
+        """The account this sender works for."""
+        return self.connection.account.account_id
+
+    async def _call(self, action: Callable[[PersonalApi], Awaitable[_T]]) -> _T:
+        backoff = Backoff(self.retry.backoff)
+        attempt = 1
+        while True:
+            try:
+                return await self.connection.call(action)
+            except NeedsLoginError as exc:
+                raise _SendFailedError(exc) from exc
+            except ZaloPersonalError as exc:
+                if attempt >= self.retry.attempts or not is_retryable_send_error(exc):
+                    raise _SendFailedError(exc) from exc
+                delay = backoff.next_delay()
+                log.debug(
+                    "[%s] zalouser send attempt %d failed (%s); retrying in %.2fs",
+                    self.account_id,
+                    attempt,
+                    type(exc).__name__,
+                    delay,
+                )
+                await self._sleep(delay)
+                attempt += 1
+
+    # ------------------------------------------------------------------ replies
+
+    async def send(
+        self,
+        target: str,
+        reply: ReplyPayload,
+        *,
+        limit: int = 2000,
+        mode: ChunkMode = "length",
+        markdown: bool = True,
+        max_media_bytes: int = 5 * 1024 * 1024,
+    ) -> DeliveryReceipt:
+        """Send ``reply`` to ``target`` (see the module docstring).
+
+        Raises:
+            DeliveryError: Nothing went out (``retryable`` says whether a retry may help).
+        """
+        thread_id, thread_type = thread_of(target)
+        media = [ref.strip() for ref in reply.media_urls if ref.strip()]
+        styled = markdown_to_styled(reply.text) if markdown else StyledText(reply.text)
+        if not media and not styled.text.strip():
+            raise DeliveryError(
+                "Nothing to send: the reply has no text and no media", retryable=False
+            )
+        sent: list[str] = []
+        try:
+            chunks = chunk_styled(styled, limit, mode) if styled.text.strip() else []
+            if media:
+                caption = chunks[0].text if chunks else ""
+                for index, ref in enumerate(media):
+                    loaded = await self._load(ref, max_media_bytes)
+                    first = caption if index == 0 else ""
+                    result = await self._send_media(thread_id, thread_type, loaded, first)
+                    sent.append(result.msg_id)
+                    if index == 0 and first and loaded.is_image:
+                        chunks = chunks[1:]
+            for chunk in chunks:
+                result = await self._send_chunk(thread_id, thread_type, chunk)
+                sent.append(result.msg_id)
+        except _SendFailedError as failure:
+            return self._failed(reply.kind.value, failure.cause, sent)
+        return DeliveryReceipt(message_ids=tuple(sent))
+
+    async def _send_chunk(
+        self, thread_id: str, thread_type: ThreadType, chunk: StyledText
+    ) -> SentMessage:
+        return await self._call(
+            lambda api: api.send_text(
+                thread_id, chunk.text, thread_type=thread_type, styles=chunk.styles
+            )
+        )
+
+    async def _send_media(
+        self, thread_id: str, thread_type: ThreadType, media: LoadedMedia, caption: str
+    ) -> SentMessage:
+        if media.is_image:
+
+            async def photo(api: PersonalApi) -> SentMessage:
+                return await api.send_image(
+                    thread_id,
+                    media.data,
+                    filename=media.filename,
+                    thread_type=thread_type,
+                    caption=caption,
+                )
+
+            return await self._call(photo)
+
+        async def document(api: PersonalApi) -> SentMessage:
+            return await api.send_file(
+                thread_id, media.data, media.filename, thread_type=thread_type
+            )
+
+        return await self._call(document)
+
+    async def _load(self, ref: str, max_bytes: int) -> LoadedMedia:
+        try:
+            return await self.media.load(ref, max_bytes=max_bytes)
+        except MediaLoadError as exc:
+            raise _SendFailedError(exc) from exc
+
+    async def send_link(self, target: str, url: str, caption: str = "") -> DeliveryReceipt:
+        """Send ``url`` with Zalo's link preview (``caption`` before it).
+
+        Raises:
+            DeliveryError: The link did not go out.
+        """
+        thread_id, thread_type = thread_of(target)
+        if not url.strip():
+            raise DeliveryError("No link URL provided", retryable=False)
+        try:
+            result = await self._call(
+                lambda api: api.send_link(
+                    thread_id, url.strip(), text=caption, thread_type=thread_type
+                )
+            )
+        except _SendFailedError as failure:
+            return self._failed("link", failure.cause, [])
+        return DeliveryReceipt(message_ids=(result.msg_id,))
+
+    async def send_texts(self, target: str, chunks: Sequence[StyledText]) -> DeliveryReceipt:
+        """Send already formatted chunks in order (partial receipt on a later failure)."""
+        thread_id, thread_type = thread_of(target)
+        sent: list[str] = []
+        try:
+            for chunk in chunks:
+                sent.append((await self._send_chunk(thread_id, thread_type, chunk)).msg_id)
+        except _SendFailedError as failure:
+            return self._failed("text", failure.cause, sent)
+        return DeliveryReceipt(message_ids=tuple(sent))
+
+    def _failed(self, what: str, cause: BaseException, sent: list[str]) -> DeliveryReceipt:
+        error = describe_error(cause)
+        log.warning("[%s] zalouser %s send failed: %s", self.account_id, what, error)
+        if sent:
+            return DeliveryReceipt(message_ids=tuple(sent), partial=True, error=error)
+        retryable = is_retryable_send_error(cause) or isinstance(cause, NeedsLoginError)
+        raise DeliveryError(error, retryable=retryable) from cause
