@@ -47,7 +47,10 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 
 def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units (how Zalo counts)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    # The codec counts in C; lone surrogates (possible in Python strings) count one unit.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _char_units(ch: str) -> int:
@@ -184,6 +187,8 @@ def chunk_text(text: str, limit: int = DEFAULT_TEXT_LIMIT, mode: ChunkMode = "le
     if not text.strip():
         return []
     if mode == "length":
+        if len(text) <= limit // 2 or utf16_len(text) <= limit:
+            return [text]  # fits as it is (the common case): no fence scan, no split search
         return _chunk_length(text, limit)
     chunks: list[str] = []
     for paragraph in _paragraphs(text):

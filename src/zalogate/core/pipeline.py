@@ -26,12 +26,12 @@ failure) is recorded with the ids that did go out and raised as a retryable
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Literal
 
 from zalogate.core.access import (
@@ -170,6 +170,11 @@ def _sender_label(message: InboundMessage) -> str:
     return (message.sender_name or "").strip() or message.sender_id
 
 
+def _json_ids(ids: Sequence[str]) -> str:
+    """``json.dumps(list(ids))`` without building an encoder per call (a hot path)."""
+    return "[" + ", ".join(map(encode_basestring_ascii, ids)) + "]"
+
+
 class _Deliverer:
     """Sends chunks in order and records each one; skips chunks recorded before."""
 
@@ -227,7 +232,7 @@ class _Deliverer:
             seq,
             self.target,
             status,
-            json.dumps(list(ids)),
+            _json_ids(ids),
             error,
             int(self.pipeline.clock() * 1000),
         )
@@ -475,26 +480,27 @@ class Pipeline:
         self.counters.replied += 1
         return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
 
-    async def _session_key(self, message: InboundMessage) -> str:
+    def _plain_session_key(
+        self, message: InboundMessage, exists: Callable[[str], bool] | None = None
+    ) -> str:
         options = self.session
+        return session_key(
+            message,
+            dm_scope=options.dm_scope,
+            agent_id=options.agent_id,
+            main_key=options.main_key,
+            group_scope=options.group_scope,
+            identity_links=options.identity_links,
+            session_exists=exists,
+        )
 
-        def build(exists: Callable[[str], bool] | None = None) -> str:
-            return session_key(
-                message,
-                dm_scope=options.dm_scope,
-                agent_id=options.agent_id,
-                main_key=options.main_key,
-                group_scope=options.group_scope,
-                identity_links=options.identity_links,
-                session_exists=exists,
-            )
-
-        key = build()
+    async def _session_key(self, message: InboundMessage) -> str:
+        key = self._plain_session_key(message)
         if message.is_group or message.channel.strip().lower() != "zalouser":
             return key
         # zalouser keeps an old release's group-kind DM session when only that one exists;
         # a session "exists" when it has a stored transcript.
-        legacy = legacy_zalouser_dm_key(message, agent_id=options.agent_id)
+        legacy = legacy_zalouser_dm_key(message, agent_id=self.session.agent_id)
         if legacy == key:
             return key
         rows = await self.store.fetchall(
@@ -502,7 +508,7 @@ class Pipeline:
             (key, legacy),
         )
         found = {str(row["session_key"]) for row in rows}
-        return build(found.__contains__) if legacy in found else key
+        return self._plain_session_key(message, found.__contains__) if legacy in found else key
 
     def _pieces(
         self,
@@ -526,6 +532,8 @@ class Pipeline:
         chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
         if not chunks:
             return [ReplyPayload(media_urls=media, kind=payload.kind)]
+        if len(chunks) == 1 and chunks[0] == payload.text and payload.reply_to_id is None:
+            return [payload]  # the common case: nothing to change, no new model to build
         return [
             ReplyPayload(text=chunk, media_urls=media if i == 0 else (), kind=payload.kind)
             for i, chunk in enumerate(chunks)

@@ -96,6 +96,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        _settle(future, result, error)
+
+
 class Store:
     """One SQLite database in WAL mode with an async access layer.
 
@@ -335,9 +340,17 @@ class Store:
             log.error("store commit failed: %s", exc)
             failure: BaseException = StoreError(f"commit failed: {exc}")
             outcomes = [(None, failure)] * len(batch)
+        # One wake-up per event loop and batch, not one per write: waking a loop costs a
+        # self-pipe write and a loop iteration, which dominated small writes.
+        by_loop: dict[
+            asyncio.AbstractEventLoop,
+            list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+        ] = {}
         for request, (result, error) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(request.loop, []).append((request.future, result, error))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop may be gone
-                request.loop.call_soon_threadsafe(_settle, request.future, result, error)
+                loop.call_soon_threadsafe(_settle_all, settled)
 
 
 def _split_sql(script: str) -> list[str]:
