@@ -538,7 +538,7 @@ class PersonalApi:
             ) from None
 
     @staticmethod
-    def _sent(result: Any, client_id: int, path: str) -> SentMessage:
+    def _sent(result: Any, client_id: int | str, path: str) -> SentMessage:
         if not isinstance(result, Mapping) or result.get("msgId") is None:
             raise ProtocolError(f"send answer lacks msgId ({path})")
         return SentMessage(msg_id=str(result["msgId"]), cli_msg_id=str(client_id))
@@ -841,7 +841,7 @@ class PersonalApi:
         scope = "group" if group else "message"
         path = f"/api/{scope}/asyncfile/msg"
         result = await self.http.call("POST", self._url("file", path), params, query=_NRETRY)
-        return self._sent(result, int(client_id), path)
+        return self._sent(result, client_id, path)
 
     # ---------------------------------------------------------------- links
 
