@@ -81,6 +81,15 @@ def test_the_readme_script_passes_in_process(
     assert "approved 6011223344556677" in out
 
 
+def test_the_group_example_shows_the_undelivered_message(
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["sandbox", "--script", str(ROOT / "examples/sandbox/group.script")]) == 0
+    out = capsys.readouterr().out
+    assert "the gateway does not see this one" in out
+    assert "sandbox: all 3 steps passed" in out
+
+
 def test_a_wrong_reply_fails_with_a_diff(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
