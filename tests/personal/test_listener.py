@@ -564,3 +564,19 @@ def test_no_frame_content_escapes_the_frame_handler(cmd: int, sub_cmd: int, body
         assert listener.stats.bad_frames == (0 if decodable or ignored else 1)
 
     asyncio.run(feed())
+
+
+async def test_close_from_inside_a_callback(fake: FakeZaloPersonal, logged_in: LoggedIn) -> None:
+    zp = await logged_in(BOT)
+    listener: Listener | None = None
+
+    async def on_event(event: ListenerEvent) -> None:
+        if isinstance(event, UserMessage) and listener is not None:
+            await listener.close()
+
+    listener = Listener(zp.session, zp.http, endpoints=endpoints_for(fake), on_event=on_event)
+    await listener.wait_connected(5)
+    await fake.user(ALICE).says_to(BOT, "stop")
+    async with asyncio.timeout(3):
+        final = await listener.wait_closed()
+    assert final.reason is CloseReason.MANUAL

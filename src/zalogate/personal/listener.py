@@ -430,6 +430,13 @@ class Listener:
             self._finish(Disconnected(CloseReason.MANUAL, None, "never started", False))
             return
         conn = self._conn
+        if task is asyncio.current_task():
+            # Called from an on_event callback: the loop ends by itself once the socket closes.
+            if conn is not None:
+                self._local_reason = CloseReason.MANUAL
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(1000, "manual"), timeout=5.0)
+            return
         if self._connecting or self._backpressured:
             task.cancel()  # the handshake or a full queue would make us wait; a retry wait wakes
         if conn is not None:
@@ -697,7 +704,11 @@ class Listener:
                 if isinstance(message, str):
                     continue  # only binary frames carry the protocol
                 self.stats.frames += 1
-                await self._on_frame(conn, message, helpers)
+                try:
+                    await self._on_frame(conn, message, helpers)
+                except Exception:  # a bug must cost one frame, never the listener
+                    self.stats.bad_frames += 1
+                    log.exception("zalo listener %s failed on a frame", self.session.uid)
         except ConnectionClosed:
             pass
 
