@@ -162,6 +162,39 @@ def test_status_without_gateway_reports_mode_token_source_and_warnings(
     assert "inlinesecretvalue" not in text
 
 
+def test_status_falls_back_to_the_config_when_the_channel_cannot_be_built(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    def broken(context: ChannelContext) -> Any:
+        raise RuntimeError("the zalo module is broken")
+
+    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
+    monkeypatch.setattr(
+        "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
+    )
+    monkeypatch.setenv("ZALO_BOT_TOKEN", "333:envsecretvalue")
+    write_config(
+        tmp_path,
+        f"""{{ {no_gateway()} channels: {{ zalo: {{ accounts: {{
+             default: {{}}, work: {{}}, hook: {{ botToken: "444:accountsecret",
+             webhookUrl: "https://bot.example.com/z", webhookSecret: "secret-secret" }}
+           }} }} }} }}""",
+        monkeypatch,
+    )
+    assert run_cli(["channels", "status", "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "envsecretvalue" not in raw
+    assert "accountsecret" not in raw
+    [zalo] = json.loads(raw)["channels"]
+    assert zalo["setupError"] == "could not set up the zalo channel: the zalo module is broken"
+    rows = {r["accountId"]: r for r in zalo["accounts"]}
+    assert (rows["default"]["tokenSource"], rows["default"]["configured"]) == ("env", True)
+    # ZALO_BOT_TOKEN and top-level values serve the default account only
+    assert (rows["work"]["tokenSource"], rows["work"]["configured"]) == ("none", False)
+    assert (rows["hook"]["tokenSource"], rows["hook"]["mode"]) == ("config", "webhook")
+    assert any('groupPolicy is "open"' in w for w in rows["hook"]["warnings"])
+
+
 def test_status_reads_last_activity_from_the_state_store(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:

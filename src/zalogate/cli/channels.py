@@ -303,23 +303,25 @@ def _config_facts(
 def zalo_credential_origin(account: ResolvedAccount, env: Mapping[str, str]) -> str:
     """Where a zalo account's token comes from: ``config``, ``configFile``, ``env`` or ``none``.
 
-    The order of zalo-bot-api.md §5.2: the account's ``botToken`` (a blank one blocks
-    inheritance), its ``tokenFile``, then (without an account ``botToken`` key) the top-level
-    ``botToken`` and ``tokenFile``, then ``ZALO_BOT_TOKEN`` for the default account only.
+    Used when the channel cannot be built to say it itself; the order of issue 4 (and of the
+    channel): the account's ``botToken`` (a blank one blocks inheritance), its ``tokenFile``,
+    then for the default account only the top-level ``botToken`` and ``tokenFile`` (unless it
+    has a ``botToken`` key of its own) and ``ZALO_BOT_TOKEN``.
     """
     own, base = account.own, account.base
-    if "botToken" in own and _present(own.get("botToken")):
-        return "config"
+    if "botToken" in own:
+        if _present(own.get("botToken")):
+            return "config"
+        return "configFile" if _text(own.get("tokenFile")) else "none"
     if _text(own.get("tokenFile")):
         return "configFile"
-    if "botToken" not in own:
-        if _present(base.get("botToken")):
-            return "config"
-        if _text(base.get("tokenFile")):
-            return "configFile"
-    if account.account_id == "default" and env.get(_BOT_ENV_VAR, "").strip():
-        return "env"
-    return "none"
+    if not account.is_default:
+        return "none"
+    if _present(base.get("botToken")):
+        return "config"
+    if _text(base.get("tokenFile")):
+        return "configFile"
+    return "env" if env.get(_BOT_ENV_VAR, "").strip() else "none"
 
 
 def config_warnings(
