@@ -333,6 +333,20 @@ async def test_webhook_gets_updates_with_the_secret_header(
     assert fake.webhook_deliveries == 1
 
 
+async def test_webhooks_can_be_delivered_to_a_local_base_url(
+    fake: FakeZaloBotApi, bot: ZaloBot
+) -> None:
+    async with Receiver() as receiver:
+        local = receiver.url.rsplit("/", 1)[0]
+        path = receiver.url[len(local) :]
+        fake.deliver_webhooks_to = local
+        await bot.set_webhook(f"https://bot.example.com{path}?k=1", SECRET)
+        message_id = fake.user("u1").says("qua loopback")
+        [body] = await receiver.wait_for(1)
+    assert body["message"]["message_id"] == message_id
+    assert receiver.secrets == [SECRET]
+
+
 async def test_get_updates_gets_nothing_while_a_webhook_is_set(
     fake: FakeZaloBotApi, bot: ZaloBot
 ) -> None:

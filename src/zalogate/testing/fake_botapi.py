@@ -25,7 +25,8 @@ Behaviour, and where it comes from:
 * While a webhook is set, updates go to the webhook and ``getUpdates`` gets nothing
   (the reference: "getUpdates silently returns nothing"); ``poll_while_webhook="conflict"``
   instead refuses it with HTTP 200 ``error_code`` 409.
-* Webhook delivery: each update is POSTed as JSON with ``X-Bot-Api-Secret-Token``; a non-200
+* Webhook delivery: each update is POSTed as JSON with ``X-Bot-Api-Secret-Token`` (to
+  ``deliver_webhooks_to`` + the registered URL's path when that is set); a non-200
   answer or a connection failure is retried after each of ``webhook_retry_delays`` (default
   0.05 s, 0.2 s, 1 s: Zalo's own retry schedule is not documented), then the update is given up
   and listed in ``webhook_failures``. ``webhook_concurrency`` deliveries run at once per bot.
@@ -72,6 +73,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from zalogate.botapi.client import shared_ssl_context
 from zalogate.botapi.redaction import install_log_filter
 
 __all__ = [
@@ -381,6 +383,10 @@ class FakeZaloBotApi:
         """Updates given up after every webhook retry failed."""
         self.media_requests: list[str] = []
         """Names fetched from ``/media/<name>``."""
+        self.deliver_webhooks_to: str | None = None
+        """Deliver webhooks to this base URL (e.g. a gateway on ``http://127.0.0.1:<port>``)
+        instead of the registered URL's origin, keeping its path and query: the registered
+        URL must be ``https://`` for a real bot, but nothing on loopback speaks TLS."""
         self._bots: dict[str, FakeBot] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
@@ -617,7 +623,9 @@ class FakeZaloBotApi:
             sock.close()
             raise
         self._server = server
-        self._webhook_client = httpx2.AsyncClient(timeout=10.0, trust_env=False)
+        self._webhook_client = httpx2.AsyncClient(
+            timeout=10.0, trust_env=False, verify=shared_ssl_context()
+        )
         self._base_url = f"http://127.0.0.1:{port}"
         for bot in self._bots.values():
             self._start_workers(bot)
@@ -963,6 +971,15 @@ class FakeZaloBotApi:
 
     # ----------------------------------------------------------------- webhook delivery
 
+    def _delivery_url(self, url: str) -> str:
+        """Where a POST for the registered ``url`` really goes (see ``deliver_webhooks_to``)."""
+        base = self.deliver_webhooks_to
+        if not base:
+            return url
+        parts = urllib.parse.urlsplit(url)
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{base.rstrip('/')}{parts.path or '/'}{query}"
+
     async def _webhook_worker(self, bot: FakeBot) -> None:
         while not self._stopping:
             if bot.webhook_url and bot._pending:
@@ -973,6 +990,7 @@ class FakeZaloBotApi:
     async def _deliver(self, bot: FakeBot, update: dict[str, Any]) -> None:
         assert self._webhook_client is not None
         url, secret = bot.webhook_url, bot.webhook_secret
+        target = self._delivery_url(url)
         content = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "X-Bot-Api-Secret-Token": secret}
         status: int | None = None
@@ -986,7 +1004,7 @@ class FakeZaloBotApi:
                 bot._signal.notify()
                 return
             try:
-                response = await self._webhook_client.post(url, content=content, headers=headers)
+                response = await self._webhook_client.post(target, content=content, headers=headers)
             except httpx2.HTTPError as exc:
                 status, error = None, type(exc).__name__
                 continue

@@ -128,7 +128,7 @@ async def make_harness(tmp_path: Path, store: Store) -> AsyncIterator[HarnessFac
     servers: list[HttpServer] = []
 
     async def factory(
-        config: Mapping[str, Any],
+        config: Mapping[str, Any] | Any,
         *,
         options: ZaloChannelOptions | None = None,
         agent: Agent | None = None,

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from zalogate.channels.zalo.errors import ZaloConfigError
+
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_MEDIA_MAX_MB",
@@ -137,6 +139,24 @@ class ZaloAccount:
     def mode(self) -> Mode:
         """``webhook`` when a ``webhookUrl`` is configured, else ``polling``."""
         return "webhook" if self.webhook_url else "polling"
+
+    def require_webhook(self) -> tuple[str, str, str]:
+        """``(url, secret, path)`` for webhook mode, checked as the reference does at start.
+
+        Raises:
+            ZaloConfigError: With the reference's messages (missing URL or secret, not HTTPS,
+                a secret outside 8-256 characters, no derivable path).
+        """
+        url, secret, path = self.webhook_url, self.webhook_secret, self.webhook_path
+        if not url or not secret:
+            raise ZaloConfigError("Zalo webhookUrl and webhookSecret are required for webhook mode")
+        if not url.lower().startswith("https://"):
+            raise ZaloConfigError("Zalo webhook URL must use HTTPS")
+        if not 8 <= len(secret) <= 256:
+            raise ZaloConfigError("Zalo webhook secret must be 8-256 characters")
+        if path is None:
+            raise ZaloConfigError("Zalo webhookPath could not be derived")
+        return url, secret, path
 
     @property
     def api_base_url(self) -> str | None:

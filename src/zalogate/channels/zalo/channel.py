@@ -376,20 +376,8 @@ class ZaloChannel:
             return "unknown bot"
         return me.account_name or me.id
 
-    def _webhook_settings(self, zacct: ZaloAccount) -> tuple[str, str, str]:
-        url, secret, path = zacct.webhook_url, zacct.webhook_secret, zacct.webhook_path
-        if not url or not secret:
-            raise ZaloConfigError("Zalo webhookUrl and webhookSecret are required for webhook mode")
-        if not url.lower().startswith("https://"):
-            raise ZaloConfigError("Zalo webhook URL must use HTTPS")
-        if not 8 <= len(secret) <= 256:
-            raise ZaloConfigError("Zalo webhook secret must be 8-256 characters")
-        if path is None:
-            raise ZaloConfigError("Zalo webhookPath could not be derived")
-        return url, secret, path
-
     async def _run_webhook(self, zacct: ZaloAccount, bot: ZaloBot, stop: asyncio.Event) -> None:
-        url, secret, path = self._webhook_settings(zacct)
+        url, secret, path = zacct.require_webhook()
         registry = self._webhooks
         if registry is None:
             raise ZaloConfigError(

@@ -32,6 +32,7 @@ from typing import Any
 import httpx2
 
 from zalogate.botapi import EventName, UnsafeUrlError, UrlGuard, to_epoch_ms
+from zalogate.botapi.client import shared_ssl_context
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
 from zalogate.store import write_private_file
 
@@ -253,6 +254,7 @@ class MediaFetcher:
         if client is None:
             client = httpx2.AsyncClient(
                 proxy=proxy,
+                verify=shared_ssl_context(),
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx2.Timeout(self.header_timeout, connect=min(30.0, self.header_timeout)),
