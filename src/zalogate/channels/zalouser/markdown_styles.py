@@ -277,7 +277,7 @@ def markdown_to_styled(markdown: str) -> StyledText:
             previous_list = False
             continue
         if not line.strip():
-            add("", [], ())
+            add(line, [], ())
             previous_list = False
             continue
         lead = line[: len(line) - len(line.lstrip(" \t"))]
