@@ -212,10 +212,10 @@ def test_an_invalid_config_lists_its_problems(
 
 async def test_group_messages_reach_the_bot_only_with_a_mention(clean_env: dict[str, str]) -> None:
     async with Sandbox() as sandbox:
-        note = sandbox.say_in_group("nobody mentioned me")
+        note = await sandbox.say_in_group("nobody mentioned me")
         assert note is not None
         assert "mention" in note
-        assert sandbox.say_in_group("hello group", mention=True) is None
+        assert await sandbox.say_in_group("hello group", mention=True) is None
         reply = await sandbox.next_reply(timeout=10)
         assert reply is not None
         assert reply.in_group

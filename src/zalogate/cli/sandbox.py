@@ -237,11 +237,11 @@ async def _read_loop(sandbox: Sandbox) -> None:
             if not rest.strip():
                 out_console.print(f"[yellow]usage: {word} TEXT[/yellow]")
                 continue
-            note = sandbox.say_in_group(rest.strip(), mention=word == "/mention")
+            note = await sandbox.say_in_group(rest.strip(), mention=word == "/mention")
             if note:
                 out_console.print(f"[yellow]({note})[/yellow]")
         else:
-            sandbox.say(text)  # other /commands go to the bot, as typed in Zalo
+            await sandbox.say(text)  # other /commands go to the bot, as typed in Zalo
 
 
 async def _read_line(prompt: str) -> str | None:

@@ -5,7 +5,7 @@ replay a script (:mod:`zalogate.sandbox.script`) without a person. The terminal 
 ``zalogate.cli.sandbox``; this package holds the logic, usable from tests and notebooks::
 
     async with Sandbox() as sandbox:
-        sandbox.say("xin chào")
+        await sandbox.say("xin chào")
         print((await sandbox.next_reply(timeout=10)).text)
 """
 

@@ -186,10 +186,10 @@ async def run_script(
 
 async def _run_step(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> StepOutcome:
     if step.kind == "say":
-        sandbox.say(step.text)
+        await sandbox.say(step.text)
         return StepOutcome(step, True)
     if step.kind in ("group", "mention"):
-        note = sandbox.say_in_group(step.text, mention=step.kind == "mention")
+        note = await sandbox.say_in_group(step.text, mention=step.kind == "mention")
         return StepOutcome(step, True, note or "")
     if step.kind == "timeout":
         return StepOutcome(step, True, f"expected replies now wait up to {step_timeout:g} s")

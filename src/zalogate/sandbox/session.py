@@ -3,10 +3,10 @@
 Usage::
 
     async with Sandbox() as sandbox:
-        sandbox.say("xin chào")
+        await sandbox.say("xin chào")
         challenge = await sandbox.next_reply(timeout=10)   # the pairing code
         await sandbox.approve()
-        sandbox.say("hello")
+        await sandbox.say("hello")
         answer = await sandbox.next_reply(timeout=10)      # the agent's answer
 
 Everything in between is the product: the channel's monitor, the durable inbox, the
@@ -147,6 +147,7 @@ class Sandbox:
         data = sandbox_config_data(self._user_config, self.simulator)
         env = dict(os.environ if self._env is None else self._env)
         self.config = parse_config(data, env=env, source=self._config_source)
+        await self.simulator.prepare(self.config, state_dir, self._info)
         gateway = Gateway(
             self.config,
             state_dir=state_dir,
@@ -161,7 +162,6 @@ class Sandbox:
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         self._gateway = gateway
-        await self.simulator.prepare(self._info)
 
     def _channel_plugin(self) -> ChannelPlugin:
         """The installed plugin of the simulated channel, handing it the simulator's extras."""
@@ -181,18 +181,18 @@ class Sandbox:
 
     # -- playing the user ----------------------------------------------------------------
 
-    def say(self, text: str) -> None:
+    async def say(self, text: str) -> None:
         """The sandbox user writes ``text`` to the bot in a direct chat."""
-        self.simulator.say(text)
+        await self.simulator.say(text)
 
-    def say_in_group(self, text: str, *, mention: bool = False) -> str | None:
+    async def say_in_group(self, text: str, *, mention: bool = False) -> str | None:
         """The sandbox user writes ``text`` in the sandbox group.
 
         Returns:
             A note when the simulated Zalo does not pass the message on (see
             :meth:`Simulator.say_in_group`), else None.
         """
-        return self.simulator.say_in_group(text, mention=mention)
+        return await self.simulator.say_in_group(text, mention=mention)
 
     async def next_reply(self, timeout: float) -> BotReply | None:  # noqa: ASYNC109
         """The bot's next reply, or None when none arrived within ``timeout`` seconds."""

@@ -1,13 +1,22 @@
 """The Zalo simulators a sandbox can run against, behind one small interface.
 
 A :class:`Simulator` starts a fake Zalo on 127.0.0.1, says how the gateway's channel must be
-configured to use it, plays the sandbox user (in a direct chat or in a group) and hands out
-the bot's replies in the order the fake received them.
+configured to use it (the ``channels.<id>`` block and ``ChannelContext.extras``), takes the
+steps an operator takes before the gateway starts (``prepare``), plays the sandbox user (in a
+direct chat or in a group) and hands out the bot's replies in the order the fake got them.
 
 ``zalo`` runs :class:`~zalogate.testing.FakeZaloBotApi`. ``zalouser`` is not available yet;
-adding it is one class here (built on ``zalogate.testing.fake_personal.FakeZaloPersonal``,
-whose ``prepare`` step does the QR login, scanned by the simulator) and one entry in
-:data:`SIMULATORS`.
+adding it is one class here and one entry in :data:`SIMULATORS`:
+
+* ``start``/``stop``: a ``zalogate.testing.fake_personal.FakeZaloPersonal`` with one account
+  for the bot, one friend (the sandbox user) and one group with both in it;
+* ``channel_config``: the user's policy keys plus the fake's hosts (``apiHosts`` etc.);
+* ``prepare``: the QR login into ``state_dir`` through the channel's ``login_interactive``,
+  with the simulator's QR control scanning and confirming the code (print each step with
+  ``info``), so the gateway starts from saved credentials as after ``channels login``;
+* ``say``/``say_in_group``: the scripted user's ``says_to`` / the group member's ``says``
+  (``mention=True`` mentions the bot's uid);
+* ``next_reply``: the fake's sent records, with a cursor as in :class:`BotApiSimulator`.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from zalogate.testing.fake_botapi import FakeZaloBotApi, SentRecord
@@ -74,15 +84,19 @@ class Simulator(Protocol):
         """Entries for the simulated channel's ``ChannelContext.extras`` (its test knobs)."""
         ...
 
-    async def prepare(self, info: Callable[[str], None]) -> None:
-        """Steps after the gateway started and before the user talks (a QR login)."""
+    async def prepare(self, config: Any, state_dir: Path, info: Callable[[str], None]) -> None:
+        """Steps before the gateway starts, as an operator would take them.
+
+        zalouser: the QR login into ``state_dir`` (the simulator scans and confirms the code),
+        so that the gateway starts from the saved credentials like after ``channels login``.
+        """
         ...
 
-    def say(self, text: str) -> None:
+    async def say(self, text: str) -> None:
         """The user writes ``text`` to the bot in a direct chat."""
         ...
 
-    def say_in_group(self, text: str, *, mention: bool) -> str | None:
+    async def say_in_group(self, text: str, *, mention: bool) -> str | None:
         """The user writes ``text`` in the group, mentioning the bot or not.
 
         Returns:
@@ -155,14 +169,14 @@ class BotApiSimulator:
         env["ZALO_API_URL"] = self.fake.base_url
         return {OPTIONS_EXTRA: ZaloChannelOptions(env=env, allow_loopback_media=True)}
 
-    async def prepare(self, info: Callable[[str], None]) -> None:
+    async def prepare(self, config: Any, state_dir: Path, info: Callable[[str], None]) -> None:
         """Nothing to do: a bot token needs no login."""
 
-    def say(self, text: str) -> None:
+    async def say(self, text: str) -> None:
         """Send ``text`` to the bot in a DM."""
         self.fake.user(self.user_id, name=self.user_name).says(text)
 
-    def say_in_group(self, text: str, *, mention: bool) -> str | None:
+    async def say_in_group(self, text: str, *, mention: bool) -> str | None:
         """Send ``text`` in the group, written ``@<bot name> text`` when it mentions the bot.
 
         Zalo hands a Bot API bot only the group messages that mention (or quote) it, so a
