@@ -442,3 +442,29 @@ def test_any_admission_plan_is_processed_once_in_order_per_conversation(
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp)))
+
+
+async def test_done_marks_are_committed_by_wait_idle_and_stop(tmp_path: Path) -> None:
+    """The lane does not wait for a done mark's commit, but ``wait_idle`` and ``stop`` do."""
+    seen: list[str] = []
+
+    async def handler(message: InboundMessage) -> None:
+        seen.append(message.message_id)
+
+    async with await Store.open(tmp_path, synchronous="NORMAL") as store:
+        inbox = Inbox(store, handler, config=config())
+        async with inbox:
+            for n in range(20):
+                await inbox.admit(make_message(f"c{n % 3}", n))
+            await run_until_idle(inbox)
+            rows = await store.fetchall("SELECT state FROM inbox_entries")
+            assert [row["state"] for row in rows] == ["done"] * 20
+            for n in range(20, 30):
+                await inbox.admit(make_message("c0", n))
+            await run_until_idle(inbox)
+    async with await Store.open(tmp_path, synchronous="NORMAL") as store:
+        replay = Inbox(store, handler, config=config())
+        async with replay:
+            await run_until_idle(replay)
+        assert replay.counters.replayed == 0
+    assert len(seen) == 30

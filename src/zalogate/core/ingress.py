@@ -210,6 +210,7 @@ class Inbox:
         self._running = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._done_writes: set[asyncio.Future[bool]] = set()
 
     # ------------------------------------------------------------------ admission
     def set_handler(self, handler: Handler) -> None:
@@ -350,6 +351,9 @@ class Inbox:
         if self._prune_task is not None:
             tasks.append(self._prune_task)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._done_writes:
+            # Done marks already queued: let them commit, so a clean stop replays nothing.
+            await asyncio.wait(set(self._done_writes), timeout=timeout)
         self._workers.clear()
         self._busy.clear()
         self._prune_task = None
@@ -362,8 +366,13 @@ class Inbox:
         await self.stop()
 
     async def wait_idle(self) -> None:
-        """Wait until nothing is pending (every queued message is done or dead-lettered)."""
+        """Wait until nothing is pending (every queued message is done or dead-lettered, and
+        every done mark is committed)."""
         await self._idle.wait()
+
+    def _check_idle(self) -> None:
+        if not self._queued and not self._done_writes:
+            self._idle.set()
 
     # ------------------------------------------------------------------ processing
     async def _worker(self) -> None:
@@ -394,8 +403,7 @@ class Inbox:
             self._ready.put_nowait(key)
         else:
             del self._lanes[key]
-        if not self._queued:
-            self._idle.set()
+        self._check_idle()
 
     async def _attempt(self, entry: _Entry) -> bool:
         """Run the handler once; True when the entry is finished (done or dead)."""
@@ -425,12 +433,31 @@ class Inbox:
         if context.done:
             return True
         now_ms = int(self._clock() * 1000)
+        entry_id = entry.id
+        # The lane goes on without waiting for this commit: the done mark only decides
+        # whether a restart replays the row, and a replay of a handled message is safe (the
+        # pipeline skips what it recorded as sent). Waiting would add one commit latency to
+        # every message of the conversation.
         try:
-            await self.store.write(lambda conn: self.mark_done(conn, entry.id, now_ms=now_ms))
+            done = self.store.submit(lambda conn: self.mark_done(conn, entry_id, now_ms=now_ms))
         except Exception as exc:
-            # The effect happened; the row stays pending and is replayed after a restart.
-            log.error("inbox: could not mark entry %d done: %s", entry.id, describe_error(exc))
+            self._done_failed(entry_id, exc)
+            return True
+        self._done_writes.add(done)
+        done.add_done_callback(lambda future: self._done_committed(entry_id, future))
         return True
+
+    def _done_committed(self, entry_id: int, future: asyncio.Future[bool]) -> None:
+        self._done_writes.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._done_failed(entry_id, error)
+        self._check_idle()
+
+    @staticmethod
+    def _done_failed(entry_id: int, exc: BaseException) -> None:
+        # The effect happened; the row stays pending and is replayed after a restart.
+        log.error("inbox: could not mark entry %d done: %s", entry_id, describe_error(exc))
 
     @staticmethod
     def _parse(entry: _Entry) -> InboundMessage:

@@ -273,12 +273,23 @@ class Store:
         If ``fn`` raises, only its own changes are rolled back and the exception is re-raised
         here. If the commit itself fails, every write of that batch gets the error.
         """
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``fn(conn)`` for the next group commit now; the future resolves once durable.
+
+        Like :meth:`write`, for a caller that must not wait for the commit but wants the
+        write queued at once (before a later ``close()``). Call it from the event loop.
+
+        Raises:
+            StoreClosedError: The store is closed.
+        """
         if self._closed:
             raise StoreClosedError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_WriteRequest(fn, loop, future))
-        return await future
+        return future
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Write shortcut: run one statement, return the number of changed rows."""
