@@ -196,3 +196,13 @@ def test_path(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert run_cli(["--config", str(config), "config", "path", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body == {"path": str(config), "exists": True, "stateDir": "/srv/zalogate"}
+
+
+def test_a_file_that_is_not_json5_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path / "bad.json5", "{ gateway: }")
+    assert run_cli(["config", "validate", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {bad}: invalid JSON5: line 1")
+    assert len(err.splitlines()) == 1

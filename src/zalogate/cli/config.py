@@ -63,6 +63,8 @@ def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOpti
         if as_json:
             print_json({"ok": False, "path": str(path), "problems": problems})
             raise typer.Exit(1) from None
+        if len(problems) == 1 and problems[0].startswith(f"{path}: "):
+            raise CliError(problems[0]) from None  # the file itself: missing, not JSON5, ...
         err_console.print(f"{path}: {len(problems)} problem(s)", markup=False)
         for item in problems:
             err_console.print(f"  {item}", markup=False)
@@ -95,6 +97,8 @@ def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, s
     try:
         return _load(ctx)
     except ConfigError as exc:
+        if len(exc.problems) == 1 and exc.source and exc.problems[0].startswith(f"{exc.source}: "):
+            raise CliError(redact(exc.problems[0])) from None
         for item in exc.problems:
             err_console.print(f"  {redact(item)}", markup=False)
         raise CliError(

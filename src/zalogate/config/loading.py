@@ -47,6 +47,7 @@ STATE_DIR_ENV = "ZALOGATE_STATE_DIR"
 CONFIG_FILE_NAME = "zalogate.json5"
 PLUGIN_ENTRY_POINT_GROUP = "zalogate.channels"
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
+_ACCOUNT_ENV = ("ZALO_BOT_TOKEN",)
 
 
 def _environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -160,7 +161,8 @@ def parse_config(
     problems += check_rules(raw, environ, ids)
     if problems or config is None:
         raise ConfigError(in_file_order(problems, raw), source=source)
-    config._env = environ
+    # Keep only what account resolution reads, not the whole (secret-laden) environment.
+    config._env = {k: environ[k] for k in _ACCOUNT_ENV if k in environ}
     return config
 
 
