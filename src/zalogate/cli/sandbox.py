@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ Type a message and press Enter to send it to the bot as a Zalo user.
   /quit           stop the sandbox (also Ctrl-D)"""
 
 _REPLY_POLL = 0.5
+_PROMPT = "you> "
 _APPROVE_WAIT = 3.0
 """Seconds /approve waits for the pairing request of a message still being handled."""
 
@@ -196,22 +198,28 @@ async def _chat(sandbox: Sandbox) -> None:
 
 
 async def _print_replies(sandbox: Sandbox) -> None:
+    # On a terminal the prompt is waiting on the current line: print over it, then redraw it.
+    redraw = sys.stdin.isatty() and sys.stdout.isatty()
     while True:
         reply = await sandbox.next_reply(_REPLY_POLL)
         if reply is not None:
-            _show_reply(reply)
+            _show_reply(reply, redraw_prompt=redraw)
 
 
-def _show_reply(reply: BotReply) -> None:
+def _show_reply(reply: BotReply, *, redraw_prompt: bool = False) -> None:
     where = " (group)" if reply.in_group else ""
     media = f" [{reply.kind}: {reply.media_url}]" if reply.media_url else ""
+    if redraw_prompt:
+        sys.stdout.write("\r\x1b[2K")
     out_console.print(f"[bold green]bot{where}>[/bold green] ", end="")
     out_console.print(f"{reply.text}{media}", markup=False)
+    if redraw_prompt:
+        out_console.print(f"[bold]{_PROMPT}[/bold]", end="")
 
 
 async def _read_loop(sandbox: Sandbox) -> None:
     while True:
-        line = await _read_line("you> ")
+        line = await _read_line(_PROMPT)
         if line is None:
             return
         text = line.strip()
