@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zalogate.config import (
     default_account_id,
@@ -215,3 +218,11 @@ def test_third_party_plugin_accounts_resolve_the_same_way() -> None:
     )
     result = resolve_accounts(config, "tg")
     assert [(a.account_id, a.settings["mode"]) for a in result] == [("a", "x"), ("b", "y")]
+
+
+@given(st.text(max_size=200))
+def test_normalized_ids_are_valid_and_stable(raw: str) -> None:
+    account_id = normalize_account_id(raw)
+    assert re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,62}[a-z0-9_])?", account_id)
+    assert normalize_account_id(account_id) == account_id
+    assert normalize_account_id(raw.lower()) == account_id  # case-insensitive

@@ -1,0 +1,26 @@
+"""Key-path formatting and the file order of problems."""
+
+from __future__ import annotations
+
+from zalogate.config.problems import format_path, in_file_order, problem
+
+
+def test_format_path() -> None:
+    assert format_path(("channels", "zalo", "allowFrom", 0)) == "channels.zalo.allowFrom[0]"
+    assert format_path(()) == "<root>"
+
+
+def test_problems_sort_by_where_their_key_is_written() -> None:
+    data = {"b": {"x": 1, "y": [1, 2]}, "a": 1}
+    found = [
+        problem(("a",), "last in the file"),
+        problem(("b", "y", 1), "second item"),
+        problem(("b", "missing"), "not written: sorts with b"),
+        problem(("b", "x"), "first key of b"),
+    ]
+    assert in_file_order(found, data) == [
+        "b.missing: not written: sorts with b",
+        "b.x: first key of b",
+        "b.y[1]: second item",
+        "a: last in the file",
+    ]
