@@ -29,7 +29,9 @@ from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.channels.zalouser.monitor import MonitorOptions
 from zalogate.channels.zalouser.outbound import SendRetry
 from zalogate.config import ZalogateConfig, parse_config
+from zalogate.core.agent import Turn
 from zalogate.core.channel import ChannelContext, ChannelPlugin
+from zalogate.core.model import ReplyPayload
 from zalogate.personal import Credentials
 from zalogate.runtime.gateway import Gateway
 from zalogate.store import Store
@@ -39,6 +41,20 @@ from zalogate.testing.fake_personal import SentRecord
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 TINY = BackoffConfig(min_delay=0.01, max_delay=0.05)
 FAST_RETRY = SendRetry(attempts=3, backoff=BackoffConfig(min_delay=0.0, max_delay=0.01))
+
+
+class RecordingAgent:
+    """Records every turn and answers ``reply(turn)`` (default: ``echo: <text>``)."""
+
+    def __init__(self, reply: Callable[[Turn], str | None] | None = None) -> None:
+        self.turns: list[Turn] = []
+        self._reply = reply or (lambda turn: f"echo: {turn.text}")
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        self.turns.append(turn)
+        text = self._reply(turn)
+        if text:
+            yield ReplyPayload(text=text)
 
 
 class _RefusingInbox:
@@ -156,6 +172,27 @@ class World:
     async def sent(self, **match: Any) -> SentRecord:
         """Wait for a record the fake saw a client make (``kind``, ``thread_id``, ``text``)."""
         return await self.fake.wait_for_sent(**match)
+
+    async def processed(
+        self, gateway: Gateway, message: dict[str, Any], account: str = "default"
+    ) -> str:
+        """Wait until the inbox finished the fake's ``message``; return the entry state."""
+        assert gateway.store is not None
+        store = gateway.store
+        state = ""
+
+        async def finished() -> bool:
+            nonlocal state
+            row = await store.fetchone(
+                "SELECT state FROM inbox_entries WHERE channel = 'zalouser'"
+                " AND account_id = ? AND message_id = ?",
+                (account, str(message["msgId"])),
+            )
+            state = str(row["state"]) if row is not None else ""
+            return state not in ("", "pending")
+
+        await eventually(finished)
+        return state
 
     def records(self, kind: str | None = None, thread_id: str | None = None) -> list[SentRecord]:
         """Records so far, filtered."""

@@ -1,0 +1,182 @@
+"""Direct messages end to end: DM policies and pairing, names in allowFrom resolved at
+startup, per-sender sessions, messagePrefix, photos downloaded only after access control,
+attachment placeholders, receipts only for admitted senders."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+
+from zalogate.core.pairing import PairingStore
+from zalogate.testing.fake_botapi import make_png
+
+from .conftest import RecordingAgent, World
+
+
+async def test_dm_session_is_per_sender(world: World) -> None:
+    """P13: an open DM from 2001 is routed to ``agent:main:zalouser:direct:2001``."""
+    world.save_session()
+    agent = RecordingAgent()
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "hi")
+        await world.fake.user(world.CAROL).says_to(world.BOT, "hi")
+        await world.sent(kind="text", thread_id=world.ALICE)
+        await world.sent(kind="text", thread_id=world.CAROL)
+    assert {t.session_key for t in agent.turns} == {
+        f"agent:main:zalouser:direct:{world.ALICE}",
+        f"agent:main:zalouser:direct:{world.CAROL}",
+    }
+
+
+async def test_stranger_gets_one_pairing_code_then_is_answered_after_approval(
+    world: World,
+) -> None:
+    world.save_session()
+    agent = RecordingAgent()
+    async with world.gateway(world.config(), agent=agent) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT)
+        dave = world.fake.user(world.DAVE)
+        first = await dave.says_to(world.BOT, "hello?")
+        challenge = await world.sent(kind="text", thread_id=world.DAVE)
+        assert f"Your Zalo user id: {world.DAVE}" in (challenge.text or "")
+        assert "zalogate pairing approve zalouser" in (challenge.text or "")
+        second = await dave.says_to(world.BOT, "anyone?")
+        assert await world.processed(gateway, second) == "done"
+        assert len(world.records("text", world.DAVE)) == 1
+        assert agent.turns == []
+        # A stranger's messages are not marked seen.
+        seen = {r.msg_id for r in world.records("seen")}
+        assert {first["msgId"], second["msgId"]}.isdisjoint(seen)
+        assert gateway.store is not None
+        pairing = PairingStore(gateway.store)
+        (request,) = await pairing.list_pending("zalouser", "default")
+        await pairing.approve("zalouser", request.code)
+        await dave.says_to(world.BOT, "now?")
+        await world.sent(kind="text", thread_id=world.DAVE, count=2)
+        assert [t.text for t in agent.turns] == ["now?"]
+
+
+async def test_pairing_is_scoped_to_the_account(world: World) -> None:
+    """P18: on account ``beta`` the pairing request carries ``accountId: beta`` and account
+    beta's reply goes out."""
+    world.save_session(world.BOT2, profile="beta")
+    config = world.config(accounts={"beta": {"dmPolicy": "pairing"}}, enabled=True)
+    async with world.gateway(config) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT2)
+        await world.fake.user(world.DAVE).says_to(world.BOT2, "attacker here")
+        reply = await world.sent(kind="text", thread_id=world.DAVE)
+        assert reply.sender == world.BOT2
+        assert gateway.store is not None
+        (request,) = await PairingStore(gateway.store).list_pending("zalouser")
+        assert (request.account_id, request.meta["accountId"]) == ("beta", "beta")
+
+
+async def test_allow_from_names_are_resolved_to_ids_at_startup(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    world.save_session()
+    agent = RecordingAgent()
+    config = world.config(dmPolicy="allowlist", allowFrom=["alice", "Nobody Here"])
+    async with world.gateway(config, agent=agent) as (gateway, channel):
+        await world.fake.wait_for_listener(world.BOT)
+        blocked = await world.fake.user(world.CAROL).says_to(world.BOT, "me too")
+        assert await world.processed(gateway, blocked) == "done"
+        await world.fake.user(world.ALICE).says_to(world.BOT, "it is me")
+        await world.sent(kind="text", thread_id=world.ALICE)
+        assert [t.sender_id for t in agent.turns] == [world.ALICE]
+        assert world.ALICE in channel.policy(channel.accounts()[0]).allow_from
+        # The blocked sender learns nothing: no reply, no receipts.
+        assert world.records("text", world.CAROL) == []
+        assert world.records("seen", world.CAROL) == []
+    assert f"zalouser users resolved: alice→{world.ALICE}" in caplog.text
+    assert "zalouser users unresolved: Nobody Here" in caplog.text
+
+
+async def test_disabled_dm_policy_drops_everything(world: World) -> None:
+    world.save_session()
+    agent = RecordingAgent()
+    async with world.gateway(world.config(dmPolicy="disabled"), agent=agent) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT)
+        message = await world.fake.user(world.ALICE).says_to(world.BOT, "hi")
+        assert await world.processed(gateway, message) == "done"
+        assert agent.turns == []
+        assert world.records("text") == []
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [("[acct]", "[acct] hello"), ("", "hello")])
+async def test_message_prefix_on_the_agent_body(world: World, prefix: str, expected: str) -> None:
+    """P19: ``messagePrefix`` is prepended to the agent's body; ``""`` adds nothing (and the
+    outbound ``responsePrefix`` does not leak into the inbound body)."""
+    world.save_session()
+    agent = RecordingAgent()
+    config = world.config(
+        dmPolicy="open", allowFrom=["*"], messagePrefix=prefix, responsePrefix="[outbound]"
+    )
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "hello")
+        reply = await world.sent(kind="text", thread_id=world.ALICE)
+    assert agent.turns[0].body == expected
+    assert reply.text == "[outbound] echo: hello"
+
+
+async def test_photo_is_downloaded_only_for_an_admitted_sender(world: World) -> None:
+    world.save_session()
+    agent = RecordingAgent()
+    png = make_png(4, 3)
+    config = world.config(dmPolicy="allowlist", allowFrom=[world.ALICE])
+    async with world.gateway(config, agent=agent) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT)
+        stranger = await world.fake.user(world.CAROL).sends_photo_to(world.BOT, png)
+        assert await world.processed(gateway, stranger) == "done"
+        media_dir = world.state_dir / "media" / "zalouser"
+        assert not media_dir.exists() or not any(media_dir.rglob("*.*"))
+        await world.fake.user(world.ALICE).sends_photo_to(world.BOT, png, caption="look")
+        await world.sent(kind="text", thread_id=world.ALICE)
+    (turn,) = agent.turns
+    assert turn.text == "look"
+    (media,) = turn.media
+    assert media.kind == "image"
+    assert media.path is not None
+    path = Path(media.path)
+    assert path.read_bytes() == png  # noqa: ASYNC240 (a test reading what was written)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # noqa: ASYNC240
+
+
+async def test_photo_over_the_size_cap_is_announced_unavailable(world: World) -> None:
+    world.save_session()
+    agent = RecordingAgent()
+    big = make_png(400, 400) + b"\0" * 1_100_000
+    config = world.config(dmPolicy="open", allowFrom=["*"], mediaMaxMb=1)
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).sends_photo_to(world.BOT, big, caption="huge")
+        await world.sent(kind="text", thread_id=world.ALICE)
+    (turn,) = agent.turns
+    (media,) = turn.media
+    assert media.path is None
+    assert "unavailable" in turn.body
+
+
+async def test_file_attachment_reaches_the_agent_as_a_placeholder(world: World) -> None:
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "got it")
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        content = {"title": "report.pdf", "href": f"{world.fake.base_url}/media/x", "params": "{}"}
+        await world.fake._deliver_dm(world.ALICE, world.BOT, "share.file", content, None, None)
+        await world.fake._deliver_dm(
+            world.ALICE, world.BOT, "chat.sticker", {"id": 1, "catId": 2}, None, None
+        )
+        await world.sent(kind="text", thread_id=world.ALICE, count=2)
+    first, second = agent.turns
+    assert "report.pdf" in first.body
+    assert "<media:document>" in first.body
+    assert second.body == "<media:sticker>"
