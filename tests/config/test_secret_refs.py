@@ -102,3 +102,22 @@ def test_a_ref_where_refs_are_not_accepted_is_a_type_error() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"channels": {"zalo": {"proxy": REF}}}, env={"ZALO_BOT_TOKEN": "1:x"})
     assert caught.value.problems == ["channels.zalo.proxy: must be a string (got object)"]
+
+
+def test_an_unresolved_webhook_secret_ref_is_reported_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {
+                "channels": {
+                    "zalo": {
+                        "botToken": "1:x",
+                        "webhookUrl": "https://x.example/hook",
+                        "webhookSecret": {"source": "env", "id": "HOOK_SECRET"},
+                    }
+                }
+            },
+            env={},
+        )
+    assert caught.value.problems == [
+        "channels.zalo.webhookSecret: environment variable HOOK_SECRET is not set"
+    ]

@@ -158,7 +158,7 @@ def parse_config(
         ids = installed_channel_ids()  # scanning entry points costs ~10 ms: only when needed
     else:
         ids = set()
-    problems += check_rules(raw, environ, ids)
+    problems += [p for p in check_rules(raw, environ, ids) if not _skip(p.path, failed)]
     if problems or config is None:
         raise ConfigError(in_file_order(problems, raw), source=source)
     # Keep only what account resolution reads, not the whole (secret-laden) environment.
