@@ -306,7 +306,10 @@ Durable inbox (issue 3 item 7, B11/B20/B22, G §4.5)
     scen::test_tombstone_defaults_are_30_days_and_20000_per_account
 * item7 unfinished rows replayed on start
     test_ingress::test_unfinished_messages_are_replayed_in_order_after_restart
-    test_crash_replay (SIGKILL)
+    test_crash_replay::test_killed_worker_resumes_and_answers_every_message_exactly_once
+    test_crash_replay::test_killed_pipeline_resumes_without_loss_and_repeats_only_unrecorded_sends
+* item7 done marks committed before wait_idle/stop return (the lane does not wait for them)
+    test_ingress::test_done_marks_are_committed_by_wait_idle_and_stop
 * item7 serial per conversation, parallel across, bounded
     test_ingress::test_messages_of_one_conversation_run_serially_in_admission_order
     test_ingress::test_different_conversations_are_processed_in_parallel
