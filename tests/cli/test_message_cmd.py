@@ -180,3 +180,27 @@ async def test_bad_arguments_fail_before_anything_is_sent(
     assert await cli("message", "send", *args) == 1
     assert message in capsys.readouterr().err
     assert not fake.sent
+
+
+async def test_several_configured_channels_need_a_channel_option(
+    fake: FakeZaloBotApi, configure: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from .test_channels_cmd import StubChannel, install_stub
+
+    built = install_stub(monkeypatch, StubChannel)
+    path = configure()
+    path.write_text(
+        f"""{{ channels: {{ stub: {{}},
+             zalo: {{ botToken: "{fake.token}", apiBaseUrl: "{fake.base_url}" }} }} }}""",
+        encoding="utf-8",
+    )
+    assert await cli("message", "send", "-t", "u1", "-m", "x") == 1
+    assert "several channels are configured (zalo, stub); pass --channel" in capsys.readouterr().err
+    # a provider prefix names the channel; --channel picks the other one
+    assert await cli("message", "send", "-t", "zalo:u1", "-m", "x") == 0
+    assert [s.chat_id for s in fake.sent] == ["u1"]
+    capsys.readouterr()
+    assert await cli("message", "send", "--channel", "stub", "-t", "u1", "-m", "x", "--json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert (body["channel"], body["target"], body["messageIds"]) == ("stub", "u1", ["m1"])
+    assert len(built) == 1  # only the command sent through stub built that channel
