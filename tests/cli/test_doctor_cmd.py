@@ -245,3 +245,16 @@ def test_disabled_plugin_is_reported(
     config = SAFE.replace("channels: {", 'plugins: { deny: ["zalouser"] }, channels: {')
     _, body = doctor(tmp_path, config, capsys)
     assert "plugins: zalouser is disabled (listed in plugins.deny)" in messages(body, "ok")
+
+
+def test_third_party_channels_get_only_the_account_checks(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("zalogate.config.loading.installed_channel_ids", lambda: {"tg"})
+    config = SAFE.replace("channels: {", "channels: { tg: { accounts: { a: {}, b: {} } },")
+    code, body = doctor(tmp_path, config, capsys)
+    assert code == 0
+    assert messages(body, "warning") == [
+        "channels.tg: 2 accounts and no defaultAccount: 'a' is the default; "
+        "set defaultAccount to be explicit"
+    ]

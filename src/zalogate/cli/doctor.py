@@ -214,6 +214,8 @@ def _check_channels(
             if not account.enabled:
                 findings.append(Finding("ok", where, "disabled"))
                 continue
+            if channel not in ("zalo", "zalouser"):
+                continue  # a third-party channel's keys mean what its plugin says
             settings = account.settings
             if settings.get("dmPolicy") == "open":
                 findings.append(
