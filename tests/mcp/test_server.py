@@ -140,18 +140,20 @@ async def test_mcp_server_lists_zalo_send_and_sends_through_the_bot_api(tmp_path
     assert fake.token not in (tmp_path / "stderr.log").read_text(encoding="utf-8")
 
 
-async def test_zalogate_mcp_command_serves_the_configured_zalo_channel(tmp_path: Path) -> None:
+async def test_zalogate_mcp_command_serves_the_configured_zalo_accounts(tmp_path: Path) -> None:
     async with FakeZaloBotApi() as fake:
+        work = fake.add_bot(name="work bot")
         config = tmp_path / "zalogate.json5"
         config.write_text(
             json.dumps(
                 {
                     "channels": {
                         "zalo": {
-                            "botToken": "${TEST_ZALO_TOKEN}",
                             "apiBaseUrl": fake.base_url,
-                            "dmPolicy": "open",
-                            "allowFrom": ["*"],
+                            "accounts": {
+                                "default": {"botToken": "${TEST_ZALO_TOKEN}"},
+                                "work": {"botToken": "${TEST_WORK_TOKEN}"},
+                            },
                         }
                     }
                 }
@@ -161,7 +163,7 @@ async def test_zalogate_mcp_command_serves_the_configured_zalo_channel(tmp_path:
         params = StdioServerParameters(
             command=sys.executable,
             args=["-m", "zalogate", "--config", str(config), "mcp"],
-            env=_env(tmp_path, TEST_ZALO_TOKEN=fake.token),
+            env=_env(tmp_path, TEST_ZALO_TOKEN=fake.token, TEST_WORK_TOKEN=work.token),
         )
         async with connect(params, tmp_path / "stderr.log") as session:
             names = [t.name for t in (await session.list_tools()).tools]
@@ -169,10 +171,19 @@ async def test_zalogate_mcp_command_serves_the_configured_zalo_channel(tmp_path:
             result = await session.call_tool("zalo_send", {"target": "u7", "message": "chào"})
             answer = structured(result)
             assert answer["ok"] is True, answer
-            [sent] = await fake.wait_for_sent(count=1, chat_id="u7")
+            [sent] = await fake.wait_for_sent(count=1, chat_id="u7", bot=fake.bots[0])
             assert sent.text == "chào"
             assert answer["messageIds"] == [sent.message_id]
-    assert fake.token not in (tmp_path / "stderr.log").read_text(encoding="utf-8")
+
+            result = await session.call_tool(
+                "zalo_send", {"target": "group:g9", "message": "hi", "accountId": "Work"}
+            )
+            assert structured(result)["ok"] is True
+            [sent] = await fake.wait_for_sent(count=1, chat_id="g9", bot=work)
+            assert sent.text == "hi"
+    stderr = (tmp_path / "stderr.log").read_text(encoding="utf-8")
+    assert fake.token not in stderr
+    assert work.token not in stderr
 
 
 def test_without_the_sdk_the_command_says_how_to_install_it(tmp_path: Path) -> None:

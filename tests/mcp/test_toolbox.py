@@ -21,9 +21,9 @@ from zalogate.core.channel import (
 )
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.mcp.server import ACCOUNT_ARGUMENT, ChannelToolbox, open_channels
-from zalogate.runtime.logging import clear_registered_secrets
+from zalogate.runtime.logging import clear_registered_secrets, register_secret
 
-SECRET = "9999:SecretTokenThatMustNotLeak"
+SECRET = "plain-secret-value-9f8e7d"  # matches no built-in token pattern
 
 
 class ZaloLike:
@@ -162,3 +162,16 @@ async def test_open_channels_creates_channels_without_an_inbox_and_closes_them(
         assert created[0].closed
     finally:
         clear_registered_secrets()
+
+
+async def test_registered_secrets_are_redacted_from_results() -> None:
+    register_secret(SECRET)
+    try:
+        result = await ChannelToolbox([ZaloLike()]).call(
+            "zalo_send", {"target": "u1", "message": "leak"}
+        )
+    finally:
+        clear_registered_secrets()
+    assert result["ok"] is False
+    assert SECRET not in result["error"]
+    assert result["error"].startswith("bad token ")

@@ -130,7 +130,13 @@ class ChannelToolbox:
         return list(found.values())
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Run tool ``name``; every failure (unknown tool or account too) is ``{"error"}``."""
+        """Run tool ``name``; every failure (unknown tool or account too) is ``{"error"}``.
+
+        Registered secrets (tokens, cookies) are redacted from the result.
+        """
+        return _redacted(await self._call(name, arguments))
+
+    async def _call(self, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
         args = dict(arguments or {})
         listed = {t.name: t for t in self.list_tools()}
         entry = listed.get(name)
@@ -163,6 +169,16 @@ class ChannelToolbox:
         except Exception as exc:  # a tool must not take the server down
             log.warning("tool %s failed: %s", name, type(exc).__name__)
             return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _redacted(result: Mapping[str, Any]) -> dict[str, Any]:
+    # Round-tripped through JSON so that what is sent is exactly what was checked.
+    cleaned = redact(json.dumps(result, ensure_ascii=False, default=str))
+    try:
+        redacted: dict[str, Any] = json.loads(cleaned)
+    except ValueError:  # a redaction broke the JSON: keep only what is safe to show
+        return {"error": "the result held a secret and was withheld"}
+    return redacted
 
 
 def _enabled(channel: Channel) -> list[ChannelAccount]:
@@ -294,15 +310,6 @@ async def _close(channel: Channel) -> None:
 # -- the MCP SDK adapter ----------------------------------------------------------------------
 
 
-def _result_payload(result: Mapping[str, Any]) -> tuple[str, Any]:
-    text = redact(json.dumps(result, indent=2, ensure_ascii=False, default=str))
-    try:
-        structured = json.loads(text)
-    except ValueError:  # a redaction broke the JSON: keep the text only
-        structured = None
-    return text, structured
-
-
 def build_server(toolbox: ChannelToolbox) -> Any:
     """An MCP SDK ``Server`` (``mcp.server.lowlevel``) serving ``toolbox``'s tools.
 
@@ -327,14 +334,14 @@ def build_server(toolbox: ChannelToolbox) -> Any:
 
     async def run_tool(name: str, arguments: Mapping[str, Any] | None) -> Any:
         result = await toolbox.call(name, arguments)
-        text, structured = _result_payload(result)
-        fields: dict[str, Any] = {
-            "content": [{"type": "text", "text": text}],
-            "isError": "error" in result,
-        }
-        if isinstance(structured, dict):
-            fields["structuredContent"] = structured
-        return types.CallToolResult.model_validate(fields)
+        text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+        return types.CallToolResult.model_validate(
+            {
+                "content": [{"type": "text", "text": text}],
+                "structuredContent": result,
+                "isError": "error" in result,
+            }
+        )
 
     if hasattr(Server, "list_tools"):  # mcp 1.x: handlers are registered by decorators
         return _build_v1_server(Server, types, mcp_tools, run_tool)
