@@ -60,6 +60,7 @@ from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
     ChannelAccount,
     ChannelContext,
+    ChannelPlugin,
     DirectoryEntry,
     ProbeResult,
     ToolContext,
@@ -74,6 +75,7 @@ __all__ = [
     "ZaloChannel",
     "ZaloChannelOptions",
     "create_channel",
+    "plugin_with_options",
 ]
 
 log = logging.getLogger("zalogate.channels.zalo")
@@ -623,3 +625,13 @@ def create_channel(
         options: Non-config knobs; default ``context.extras["zalo_options"]`` if set.
     """
     return ZaloChannel(context, options)
+
+
+def plugin_with_options(options: ZaloChannelOptions) -> ChannelPlugin:
+    """A ``zalo`` plugin whose channels get ``options`` (e.g. ``Gateway(channels=[...])`` in
+    the sandbox, where images come from a fake on 127.0.0.1)."""
+    return ChannelPlugin(
+        id="zalo",
+        label="Zalo Bot API",
+        create=lambda context: create_channel(context, options),
+    )

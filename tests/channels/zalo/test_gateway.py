@@ -1,0 +1,145 @@
+"""The ``zalo`` channel inside the real gateway (``runtime.gateway.Gateway``): polling and
+webhook round trips, status, replay after a crash, and no token in any log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from zalogate.agents.echo import EchoAgent
+from zalogate.channels.zalo import plugin
+from zalogate.channels.zalo.channel import plugin_with_options
+from zalogate.config import parse_config
+from zalogate.core.ingress import Inbox
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.logging import clear_registered_secrets, reset_logging
+from zalogate.store import Store
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+
+from .conftest import fast_options, zalo_config
+
+
+@pytest.fixture(autouse=True)
+def _clean_logging() -> Iterator[None]:
+    yield
+    reset_logging()
+    clear_registered_secrets()
+
+
+def gateway(config: dict[str, Any], state_dir: Path, **kwargs: Any) -> Gateway:
+    kwargs.setdefault("channels", [plugin_with_options(fast_options())])
+    return Gateway(
+        parse_config(config, env={}),
+        state_dir=state_dir,
+        agent=EchoAgent(),
+        http_port=0,
+        console_log=False,
+        startup_grace=0.05,
+        shutdown_timeout=3.0,
+        **kwargs,
+    )
+
+
+async def test_polling_round_trip_through_the_gateway(fake: FakeZaloBotApi, tmp_path: Path) -> None:
+    config = zalo_config(fake, dmPolicy="open", allowFrom=["*"])
+    async with gateway(config, tmp_path, channels=[plugin]) as gw:
+        fake.user("u1", name="An").says("xin chào gateway")
+        [reply] = await fake.wait_for_sent(1, chat_id="u1")
+        assert reply.text == "xin chào gateway"
+        async with httpx2.AsyncClient(trust_env=False) as client:
+            health = (await client.get(f"{gw.url}/healthz")).json()
+        [account] = health["accounts"]
+        assert (account["channel"], account["account"], account["state"]) == (
+            "zalo",
+            "default",
+            "running",
+        )
+        assert account["lastInboundAt"] is not None
+        assert account["lastOutboundAt"] is not None
+    log_text = gw.log_file.read_text()
+    assert "zalo/default monitor running" in log_text
+    assert fake.token not in log_text
+    assert fake.token.split(":", 1)[1] not in log_text
+
+
+async def test_webhook_round_trip_through_the_gateway(fake: FakeZaloBotApi, tmp_path: Path) -> None:
+    config = zalo_config(
+        fake,
+        dmPolicy="open",
+        allowFrom=["*"],
+        webhookUrl="https://example.com/hooks/zalo",
+        webhookSecret="gateway-secret-1",
+    )
+    async with gateway(config, tmp_path) as gw:
+        await fake.wait_for_calls("setWebhook")
+        async with asyncio.timeout(5):
+            while "/hooks/zalo" not in gw.http.mounted():
+                await asyncio.sleep(0.005)
+        fake.deliver_webhooks_to = gw.url
+        fake.user("u2").says("qua webhook")
+        [reply] = await fake.wait_for_sent(1, chat_id="u2")
+        assert reply.text == "qua webhook"
+    assert fake.bot.webhook_url == ""  # deleted on shutdown
+    assert "gateway-secret-1" not in gw.log_file.read_text()
+
+
+async def test_an_admitted_update_is_answered_once_after_a_crash(
+    fake: FakeZaloBotApi, tmp_path: Path
+) -> None:
+    """Admit (the journal is durable), die before processing, start again: one reply."""
+    state = tmp_path / "state"
+    config = parse_config(zalo_config(fake, dmPolicy="open", allowFrom=["*"]), env={})
+    from zalogate.channels.zalo.channel import create_channel
+    from zalogate.core.channel import ChannelContext
+
+    store = await Store.open(state)
+    inbox = Inbox(store)  # never started: nothing is processed in this "process"
+    channel = create_channel(
+        ChannelContext(config=config, state_dir=state, store=store, inbox=inbox), fast_options()
+    )
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(channel.run(channel.accounts()[0], stop))
+    fake.user("u3").says("survive the crash")
+    async with asyncio.timeout(5):
+        while inbox.counters.admitted < 1:
+            await asyncio.sleep(0.005)
+    stop.set()  # the "crash": the monitor goes, the message was never processed
+    await monitor
+    await channel.aclose()
+    await store.close()
+    assert fake.sent == []
+    assert fake.bot.pending == 0  # Zalo considers it delivered: only our journal has it
+
+    for _ in range(2):  # the first restart replays it; the second finds nothing to do
+        async with gateway(zalo_config(fake, dmPolicy="open", allowFrom=["*"]), state) as gw:
+            await fake.wait_for_sent(1, chat_id="u3")
+            assert gw.inbox is not None
+            async with asyncio.timeout(5):
+                await gw.inbox.wait_idle()  # type: ignore[attr-defined]
+    assert [r.text for r in fake.sent] == ["survive the crash"]
+
+
+async def test_the_token_never_reaches_a_log_record(
+    fake: FakeZaloBotApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail_next("getUpdates", 502)
+    fake.drop_next("getUpdates")
+    fake.error_next("sendMessage", 500, "Internal error")
+    config = zalo_config(fake, dmPolicy="open", allowFrom=["*"])
+    async with gateway(config, tmp_path, configure_logs=False):
+        fake.user("u4").says("hello")
+        await fake.wait_for_sent(1)
+        fake.error_next("getUpdates", 401, "Unauthorized")
+        await fake.wait_for_calls("getUpdates", 5)
+    secret_part = fake.token.split(":", 1)[1]
+    assert "Zalo polling error" in caplog.text
+    for record in caplog.records:
+        text = record.getMessage() + str(record.args) + (record.exc_text or "")
+        assert secret_part not in text, record.getMessage()

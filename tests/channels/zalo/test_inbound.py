@@ -1,0 +1,357 @@
+"""Inbound content: update normalisation, images downloaded after access control (capped,
+SSRF-guarded), the unavailable-image notice, stickers and empty texts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zalogate.botapi import UrlGuard
+from zalogate.channels.zalo.inbound import (
+    IMAGE_UNAVAILABLE,
+    InvalidUpdateError,
+    MediaFetcher,
+    normalize_update,
+    unwrap_update,
+)
+from zalogate.core.agent import Turn
+from zalogate.core.model import ChatType, InboundMessage, MediaRef, ReplyPayload
+from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
+
+from .conftest import Harness, HarnessFactory, fast_options, public_resolver, zalo_config
+
+REAL_IMAGE_EVENT: dict[str, Any] = {
+    "event_name": "message.image.received",
+    "message": {
+        "date": 1774084566880,
+        "chat": {"chat_type": "PRIVATE", "id": "chat-123"},
+        "caption": "",
+        "message_id": "msg-123",
+        "message_type": "CHAT_PHOTO",
+        "from": {"id": "user-123", "is_bot": False, "display_name": "Test User"},
+        "photo_url": "https://f21-zpc.zdn.vn/jpg/123/abc.jpg",
+    },
+}
+
+
+class RecordingAgent:
+    def __init__(self) -> None:
+        self.turns: list[Turn] = []
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        self.turns.append(turn)
+        yield ReplyPayload(text="got it")
+
+
+# ------------------------------------------------------------------ normalisation
+
+
+def test_an_image_event_keeps_name_type_and_millisecond_timestamp() -> None:
+    result = normalize_update(REAL_IMAGE_EVENT, "default")
+    message = result.message
+    assert message is not None
+    assert message.sender_name == "Test User"
+    assert message.timestamp_ms == 1774084566880
+    assert message.chat_type is ChatType.DIRECT
+    assert (message.chat_id, message.sender_id, message.message_id) == (
+        "chat-123",
+        "user-123",
+        "msg-123",
+    )
+    assert message.text == ""
+    assert message.media == (MediaRef(kind="image", url="https://f21-zpc.zdn.vn/jpg/123/abc.jpg"),)
+
+
+def test_second_timestamps_become_milliseconds_and_name_falls_back() -> None:
+    event = {
+        "event_name": "message.text.received",
+        "message": {
+            "from": {"id": "user-1", "name": "User One"},
+            "chat": {"id": "dm-chat-1", "chat_type": "PRIVATE"},
+            "message_id": "msg-1",
+            "date": 1774080000,
+            "text": "  hello from zalo  ",
+        },
+    }
+    message = normalize_update(event, "work").message
+    assert message is not None
+    assert message.timestamp_ms == 1774080000000
+    assert message.sender_name == "User One"
+    assert message.text == "hello from zalo"
+    assert message.account_id == "work"
+
+
+def test_the_getupdates_doc_sample_without_event_name_is_a_text() -> None:
+    sample = {
+        "message": {
+            "chat": {"id": "e4ea2cd5189df1c3a88c", "chat_type": "PRIVATE"},
+            "text": "Xin chào",
+            "message_id": "16f6366b3f02645a3d15",
+            "date": 1766619597466,
+            "from": {"id": "e4ea2cd5189df1c3a88c", "first_name": "Nguyen Van A"},
+        }
+    }
+    message = normalize_update(sample, "default").message
+    assert message is not None
+    assert (message.text, message.sender_name) == ("Xin chào", "Nguyen Van A")
+
+
+def test_group_messages_count_as_mentions() -> None:
+    event = {
+        "event_name": "message.text.received",
+        "message": {
+            "from": {"id": "u1"},
+            "chat": {"id": "g1", "chat_type": "GROUP"},
+            "message_id": "m",
+            "date": 1774080000000,
+            "text": "@bot hi",
+        },
+    }
+    message = normalize_update(event, "default").message
+    assert message is not None
+    assert message.chat_type is ChatType.GROUP
+    assert message.mentions.was_mentioned is True
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"event_name": "message.voice.received"}, "event_name is unsupported"),
+        ({"message": {"from": None}}, "missing message.from.id"),
+        ({"message": {"chat": {"id": "c", "chat_type": "CHANNEL"}}}, "invalid chat type"),
+        ({"message": {"date": "yesterday"}}, "invalid date"),
+        ({"message": {"text": None}}, "missing message.text"),
+    ],
+)
+def test_malformed_events_are_ignored_with_a_reason(change: dict[str, Any], reason: str) -> None:
+    event: dict[str, Any] = {
+        "event_name": "message.text.received",
+        "message": {
+            "from": {"id": "u1"},
+            "chat": {"id": "c1", "chat_type": "PRIVATE"},
+            "message_id": "m1",
+            "date": 1774080000000,
+            "text": "hi",
+        },
+    }
+    event.update({k: v for k, v in change.items() if k != "message"})
+    event["message"].update(change.get("message", {}))
+    if event["message"].get("from") is None:
+        event["message"].pop("from")
+    result = normalize_update(event, "default")
+    assert result.message is None
+    assert result.ignored is not None
+    assert result.ignored.startswith("invalid-event")
+    assert reason in result.ignored
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ("message.sticker.received", "sticker"),
+        ("message.unsupported.received", "unsupported"),
+    ],
+)
+def test_stickers_and_unsupported_events_are_not_messages(event: str, reason: str) -> None:
+    update = {
+        "event_name": event,
+        "message": {
+            "from": {"id": "u1"},
+            "chat": {"id": "c1", "chat_type": "PRIVATE"},
+            "message_id": "m1",
+            "date": 1774080000000,
+            "sticker": "abc",
+        },
+    }
+    result = normalize_update(update, "default")
+    assert (result.message, result.ignored, result.sender_id) == (None, reason, "u1")
+
+
+def test_unwrap_update_wants_message_and_chat_ids() -> None:
+    good = unwrap_update({"ok": True, "result": REAL_IMAGE_EVENT})
+    assert good is REAL_IMAGE_EVENT
+    for bad in (None, [], {"message": {"chat": {"id": "c"}}}, {"message": {"message_id": "m"}}):
+        with pytest.raises(InvalidUpdateError):
+            unwrap_update(bad)
+
+
+# ------------------------------------------------------------------ end to end
+
+
+async def polling(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, agent: RecordingAgent, **changes: Any
+) -> Harness:
+    options = fast_options(**changes)
+    harness = await make_harness(
+        zalo_config(fake, dmPolicy="open", allowFrom=["*"]), agent=agent, options=options
+    )
+    harness.start()
+    return harness
+
+
+async def test_an_image_is_downloaded_after_access_and_handed_to_the_agent(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    agent = RecordingAgent()
+    await polling(fake, make_harness, agent)
+    png = make_png(3, 3)
+    url = fake.add_media("cat.png", png)
+    fake.user("u1", name="Test User").sends_image(url, caption="con mèo", date=1774084566880)
+    await fake.wait_for_sent(1)
+    [turn] = agent.turns
+    [media] = turn.media
+    assert (turn.text, turn.body) == ("con mèo", "con mèo")
+    assert (turn.sender_name, turn.timestamp_ms) == ("Test User", 1774084566880)
+    assert media.mime_type == "image/png"
+    assert media.size == len(png)
+    assert media.path is not None
+    with open(media.path, "rb") as handle:
+        assert handle.read() == png
+    assert stat.S_IMODE(os.stat(media.path).st_mode) == 0o600
+    assert fake.media_requests == ["cat.png"]
+
+
+async def test_an_image_without_caption_is_a_media_placeholder(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    agent = RecordingAgent()
+    await polling(fake, make_harness, agent)
+    fake.user("u1").sends_image()
+    await fake.wait_for_sent(1)
+    [turn] = agent.turns
+    assert turn.body == "<media:image>"
+
+
+@pytest.mark.parametrize(
+    ("caption", "body"), [("/reset", f"/reset\n\n{IMAGE_UNAVAILABLE}"), ("", IMAGE_UNAVAILABLE)]
+)
+async def test_a_failed_download_still_reaches_the_agent_with_the_notice(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, caption: str, body: str
+) -> None:
+    agent = RecordingAgent()
+    await polling(fake, make_harness, agent)
+    fake.user("u1").sends_image("http://127.0.0.1:9/gone.jpg", caption=caption)
+    await fake.wait_for_sent(1)
+    [turn] = agent.turns
+    assert turn.text == caption
+    assert turn.body == body
+    [media] = turn.media
+    assert (media.kind, media.path, media.placeholder) == ("image", None, IMAGE_UNAVAILABLE)
+
+
+async def test_an_image_over_media_max_mb_is_not_kept(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    agent = RecordingAgent()
+    harness = await make_harness(
+        zalo_config(fake, dmPolicy="open", allowFrom=["*"], mediaMaxMb=0.001),  # 1048 bytes
+        agent=agent,
+    )
+    harness.start()
+    url = fake.add_media("big.png", make_png() + b"\0" * 2000)
+    fake.user("u1").sends_image(url, caption="big")
+    await fake.wait_for_sent(1)
+    [turn] = agent.turns
+    assert turn.body == f"big\n\n{IMAGE_UNAVAILABLE}"
+    assert not list((harness.channel.context.state_dir / "media").rglob("*.png"))
+
+
+async def test_loopback_photo_urls_are_refused_by_default(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    agent = RecordingAgent()
+    await polling(fake, make_harness, agent, allow_loopback_media=False)
+    fake.user("u1").sends_image(caption="ssrf?")  # the fake serves it on 127.0.0.1
+    await fake.wait_for_sent(1)
+    [turn] = agent.turns
+    assert turn.body == f"ssrf?\n\n{IMAGE_UNAVAILABLE}"
+    assert fake.media_requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "event"),
+    [("   ", "text"), ("", "sticker"), ("", "unsupported")],
+)
+async def test_stickers_unsupported_and_blank_texts_start_no_turn(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, text: str, event: str
+) -> None:
+    agent = RecordingAgent()
+    harness = await polling(fake, make_harness, agent)
+    user = fake.user("u1")
+    if event == "text":
+        user.says(text)
+    elif event == "sticker":
+        user.sends_sticker()
+    else:
+        user.sends_unsupported()
+    user.says("after")
+    [reply] = await fake.wait_for_sent(1)
+    await harness.settle()
+    assert reply.text == "got it"
+    assert [t.text for t in agent.turns] == ["after"]
+    assert harness.inbox.counters.admitted == 1
+
+
+# ------------------------------------------------------------------ the fetcher itself
+
+
+def image_message(url: str) -> InboundMessage:
+    return InboundMessage(
+        channel="zalo",
+        account_id="default",
+        chat_type=ChatType.DIRECT,
+        chat_id="u1",
+        sender_id="u1",
+        message_id="m-fetch",
+        timestamp_ms=1,
+        media=(MediaRef(kind="image", url=url),),
+    )
+
+
+async def test_redirects_to_private_addresses_are_refused(
+    fake: FakeZaloBotApi, tmp_path: Path
+) -> None:
+    from starlette.responses import RedirectResponse
+
+    async def redirect(request: Any) -> Any:
+        return RedirectResponse("http://10.0.0.7/secret.png")
+
+    fake._app.add_route("/redirect", redirect)
+    fetcher = MediaFetcher(tmp_path, guard=UrlGuard(allow_loopback=True, resolver=public_resolver))
+    try:
+        resolved = await fetcher.resolve(
+            image_message(f"{fake.base_url}/redirect"), max_bytes=10**6
+        )
+    finally:
+        await fetcher.aclose()
+    assert resolved.media[0].placeholder == IMAGE_UNAVAILABLE
+    assert resolved.media[0].path is None
+
+
+async def test_a_stalled_download_gives_up_after_the_idle_timeout(
+    fake: FakeZaloBotApi, tmp_path: Path
+) -> None:
+    from starlette.responses import StreamingResponse
+
+    async def stall(request: Any) -> Any:
+        async def body() -> AsyncIterator[bytes]:
+            yield make_png()[:10]
+            await asyncio.sleep(30)
+
+        return StreamingResponse(body(), media_type="image/png")
+
+    fake._app.add_route("/stall", stall)
+    fetcher = MediaFetcher(
+        tmp_path, guard=UrlGuard(allow_loopback=True), header_timeout=2.0, idle_timeout=0.2
+    )
+    try:
+        resolved = await fetcher.resolve(image_message(f"{fake.base_url}/stall"), max_bytes=10**6)
+    finally:
+        await fetcher.aclose()
+    assert resolved.media[0].placeholder == IMAGE_UNAVAILABLE
