@@ -195,6 +195,17 @@ def test_status_falls_back_to_the_config_when_the_channel_cannot_be_built(
     assert any('groupPolicy is "open"' in w for w in rows["hook"]["warnings"])
 
 
+def test_status_with_nothing_configured_creates_no_state_dir(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    write_config(tmp_path, f"{{ {no_gateway()} }}", monkeypatch)
+    assert run_cli(["channels", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "zalo (Zalo Bot API): not configured" in out
+    assert "zalouser (Zalo Personal): not configured" in out
+    assert not state_dir.exists()
+
+
 def test_status_reads_last_activity_from_the_state_store(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
@@ -423,7 +434,7 @@ def test_login_delegates_to_login_interactive_and_prints_its_result(
     assert "Scan the QR code with the Zalo app" in out
     assert f"QR image saved to: {qr_path}" in out
     assert "█" in out or "▀" in out or "▄" in out  # the QR drawn with half blocks
-    assert out.rstrip().endswith("Login successful.")
+    assert "Login successful.\n" in out
 
 
 def test_login_failure_is_one_line(

@@ -648,6 +648,10 @@ def login_command(
                 raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
 
     out_console.print(asyncio.run(run()), markup=False)
+    out_console.print(
+        "A running gateway picks the new session up when it restarts (zalogate gateway run).",
+        markup=False,
+    )
 
 
 @app.command("logout")
