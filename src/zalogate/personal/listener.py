@@ -48,7 +48,7 @@ from websockets.typing import Origin
 
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.personal import frames
-from zalogate.personal.errors import ListenerError
+from zalogate.personal.errors import ConfigurationError, ListenerError
 from zalogate.personal.events import Event, FileDone, ThreadType, parse_event
 from zalogate.personal.session import Endpoints, Session
 
@@ -287,9 +287,12 @@ class Listener:
         pong_timeout_s: how long the probe waits for a websocket pong.
         sleep_jump_s: a wall-clock or timer jump beyond this means the host slept.
         stable_after_s: a connection this old resets the retry budgets.
-        open_timeout_s: deadline of the websocket opening handshake.
+        open_timeout_s: deadline of the opening handshake, and then of the key frame.
         wall_clock: seconds since the epoch (tests inject jumps).
         rng: jitter source.
+
+    Raises:
+        ConfigurationError: no websocket URL at all.
     """
 
     def __init__(
@@ -317,7 +320,7 @@ class Listener:
         override = endpoints.ws_url_override if endpoints is not None else None
         urls = (override,) if override else tuple(session.ws_urls)
         if not urls:
-            raise ListenerError("the session has no websocket URL (zpw_ws) and none was given")
+            raise ConfigurationError("the session has no websocket URL (zpw_ws) and none was given")
         self.session = session
         self._http = http
         self._urls = urls
