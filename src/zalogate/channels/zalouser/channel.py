@@ -228,7 +228,10 @@ class ZalouserChannel:
         sender = self._senders.get(zacct.account_id)
         if sender is None:
             sender = self._senders[zacct.account_id] = ZalouserSender(
-                self.connection(zacct.account_id), self._media, retry=self.options.send_retry
+                self.connection(zacct.account_id),
+                self._media,
+                retry=self.options.send_retry,
+                listening=lambda: self.listener_state(zacct.account_id).state == "connected",
             )
         return sender
 

@@ -32,7 +32,7 @@ from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.targets import Target, TargetError, parse_target
 from zalogate.personal.api import PersonalApi, SentMessage
-from zalogate.personal.errors import ZaloPersonalError
+from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
 from zalogate.personal.session import ThreadType
 
 __all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]
@@ -84,6 +84,8 @@ class ZalouserSender:
         connection: The account's client.
         media: Loads outbound media.
         retry: Retry policy per call.
+        listening: True while this process runs the account's listener (file sends need it:
+            Zalo confirms a file upload over the websocket).
         sleep: Awaitable sleep (tests inject a fast one).
     """
 
@@ -93,11 +95,13 @@ class ZalouserSender:
         media: MediaLoader,
         *,
         retry: SendRetry | None = None,
+        listening: Callable[[], bool] = lambda: True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.connection = connection
         self.media = media
         self.retry = retry or SendRetry()
+        self._listening = listening
         self._sleep = sleep
 
     @property
@@ -194,6 +198,14 @@ class ZalouserSender:
                 )
 
             return await self._call(photo)
+        if not self._listening():
+            raise _SendFailedError(
+                ConfigurationError(
+                    f"cannot send the file {media.filename}: Zalo confirms file uploads over the"
+                    " websocket listener, which is not running in this process (send files"
+                    " through the running gateway, or send a link instead)"
+                )
+            )
 
         async def document(api: PersonalApi) -> SentMessage:
             return await api.send_file(
