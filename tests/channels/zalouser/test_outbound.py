@@ -74,7 +74,7 @@ async def test_plain_text_goes_out_unchanged(world: World) -> None:
 async def test_long_markdown_reply_passes_whole_and_is_chunked_after_formatting(
     world: World,
 ) -> None:
-    """P17/P25: the pipeline hands the channel the whole ``**a×2501**`` once; it goes out as
+    """P17/P25: the pipeline hands the channel the whole ``**ax2501**`` once; it goes out as
     2000 + 501 units, bold in each chunk."""
     world.save_session()
     agent = RecordingAgent(lambda turn: "**" + "a" * 2501 + "**")
