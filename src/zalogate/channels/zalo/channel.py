@@ -446,7 +446,15 @@ class ZaloChannel:
 
         Raises whatever the inbox raises when it cannot journal the message.
         """
-        result = normalize_update(raw, zacct.account_id)
+        try:
+            result = normalize_update(raw, zacct.account_id)
+        except Exception as exc:  # a poison update must never block the poll loop
+            log.warning(
+                "[%s] Zalo update dropped (invalid-event: %s)",
+                zacct.account_id,
+                type(exc).__name__,
+            )
+            return
         message = result.message
         if message is None:
             acct, sender = zacct.account_id, result.sender_id or "unknown"

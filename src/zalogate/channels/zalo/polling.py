@@ -88,14 +88,12 @@ class PollingMonitor:
         *,
         poll_timeout: int = 30,
         backoff: BackoffConfig | None = None,
-        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot
         self.account_id = account_id
         self.sink = sink
         self.poll_timeout = poll_timeout
         self.backoff = Backoff(backoff or BackoffConfig(min_delay=1.0, max_delay=30.0))
-        self.on_ready = on_ready
 
     async def run(self, stop: asyncio.Event) -> None:
         """Clear a stale webhook, then poll until ``stop`` is set."""
@@ -140,8 +138,6 @@ class PollingMonitor:
                 raise _StoppedError from None
             return
         self.backoff.reset()
-        if self.on_ready is not None:
-            self.on_ready()
         if update is None:
             return  # an empty poll: poll again at once
         await self._deliver(update.to_wire(), stop)
