@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 
+import zalogate.runtime.gateway as gateway_module
 from zalogate.backoff import BackoffConfig
 from zalogate.core.channel import (
     Admission,
@@ -360,6 +361,30 @@ async def test_failed_start_undoes_what_was_started(tmp_path: Path) -> None:
     assert gateway.store is not None
     assert gateway.store.closed
     assert not gateway.http.running
+
+
+class _ClosableAgent:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.timeout(20)
+async def test_gateway_closes_the_agent_it_created_but_not_one_handed_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = _ClosableAgent()
+    monkeypatch.setattr(gateway_module, "_default_agent", lambda config, store: created)
+    async with Harness(tmp_path).gateway(["a"], {}, agent=None):
+        assert created.closed == 0
+    assert created.closed == 1
+
+    handed_in = _ClosableAgent()
+    async with Harness(tmp_path / "second").gateway(["a"], {}, agent=handed_in):
+        pass
+    assert handed_in.closed == 0
 
 
 @pytest.mark.timeout(20)

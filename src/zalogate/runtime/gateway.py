@@ -400,6 +400,8 @@ class Gateway:
         stack.push_async_callback(self._close_store)
 
         self.agent = self._agent if self._agent is not None else _default_agent(self.config, store)
+        if self._agent is None:  # an agent handed in belongs to the caller, who closes it
+            stack.push_async_callback(self._close_agent)
         if _is_echo(self.agent):
             log.warning(_ECHO_BANNER)
             sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
@@ -571,6 +573,16 @@ class Gateway:
                 await _maybe_await(close())
             except Exception as exc:
                 log.warning("channel %s did not close cleanly: %s", channel.id, redact(str(exc)))
+
+    async def _close_agent(self) -> None:
+        """Release the agent's clients (the optional ``aclose`` method), e.g. the OpenAI one."""
+        close = getattr(self.agent, "aclose", None)
+        if not callable(close):
+            return
+        try:
+            await _maybe_await(close())
+        except Exception as exc:
+            log.warning("closing the agent failed: %s", redact(str(exc)))
 
     async def _close_store(self) -> None:
         if self.store is not None:

@@ -157,8 +157,6 @@ class Sandbox:
             console_log=False,
             shutdown_timeout=5.0,
         )
-        # Runs after gateway.stop (LIFO): the gateway does not close its agent's client.
-        stack.push_async_callback(_close_agent, gateway)
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         self._gateway = gateway
@@ -225,9 +223,3 @@ class Sandbox:
             return await pairing.approve(self.channel, mine[-1].code)
         except PairingError as exc:
             raise SandboxError(str(exc)) from exc
-
-
-async def _close_agent(gateway: Gateway) -> None:
-    closer = getattr(gateway.agent, "aclose", None)
-    if callable(closer):
-        await closer()
