@@ -108,6 +108,7 @@ class ZalouserChannelOptions:
         send_retry: Retries of one API call of a send.
         receipts: Send delivered + seen receipts for processed messages.
         probe_timeout: Seconds a probe may take (at least 1).
+        lookup_timeout: Seconds a directory lookup or a receipt may take.
         group_info_ttl: Seconds a group-info lookup is cached.
         login_wait: Seconds ``channels login`` waits for the scan and the confirmation.
         qr_timeout: Seconds one QR code is valid before it is renewed.
@@ -122,6 +123,7 @@ class ZalouserChannelOptions:
     send_retry: SendRetry = field(default_factory=SendRetry)
     receipts: bool = True
     probe_timeout: float = _LOOKUP_TIMEOUT
+    lookup_timeout: float = _LOOKUP_TIMEOUT
     group_info_ttl: float = 300.0
     login_wait: float = 180.0
     qr_timeout: float = 100.0
@@ -404,7 +406,7 @@ class ZalouserChannel:
 
     async def _learn_own_name(self, connection: AccountConnection) -> None:
         try:
-            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+            async with asyncio.timeout(self.options.lookup_timeout):
                 profile = await connection.call(lambda api: api.own_profile())
         except (TimeoutError, ZaloPersonalError) as exc:
             log.debug("own profile lookup failed: %s", type(exc).__name__)
@@ -441,7 +443,7 @@ class ZalouserChannel:
             await api.send_seen([ref], thread_type=thread_type)
 
         try:
-            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+            async with asyncio.timeout(self.options.lookup_timeout):
                 await self.connection(zacct.account_id).call(acknowledge)
         except (TimeoutError, ZaloPersonalError, ZalouserChannelError) as exc:
             log.debug(
@@ -602,7 +604,7 @@ class ZalouserChannel:
 
     async def _lookup(self, account: ChannelAccount, what: str, action: Any) -> Any:
         try:
-            async with asyncio.timeout(_LOOKUP_TIMEOUT):
+            async with asyncio.timeout(self.options.lookup_timeout):
                 return await self.connection(account).call(action)
         except TimeoutError:
             raise ZalouserChannelError(f"Timed out fetching Zalo {what}") from None
