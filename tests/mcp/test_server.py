@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mcp import ClientSession, StdioServerParameters, stdio_client
+
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]

@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CliError as exc:
         if verbose:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", markup=True)
+        err_console.print("[red]error:[/red] ", markup=True, end="")
+        err_console.print(str(exc), markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
@@ -110,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         if verbose:
             raise
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", markup=True)
+        err_console.print("[red]error:[/red] ", markup=True, end="")
+        err_console.print(f"{type(exc).__name__}: {exc}", markup=False)
         err_console.print("(run with --verbose for the full traceback)")
         sys.exit(1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.markup import escape
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import load_runtime_config
@@ -28,8 +27,7 @@ def command(ctx: typer.Context) -> None:
     try:
         require_mcp()
     except McpUnavailableError as exc:
-        # The CLI's error line is rich markup: keep "[mcp]" from being read as a tag.
-        raise CliError(escape(str(exc))) from None
+        raise CliError(str(exc)) from None
     config, state_dir = load_runtime_config(state)
     level = "debug" if state.verbose else config.gateway.log_level
     configure_logging(level, console=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import re
@@ -15,10 +14,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from zalogate.cli.channel_access import _ALIASES, BUILTIN_CHANNELS, load_cli_config, open_channel
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, load_config, state_dir
 from zalogate.core.channel import ENTRY_POINT_GROUP
+from zalogate.core.model import ReplyPayload
 from zalogate.core.pairing import (
     PairingError,
     PairingNotifier,
@@ -32,8 +33,6 @@ __all__ = ["app", "make_notifier"]
 
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
 
-BUILTIN_CHANNELS = ("zalo", "zalouser")
-_ALIASES = {"zl": "zalo", "zlu": "zalouser"}
 _CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ID_LABELS = {"zalo": "zaloUserId", "zalouser": "zalouserUserId"}
 
@@ -137,41 +136,16 @@ def list_command(
 
 
 def make_notifier(state: CliState, channel: str) -> PairingNotifier | None:
-    """Build a notifier that sends through the channel plugin, or None when unavailable.
+    """Build a notifier that sends through the channel (built as for ``message send``).
 
-    Needs ``zalogate.runtime.plugins.load_plugin`` and ``zalogate.config``; tests replace this
-    function.
+    Tests replace this function.
     """
-    try:
-        plugins: Any = importlib.import_module("zalogate.runtime.plugins")
-        load_plugin = plugins.load_plugin
-    except (ImportError, AttributeError):
-        return None
 
     async def notify(channel_id: str, account_id: str, sender_id: str, text: str) -> None:
-        from zalogate.core.channel import ChannelContext
-        from zalogate.core.model import ReplyPayload
-
-        env = dict(os.environ)
-        config = load_config(state.config_path, env=env)
-        account_state_dir = state_dir(config, env)
-        plugin = load_plugin(channel_id)
-
-        class _NoInbox:
-            async def admit(self, message: Any) -> Any:
-                raise RuntimeError("the pairing CLI does not receive messages")
-
-        async with await Store.open(account_state_dir) as store:
-            context = ChannelContext(
-                config=config, state_dir=account_state_dir, store=store, inbox=_NoInbox()
-            )
-            created = plugin.create(context)
-            channel_obj = await created if asyncio.iscoroutine(created) else created
-            accounts = {acct.account_id: acct for acct in channel_obj.accounts()}
-            account = accounts.get(account_id)
-            if account is None:
-                raise RuntimeError(f"account {account_id!r} is not configured for {channel_id}")
-            receipt = await channel_obj.send(account, sender_id, ReplyPayload(text=text))
+        config, account_state_dir = load_cli_config(state)
+        async with open_channel(config, account_state_dir, channel_id) as handle:
+            account = handle.account(account_id)
+            receipt = await handle.channel.send(account, sender_id, ReplyPayload(text=text))
             if receipt.error:
                 raise RuntimeError(receipt.error)
 
