@@ -37,3 +37,21 @@ def test_unknown_command_is_a_usage_error_without_traceback(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "no-such-command" in err
+
+
+def test_error_line_keeps_square_brackets_literally(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zalogate.cli.mcp as mcp_cli
+    from zalogate.mcp import McpUnavailableError
+
+    def unavailable() -> None:
+        raise McpUnavailableError("install it: pip install 'zalogate[mcp]'")
+
+    monkeypatch.setattr(mcp_cli, "require_mcp", unavailable)
+    with pytest.raises(SystemExit) as exited:
+        main(["mcp"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "pip install 'zalogate[mcp]'" in err
+    assert "Traceback" not in err
