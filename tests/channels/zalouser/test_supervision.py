@@ -164,3 +164,22 @@ async def test_no_cookie_or_session_key_in_logs_and_credentials_stay_private(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert json.loads(path.read_text())["lastUsedAt"]
+
+
+async def test_refreshed_cookies_are_written_back_while_running(world: World) -> None:
+    path = world.save_session()
+    created = json.loads(path.read_text())["createdAt"]
+    opts = world.options(monitor=MonitorOptions(refresh_s=0.05))
+    async with world.gateway(world.config(), opts) as (_, channel):
+        await world.fake.wait_for_listener(world.BOT)
+        client = await channel.connection("default").client()
+        client.http.jar.set_cookie("zpsid=refreshed-value; Path=/", world.fake.base_url + "/")
+
+        def written() -> bool:
+            data = json.loads(path.read_text())
+            return any(c["value"] == "refreshed-value" for c in data["cookies"]["cookies"])
+
+        await eventually(written)
+    data = json.loads(path.read_text())
+    assert data["createdAt"] == created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
