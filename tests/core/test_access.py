@@ -15,6 +15,7 @@ from zalogate.core.access import (
     GroupPolicy,
     GroupRule,
     authorize_command,
+    command_body,
     decide_dm,
     decide_group,
     effective_group_policy,
@@ -513,3 +514,13 @@ def test_policy_from_settings_rejects_unknown_values() -> None:
         policy_from_settings("zalo", {"dmPolicy": "maybe"})
     with pytest.raises(ValueError, match="chunkMode"):
         policy_from_settings("zalo", {"chunkMode": "words"})
+
+
+def test_command_body_strips_a_leading_mention_only_when_there_is_one() -> None:
+    """zalo-personal §5.6 / §8 #6: ``@Bot /new`` → ``/new``; the channel's text wins."""
+    assert command_body("@Bot /new", has_mention=True) == "/new"
+    assert command_body("@Bot !help me", has_mention=True) == "!help me"
+    assert command_body("@Bot /new", has_mention=False) == "@Bot /new"
+    assert command_body("@Bot hello /x", has_mention=True) == "@Bot hello /x"
+    assert command_body("@Bot Name /new", command_text="  /new  ") == "/new"
+    assert is_control_command(command_body("@Bot /new", has_mention=True))

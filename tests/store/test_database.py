@@ -154,6 +154,26 @@ async def test_close_finishes_queued_writes(tmp_path: Path) -> None:
         assert row[0] == 50
 
 
+async def test_submit_queues_at_once_and_close_commits_it(tmp_path: Path) -> None:
+    """``submit`` puts the write in the queue before returning, so a ``close()`` right after
+    it still commits the write; the future carries the result."""
+    store = await open_with_items(tmp_path)
+    futures = [
+        store.submit(
+            lambda conn, i=i: conn.execute("INSERT INTO items VALUES (?, ?)", (f"s{i}", i)).rowcount
+        )
+        for i in range(5)
+    ]
+    await store.close()
+    assert await asyncio.gather(*futures) == [1] * 5
+    with pytest.raises(StoreClosedError):
+        store.submit(lambda conn: None)
+    async with await open_with_items(tmp_path) as reopened:
+        row = await reopened.fetchone("SELECT count(*) FROM items")
+        assert row is not None
+        assert row[0] == 5
+
+
 CHILD = textwrap.dedent(
     """
     import asyncio, os, signal, sys
