@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -158,12 +159,11 @@ async def test_submit_queues_at_once_and_close_commits_it(tmp_path: Path) -> Non
     """``submit`` puts the write in the queue before returning, so a ``close()`` right after
     it still commits the write; the future carries the result."""
     store = await open_with_items(tmp_path)
-    futures = [
-        store.submit(
-            lambda conn, i=i: conn.execute("INSERT INTO items VALUES (?, ?)", (f"s{i}", i)).rowcount
-        )
-        for i in range(5)
-    ]
+
+    def insert(i: int) -> Callable[[sqlite3.Connection], int]:
+        return lambda conn: conn.execute("INSERT INTO items VALUES (?, ?)", (f"s{i}", i)).rowcount
+
+    futures = [store.submit(insert(i)) for i in range(5)]
     await store.close()
     assert await asyncio.gather(*futures) == [1] * 5
     with pytest.raises(StoreClosedError):
