@@ -16,8 +16,9 @@ the dead letters. Rows still pending when the process stops or crashes are repla
 
 Guarantee: the done mark is written after the handler returned, so a crash between the two
 replays the message (at-least-once). The lane moves on without waiting for that commit (it
-only matters to a replay); ``wait_idle`` and ``stop`` wait for it. A handler that needs exactly-once writes its own effect
-and :meth:`Inbox.mark_done` in one ``store.write`` transaction (see ``current_entry``).
+only matters to a replay); ``wait_idle`` and ``stop`` wait for it. A handler that needs
+exactly-once writes its own effect and :meth:`Inbox.mark_done` in one ``store.write``
+transaction (see ``current_entry``).
 """
 
 from __future__ import annotations
