@@ -125,6 +125,22 @@ async def test_an_admitted_update_is_answered_once_after_a_crash(
     assert [r.text for r in fake.sent] == ["survive the crash"]
 
 
+async def test_an_env_token_is_redacted_from_the_log_like_a_configured_one(
+    fake: FakeZaloBotApi, tmp_path: Path
+) -> None:
+    from zalogate.runtime.logging import redact
+
+    options = fast_options(env={"ZALO_BOT_TOKEN": fake.token})
+    config = zalo_config(fake, dmPolicy="open", allowFrom=["*"])
+    del config["channels"]["zalo"]["botToken"]
+    async with gateway(config, tmp_path, channels=[plugin_with_options(options)]) as gw:
+        [account] = gw.channels["zalo"].accounts()
+        assert fake.token not in repr(account)
+        assert fake.token not in redact(f"leaked {fake.token}")
+        fake.user("u5").says("env token works")
+        await fake.wait_for_sent(1)
+
+
 async def test_the_token_never_reaches_a_log_record(
     fake: FakeZaloBotApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

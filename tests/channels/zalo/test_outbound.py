@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from zalogate.channels.zalo.errors import ZaloConfigError
 from zalogate.core.channel import ChannelContext
 from zalogate.core.errors import DeliveryError, is_retryable
 from zalogate.core.model import DeliveryReceipt, ReplyKind, ReplyPayload
@@ -113,6 +114,19 @@ async def test_sending_without_a_token_says_so(
     with pytest.raises(DeliveryError, match="No Zalo bot token configured") as caught:
         await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
     assert not is_retryable(caught.value)
+
+
+async def test_an_unusable_api_url_is_a_delivery_error_and_a_fatal_monitor_error(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(
+        zalo_config(None, botToken="1:x"), options=fast_options(env={"ZALO_API_URL": "ftp://x"})
+    )
+    with pytest.raises(DeliveryError, match="ZALO_API_URL must use http"):
+        await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
+    with pytest.raises(ZaloConfigError) as caught:
+        await harness.start()
+    assert caught.value.fatal is True
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,9 @@ DEFAULT_ACCOUNT_ID = "default"
 DEFAULT_MEDIA_MAX_MB = 5.0
 DEFAULT_POLL_TIMEOUT = 30
 _MIB = 1024 * 1024
-_SECRET_KEYS = frozenset({"botToken", "webhookSecret", "bot_token", "webhook_secret"})
+_SECRET_KEYS = frozenset(
+    {"botToken", "webhookSecret", "bot_token", "webhook_secret", "resolvedBotToken"}
+)
 
 TokenSource = Literal["config", "configFile", "env", "none"]
 TokenStatus = Literal["available", "configured_unavailable", "missing"]

@@ -30,15 +30,17 @@ from typing import Any
 from zalogate.backoff import BackoffConfig
 from zalogate.botapi import (
     ApiError,
+    ConfigurationError,
     MalformedResponseError,
     RequestTimeoutError,
     UnauthorizedError,
     UrlGuard,
     ZaloBot,
     ZaloBotError,
+    resolve_base_url,
 )
 from zalogate.botapi.urlguard import Resolver
-from zalogate.channels.zalo.accounts import ZaloAccount, resolve_zalo_accounts
+from zalogate.channels.zalo.accounts import RedactedSettings, ZaloAccount, resolve_zalo_accounts
 from zalogate.channels.zalo.directory import allow_entries, seen_chats, select_entries
 from zalogate.channels.zalo.errors import (
     ZaloChannelError,
@@ -141,6 +143,17 @@ def _setting(source: Any, *names: str) -> Any:
     return None
 
 
+def _account_settings(account: ZaloAccount) -> RedactedSettings:
+    """The settings a ``ChannelAccount`` carries: the merged config, plus the token actually in
+    use under ``resolvedBotToken`` when it came from a file or the environment, so that the
+    gateway registers it with the log redaction like any configured secret."""
+    settings = RedactedSettings(account.settings)
+    token = account.token
+    if token.token and token.source != "config":
+        settings["resolvedBotToken"] = token.token
+    return settings
+
+
 def _origin(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -171,7 +184,7 @@ class ZaloChannel:
                 channel=self.id,
                 account_id=a.account_id,
                 enabled=a.enabled,
-                settings=a.settings,
+                settings=_account_settings(a),
                 name=a.name,
             )
             for a in self._zalo.values()
@@ -292,8 +305,14 @@ class ZaloChannel:
 
     # ------------------------------------------------------------------ clients
 
-    def _base_url(self, zacct: ZaloAccount) -> str | None:
-        return zacct.api_base_url or self._env.get("ZALO_API_URL") or None
+    def _base_url(self, zacct: ZaloAccount) -> str:
+        """``apiBaseUrl``, else ``ZALO_API_URL`` of the channel's environment, else Zalo's."""
+        if zacct.api_base_url:
+            try:
+                return resolve_base_url(zacct.api_base_url)
+            except ConfigurationError as exc:
+                raise ConfigurationError(str(exc).replace("base_url", "apiBaseUrl", 1)) from None
+        return resolve_base_url(None, env=self._env)
 
     def _token(self, zacct: ZaloAccount) -> str:
         token = zacct.token.token
@@ -308,12 +327,16 @@ class ZaloChannel:
         )
 
     def _new_bot(self, zacct: ZaloAccount) -> ZaloBot:
-        return ZaloBot(
-            self._token(zacct),
-            base_url=self._base_url(zacct),
-            proxy=zacct.proxy,
-            photo_guard=self._guard,
-        )
+        token = self._token(zacct)
+        try:
+            return ZaloBot(
+                token,
+                base_url=self._base_url(zacct),
+                proxy=zacct.proxy,
+                photo_guard=self._guard,
+            )
+        except ConfigurationError as exc:  # a bad token shape, API URL or proxy: fatal
+            raise ZaloConfigError(f"[{zacct.account_id}] {exc}") from None
 
     def _bot(self, zacct: ZaloAccount) -> ZaloBot:
         bot = self._bots.get(zacct.account_id)
