@@ -180,3 +180,23 @@ async def test_file_attachment_reaches_the_agent_as_a_placeholder(world: World) 
     assert "report.pdf" in first.body
     assert "<media:document>" in first.body
     assert second.body == "<media:sticker>"
+
+
+async def test_legacy_group_kind_dm_session_is_reused(world: World) -> None:
+    """P14: only the old ``agent:main:zalouser:group:<sender>`` session exists: it is reused."""
+    world.save_session()
+    agent = RecordingAgent()
+    legacy = f"agent:main:zalouser:group:{world.ALICE}"
+    async with world.gateway(world.config(dmPolicy="open", allowFrom=["*"]), agent=agent) as (
+        gateway,
+        _,
+    ):
+        assert gateway.store is not None
+        await gateway.store.execute(
+            "INSERT INTO agent_transcripts (session_key, content, created_at_ms) VALUES (?, ?, 0)",
+            (legacy, "{}"),
+        )
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "remember me?")
+        await world.sent(kind="text", thread_id=world.ALICE)
+    assert agent.turns[0].session_key == legacy

@@ -17,7 +17,7 @@ from zalogate.core.model import ReplyPayload
 from zalogate.testing.fake_botapi import make_png
 from zalogate.testing.fake_personal import SentRecord
 
-from .conftest import RecordingAgent, World
+from .conftest import RecordingAgent, World, eventually
 
 
 def styles(record: SentRecord) -> list[dict[str, Any]]:
@@ -162,6 +162,7 @@ async def test_file_send_needs_the_listener(world: World, tmp_path: Path) -> Non
             await channel.send(channel.accounts()[0], world.ALICE, payload)
     async with world.gateway(world.config()) as (_, channel):
         await world.fake.wait_for_listener(world.BOT)
+        await eventually(lambda: channel.listener_state("default").state == "connected")
         receipt = await channel.send(channel.accounts()[0], world.ALICE, payload)
     (record,) = world.records("file")
     assert record.text == "notes.txt"
@@ -275,3 +276,15 @@ async def test_delivery_failure_reaches_the_inbox(world: World) -> None:
         )
         assert row is not None
         assert "zalouser send boom" in str(row["last_error"])
+
+
+async def test_sending_without_a_session_is_a_clear_error(world: World) -> None:
+    """P36: a send without a saved session fails with the login hint instead of crashing."""
+    async with world.channel(world.config()) as channel:
+        account = channel.accounts()[0]
+        with pytest.raises(DeliveryError, match="needs QR login"):
+            await channel.send(account, world.ALICE, ReplyPayload(text="hi"))
+        with pytest.raises(DeliveryError, match="needs QR login"):
+            await channel.send_link(account, world.ALICE, "https://example.com")
+        with pytest.raises(DeliveryError, match="needs QR login"):
+            await channel.react(account, world.ALICE, "1:2", "like")

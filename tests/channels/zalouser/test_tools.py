@@ -13,6 +13,7 @@ from zalogate.channels.zalouser.tools import ZALOUSER_TOOL
 from zalogate.core.agent import Turn
 from zalogate.core.channel import ToolContext
 from zalogate.core.model import ChatType, ReplyPayload
+from zalogate.mcp.server import ChannelToolbox
 from zalogate.testing.fake_botapi import make_png
 
 from .conftest import World
@@ -225,3 +226,21 @@ async def test_the_gateway_offers_the_tool_bound_to_the_conversation(world: Worl
         "from the tool",
         "tool success=True",
     ]
+
+
+async def test_the_mcp_toolbox_offers_the_tool_with_an_account_argument(world: World) -> None:
+    world.save_session()
+    async with world.channel(world.config()) as channel:
+        toolbox = ChannelToolbox([channel])
+        (listed,) = toolbox.list_tools()
+        assert (listed.name, listed.channel, listed.accounts) == (
+            "zalouser",
+            "zalouser",
+            ("default",),
+        )
+        assert "accountId" in listed.input_schema["properties"]
+        result = await toolbox.call(
+            "zalouser", {"action": "send", "threadId": world.ALICE, "message": "via mcp"}
+        )
+    (record,) = world.records("text")
+    assert result == {"success": True, "messageId": record.msg_id}

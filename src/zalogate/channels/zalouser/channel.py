@@ -91,6 +91,7 @@ OPEN_GROUP_WARNING = (
     " in groups (and the senders in groupAllowFrom)."
 )
 _LOOKUP_TIMEOUT = 12.0
+_LISTENING = frozenset({"connecting", "connected", "reconnecting"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +234,7 @@ class ZalouserChannel:
                 self.connection(zacct.account_id),
                 self._media,
                 retry=self.options.send_retry,
-                listening=lambda: self.listener_state(zacct.account_id).state == "connected",
+                listening=lambda: self.listener_state(zacct.account_id).state in _LISTENING,
             )
         return sender
 
