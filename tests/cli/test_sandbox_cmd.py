@@ -151,15 +151,6 @@ def test_a_bad_script_is_a_usage_error_naming_the_line(
     assert message in capsys.readouterr().err
 
 
-def test_zalouser_is_not_available_yet(
-    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run_cli(["sandbox", "--channel", "zalouser", "--script", str(PAIRING_SCRIPT)]) == 1
-    err = capsys.readouterr().err
-    assert "the zalouser sandbox (FakeZaloPersonal) is not available yet" in err
-    assert "Traceback" not in err
-
-
 def test_a_config_brings_its_agent_and_policies_not_its_credentials(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,6 +37,7 @@ Type a message and press Enter to send it to the bot as a Zalo user.
   /approve        approve your pending pairing request (as `zalogate pairing approve` does)
   /mention TEXT   write TEXT in a group, mentioning the bot
   /group TEXT     write TEXT in the group without mentioning the bot
+  /history        the group messages kept for the bot's next group answer
   /help           this help
   /quit           stop the sandbox (also Ctrl-D)"""
 
@@ -49,7 +50,12 @@ _APPROVE_WAIT = 3.0
 def command(
     ctx: typer.Context,
     channel: Annotated[
-        str, typer.Option("--channel", help="The channel to simulate: zalo (zalouser: later).")
+        str,
+        typer.Option(
+            "--channel",
+            help="The channel to simulate: zalo (Bot API) or zalouser (personal account,"
+            " with the QR login).",
+        ),
     ] = "zalo",
     script: Annotated[
         Path | None,
@@ -186,6 +192,13 @@ async def _chat(sandbox: Sandbox) -> None:
             f" {sandbox.gateway.log_file}",
             markup=False,
         )
+        bot = getattr(sim, "bot_name", None)
+        group = getattr(sim, "group_name", None) or sim.group_id
+        if bot:
+            out_console.print(
+                f"The bot is {bot}; /group and /mention write in the group {group}.",
+                markup=False,
+            )
         out_console.print(HELP_TEXT, markup=False)
         printer = asyncio.create_task(_print_replies(sandbox))
         try:
@@ -241,6 +254,8 @@ async def _read_loop(sandbox: Sandbox) -> None:
                 f"[cyan]operator:[/cyan] approved {sandbox.channel} sender {request.id}"
                 f" (code {request.code}); your next message goes to the agent",
             )
+        elif word == "/history":
+            await _show_history(sandbox)
         elif word in ("/group", "/mention"):
             if not rest.strip():
                 out_console.print(f"[yellow]usage: {word} TEXT[/yellow]")
@@ -250,6 +265,19 @@ async def _read_loop(sandbox: Sandbox) -> None:
                 out_console.print(f"[yellow]({note})[/yellow]")
         else:
             await sandbox.say(text)  # other /commands go to the bot, as typed in Zalo
+
+
+async def _show_history(sandbox: Sandbox) -> None:
+    entries = await sandbox.group_history()
+    if not entries:
+        out_console.print("[cyan]group history:[/cyan] nothing pending")
+        return
+    out_console.print(
+        f"[cyan]group history:[/cyan] {len(entries)} pending (put before the next group"
+        " message the bot answers)"
+    )
+    for entry in entries:
+        out_console.print(f"  {entry.sender}: {entry.body}", markup=False)
 
 
 async def _read_line(prompt: str) -> str | None:

@@ -10,15 +10,21 @@ The format has one step per line; blank lines and lines starting with ``#`` are 
     < ^hello$
     /mention some text            the user writes in a group, mentioning the bot
     /group some text              the user writes in the group, without mentioning the bot
+    /history Sandbox User: some   the group's pending history must match this expression
+    /history                      the group has no pending history (the bot answered with it)
     /timeout 2.5                  wait up to 2.5 s for each following expected reply
 
 ``<`` takes the bot's next reply that no earlier ``<`` took, and searches it with Python's
 :func:`re.search` (add ``^``/``$`` to match it whole); it fails when no reply arrives within
-the step timeout. The first failing step ends the replay.
+the step timeout. ``/history`` looks at the group messages the bot did not answer, which the
+gateway keeps to put before the next group message it answers: one ``Sender: text`` line per
+message, searched like ``<``; it waits up to the step timeout for the gateway to get there.
+The first failing step ends the replay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -37,14 +43,18 @@ __all__ = [
     "run_script",
 ]
 
-StepKind = Literal["say", "expect", "approve", "group", "mention", "timeout"]
+StepKind = Literal["say", "expect", "approve", "group", "mention", "history", "timeout"]
 
 _COMMANDS: dict[str, StepKind] = {
     "/approve": "approve",
     "/group": "group",
+    "/history": "history",
     "/mention": "mention",
     "/timeout": "timeout",
 }
+
+
+_HISTORY_POLL = 0.05
 
 
 class ScriptError(ValueError):
@@ -69,8 +79,8 @@ class ScriptStep:
             return f"< {self.text}"
         if self.kind == "approve":
             return "/approve"
-        if self.kind == "timeout":
-            return f"/timeout {self.text}"
+        if self.kind in ("timeout", "history"):
+            return f"/{self.kind} {self.text}".rstrip()
         return f"/{self.kind} {self.text}"
 
 
@@ -123,11 +133,7 @@ def parse_script(text: str, *, source: str = "<script>") -> list[ScriptStep]:
             body = line[1:].strip()
             if not body:
                 raise ScriptError(f"{where}: '<' needs a regular expression")
-            try:
-                pattern = re.compile(body)
-            except re.error as exc:
-                raise ScriptError(f"{where}: bad regular expression {body!r}: {exc}") from exc
-            steps.append(ScriptStep(number, "expect", body, pattern))
+            steps.append(ScriptStep(number, "expect", body, _pattern(body, where)))
         elif line.startswith("/"):
             name, _, rest = line.partition(" ")
             kind = _COMMANDS.get(name.lower())
@@ -140,17 +146,28 @@ def parse_script(text: str, *, source: str = "<script>") -> list[ScriptStep]:
             if kind == "timeout":
                 steps.append(ScriptStep(number, kind, rest, seconds=_seconds(rest, where)))
                 continue
+            if kind == "history":
+                pattern = _pattern(rest, where) if rest else None
+                steps.append(ScriptStep(number, kind, rest, pattern))
+                continue
             if kind != "approve" and not rest:
                 raise ScriptError(f"{where}: {name} needs the text the user writes")
             steps.append(ScriptStep(number, kind, rest))
         else:
             raise ScriptError(
                 f"{where}: a step starts with '>' (say), '<' (expect), '/approve', '/mention',"
-                f" '/group' or '/timeout': {line!r}"
+                f" '/group', '/history' or '/timeout': {line!r}"
             )
     if not steps:
         raise ScriptError(f"{source}: the script has no steps")
     return steps
+
+
+def _pattern(raw: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(raw)
+    except re.error as exc:
+        raise ScriptError(f"{where}: bad regular expression {raw!r}: {exc}") from exc
 
 
 def _seconds(raw: str, where: str) -> float:
@@ -193,6 +210,8 @@ async def _run_step(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> 
         return StepOutcome(step, True, note or "")
     if step.kind == "timeout":
         return StepOutcome(step, True, f"expected replies now wait up to {step_timeout:g} s")
+    if step.kind == "history":
+        return await _check_history(sandbox, step, step_timeout)
     if step.kind == "approve":
         try:
             request = await sandbox.approve(wait=step_timeout)
@@ -212,3 +231,24 @@ async def _run_step(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> 
         )
     took = time.monotonic() - started
     return StepOutcome(step, True, f"after {took:.2f} s", reply)
+
+
+async def _check_history(sandbox: Sandbox, step: ScriptStep, step_timeout: float) -> StepOutcome:
+    """Wait until the group's pending history matches ``step`` (or is empty without one)."""
+    deadline = time.monotonic() + step_timeout
+    while True:
+        lines = [f"{e.sender}: {e.body}" for e in await sandbox.group_history()]
+        text = "\n".join(lines)
+        if step.pattern is None and not lines:
+            return StepOutcome(step, True, "no group history pending")
+        if step.pattern is not None and step.pattern.search(text):
+            count = f"{len(lines)} message{'s' if len(lines) != 1 else ''}"
+            return StepOutcome(step, True, f"group history: {count} pending, {text!r}")
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(_HISTORY_POLL)
+    got = repr(text) if lines else "nothing"
+    wanted = f"matching /{step.text}/" if step.pattern is not None else "none"
+    return StepOutcome(
+        step, False, f"expected group history {wanted} within {step_timeout:g} s, pending: {got}"
+    )

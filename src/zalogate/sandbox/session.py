@@ -25,8 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from zalogate.config import ZalogateConfig, parse_config
+from zalogate.config import DEFAULT_ACCOUNT_ID, ZalogateConfig, parse_config
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
+from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
 from zalogate.core.pairing import PairingError, PairingRequest, PairingStore
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.plugins import PluginError, load_plugin
@@ -195,6 +196,19 @@ class Sandbox:
     async def next_reply(self, timeout: float) -> BotReply | None:  # noqa: ASYNC109
         """The bot's next reply, or None when none arrived within ``timeout`` seconds."""
         return await self.simulator.next_reply(timeout)
+
+    async def group_history(self) -> list[HistoryEntry]:
+        """The sandbox group's pending history, oldest first.
+
+        These are the group messages the bot did not answer (no mention); the gateway keeps
+        them and puts them before the next message it answers in that group, then clears
+        them.
+        """
+        store = self.gateway.store
+        if store is None:  # pragma: no cover - a started gateway has a store
+            raise SandboxError("the sandbox is not running")
+        key = group_history_key(self.channel, DEFAULT_ACCOUNT_ID, self.simulator.group_id)
+        return await GroupHistory(store).peek(key)
 
     async def approve(self, *, wait: float = 0.0) -> PairingRequest:
         """Approve the sandbox user's pending pairing request, as ``pairing approve`` does.

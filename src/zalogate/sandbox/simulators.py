@@ -5,18 +5,11 @@ configured to use it (the ``channels.<id>`` block and ``ChannelContext.extras``)
 steps an operator takes before the gateway starts (``prepare``), plays the sandbox user (in a
 direct chat or in a group) and hands out the bot's replies in the order the fake got them.
 
-``zalo`` runs :class:`~zalogate.testing.FakeZaloBotApi`. ``zalouser`` is not available yet;
-adding it is one class here and one entry in :data:`SIMULATORS`:
-
-* ``start``/``stop``: a ``zalogate.testing.fake_personal.FakeZaloPersonal`` with one account
-  for the bot, one friend (the sandbox user) and one group with both in it;
-* ``channel_config``: the user's policy keys plus the fake's hosts (``apiHosts`` etc.);
-* ``prepare``: the QR login into ``state_dir`` through the channel's ``login_interactive``,
-  with the simulator's QR control scanning and confirming the code (print each step with
-  ``info``), so the gateway starts from saved credentials as after ``channels login``;
-* ``say``/``say_in_group``: the scripted user's ``says_to`` / the group member's ``says``
-  (``mention=True`` mentions the bot's uid);
-* ``next_reply``: the fake's sent records, with a cursor as in :class:`BotApiSimulator`.
+``zalo`` runs :class:`~zalogate.testing.FakeZaloBotApi`; ``zalouser`` runs
+``zalogate.testing.fake_personal.FakeZaloPersonal``
+(:class:`~zalogate.sandbox.zalouser_simulator.ZalouserSimulator`: the QR login in
+``prepare``, direct and group messages with real mentions). A new simulator is one class and
+one entry in :data:`SIMULATORS`.
 """
 
 from __future__ import annotations
@@ -214,22 +207,28 @@ class BotApiSimulator:
         )
 
 
-SIMULATORS: dict[str, Callable[[], Simulator]] = {"zalo": BotApiSimulator}
-"""Channel id -> simulator factory."""
+def _zalouser_simulator() -> Simulator:
+    # Imported on use: the personal channel and its fake are not needed for ``zalo``.
+    from zalogate.sandbox.zalouser_simulator import ZalouserSimulator
 
-_PLANNED = {"zalouser": "the zalouser sandbox (FakeZaloPersonal) is not available yet"}
+    return ZalouserSimulator()
+
+
+SIMULATORS: dict[str, Callable[[], Simulator]] = {
+    "zalo": BotApiSimulator,
+    "zalouser": _zalouser_simulator,
+}
+"""Channel id -> simulator factory."""
 
 
 def simulator_for(channel: str) -> Simulator:
     """A new simulator for ``channel``.
 
     Raises:
-        SandboxError: No simulator exists for that channel (yet).
+        SandboxError: No simulator exists for that channel.
     """
     factory = SIMULATORS.get(channel)
     if factory is None:
-        if channel in _PLANNED:
-            raise SandboxError(f"{_PLANNED[channel]}; use --channel zalo")
         known = ", ".join(sorted(SIMULATORS))
         raise SandboxError(f"no sandbox simulator for channel {channel!r} (available: {known})")
     return factory()
