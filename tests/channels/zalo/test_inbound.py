@@ -355,3 +355,17 @@ async def test_a_stalled_download_gives_up_after_the_idle_timeout(
     finally:
         await fetcher.aclose()
     assert resolved.media[0].placeholder == IMAGE_UNAVAILABLE
+
+
+def test_old_downloads_are_pruned(tmp_path: Path) -> None:
+    fetcher = MediaFetcher(tmp_path / "media", guard=UrlGuard())
+    assert fetcher.prune(60.0) == 0  # nothing downloaded yet
+    old = tmp_path / "media" / "acct" / "old.png"
+    new = tmp_path / "media" / "acct" / "new.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (1_000_000.0, 1_000_000.0))
+    os.utime(new, (2_000_000.0, 2_000_000.0))
+    assert fetcher.prune(500_000.0, now=2_000_000.0) == 1
+    assert (old.exists(), new.exists()) == (False, True)

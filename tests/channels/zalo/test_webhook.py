@@ -563,6 +563,31 @@ def test_hosted_media_keeps_at_most_64_entries() -> None:
     assert len(host) == 64
 
 
+async def test_a_root_webhook_path_works_and_hosts_media_at_slash_media(
+    fake: FakeZaloBotApi,
+    make_harness: HarnessFactory,
+    client: httpx2.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    harness = await make_harness(webhook_config(fake, webhookUrl="https://example.com"), http=True)
+    harness.start()
+    await fake.wait_for_calls("setWebhook")
+    assert harness.http is not None
+    async with asyncio.timeout(5):
+        while "/" not in harness.http.mounted():
+            await asyncio.sleep(0.005)
+    assert (await client.get(f"{harness.url}/healthz")).status_code == 200
+    assert (await post(client, harness, update("m-root"), path="/")).status_code == 200
+    await fake.wait_for_sent(1)
+    image = tmp_path / "root.png"
+    image.write_bytes(make_png())
+    await harness.channel.send(harness.account(), "u1", ReplyPayload(media_urls=(str(image),)))
+    photo = fake.sent[-1].photo or ""
+    assert re.match(r"^https://example\.com/media/[0-9a-f]{24}\?token=[0-9a-f]{48}$", photo)
+    local = harness.url + photo.removeprefix("https://example.com")
+    assert (await client.get(local)).status_code == 200
+
+
 def test_root_webhook_path_hosts_media_at_slash_media() -> None:
     from zalogate.channels.zalo.media_host import media_prefix
 

@@ -114,6 +114,8 @@ class ZaloChannelOptions:
         startup_probe_timeout: The ``getMe`` check before a monitor starts.
         delete_webhook_timeout: Cap on ``deleteWebhook`` when a webhook monitor stops.
         poll_timeout: Overrides ``pollTimeoutSeconds`` for every account.
+        media_retention_days: Downloaded inbound images older than this are deleted when a
+            monitor starts (0 keeps them).
     """
 
     env: Mapping[str, str] | None = None
@@ -131,6 +133,7 @@ class ZaloChannelOptions:
     startup_probe_timeout: float = 2.5
     delete_webhook_timeout: float = 5.0
     poll_timeout: int | None = None
+    media_retention_days: float = 7.0
 
 
 def _setting(source: Any, *names: str) -> Any:
@@ -211,6 +214,7 @@ class ZaloChannel:
         self._media_routes: dict[str, _MediaRoute] = {}
         self._account_hosts: dict[str, HostedMedia] = {}
         self._policies: dict[str, AccountPolicy] = {}
+        self._pruned = False
 
     def __repr__(self) -> str:
         return f"ZaloChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -369,6 +373,7 @@ class ZaloChannel:
             ZaloUnauthorizedError: Zalo refused the token (``unauthorized``).
         """
         zacct = self.zalo_account(account)
+        await self._prune_media()
         bot = self._new_bot(zacct)
         try:
             name = await self._startup_probe(zacct, bot)
@@ -388,6 +393,19 @@ class ZaloChannel:
                 await monitor.run(stop)
         finally:
             await bot.aclose()
+
+    async def _prune_media(self) -> None:
+        days = self.options.media_retention_days
+        if self._pruned or days <= 0:
+            return
+        self._pruned = True
+        try:
+            removed = await asyncio.to_thread(self._fetcher.prune, days * 86400.0)
+        except OSError as exc:
+            log.warning("zalo: could not prune old inbound media: %s", exc)
+            return
+        if removed:
+            log.info("zalo: deleted %d inbound image(s) older than %g days", removed, days)
 
     async def _startup_probe(self, zacct: ZaloAccount, bot: ZaloBot) -> str:
         try:
@@ -410,7 +428,10 @@ class ZaloChannel:
             )
         acct = zacct.account_id
         prefix = media_prefix(path)
-        self._acquire_media(acct, prefix, f"{_origin(url)}{prefix}")
+        try:
+            self._acquire_media(acct, prefix, f"{_origin(url)}{prefix}")
+        except Exception as exc:
+            raise ZaloChannelError(f"Failed to register HTTP route: {prefix}") from exc
         try:
             registry.register(
                 path, WebhookTarget(acct, secret, lambda raw: self.accept_update(zacct, raw))

@@ -262,6 +262,24 @@ class MediaFetcher:
             self._clients[proxy] = client
         return client
 
+    def prune(self, max_age: float, *, now: float | None = None) -> int:
+        """Delete downloads older than ``max_age`` seconds; return how many went.
+
+        Blocking (file system): run it in a thread.
+        """
+        cutoff = (time.time() if now is None else now) - max_age
+        removed = 0
+        if not self.media_dir.is_dir():
+            return 0
+        for path in self.media_dir.rglob("*"):
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
     async def aclose(self) -> None:
         """Close the HTTP clients."""
         clients, self._clients = list(self._clients.values()), {}
