@@ -99,6 +99,20 @@ async def test_get_is_405_with_allow_post(hook: Harness, client: httpx2.AsyncCli
     assert response.headers["allow"] == "POST"
 
 
+async def test_a_non_ascii_secret_is_compared_byte_for_byte(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, client: httpx2.AsyncClient
+) -> None:
+    harness = await make_harness(webhook_config(fake, webhookSecret="bí-mật-123"), http=True)
+    await started(harness, fake)
+    raw = "bí-mật-123".encode()
+    response = await client.post(
+        harness.url + PATH,
+        content=json.dumps(update()).encode(),
+        headers=[(b"X-Bot-Api-Secret-Token", raw), (b"Content-Type", b"application/json")],
+    )
+    assert response.status_code == 200
+
+
 async def test_a_path_below_the_hook_is_404(hook: Harness, client: httpx2.AsyncClient) -> None:
     response = await post(client, hook, update(), path=PATH + "/other")
     assert response.status_code == 404
@@ -132,8 +146,17 @@ async def test_content_types(
 
 @pytest.mark.parametrize(
     "body",
-    [b"null", b"{not json", b"", b"[1, 2]", b'"text"', b'{"event_name": "x"}'],
-    ids=["null", "invalid", "empty", "array", "string", "no-message"],
+    [
+        b"null",
+        b"{not json",
+        b"",
+        b"[1, 2]",
+        b'"text"',
+        b'{"event_name": "x"}',
+        b"\xff\xfe",
+        b"[" * 100_000,
+    ],
+    ids=["null", "invalid", "empty", "array", "string", "no-message", "not-utf8", "deep"],
 )
 async def test_bad_bodies_are_400(hook: Harness, client: httpx2.AsyncClient, body: bytes) -> None:
     response = await post(client, hook, body)

@@ -459,8 +459,9 @@ class ZaloChannel:
         limit = self.options.delete_webhook_timeout
         try:
             async with asyncio.timeout(limit):
-                await bot.delete_webhook(request_timeout=limit)
-        except TimeoutError:
+                # The client deadline is a little later, so that the cap is what fires.
+                await bot.delete_webhook(request_timeout=limit + 1.0)
+        except (TimeoutError, RequestTimeoutError):
             log.warning("[%s] Zalo webhook delete failed: timed out after %dms", acct, limit * 1000)
         except ZaloBotError as exc:
             log.warning("[%s] Zalo webhook delete failed: %s", acct, exc)

@@ -142,11 +142,16 @@ def _trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(parsed in network for network in networks)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return bytes(value).decode("latin-1")
+            return bytes(value)
     return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    raw = _raw_header(scope, name)
+    return None if raw is None else raw.decode("latin-1")
 
 
 def client_ip(scope: Scope, trusted: Sequence[Network] = ()) -> str:
@@ -258,7 +263,7 @@ class WebhookEndpoint:
         if not self.limiter.hit(f"{self.path}:{client_ip(scope, self._trusted)}"):
             await self._fail(send, 429, "Too Many Requests")
             return
-        given = hashlib.sha256((_header(scope, _SECRET_HEADER) or "").encode("utf-8")).digest()
+        given = hashlib.sha256(_raw_header(scope, _SECRET_HEADER) or b"").digest()
         matches = [t for t in self._targets.values() if secrets.compare_digest(t.digest, given)]
         if not matches:
             await self._fail(send, 401, "unauthorized")
@@ -287,7 +292,7 @@ class WebhookEndpoint:
             return
         try:
             update = unwrap_update(json.loads(body)) if body.strip() else None
-        except (ValueError, InvalidUpdateError):
+        except (ValueError, RecursionError, InvalidUpdateError):
             update = None
         if update is None:
             await self._fail(send, 400, "Bad Request")
