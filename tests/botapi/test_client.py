@@ -243,6 +243,15 @@ async def test_loopback_photos_pass_when_the_guard_allows_them() -> None:
     assert rec.last_json()["photo"] == "http://127.0.0.1:9/a.png"
 
 
+async def test_a_trusted_url_skips_only_the_address_check() -> None:
+    rec = Recorder()
+    async with make_bot(rec) as bot:
+        await bot.send_photo("c1", "https://lan.example/own.png", trusted_url=True)
+        with pytest.raises(InvalidRequestError):
+            await bot.send_photo("c1", "ftp://lan.example/own.png", trusted_url=True)
+    assert len(rec.requests) == 1
+
+
 def test_truncate_utf16_keeps_whole_pairs() -> None:
     assert truncate_utf16("😀😀", 3) == "😀"
     assert truncate_utf16("😀😀", 4) == "😀😀"

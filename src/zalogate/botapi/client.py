@@ -61,6 +61,7 @@ CAPTION_LIMIT = 2000
 """Longest caption Zalo accepts, in UTF-16 code units."""
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_FORM_ONLY = UrlGuard(allow_private=True)
 _M = TypeVar("_M", bound=BaseModel)
 _log = logging.getLogger(__name__)
 
@@ -381,19 +382,23 @@ class ZaloBot:
         caption: str | None = None,
         *,
         request_timeout: float | None = None,
+        trusted_url: bool = False,
     ) -> SentMessage:
         """``sendPhoto``: an image by absolute http(s) URL (Zalo fetches it).
 
         The caption is cut to ``CAPTION_LIMIT`` UTF-16 units. The URL must be absolute http(s)
         and its host must resolve to public addresses (``photo_guard``), so that Zalo is never
-        pointed at a private network on our behalf.
+        pointed at a private network on our behalf. ``trusted_url=True`` skips the address
+        check (not the form check) for a URL the caller made itself, e.g. its own hosted media
+        (its public name may resolve to a private address inside the caller's network).
 
         Raises:
             InvalidRequestError: ``photo`` is not an absolute http(s) URL, or the guard refused
                 its host (``UnsafeUrlError``); nothing is sent.
         """
         # The URL is not quoted in errors: hosted-media URLs carry an access token.
-        photo = await self._photo_guard.check(photo, what="Zalo photo URL")
+        guard = _FORM_ONLY if trusted_url else self._photo_guard
+        photo = await guard.check(photo, what="Zalo photo URL")
         payload: dict[str, str] = {"chat_id": chat_id, "photo": photo}
         if caption:
             payload["caption"] = truncate_utf16(caption, CAPTION_LIMIT)

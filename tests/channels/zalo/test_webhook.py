@@ -532,6 +532,30 @@ async def test_a_local_image_reply_is_hosted_under_the_webhook_path(
     assert (await client.get(f"{hook.url}{PATH}/media/not-an-id")).status_code == 404
 
 
+async def test_hosted_media_is_sent_even_if_our_own_name_resolves_privately(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    async def split_horizon(host: str) -> list[str]:
+        return ["10.1.1.1"]  # inside this network, example.com is a private address
+
+    harness = await make_harness(
+        webhook_config(fake),
+        http=True,
+        options=fast_options(resolver=split_horizon, allow_loopback_media=False),
+    )
+    await started(harness, fake)
+    image = tmp_path / "own.png"
+    image.write_bytes(make_png())
+    await harness.channel.send(harness.account(), "u1", ReplyPayload(media_urls=(str(image),)))
+    assert HOSTED.match(fake.sent[0].photo or "")
+    from zalogate.core.errors import DeliveryError
+
+    with pytest.raises(DeliveryError, match="private or loopback"):  # others' URLs still checked
+        await harness.channel.send(
+            harness.account(), "u1", ReplyPayload(media_urls=("https://example.com/x.png",))
+        )
+
+
 async def test_a_local_file_that_is_not_an_image_is_not_hosted(
     hook: Harness, fake: FakeZaloBotApi, tmp_path: Path
 ) -> None:

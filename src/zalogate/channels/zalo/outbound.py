@@ -121,7 +121,7 @@ class ZaloSender:
         self._sleep = sleep
 
     async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        backoff = Backoff(self.retry.backoff)
+        backoff: Backoff | None = None  # made on the first retry: seeding an RNG costs
         attempt = 1
         while True:
             try:
@@ -129,6 +129,7 @@ class ZaloSender:
             except ZaloBotError as exc:
                 if attempt >= self.retry.attempts or not is_retryable_send_error(exc):
                     raise _SendFailedError(exc) from exc
+                backoff = backoff or Backoff(self.retry.backoff)
                 delay = backoff.next_delay()
                 if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
                     delay = min(max(delay, exc.retry_after), self.retry.backoff.max_delay)
@@ -171,9 +172,10 @@ class ZaloSender:
             if media:
                 caption, overflow = _split_caption(text)
                 for index, url in enumerate(media):
-                    photo = self._photo_url(url, host, max_media_bytes)
+                    photo, hosted = self._photo_url(url, host, max_media_bytes)
                     first = caption if index == 0 and caption else None
-                    result = await self._call(partial(bot.send_photo, chat_id, photo, first))
+                    send = partial(bot.send_photo, chat_id, photo, first, trusted_url=hosted)
+                    result = await self._call(send)
                     sent.append(_message_id(result))
                 chunks = overflow
             else:
@@ -185,10 +187,11 @@ class ZaloSender:
             return self._failed(reply, failure.cause, sent)
         return DeliveryReceipt(message_ids=tuple(sent))
 
-    def _photo_url(self, url: str, host: HostedMedia | None, max_bytes: int) -> str:
+    def _photo_url(self, url: str, host: HostedMedia | None, max_bytes: int) -> tuple[str, bool]:
+        """The URL Zalo gets, and whether we host it ourselves."""
         path = _local_path(url)
         if path is None:
-            return url
+            return url, False
         if host is None:
             raise _SendFailedError(
                 InvalidRequestError(
@@ -197,7 +200,7 @@ class ZaloSender:
                 )
             )
         try:
-            return host.add_file(path, max_bytes=max_bytes)
+            return host.add_file(path, max_bytes=max_bytes), True
         except MediaHostError as exc:
             raise _SendFailedError(exc) from exc
 
