@@ -1,0 +1,125 @@
+"""Benchmark: a slow agent, conversations in parallel.
+
+A real gateway (child process) runs the ``openai`` agent against ``FakeLLMServer``, which
+answers every chat completion after ``--llm-delay`` seconds (1 s). U allow-listed users each
+POST one message to the gateway's webhook at the same moment (one connection each), playing
+Zalo with ``FakeZaloBotApi`` receiving the replies. Serial processing would take U seconds;
+the inbox runs different conversations in parallel. ``msgs_per_s`` counts replies from the
+first POST to the last reply at the fake's ``sendMessage``; the latencies are per message.
+Prints one JSON object::
+
+    python bench/zalo_slow_agent.py [--users 100 --llm-delay 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loopback import (
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    GatewayProcess,
+    HttpConnection,
+    check_replies,
+    emit,
+    latency_summary,
+    message_text,
+    text_update,
+    user_id,
+    wait_for_count,
+    wait_until,
+)
+from zalo_webhook import gateway_config as webhook_config
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+from zalogate.testing.fake_llm import FakeLLMServer
+
+
+def gateway_config(fake: FakeZaloBotApi, llm: FakeLLMServer, users: int) -> dict[str, Any]:
+    """The webhook account of ``zalo_webhook`` plus the ``openai`` agent at the fake LLM."""
+    config = webhook_config(fake, users)
+    config["agent"] = {
+        "type": "openai",
+        "openai": {"baseUrl": llm.base_url, "model": llm.model, "apiKey": "bench-not-secret"},
+    }
+    return config
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_id = secrets.token_hex(3)
+    headers = {"Content-Type": "application/json", "X-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    bodies = [
+        json.dumps(text_update(i, user_id(i), message_text(i), run_id)).encode()
+        for i in range(args.users)
+    ]
+    sent_at: dict[int, float] = {}
+    statuses: dict[int, int] = {}
+    async with FakeLLMServer(delay=args.llm_delay) as llm, FakeZaloBotApi() as fake:
+        config = gateway_config(fake, llm, args.users)
+        async with GatewayProcess(config, webhook_rate_limit=10 * args.users + 1000) as gw:
+            await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
+            connections = [HttpConnection(gw.host, gw.port) for _ in range(args.users)]
+
+            async def post(index: int) -> None:
+                sent_at[index] = time.time()
+                try:
+                    status, _ = await connections[index].post(WEBHOOK_PATH, bodies[index], headers)
+                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    status = 0
+                statuses[status] = statuses.get(status, 0) + 1
+
+            begin = time.time()
+            await asyncio.gather(*(post(i) for i in range(args.users)))
+            await wait_for_count(lambda: len(fake.sent), args.users, args.reply_timeout)
+            await asyncio.sleep(args.grace)  # a duplicate would show up now
+            _, peak_rss = gw.rss_mb()
+            for connection in connections:
+                await connection.close()
+        replies = [(record.text, record.time) for record in fake.sent]
+        peak_llm = llm.peak_active
+        completions = len(llm.completions)
+    check = check_replies(sent_at, replies)
+    finished = check.last_reply_at or time.time()
+    return {
+        "users": args.users,
+        "llm_delay_s": args.llm_delay,
+        "msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
+        "elapsed_s": round(finished - begin, 3),
+        **latency_summary(check.latencies),
+        "replies": check.replies,
+        "duplicates": check.duplicates,
+        "missing": check.missing,
+        "unexpected": check.unexpected,
+        "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "llm_completions": completions,
+        "llm_peak_concurrent": peak_llm,
+        "rss_mb": peak_rss,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--llm-delay", type=float, default=1.0, help="seconds per completion")
+    parser.add_argument("--reply-timeout", type=float, default=120.0)
+    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    emit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()

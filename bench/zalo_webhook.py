@@ -1,0 +1,193 @@
+"""Benchmark: the ``zalo`` channel in webhook mode, end to end over loopback.
+
+A real gateway (child process, echo agent, real SQLite inbox) serves the webhook; this
+process plays Zalo: it runs ``FakeZaloBotApi`` (which receives the gateway's ``setWebhook``
+and its ``sendMessage`` replies) and POSTs N text updates from U users, pre-approved through
+``allowFrom``, to the gateway's webhook with the secret header over C keep-alive connections.
+The webhook's per-IP rate limit is raised for the run (``ZaloChannelOptions.webhook``).
+
+Closed loop (default): each connection POSTs its next update as soon as the previous one is
+answered. Offered load (``--rate R``): update ``i`` is due at ``i / R`` seconds and its
+latency counts from then (a late start counts against the gateway).
+
+``e2e`` is from the POST (or its due time) to the echo reply arriving at the fake's
+``sendMessage``. Prints one JSON object::
+
+    python bench/zalo_webhook.py [--messages 5000 --users 500 --connections 64] [--rate 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loopback import (
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    WEBHOOK_URL,
+    GatewayProcess,
+    HttpConnection,
+    check_replies,
+    emit,
+    latency_summary,
+    message_text,
+    text_update,
+    user_id,
+    wait_for_count,
+    wait_until,
+)
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+
+
+def gateway_config(fake: FakeZaloBotApi, users: int) -> dict[str, Any]:
+    """One webhook account pointed at the fake; every simulated user is allow-listed."""
+    return {
+        "channels": {
+            "zalo": {
+                "botToken": fake.token,
+                "apiBaseUrl": fake.base_url,
+                "webhookUrl": WEBHOOK_URL,
+                "webhookSecret": WEBHOOK_SECRET,
+                "dmPolicy": "allowlist",
+                "allowFrom": [user_id(i) for i in range(users)],
+            }
+        }
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_id = secrets.token_hex(3)
+    bodies = [
+        json.dumps(
+            text_update(i, user_id(i % args.users), message_text(i), run_id),
+            separators=(",", ":"),
+        ).encode()
+        for i in range(args.messages)
+    ]
+    headers = {"Content-Type": "application/json", "X-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    sent_at: dict[int, float] = {}
+    statuses: dict[int, int] = {}
+    errors = 0
+    async with FakeZaloBotApi() as fake:
+        config = gateway_config(fake, args.users)
+        async with GatewayProcess(config, webhook_rate_limit=10 * args.messages + 1000) as gw:
+            await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
+            idle_rss, _ = gw.rss_mb()
+            cpu_before = gw.cpu_s()
+            connections = [HttpConnection(gw.host, gw.port) for _ in range(args.connections)]
+            free: asyncio.Queue[HttpConnection] = asyncio.Queue()
+            for connection in connections:
+                free.put_nowait(connection)
+            answered_at = 0.0
+
+            async def post(index: int, connection: HttpConnection) -> None:
+                nonlocal answered_at, errors
+                try:
+                    status, _ = await connection.post(WEBHOOK_PATH, bodies[index], headers)
+                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    errors += 1
+                    await connection.close()
+                    status = 0
+                statuses[status] = statuses.get(status, 0) + 1
+                answered_at = max(answered_at, time.time())
+
+            begin = time.time()
+            if args.rate > 0:
+                tasks: list[asyncio.Task[None]] = []
+
+                async def paced(index: int) -> None:
+                    connection = await free.get()
+                    try:
+                        await post(index, connection)
+                    finally:
+                        free.put_nowait(connection)
+
+                for index in range(args.messages):
+                    due = begin + index / args.rate
+                    delay = due - time.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    sent_at[index] = due
+                    tasks.append(asyncio.create_task(paced(index)))
+                await asyncio.gather(*tasks)
+            else:
+                queue = iter(range(args.messages))
+
+                async def client(connection: HttpConnection) -> None:
+                    for index in queue:
+                        sent_at[index] = time.time()
+                        await post(index, connection)
+
+                await asyncio.gather(*(client(c) for c in connections))
+            accepted_at = answered_at
+            await wait_for_count(lambda: len(fake.sent), args.messages, args.reply_timeout)
+            await asyncio.sleep(args.grace)  # a duplicate would show up now
+            _, peak_rss = gw.rss_mb()
+            gateway_cpu = gw.cpu_s() - cpu_before
+            for connection in connections:
+                await connection.close()
+        replies = [(record.text, record.time) for record in fake.sent]
+        api_calls: dict[str, int] = {}
+        for call in fake.calls:
+            api_calls[call.method] = api_calls.get(call.method, 0) + 1
+    check = check_replies(sent_at, replies)
+    accepted = statuses.get(200, 0)
+    finished = check.last_reply_at or time.time()
+    result: dict[str, Any] = {
+        "mode": f"offered {args.rate:g}/s" if args.rate > 0 else "closed loop",
+        "messages": args.messages,
+        "users": args.users,
+        "connections": args.connections,
+        "accepted": accepted,
+        "accepted_per_s": round(accepted / max(accepted_at - begin, 1e-9), 1),
+        "e2e_msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
+        **latency_summary(check.latencies),
+        "replies": check.replies,
+        "duplicates": check.duplicates,
+        "missing": check.missing,
+        "unexpected": check.unexpected,
+        "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "api_calls": api_calls,
+        "gateway_cpu_ms_per_msg": round(gateway_cpu / args.messages * 1000, 3),
+        "rss_mb": peak_rss,
+        "rss_idle_mb": idle_rss,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if args.rate > 0:
+        result["offered_per_s"] = args.rate
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered msgs/s (0: closed loop, as fast as it goes)",
+    )
+    parser.add_argument("--reply-timeout", type=float, default=120.0)
+    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    emit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Each loopback benchmark runs with a tiny load and prints a complete, correct JSON summary.
+
+No timing is asserted (the figures belong in docs/performance.md): only that every message
+got exactly one reply, so the scripts cannot rot.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+LATENCY_KEYS = {"p50_ms", "p90_ms", "p99_ms"}
+BOTAPI_KEYS = {
+    "accepted_per_s",
+    "e2e_msgs_per_s",
+    *LATENCY_KEYS,
+    "replies",
+    "duplicates",
+    "missing",
+    "rss_mb",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout  # exactly one JSON object on stdout
+    result: dict[str, Any] = json.loads(lines[0])
+    return result
+
+
+def assert_exactly_one_reply_each(result: dict[str, Any], count: int) -> None:
+    assert result["replies"] == count
+    assert result["missing"] == 0
+    assert result["duplicates"] == 0
+    assert result["unexpected"] == 0
+
+
+def test_webhook_closed_loop() -> None:
+    result = run_bench(
+        "zalo_webhook.py",
+        "--messages",
+        "30",
+        "--users",
+        "7",
+        "--connections",
+        "4",
+        "--grace",
+        "0.2",
+    )
+    assert result.keys() >= BOTAPI_KEYS
+    assert_exactly_one_reply_each(result, 30)
+    assert result["http_statuses"] == {"200": 30}  # the raised rate limit let every POST in
+    assert result["rss_mb"] > 0
+
+
+def test_webhook_offered_load() -> None:
+    result = run_bench(
+        "zalo_webhook.py", "--messages", "20", "--users", "5", "--rate", "200", "--grace", "0.2"
+    )
+    assert result.keys() >= BOTAPI_KEYS
+    assert result["offered_per_s"] == 200
+    assert_exactly_one_reply_each(result, 20)
+
+
+def test_polling() -> None:
+    result = run_bench(
+        "zalo_polling.py", "--messages", "20", "--users", "5", "--rate", "0", "--grace", "0.2"
+    )
+    assert result.keys() >= BOTAPI_KEYS
+    assert_exactly_one_reply_each(result, 20)
+    assert result["get_updates_calls"] >= 20  # one update per poll, as Zalo hands them out
+
+
+def test_slow_agent() -> None:
+    result = run_bench("zalo_slow_agent.py", "--users", "6", "--llm-delay", "0.2", "--grace", "0.2")
+    assert {"msgs_per_s", *LATENCY_KEYS, "replies", "duplicates", "missing"} <= result.keys()
+    assert_exactly_one_reply_each(result, 6)
+    assert result["llm_completions"] == 6  # every reply came from the openai agent
