@@ -103,8 +103,12 @@ _DONE_SQL = (
 class InboxConfig:
     """Tuning of the inbox; the defaults follow the reference's webhook spool."""
 
-    max_concurrency: int = 64
-    """How many messages (of different conversations) are processed at the same time."""
+    max_concurrency: int = 256
+    """How many messages (of different conversations) are processed at the same time.
+
+    Most of that time is spent waiting for the agent (an LLM answers in seconds), and an idle
+    worker costs one parked task, so this is set for 100+ conversations waiting on a slow
+    agent at once (``bench/zalo_slow_agent.py``), not for the CPU."""
     max_attempts: int = 8
     """Attempts per message before a transient failure is dead-lettered."""
     backoff: BackoffConfig = field(
