@@ -49,6 +49,7 @@ from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
 from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
 from zalogate.channels.zalouser.reactions import resolve_message_ids, resolve_reaction
+from zalogate.channels.zalouser.receipts import ReceiptBatcher
 from zalogate.channels.zalouser.resolution import NameResolution, resolve_names
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
@@ -108,6 +109,7 @@ class ZalouserChannelOptions:
         monitor: Listener reconnect rules and timings.
         send_retry: Retries of one API call of a send.
         receipts: Send delivered + seen receipts for processed messages.
+        receipt_delay: Seconds a receipt waits for others of its conversation (one batch).
         probe_timeout: Seconds a probe may take (at least 1).
         lookup_timeout: Seconds a directory lookup or a receipt may take.
         group_info_ttl: Seconds a group-info lookup is cached.
@@ -123,6 +125,7 @@ class ZalouserChannelOptions:
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     send_retry: SendRetry = field(default_factory=SendRetry)
     receipts: bool = True
+    receipt_delay: float = 0.2
     probe_timeout: float = _LOOKUP_TIMEOUT
     lookup_timeout: float = _LOOKUP_TIMEOUT
     group_info_ttl: float = 300.0
@@ -185,7 +188,7 @@ class ZalouserChannel:
         self._listeners: dict[str, ListenerState] = {}
         self._policies: dict[str, AccountPolicy] = {}
         self._active_profiles: dict[str, str] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._batchers: dict[str, ReceiptBatcher] = {}
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -424,35 +427,23 @@ class ZalouserChannel:
         """After access control: download photos, send delivered + seen receipts."""
         zacct = self.zalouser_account(account)
         if self.options.receipts:
-            self._spawn(self._receipts(zacct, message))
+            self._receipts(zacct, message)
         return await self._fetcher.resolve(message, max_bytes=zacct.media_max_bytes)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
+    def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
         raw = message.raw.get("eventMessage")
         if not isinstance(raw, Mapping) or not raw.get("msgId"):
             return
-        thread_type = ThreadType.GROUP if message.is_group else ThreadType.USER
-        ref = MessageRef.from_message(raw)
-
-        async def acknowledge(api: PersonalApi) -> None:
-            await api.send_delivered([ref], thread_type=thread_type, seen=True)
-            await api.send_seen([ref], thread_type=thread_type)
-
-        try:
-            async with asyncio.timeout(self.options.lookup_timeout):
-                await self.connection(zacct.account_id).call(acknowledge)
-        except (TimeoutError, ZaloPersonalError, ZalouserChannelError) as exc:
-            log.debug(
-                "[%s] zalouser receipts for %s failed: %s",
+        batcher = self._batchers.get(zacct.account_id)
+        if batcher is None:
+            batcher = self._batchers[zacct.account_id] = ReceiptBatcher(
+                self.connection(zacct.account_id).call,
                 zacct.account_id,
-                message.message_id,
-                type(exc).__name__,
+                delay_s=self.options.receipt_delay,
+                timeout_s=self.options.lookup_timeout,
             )
+        thread_type = ThreadType.GROUP if message.is_group else ThreadType.USER
+        batcher.add(MessageRef.from_message(raw), thread_type)
 
     async def send(
         self, account: ChannelAccount, target: str, reply: ReplyPayload
@@ -703,12 +694,10 @@ class ZalouserChannel:
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        """Finish background receipts, save refreshed cookies and close every client."""
-        background = list(self._background)
-        if background:
-            await asyncio.wait(background, timeout=2.0)
-            for task in background:
-                task.cancel()
+        """Send queued receipts, save refreshed cookies and close every client."""
+        batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            await batcher.flush()
         connections, self._connections = list(self._connections.values()), {}
         self._senders.clear()
         for connection in connections:

@@ -1,0 +1,100 @@
+"""Delivered + seen receipts, batched (best effort).
+
+Every message that passed access control is acknowledged to Zalo as delivered and seen, as
+Zalo Web does when a chat is open. Under load one pair of calls per message would double the
+traffic, so the receipts of one conversation are collected for a short moment (``delay_s``)
+and sent together (Zalo takes up to 50 per call, per sender in DMs and per group).
+Failures are logged, never raised: a receipt is a courtesy, not a delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from zalogate.personal.api import MAX_RECEIPTS_PER_CALL, MessageRef, PersonalApi
+from zalogate.personal.session import ThreadType
+
+__all__ = ["ReceiptBatcher"]
+
+log = logging.getLogger(__name__)
+
+Caller = Callable[[Callable[[PersonalApi], Awaitable[Any]]], Awaitable[Any]]
+"""Runs an action with the account's API (``AccountConnection.call``)."""
+
+
+class ReceiptBatcher:
+    """Collects receipts per conversation and sends them in batches.
+
+    Args:
+        call: Runs an action with the account's API.
+        account_id: For log lines.
+        delay_s: How long a receipt may wait for others of its conversation.
+        timeout_s: Deadline of one batch's calls.
+    """
+
+    def __init__(
+        self, call: Caller, account_id: str, *, delay_s: float = 0.2, timeout_s: float = 12.0
+    ) -> None:
+        self._call = call
+        self.account_id = account_id
+        self.delay_s = delay_s
+        self.timeout_s = timeout_s
+        self._pending: dict[tuple[ThreadType, str], list[MessageRef]] = {}
+        self._waiting: set[tuple[ThreadType, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, ref: MessageRef, thread_type: ThreadType) -> None:
+        """Queue the receipts of one message (sent within ``delay_s``)."""
+        key = (thread_type, ref.thread_id if thread_type == ThreadType.GROUP else ref.sender_id)
+        batch = self._pending.setdefault(key, [])
+        batch.append(ref)
+        if len(batch) >= MAX_RECEIPTS_PER_CALL:
+            self._spawn(self._send(thread_type, self._pending.pop(key)))
+        elif key not in self._waiting:
+            self._waiting.add(key)
+            self._spawn(self._flush_later(key))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_later(self, key: tuple[ThreadType, str]) -> None:
+        try:
+            await asyncio.sleep(self.delay_s)
+        finally:
+            self._waiting.discard(key)
+        batch = self._pending.pop(key, [])
+        if batch:
+            await self._send(key[0], batch)
+
+    async def _send(self, thread_type: ThreadType, refs: list[MessageRef]) -> None:
+        async def acknowledge(api: PersonalApi) -> None:
+            await api.send_delivered(refs, thread_type=thread_type, seen=True)
+            await api.send_seen(refs, thread_type=thread_type)
+
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._call(acknowledge)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # best effort: never let a receipt fail a message
+            log.debug(
+                "[%s] zalouser receipts for %d message(s) failed: %s",
+                self.account_id,
+                len(refs),
+                type(exc).__name__,
+            )
+
+    async def flush(self) -> None:
+        """Send everything queued now and wait for the batches in flight (on shutdown)."""
+        pending, self._pending = self._pending, {}
+        for (thread_type, _), refs in pending.items():
+            self._spawn(self._send(thread_type, refs))
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.timeout_s)
+        for task in list(self._tasks):
+            task.cancel()
