@@ -125,7 +125,7 @@ class ZalouserChannelOptions:
     monitor: MonitorOptions = field(default_factory=MonitorOptions)
     send_retry: SendRetry = field(default_factory=SendRetry)
     receipts: bool = True
-    receipt_delay: float = 0.2
+    receipt_delay: float = 1.0
     probe_timeout: float = _LOOKUP_TIMEOUT
     lookup_timeout: float = _LOOKUP_TIMEOUT
     group_info_ttl: float = 300.0
