@@ -107,12 +107,15 @@ class World:
         return CredentialStore(self.state_dir).save(profile, creds, uid=uid)
 
     def options(self, **overrides: Any) -> ZalouserChannelOptions:
-        """Test options: loopback media allowed (the fake serves photos), fast retries."""
+        """Test options: loopback media allowed (the fake serves photos), fast retries,
+        unbatched receipts."""
         base: dict[str, Any] = {
             "env": {},
             "allow_loopback_media": True,
             "send_retry": FAST_RETRY,
             "monitor": MonitorOptions(connect_timeout_s=5.0),
+            # Receipts at once, so that "no receipt for X" is checked after X's would be out.
+            "receipt_delay": 0.0,
         }
         base.update(overrides)
         return ZalouserChannelOptions(**base)
