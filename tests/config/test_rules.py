@@ -71,7 +71,7 @@ def test_webhook_secret_may_come_from_the_top_level() -> None:
     )
 
 
-def test_two_accounts_cannot_share_a_webhook_path() -> None:
+def test_two_accounts_cannot_share_a_webhook_path_and_secret() -> None:
     problems = problems_of(
         {
             "channels": {
@@ -84,8 +84,31 @@ def test_two_accounts_cannot_share_a_webhook_path() -> None:
         }
     )
     assert problems == [
-        "channels.zalo.webhookPath: webhook path '/hook' is already used by account 'a'"
+        "channels.zalo.webhookSecret: account 'a' uses the same webhook path '/hook' and the"
+        " same secret: requests could not be told apart (give each account its own secret"
+        " or path)"
     ]
+    assert all("top-level-secret" not in p for p in problems)
+
+
+def test_two_accounts_may_share_a_webhook_path_with_their_own_secrets() -> None:
+    config = parse_config(
+        {
+            "channels": {
+                "zalo": {
+                    "webhookUrl": "https://x.example/hook",
+                    "accounts": {
+                        "a": {"botToken": "1:a", "webhookSecret": "secret-of-a"},
+                        "b": {"botToken": "1:b", "webhookSecret": "secret-of-b"},
+                    },
+                }
+            }
+        },
+        env={},
+        plugin_ids=[],
+    )
+    assert config.channels.zalo is not None
+    assert sorted(config.channels.zalo.accounts or {}) == ["a", "b"]
 
 
 def test_account_keys_that_normalise_to_the_same_id_are_an_error() -> None:

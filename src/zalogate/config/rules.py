@@ -84,7 +84,7 @@ def _check_channel(
             )
         )
     channel_enabled = layout.base.get("enabled") is not False
-    webhook_paths: dict[str, str] = {}
+    webhook_paths: dict[tuple[str, str], str] = {}
     for account_id in layout.ordered_ids():
         own = layout.own[account_id]
         if not channel_enabled or own.get("enabled") is False:
@@ -113,8 +113,13 @@ def _check_webhook(
     layout: AccountLayout,
     account_id: str,
     settings: Mapping[str, Any],
-    seen_paths: dict[str, str],
+    seen_paths: dict[tuple[str, str], str],
 ) -> list[Problem]:
+    """Webhook URL needs a secret; accounts may share a path only with different secrets.
+
+    Requests on one path are routed by their secret header, so two accounts with the same
+    path and the same secret could not be told apart (the endpoint would answer 401).
+    """
     url = settings.get("webhookUrl")
     if not isinstance(url, str) or not url.strip():
         return []
@@ -126,17 +131,20 @@ def _check_webhook(
     path = settings.get("webhookPath")
     if not isinstance(path, str) or not path:
         path = urlsplit(url.strip()).path or "/"
-    other = seen_paths.get(path)
+    if not isinstance(secret, str) or not secret:
+        return problems
+    other = seen_paths.get((path, secret))
     if other is not None:
-        where = _location("zalo", layout, account_id, "webhookPath", "webhookUrl")
+        where = _location("zalo", layout, account_id, "webhookSecret", "webhookPath")
         problems.append(
             problem(
-                (*where, "webhookPath"),
-                f"webhook path {path!r} is already used by account {other!r}",
+                (*where, "webhookSecret"),
+                f"account {other!r} uses the same webhook path {path!r} and the same secret:"
+                " requests could not be told apart (give each account its own secret or path)",
             )
         )
     else:
-        seen_paths[path] = account_id
+        seen_paths[(path, secret)] = account_id
     return problems
 
 
