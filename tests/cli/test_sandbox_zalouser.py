@@ -131,13 +131,16 @@ def test_the_zalouser_example_passes_in_process(
 def test_a_failing_history_step_says_what_is_pending(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = write(tmp_path, "history.script", "/group một\n/group hai\n/history ba\n")
-    args = ["sandbox", "--channel", "zalouser", "--script", str(script)]
-    assert run_cli([*args, "--step-timeout", "0.5"]) == 1
+    script = write(
+        tmp_path,
+        "history.script",
+        "/group một\n/group hai\n/history (?s)một.*hai\n/timeout 0.3\n/history ba\n",
+    )
+    assert run_cli(["sandbox", "--channel", "zalouser", "--script", str(script)]) == 1
     err = capsys.readouterr().err
-    assert "sandbox: FAILED at step 3 of 3" in err
-    assert "line 3: /history ba" in err
-    assert "expected group history matching /ba/ within 0.5 s" in err
+    assert "sandbox: FAILED at step 5 of 5" in err
+    assert "line 5: /history ba" in err
+    assert "expected group history matching /ba/ within 0.3 s" in err
     assert "'Sandbox User: một\\nSandbox User: hai'" in err
 
 
@@ -354,3 +357,24 @@ def test_a_person_logs_in_pairs_and_chats_in_a_group(clean_env: dict[str, str]) 
     finally:
         code = term.close()
     assert code == 0, term.seen
+
+
+async def test_a_kept_state_dir_logs_in_again_and_keeps_the_approval(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each run has a new simulator: the old session is replaced, the pairing store stays."""
+    lines: list[str] = []
+    steps = parse_script("> hi\n< Pairing code\n/approve\n> again\n< ^again$\n")
+    async with Sandbox("zalouser", state_dir=tmp_path / "kept", info=lines.append) as sandbox:
+        report = await run_script(sandbox, steps, step_timeout=10)
+    assert report.ok, report.failure
+    first = CredentialStore(tmp_path / "kept").load("default")
+    assert first is not None
+    lines.clear()
+    async with Sandbox("zalouser", state_dir=tmp_path / "kept", info=lines.append) as sandbox:
+        report = await run_script(sandbox, parse_script("> back\n< ^back$\n"), step_timeout=10)
+    assert report.ok, report.failure
+    assert any(line.startswith("Login successful.") for line in lines)
+    second = CredentialStore(tmp_path / "kept").load("default")
+    assert second is not None
+    assert second.credentials.cookies != first.credentials.cookies

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,11 @@ class ZalouserSimulator:
 
     def __init__(self) -> None:
         self.fake = FakeZaloPersonal(long_poll_s=0.5)
+        # The fake numbers messages from the same start in every run, and the gateway skips a
+        # message id it already handled: with a kept state dir (--state-dir) a new run's
+        # messages would be taken for the last run's. Start from the clock instead (the fake
+        # has no option for it yet).
+        self.fake._ids = itertools.count(time.time_ns() // 10_000)
         self._cursor = 0
         self.qr_path: Path | None = None
         """Where ``prepare`` saved the login QR image."""
