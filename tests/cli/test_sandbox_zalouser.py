@@ -22,8 +22,9 @@ import pytest
 
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.cli.app import main
+from zalogate.personal import Credentials
 from zalogate.sandbox import Sandbox, ScriptError, parse_script, run_script
-from zalogate.sandbox.zalouser_simulator import ZalouserSimulator
+from zalogate.sandbox.zalouser_simulator import SANDBOX_PROFILE, ZalouserSimulator
 from zalogate.testing.fake_llm import FakeLLMServer
 from zalogate.testing.fake_personal import wire
 
@@ -107,16 +108,25 @@ def test_the_zalouser_example_passes_in_process(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state"
+    # The state dir also holds a real account's session: the sandbox must leave it alone.
+    real = Credentials(
+        imei="real-imei",
+        cookies=[{"key": "zpw_sek", "value": "real-session", "domain": "zalo.me", "path": "/"}],
+        user_agent="Mozilla/5.0",
+    )
+    real_file = CredentialStore(state).save("default", real, uid="42")
+    real_bytes = real_file.read_bytes()
     args = ["sandbox", "--channel", "zlu", "--state-dir", str(state)]
     assert run_cli([*args, "--script", str(ZALOUSER_SCRIPT)]) == 0
+    assert real_file.read_bytes() == real_bytes
     out = capsys.readouterr().out
     assert "sandbox: all 10 steps passed" in out
     assert f"approved {USER}" in out
     assert "group history: 1 message pending, 'Sandbox User: Mai họp lúc 9 giờ nhé'" in out
     # The session the gateway ran from and the QR image are private files.
-    session = state / "credentials" / "zalouser" / "default.json"
+    session = state / "credentials" / "zalouser" / f"{SANDBOX_PROFILE}.json"
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
-    saved = CredentialStore(state).load("default")
+    saved = CredentialStore(state).load(SANDBOX_PROFILE)
     assert saved is not None
     assert (saved.uid, saved.display_name) == (BOT, "Zalogate Bot")
     assert saved.credentials.cookies  # a cookie login needs the jar...
@@ -368,13 +378,13 @@ async def test_a_kept_state_dir_logs_in_again_and_keeps_the_approval(
     async with Sandbox("zalouser", state_dir=tmp_path / "kept", info=lines.append) as sandbox:
         report = await run_script(sandbox, steps, step_timeout=10)
     assert report.ok, report.failure
-    first = CredentialStore(tmp_path / "kept").load("default")
+    first = CredentialStore(tmp_path / "kept").load(SANDBOX_PROFILE)
     assert first is not None
     lines.clear()
     async with Sandbox("zalouser", state_dir=tmp_path / "kept", info=lines.append) as sandbox:
         report = await run_script(sandbox, parse_script("> back\n< ^back$\n"), step_timeout=10)
     assert report.ok, report.failure
     assert any(line.startswith("Login successful.") for line in lines)
-    second = CredentialStore(tmp_path / "kept").load("default")
+    second = CredentialStore(tmp_path / "kept").load(SANDBOX_PROFILE)
     assert second is not None
     assert second.credentials.cookies != first.credentials.cookies

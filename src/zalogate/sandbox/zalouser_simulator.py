@@ -10,7 +10,8 @@ The simulated world has three accounts and one group:
 ``prepare`` runs the channel's own ``login_interactive`` against the fake: the QR code is
 drawn and saved (0600) as a real login shows it, the simulated phone of the bot's account
 scans it and confirms, and the channel saves the session in
-``<state_dir>/credentials/zalouser/<profile>.json``; the gateway then starts from that file.
+``<state_dir>/credentials/zalouser/zalogate-sandbox.json`` (a profile of its own, so a real
+session in the same state dir is never replaced); the gateway then starts from that file.
 
 The user's messages travel through the fake as a Zalo client would see them (501 direct
 messages, 521 group messages with ``mentions`` at UTF-16 positions), and the bot's replies
@@ -33,7 +34,7 @@ from zalogate.sandbox.simulators import BotReply, SandboxError
 from zalogate.store import write_private_file
 from zalogate.testing.fake_personal import FakeZaloPersonal, SentRecord
 
-__all__ = ["ZalouserSimulator"]
+__all__ = ["SANDBOX_PROFILE", "ZalouserSimulator"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ _ZALOUSER_ENDPOINT_KEYS = frozenset(
     }
 )
 _PROFILE_ENV_VARS = ("ZALOUSER_PROFILE", "ZCA_PROFILE")
+SANDBOX_PROFILE = "zalogate-sandbox"
+"""The credential profile the sandbox logs the bot's account into."""
 _REPLY_KINDS = {"text": "text", "photo": "photo", "link": "text", "file": "file"}
 _LISTENER_WAIT = 15.0
 """Seconds a message waits for the gateway's websocket listener to be connected."""
@@ -164,6 +167,9 @@ class ZalouserSimulator:
         return {
             **kept,
             "enabled": True,
+            # Its own credential profile: with --state-dir pointing at a real state dir, the
+            # sandbox login must not replace the real account's saved session.
+            "profile": SANDBOX_PROFILE,
             "apiHosts": {"id": base, "wpa": base, "jr": base},
             "websocketUrl": self.fake.ws_url,
         }
