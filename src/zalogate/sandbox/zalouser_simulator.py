@@ -107,19 +107,22 @@ class _PhoneLogin:
         # Run after the login printed its instructions and started waiting for the scan.
         await asyncio.sleep(0)
         self._progress.clear()
-        self._info(f"(simulated phone) {self._bot_name} scans the QR code with the Zalo app")
-        self._fake.qr.scan(self._bot_uid)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_PHONE_WAIT):
-                await self._progress.wait()  # the login saw the scan
-        self._info(f"(simulated phone) {self._bot_name} confirms the login on the phone")
-        self._fake.qr.confirm()
+        try:
+            self._info(f"(simulated phone) {self._bot_name} scans the QR code with the Zalo app")
+            self._fake.qr.scan(self._bot_uid)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_PHONE_WAIT):
+                    await self._progress.wait()  # the login saw the scan
+            self._info(f"(simulated phone) {self._bot_name} confirms the login on the phone")
+            self._fake.qr.confirm()
+        except LookupError:  # the code expired or the login gave up meanwhile
+            self._info("(simulated phone) the QR code is no longer waiting for the phone")
 
     async def aclose(self) -> None:
         """Stop a phone that is still acting (the login failed meanwhile)."""
         for phone in list(self._phones):
             phone.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LookupError):
+            with contextlib.suppress(asyncio.CancelledError):
                 await phone
 
 
