@@ -166,6 +166,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         # One core for both decoders (Node inherits the affinity of this process).
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    load = round(os.getloadavg()[0], 2)
     key = os.urandom(32)
     built = make_frames(args.frames, key)
     py_rate, py_cpu = bench_python(built, key)
@@ -173,6 +174,7 @@ def main() -> None:
     node_rate, node_cpu = bench_node(built, key)
     result = {
         "frames": args.frames,
+        "load_avg_1m": load,
         "py_frames_per_s": round(py_rate),
         "node_frames_per_s": round(node_rate),
         "ratio": round(py_rate / node_rate, 3),
