@@ -2,34 +2,91 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from zalogate import __version__
-from zalogate.cli import (
-    channels,
-    config,
-    directory,
-    doctor,
-    gateway,
-    logs,
-    mcp,
-    message,
-    pairing,
-    plugins,
-    sandbox,
-)
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console
 
+if TYPE_CHECKING:
+    # typer vendors click (typer._click); only the annotations below name its classes.
+    from typer._click import Command, Context
+
 __all__ = ["app", "main"]
 
+
+@dataclass(frozen=True, slots=True)
+class _Subcommand:
+    """Where a sub-command lives: a typer group (``app``) or one command function."""
+
+    module: str
+    attribute: str = "app"
+    help: str | None = None
+
+    def load(self, name: str) -> Command:
+        target = getattr(importlib.import_module(self.module), self.attribute)
+        if isinstance(target, typer.Typer):
+            command: Command = typer.main.get_group(target)
+        else:
+            single = typer.Typer(add_completion=False)
+            single.command(name, help=self.help)(target)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+
+# Sub-command modules import the runtime, channels, pydantic and the HTTP stack; importing
+# them only when their command runs keeps `zalogate --version` and `zalogate config path` quick.
+_SUBCOMMANDS: dict[str, _Subcommand] = {
+    "config": _Subcommand("zalogate.cli.config"),
+    "gateway": _Subcommand("zalogate.cli.gateway"),
+    "channels": _Subcommand("zalogate.cli.channels"),
+    "message": _Subcommand("zalogate.cli.message"),
+    "directory": _Subcommand("zalogate.cli.directory"),
+    "pairing": _Subcommand("zalogate.cli.pairing"),
+    "plugins": _Subcommand("zalogate.cli.plugins"),
+    "doctor": _Subcommand(
+        "zalogate.cli.doctor",
+        "command",
+        "Check the config and the state dir; warn about risky policies.",
+    ),
+    "sandbox": _Subcommand(
+        "zalogate.cli.sandbox",
+        "command",
+        "Chat with the gateway in the terminal against a built-in Zalo simulator.",
+    ),
+    "mcp": _Subcommand(
+        "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
+    ),
+    "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: builds a sub-command from its module the first time it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _SUBCOMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _SUBCOMMANDS:
+            command = _SUBCOMMANDS[cmd_name].load(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="zalogate",
     help="Connect AI agents to Zalo: the official Bot API (zalo) and personal accounts (zalouser).",
     no_args_is_help=True,
@@ -70,23 +127,6 @@ def root(
     ctx.obj = CliState(config_path=config_path, verbose=verbose)
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
-
-
-app.add_typer(config.app, name="config")
-app.add_typer(gateway.app, name="gateway")
-app.add_typer(channels.app, name="channels")
-app.add_typer(message.app, name="message")
-app.add_typer(directory.app, name="directory")
-app.add_typer(pairing.app, name="pairing")
-app.add_typer(plugins.app, name="plugins")
-app.command("doctor", help="Check the config and the state dir; warn about risky policies.")(
-    doctor.command
-)
-app.command(
-    "sandbox", help="Chat with the gateway in the terminal against a built-in Zalo simulator."
-)(sandbox.command)
-app.command("mcp", help="Run an MCP server (stdio) that exposes Zalo tools.")(mcp.command)
-app.command("logs", help="Show the gateway log from the state dir.")(logs.command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
