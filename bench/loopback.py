@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,12 @@ def read_rss_mb(pid: int) -> tuple[float, float]:
     return round(values["VmRSS"], 1), round(values["VmHWM"], 1)
 
 
+def own_cpu_s() -> float:
+    """CPU seconds used so far by this process (the fakes and the load generator)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def read_cpu_s(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
     try:
@@ -239,7 +246,9 @@ class GatewayProcess:
     Args:
         config: The root config (a JSON-able mapping, as in a config file).
         webhook_rate_limit: Webhook requests allowed per minute and client IP.
-        extra_args: More arguments for ``serve`` (e.g. channel options of other benches).
+        extra_args: More arguments for ``serve``.
+        prepare: Called with the (empty) state dir before the gateway starts (e.g. to save
+            a personal account's session there).
     """
 
     def __init__(
@@ -248,8 +257,10 @@ class GatewayProcess:
         *,
         webhook_rate_limit: int | None = None,
         extra_args: Sequence[str] = (),
+        prepare: Callable[[Path], None] | None = None,
         start_timeout: float = 30.0,
     ) -> None:
+        self.prepare = prepare
         self.config = dict(config)
         self.webhook_rate_limit = webhook_rate_limit
         self.extra_args = list(extra_args)
@@ -269,6 +280,9 @@ class GatewayProcess:
             sys.stderr.write(f"gateway state kept in {root}\n")
         self._root = root
         self.state_dir = root / "state"
+        if self.prepare is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.prepare(self.state_dir)
         config_file = root / "config.json"
         config_file.write_text(json.dumps(self.config))
         args = [

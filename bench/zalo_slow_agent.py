@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +45,52 @@ from loopback import (
 )
 from zalo_webhook import gateway_config as webhook_config
 from zalogate.testing.fake_botapi import FakeZaloBotApi
+
+# The fake LLM runs in a process of its own: sharing this process's GIL with the fake Bot API
+# and the load generator, its answers came late and slowed the run down.
+_LLM_SCRIPT = """
+import sys
 from zalogate.testing.fake_llm import FakeLLMServer
+server = FakeLLMServer(delay=float(sys.argv[1]))
+server.start()
+print(server.base_url, server.model, flush=True)
+sys.stdin.read()
+server.stop()
+print(server.peak_active, len(server.completions), flush=True)
+"""
 
 
-def gateway_config(fake: FakeZaloBotApi, llm: FakeLLMServer, users: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def fake_llm(delay: float) -> AsyncIterator[tuple[str, str, list[int]]]:
+    """``FakeLLMServer(delay=...)`` in a child process: yields its base URL, model name and a
+    list that holds ``[peak concurrent requests, completions]`` once the block is left."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _LLM_SCRIPT,
+        str(delay),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    stats: list[int] = []
+    try:
+        base_url, model = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().split()
+        yield base_url, model, stats
+    finally:
+        child.stdin.close()
+        tail = await asyncio.wait_for(child.stdout.read(), 30)
+        await child.wait()
+        stats.extend(int(value) for value in tail.split())
+
+
+def gateway_config(fake: FakeZaloBotApi, llm_url: str, model: str, users: int) -> dict[str, Any]:
     """The webhook account of ``zalo_webhook`` plus the ``openai`` agent at the fake LLM."""
     config = webhook_config(fake, users)
     config["agent"] = {
         "type": "openai",
-        "openai": {"baseUrl": llm.base_url, "model": llm.model, "apiKey": "bench-not-secret"},
+        "openai": {"baseUrl": llm_url, "model": model, "apiKey": "bench-not-secret"},
     }
     return config
 
@@ -65,10 +104,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
     sent_at: dict[int, float] = {}
     statuses: dict[int, int] = {}
-    async with FakeLLMServer(delay=args.llm_delay) as llm, FakeZaloBotApi() as fake:
-        config = gateway_config(fake, llm, args.users)
+    async with fake_llm(args.llm_delay) as (llm_url, model, llm_stats), FakeZaloBotApi() as fake:
+        config = gateway_config(fake, llm_url, model, args.users)
         async with GatewayProcess(config, webhook_rate_limit=10 * args.users + 1000) as gw:
             await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
+            cpu_before = gw.cpu_s()
             connections = [HttpConnection(gw.host, gw.port) for _ in range(args.users)]
 
             async def post(index: int) -> None:
@@ -84,11 +124,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await wait_for_count(lambda: len(fake.sent), args.users, args.reply_timeout)
             await asyncio.sleep(args.grace)  # a duplicate would show up now
             _, peak_rss = gw.rss_mb()
+            gateway_cpu = gw.cpu_s() - cpu_before
             for connection in connections:
                 await connection.close()
         replies = [(record.text, record.time) for record in fake.sent]
-        peak_llm = llm.peak_active
-        completions = len(llm.completions)
+    peak_llm, completions = llm_stats or [0, 0]
     check = check_replies(sent_at, replies)
     finished = check.last_reply_at or time.time()
     return {
@@ -104,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
         "llm_completions": completions,
         "llm_peak_concurrent": peak_llm,
+        "gateway_cpu_ms_per_msg": round(gateway_cpu / args.users * 1000, 3),
         "rss_mb": peak_rss,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }

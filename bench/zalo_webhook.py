@@ -42,6 +42,7 @@ from loopback import (
     emit,
     latency_summary,
     message_text,
+    own_cpu_s,
     text_update,
     user_id,
     wait_for_count,
@@ -84,7 +85,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with GatewayProcess(config, webhook_rate_limit=10 * args.messages + 1000) as gw:
             await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
             idle_rss, _ = gw.rss_mb()
-            cpu_before = gw.cpu_s()
+            cpu_before, driver_before = gw.cpu_s(), own_cpu_s()
             connections = [HttpConnection(gw.host, gw.port) for _ in range(args.connections)]
             free: asyncio.Queue[HttpConnection] = asyncio.Queue()
             for connection in connections:
@@ -135,6 +136,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.grace)  # a duplicate would show up now
             _, peak_rss = gw.rss_mb()
             gateway_cpu = gw.cpu_s() - cpu_before
+            driver_cpu = own_cpu_s() - driver_before
             for connection in connections:
                 await connection.close()
         replies = [(record.text, record.time) for record in fake.sent]
@@ -160,6 +162,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
         "api_calls": api_calls,
         "gateway_cpu_ms_per_msg": round(gateway_cpu / args.messages * 1000, 3),
+        "driver_cpu_ms_per_msg": round(driver_cpu / args.messages * 1000, 3),
         "rss_mb": peak_rss,
         "rss_idle_mb": idle_rss,
         "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -92,3 +92,14 @@ def test_slow_agent() -> None:
     assert {"msgs_per_s", *LATENCY_KEYS, "replies", "duplicates", "missing"} <= result.keys()
     assert_exactly_one_reply_each(result, 6)
     assert result["llm_completions"] == 6  # every reply came from the openai agent
+
+
+def test_zalouser_e2e() -> None:
+    result = run_bench(
+        "zalouser_e2e.py", "--users", "4", "--per-user", "2", "--accounts", "2", "--grace", "0.2"
+    )
+    expected = {"msgs_per_s", "p50_ms", "p99_ms", "rss_idle_mb", "rss_per_extra_account_mb"}
+    assert result.keys() >= expected
+    assert_exactly_one_reply_each(result, 8)
+    assert result["rss_idle_mb"] > 0
+    assert result["rss_idle_accounts"] == 2

@@ -1,0 +1,196 @@
+"""Benchmark: the ``zalouser`` channel end to end, and the memory of idle accounts.
+
+``FakeZaloPersonal`` runs in this process (HTTP API and the listener websocket); a real
+gateway runs in a child process with the ``zalouser`` channel logged in from a saved
+session and the echo agent. U simulated friends of the bot each send M direct messages, one
+after the other (the next once the previous one's reply arrived), all users at once:
+simulator -> websocket -> gateway (inbox, pipeline, echo) -> send API -> simulator.
+Latency is from the simulated user's send to the echo reply reaching the fake's send API
+(replies are noticed by polling the fake every millisecond).
+
+Memory: ``rss_idle_mb`` is the RSS of an idle gateway with one logged-in account (listener
+connected, nothing to do); ``rss_per_extra_account_mb`` is (RSS with A accounts - RSS with
+one) / (A - 1), each measured in a fresh gateway process. Prints one JSON object::
+
+    python bench/zalouser_e2e.py [--users 200 --per-user 10 --accounts 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loopback import (
+    GatewayProcess,
+    check_replies,
+    emit,
+    index_of,
+    latency_summary,
+    message_text,
+    own_cpu_s,
+)
+from zalogate.channels.zalouser.credentials import CredentialStore
+from zalogate.personal import Credentials
+from zalogate.testing import FakeZaloPersonal
+
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+BOT = "1001"
+IDLE_SETTLE_S = 1.5
+
+
+def bot_uid(number: int) -> str:
+    """The simulated uid of bot account ``number`` (0 is the benchmark's bot)."""
+    return f"{int(BOT) + number}"
+
+
+def friend_uid(index: int) -> str:
+    """The simulated uid of friend ``index``."""
+    return f"{3_000_000 + index}"
+
+
+def gateway_config(fake: FakeZaloPersonal, accounts: int, users: int) -> dict[str, Any]:
+    """``accounts`` zalouser accounts (profiles ``default``, ``a1``...) at the fake; DMs from
+    the simulated friends are allow-listed."""
+    section: dict[str, Any] = {
+        "apiHosts": {"id": fake.base_url, "wpa": fake.base_url, "jr": fake.base_url},
+        "websocketUrl": fake.ws_url,
+        "dmPolicy": "allowlist",
+        "allowFrom": [friend_uid(i) for i in range(users)],
+    }
+    if accounts > 1:
+        section["accounts"] = {"default": {}, **{f"a{n}": {} for n in range(1, accounts)}}
+    return {"channels": {"zalouser": section}}
+
+
+def save_sessions(fake: FakeZaloPersonal, accounts: int) -> Callable[[Path], None]:
+    """A ``prepare`` hook saving each bot account's session as after a QR login."""
+
+    def prepare(state_dir: Path) -> None:
+        store = CredentialStore(state_dir)
+        for number in range(accounts):
+            uid = bot_uid(number)
+            raw = fake.credentials(uid, user_agent=USER_AGENT, domain="127.0.0.1")
+            profile = "default" if number == 0 else f"a{number}"
+            store.save(profile, Credentials.from_json(raw), uid=uid)
+
+    return prepare
+
+
+async def idle_rss(fake: FakeZaloPersonal, accounts: int, users: int) -> float:
+    """RSS (MiB) of an idle gateway process with ``accounts`` logged-in accounts."""
+    config = gateway_config(fake, accounts, users)
+    async with GatewayProcess(config, prepare=save_sessions(fake, accounts)) as gw:
+        for number in range(accounts):
+            await fake.wait_for_listener(bot_uid(number), timeout_s=30)
+        await asyncio.sleep(IDLE_SETTLE_S)  # let start-up garbage settle
+        current, _ = gw.rss_mb()
+        return current
+
+
+async def round_trips(args: argparse.Namespace, fake: FakeZaloPersonal) -> dict[str, Any]:
+    total = args.users * args.per_user
+    sent_at: dict[int, float] = {}
+    arrived: dict[int, asyncio.Event] = {i: asyncio.Event() for i in range(total)}
+    stamped: list[tuple[str | None, float]] = []
+    config = gateway_config(fake, 1, args.users)
+    async with GatewayProcess(config, prepare=save_sessions(fake, 1)) as gw:
+        await fake.wait_for_listener(BOT, timeout_s=30)
+        cpu_before, driver_before = gw.cpu_s(), own_cpu_s()
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            seen = 0
+            while not stop.is_set():
+                records = fake.sent
+                now = time.time()
+                for record in records[seen:]:
+                    if record.kind != "text":
+                        continue
+                    stamped.append((record.text, now))
+                    index = index_of(record.text)
+                    if index is not None and index in arrived:
+                        arrived[index].set()
+                seen = len(records)
+                await asyncio.sleep(0.001)
+
+        async def user(number: int) -> None:
+            scripted = fake.user(friend_uid(number))
+            for turn in range(args.per_user):
+                index = number * args.per_user + turn
+                sent_at[index] = time.time()
+                await scripted.says_to(BOT, message_text(index))
+                try:
+                    await asyncio.wait_for(arrived[index].wait(), args.reply_timeout)
+                except TimeoutError:
+                    return  # counted as missing
+
+        watcher = asyncio.create_task(watch())
+        begin = time.time()
+        await asyncio.gather(*(user(n) for n in range(args.users)))
+        await asyncio.sleep(args.grace)  # a duplicate would show up now
+        stop.set()
+        await watcher
+        gateway_cpu = gw.cpu_s() - cpu_before
+        driver_cpu = own_cpu_s() - driver_before
+        _, peak_rss = gw.rss_mb()
+    check = check_replies(sent_at, stamped)
+    finished = check.last_reply_at or time.time()
+    return {
+        "messages": total,
+        "users": args.users,
+        "msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
+        **latency_summary(check.latencies),
+        "replies": check.replies,
+        "duplicates": check.duplicates,
+        "missing": check.missing,
+        "unexpected": check.unexpected,
+        "gateway_cpu_ms_per_msg": round(gateway_cpu / max(total, 1) * 1000, 3),
+        "driver_cpu_ms_per_msg": round(driver_cpu / max(total, 1) * 1000, 3),
+        "rss_mb": peak_rss,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
+        for number in range(max(args.accounts, 1)):
+            friends = tuple(friend_uid(i) for i in range(args.users)) if number == 0 else ()
+            fake.add_account(bot_uid(number), f"Bench Bot {number}", friends=friends)
+        for i in range(args.users):
+            fake.add_account(friend_uid(i), f"Friend {i}")
+        result = await round_trips(args, fake)
+        result["rss_idle_mb"] = round(await idle_rss(fake, 1, args.users), 1)
+        if args.accounts > 1:
+            many = await idle_rss(fake, args.accounts, args.users)
+            result["rss_idle_accounts"] = args.accounts
+            result["rss_idle_many_mb"] = round(many, 1)
+            result["rss_per_extra_account_mb"] = round(
+                (many - result["rss_idle_mb"]) / (args.accounts - 1), 2
+            )
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--per-user", type=int, default=10, help="messages per user")
+    parser.add_argument("--accounts", type=int, default=6, help="accounts in the RSS run")
+    parser.add_argument("--reply-timeout", type=float, default=60.0)
+    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    emit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
