@@ -188,9 +188,19 @@ class _Signal:
                 waiter.set_result(None)
         self._waiters.clear()
 
-    async def wait(self, limit: float | None = None) -> None:
+    def wait(self, limit: float | None = None) -> Awaitable[None]:
+        """Wait for the next ``notify()`` (at most ``limit`` seconds).
+
+        The waiter is registered when ``wait`` is called, not when the awaitable first runs:
+        a caller wrapping it in a task (``ensure_future``) must not miss a ``notify()`` that
+        comes before the task starts (that lost wake-up held a long-poll for its full timeout
+        with an update pending).
+        """
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(waiter)
+        return self._wait(waiter, limit)
+
+    async def _wait(self, waiter: asyncio.Future[None], limit: float | None) -> None:
         try:
             await asyncio.wait_for(waiter, limit)
         except TimeoutError:
