@@ -366,7 +366,9 @@ def test_unknown_commands_and_shapes_are_unknown_events() -> None:
     assert parse_event(777, 0, {"data": {"x": 1}}, own_uid=ME) == [
         UnknownEvent(777, 0, "unhandled event")
     ]
-    assert parse_event(501, 0, [1, 2], own_uid=ME)[0].reason == "payload has no 'data' object"
+    assert parse_event(501, 0, [1, 2], own_uid=ME) == [
+        UnknownEvent(501, 0, "payload has no 'data' object")
+    ]
     (bad,) = parse(501, {"msgs": {"not": "a list"}})
     assert isinstance(bad, UnknownEvent)
     assert "not a list" in bad.reason

@@ -73,7 +73,7 @@ def test_ping_frame_matches_vector() -> None:
 
 
 def test_old_messages_request_frame_matches_vector() -> None:
-    body = {"first": True, "lastId": None, "preIds": [], "req_id": "req_0"}
+    body: dict[str, Any] = {"first": True, "lastId": None, "preIds": [], "req_id": "req_0"}
     assert f.encode_frame(510, 1, body).hex() == (
         "01fe01017b226669727374223a747275652c226c6173744964223a6e756c6c2c22707265496473223a5b5d"
         "2c227265715f6964223a227265715f30227d"

@@ -491,7 +491,11 @@ async def test_close_while_waiting_to_retry_reports_a_manual_end(
     async with asyncio.timeout(5):
         while not any(isinstance(e, Disconnected) for e in got):
             await asyncio.sleep(0.01)
-    assert got[-1] == Disconnected(CloseReason.ABNORMAL, 1006, "", True, got[-1].retry_in_s)
+    gone = got[-1]
+    assert isinstance(gone, Disconnected)
+    assert gone == Disconnected(CloseReason.ABNORMAL, 1006, "", True, gone.retry_in_s)
+    assert gone.retry_in_s is not None
+    assert gone.retry_in_s > 30  # the server's 60 s, jittered
     async with asyncio.timeout(2):  # does not wait out the 60 s retry delay
         await listener.close()
     final = await listener.wait_closed()
