@@ -13,7 +13,7 @@ import pytest
 from zalogate.core.pairing import PairingStore
 from zalogate.testing.fake_botapi import make_png
 
-from .conftest import RecordingAgent, World
+from .conftest import RecordingAgent, World, eventually
 
 
 async def test_dm_session_is_per_sender(world: World) -> None:
@@ -200,3 +200,18 @@ async def test_legacy_group_kind_dm_session_is_reused(world: World) -> None:
         await world.fake.user(world.ALICE).says_to(world.BOT, "remember me?")
         await world.sent(kind="text", thread_id=world.ALICE)
     assert agent.turns[0].session_key == legacy
+
+
+async def test_the_last_name_resolution_serves_before_the_monitor_runs(world: World) -> None:
+    """A message replayed at start-up (before the monitor resolved names) and one-off commands
+    use the mapping saved by the last run, but only for the same config."""
+    world.save_session()
+    config = world.config(dmPolicy="allowlist", allowFrom=["Alice"])
+    async with world.gateway(config) as (_, channel):
+        await world.fake.wait_for_listener(world.BOT)
+        await eventually(lambda: world.ALICE in channel.policy(channel.accounts()[0]).allow_from)
+    async with world.channel(config) as fresh:
+        assert world.ALICE in fresh.policy(fresh.accounts()[0]).allow_from
+    changed = world.config(dmPolicy="allowlist", allowFrom=["Alice", "Carol"])
+    async with world.channel(changed) as fresh:
+        assert world.ALICE not in fresh.policy(fresh.accounts()[0]).allow_from

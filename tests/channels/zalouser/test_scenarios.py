@@ -64,8 +64,10 @@ Direct messages, pairing, sessions
     test_dm.py::test_message_prefix_on_the_agent_body
 * pairing: one code, no second message, approval lets the sender in
     test_dm.py::test_stranger_gets_one_pairing_code_then_is_answered_after_approval
-* allowFrom names resolved to ids at startup, mapping and unresolved logged
+* allowFrom names resolved to ids at startup, mapping and unresolved logged; the last
+  mapping serves replays and one-off commands until the monitor resolves again
     test_dm.py::test_allow_from_names_are_resolved_to_ids_at_startup
+    test_dm.py::test_the_last_name_resolution_serves_before_the_monitor_runs
 * dmPolicy disabled
     test_dm.py::test_disabled_dm_policy_drops_everything
 * two accounts: pairing stores and sessions isolated per account

@@ -22,11 +22,14 @@ use. Call ``aclose()`` when done.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -50,7 +53,11 @@ from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, Mo
 from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
 from zalogate.channels.zalouser.reactions import resolve_message_ids, resolve_reaction
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
-from zalogate.channels.zalouser.resolution import NameResolution, resolve_names
+from zalogate.channels.zalouser.resolution import (
+    NameResolution,
+    resolution_fingerprint,
+    resolve_names,
+)
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
 from zalogate.core.agent import AgentTool
@@ -66,6 +73,7 @@ from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
 from zalogate.personal.session import ThreadType
+from zalogate.store import write_private_file
 
 __all__ = [
     "NOT_AUTHENTICATED",
@@ -312,7 +320,42 @@ class ZalouserChannel:
         cached = self._policies.get(account.account_id)
         if cached is not None:
             return cached
-        return self._build_policy(self.zalouser_account(account), None)
+        zacct = self.zalouser_account(account)
+        # Before the monitor resolved names (a message replayed at start-up, a one-off
+        # command): the last resolution saved for this very config, if any.
+        saved = self._load_resolution(zacct)
+        if saved is not None:
+            policy = self._policies[zacct.account_id] = self._build_policy(zacct, saved)
+            return policy
+        return self._build_policy(zacct, None)
+
+    def _resolution_path(self, account_id: str) -> Path:
+        name = urllib.parse.quote(account_id, safe="")
+        return self.context.state_dir / "zalouser" / f"resolved-{name}.json"
+
+    def _save_resolution(self, zacct: ZalouserAccount, resolution: NameResolution) -> None:
+        body = {
+            "fingerprint": resolution_fingerprint(zacct.settings),
+            "resolution": resolution.to_json(),
+        }
+        try:
+            write_private_file(
+                self._resolution_path(zacct.account_id),
+                json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            )
+        except OSError as exc:
+            log.warning("[%s] could not save the name resolution: %s", zacct.account_id, exc)
+
+    def _load_resolution(self, zacct: ZalouserAccount) -> NameResolution | None:
+        try:
+            data = json.loads(self._resolution_path(zacct.account_id).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, Mapping) or not isinstance(data.get("resolution"), Mapping):
+            return None
+        if data.get("fingerprint") != resolution_fingerprint(zacct.settings):
+            return None  # the config changed since: resolve again at start-up
+        return NameResolution.from_json(data["resolution"])
 
     def status_warnings(self, account: ChannelAccount) -> list[str]:
         """Login and policy warnings for an enabled account."""
@@ -384,6 +427,8 @@ class ZalouserChannel:
                 client.api, zacct.settings, account_id=zacct.account_id
             )
             self._policies[zacct.account_id] = self._build_policy(zacct, resolution)
+            if resolution.users or resolution.group_name_ids:
+                self._save_resolution(zacct, resolution)
             log.info(
                 "[%s] starting zalouser provider (%s, uid %s, profile %s)",
                 zacct.account_id,

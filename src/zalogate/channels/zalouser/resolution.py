@@ -15,6 +15,7 @@ resolve failed; using config entries.") and the config entries are used as they 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,13 @@ from typing import Any
 from zalogate.core.access import WILDCARD, match_key
 from zalogate.personal.api import GroupInfo, PersonalApi, UserProfile
 
-__all__ = ["NameResolution", "is_group_id_key", "is_user_id", "resolve_names"]
+__all__ = [
+    "NameResolution",
+    "is_group_id_key",
+    "is_user_id",
+    "resolution_fingerprint",
+    "resolve_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,33 @@ class NameResolution:
     unresolved_users: tuple[str, ...] = ()
     unresolved_groups: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy (ids and names only; nothing secret)."""
+        return {
+            "allowFrom": self.allow_from,
+            "groupAllowFrom": self.group_allow_from,
+            "groupNameIds": dict(self.group_name_ids),
+            "users": dict(self.users),
+            "unresolvedUsers": list(self.unresolved_users),
+            "unresolvedGroups": list(self.unresolved_groups),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NameResolution:
+        """Read :meth:`to_json` output back (unknown or malformed parts are dropped)."""
+        names = data.get("groupNameIds")
+        users = data.get("users")
+        return cls(
+            allow_from=_entries(data.get("allowFrom")),
+            group_allow_from=_entries(data.get("groupAllowFrom")),
+            group_name_ids={str(k): str(v) for k, v in names.items()}
+            if isinstance(names, Mapping)
+            else {},
+            users={str(k): str(v) for k, v in users.items()} if isinstance(users, Mapping) else {},
+            unresolved_users=tuple(str(u) for u in data.get("unresolvedUsers") or ()),
+            unresolved_groups=tuple(str(g) for g in data.get("unresolvedGroups") or ()),
+        )
+
     def apply(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """``settings`` with the resolved allowlists in place."""
         merged = dict(settings)
@@ -95,6 +129,17 @@ def _entries(value: Any) -> list[str | int] | None:
     if isinstance(value, Sequence):
         return [v for v in value if isinstance(v, str | int) and not isinstance(v, bool)]
     return None
+
+
+def resolution_fingerprint(settings: Mapping[str, Any]) -> str:
+    """What a resolution depends on in the config (a saved one is reused only if it matches)."""
+    groups = settings.get("groups")
+    basis = {
+        "allowFrom": [str(e) for e in _entries(settings.get("allowFrom")) or []],
+        "groupAllowFrom": [str(e) for e in _entries(settings.get("groupAllowFrom")) or []],
+        "groups": sorted(str(k) for k in groups) if isinstance(groups, Mapping) else [],
+    }
+    return json.dumps(basis, sort_keys=True, ensure_ascii=False)
 
 
 def _user_index(friends: Sequence[UserProfile]) -> dict[str, str]:
