@@ -1,19 +1,22 @@
 """Agent backends: ``echo``, ``openai`` (any OpenAI-compatible endpoint) and ``command``.
 
-``create_agent(config, store)`` builds the one named by ``config.agent.type``.
+``create_agent(config, store)`` builds the one named by ``config.agent.type``. The ``openai``
+backend's names are imported on first use: the SDK takes longer to import than the rest of
+zalogate's agents together, and a gateway running the echo or command agent never needs it.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zalogate.agents.base import Agent, AgentError, AgentTool, FunctionTool, Turn
 from zalogate.agents.command import CommandAgent, CommandAgentOptions
 from zalogate.agents.echo import EchoAgent
-from zalogate.agents.openai import AgentAuthError, OpenAIAgent, OpenAIAgentOptions
 
 if TYPE_CHECKING:
+    from zalogate.agents.openai import AgentAuthError, OpenAIAgent, OpenAIAgentOptions
     from zalogate.store import Store
 
 __all__ = [
@@ -32,6 +35,17 @@ __all__ = [
     "create_agent",
     "openai_options_from_config",
 ]
+
+
+_OPENAI_NAMES = frozenset({"AgentAuthError", "OpenAIAgent", "OpenAIAgentOptions"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OPENAI_NAMES:
+        value = getattr(importlib.import_module("zalogate.agents.openai"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _get(section: Any, name: str, default: Any = None) -> Any:
@@ -53,6 +67,8 @@ def _secret(value: Any) -> str | None:
 
 def openai_options_from_config(section: Any) -> OpenAIAgentOptions:
     """Build :class:`OpenAIAgentOptions` from the ``agent.openai`` config section."""
+    from zalogate.agents.openai import OpenAIAgentOptions
+
     defaults = OpenAIAgentOptions()
     temperature = _get(section, "temperature")
     return OpenAIAgentOptions(
@@ -93,6 +109,8 @@ def create_agent(config: Any, store: Store | None = None) -> Agent:
     if kind == "echo":
         return EchoAgent()
     if kind == "openai":
+        from zalogate.agents.openai import OpenAIAgent
+
         return OpenAIAgent(openai_options_from_config(_get(section, "openai")), store=store)
     if kind == "command":
         return CommandAgent(command_options_from_config(_get(section, "command")))
