@@ -43,7 +43,7 @@ class ReceiptBatcher:
         self.delay_s = delay_s
         self.timeout_s = timeout_s
         self._pending: dict[tuple[ThreadType, str], list[MessageRef]] = {}
-        self._waiting: set[tuple[ThreadType, str]] = set()
+        self._waiting: dict[tuple[ThreadType, str], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def add(self, ref: MessageRef, thread_type: ThreadType) -> None:
@@ -54,19 +54,19 @@ class ReceiptBatcher:
         if len(batch) >= MAX_RECEIPTS_PER_CALL:
             self._spawn(self._send(thread_type, self._pending.pop(key)))
         elif key not in self._waiting:
-            self._waiting.add(key)
-            self._spawn(self._flush_later(key))
+            self._waiting[key] = self._spawn(self._flush_later(key))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _flush_later(self, key: tuple[ThreadType, str]) -> None:
         try:
             await asyncio.sleep(self.delay_s)
         finally:
-            self._waiting.discard(key)
+            self._waiting.pop(key, None)
         batch = self._pending.pop(key, [])
         if batch:
             await self._send(key[0], batch)
@@ -91,6 +91,9 @@ class ReceiptBatcher:
 
     async def flush(self) -> None:
         """Send everything queued now and wait for the batches in flight (on shutdown)."""
+        waiting, self._waiting = list(self._waiting.values()), {}
+        for task in waiting:
+            task.cancel()  # their batches are still in _pending: sent below
         pending, self._pending = self._pending, {}
         for (thread_type, _), refs in pending.items():
             self._spawn(self._send(thread_type, refs))
