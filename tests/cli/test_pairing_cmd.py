@@ -121,7 +121,7 @@ def test_unknown_channel_is_a_clear_error(
     state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_cli(["pairing", "list", "telegram"]) == 1
-    assert "Unknown channel: 'telegram'" in capsys.readouterr().err
+    assert "unknown channel 'telegram'" in capsys.readouterr().err
     assert run_cli(["pairing", "approve", "telegram", "ABCD2345"]) == 1
 
 

@@ -13,7 +13,7 @@ import pytest
 from zalogate import __version__
 from zalogate.config import parse_config
 from zalogate.core.channel import ChannelPlugin
-from zalogate.runtime.gateway import _default_plugins
+from zalogate.runtime.gateway import configured_plugins
 from zalogate.runtime.plugins import (
     PluginError,
     discover_plugins,
@@ -185,10 +185,10 @@ def test_discover_returns_only_enabled_plugins(third_party: Path, state: Path) -
 
 def test_the_gateway_does_not_start_a_disabled_plugin(state: Path) -> None:
     config = parse_config({"channels": {"zalo": {}, "zalouser": {}}}, env={})
-    started = [p.id for p in _default_plugins(config, state)]
+    started = [p.id for p in configured_plugins(config, state)]
     assert started == ["zalo", "zalouser"]
     write_plugin_choice(state, "zalo", False)
-    started = [p.id for p in _default_plugins(config, state)]
+    started = [p.id for p in configured_plugins(config, state)]
     assert started == ["zalouser"]
     denied = parse_config({"channels": {"zalo": {}}, "plugins": {"deny": ["zalouser"]}}, env={})
-    assert [p.id for p in _default_plugins(denied, state)] == []
+    assert [p.id for p in configured_plugins(denied, state)] == []

@@ -1,6 +1,7 @@
 """Reaching a channel from a one-off command (``channels``, ``message``, ``directory``).
 
-One place for what those commands share: which channel plugins are installed, loading the
+One place for what those commands share: which channel plugins are installed (found by
+:mod:`zalogate.runtime.plugins`, the one owner of plugin discovery), loading the
 config, building a channel outside the gateway (a real :class:`~zalogate.store.Store` in the
 state dir, an inbox that refuses messages, no HTTP routes), picking the account, bounding a
 call in time, and turning any failure into one redacted line.
@@ -37,8 +38,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -46,17 +46,11 @@ from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import load_runtime_config
 from zalogate.cli.state import CliState
 from zalogate.config import ResolvedAccount, normalize_account_id, resolve_accounts
-from zalogate.core.channel import (
-    ENTRY_POINT_GROUP,
-    Admission,
-    Channel,
-    ChannelAccount,
-    ChannelContext,
-    ChannelPlugin,
-)
+from zalogate.core.channel import Admission, Channel, ChannelAccount, ChannelContext
 from zalogate.core.model import InboundMessage
 from zalogate.runtime.gateway import collect_secrets
 from zalogate.runtime.logging import redact, register_secret
+from zalogate.runtime.plugins import InstalledPlugin, installed_plugin_ids, load_installed_plugins
 from zalogate.store import Store
 
 __all__ = [
@@ -71,7 +65,9 @@ __all__ = [
     "close_channel",
     "error_line",
     "find_plugin",
+    "installed_channel_ids",
     "installed_plugins",
+    "is_channel_name",
     "load_cli_config",
     "open_channel",
     "resolved_accounts",
@@ -114,62 +110,67 @@ class InteractiveLogin(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class InstalledPlugin:
-    """A ``zalogate.channels`` entry point, loaded (``plugin``) or not (``error``)."""
-
-    id: str
-    plugin: ChannelPlugin | None
-    error: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The plugin's label, or its id when it could not be loaded."""
-        return self.plugin.label if self.plugin is not None else self.id
-
-
 def installed_plugins() -> list[InstalledPlugin]:
     """Every installed channel plugin: the built-in ones first, then the others by id.
 
     A plugin that fails to load is listed with its error instead of breaking the command.
     """
-    found: dict[str, InstalledPlugin] = {}
     try:
-        entries = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        found = load_installed_plugins()
     except Exception as exc:  # a broken distribution must not break the CLI
         log.debug("could not read the channel entry points: %s", exc)
-        entries = []
-    for entry in entries:
-        if entry.name in found or not _CHANNEL_ID.match(entry.name):
-            continue
-        try:
-            loaded = entry.load()
-        except Exception as exc:
-            found[entry.name] = InstalledPlugin(entry.name, None, error_line(exc))
-            continue
-        if isinstance(loaded, ChannelPlugin):
-            found[entry.name] = InstalledPlugin(entry.name, loaded)
-        else:
-            found[entry.name] = InstalledPlugin(
-                entry.name, None, f"{entry.value} is not a zalogate ChannelPlugin"
-            )
-    order = {name: index for index, name in enumerate(BUILTIN_CHANNELS)}
-    return sorted(found.values(), key=lambda p: (order.get(p.id, len(order)), p.id))
+        found = []
+    return sorted(
+        (
+            plugin if plugin.error is None else replace(plugin, error=_first_line(plugin.error))
+            for plugin in found
+            if _CHANNEL_ID.match(plugin.id)
+        ),
+        key=lambda p: _builtin_first(p.id),
+    )
 
 
-def channel_id(raw: str, plugins: Sequence[InstalledPlugin] | None = None) -> str:
+def installed_channel_ids() -> list[str]:
+    """Ids of the installed channel plugins (built-in first), without importing them."""
+    try:
+        ids = installed_plugin_ids()
+    except Exception as exc:  # a broken distribution must not break the CLI
+        log.debug("could not read the channel entry points: %s", exc)
+        ids = []
+    return sorted((i for i in ids if _CHANNEL_ID.match(i)), key=_builtin_first)
+
+
+def _builtin_first(plugin_id: str) -> tuple[int, str]:
+    order = BUILTIN_CHANNELS.index(plugin_id) if plugin_id in BUILTIN_CHANNELS else None
+    return (len(BUILTIN_CHANNELS) if order is None else order, plugin_id)
+
+
+def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None) -> str:
     """Normalise a ``--channel`` value (aliases ``zl``/``zlu``) to an installed plugin id.
+
+    Args:
+        raw: What the user typed.
+        plugins: The installed plugins (or their ids); default: every installed plugin id.
 
     Raises:
         CliError: No installed plugin has that id.
     """
-    name = raw.strip().lower()
-    name = _ALIASES.get(name, name)
-    known = [p.id for p in (installed_plugins() if plugins is None else plugins)]
+    name = _ALIASES.get(raw.strip().lower(), raw.strip().lower())
+    known = (
+        installed_channel_ids()
+        if plugins is None
+        else [p if isinstance(p, str) else p.id for p in plugins]
+    )
     if name not in known:
         listed = ", ".join(known) or "none is installed"
         raise CliError(f"unknown channel {raw.strip()!r} (installed channels: {listed})")
     return name
+
+
+def is_channel_name(raw: str) -> bool:
+    """Whether ``raw`` names an installed channel or an alias of one (``zl``, ``zlu``)."""
+    name = raw.strip().lower()
+    return name in _ALIASES or name in installed_channel_ids()
 
 
 def load_cli_config(state: CliState) -> tuple[Any, Path]:
@@ -341,6 +342,9 @@ async def bounded(call: Awaitable[_T], seconds: float, what: str) -> _T:
 
 def error_line(exc: BaseException) -> str:
     """One redacted line for ``exc`` (its first line, or its type when it has no text)."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    return redact(text) if text else type(exc).__name__
+    return _first_line(str(exc)) or type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return redact(lines[0].strip()) if lines else ""

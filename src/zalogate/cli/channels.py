@@ -608,11 +608,16 @@ class ConsoleLoginUI:
         return path
 
 
-def _login_channel(ctx: typer.Context, channel: str) -> tuple[Any, Path, str]:
+def _login_channel(
+    ctx: typer.Context, channel: str
+) -> tuple[Any, Path, str, list[InstalledPlugin]]:
+    """Config, state dir, channel id and plugins for login/logout; a bot-token channel errs."""
     plugins = installed_plugins()
     chosen = channel_id(channel, plugins)
     config, state_dir = load_cli_config(get_state(ctx))
-    return config, state_dir, chosen
+    if chosen == "zalo":
+        raise CliError(_token_channel_message(chosen))
+    return config, state_dir, chosen, plugins
 
 
 def _token_channel_message(channel: str) -> str:
@@ -630,12 +635,10 @@ def login_command(
     account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
 ) -> None:
     """Log an account in (zalouser: scan a QR code with the Zalo app)."""
-    config, state_dir, chosen = _login_channel(ctx, channel)
-    if chosen == "zalo":
-        raise CliError(_token_channel_message(chosen))
+    config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
     async def run() -> str:
-        async with open_channel(config, state_dir, chosen) as handle:
+        async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
             target = handle.account(account, require_enabled=False)
             if not isinstance(handle.channel, InteractiveLogin):
                 raise CliError(f"the {chosen} channel has no interactive login")
@@ -661,12 +664,10 @@ def logout_command(
     account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
 ) -> None:
     """Forget an account's saved session (zalouser)."""
-    config, state_dir, chosen = _login_channel(ctx, channel)
-    if chosen == "zalo":
-        raise CliError(_token_channel_message(chosen))
+    config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
     async def run() -> bool:
-        async with open_channel(config, state_dir, chosen) as handle:
+        async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
             target = handle.account(account, require_enabled=False)
             if not isinstance(handle.channel, Login):
                 raise CliError(f"the {chosen} channel has no saved session to clear")

@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import Awaitable, Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from zalogate.cli.channel_access import _ALIASES, BUILTIN_CHANNELS, load_cli_config, open_channel
+from zalogate.cli.channel_access import channel_id, is_channel_name, load_cli_config, open_channel
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, load_config, state_dir
-from zalogate.core.channel import ENTRY_POINT_GROUP
 from zalogate.core.model import ReplyPayload
 from zalogate.core.pairing import (
     PairingError,
@@ -33,28 +30,7 @@ __all__ = ["app", "make_notifier"]
 
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
 
-_CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ID_LABELS = {"zalo": "zaloUserId", "zalouser": "zalouserUserId"}
-
-
-def _known_channels() -> tuple[str, ...]:
-    names = list(BUILTIN_CHANNELS)
-    try:
-        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if entry.name not in names and _CHANNEL_ID.match(entry.name):
-                names.append(entry.name)
-    except Exception:  # noqa: S110 - a broken distribution must not break the CLI
-        pass
-    return tuple(names)
-
-
-def _channel(raw: str) -> str:
-    name = raw.strip().lower()
-    name = _ALIASES.get(name, name)
-    known = _known_channels()
-    if name not in known:
-        raise CliError(f"Unknown channel: {raw!r} (expected one of: {', '.join(known)})")
-    return name
 
 
 def _state_dir(state: CliState) -> Path:
@@ -112,7 +88,7 @@ def list_command(
 ) -> None:
     """List pending pairing requests (expired ones are pruned)."""
     raw = channel_arg or channel_opt
-    channel = _channel(raw) if raw else None
+    channel = channel_id(raw) if raw else None
 
     async def action(pairing: PairingStore) -> list[PairingRequest]:
         return await pairing.list_pending(channel, account)
@@ -171,14 +147,14 @@ def approve_command(
     code is pending in exactly one channel.
     """
     if second is not None:
-        if channel_opt is not None and _channel(channel_opt) != _channel(first):
+        if channel_opt is not None and channel_id(channel_opt) != channel_id(first):
             raise CliError("the channel was given twice with different values")
-        channel: str | None = _channel(first)
+        channel: str | None = channel_id(first)
         code = second
     else:
-        if channel_opt is None and first.strip().lower() in (*_known_channels(), *_ALIASES):
+        if channel_opt is None and is_channel_name(first):
             raise CliError(f"Missing pairing code: zalogate pairing approve {first} <CODE>")
-        channel = _channel(channel_opt) if channel_opt else None
+        channel = channel_id(channel_opt) if channel_opt else None
         code = first
     wanted = code.strip().upper()
 

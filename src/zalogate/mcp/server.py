@@ -25,7 +25,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from zalogate import __version__
 from zalogate.config import normalize_account_id
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
-    ENTRY_POINT_GROUP,
     Admission,
     Channel,
     ChannelAccount,
@@ -41,7 +39,7 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.model import InboundMessage
-from zalogate.runtime.gateway import collect_secrets, register_secret_values
+from zalogate.runtime.gateway import collect_secrets, configured_plugins, register_secret_values
 from zalogate.runtime.logging import redact, register_secret
 from zalogate.store import Store
 
@@ -219,42 +217,6 @@ class _NoInbox:
 
     async def admit(self, message: InboundMessage) -> Admission:
         raise RuntimeError("the MCP server does not receive messages")
-
-
-def configured_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelPlugin]:
-    """The installed plugins that may run and whose ``channels.<id>`` is written and enabled."""
-    try:
-        # Imported by name, as the gateway does: the registry is built separately.
-        registry: Any = importlib.import_module("zalogate.runtime.plugins")
-    except ModuleNotFoundError as exc:
-        if exc.name != "zalogate.runtime.plugins":
-            raise
-        ids = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-        load = _load_entry_point
-    else:
-        ids = list(registry.discover_plugins(config, state_dir=state_dir))
-        load = registry.load_plugin
-    return [load(plugin_id) for plugin_id in ids if _section_enabled(config, plugin_id)]
-
-
-def _load_entry_point(plugin_id: str) -> ChannelPlugin:
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=plugin_id):
-        plugin = ep.load()
-        if isinstance(plugin, ChannelPlugin):
-            return plugin
-    raise LookupError(f"no channel plugin {plugin_id!r} is installed")
-
-
-def _section_enabled(config: Any, channel_id: str) -> bool:
-    channels = getattr(config, "channels", None)
-    section = getattr(channels, channel_id, None)
-    if section is None:
-        plugin_section = getattr(channels, "plugin_section", None)
-        section = plugin_section(channel_id) if callable(plugin_section) else None
-    if section is None:
-        return False
-    enabled = section.get("enabled") if isinstance(section, Mapping) else section.enabled
-    return enabled is not False
 
 
 @contextlib.asynccontextmanager

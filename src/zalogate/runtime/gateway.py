@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import logging
 import os
@@ -35,7 +34,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, Protocol, cast
@@ -44,7 +42,6 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.core.channel import (
-    ENTRY_POINT_GROUP,
     Admission,
     Admitter,
     Channel,
@@ -72,6 +69,7 @@ __all__ = [
     "InboxLike",
     "classify_failure",
     "collect_secrets",
+    "configured_plugins",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -415,7 +413,7 @@ class Gateway:
         sources = (
             self._sources
             if self._sources is not None
-            else _default_plugins(self.config, self.state_dir)
+            else configured_plugins(self.config, self.state_dir)
         )
         for source in sources:
             channel = self._create_channel(source, store, admitter)
@@ -727,50 +725,21 @@ def _default_inbox(store: Store, handler: Handler) -> InboxLike:
     return Inbox(store, handler)
 
 
-def _default_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelSource]:
-    """The enabled channel plugins whose ``channels.<id>`` section is present and enabled."""
-    discover, load = _plugin_registry()
+def configured_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelPlugin]:
+    """The enabled channel plugins whose ``channels.<id>`` section is written and enabled.
+
+    The gateway starts these; ``zalogate mcp`` serves their tools.
+    """
+    from zalogate.runtime.plugins import discover_plugins, load_plugin
+
     channels_config = getattr(config, "channels", None)
-    chosen: list[ChannelSource] = []
-    for item in discover(config, state_dir=state_dir):
-        plugin_id = _plugin_id(item)
+    chosen: list[ChannelPlugin] = []
+    for plugin_id in discover_plugins(config, state_dir=state_dir):
         if not _channel_configured(channels_config, plugin_id):
             log.debug("channel %s is not configured; not started", plugin_id)
             continue
-        chosen.append(item if isinstance(item, ChannelPlugin) else load(plugin_id))
+        chosen.append(load_plugin(plugin_id))
     return chosen
-
-
-def _plugin_registry() -> tuple[Callable[..., Any], Callable[[str], ChannelPlugin]]:
-    """``zalogate.runtime.plugins`` if present, else the entry points read directly."""
-    try:
-        # Imported by name: the plugin registry is built separately from the gateway.
-        plugins: Any = importlib.import_module("zalogate.runtime.plugins")
-    except ModuleNotFoundError as exc:
-        if exc.name != "zalogate.runtime.plugins":
-            raise
-    else:
-        return plugins.discover_plugins, plugins.load_plugin
-
-    def discover(config: Any = None, state_dir: Path | None = None) -> list[str]:
-        return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-
-    def load(plugin_id: str) -> ChannelPlugin:
-        for ep in entry_points(group=ENTRY_POINT_GROUP, name=plugin_id):
-            plugin = ep.load()
-            if isinstance(plugin, ChannelPlugin):
-                return plugin
-        raise LookupError(f"no channel plugin {plugin_id!r} is installed")
-
-    return discover, load
-
-
-def _plugin_id(item: Any) -> str:
-    for attr in ("id", "name"):
-        value = getattr(item, attr, None)
-        if isinstance(value, str):
-            return value
-    return str(item)
 
 
 def _channel_configured(channels_config: Any, plugin_id: str) -> bool:

@@ -31,10 +31,13 @@ from zalogate.store.paths import write_private_file
 __all__ = [
     "BUILTIN_DISTRIBUTION",
     "PLUGIN_CHOICES_FILE",
+    "InstalledPlugin",
     "PluginError",
     "PluginInfo",
     "discover_plugins",
+    "installed_plugin_ids",
     "list_plugins",
+    "load_installed_plugins",
     "load_plugin",
     "plugin_choices_path",
     "read_plugin_choices",
@@ -78,6 +81,20 @@ class PluginInfo:
             "reason": self.reason,
             "entryPoint": self.entry_point,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledPlugin:
+    """An installed channel plugin, loaded (``plugin``) or not (``error`` says why)."""
+
+    id: str
+    plugin: ChannelPlugin | None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The plugin's label, or its id when it could not be loaded."""
+        return self.plugin.label if self.plugin is not None else self.id
 
 
 def _entry_points() -> list[EntryPoint]:
@@ -229,31 +246,56 @@ def discover_plugins(config: Any = None, *, state_dir: Path | None = None) -> li
     return [info.id for info in infos if info.enabled]
 
 
+def installed_plugin_ids() -> list[str]:
+    """Ids of every installed channel plugin (enabled or not), sorted."""
+    return [ep.name for ep in _entry_points()]
+
+
 def load_plugin(plugin_id: str) -> ChannelPlugin:
     """Import the plugin registered under ``plugin_id``.
 
     Raises:
         PluginError: No such plugin, it fails to import, or it is not a ``ChannelPlugin``.
     """
-    for ep in _entry_points():
-        if ep.name != plugin_id:
-            continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"channel plugin {plugin_id!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(plugin, ChannelPlugin):
-            raise PluginError(
-                f"channel plugin {plugin_id!r} ({ep.value}) is a {type(plugin).__name__}, "
-                "not a zalogate.core.channel.ChannelPlugin"
-            )
-        if plugin.id != plugin_id:
-            raise PluginError(
-                f"channel plugin entry point {plugin_id!r} loads a plugin with id {plugin.id!r}"
-            )
-        return plugin
-    installed = ", ".join(ep.name for ep in _entry_points()) or "none"
+    entries = _entry_points()
+    for ep in entries:
+        if ep.name == plugin_id:
+            return _load(ep)
+    installed = ", ".join(ep.name for ep in entries) or "none"
     raise PluginError(f"no channel plugin {plugin_id!r} is installed (installed: {installed})")
+
+
+def load_installed_plugins() -> list[InstalledPlugin]:
+    """Every installed channel plugin, loaded, sorted by id.
+
+    A plugin that fails to load is listed with its error (the cause's text when importing it
+    raised) instead of raising, so that one broken distribution does not hide the others.
+    """
+    found: list[InstalledPlugin] = []
+    for ep in _entry_points():
+        try:
+            found.append(InstalledPlugin(ep.name, _load(ep)))
+        except PluginError as exc:
+            cause = exc.__cause__
+            error = (str(cause).strip() or type(cause).__name__) if cause else str(exc)
+            found.append(InstalledPlugin(ep.name, None, error))
+    return found
+
+
+def _load(ep: EntryPoint) -> ChannelPlugin:
+    try:
+        plugin = ep.load()
+    except Exception as exc:
+        raise PluginError(
+            f"channel plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(plugin, ChannelPlugin):
+        raise PluginError(
+            f"channel plugin {ep.name!r} ({ep.value}) is a {type(plugin).__name__}, "
+            "not a zalogate.core.channel.ChannelPlugin"
+        )
+    if plugin.id != ep.name:
+        raise PluginError(
+            f"channel plugin entry point {ep.name!r} loads a plugin with id {plugin.id!r}"
+        )
+    return plugin
