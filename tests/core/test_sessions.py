@@ -54,6 +54,16 @@ def test_zalouser_forces_per_channel_peer_when_scope_is_main() -> None:
     assert session_key(message("zalouser"), dm_scope="per-peer") == "agent:main:direct:321"
 
 
+def test_zalouser_dms_of_two_accounts_never_share_a_session_by_default() -> None:
+    """issue 6: sessions are isolated per account (the default account keeps §8 #13's key)."""
+    home = session_key(message("zalouser", account_id="default"))
+    work = session_key(message("zalouser", account_id="Work"))
+    assert home == "agent:main:zalouser:direct:321"
+    assert work == "agent:main:zalouser:work:direct:321"
+    assert resolve_dm_scope("zalouser", "main", "work") == "per-account-channel-peer"
+    assert resolve_dm_scope("zalo", "main", "work") == "main"
+
+
 def test_group_key_uses_channel_and_group_id() -> None:
     """gateway §4.2: ``agent:<agent>:<channel>:group:<groupId>``."""
     msg = message("zalouser", group=True, chat_id="G-1", sender_id="5")

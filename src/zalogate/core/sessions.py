@@ -9,8 +9,10 @@ Shapes (agent id and main key lower-cased, default ``main``; peer ids lower-case
   ``per-account-channel-peer`` → ``agent:<agent>:<channel>:<account>:direct:<peer>``.
 * Group: ``agent:<agent>:<channel>:group:<group>`` (``group_scope="main"`` folds groups into
   the main session).
-* zalouser forces ``per-channel-peer`` for DMs when the scope is ``main``, and reuses a legacy
-  ``agent:<agent>:zalouser:group:<sender>`` DM session when only that one exists.
+* zalouser forces ``per-channel-peer`` for DMs when the scope is ``main`` (for an account other
+  than ``default``, ``per-account-channel-peer``, so that one friend of two personal accounts
+  talks to two separate sessions), and reuses a legacy ``agent:<agent>:zalouser:group:<sender>``
+  DM session when only that one exists.
 """
 
 from __future__ import annotations
@@ -40,13 +42,19 @@ def normalize_agent_id(value: str | None, default: str = "main") -> str:
     return text or default
 
 
-def resolve_dm_scope(channel: str, dm_scope: str | None) -> str:
-    """The DM scope in effect: zalouser turns ``main`` (or unset) into ``per-channel-peer``."""
+def resolve_dm_scope(channel: str, dm_scope: str | None, account_id: str | None = None) -> str:
+    """The DM scope in effect.
+
+    zalouser turns ``main`` (or unset) into ``per-channel-peer``, or into
+    ``per-account-channel-peer`` for an account other than ``default``: a personal account's
+    DMs are its own conversations, never shared with another account's.
+    """
     scope = (dm_scope or "main").strip().lower()
     if scope not in DM_SCOPES:
         raise ValueError(f"unknown session.dmScope {dm_scope!r}; expected one of {DM_SCOPES}")
     if channel == "zalouser" and scope == "main":
-        return "per-channel-peer"
+        account = (account_id or "default").strip().lower() or "default"
+        return "per-channel-peer" if account == "default" else "per-account-channel-peer"
     return scope
 
 
@@ -102,7 +110,7 @@ def session_key(
         if group_scope.strip().lower() == "main":
             return main
         return f"agent:{agent}:{channel}:group:{message.chat_id.strip().lower()}"
-    scope = resolve_dm_scope(channel, dm_scope)
+    scope = resolve_dm_scope(channel, dm_scope, message.account_id)
     if scope == "main":
         return main
     peer = resolve_identity(channel, message.sender_id, identity_links)

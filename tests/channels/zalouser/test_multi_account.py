@@ -45,13 +45,9 @@ async def test_pairing_stores_are_isolated_per_account(world: World) -> None:
 
 
 async def test_sessions_are_isolated_per_account(world: World) -> None:
-    """With ``session.dmScope: per-account-channel-peer`` (see docs/channels/zalouser.md for
-    multi-account set-ups) the same friend has one session per account."""
+    """With the default ``session.dmScope`` the same friend has one session per account."""
     agent = RecordingAgent()
-    config = world.config(
-        root={"session": {"dmScope": "per-account-channel-peer"}},
-        **two_accounts(world, dmPolicy="open", allowFrom=["*"]),
-    )
+    config = world.config(**two_accounts(world, dmPolicy="open", allowFrom=["*"]))
     async with world.gateway(config, agent=agent):
         await world.fake.wait_for_listener(world.BOT)
         await world.fake.wait_for_listener(world.BOT2)
@@ -62,7 +58,7 @@ async def test_sessions_are_isolated_per_account(world: World) -> None:
         await world.sent(kind="text", thread_id=world.ALICE, count=2)
     keys = {t.account_id: t.session_key for t in agent.turns}
     assert keys == {
-        "default": f"agent:main:zalouser:default:direct:{world.ALICE}",
+        "default": f"agent:main:zalouser:direct:{world.ALICE}",
         "second": f"agent:main:zalouser:second:direct:{world.ALICE}",
     }
     senders = {r.text: r.sender for r in world.records("text", world.ALICE)}
