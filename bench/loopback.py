@@ -429,7 +429,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not profile_to:
         asyncio.run(_serve(args))
         return
-    # Profiling the gateway of a benchmark run: ZALOGATE_BENCH_PROFILE=/tmp/gw.prof
+    # Profiling the gateways of a benchmark run: ZALOGATE_BENCH_PROFILE=/tmp/gw.prof writes
+    # /tmp/gw.prof.<pid> per gateway process.
     import cProfile
 
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall time: the machine is shared
@@ -438,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(args))
     finally:
         profiler.disable()
-        profiler.dump_stats(profile_to)
+        profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
 if __name__ == "__main__":
