@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import time
@@ -140,12 +139,9 @@ class ZalouserSimulator:
     group_name = "Sandbox Group"
 
     def __init__(self) -> None:
-        self.fake = FakeZaloPersonal(long_poll_s=0.5)
-        # The fake numbers messages from the same start in every run, and the gateway skips a
-        # message id it already handled: with a kept state dir (--state-dir) a new run's
-        # messages would be taken for the last run's. Start from the clock instead (the fake
-        # has no option for it yet).
-        self.fake._ids = itertools.count(time.time_ns() // 10_000)
+        # The gateway skips a message id it already handled: with a kept state dir
+        # (--state-dir) a new run must not reuse the last run's ids, so count from the clock.
+        self.fake = FakeZaloPersonal(long_poll_s=0.5, first_message_id=time.time_ns() // 10_000)
         self._cursor = 0
         self.qr_path: Path | None = None
         """Where ``prepare`` saved the login QR image."""

@@ -349,6 +349,9 @@ class FakeZaloPersonal:
         strict_user_agent: reject cookie logins whose imei does not end with md5(User-Agent).
         file_done_delay_s: delay between an async-file upload answer and its ``file_done``.
         auto_approve_qr: uid whose phone scans and confirms every QR code at once.
+        first_message_id: the first message id handed out (then counting up); give each run
+            its own start (e.g. from the clock) when message ids must not repeat across runs
+            that share a gateway state dir.
 
     Use ``async with FakeZaloPersonal() as fake`` in async code, or
     :meth:`start_in_thread` / :meth:`run` / :meth:`stop_thread` from synchronous code.
@@ -365,6 +368,7 @@ class FakeZaloPersonal:
         strict_user_agent: bool = True,
         file_done_delay_s: float = 0.05,
         auto_approve_qr: str | None = None,
+        first_message_id: int = 7_000_000_000_001,
     ) -> None:
         self.host = host
         self.long_poll_s = long_poll_s
@@ -390,7 +394,7 @@ class FakeZaloPersonal:
         self._uploads: dict[tuple[str, str], _Upload] = {}
         self._sent_changed = asyncio.Condition()
         self._listeners_changed = asyncio.Condition()
-        self._ids = itertools.count(7_000_000_000_001)
+        self._ids = itertools.count(first_message_id)
         self._action_ids = itertools.count(1)
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
