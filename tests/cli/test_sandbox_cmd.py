@@ -3,53 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import shutil
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
-from zalogate.cli.app import main
 from zalogate.sandbox import Sandbox, SandboxError, ScriptError, parse_script, run_script
 from zalogate.testing.fake_llm import FakeLLMServer
 
-ROOT = Path(__file__).resolve().parents[2]
-PAIRING_SCRIPT = ROOT / "examples" / "sandbox" / "pairing.script"
+from .sandbox_driver import (
+    EXAMPLES,
+    ROOT,
+    Terminal,
+    clean_environment,
+    run_cli,
+    write,
+    zalogate_command,
+)
 
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
-
-
-def zalogate_command() -> list[str]:
-    """The installed ``zalogate`` script next to this interpreter (else ``python -m``)."""
-    script = Path(sys.executable).with_name("zalogate")
-    found = str(script) if script.exists() else shutil.which("zalogate")
-    return [found] if found else [sys.executable, "-m", "zalogate"]
+PAIRING_SCRIPT = EXAMPLES / "pairing.script"
 
 
 @pytest.fixture
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """No user config, no real Zalo credentials, a private HOME."""
-    for name in ("ZALOGATE_CONFIG", "ZALO_BOT_TOKEN", "ZALO_API_URL", "ZALOGATE_STATE_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return clean_environment(tmp_path, monkeypatch)
 
 
 # -- --script ---------------------------------------------------------------------------
@@ -84,7 +61,7 @@ def test_the_readme_script_passes_in_process(
 def test_the_group_example_shows_the_undelivered_message(
     clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli(["sandbox", "--script", str(ROOT / "examples/sandbox/group.script")]) == 0
+    assert run_cli(["sandbox", "--script", str(EXAMPLES / "group.script")]) == 0
     out = capsys.readouterr().out
     assert "the gateway does not see this one" in out
     assert "sandbox: all 3 steps passed" in out
@@ -238,66 +215,6 @@ def test_unknown_channel_and_bad_script_errors() -> None:
 
 
 # -- interactive ----------------------------------------------------------------------------
-
-
-class Terminal:
-    """A ``zalogate sandbox`` process driven through its stdin, read line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [*zalogate_command(), "sandbox"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        self.seen = ""
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        assert self.process.stdout is not None
-        self._pump_thread = threading.Thread(
-            target=self._pump, args=(self.process.stdout,), daemon=True
-        )
-        self._pump_thread.start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in iter(stream.readline, ""):
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.seen:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{text!r} not seen; output so far:\n{self.seen}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"process ended before {text!r}:\n{self.seen}")
-            self.seen += line
-
-    def close(self) -> int:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-        finally:
-            self._pump_thread.join(timeout=10)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
 
 
 @pytest.mark.slow

@@ -7,67 +7,38 @@ mention (the kept history), scripted and interactive.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import shutil
 import stat
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from zalogate.channels.zalouser.credentials import CredentialStore
-from zalogate.cli.app import main
 from zalogate.personal import Credentials
 from zalogate.sandbox import Sandbox, ScriptError, parse_script, run_script
 from zalogate.sandbox.zalouser_simulator import SANDBOX_PROFILE, ZalouserSimulator
 from zalogate.testing.fake_llm import FakeLLMServer
 from zalogate.testing.fake_personal import wire
 
-ROOT = Path(__file__).resolve().parents[2]
-ZALOUSER_SCRIPT = ROOT / "examples" / "sandbox" / "zalouser.script"
+from .sandbox_driver import (
+    EXAMPLES,
+    ROOT,
+    Terminal,
+    clean_environment,
+    run_cli,
+    write,
+    zalogate_command,
+)
+
+ZALOUSER_SCRIPT = EXAMPLES / "zalouser.script"
 BOT = ZalouserSimulator.bot_uid
 USER = ZalouserSimulator.user_id
 GROUP = ZalouserSimulator.group_id
 
 
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
-
-
-def zalogate_command() -> list[str]:
-    """The installed ``zalogate`` script next to this interpreter (else ``python -m``)."""
-    script = Path(sys.executable).with_name("zalogate")
-    found = str(script) if script.exists() else shutil.which("zalogate")
-    return [found] if found else [sys.executable, "-m", "zalogate"]
-
-
 @pytest.fixture
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """No user config, no profile from the environment, a private HOME."""
-    for name in (
-        "ZALOGATE_CONFIG",
-        "ZALOGATE_STATE_DIR",
-        "ZALO_BOT_TOKEN",
-        "ZALOUSER_PROFILE",
-        "ZCA_PROFILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return clean_environment(tmp_path, monkeypatch)
 
 
 # -- the example script ---------------------------------------------------------------------
@@ -269,83 +240,9 @@ def test_a_config_brings_its_agent_and_policies_not_its_zalo_hosts(
 # -- interactive ----------------------------------------------------------------------------
 
 
-class Terminal:
-    """A ``zalogate sandbox --channel zalouser`` process driven through its stdin."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [*zalogate_command(), "sandbox", "--channel", "zalouser"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        self.seen = ""
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        assert self.process.stdout is not None
-        self._pump_thread = threading.Thread(
-            target=self._pump, args=(self.process.stdout,), daemon=True
-        )
-        self._pump_thread.start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in iter(stream.readline, ""):
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, *texts: str, timeout: float = 30.0, start: int = 0) -> str:
-        """Wait until one of ``texts`` appears after ``start``; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = next((t for t in texts if t in self.seen[start:]), None)
-            if found is not None:
-                return found
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{texts!r} not seen; output so far:\n{self.seen}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"process ended before {texts!r}:\n{self.seen}")
-            self.seen += line
-
-    def poll_history(self, line: str, attempts: int = 50) -> None:
-        """Ask ``/history`` until it shows ``line`` (the gateway keeps it asynchronously)."""
-        for _ in range(attempts):
-            start = len(self.seen)
-            self.send("/history")
-            if self.expect(line, "nothing pending", start=start) == line:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{line!r} never in /history:\n{self.seen}")
-
-    def close(self) -> int:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-        finally:
-            self._pump_thread.join(timeout=10)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-
-
 @pytest.mark.slow
 def test_a_person_logs_in_pairs_and_chats_in_a_group(clean_env: dict[str, str]) -> None:
-    term = Terminal(clean_env)
+    term = Terminal(clean_env, "--channel", "zalouser")
     try:
         term.expect("Login successful. Logged in as Zalogate Bot")
         term.expect("/quit")  # the help text: the sandbox is ready
