@@ -33,7 +33,12 @@ def test_redacted_config_hides_every_secret_and_shows_defaults() -> None:
     assert data["channels"]["zalo"]["botToken"] == REDACTED
     assert data["channels"]["zalo"]["accounts"]["w"]["webhookSecret"] == REDACTED
     assert data["channels"]["tg"]["apiToken"] == REDACTED
-    assert data["gateway"] == {"host": "127.0.0.1", "port": 18789, "logLevel": "info"}
+    assert data["gateway"] == {
+        "host": "127.0.0.1",
+        "port": 18789,
+        "logLevel": "info",
+        "trustedProxies": [],
+    }
 
 
 def test_starter_config_is_valid_and_starts_no_channel() -> None:

@@ -39,6 +39,8 @@ class GatewayConfig(ConfigModel):
     state_dir: str | None = None
     """Default ``$ZALOGATE_STATE_DIR`` or ``~/.zalogate``; relative to the config file."""
     log_level: LogLevel = "info"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -508,6 +508,7 @@ def policy_from_settings(
     group_name_ids: Mapping[str, str] | None = None,
     mention_patterns: Sequence[str] = (),
     history_limit: int | None = None,
+    response_prefix: str | None = None,
     text_chunk_limit: int = 2000,
     quoted_bot_counts: bool = True,
     command_allow_from: Iterable[str | int] | None = None,
@@ -527,6 +528,8 @@ def policy_from_settings(
         mention_patterns: The agent's mention patterns.
         history_limit: Fallback when the account sets no ``historyLimit``
             (``messages.groupChat.historyLimit``, else 50).
+        response_prefix: Fallback when the account sets no ``responsePrefix``
+            (``messages.responsePrefix``); ``""`` at any level disables the prefix.
         text_chunk_limit: Fallback when the account sets no ``textChunkLimit``.
         quoted_bot_counts: ``channels.defaults.implicitMentions.quotedBot``.
         command_allow_from: ``commands.allowFrom`` for this channel (None: unset).
@@ -543,6 +546,7 @@ def policy_from_settings(
     limit = _setting(settings, "historyLimit", "history_limit")
     if limit is None:
         limit = 50 if history_limit is None else history_limit
+    own_prefix = _setting(settings, "responsePrefix", "response_prefix")
     chunk_limit = _setting(settings, "textChunkLimit", "text_chunk_limit") or text_chunk_limit
     streaming = _setting(settings, "streaming", "streaming")
     chunk_mode = (
@@ -570,7 +574,7 @@ def policy_from_settings(
         ),
         history_limit=max(0, int(limit)),
         mention_patterns=tuple(mention_patterns),
-        response_prefix=_setting(settings, "responsePrefix", "response_prefix"),
+        response_prefix=response_prefix if own_prefix is None else own_prefix,
         message_prefix=_setting(settings, "messagePrefix", "message_prefix"),
         text_chunk_limit=int(chunk_limit),
         chunk_mode=cast(ChunkMode, chunk_mode),

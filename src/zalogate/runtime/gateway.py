@@ -41,6 +41,7 @@ from typing import Any, Protocol, cast
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from zalogate.backoff import Backoff, BackoffConfig
+from zalogate.config import ZalogateConfig
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -647,14 +648,11 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
-    config = wiring.config
-    defaults = _setting(getattr(config, "channels", None), "defaults")
-    defaults_group_policy = _setting(defaults, "group_policy", "groupPolicy")
-    session = _setting(config, "session")
+    config = _config_model(wiring.config)
     options = SessionOptions(
-        dm_scope=str(_setting(session, "dm_scope", "dmScope") or "main"),
-        main_key=str(_setting(session, "main_key", "mainKey") or "main"),
-        identity_links=_setting(session, "identity_links", "identityLinks"),
+        dm_scope=config.session.dm_scope,
+        main_key=config.session.main_key,
+        identity_links=config.session.identity_links,
     )
     policies: dict[tuple[str, str], AccountPolicy] = {}
 
@@ -675,7 +673,9 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
                 policy = policy_from_settings(
                     message.channel,
                     account.settings,
-                    defaults_group_policy=defaults_group_policy,
+                    defaults_group_policy=config.channels.defaults.group_policy,
+                    history_limit=config.messages.group_chat.history_limit,
+                    response_prefix=config.messages.response_prefix,
                     text_chunk_limit=channel.text_limit,
                 )
             policies[key] = policy
@@ -706,6 +706,11 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
     )
     return pipeline.process
+
+
+def _config_model(config: Any) -> ZalogateConfig:
+    """``config`` itself, or the defaults for a stand-in (tests pass a bare namespace)."""
+    return config if isinstance(config, ZalogateConfig) else ZalogateConfig()
 
 
 def _setting(source: Any, *names: str) -> Any:

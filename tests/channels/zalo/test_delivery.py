@@ -111,3 +111,31 @@ async def test_a_failing_typing_action_does_not_stop_the_reply(
     fake.user("u1").says("still answered")
     [reply] = await fake.wait_for_sent(1)
     assert reply.text == "still answered"
+
+
+async def test_messages_response_prefix_starts_every_reply(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    config = {**zalo_config(fake, **OPEN), "messages": {"responsePrefix": "[bot]"}}
+    harness = await make_harness(config)
+    harness.start()
+    fake.user("u1").says("xin chào")
+    [reply] = await fake.wait_for_sent(1)
+    assert reply.text == "[bot] xin chào"
+
+
+async def test_the_account_response_prefix_and_history_limit_win_over_messages(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    messages = {"responsePrefix": "[bot]", "groupChat": {"historyLimit": 7}}
+    config = {**zalo_config(fake, **OPEN), "messages": messages}
+    harness = await make_harness(config)
+    [account] = harness.channel.accounts()
+    policy = harness.channel.policy(account)
+    assert (policy.response_prefix, policy.history_limit) == ("[bot]", 7)
+
+    own = {**zalo_config(fake, **OPEN, responsePrefix="", historyLimit=3), "messages": messages}
+    harness = await make_harness(own)
+    [account] = harness.channel.accounts()
+    policy = harness.channel.policy(account)
+    assert (policy.response_prefix, policy.history_limit) == ("", 3)

@@ -640,3 +640,13 @@ def test_root_webhook_path_hosts_media_at_slash_media() -> None:
 
     assert media_prefix("/") == "/media"
     assert media_prefix("/hooks/zalo") == "/hooks/zalo/media"
+
+
+async def test_gateway_trusted_proxies_reach_the_webhook_client_ip(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    """``gateway.trustedProxies`` is a config key; the webhook honours it for the rate limit."""
+    config = {**webhook_config(fake), "gateway": {"trustedProxies": ["127.0.0.1"]}}
+    harness = await make_harness(config, options=fast_options(webhook=None), http=True)
+    assert harness.channel._webhooks is not None
+    assert harness.channel._webhooks.options.trusted_proxies == ("127.0.0.1",)

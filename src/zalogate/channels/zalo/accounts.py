@@ -29,9 +29,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from zalogate.channels.zalo.errors import ZaloConfigError
+from zalogate.config import ZalogateConfig, parse_config, resolve_accounts
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -43,6 +44,7 @@ __all__ = [
     "TokenSource",
     "TokenStatus",
     "ZaloAccount",
+    "config_model",
     "media_max_bytes",
     "resolve_token",
     "resolve_zalo_accounts",
@@ -316,14 +318,20 @@ def resolve_token(
 # --------------------------------------------------------------------------- resolution
 
 
-def _sources(config: Any, env: Mapping[str, str]) -> list[AccountSource]:
-    from zalogate.config import parse_config, resolve_accounts
+def config_model(config: Any, env: Mapping[str, str]) -> ZalogateConfig | None:
+    """The root config as a model: a plain mapping is validated first; ``None`` stays ``None``.
 
-    if config is None:
-        return []
+    Raises:
+        zalogate.config.ConfigError: A plain mapping that is not a valid config.
+    """
     if isinstance(config, Mapping):
-        config = parse_config(config, env=env, source="<zalo channel config>")
-    return list(resolve_accounts(config, "zalo", env=env))
+        return parse_config(config, env=env, source="<zalo channel config>")
+    return cast("ZalogateConfig | None", config)
+
+
+def _sources(config: Any, env: Mapping[str, str]) -> list[AccountSource]:
+    model = config_model(config, env)
+    return [] if model is None else list(resolve_accounts(model, "zalo", env=env))
 
 
 def resolve_zalo_accounts(

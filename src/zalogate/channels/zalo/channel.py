@@ -40,7 +40,12 @@ from zalogate.botapi import (
     resolve_base_url,
 )
 from zalogate.botapi.urlguard import Resolver
-from zalogate.channels.zalo.accounts import RedactedSettings, ZaloAccount, resolve_zalo_accounts
+from zalogate.channels.zalo.accounts import (
+    RedactedSettings,
+    ZaloAccount,
+    config_model,
+    resolve_zalo_accounts,
+)
 from zalogate.channels.zalo.directory import allow_entries, seen_chats, select_entries
 from zalogate.channels.zalo.errors import (
     ZaloChannelError,
@@ -53,6 +58,7 @@ from zalogate.channels.zalo.outbound import RetryPolicy, ZaloSender
 from zalogate.channels.zalo.polling import PollingMonitor
 from zalogate.channels.zalo.tools import zalo_tools
 from zalogate.channels.zalo.webhook import WebhookOptions, WebhookRegistry, WebhookTarget
+from zalogate.config import ZalogateConfig
 from zalogate.core.access import (
     AccountPolicy,
     effective_group_policy,
@@ -136,16 +142,6 @@ class ZaloChannelOptions:
     media_retention_days: float = 7.0
 
 
-def _setting(source: Any, *names: str) -> Any:
-    if source is None:
-        return None
-    for name in names:
-        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
-        if value is not None:
-            return value
-    return None
-
-
 def _account_settings(account: ZaloAccount) -> RedactedSettings:
     """The settings a ``ChannelAccount`` carries: the merged config, plus the token actually in
     use under ``resolvedBotToken`` when it came from a file or the environment, so that the
@@ -181,7 +177,8 @@ class ZaloChannel:
         self.context = context
         self.options = options or ZaloChannelOptions()
         self._env: Mapping[str, str] = os.environ if self.options.env is None else self.options.env
-        self._zalo = {a.account_id: a for a in resolve_zalo_accounts(context.config, env=self._env)}
+        self._config = config_model(context.config, self._env)
+        self._zalo = {a.account_id: a for a in resolve_zalo_accounts(self._config, env=self._env)}
         self._accounts = [
             ChannelAccount(
                 channel=self.id,
@@ -269,43 +266,28 @@ class ZaloChannel:
     def policy(self, account: ChannelAccount) -> AccountPolicy:
         """The account's access policy.
 
-        :func:`~zalogate.core.access.policy_from_settings` with ``channels.defaults.groupPolicy``
-        and ``messages.groupChat.historyLimit`` as fallbacks. (Without a ``channels.zalo``
-        block there is no account at all, so the reference's fail-closed default for a missing
-        block never applies.)
+        :func:`~zalogate.core.access.policy_from_settings` with ``channels.defaults.groupPolicy``,
+        ``messages.groupChat.historyLimit`` and ``messages.responsePrefix`` as fallbacks.
+        (Without a ``channels.zalo`` block there is no account at all, so the reference's
+        fail-closed default for a missing block never applies.)
         """
         cached = self._policies.get(account.account_id)
         if cached is not None:
             return cached
-        zacct = self.zalo_account(account)
-        config = self.context.config
-        channels = _setting(config, "channels")
-        defaults = _setting(_setting(channels, "defaults"), "group_policy", "groupPolicy")
-        history = _setting(
-            _setting(_setting(config, "messages"), "group_chat", "groupChat"),
-            "history_limit",
-            "historyLimit",
-        )
+        config = self._config or ZalogateConfig()
         policy = policy_from_settings(
             self.id,
-            zacct.settings,
-            defaults_group_policy=defaults
-            if defaults in ("open", "allowlist", "disabled")
-            else None,
-            history_limit=history if isinstance(history, int) else None,
+            self.zalo_account(account).settings,
+            defaults_group_policy=config.channels.defaults.group_policy,
+            history_limit=config.messages.group_chat.history_limit,
+            response_prefix=config.messages.response_prefix,
             text_chunk_limit=TEXT_LIMIT,
         )
         self._policies[account.account_id] = policy
         return policy
 
     def _trusted_proxies(self) -> tuple[str, ...]:
-        gateway = _setting(self.context.config, "gateway")
-        value = _setting(gateway, "trusted_proxies", "trustedProxies")
-        if isinstance(value, str):
-            return (value,)
-        if isinstance(value, Sequence):
-            return tuple(str(v) for v in value)
-        return ()
+        return tuple(self._config.gateway.trusted_proxies) if self._config else ()
 
     # ------------------------------------------------------------------ clients
 
