@@ -121,6 +121,26 @@ def _print_entries(
     out_console.print(table)
 
 
+def _list(
+    ctx: typer.Context,
+    channel: str,
+    account: str | None,
+    method_name: str,
+    what: str,
+    query: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """``peers list`` / ``groups list``: the channel's ``method_name(account, query, limit)``."""
+
+    async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> list[DirectoryEntry]:
+        method = _method(handle, method_name, what)
+        return _filtered(await method(acct, query, limit), query, limit)
+
+    chosen, account_id, entries = _run(ctx, channel, account, lookup, as_json)
+    _print_entries(entries, what, chosen, account_id, as_json)
+
+
 @app.command("self")
 def self_command(
     ctx: typer.Context,
@@ -170,13 +190,7 @@ def peers_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Users the account knows (zalo: the allowFrom entries; zalouser: friends)."""
-
-    async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> list[DirectoryEntry]:
-        method = _method(handle, "directory_peers", "peers")
-        return _filtered(await method(acct, query, limit), query, limit)
-
-    chosen, account_id, entries = _run(ctx, channel, account, lookup, as_json)
-    _print_entries(entries, "peers", chosen, account_id, as_json)
+    _list(ctx, channel, account, "directory_peers", "peers", query, limit, as_json)
 
 
 @groups_app.command("list")
@@ -189,13 +203,7 @@ def groups_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Groups the account is in."""
-
-    async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> list[DirectoryEntry]:
-        method = _method(handle, "directory_groups", "groups")
-        return _filtered(await method(acct, query, limit), query, limit)
-
-    chosen, account_id, entries = _run(ctx, channel, account, lookup, as_json)
-    _print_entries(entries, "groups", chosen, account_id, as_json)
+    _list(ctx, channel, account, "directory_groups", "groups", query, limit, as_json)
 
 
 @groups_app.command("members")
