@@ -148,7 +148,18 @@ class MentionLike(Protocol):
     def length(self) -> int: ...
 
 
-def _raw_message(message: Any) -> Mapping[str, Any]:
+class _ReceivedEvent(Protocol):
+    """A listener event that carries the message as received (``UserMessage``...)."""
+
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+#: A received message: its raw dict or the listener event carrying it.
+_Received = Mapping[str, Any] | _ReceivedEvent
+
+
+def _raw_message(message: _Received) -> Mapping[str, Any]:
     """The raw message object of a websocket event (``.raw``) or a mapping as is."""
     if isinstance(message, Mapping):
         return message
@@ -156,6 +167,14 @@ def _raw_message(message: Any) -> Mapping[str, Any]:
     if isinstance(raw, Mapping):
         return raw
     raise ConfigurationError(f"expected a message mapping or event, got {type(message).__name__}")
+
+
+def _utf16_span(text: str, part: str, start: int, what: str) -> tuple[int, int]:
+    """UTF-16 offset and length of the first ``part`` in ``text`` from ``start``."""
+    at = text.find(part, start)
+    if at < 0:
+        raise ConfigurationError(f"{what} {part!r} is not in the message")
+    return utf16_len(text[:at]), utf16_len(part)
 
 
 class Urgency(IntEnum):
@@ -206,10 +225,8 @@ class Mention:
         Raises:
             ConfigurationError: ``needle`` does not occur in ``text``.
         """
-        at = text.find(needle, start)
-        if at < 0:
-            raise ConfigurationError(f"mention text {needle!r} is not in the message")
-        return cls(uid=uid, pos=utf16_len(text[:at]), length=utf16_len(needle))
+        pos, length = _utf16_span(text, needle, start, "mention text")
+        return cls(uid=uid, pos=pos, length=length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +244,8 @@ class TextStyle:
         Raises:
             ConfigurationError: ``part`` does not occur in ``text``.
         """
-        at = text.find(part, start)
-        if at < 0:
-            raise ConfigurationError(f"styled text {part!r} is not in the message")
-        return cls(start=utf16_len(text[:at]), length=utf16_len(part), style=style)
+        at, length = _utf16_span(text, part, start, "styled text")
+        return cls(start=at, length=length, style=style)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +262,7 @@ class Quote:
     attach: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_message(cls, message: Mapping[str, Any] | Any) -> Quote:
+    def from_message(cls, message: _Received) -> Quote:
         """Quote a received message: a listener event (``UserMessage``...) or its raw dict.
 
         Raises:
@@ -300,7 +315,7 @@ class MessageRef:
     has_ts: bool = True
 
     @classmethod
-    def from_message(cls, message: Mapping[str, Any] | Any) -> MessageRef:
+    def from_message(cls, message: _Received) -> MessageRef:
         """A reference to a received message (a listener event or its raw dict)."""
         message = _raw_message(message)
         return cls(
@@ -995,7 +1010,7 @@ class PersonalApi:
         ]
 
     def _batches(
-        self, messages: Sequence[MessageRef | Mapping[str, Any] | Any], group: bool
+        self, messages: Sequence[MessageRef | _Received], group: bool
     ) -> list[list[MessageRef]]:
         refs = [m if isinstance(m, MessageRef) else MessageRef.from_message(m) for m in messages]
         # Group batches must share the group (idTo); user batches must share the sender.
@@ -1010,7 +1025,7 @@ class PersonalApi:
 
     async def send_delivered(
         self,
-        messages: Sequence[MessageRef | Mapping[str, Any] | Any],
+        messages: Sequence[MessageRef | _Received],
         *,
         thread_type: ThreadType | str = ThreadType.USER,
         seen: bool = False,
@@ -1035,7 +1050,7 @@ class PersonalApi:
 
     async def send_seen(
         self,
-        messages: Sequence[MessageRef | Mapping[str, Any] | Any],
+        messages: Sequence[MessageRef | _Received],
         *,
         thread_type: ThreadType | str = ThreadType.USER,
     ) -> int:
