@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,7 +11,6 @@ from typing import Any, ClassVar
 import pytest
 
 from zalogate.cli import channel_access
-from zalogate.cli.app import main
 from zalogate.cli.channel_access import InstalledPlugin, LoginUI
 from zalogate.core.channel import (
     ChannelAccount,
@@ -26,27 +24,7 @@ from zalogate.runtime.status import AccountState, AccountStatus
 from zalogate.store import Store
 from zalogate.testing import FakeZaloBotApi
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "state"
-    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(path))
-    monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
-    monkeypatch.delenv("ZALO_API_URL", raising=False)
-    return path
+from .conftest import free_port, run_cli
 
 
 def write_config(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import json5
 import pytest
 
-from zalogate.cli.app import main
+from .conftest import run_cli
 
 BROKEN = """{
   // three independent mistakes
@@ -29,13 +29,6 @@ BROKEN_PROBLEMS = [
     'channels.zalouser.allowFrom: dmPolicy "open" requires "*" in allowFrom',
 ]
 TOKEN = "1234567890:TopSecretBotToken"
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 @pytest.fixture(autouse=True)

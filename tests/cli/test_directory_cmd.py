@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from zalogate.cli.app import main
 from zalogate.core.channel import ChannelAccount, ChannelContext, DirectoryEntry
 from zalogate.testing import FakeZaloBotApi
 
+from .conftest import cli, run_cli
 from .test_channels_cmd import StubChannel, install_stub
 
 
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
-
-
-async def cli(*args: str) -> int:
-    return await asyncio.to_thread(run_cli, list(args))
-
-
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeZaloBotApi]:
-    async with FakeZaloBotApi(name="shop.bot") as server:
-        yield server
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
-    monkeypatch.delenv("ZALO_API_URL", raising=False)
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> Path:
     path = tmp_path / "zalogate.json5"
     monkeypatch.setenv("ZALOGATE_CONFIG", str(path))
     return path

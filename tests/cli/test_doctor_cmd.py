@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from zalogate.cli.app import main
 from zalogate.store import DATABASE_FILENAME, Store
+
+from .conftest import run_cli
 
 SAFE = """{
   agent: { type: "command", command: { argv: ["cat"] } },
@@ -20,13 +21,6 @@ SAFE = """{
     zalouser: { groupPolicy: "disabled" },
   },
 }"""
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 @pytest.fixture

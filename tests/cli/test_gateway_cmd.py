@@ -16,23 +16,11 @@ import httpx2
 import pytest
 
 from zalogate.cli import gateway as gateway_cli
-from zalogate.cli.app import main
 from zalogate.config import ConfigError
 from zalogate.runtime.http import HttpServer
 from zalogate.runtime.status import AccountState, AccountStatus
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
+from .conftest import free_port, run_cli
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from zalogate.cli.app import main
 from zalogate.cli.logs import follow, tail_lines
 from zalogate.runtime.logging import gateway_log_path
+
+from .conftest import run_cli
 
 
 @pytest.fixture
@@ -20,13 +21,6 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ZALOGATE_STATE_DIR", str(state))
     monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
     return state
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 def test_missing_log_is_a_clear_error(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

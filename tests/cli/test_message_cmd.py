@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from zalogate.cli.app import main
 from zalogate.testing import FakeZaloBotApi
 
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
-
-
-async def cli(*args: str) -> int:
-    """Run the CLI on a thread: it runs its own event loop, the fake serves on this one."""
-    return await asyncio.to_thread(run_cli, list(args))
+from .conftest import cli
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeZaloBotApi]:
-    async with FakeZaloBotApi(name="shop.bot") as server:
-        yield server
-
-
-@pytest.fixture
-def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeZaloBotApi) -> Any:
-    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
-    monkeypatch.delenv("ZALO_API_URL", raising=False)
+def configure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeZaloBotApi, state_dir: Path
+) -> Any:
 
     def write(accounts: str = "") -> Path:
         path = tmp_path / "zalogate.json5"

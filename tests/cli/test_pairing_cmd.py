@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from zalogate.cli import pairing as pairing_cli
-from zalogate.cli.app import main
 from zalogate.cli.state import CliState
 from zalogate.core.pairing import PairingNotifier, PairingStore
 from zalogate.store import Store
+
+from .conftest import run_cli
 
 
 @pytest.fixture
@@ -38,13 +39,6 @@ def allowed(state_dir: Path, channel: str, account: str) -> frozenset[str]:
             return await PairingStore(store).allowed_senders(channel, account)
 
     return asyncio.run(run())
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 def test_list_with_no_requests_names_the_channel(

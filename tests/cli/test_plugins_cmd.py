@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from zalogate.cli import plugins as plugins_cli
-from zalogate.cli.app import main
+
+from .conftest import run_cli
 
 PLUGIN_MODULE = "zalogate_test_chan"
 PLUGIN_SOURCE = """
@@ -28,13 +29,6 @@ def _create(context):
 
 plugin = ChannelPlugin(id="testchan", label="Test channel", create=_create)
 """
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 @pytest.fixture
