@@ -49,7 +49,6 @@ __all__ = [
     "ListedTool",
     "McpUnavailableError",
     "build_server",
-    "configured_plugins",
     "open_channels",
     "require_mcp",
     "run_stdio_server",
@@ -231,7 +230,7 @@ async def open_channels(
     Args:
         config: The validated root config.
         state_dir: The state dir (its store holds credentials and allow lists).
-        plugins: The plugins to create; default :func:`configured_plugins`.
+        plugins: The plugins to create; default :func:`zalogate.runtime.gateway.configured_plugins`.
     """
     for secret in collect_secrets(config):
         register_secret(secret)
