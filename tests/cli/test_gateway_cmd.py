@@ -65,12 +65,15 @@ async def test_status_shows_the_accounts_of_a_running_gateway(
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["real config", "stub config"])
 def test_gateway_run_serves_healthz_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], how: str
 ) -> None:
+    """``python -m zalogate gateway run``, and the same with a namespace for the config."""
     port = free_port()
+    launcher = ["-m", "zalogate"] if how == "real config" else ["-c", STUB_RUN]
     process = subprocess.Popen(
-        [sys.executable, "-m", "zalogate", "gateway", "run", "--port", str(port)],
+        [sys.executable, *launcher, "gateway", "run", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -169,35 +172,6 @@ from zalogate.cli.app import main
 from zalogate.config import ConfigError
 main(sys.argv[1:])
 """
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(60)
-def test_gateway_run_command_stops_cleanly_on_sigterm_with_a_stub_config(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", STUB_RUN, "gateway", "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        body = wait_for_health(port, process)
-        assert body["ok"] is True
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
-    assert f"127.0.0.1:{port}" in err
-    assert "gateway.log" in err
-    log_text = (tmp_path / "state" / "logs" / "gateway.log").read_text(encoding="utf-8")
-    assert "gateway stopped" in log_text
 
 
 def test_busy_port_is_a_one_line_error(
