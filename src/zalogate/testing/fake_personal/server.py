@@ -265,16 +265,7 @@ class ScriptedUser:
     ) -> dict[str, Any]:
         """Send a photo message (content object with ``href``/``thumb``) to ``account``."""
         url = self._fake._store_media(data, ".jpg")
-        content = {
-            "title": caption,
-            "description": "",
-            "href": url,
-            "thumb": url,
-            "childnumber": 0,
-            "action": "",
-            "params": wire.dumps({"width": 1, "height": 1}),
-            "type": "",
-        }
+        content = _attachment(caption, url, url, {"width": 1, "height": 1})
         return await self._fake._deliver_dm(
             self.account.uid, self._fake._uid(account), "chat.photo", content, None, None
         )
@@ -1295,6 +1286,37 @@ class FakeZaloPersonal:
             call.account.uid, thread, msg_type, content, cli_id, call.device, extra
         )
 
+    async def _send(
+        self,
+        call: _Call,
+        thread: str,
+        kind: ThreadKind,
+        record_kind: str,
+        msg_type: str,
+        content: Any,
+        text: str | None,
+        mentions: list[dict[str, Any]] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, int]:
+        """Deliver a message a client sent, record it in `sent`, answer with its ``msgId``."""
+        mentions = mentions or []
+        msg = await self._deliver(call, thread, kind, msg_type, content, mentions, extra)
+        await self._record(
+            SentRecord(
+                record_kind,
+                call.path,
+                call.account.uid,
+                thread,
+                kind,
+                text=text,
+                msg_id=msg["msgId"],
+                cli_msg_id=msg["cliMsgId"],
+                mentions=tuple(mentions),
+                params=call.params,
+            )
+        )
+        return {"msgId": int(msg["msgId"])}
+
     async def _send_text(self, call: _Call) -> Any:
         thread, kind = self._thread(call)
         text = call.params.get("message")
@@ -1314,22 +1336,7 @@ class FakeZaloPersonal:
                 "fromD": "",
                 "ttl": 0,
             }
-        msg = await self._deliver(call, thread, kind, "webchat", text, mentions, extra)
-        await self._record(
-            SentRecord(
-                "text",
-                call.path,
-                call.account.uid,
-                thread,
-                kind,
-                text=text,
-                msg_id=msg["msgId"],
-                cli_msg_id=msg["cliMsgId"],
-                mentions=tuple(mentions),
-                params=call.params,
-            )
-        )
-        return {"msgId": int(msg["msgId"])}
+        return await self._send(call, thread, kind, "text", "webchat", text, text, mentions, extra)
 
     async def _typing(self, call: _Call) -> Any:
         thread, kind = self._thread(call)
@@ -1498,31 +1505,15 @@ class FakeZaloPersonal:
         thread, kind = self._thread(call)
         href = str(call.params.get("href", ""))
         text = str(call.params.get("msg", href))
-        content = {
-            "title": call.params.get("title", ""),
-            "description": call.params.get("desc", ""),
-            "href": href,
-            "thumb": call.params.get("thumb", ""),
-            "childnumber": 0,
-            "action": "recommened.link",
-            "params": wire.dumps({"mediaTitle": "", "src": call.params.get("src", "")}),
-            "type": "",
-        }
-        msg = await self._deliver(call, thread, kind, "chat.recommended", content)
-        await self._record(
-            SentRecord(
-                "link",
-                call.path,
-                call.account.uid,
-                thread,
-                kind,
-                text=text,
-                msg_id=msg["msgId"],
-                cli_msg_id=msg["cliMsgId"],
-                params=call.params,
-            )
+        content = _attachment(
+            call.params.get("title", ""),
+            href,
+            call.params.get("thumb", ""),
+            {"mediaTitle": "", "src": call.params.get("src", "")},
+            description=call.params.get("desc", ""),
+            action="recommened.link",
         )
-        return {"msgId": int(msg["msgId"])}
+        return await self._send(call, thread, kind, "link", "chat.recommended", content, text)
 
     async def _upload(self, call: _Call) -> Any:
         if not call.files:
@@ -1582,70 +1573,32 @@ class FakeZaloPersonal:
             or ""
         )
         desc = str(call.params.get("desc", ""))
-        content = {
-            "title": desc,
-            "description": "",
-            "href": url,
-            "thumb": str(call.params.get("thumbUrl") or url),
-            "childnumber": 0,
-            "action": "",
-            "params": wire.dumps(
-                {"width": call.params.get("width"), "height": call.params.get("height"), "hd": url}
-            ),
-            "type": "",
-        }
-        mentions = self._mentions(call) if kind == "group" else []
-        msg = await self._deliver(call, thread, kind, "chat.photo", content, mentions)
-        await self._record(
-            SentRecord(
-                "photo",
-                call.path,
-                call.account.uid,
-                thread,
-                kind,
-                text=desc or None,
-                msg_id=msg["msgId"],
-                cli_msg_id=msg["cliMsgId"],
-                params=call.params,
-            )
+        content = _attachment(
+            desc,
+            url,
+            str(call.params.get("thumbUrl") or url),
+            {"width": call.params.get("width"), "height": call.params.get("height"), "hd": url},
         )
-        return {"msgId": int(msg["msgId"])}
+        mentions = self._mentions(call) if kind == "group" else []
+        return await self._send(
+            call, thread, kind, "photo", "chat.photo", content, desc or None, mentions
+        )
 
     async def _send_file(self, call: _Call) -> Any:
         thread, kind = self._thread(call)
         name = str(call.params.get("fileName", ""))
         url = str(call.params.get("fileUrl", ""))
-        content = {
-            "title": name,
-            "description": "",
-            "href": url,
-            "thumb": "",
-            "childnumber": 0,
-            "action": "",
-            "params": wire.dumps(
-                {
-                    "fileSize": str(call.params.get("totalSize", "")),
-                    "checksum": call.params.get("checksum", ""),
-                    "fileExt": call.params.get("extention", ""),
-                }
-            ),
-            "type": "",
-        }
-        msg = await self._deliver(call, thread, kind, "share.file", content)
-        await self._record(
-            SentRecord(
-                "file",
-                call.path,
-                call.account.uid,
-                thread,
-                kind,
-                text=name,
-                msg_id=msg["msgId"],
-                cli_msg_id=msg["cliMsgId"],
-                params=call.params,
-            )
+        content = _attachment(
+            name,
+            url,
+            "",
+            {
+                "fileSize": str(call.params.get("totalSize", "")),
+                "checksum": call.params.get("checksum", ""),
+                "fileExt": call.params.get("extention", ""),
+            },
         )
-        return {"msgId": int(msg["msgId"])}
+        return await self._send(call, thread, kind, "file", "share.file", content, name)
 
     async def _friends(self, call: _Call) -> Any:
         return [
@@ -1864,3 +1817,25 @@ def _multipart_files(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
         if isinstance(payload, bytes):
             files.append((part.get_filename() or "", payload))
     return files
+
+
+def _attachment(
+    title: Any,
+    href: str,
+    thumb: Any,
+    params: Mapping[str, Any],
+    *,
+    description: Any = "",
+    action: str = "",
+) -> dict[str, Any]:
+    """The content object of a photo, file or link message (``params`` is JSON in a string)."""
+    return {
+        "title": title,
+        "description": description,
+        "href": href,
+        "thumb": thumb,
+        "childnumber": 0,
+        "action": action,
+        "params": wire.dumps(params),
+        "type": "",
+    }
