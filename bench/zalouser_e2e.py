@@ -9,8 +9,9 @@ Latency is from the simulated user's send to the echo reply reaching the fake's 
 (replies are noticed by polling the fake every millisecond).
 
 Memory: ``rss_idle_mb`` is the RSS of an idle gateway with one logged-in account (listener
-connected, nothing to do); ``rss_per_extra_account_mb`` is (RSS with A accounts - RSS with
-one) / (A - 1), each measured in a fresh gateway process. Prints one JSON object::
+connected, nothing to do, ``--settle`` seconds after start-up); ``rss_per_extra_account_mb`` is
+(RSS with A accounts - RSS with one) / (A - 1), each measured in a fresh gateway process.
+Prints one JSON object::
 
     python bench/zalouser_e2e.py [--users 200 --per-user 10 --accounts 6]
 """
@@ -44,7 +45,6 @@ from zalogate.testing import FakeZaloPersonal
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 BOT = "1001"
-IDLE_SETTLE_S = 1.5
 
 
 def bot_uid(number: int) -> str:
@@ -85,13 +85,13 @@ def save_sessions(fake: FakeZaloPersonal, accounts: int) -> Callable[[Path], Non
     return prepare
 
 
-async def idle_rss(fake: FakeZaloPersonal, accounts: int, users: int) -> float:
+async def idle_rss(fake: FakeZaloPersonal, accounts: int, users: int, settle: float) -> float:
     """RSS (MiB) of an idle gateway process with ``accounts`` logged-in accounts."""
     config = gateway_config(fake, accounts, users)
     async with GatewayProcess(config, prepare=save_sessions(fake, accounts)) as gw:
         for number in range(accounts):
             await fake.wait_for_listener(bot_uid(number), timeout_s=30)
-        await asyncio.sleep(IDLE_SETTLE_S)  # let start-up garbage settle
+        await asyncio.sleep(settle)  # let start-up garbage settle
         current, _ = gw.rss_mb()
         return current
 
@@ -167,9 +167,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.users):
             fake.add_account(friend_uid(i), f"Friend {i}")
         result = await round_trips(args, fake)
-        result["rss_idle_mb"] = round(await idle_rss(fake, 1, args.users), 1)
+        result["rss_idle_mb"] = round(await idle_rss(fake, 1, args.users, args.settle), 1)
         if args.accounts > 1:
-            many = await idle_rss(fake, args.accounts, args.users)
+            many = await idle_rss(fake, args.accounts, args.users, args.settle)
             result["rss_idle_accounts"] = args.accounts
             result["rss_idle_many_mb"] = round(many, 1)
             result["rss_per_extra_account_mb"] = round(
@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--per-user", type=int, default=10, help="messages per user")
     parser.add_argument("--accounts", type=int, default=6, help="accounts in the RSS run")
+    parser.add_argument("--settle", type=float, default=1.5, help="idle seconds before RSS")
     parser.add_argument("--reply-timeout", type=float, default=60.0)
     parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
     args = parser.parse_args(argv)

@@ -88,7 +88,9 @@ def test_polling() -> None:
 
 
 def test_slow_agent() -> None:
-    result = run_bench("zalo_slow_agent.py", "--users", "6", "--llm-delay", "0.2", "--grace", "0.2")
+    result = run_bench(
+        "zalo_slow_agent.py", "--users", "6", "--llm-delay", "0.05", "--grace", "0.2"
+    )
     assert {"msgs_per_s", *LATENCY_KEYS, "replies", "duplicates", "missing"} <= result.keys()
     assert_exactly_one_reply_each(result, 6)
     assert result["llm_completions"] == 6  # every reply came from the openai agent
@@ -96,7 +98,9 @@ def test_slow_agent() -> None:
 
 def test_zalouser_e2e() -> None:
     result = run_bench(
-        "zalouser_e2e.py", "--users", "4", "--per-user", "2", "--accounts", "2", "--grace", "0.2"
+        "zalouser_e2e.py",
+        *("--users", "4", "--per-user", "2", "--accounts", "2", "--grace", "0.2"),
+        *("--settle", "0.1"),
     )
     expected = {"msgs_per_s", "p50_ms", "p99_ms", "rss_idle_mb", "rss_per_extra_account_mb"}
     assert result.keys() >= expected
