@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zalogate.channels.zalo.accounts import media_max_bytes
-from zalogate.config import resolve_accounts
+from zalogate.config import ZalogateConfig, resolve_accounts
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints
 
 __all__ = [
@@ -120,7 +120,7 @@ def _endpoints(settings: Mapping[str, Any]) -> Endpoints:
 
 
 def resolve_zalouser_accounts(
-    config: Any, *, env: Mapping[str, str] | None = None
+    config: ZalogateConfig, *, env: Mapping[str, str] | None = None
 ) -> list[ZalouserAccount]:
     """Every ``zalouser`` account of ``config`` (default first); ``[]`` without the section."""
     environ = os.environ if env is None else env

@@ -59,6 +59,7 @@ from zalogate.channels.zalouser.resolution import (
     resolve_names,
 )
 from zalogate.channels.zalouser.tools import zalouser_tools
+from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
@@ -139,16 +140,6 @@ class ZalouserChannelOptions:
     group_info_ttl: float = 300.0
     login_wait: float = 180.0
     qr_timeout: float = 100.0
-
-
-def _setting(source: Any, *names: str) -> Any:
-    if source is None:
-        return None
-    for name in names:
-        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
-        if value is not None:
-            return value
-    return None
 
 
 class ZalouserChannel:
@@ -282,30 +273,20 @@ class ZalouserChannel:
 
     # ------------------------------------------------------------------ policy, status
 
-    def _policy_inputs(self) -> tuple[Any, Any, tuple[str, ...]]:
-        config = self.context.config
-        defaults = _setting(_setting(_setting(config, "channels"), "defaults"), "group_policy")
-        group_chat = _setting(_setting(config, "messages"), "group_chat", "groupChat")
-        history = _setting(group_chat, "history_limit", "historyLimit")
-        patterns = _setting(group_chat, "mention_patterns", "mentionPatterns") or ()
-        return (
-            defaults if defaults in ("open", "allowlist", "disabled") else None,
-            history if isinstance(history, int) else None,
-            tuple(str(p) for p in patterns),
-        )
-
     def _build_policy(
         self, zacct: ZalouserAccount, resolution: NameResolution | None
     ) -> AccountPolicy:
-        defaults, history, global_patterns = self._policy_inputs()
+        config: ZalogateConfig = self.context.config
+        group_chat = config.messages.group_chat
         settings = resolution.apply(zacct.settings) if resolution else zacct.settings
         return policy_from_settings(
             self.id,
             settings,
-            defaults_group_policy=defaults,
+            defaults_group_policy=config.channels.defaults.group_policy,
             group_name_ids=resolution.group_name_ids if resolution else None,
-            mention_patterns=(*zacct.mention_patterns, *global_patterns),
-            history_limit=history,
+            mention_patterns=(*zacct.mention_patterns, *(group_chat.mention_patterns or ())),
+            history_limit=group_chat.history_limit,
+            response_prefix=config.messages.response_prefix,
             text_chunk_limit=zacct.text_limit,
         )
 
@@ -313,9 +294,10 @@ class ZalouserChannel:
         """The account's access policy (names resolved to ids once the monitor started).
 
         Built with :func:`~zalogate.core.access.policy_from_settings`:
-        ``channels.defaults.groupPolicy`` and ``messages.groupChat.historyLimit`` /
-        ``mentionPatterns`` as fallbacks, the account's ``mentionPatterns`` and the group
-        name -> id mapping of the startup resolution.
+        ``channels.defaults.groupPolicy``, ``messages.responsePrefix`` and
+        ``messages.groupChat.historyLimit`` / ``mentionPatterns`` as fallbacks, the
+        account's ``mentionPatterns`` and the group name -> id mapping of the startup
+        resolution.
         """
         cached = self._policies.get(account.account_id)
         if cached is not None:
