@@ -215,3 +215,18 @@ async def test_the_last_name_resolution_serves_before_the_monitor_runs(world: Wo
     changed = world.config(dmPolicy="allowlist", allowFrom=["Alice", "Carol"])
     async with world.channel(changed) as fresh:
         assert world.ALICE not in fresh.policy(fresh.accounts()[0]).allow_from
+
+
+async def test_messages_response_prefix_is_the_fallback_for_the_account(world: World) -> None:
+    """``messages.responsePrefix`` and ``messages.groupChat.historyLimit`` apply unless the
+    account sets its own (as for the zalo channel and the gateway's default policy)."""
+    messages = {"responsePrefix": "[bot]", "groupChat": {"historyLimit": 7}}
+    async with world.channel(world.config(root={"messages": messages})) as channel:
+        [account] = channel.accounts()
+        policy = channel.policy(account)
+    assert (policy.response_prefix, policy.history_limit) == ("[bot]", 7)
+    own = world.config(root={"messages": messages}, responsePrefix="", historyLimit=3)
+    async with world.channel(own) as channel:
+        [account] = channel.accounts()
+        policy = channel.policy(account)
+    assert (policy.response_prefix, policy.history_limit) == ("", 3)
