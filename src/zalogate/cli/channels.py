@@ -35,10 +35,11 @@ from zalogate.cli.channel_access import (
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
+from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ResolvedAccount, normalize_account_id
 from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
-from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.endpoint import HEALTH_PATH
 from zalogate.runtime.plugins import PluginError, PluginInfo, list_plugins
 from zalogate.store import DATABASE_FILENAME, Store, write_private_file
 
@@ -47,7 +48,6 @@ __all__ = ["PROBE_TIMEOUT", "ConsoleLoginUI", "app", "config_warnings", "zalo_cr
 PROBE_TIMEOUT = 5.0
 """Seconds one account's ``--probe`` may take."""
 _HEALTH_TIMEOUT = 1.5
-_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, not bound
 _BOT_ENV_VAR = "ZALO_BOT_TOKEN"
 
 app = typer.Typer(help="Channel accounts: list, status, login, logout.", no_args_is_help=True)
@@ -136,9 +136,9 @@ def status_command(
     plugins = installed_plugins()
     only = channel_id(channel, plugins) if channel else None
     config, state_dir = load_cli_config(get_state(ctx))
-    gateway_url = _gateway_url(config)
+    url = configured_gateway_url(config)
     report = asyncio.run(
-        _status(config, state_dir, plugins, only, account, probe=probe, gateway_url=gateway_url)
+        _status(config, state_dir, plugins, only, account, probe=probe, gateway_url=url)
     )
     if account is not None and not any(c["accounts"] for c in report["channels"]):
         raise CliError(f"no configured account {account!r}")
@@ -430,16 +430,6 @@ async def _probe(channel: Channel, account: ChannelAccount) -> dict[str, Any]:
 
 async def _no_probe(reason: str) -> dict[str, Any]:
     return {"ok": False, "detail": f"not probed: {reason}", "identity": {}, "elapsedMs": None}
-
-
-def _gateway_url(config: Any) -> str:
-    gateway = getattr(config, "gateway", None)
-    host = str(getattr(gateway, "host", None) or DEFAULT_HOST)
-    if host in _WILDCARD_HOSTS:
-        host = "127.0.0.1"
-    port = getattr(gateway, "port", None) or DEFAULT_PORT
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"http://{netloc}"
 
 
 async def _healthz(url: str) -> dict[tuple[str, str], Mapping[str, Any]] | None:

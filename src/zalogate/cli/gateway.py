@@ -6,7 +6,7 @@ import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx2
 import typer
@@ -15,9 +15,11 @@ from rich.table import Table
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
-from zalogate.runtime.gateway import Gateway
-from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.endpoint import HEALTH_PATH, gateway_url
 from zalogate.runtime.logging import redact
+
+if TYPE_CHECKING:
+    from zalogate.runtime.gateway import Gateway
 
 __all__ = ["app", "load_runtime_config", "resolve_state_dir"]
 
@@ -26,7 +28,6 @@ app = typer.Typer(
 )
 
 _STATUS_TIMEOUT = 3.0
-_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared, not bound
 
 
 def load_runtime_config(state: CliState) -> tuple[ZalogateConfig, Path]:
@@ -87,6 +88,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
+    from zalogate.runtime.gateway import Gateway  # the whole runtime: only when running it
+
     state = get_state(ctx)
     config, state_dir = load_runtime_config(state)
     gateway = Gateway(
@@ -122,29 +125,22 @@ def status(
     """Show the channel accounts of a running gateway (from its /healthz endpoint)."""
     state = get_state(ctx)
     _, config = resolve_state_dir(state)
-    gateway_config = getattr(config, "gateway", None)
-    host = host or getattr(gateway_config, "host", None) or DEFAULT_HOST
-    if host in _WILDCARD_HOSTS:
-        host = "127.0.0.1"
-    if port is None:
-        port = getattr(gateway_config, "port", None) or DEFAULT_PORT
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    url = f"http://{netloc}{HEALTH_PATH}"
+    base = configured_gateway_url(config, host=host, port=port)
     try:
-        response = httpx2.get(url, timeout=_STATUS_TIMEOUT)
+        response = httpx2.get(base + HEALTH_PATH, timeout=_STATUS_TIMEOUT)
         response.raise_for_status()
         body = response.json()
     except httpx2.ConnectError as exc:
         raise CliError(
-            f"no gateway is running at http://{netloc} (start one with `zalogate gateway run`)"
+            f"no gateway is running at {base} (start one with `zalogate gateway run`)"
         ) from exc
     except (httpx2.HTTPError, ValueError) as exc:
-        raise CliError(f"the gateway at http://{netloc} did not answer properly: {exc}") from exc
+        raise CliError(f"the gateway at {base} did not answer properly: {exc}") from exc
     if as_json:
         print_json(body)
         return
     accounts = body.get("accounts") or []
-    out_console.print(f"gateway at http://{netloc}: ok (version {body.get('version', '?')})")
+    out_console.print(f"gateway at {base}: ok (version {body.get('version', '?')})")
     if not accounts:
         out_console.print("no channel account is running")
         return
@@ -159,6 +155,20 @@ def status(
             str(account.get("lastError") or ""),
         )
     out_console.print(table)
+
+
+def configured_gateway_url(
+    config: ZalogateConfig | None, *, host: str | None = None, port: int | None = None
+) -> str:
+    """The URL of the gateway ``config`` describes; ``host``/``port`` override it.
+
+    A config port of 0 (a free port, picked at start) cannot be guessed: the default is used.
+    """
+    gateway = config.gateway if config is not None else None
+    return gateway_url(
+        host or (gateway.host if gateway else None),
+        port if port is not None else (gateway.port if gateway else None) or None,
+    )
 
 
 def _when(ms: Any) -> str:

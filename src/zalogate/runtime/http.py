@@ -28,13 +28,11 @@ from starlette.routing import Route
 
 from zalogate import __version__
 from zalogate.core.channel import ASGIApp, Receive, Scope, Send
+from zalogate.runtime.endpoint import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
 from zalogate.runtime.status import AccountStatus
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "HEALTH_PATH", "HttpServer", "RouteConflictError"]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 18789
-HEALTH_PATH = "/healthz"
 
 log = logging.getLogger(__name__)
 
