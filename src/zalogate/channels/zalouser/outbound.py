@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import NeedsLoginError
 from zalogate.channels.zalouser.markdown_styles import StyledText, markdown_to_styled
@@ -30,6 +28,7 @@ from zalogate.channels.zalouser.media import LoadedMedia, MediaLoader, MediaLoad
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
 from zalogate.personal.api import PersonalApi, SentMessage
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
@@ -43,14 +42,8 @@ _T = TypeVar("_T")
 ChunkMode = Literal["length", "newline"]
 
 
-@dataclass(frozen=True, slots=True)
-class SendRetry:
-    """How often and how patiently one API call of a send is retried."""
-
-    attempts: int = 3
-    backoff: BackoffConfig = field(
-        default_factory=lambda: BackoffConfig(min_delay=0.5, max_delay=8.0)
-    )
+SendRetry = RetryPolicy
+"""How often and how patiently one API call of a send is retried (the core policy)."""
 
 
 def is_retryable_send_error(exc: BaseException) -> bool:
@@ -110,26 +103,16 @@ class ZalouserSender:
         return self.connection.account.account_id
 
     async def _call(self, action: Callable[[PersonalApi], Awaitable[_T]]) -> _T:
-        backoff = Backoff(self.retry.backoff)
-        attempt = 1
-        while True:
-            try:
-                return await self.connection.call(action)
-            except NeedsLoginError as exc:
-                raise _SendFailedError(exc) from exc
-            except ZaloPersonalError as exc:
-                if attempt >= self.retry.attempts or not is_retryable_send_error(exc):
-                    raise _SendFailedError(exc) from exc
-                delay = backoff.next_delay()
-                log.debug(
-                    "[%s] zalouser send attempt %d failed (%s); retrying in %.2fs",
-                    self.account_id,
-                    attempt,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
+        try:
+            return await call_with_retry(
+                lambda: self.connection.call(action),
+                self.retry,
+                retryable=is_retryable_send_error,
+                label=f"[{self.account_id}] zalouser send",
+                sleep=self._sleep,
+            )
+        except (NeedsLoginError, ZaloPersonalError) as exc:
+            raise _SendFailedError(exc) from exc
 
     # ------------------------------------------------------------------ replies
 
