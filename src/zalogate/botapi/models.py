@@ -8,9 +8,9 @@ values are normalised to epoch milliseconds (Zalo sends ms; older samples use se
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "BotInfo",
@@ -34,6 +34,16 @@ def to_epoch_ms(value: float) -> int:
     if value >= _MS_THRESHOLD:
         return int(value)
     return int(value * 1000)
+
+
+def _number_to_ms(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return to_epoch_ms(value)
+    return value
+
+
+_EpochMs = Annotated[int | None, BeforeValidator(_number_to_ms)]
+"""A ``date``: epoch seconds or milliseconds on the wire, milliseconds in the model."""
 
 
 class _WireModel(BaseModel):
@@ -102,19 +112,12 @@ class Message(_WireModel):
     message_id: str
     from_: User = Field(alias="from")
     chat: Chat
-    date: int | None = None
+    date: _EpochMs = None
     text: str | None = None
     photo_url: str | None = None
     caption: str | None = None
     sticker: str | None = None
     message_type: str | None = None
-
-    @field_validator("date", mode="before")
-    @classmethod
-    def _date_to_ms(cls, value: object) -> object:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return to_epoch_ms(value)
-        return value
 
 
 class Update(_WireModel):
@@ -159,14 +162,7 @@ class SentMessage(_WireModel):
     """``sendMessage`` / ``sendPhoto`` / ``sendSticker`` result."""
 
     message_id: str
-    date: int | None = None
-
-    @field_validator("date", mode="before")
-    @classmethod
-    def _date_to_ms(cls, value: object) -> object:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return to_epoch_ms(value)
-        return value
+    date: _EpochMs = None
 
 
 class WebhookInfo(_WireModel):
