@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +29,7 @@ from zalogate.runtime.plugins import (
     PluginInfo,
     list_plugins,
     load_plugin,
+    plugin_entry_points,
     write_plugin_choice,
 )
 
@@ -137,15 +137,8 @@ def disable(
 
 def installed_entry_points() -> dict[str, tuple[str | None, str | None, str]]:
     """``id -> (distribution, version, module:attr)`` of the ``zalogate.channels`` group."""
-    importlib.invalidate_caches()
-    found: dict[str, tuple[str | None, str | None, str]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        found.setdefault(
-            ep.name,
-            (dist.name if dist else None, dist.version if dist else None, ep.value),
-        )
-    return found
+    importlib.invalidate_caches()  # pip may just have added a distribution
+    return plugin_entry_points()
 
 
 def run_pip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:

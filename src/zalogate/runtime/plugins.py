@@ -40,6 +40,7 @@ __all__ = [
     "load_installed_plugins",
     "load_plugin",
     "plugin_choices_path",
+    "plugin_entry_points",
     "read_plugin_choices",
     "write_plugin_choice",
 ]
@@ -249,6 +250,11 @@ def discover_plugins(config: Any = None, *, state_dir: Path | None = None) -> li
 def installed_plugin_ids() -> list[str]:
     """Ids of every installed channel plugin (enabled or not), sorted."""
     return [ep.name for ep in _entry_points()]
+
+
+def plugin_entry_points() -> dict[str, tuple[str | None, str | None, str]]:
+    """``id -> (distribution, version, module:attribute)`` of every installed channel plugin."""
+    return {ep.name: (_distribution(ep), _version(ep), ep.value) for ep in _entry_points()}
 
 
 def load_plugin(plugin_id: str) -> ChannelPlugin:
