@@ -61,6 +61,7 @@ from zalogate.channels.zalouser.resolution import (
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
+from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
     ChannelAccount,
@@ -204,11 +205,7 @@ class ZalouserChannel:
         Raises:
             KeyError: No such account.
         """
-        account_id = account if isinstance(account, str) else account.account_id
-        found = self._zalouser.get(account_id)
-        if found is None:
-            raise KeyError(f"no zalouser account {account_id!r}")
-        return found
+        return find_account(self._zalouser, account, self.id)
 
     def profile_of(self, account: ChannelAccount | str) -> str:
         """The credential profile of an account."""
@@ -268,8 +265,7 @@ class ZalouserChannel:
 
     def listener_state(self, account: ChannelAccount | str) -> ListenerState:
         """The listener state of an account in this process."""
-        account_id = account if isinstance(account, str) else account.account_id
-        return self._listeners.setdefault(account_id, ListenerState())
+        return self._listeners.setdefault(account_id_of(account), ListenerState())
 
     # ------------------------------------------------------------------ policy, status
 
