@@ -197,6 +197,11 @@ def test_status_send_directory_and_logout_after_a_login(
     assert run_cli(status) == 0  # not logged in: status reports it, it does not fail
     out = capsys.readouterr().out
     assert "zalogate channels login --channel zalouser" in out
+    before = json_out(capsys, [*status, "--json"])
+    assert isinstance(before, dict)
+    (row,) = before["channels"][0]["accounts"]
+    assert (row["configured"], row["probe"]["ok"]) == (False, False)
+    assert any("channels login --channel zalouser" in w for w in row["warnings"])
 
     assert login(fake)[0] == 0
     capsys.readouterr()
@@ -207,6 +212,7 @@ def test_status_send_directory_and_logout_after_a_login(
     assert (row["configured"], row["profile"]) == (True, "default")
     assert row["probe"]["ok"] is True
     assert row["probe"]["identity"]["userId"] == BOT
+    assert row["probe"]["identity"]["displayName"] == "Trợ lý Bot"
     assert "zpw_sek" not in json.dumps(report)
 
     dm = ["message", "send", "--channel", "zalouser", "--target", ALICE, "-m", "chào **Alice**"]
