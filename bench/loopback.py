@@ -425,9 +425,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--state-dir", required=True)
     serve.add_argument("--webhook-rate-limit", type=int, default=None)
     args = parser.parse_args(argv)
+    from zalogate.runtime import eventloop
+
     profile_to = os.environ.get("ZALOGATE_BENCH_PROFILE")
     if not profile_to:
-        asyncio.run(_serve(args))
+        eventloop.run(_serve(args))  # uvloop unless ZALOGATE_EVENT_LOOP=asyncio
         return
     # Profiling the gateways of a benchmark run: ZALOGATE_BENCH_PROFILE=/tmp/gw.prof writes
     # /tmp/gw.prof.<pid> per gateway process.
@@ -436,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall time: the machine is shared
     profiler.enable()
     try:
-        asyncio.run(_serve(args))
+        eventloop.run(_serve(args))  # uvloop unless ZALOGATE_EVENT_LOOP=asyncio
     finally:
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")

@@ -88,6 +88,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
+    from zalogate.runtime import eventloop
     from zalogate.runtime.gateway import Gateway  # the whole runtime: only when running it
 
     state = get_state(ctx)
@@ -101,7 +102,12 @@ def run(
         log_level="debug" if state.verbose else None,
     )
     try:
-        asyncio.run(_serve(gateway))
+        factory = eventloop.loop_factory()  # uvloop unless ZALOGATE_EVENT_LOOP=asyncio
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_serve(gateway))
     except OSError as exc:
         raise CliError(redact(str(exc))) from exc
 
