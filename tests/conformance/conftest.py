@@ -1,4 +1,5 @@
-"""Fixtures that install the pinned zca-js once and drive it through ``js/driver.mjs``."""
+"""Fixtures that install the pinned zca-js once and drive it through ``js/driver.mjs``, and
+the FakeZaloPersonal world both clients (zca-js and ours) are checked against."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from zalogate.testing import FakeZaloPersonal
+
+BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
+USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 JS_DIR = Path(__file__).parent / "js"
 PINNED = json.loads((JS_DIR / "package.json").read_text())["dependencies"]["zca-js"]
@@ -157,3 +164,14 @@ def start_zcajs(zcajs_entry: Path) -> Callable[[str], Any]:
             await js.close()
 
     return start
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZaloPersonal]:
+    """Bot (friend of Alice), Alice, Carol and the group Team (Bot is its admin)."""
+    async with FakeZaloPersonal(long_poll_s=0.3, ping_interval_ms=500) as fake:
+        fake.add_account(BOT, "Bot", phone="0900000001", friends=(ALICE,))
+        fake.add_account(ALICE, "Alice", phone="0900000002")
+        fake.add_account(CAROL, "Carol")
+        fake.add_group(GROUP, "Team", [BOT, ALICE, CAROL], admins=(BOT,))
+        yield fake

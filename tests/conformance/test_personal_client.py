@@ -16,7 +16,6 @@ own listener.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -38,11 +37,9 @@ from zalogate.personal import (
 from zalogate.personal.listener import Listener
 from zalogate.testing import FakeZaloPersonal
 
-pytestmark = [pytest.mark.slow]
+from .conftest import ALICE, BOT, CAROL, GROUP, GROUP_THREAD, UA, USER
 
-BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
-USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
-UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+pytestmark = [pytest.mark.slow]
 
 
 class ZaloHostsTransport(httpx2.AsyncBaseTransport):
@@ -69,16 +66,6 @@ class ZaloHostsTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeZaloPersonal]:
-    async with FakeZaloPersonal(long_poll_s=0.3, ping_interval_ms=500) as fake:
-        fake.add_account(BOT, "Bot", phone="0900000001", friends=(ALICE,))
-        fake.add_account(ALICE, "Alice", phone="0900000002")
-        fake.add_account(CAROL, "Carol")
-        fake.add_group(GROUP, "Team", [BOT, ALICE, CAROL], admins=(BOT,))
-        yield fake
 
 
 async def next_of(listener: Listener, kind: type[ListenerEvent]) -> Any:

@@ -7,28 +7,15 @@ that the fake (and therefore our own client, tested against it) speaks Zalo's pr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from zalogate.testing import FakeZaloPersonal
 
+from .conftest import ALICE, BOT, CAROL, GROUP, GROUP_THREAD, UA, USER
+
 pytestmark = [pytest.mark.node, pytest.mark.slow]
-
-BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
-USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
-UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeZaloPersonal]:
-    async with FakeZaloPersonal(long_poll_s=0.3, ping_interval_ms=500) as fake:
-        fake.add_account(BOT, "Bot", phone="0900000001", friends=(ALICE,))
-        fake.add_account(ALICE, "Alice", phone="0900000002")
-        fake.add_account(CAROL, "Carol")
-        fake.add_group(GROUP, "Team", [BOT, ALICE, CAROL], admins=(BOT,))
-        yield fake
 
 
 async def _qr_login(js: Any, fake: FakeZaloPersonal) -> dict[str, Any]:
