@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,27 +32,28 @@ from zalogate.personal import (
 from zalogate.personal.qr import png_to_matrix
 from zalogate.testing import FakeZaloPersonal
 
-UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
-BOT, ALICE = "1001", "2001"
+from .conftest import ALICE, BOT, UA, credentials_for, endpoints_for
 
 
-def endpoints_for(fake: FakeZaloPersonal) -> Endpoints:
-    return Endpoints(id_base=fake.base_url, wpa_base=fake.base_url, jr_base=fake.base_url)
-
-
-def credentials_for(fake: FakeZaloPersonal, uid: str) -> Credentials:
-    return Credentials.from_json(fake.credentials(uid, user_agent=UA, domain="127.0.0.1"))
-
-
-async def test_qr_login_emits_every_event_and_yields_a_session(fake: FakeZaloPersonal) -> None:
-    events: list[QrEvent] = []
+def phone(
+    fake: FakeZaloPersonal, events: list[QrEvent], answer: Callable[[], None]
+) -> Callable[[QrEvent], None]:
+    """An ``on_event`` that records every event and plays the phone: it scans each new code
+    as Bot, then calls ``answer`` (``fake.qr.confirm`` or ``fake.qr.decline``)."""
 
     def on_event(event: QrEvent) -> None:
         events.append(event)
         if isinstance(event, QrGenerated):
             fake.qr.scan(BOT)
         elif isinstance(event, QrScanned):
-            fake.qr.confirm()
+            answer()
+
+    return on_event
+
+
+async def test_qr_login_emits_every_event_and_yields_a_session(fake: FakeZaloPersonal) -> None:
+    events: list[QrEvent] = []
+    on_event = phone(fake, events, fake.qr.confirm)
 
     async with ZaloPersonal(endpoints=endpoints_for(fake), user_agent=UA) as zp:
         session = await zp.login_qr(on_event=on_event)
@@ -101,13 +103,7 @@ async def test_async_event_handler_is_awaited(fake: FakeZaloPersonal) -> None:
 
 async def test_declined_qr_raises_after_the_declined_event(fake: FakeZaloPersonal) -> None:
     events: list[QrEvent] = []
-
-    def on_event(event: QrEvent) -> None:
-        events.append(event)
-        if isinstance(event, QrGenerated):
-            fake.qr.scan(BOT)
-        elif isinstance(event, QrScanned):
-            fake.qr.decline()
+    on_event = phone(fake, events, fake.qr.decline)
 
     async with ZaloPersonal(endpoints=endpoints_for(fake)) as zp:
         with pytest.raises(QrDeclinedError):
