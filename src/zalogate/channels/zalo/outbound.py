@@ -20,12 +20,10 @@ import asyncio
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.botapi import (
     ApiError,
     InvalidRequestError,
@@ -39,6 +37,7 @@ from zalogate.channels.zalo.media_host import HostedMedia, MediaHostError
 from zalogate.core.chunking import chunk_text, utf16_len
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import TargetError, parse_target
 
 __all__ = ["TEXT_LIMIT", "RetryPolicy", "ZaloSender", "chat_id_of", "is_retryable_send_error"]
@@ -47,16 +46,6 @@ log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 2000
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a single Bot API send is retried."""
-
-    attempts: int = 3
-    backoff: BackoffConfig = field(
-        default_factory=lambda: BackoffConfig(min_delay=0.5, max_delay=8.0)
-    )
 
 
 def is_retryable_send_error(exc: BaseException) -> bool:
@@ -121,27 +110,23 @@ class ZaloSender:
         self._sleep = sleep
 
     async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        backoff: Backoff | None = None  # made on the first retry: seeding an RNG costs
-        attempt = 1
-        while True:
-            try:
-                return await call()
-            except ZaloBotError as exc:
-                if attempt >= self.retry.attempts or not is_retryable_send_error(exc):
-                    raise _SendFailedError(exc) from exc
-                backoff = backoff or Backoff(self.retry.backoff)
-                delay = backoff.next_delay()
-                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                    delay = min(max(delay, exc.retry_after), self.retry.backoff.max_delay)
-                log.debug(
-                    "[%s] Zalo send attempt %d failed (%s); retrying in %.2fs",
-                    self.account_id,
-                    attempt,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
+        try:
+            return await call_with_retry(
+                call,
+                self.retry,
+                retryable=is_retryable_send_error,
+                label=f"[{self.account_id}] Zalo send",
+                sleep=self._sleep,
+                delay_of=self._retry_after,
+            )
+        except ZaloBotError as exc:
+            raise _SendFailedError(exc) from exc
+
+    def _retry_after(self, exc: Exception, delay: float) -> float:
+        """A 429's ``retry_after`` stretches the backoff delay (up to its maximum)."""
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return min(max(delay, exc.retry_after), self.retry.backoff.max_delay)
+        return delay
 
     async def send(
         self,
