@@ -25,6 +25,7 @@ from zalogate.sandbox import (
     Sandbox,
     SandboxError,
     ScriptError,
+    ScriptStep,
     StepOutcome,
     parse_script,
     run_script,
@@ -142,7 +143,9 @@ def _print_problems(problems: list[str]) -> None:
 # -- script replay ----------------------------------------------------------------------
 
 
-async def _replay(sandbox: Sandbox, steps: list[Any], step_timeout: float, script: Path) -> bool:
+async def _replay(
+    sandbox: Sandbox, steps: list[ScriptStep], step_timeout: float, script: Path
+) -> bool:
     async with sandbox:
         out_console.print(
             f"sandbox: replaying {script} ({len(steps)} steps, agent {sandbox.agent_name},"

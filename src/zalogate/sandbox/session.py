@@ -113,8 +113,7 @@ class Sandbox:
     @property
     def agent_name(self) -> str:
         """The agent type the gateway runs (``echo`` unless the config names another)."""
-        agent = getattr(self.config, "agent", None)
-        return str(getattr(agent, "type", None) or "echo")
+        return self.config.agent.type if self.config is not None else "echo"
 
     async def __aenter__(self) -> Sandbox:
         stack = contextlib.AsyncExitStack()

@@ -18,9 +18,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zalogate.testing.fake_botapi import FakeZaloBotApi, SentRecord
+
+if TYPE_CHECKING:
+    from zalogate.config import ZalogateConfig
 
 __all__ = [
     "SIMULATORS",
@@ -77,7 +80,9 @@ class Simulator(Protocol):
         """Entries for the simulated channel's ``ChannelContext.extras`` (its test knobs)."""
         ...
 
-    async def prepare(self, config: Any, state_dir: Path, info: Callable[[str], None]) -> None:
+    async def prepare(
+        self, config: ZalogateConfig, state_dir: Path, info: Callable[[str], None]
+    ) -> None:
         """Steps before the gateway starts, as an operator would take them.
 
         zalouser: the QR login into ``state_dir`` (the simulator scans and confirms the code),
@@ -162,7 +167,9 @@ class BotApiSimulator:
         env["ZALO_API_URL"] = self.fake.base_url
         return {OPTIONS_EXTRA: ZaloChannelOptions(env=env, allow_loopback_media=True)}
 
-    async def prepare(self, config: Any, state_dir: Path, info: Callable[[str], None]) -> None:
+    async def prepare(
+        self, config: ZalogateConfig, state_dir: Path, info: Callable[[str], None]
+    ) -> None:
         """Nothing to do: a bot token needs no login."""
 
     async def say(self, text: str) -> None:

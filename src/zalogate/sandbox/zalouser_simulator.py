@@ -27,11 +27,16 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zalogate.sandbox.simulators import BotReply, SandboxError
 from zalogate.store import write_private_file
 from zalogate.testing.fake_personal import FakeZaloPersonal, SentRecord
+
+if TYPE_CHECKING:
+    from zalogate.config import ZalogateConfig
+    from zalogate.core.channel import Admission
+    from zalogate.core.model import InboundMessage
 
 __all__ = ["SANDBOX_PROFILE", "ZalouserSimulator"]
 
@@ -184,7 +189,9 @@ class ZalouserSimulator:
         )
         return {OPTIONS_EXTRA: options}
 
-    async def prepare(self, config: Any, state_dir: Path, info: Callable[[str], None]) -> None:
+    async def prepare(
+        self, config: ZalogateConfig, state_dir: Path, info: Callable[[str], None]
+    ) -> None:
         """Log the bot's account in by QR, as ``zalogate channels login`` does.
 
         Raises:
@@ -283,5 +290,5 @@ class ZalouserSimulator:
 class _NoInbox:
     """The login runs before the gateway: nothing may be admitted."""
 
-    async def admit(self, message: Any) -> Any:
+    async def admit(self, message: InboundMessage) -> Admission:
         raise RuntimeError("the sandbox login does not receive messages")
