@@ -72,6 +72,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.probe_timing import timed_probe_result
 from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
 from zalogate.personal.session import ThreadType
@@ -595,24 +596,20 @@ class ZalouserChannel:
         )
         if profile.avatar:
             identity["avatar"] = profile.avatar
-        return ProbeResult(
+        return timed_probe_result(
             ok=True,
             detail=f"logged in as {profile.display_name or profile.uid}",
             identity=identity,
             warnings=warnings,
-            elapsed_ms=(time.monotonic() - started) * 1000,
+            started=started,
         )
 
     @staticmethod
     def _probe_failure(
         detail: str, identity: dict[str, Any], warnings: Sequence[str], started: float
     ) -> ProbeResult:
-        return ProbeResult(
-            ok=False,
-            detail=detail,
-            identity=identity,
-            warnings=warnings,
-            elapsed_ms=(time.monotonic() - started) * 1000,
+        return timed_probe_result(
+            ok=False, detail=detail, identity=identity, warnings=warnings, started=started
         )
 
     # ------------------------------------------------------------------ directory
