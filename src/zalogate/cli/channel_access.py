@@ -45,7 +45,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import load_runtime_config
 from zalogate.cli.state import CliState
-from zalogate.config import ResolvedAccount, normalize_account_id, resolve_accounts
+from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id, resolve_accounts
 from zalogate.core.channel import Admission, Channel, ChannelAccount, ChannelContext
 from zalogate.core.model import InboundMessage
 from zalogate.runtime.gateway import collect_secrets
@@ -173,7 +173,7 @@ def is_channel_name(raw: str) -> bool:
     return name in _ALIASES or name in installed_channel_ids()
 
 
-def load_cli_config(state: CliState) -> tuple[Any, Path]:
+def load_cli_config(state: CliState) -> tuple[ZalogateConfig, Path]:
     """Load and validate the config (printing every problem) and register its secrets.
 
     Returns:
@@ -185,7 +185,7 @@ def load_cli_config(state: CliState) -> tuple[Any, Path]:
     return config, state_dir
 
 
-def resolved_accounts(config: Any, channel: str) -> list[ResolvedAccount]:
+def resolved_accounts(config: ZalogateConfig, channel: str) -> list[ResolvedAccount]:
     """The accounts the config declares for ``channel`` (default first); ``[]`` when none."""
     try:
         return resolve_accounts(config, channel)
@@ -206,7 +206,7 @@ class ChannelHandle:
 
     id: str
     channel: Channel
-    config: Any
+    config: ZalogateConfig
     state_dir: Path
     store: Store
 
@@ -250,7 +250,7 @@ class ChannelHandle:
 
 
 async def build_channel(
-    plugin: InstalledPlugin, config: Any, state_dir: Path, store: Store
+    plugin: InstalledPlugin, config: ZalogateConfig, state_dir: Path, store: Store
 ) -> Channel:
     """Create ``plugin``'s channel for a one-off command and register its secrets.
 
@@ -308,7 +308,7 @@ def find_plugin(channel: str, plugins: Sequence[InstalledPlugin]) -> InstalledPl
 
 @contextlib.asynccontextmanager
 async def open_channel(
-    config: Any,
+    config: ZalogateConfig,
     state_dir: Path,
     channel: str,
     *,

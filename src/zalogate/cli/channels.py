@@ -37,7 +37,7 @@ from zalogate.cli.channel_access import (
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.state import err_console, get_state, out_console, print_json
-from zalogate.config import ResolvedAccount, normalize_account_id
+from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
 from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
 from zalogate.runtime.endpoint import HEALTH_PATH
 from zalogate.runtime.plugins import PluginError, PluginInfo, list_plugins
@@ -110,7 +110,7 @@ def list_command(
             out_console.print(f"  - {account['accountId']}{name}: {', '.join(tags)}", markup=False)
 
 
-def _plugin_enablement(config: Any, state_dir: Path) -> dict[str, PluginInfo]:
+def _plugin_enablement(config: ZalogateConfig, state_dir: Path) -> dict[str, PluginInfo]:
     """Which plugins the gateway would run (``plugins`` config and ``plugins enable``)."""
     try:
         return {info.id: info for info in list_plugins(config, state_dir=state_dir)}
@@ -149,7 +149,7 @@ def status_command(
 
 
 async def _status(
-    config: Any,
+    config: ZalogateConfig,
     state_dir: Path,
     plugins: Sequence[InstalledPlugin],
     only: str | None,
@@ -194,12 +194,15 @@ async def _status(
     return report
 
 
-def _no_channel_needed(config: Any, plugin: InstalledPlugin) -> bool:
+def _no_channel_needed(config: ZalogateConfig, plugin: InstalledPlugin) -> bool:
     return plugin.plugin is None or not resolved_accounts(config, plugin.id)
 
 
 def _channel_block(
-    config: Any, plugin: InstalledPlugin, accounts: list[dict[str, Any]], extra: Mapping[str, Any]
+    config: ZalogateConfig,
+    plugin: InstalledPlugin,
+    accounts: list[dict[str, Any]],
+    extra: Mapping[str, Any],
 ) -> dict[str, Any]:
     return {
         "channel": plugin.id,
@@ -212,7 +215,7 @@ def _channel_block(
 
 
 async def _accounts_status(
-    config: Any,
+    config: ZalogateConfig,
     channel_name: str,
     resolved: Sequence[ResolvedAccount],
     channel: Channel | None,
@@ -248,7 +251,7 @@ async def _accounts_status(
 
 
 def _config_facts(
-    config: Any,
+    config: ZalogateConfig,
     channel_name: str,
     item: ResolvedAccount,
     channel: Channel | None,
@@ -325,7 +328,7 @@ def zalo_credential_origin(account: ResolvedAccount, env: Mapping[str, str]) -> 
 
 
 def config_warnings(
-    config: Any,
+    config: ZalogateConfig,
     channel_name: str,
     account: ResolvedAccount,
     *,
@@ -389,13 +392,11 @@ def config_warnings(
     return warnings
 
 
-def _group_policy(config: Any, settings: Mapping[str, Any]) -> str:
+def _group_policy(config: ZalogateConfig, settings: Mapping[str, Any]) -> str:
     own = _text(settings.get("groupPolicy"))
     if own:
         return own
-    defaults = getattr(getattr(config, "channels", None), "defaults", None)
-    fallback = getattr(defaults, "group_policy", None)
-    return str(fallback) if fallback else "open"
+    return config.channels.defaults.group_policy or "open"
 
 
 def _text(value: Any) -> str:

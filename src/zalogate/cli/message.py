@@ -21,6 +21,7 @@ from zalogate.cli.channel_access import (
 )
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import get_state, out_console, print_json
+from zalogate.config import ZalogateConfig
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.targets import PROVIDER_PREFIXES, TargetError, parse_target
 
@@ -166,7 +167,7 @@ async def send_message(
 
 
 def _choose_channel(
-    config: Any, raw: str | None, target: str, plugins: Sequence[InstalledPlugin]
+    config: ZalogateConfig, raw: str | None, target: str, plugins: Sequence[InstalledPlugin]
 ) -> str:
     if raw:
         return channel_id(raw, plugins)
