@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -9,12 +10,26 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
-from zalogate.cli.app import main
+from zalogate.testing.fake_llm import FakeLLMServer, RecordedRequest
+
+from .conftest import run_cli
+
+__all__ = [
+    "EXAMPLES",
+    "ROOT",
+    "Terminal",
+    "clean_environment",
+    "run_cli",
+    "run_with_openai_agent",
+    "write",
+    "zalogate_command",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "sandbox"
@@ -28,14 +43,6 @@ _USER_ENVIRONMENT = (
     "ZALOUSER_PROFILE",
     "ZCA_PROFILE",
 )
-
-
-def run_cli(args: list[str]) -> int:
-    """Run the CLI in this process; return its exit code."""
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 def zalogate_command() -> list[str]:
@@ -58,6 +65,35 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def run_with_openai_agent(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    answer: str,
+    channels: Mapping[str, Any],
+    script: str,
+    args: Sequence[str] = (),
+) -> list[RecordedRequest]:
+    """``sandbox --config --script`` with the openai agent against a fake LLM answering
+    ``answer``; it must pass. Returns the chat completion requests."""
+    with FakeLLMServer() as llm:
+        llm.reply(answer)
+        agent = {
+            "type": "openai",
+            "openai": {"baseUrl": llm.base_url, "model": "m", "apiKey": "sk-test"},
+        }
+        config = write(
+            tmp_path, "zalogate.json5", json.dumps({"agent": agent, "channels": channels})
+        )
+        steps = write(tmp_path, "llm.script", script)
+        code = run_cli(["sandbox", *args, "--config", str(config), "--script", str(steps)])
+        out = capsys.readouterr().out
+        requests = list(llm.completions)
+    assert code == 0, out
+    assert "agent openai" in out
+    return requests
 
 
 class Terminal:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from zalogate.sandbox import Sandbox, SandboxError, ScriptError, parse_script, run_script
-from zalogate.testing.fake_llm import FakeLLMServer
 
 from .sandbox_driver import (
     EXAMPLES,
@@ -17,6 +16,7 @@ from .sandbox_driver import (
     Terminal,
     clean_environment,
     run_cli,
+    run_with_openai_agent,
     write,
     zalogate_command,
 )
@@ -132,35 +132,22 @@ def test_a_config_brings_its_agent_and_policies_not_its_credentials(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--config: the openai agent against a (fake) LLM, an open DM policy, a real token ignored."""
-    with FakeLLMServer() as llm:
-        llm.reply("Chào bạn, tôi là trợ lý.")
-        config = write(
-            tmp_path,
-            "zalogate.json5",
-            json.dumps(
-                {
-                    "agent": {
-                        "type": "openai",
-                        "openai": {"baseUrl": llm.base_url, "model": "m", "apiKey": "sk-test"},
-                    },
-                    "channels": {
-                        "zalo": {
-                            "botToken": "123:the-real-token-never-used",
-                            "webhookUrl": "https://bot.example.com/zalo",
-                            "webhookSecret": "webhook-secret-123",
-                            "dmPolicy": "open",
-                            "allowFrom": ["*"],
-                        }
-                    },
-                }
-            ),
-        )
-        script = write(tmp_path, "llm.script", "> xin chào\n< ^Chào bạn, tôi là trợ lý\\.$\n")
-        code = run_cli(["sandbox", "--config", str(config), "--script", str(script)])
-        out = capsys.readouterr().out
-        requests = list(llm.completions)
-    assert code == 0, out
-    assert "agent openai" in out
+    channels = {
+        "zalo": {
+            "botToken": "123:the-real-token-never-used",
+            "webhookUrl": "https://bot.example.com/zalo",
+            "webhookSecret": "webhook-secret-123",
+            "dmPolicy": "open",
+            "allowFrom": ["*"],
+        }
+    }
+    requests = run_with_openai_agent(
+        tmp_path,
+        capsys,
+        answer="Chào bạn, tôi là trợ lý.",
+        channels=channels,
+        script="> xin chào\n< ^Chào bạn, tôi là trợ lý\\.$\n",
+    )
     assert len(requests) == 1
     assert "xin chào" in json.dumps(requests[0].json, ensure_ascii=False)
 

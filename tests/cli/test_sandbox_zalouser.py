@@ -17,7 +17,6 @@ from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.personal import Credentials
 from zalogate.sandbox import Sandbox, ScriptError, parse_script, run_script
 from zalogate.sandbox.zalouser_simulator import SANDBOX_PROFILE, ZalouserSimulator
-from zalogate.testing.fake_llm import FakeLLMServer
 from zalogate.testing.fake_personal import wire
 
 from .sandbox_driver import (
@@ -26,6 +25,7 @@ from .sandbox_driver import (
     Terminal,
     clean_environment,
     run_cli,
+    run_with_openai_agent,
     write,
     zalogate_command,
 )
@@ -195,43 +195,28 @@ def test_a_config_brings_its_agent_and_policies_not_its_zalo_hosts(
     clean_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The agent gets the kept group message before the mention: it answers with the history."""
-    with FakeLLMServer() as llm:
-        llm.reply("Họp lúc 9 giờ sáng mai.")
-        config = write(
-            tmp_path,
-            "zalogate.json5",
-            json.dumps(
-                {
-                    "agent": {
-                        "type": "openai",
-                        "openai": {"baseUrl": llm.base_url, "model": "m", "apiKey": "sk-test"},
-                    },
-                    "channels": {
-                        "zalouser": {
-                            "profile": "work",
-                            "apiHosts": {"id": "https://id.example.invalid"},
-                            "websocketUrl": "wss://ws.example.invalid/ws",
-                            "groupPolicy": "open",
-                        }
-                    },
-                }
-            ),
-        )
-        script = write(
-            tmp_path,
-            "llm.script",
+    channels = {
+        "zalouser": {
+            "profile": "work",
+            "apiHosts": {"id": "https://id.example.invalid"},
+            "websocketUrl": "wss://ws.example.invalid/ws",
+            "groupPolicy": "open",
+        }
+    }
+    requests = run_with_openai_agent(
+        tmp_path,
+        capsys,
+        answer="Họp lúc 9 giờ sáng mai.",
+        channels=channels,
+        script=(
             "/group Mai họp lúc 9 giờ nhé\n"
             "/history Mai họp\n"
             "/mention mấy giờ họp?\n"
             "< ^Họp lúc 9 giờ sáng mai\\.$\n"
-            "/history\n",
-        )
-        args = ["sandbox", "--channel", "zalouser", "--config", str(config)]
-        code = run_cli([*args, "--script", str(script)])
-        out = capsys.readouterr().out
-        requests = list(llm.completions)
-    assert code == 0, out
-    assert "agent openai" in out
+            "/history\n"
+        ),
+        args=["--channel", "zalouser"],
+    )
     assert len(requests) == 1
     prompt = json.dumps(requests[0].json, ensure_ascii=False)
     assert prompt.index("Mai họp lúc 9 giờ nhé") < prompt.index("mấy giờ họp?")

@@ -19,9 +19,10 @@ import pytest
 
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.channels.zalouser.login import LOGIN_DECLINED, LOGIN_EXPIRED
-from zalogate.cli.app import main
 from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import QrSession
+
+from .conftest import run_cli
 
 BOT, ALICE, CAROL, GROUP = (
     "5100000000000000001",
@@ -31,13 +32,6 @@ BOT, ALICE, CAROL, GROUP = (
 )
 Action = Callable[[FakeZaloPersonal, QrSession], bool]
 """What the phone does with one new QR code; True when it is done with the login."""
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    code = exited.value.code
-    return code if isinstance(code, int) else 1
 
 
 @pytest.fixture
