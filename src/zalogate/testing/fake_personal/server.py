@@ -1428,15 +1428,7 @@ class FakeZaloPersonal:
                         "seens": [{"idTo": reader, "msgId": msg_id, "realMsgId": msg_id}]
                     }
                 else:
-                    delivered = {
-                        "msgId": msg_id,
-                        "seen": 0,
-                        "deliveredUids": [reader],
-                        "seenUids": [],
-                        "realMsgId": msg_id,
-                        "mSTs": int(time.time() * 1000),
-                    }
-                    payload = {"delivereds": [delivered]}
+                    payload = {"delivereds": [_delivered(msg_id, reader)]}
                 cmd = 502
             else:
                 if seen:
@@ -1444,16 +1436,7 @@ class FakeZaloPersonal:
                         "groupSeens": [{"msgId": msg_id, "groupId": thread, "seenUids": [reader]}]
                     }
                 else:
-                    delivered = {
-                        "msgId": msg_id,
-                        "seen": 0,
-                        "deliveredUids": [reader],
-                        "seenUids": [],
-                        "realMsgId": msg_id,
-                        "mSTs": int(time.time() * 1000),
-                        "groupId": thread,
-                    }
-                    payload = {"delivereds": [delivered]}
+                    payload = {"delivereds": [{**_delivered(msg_id, reader), "groupId": thread}]}
                 cmd = 522
             for lst in self._listeners_of(original["uidFrom"]):
                 await self._send_event(lst, cmd, 0, {"data": payload})
@@ -1838,4 +1821,16 @@ def _attachment(
         "action": action,
         "params": wire.dumps(params),
         "type": "",
+    }
+
+
+def _delivered(msg_id: Any, reader: str) -> dict[str, Any]:
+    """One ``delivereds`` entry of a 502/522 event: ``reader`` got ``msg_id`` (not seen yet)."""
+    return {
+        "msgId": msg_id,
+        "seen": 0,
+        "deliveredUids": [reader],
+        "seenUids": [],
+        "realMsgId": msg_id,
+        "mSTs": int(time.time() * 1000),
     }
