@@ -9,6 +9,7 @@ above this module looks at raw HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,9 @@ QueryPairs = Sequence[tuple[str, str]]
 FileParts = Mapping[str, tuple[str, bytes, str]]
 
 _MAX_REDIRECTS = 10
+#: Connections kept per client, all kept alive (a connection closed and reopened per burst
+#: costs more than the calls on it), and the most calls handed to the pool at once.
+_POOL_SIZE = 20
 
 
 @functools.cache
@@ -95,7 +99,12 @@ class PersonalHttp:
             follow_redirects=False,
             trust_env=False,
             verify=_tls_context(),
+            limits=httpx2.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
         )
+        self._timeout_s = timeout_s
+        # The pool rescans its queued requests on every request it assigns or finishes; a burst
+        # of calls (four per DM) waits on this semaphore instead, so the pool's queue stays short.
+        self._slots = asyncio.Semaphore(_POOL_SIZE)
 
     def __repr__(self) -> str:
         return f"PersonalHttp(client_version={self.client_version}, jar={self.jar!r})"
@@ -212,6 +221,15 @@ class PersonalHttp:
         send_headers = dict(headers)
         if cookie:
             send_headers["Cookie"] = cookie
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        else:
+            await slots.acquire()  # a free slot: returns at once
         try:
             response = await self._client.request(
                 method,
@@ -224,6 +242,8 @@ class PersonalHttp:
             raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
         except httpx2.TransportError as exc:
             raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+        finally:
+            slots.release()
         for header in response.headers.get_list("set-cookie"):
             self.jar.set_cookie(header, str(response.request.url))
         return response
