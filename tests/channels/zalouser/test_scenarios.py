@@ -1,9 +1,9 @@
 """Scenario coverage of the zalouser channel (issue 6): every behavioural scenario of
 ``zalo-personal.md`` §8 (P1-P40) and the issue's own requirements, and the test that checks
 each. Test files are in ``tests/channels/zalouser/`` unless a path is given; ``core/...`` is
-``tests/core/``. End-to-end tests run FakeZaloPersonal with the real gateway (Store, Inbox,
-Pipeline, agent). Where the reference holds several behaviours, the row says which one we
-follow (PD = product-decisions.md).
+``tests/core/``, ``cli/...`` is ``tests/cli/``. End-to-end tests run FakeZaloPersonal with
+the real gateway (Store, Inbox, Pipeline, agent). Where the reference holds several
+behaviours, the row says which one we follow (PD = product-decisions.md).
 
 The last test of this module checks that every test named below exists.
 
@@ -176,7 +176,7 @@ Accounts, credentials, login
 * P35 QR PNG written 0600 at a stable path, overwritten by a renewed code
     test_login.py::test_qr_login_saves_a_private_session_that_works
     test_login.py::test_expired_codes_are_renewed_then_the_login_gives_up
-    test_cli.py::test_login_status_send_directory_logout
+    cli/test_zalouser_cli.py::test_login_draws_the_qr_saves_it_private_and_the_phone_confirms
 * P36 credentials: the final jar saved after QR login; refreshed cookies re-persisted keeping
   createdAt; reordered cookies not rewritten; sends without a session give a clear error.
   (Store: one JSON file per profile, 0600, as the issue asks, not OpenClaw's later SQLite.)
@@ -221,7 +221,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_REFERENCE = re.compile(r"^\s{4}((?:core/)?[\w/]+\.py)::(\w+)", re.MULTILINE)
+_REFERENCE = re.compile(r"^\s{4}((?:core/|cli/)?[\w/]+\.py)::(\w+)", re.MULTILINE)
 _HERE = Path(__file__).parent
 _TESTS = _HERE.parent.parent
 
@@ -236,7 +236,7 @@ def test_every_scenario_row_names_an_existing_test() -> None:
     assert len(refs) > 100
     missing = []
     for file, name in refs:
-        path = _TESTS / file if file.startswith("core/") else _HERE / file
+        path = _TESTS / file if file.startswith(("core/", "cli/")) else _HERE / file
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         if not re.search(rf"^(?:async )?def {name}\(", text, re.MULTILINE):
             missing.append(f"{file}::{name}")
