@@ -509,6 +509,52 @@ async def test_default_wiring_runs_messages_through_inbox_pipeline_and_echo_agen
     assert channels[0].sent == [("chat-a", "hello 1")]
 
 
+async def test_a_channel_built_policy_is_asked_again_for_every_message(tmp_path: Path) -> None:
+    """zalouser's policy changes once its monitor has resolved names: never cache it."""
+    from zalogate.agents import EchoAgent
+    from zalogate.core.access import AccountPolicy, policy_from_settings
+
+    class ResolvingChannel(FakeChannel):
+        def __init__(self, context: ChannelContext) -> None:
+            super().__init__(context, ["a"], {})
+            self.policy_calls = 0
+
+        def policy(self, account: ChannelAccount) -> AccountPolicy:
+            self.policy_calls += 1
+            # Unresolved at first (nobody may write), resolved from the second message on.
+            settings = (
+                {"dmPolicy": "disabled"}
+                if self.policy_calls == 1
+                else {"dmPolicy": "open", "allowFrom": ["*"]}
+            )
+            return policy_from_settings("fake", settings)
+
+        async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+            for n in (1, 2):
+                await self.context.inbox.admit(message(account.account_id, n))
+            await stop.wait()
+
+    channels: list[ResolvingChannel] = []
+
+    def create(context: ChannelContext) -> Channel:
+        channels.append(ResolvingChannel(context))
+        return channels[0]
+
+    gateway = Gateway(
+        SimpleNamespace(gateway=SimpleNamespace(host="127.0.0.1", port=0)),
+        state_dir=tmp_path / "state",
+        channels=[ChannelPlugin(id="fake", label="Fake", create=create)],
+        agent=EchoAgent(),
+        backoff=TINY,
+        startup_grace=0.01,
+        configure_logs=False,
+    )
+    async with gateway:
+        await wait_for(lambda: bool(channels and channels[0].sent))
+    assert channels[0].sent == [("chat-a", "hello 2")]
+    assert channels[0].policy_calls >= 2
+
+
 SIGNAL_SCRIPT = """
 import asyncio, sys
 from pathlib import Path

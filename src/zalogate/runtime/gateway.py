@@ -666,18 +666,19 @@ def _default_handler(wiring: GatewayWiring) -> Handler:
             )
             if account is None:
                 raise LookupError(f"unknown account {message.channel}/{message.account_id}")
-            own = getattr(channel, "policy", None)  # a channel may build its own policy
+            own = getattr(channel, "policy", None)
             if callable(own):
-                policy = cast(AccountPolicy, own(account))
-            else:
-                policy = policy_from_settings(
-                    message.channel,
-                    account.settings,
-                    defaults_group_policy=config.channels.defaults.group_policy,
-                    history_limit=config.messages.group_chat.history_limit,
-                    response_prefix=config.messages.response_prefix,
-                    text_chunk_limit=channel.text_limit,
-                )
+                # A channel that builds its own policy also decides when it may be cached:
+                # zalouser's changes once the monitor has resolved names to ids.
+                return cast(AccountPolicy, own(account))
+            policy = policy_from_settings(
+                message.channel,
+                account.settings,
+                defaults_group_policy=config.channels.defaults.group_policy,
+                history_limit=config.messages.group_chat.history_limit,
+                response_prefix=config.messages.response_prefix,
+                text_chunk_limit=channel.text_limit,
+            )
             policies[key] = policy
         return policy
 
