@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,15 @@ __all__ = [
     "HttpConnection",
     "ReplyCheck",
     "check_replies",
+    "cost_summary",
     "emit",
     "latency_summary",
     "percentile",
+    "reply_summary",
+    "run_main",
     "text_update",
+    "with_offered_rate",
+    "zalo_config",
 ]
 
 HERE = Path(__file__).resolve()
@@ -69,6 +75,35 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def cost_summary(
+    messages: int,
+    gateway_cpu: float,
+    peak_rss: float,
+    driver_cpu: float | None = None,
+    idle_rss: float | None = None,
+    *,
+    load_avg: bool = True,
+) -> dict[str, float]:
+    """CPU milliseconds per message (gateway, then driver), RSS (peak, then idle) in MiB and,
+    unless ``load_avg`` is false, the machine's 1-minute load average."""
+    summary = {"gateway_cpu_ms_per_msg": round(gateway_cpu / messages * 1000, 3)}
+    if driver_cpu is not None:
+        summary["driver_cpu_ms_per_msg"] = round(driver_cpu / messages * 1000, 3)
+    summary["rss_mb"] = peak_rss
+    if idle_rss is not None:
+        summary["rss_idle_mb"] = idle_rss
+    if load_avg:
+        summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return summary
+
+
+def with_offered_rate(result: dict[str, Any], rate: float) -> dict[str, Any]:
+    """``result`` plus ``offered_per_s`` when the run was paced at ``rate`` messages/s."""
+    if rate > 0:
+        result["offered_per_s"] = rate
+    return result
+
+
 def emit(result: Mapping[str, Any]) -> None:
     """Print the one JSON object a benchmark outputs."""
     json.dump(dict(result), sys.stdout)
@@ -77,6 +112,22 @@ def emit(result: Mapping[str, Any]) -> None:
 
 
 # -- Bot API payloads and reply matching --------------------------------------------------
+
+
+def zalo_config(token: str, base_url: str, users: int, mode: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``zalo`` account at a fake Bot API with ``mode``'s keys (polling or webhook);
+    the first ``users`` simulated users are allow-listed."""
+    return {
+        "channels": {
+            "zalo": {
+                "botToken": token,
+                "apiBaseUrl": base_url,
+                **mode,
+                "dmPolicy": "allowlist",
+                "allowFrom": [user_id(i) for i in range(users)],
+            }
+        }
+    }
 
 
 def user_id(index: int) -> str:
@@ -143,6 +194,17 @@ def check_replies(
         check.last_reply_at = max(check.last_reply_at, arrived)
     check.missing = len(sent_at) - len(seen)
     return check
+
+
+def reply_summary(check: ReplyCheck) -> dict[str, Any]:
+    """The latency percentiles and the reply counts of ``check``, as a benchmark reports them."""
+    return {
+        **latency_summary(check.latencies),
+        "replies": check.replies,
+        "duplicates": check.duplicates,
+        "missing": check.missing,
+        "unexpected": check.unexpected,
+    }
 
 
 async def wait_for_count(count: Any, target: int, timeout: float, poll: float = 0.005) -> bool:  # noqa: ASYNC109
@@ -364,6 +426,23 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:  # noqa
         if time.monotonic() >= deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+def run_main(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, Mapping[str, Any]]],
+    argv: Sequence[str] | None,
+    *,
+    reply_timeout: float = 120.0,
+) -> None:
+    """A benchmark's ``main``: add the reply-wait options, parse ``argv``, emit ``run(args)``."""
+    parser.add_argument("--reply-timeout", type=float, default=reply_timeout)
+    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    emit(asyncio.run(run(args)))
 
 
 # -- child: serve ----------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
 import secrets
 import sys
 import time
@@ -28,31 +26,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loopback import (
     GatewayProcess,
     check_replies,
-    emit,
-    latency_summary,
+    cost_summary,
     message_text,
     own_cpu_s,
+    reply_summary,
+    run_main,
     text_update,
     user_id,
     wait_for_count,
     wait_until,
+    with_offered_rate,
+    zalo_config,
 )
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 
 def gateway_config(fake: FakeZaloBotApi, users: int) -> dict[str, Any]:
     """One polling account pointed at the fake; every simulated user is allow-listed."""
-    return {
-        "channels": {
-            "zalo": {
-                "botToken": fake.token,
-                "apiBaseUrl": fake.base_url,
-                "pollTimeoutSeconds": 30,
-                "dmPolicy": "allowlist",
-                "allowFrom": [user_id(i) for i in range(users)],
-            }
-        }
-    }
+    return zalo_config(fake.token, fake.base_url, users, {"pollTimeoutSeconds": 30})
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,22 +90,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "users": args.users,
         "accepted_per_s": round(consumed / max(drained_at - begin, 1e-9), 1),
         "e2e_msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
-        **latency_summary(check.latencies),
-        "replies": check.replies,
-        "duplicates": check.duplicates,
-        "missing": check.missing,
-        "unexpected": check.unexpected,
+        **reply_summary(check),
         "get_updates_calls": polls,
         "enqueue_s": round(enqueued_at - begin, 3),
-        "gateway_cpu_ms_per_msg": round(gateway_cpu / args.messages * 1000, 3),
-        "driver_cpu_ms_per_msg": round(driver_cpu / args.messages * 1000, 3),
-        "rss_mb": peak_rss,
-        "rss_idle_mb": idle_rss,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **cost_summary(args.messages, gateway_cpu, peak_rss, driver_cpu, idle_rss),
     }
-    if args.rate > 0:
-        result["offered_per_s"] = args.rate
-    return result
+    return with_offered_rate(result, args.rate)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -124,13 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--rate", type=float, default=50.0, help="enqueued updates/s (0: all at once)"
     )
-    parser.add_argument("--reply-timeout", type=float, default=120.0)
-    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    emit(asyncio.run(run(args)))
+    run_main(parser, run, argv)
 
 
 if __name__ == "__main__":

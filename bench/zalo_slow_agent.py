@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
-import os
 import secrets
 import subprocess
 import sys
@@ -35,9 +33,10 @@ from loopback import (
     GatewayProcess,
     HttpConnection,
     check_replies,
-    emit,
-    latency_summary,
+    cost_summary,
     message_text,
+    reply_summary,
+    run_main,
     text_update,
     user_id,
     wait_for_count,
@@ -136,17 +135,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "llm_delay_s": args.llm_delay,
         "msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
         "elapsed_s": round(finished - begin, 3),
-        **latency_summary(check.latencies),
-        "replies": check.replies,
-        "duplicates": check.duplicates,
-        "missing": check.missing,
-        "unexpected": check.unexpected,
+        **reply_summary(check),
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
         "llm_completions": completions,
         "llm_peak_concurrent": peak_llm,
-        "gateway_cpu_ms_per_msg": round(gateway_cpu / args.users * 1000, 3),
-        "rss_mb": peak_rss,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **cost_summary(args.users, gateway_cpu, peak_rss),
     }
 
 
@@ -154,12 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--llm-delay", type=float, default=1.0, help="seconds per completion")
-    parser.add_argument("--reply-timeout", type=float, default=120.0)
-    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    emit(asyncio.run(run(args)))
+    run_main(parser, run, argv)
 
 
 if __name__ == "__main__":

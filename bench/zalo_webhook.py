@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
 import secrets
 import sys
 import time
@@ -39,32 +37,25 @@ from loopback import (
     GatewayProcess,
     HttpConnection,
     check_replies,
-    emit,
-    latency_summary,
+    cost_summary,
     message_text,
     own_cpu_s,
+    reply_summary,
+    run_main,
     text_update,
     user_id,
     wait_for_count,
     wait_until,
+    with_offered_rate,
+    zalo_config,
 )
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 
 def gateway_config(fake: FakeZaloBotApi, users: int) -> dict[str, Any]:
     """One webhook account pointed at the fake; every simulated user is allow-listed."""
-    return {
-        "channels": {
-            "zalo": {
-                "botToken": fake.token,
-                "apiBaseUrl": fake.base_url,
-                "webhookUrl": WEBHOOK_URL,
-                "webhookSecret": WEBHOOK_SECRET,
-                "dmPolicy": "allowlist",
-                "allowFrom": [user_id(i) for i in range(users)],
-            }
-        }
-    }
+    mode = {"webhookUrl": WEBHOOK_URL, "webhookSecret": WEBHOOK_SECRET}
+    return zalo_config(fake.token, fake.base_url, users, mode)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,22 +145,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "accepted": accepted,
         "accepted_per_s": round(accepted / max(accepted_at - begin, 1e-9), 1),
         "e2e_msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
-        **latency_summary(check.latencies),
-        "replies": check.replies,
-        "duplicates": check.duplicates,
-        "missing": check.missing,
-        "unexpected": check.unexpected,
+        **reply_summary(check),
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
         "api_calls": api_calls,
-        "gateway_cpu_ms_per_msg": round(gateway_cpu / args.messages * 1000, 3),
-        "driver_cpu_ms_per_msg": round(driver_cpu / args.messages * 1000, 3),
-        "rss_mb": peak_rss,
-        "rss_idle_mb": idle_rss,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **cost_summary(args.messages, gateway_cpu, peak_rss, driver_cpu, idle_rss),
     }
-    if args.rate > 0:
-        result["offered_per_s"] = args.rate
-    return result
+    return with_offered_rate(result, args.rate)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -183,13 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help="offered msgs/s (0: closed loop, as fast as it goes)",
     )
-    parser.add_argument("--reply-timeout", type=float, default=120.0)
-    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    emit(asyncio.run(run(args)))
+    run_main(parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import time
@@ -33,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loopback import (
     GatewayProcess,
     check_replies,
-    emit,
+    cost_summary,
     index_of,
-    latency_summary,
     message_text,
     own_cpu_s,
+    reply_summary,
+    run_main,
 )
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.personal import Credentials
@@ -148,14 +148,8 @@ async def round_trips(args: argparse.Namespace, fake: FakeZaloPersonal) -> dict[
         "messages": total,
         "users": args.users,
         "msgs_per_s": round(len(check.latencies) / max(finished - begin, 1e-9), 1),
-        **latency_summary(check.latencies),
-        "replies": check.replies,
-        "duplicates": check.duplicates,
-        "missing": check.missing,
-        "unexpected": check.unexpected,
-        "gateway_cpu_ms_per_msg": round(gateway_cpu / max(total, 1) * 1000, 3),
-        "driver_cpu_ms_per_msg": round(driver_cpu / max(total, 1) * 1000, 3),
-        "rss_mb": peak_rss,
+        **reply_summary(check),
+        **cost_summary(max(total, 1), gateway_cpu, peak_rss, driver_cpu=driver_cpu, load_avg=False),
     }
 
 
@@ -185,12 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-user", type=int, default=10, help="messages per user")
     parser.add_argument("--accounts", type=int, default=6, help="accounts in the RSS run")
     parser.add_argument("--settle", type=float, default=1.5, help="idle seconds before RSS")
-    parser.add_argument("--reply-timeout", type=float, default=60.0)
-    parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    emit(asyncio.run(run(args)))
+    run_main(parser, run, argv, reply_timeout=60.0)
 
 
 if __name__ == "__main__":
