@@ -29,32 +29,13 @@ from zalogate.personal.events import (
     utf16_slice,
 )
 
+from .vectors import vector_message
+
 ME, ALICE, CAROL, GROUP = "1001", "2000000000000000001", "2002", "9001"
 
 
 def message(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "actionId": "1",
-        "msgId": "7000000000002",
-        "cliMsgId": "1700000000123",
-        "msgType": "webchat",
-        "uidFrom": ALICE,
-        "idTo": "0",
-        "dName": "Alice",
-        "ts": "1700000000123",
-        "status": 1,
-        "content": "hello",
-        "notify": "1",
-        "ttl": 0,
-        "userId": "0",
-        "uin": "0",
-        "cmd": 501,
-        "st": 3,
-        "at": 5,
-        "realMsgId": "0",
-    }
-    base.update(over)
-    return base
+    return vector_message(**{"uidFrom": ALICE, **over})
 
 
 def parse(cmd: int, data: Any, sub_cmd: int = 0, **payload: Any) -> list[Any]:

@@ -17,33 +17,14 @@ from zalogate.personal import errors
 from zalogate.personal import frames as f
 from zalogate.testing.fake_personal import wire
 
+from .vectors import VECTOR_PAYLOAD
+
 # ---------------------------------------------------------------- reference vectors (§2.8)
 
 CIPHER_KEY_B64 = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 CIPHER_KEY = bytes(range(0x20, 0x40))
 IV = bytes(range(16))
 AAD = bytes(range(0x80, 0x90))
-VECTOR_MESSAGE = {
-    "actionId": "1",
-    "msgId": "7000000000002",
-    "cliMsgId": "1700000000123",
-    "msgType": "webchat",
-    "uidFrom": "2000000000000000001",
-    "idTo": "0",
-    "dName": "Alice",
-    "ts": "1700000000123",
-    "status": 1,
-    "content": "hello",
-    "notify": "1",
-    "ttl": 0,
-    "userId": "0",
-    "uin": "0",
-    "cmd": 501,
-    "st": 3,
-    "at": 5,
-    "realMsgId": "0",
-}
-VECTOR_PAYLOAD = {"data": {"msgs": [VECTOR_MESSAGE]}, "error_code": 0}
 VECTOR_PLAINTEXT = (
     '{"data":{"msgs":[{"actionId":"1","msgId":"7000000000002","cliMsgId":"1700000000123",'
     '"msgType":"webchat","uidFrom":"2000000000000000001","idTo":"0","dName":"Alice",'

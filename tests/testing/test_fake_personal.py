@@ -21,6 +21,8 @@ from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import wire
 from zalogate.testing.fake_personal.server import ERR_NOT_FOUND, ERR_QR_EXPIRED, ERR_SESSION
 
+from ..personal.vectors import VECTOR_PAYLOAD
+
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 IMEI = "0f8fad5b-d9cb-469f-a165-70867728950e-a69b52f9d7f760edf3fd052bcda2542f"
 BOT, ALICE, CAROL, GROUP = "1001", "2001", "2002", "9001"
@@ -112,27 +114,7 @@ def test_frames_match_reference_vectors() -> None:
 
 def test_encrypted_event_matches_reference_vector() -> None:
     key = bytes(range(0x20, 0x40))
-    message = {
-        "actionId": "1",
-        "msgId": "7000000000002",
-        "cliMsgId": "1700000000123",
-        "msgType": "webchat",
-        "uidFrom": "2000000000000000001",
-        "idTo": "0",
-        "dName": "Alice",
-        "ts": "1700000000123",
-        "status": 1,
-        "content": "hello",
-        "notify": "1",
-        "ttl": 0,
-        "userId": "0",
-        "uin": "0",
-        "cmd": 501,
-        "st": 3,
-        "at": 5,
-        "realMsgId": "0",
-    }
-    obj = {"data": {"msgs": [message]}, "error_code": 0}
+    obj = VECTOR_PAYLOAD
     env = wire.encode_event(
         obj, encrypt=2, key=key, iv=bytes(range(16)), aad=bytes(range(0x80, 0x90))
     )
