@@ -81,6 +81,7 @@ def test_every_error_class_is_exported_and_a_zalobot_error() -> None:
 
 
 def test_botapi_imports_nothing_else_from_zalogate() -> None:
+    """Standalone: its own package and the leaf ``zalogate.transport`` (no imports of ours)."""
     package_dir = Path(zalogate.botapi.__file__).parent
     for path in package_dir.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -93,4 +94,5 @@ def test_botapi_imports_nothing_else_from_zalogate() -> None:
                 continue
             for name in names:
                 if name.startswith("zalogate"):
-                    assert name.startswith("zalogate.botapi"), f"{path.name} imports {name}"
+                    allowed = name.startswith("zalogate.botapi") or name == "zalogate.transport"
+                    assert allowed, f"{path.name} imports {name}"

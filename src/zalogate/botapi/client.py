@@ -37,6 +37,7 @@ from zalogate.botapi.errors import (
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
 from zalogate.botapi.urlguard import UrlGuard
+from zalogate.transport import LeanTransport
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -249,6 +250,10 @@ class ZaloBot:
         proxy = proxy.strip() if proxy else None
         install_httpx_log_filter()
         if client is None:
+            if transport is None and not proxy:
+                transport = LeanTransport(
+                    ssl_context=shared_ssl_context(), max_connections=max_connections
+                )
             try:
                 client = httpx2.AsyncClient(
                     proxy=proxy or None,

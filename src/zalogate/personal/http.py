@@ -34,6 +34,7 @@ from zalogate.personal.errors import (
     api_error,
 )
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints, Session
+from zalogate.transport import LeanTransport
 
 __all__ = ["DEFAULT_USER_AGENT", "PersonalHttp", "QueryPairs"]
 
@@ -92,6 +93,8 @@ class PersonalHttp:
         self.client_version = client_version
         self.endpoints = endpoints or Endpoints()
         self._session: Session | None = None
+        if transport is None and not proxy:
+            transport = LeanTransport(ssl_context=_tls_context(), max_connections=_POOL_SIZE)
         self._client = httpx2.AsyncClient(
             timeout=timeout_s,
             transport=transport,
