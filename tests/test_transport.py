@@ -397,3 +397,49 @@ async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_the_raw_request_path_sends_headers_and_decodes_the_body() -> None:
+    import zlib
+
+    bodies = {
+        b"/gzip": (gzip.compress(b"gzipped"), "Content-Encoding: gzip"),
+        b"/deflate": (zlib.compress(b"deflated"), "Content-Encoding: deflate"),
+        b"/raw-deflate": (zlib.compress(b"raw")[2:-4], "Content-Encoding: deflate"),
+        b"/br": (b"??", "Content-Encoding: br"),
+        b"/moved": (b"", "Location: /gzip"),
+    }
+
+    async def reply(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
+        path = head.split(b" ")[1].split(b"?")[0]
+        data, header = bodies[path]
+        status = 302 if path == b"/moved" else 200
+        writer.write(response(status, data, header, "Set-Cookie: a=1", "set-cookie: b=2"))
+        return True
+
+    async with Server(reply) as server:
+        transport = LeanTransport()
+        try:
+            got = await transport.request(
+                "POST", f"{server.url}/gzip?x=%2B1", [("X-Test", "yes")], b"params=1", timeout=5
+            )
+            assert (got.status_code, got.content, got.is_success) == (200, b"gzipped", True)
+            assert got.headers.get_list("SET-COOKIE") == ["a=1", "b=2"]
+            assert got.headers.get("x-missing") is None
+            assert not got.is_redirect
+            head, body = server.requests[0]
+            assert head.startswith(b"POST /gzip?x=%2B1 HTTP/1.1\r\nHost: 127.0.0.1:")
+            assert b"X-Test: yes\r\n" in head
+            assert b"Content-Length: 8\r\n" in head
+            assert body == b"params=1"
+            deflated = await transport.request("GET", f"{server.url}/deflate", [])
+            raw = await transport.request("GET", f"{server.url}/raw-deflate", [])
+            assert (deflated.content, raw.content) == (b"deflated", b"raw")
+            moved = await transport.request("GET", f"{server.url}/moved", [])
+            assert moved.is_redirect
+            assert moved.headers.get("location") == "/gzip"
+            with pytest.raises(httpx2.RemoteProtocolError):
+                await transport.request("GET", f"{server.url}/br", [])
+            assert server.connections == 1
+        finally:
+            await transport.aclose()

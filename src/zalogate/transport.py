@@ -27,15 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import ssl
 import time
-from collections.abc import AsyncIterator
-from typing import cast
+import zlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httptools
 import httpx2
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "LeanTransport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "LeanTransport", "RawHeaders", "RawResponse"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body read into memory before the exchange is failed."""
@@ -44,6 +47,82 @@ _Key = tuple[str, str, int]
 """(scheme, host, port) of one origin."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class RawHeaders:
+    """Response headers as received, looked up without regard to case."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name``, or ``default``."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.raw:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return default
+
+    def get_list(self, name: str) -> list[str]:
+        """Every value of header ``name``, in order (e.g. ``Set-Cookie``)."""
+        wanted = name.lower().encode("latin-1")
+        return [value.decode("latin-1") for key, value in self.raw if key.lower() == wanted]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+class RawResponse:
+    """An answer from `LeanTransport.request`: the parts of ``httpx2.Response`` we use."""
+
+    __slots__ = ("content", "headers", "reason_phrase", "status_code", "url")
+
+    def __init__(
+        self, status_code: int, reason_phrase: str, headers: RawHeaders, content: bytes, url: str
+    ) -> None:
+        self.status_code = status_code
+        self.reason_phrase = reason_phrase
+        self.headers = headers
+        self.content = content
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"<RawResponse [{self.status_code}]>"
+
+    @property
+    def is_success(self) -> bool:
+        """A 2xx status."""
+        return 200 <= self.status_code <= 299
+
+    @property
+    def is_redirect(self) -> bool:
+        """A redirect status with a ``Location`` header."""
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``ValueError`` if it is not)."""
+        return json.loads(self.content)
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    if not encoding or not body:
+        return body
+    try:
+        for step in reversed([part.strip().lower() for part in encoding.split(",")]):
+            if step in ("gzip", "x-gzip"):
+                body = zlib.decompress(body, zlib.MAX_WBITS | 16)
+            elif step == "deflate":
+                try:
+                    body = zlib.decompress(body)
+                except zlib.error:
+                    body = zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some send
+            elif step not in ("identity", ""):
+                raise httpx2.RemoteProtocolError(f"unsupported content encoding {step!r}")
+    except zlib.error:
+        raise httpx2.RemoteProtocolError("the response body does not decompress") from None
+    return body
 
 
 class _Body(httpx2.AsyncByteStream):
@@ -317,28 +396,88 @@ class LeanTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request`` on a pooled connection and return the whole response."""
-        if self._closed:
-            raise RuntimeError("the transport is closed")
         url = request.url
-        scheme = url.scheme
-        if scheme not in _DEFAULT_PORTS:
-            raise httpx2.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
-        key: _Key = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        key = self._key(url.scheme, url.host, url.port, request)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         body = await request.aread()
         head = _request_head(request, len(body))
+        exchange = await self._roundtrip(key, head, body, timeouts, request, request.method)
+        return httpx2.Response(
+            exchange.status,
+            headers=exchange.headers,
+            stream=_Body(b"".join(exchange.chunks)),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": exchange.reason},
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        content: bytes = b"",
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - an HTTP deadline, as httpx2's
+    ) -> RawResponse:
+        """Send one request without ``httpx2``'s client layer (the protocol clients' hot path).
+
+        ``url`` is absolute and already encoded; ``headers`` go out as given, plus ``Host``
+        and ``Content-Length``; ``timeout`` is the pool, connect and inactivity limit. The
+        body of the answer is decompressed (gzip, deflate). Errors are the same httpx2
+        classes as through a client (without a ``request`` attached).
+        """
+        parts = urlsplit(url)
+        key = self._key(parts.scheme, parts.hostname or "", parts.port, None)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        host = parts.netloc.rpartition("@")[2]
+        lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
+        for name, value in headers:
+            lines.append(f"{name}: {value}\r\n")
+        if content or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(content)}\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        limits = {"pool": timeout, "connect": timeout, "read": timeout, "write": timeout}
+        exchange = await self._roundtrip(key, head, content, limits, None, method)
+        raw = RawHeaders(exchange.headers)
+        return RawResponse(
+            exchange.status,
+            exchange.reason.decode("latin-1"),
+            raw,
+            _decoded(b"".join(exchange.chunks), raw.get("content-encoding")),
+            url,
+        )
+
+    def _key(
+        self, scheme: str, host: str, port: int | None, request: httpx2.Request | None
+    ) -> _Key:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        default = _DEFAULT_PORTS.get(scheme)
+        if default is None:
+            raise httpx2.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
+        return (scheme, host, port or default)
+
+    async def _roundtrip(
+        self,
+        key: _Key,
+        head: bytes,
+        body: bytes,
+        timeouts: dict[str, float | None],
+        request: httpx2.Request | None,
+        method: str,
+    ) -> _Exchange:
         connection = await self._acquire(key, request, timeouts.get("pool"), timeouts)
         loop = asyncio.get_running_loop()
-        exchange = _Exchange(
-            loop.create_future(), self._max_body, head_only=request.method == "HEAD"
-        )
+        exchange = _Exchange(loop.create_future(), self._max_body, head_only=method == "HEAD")
         connection.exchange = exchange
         transport = connection.transport
         assert transport is not None
         interval = _limit(timeouts.get("read"), timeouts.get("write"))
         try:
-            transport.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
+            if len(body) < 65536:
+                transport.write(head + body)
+            else:
+                transport.write(head)
                 transport.write(body)
             if interval is not None:
                 exchange.write_backlog = transport.get_write_buffer_size()
@@ -355,25 +494,18 @@ class LeanTransport(httpx2.AsyncBaseTransport):
             if exchange.timer is not None:
                 exchange.timer.cancel()
             connection.exchange = None
-        parser_keeps = _keeps_alive(exchange)
-        response = httpx2.Response(
-            exchange.status,
-            headers=exchange.headers,
-            stream=_Body(b"".join(exchange.chunks)),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": exchange.reason},
-        )
-        if parser_keeps and request.method != "HEAD":
+        if _keeps_alive(exchange) and method != "HEAD":
             self._release(connection)
         else:
             connection.close()
-        return response
+        return exchange
 
     # the pool ---------------------------------------------------------------
 
     async def _acquire(
         self,
         key: _Key,
-        request: httpx2.Request,
+        request: httpx2.Request | None,
         pool_timeout: float | None,
         timeouts: dict[str, float | None],
     ) -> _Connection:
@@ -431,7 +563,7 @@ class LeanTransport(httpx2.AsyncBaseTransport):
                 return
 
     async def _connect(
-        self, key: _Key, request: httpx2.Request, connect_timeout: float | None
+        self, key: _Key, request: httpx2.Request | None, connect_timeout: float | None
     ) -> _Connection:
         scheme, host, port = key
         loop = asyncio.get_running_loop()

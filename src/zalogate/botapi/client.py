@@ -16,7 +16,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import httpcore2
 import httpx2
@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "POLL_GRACE",
     "SEND_PHOTO_TIMEOUT",
+    "Answer",
     "ZaloBot",
     "check_response",
     "resolve_base_url",
@@ -63,6 +64,31 @@ CAPTION_LIMIT = 2000
 """Longest caption Zalo accepts, in UTF-16 code units."""
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_RAW_JSON_HEADERS = (
+    ("Content-Type", "application/json"),
+    ("Accept", "*/*"),
+    ("Accept-Encoding", "gzip, deflate"),
+    ("User-Agent", "zalogate-botapi"),
+)
+
+
+class _Headers(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+class Answer(Protocol):
+    """What `check_response` reads of an HTTP answer (``httpx2.Response`` has it all)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def headers(self) -> _Headers: ...
+
+
 _FORM_ONLY = UrlGuard(allow_private=True)
 _M = TypeVar("_M", bound=BaseModel)
 _log = logging.getLogger(__name__)
@@ -132,7 +158,7 @@ def _as_int(value: object) -> int | None:
     return None
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     header = response.headers.get("retry-after")
     if header is None:
         return None
@@ -146,7 +172,7 @@ def _raise_api_error(
     method: str,
     code: int | None,
     description: str,
-    response: httpx2.Response,
+    response: Answer,
 ) -> ApiError:
     status = response.status_code
     cls = api_error_class(code if code is not None else status)
@@ -157,7 +183,7 @@ def _raise_api_error(
     return cls(method, code, description, status_code=status)
 
 
-def check_response(method: str, response: httpx2.Response, *, token: str | None = None) -> Any:
+def check_response(method: str, response: Answer, *, token: str | None = None) -> Any:
     """The ``result`` of a Bot API answer, or the typed error it stands for.
 
     HTTP 2xx with ``ok: true`` gives ``result`` (``None`` when absent). ``ok: false`` (with any
@@ -249,9 +275,12 @@ class ZaloBot:
         self._photo_guard = photo_guard or UrlGuard()
         proxy = proxy.strip() if proxy else None
         install_httpx_log_filter()
+        # Without a proxy or a test transport, calls go straight to the lean pool (no httpx2
+        # client layer: ~0.2 ms of CPU less per call); the httpx2 client stays for the rest.
+        self._lean: LeanTransport | None = None
         if client is None:
             if transport is None and not proxy:
-                transport = LeanTransport(
+                transport = self._lean = LeanTransport(
                     ssl_context=shared_ssl_context(), max_connections=max_connections
                 )
             try:
@@ -329,9 +358,6 @@ class ZaloBot:
             if payload is None
             else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         )
-        url = self._urls.get(method)
-        if url is None:
-            url = self._urls[method] = httpx2.URL(f"{self._base_url}/bot{self._token}/{method}")
         slots = self._slots
         if slots is not None:
             if slots.locked():
@@ -349,9 +375,24 @@ class ZaloBot:
         # The httpx2 exception is not chained: its message, request and traceback hold the URL
         # (and so the token). The error is raised outside the ``except`` block for that reason.
         try:
-            response = await self._client.post(
-                url, content=content, headers=_JSON_HEADERS, timeout=deadline
-            )
+            response: Answer
+            if self._lean is not None:
+                response = await self._lean.request(
+                    "POST",
+                    f"{self._base_url}/bot{self._token}/{method}",
+                    _RAW_JSON_HEADERS,
+                    content,
+                    timeout=deadline,
+                )
+            else:
+                url = self._urls.get(method)
+                if url is None:
+                    url = self._urls[method] = httpx2.URL(
+                        f"{self._base_url}/bot{self._token}/{method}"
+                    )
+                response = await self._client.post(
+                    url, content=content, headers=_JSON_HEADERS, timeout=deadline
+                )
         except httpx2.TimeoutException as exc:
             error = RequestTimeoutError(
                 method, f"no answer within {deadline:g} s ({type(exc).__name__})"

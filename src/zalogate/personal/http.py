@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote_plus, urljoin, urlsplit
 
 import httpx2
 
@@ -93,8 +93,13 @@ class PersonalHttp:
         self.client_version = client_version
         self.endpoints = endpoints or Endpoints()
         self._session: Session | None = None
+        # Without a proxy or a test transport, session calls (`call`) go straight to the lean
+        # pool, past httpx2's client layer (URL and header models: most of a call's CPU).
+        self._lean: LeanTransport | None = None
         if transport is None and not proxy:
-            transport = LeanTransport(ssl_context=_tls_context(), max_connections=_POOL_SIZE)
+            transport = self._lean = LeanTransport(
+                ssl_context=_tls_context(), max_connections=_POOL_SIZE
+            )
         self._client = httpx2.AsyncClient(
             timeout=timeout_s,
             transport=transport,
@@ -197,18 +202,29 @@ class PersonalHttp:
             merged.update(headers)
         if files is not None:
             merged.pop("Content-Type", None)
-        current = url
-        response = await self._send(method, current, query, data, files, merged)
+        response = await self._send(method, url, query, data, files, merged)
+        if follow_redirects and response.is_redirect:
+            return await self._follow(url, str(response.request.url), response, merged)
+        return response
+
+    async def _follow(
+        self, url: str, current: str, response: Answer, headers: dict[str, str]
+    ) -> httpx2.Response:
+        """Follow ``Location`` from ``response`` (the answer to ``current``) by GET hops."""
         hops = 0
-        while follow_redirects and response.is_redirect and "location" in response.headers:
+        hop_headers = {**headers, "Referer": "https://id.zalo.me/"}
+        hop_headers.pop("Content-Type", None)
+        while True:
             hops += 1
             if hops > _MAX_REDIRECTS:
                 raise ProtocolError(f"too many redirects ({_path(url)})")
-            current = urljoin(str(response.request.url), response.headers["location"])
-            hop_headers = {**merged, "Referer": "https://id.zalo.me/"}
-            hop_headers.pop("Content-Type", None)
-            response = await self._send("GET", current, (), None, None, hop_headers)
-        return response
+            location = response.headers.get("location")
+            assert location is not None  # is_redirect
+            current = urljoin(current, location)
+            hop = await self._send("GET", current, (), None, None, hop_headers)
+            if not hop.is_redirect:
+                return hop
+            response = hop
 
     async def _send(
         self,
@@ -249,6 +265,44 @@ class PersonalHttp:
             slots.release()
         for header in response.headers.get_list("set-cookie"):
             self.jar.set_cookie(header, str(response.request.url))
+        return response
+
+    async def _send_lean(
+        self,
+        lean: LeanTransport,
+        method: str,
+        url: str,
+        query: QueryPairs,
+        data: Mapping[str, str] | None,
+    ) -> Answer:
+        """`request` for a session call, through `LeanTransport.request` (same headers)."""
+        full = url + ("&" if "?" in url else "?") + form_encode(query) if query else url
+        headers = [(k, v) for k, v in self.default_headers().items()]
+        cookie = self.jar.header_for(full)
+        if cookie:
+            headers.append(("Cookie", cookie))
+        content = form_encode(data.items()).encode("ascii") if data else b""
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        else:
+            await slots.acquire()
+        try:
+            response = await lean.request(method, full, headers, content, timeout=self._timeout_s)
+        except httpx2.TimeoutException:
+            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        except httpx2.TransportError as exc:
+            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+        finally:
+            slots.release()
+        for header in response.headers.get_list("set-cookie"):
+            self.jar.set_cookie(header, full)
+        if response.is_redirect:
+            return await self._follow(url, full, response, dict(headers))
         return response
 
     async def get_json(
@@ -314,7 +368,11 @@ class PersonalHttp:
             pairs.append(("zpw_ver", str(self.client_version)))
         if "zpw_type" not in names:
             pairs.append(("zpw_type", str(API_TYPE)))
-        response = await self.request(method, url, query=pairs, data=body, files=files)
+        response: Answer
+        if self._lean is not None and files is None:
+            response = await self._send_lean(self._lean, method, url, pairs, body)
+        else:
+            response = await self.request(method, url, query=pairs, data=body, files=files)
         outer = _json_body(response, path)
         return open_envelope(outer, session.secret_key, path=path, encrypted=encrypted_response)
 
@@ -356,7 +414,7 @@ def _error_of(envelope: Any, path: str, which: str) -> tuple[int, str]:
     return code, str(envelope.get("error_message") or "")
 
 
-def _json_body(response: httpx2.Response, path: str) -> Any:
+def _json_body(response: Answer, path: str) -> Any:
     if not response.is_success:
         raise HttpStatusError(response.status_code, path)
     try:
@@ -373,5 +431,44 @@ def _path(url: str) -> str:
 def _with_query(url: str, query: QueryPairs) -> str:
     if not query:
         return url
-    encoded = str(httpx2.QueryParams(list(query)))
-    return url + ("&" if "?" in url else "?") + encoded
+    return url + ("&" if "?" in url else "?") + form_encode(query)
+
+
+# application/x-www-form-urlencoded for ASCII text in one str.translate: the unreserved
+# characters stay, a space becomes "+", everything else "%XX" (what ``quote_plus`` gives, but
+# without a Python call per character: base64 ``params`` run to hundreds of characters).
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_TABLE = {
+    code: (chr(code) if chr(code) in _UNRESERVED else "+" if code == 32 else f"%{code:02X}")
+    for code in range(128)
+}
+
+
+def form_encode(pairs: Iterable[tuple[str, str]]) -> str:
+    """``name=value&...`` as a browser encodes a form (``urllib.parse.urlencode`` output)."""
+    return "&".join(f"{_form_quote(name)}={_form_quote(value)}" for name, value in pairs)
+
+
+def _form_quote(text: str) -> str:
+    if text.isascii():
+        return text.translate(_FORM_TABLE)
+    return quote_plus(text, safe="")
+
+
+class _Headers(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+    def get_list(self, key: str, /) -> list[str]: ...
+
+
+class Answer(Protocol):
+    """What the session calls read of an answer: ``httpx2.Response`` or ``RawResponse``."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def is_success(self) -> bool: ...
+    @property
+    def is_redirect(self) -> bool: ...
+    @property
+    def headers(self) -> _Headers: ...
+    def json(self) -> Any: ...
