@@ -106,3 +106,29 @@ async def test_stop_closes_the_listening_socket() -> None:
         with pytest.raises(httpx2.ConnectError):
             await client.get("/healthz")
     await server.stop()  # a second stop is harmless
+
+
+async def test_forwarded_headers_do_not_change_the_client_address() -> None:
+    """Only the webhook decides which proxies to believe (``gateway.trustedProxies``)."""
+
+    async def client_app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = PlainTextResponse(f"{scope['client'][0]} {scope['scheme']}")
+        await response(scope, receive, send)
+
+    async with HttpServer("127.0.0.1", 0) as server:
+        server.mount("/who", client_app)
+        headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        async with httpx2.AsyncClient(base_url=server.url) as client:
+            response = await client.get("/who", headers=headers)
+    assert response.text == "127.0.0.1 http"
+
+
+async def test_a_route_mounted_after_a_miss_is_found() -> None:
+    server = HttpServer("127.0.0.1", 0)
+    async with server, httpx2.AsyncClient(base_url=server.url) as client:
+        before = await client.get("/late/x")
+        server.mount("/late", text_app("late"))
+        after = await client.get("/late/x")
+        server.unmount("/late")
+        gone = await client.get("/late/x")
+    assert (before.status_code, after.text, gone.status_code) == (404, "late /late/x", 404)

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -165,6 +166,20 @@ class DeadLetter:
 
 
 @dataclass(slots=True)
+class _DoneBatch:
+    """Done marks that go to the store as one write (``executemany``), not one write each.
+
+    The lane appends to the open batch until the writer thread takes it (``closed``); the
+    lock makes "append" and "take" exclusive, so a mark is either in the write or in a
+    later batch, never lost.
+    """
+
+    marks: list[tuple[int, int]] = field(default_factory=list)
+    """(finished_at_ms, entry id) pairs, in the order the entries finished."""
+    closed: bool = False
+
+
+@dataclass(slots=True)
 class _Entry:
     id: int
     lane: str
@@ -216,7 +231,9 @@ class Inbox:
         self._running = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._done_writes: set[asyncio.Future[bool]] = set()
+        self._done_writes: set[asyncio.Future[None]] = set()
+        self._done_batch: _DoneBatch | None = None
+        self._done_lock = threading.Lock()
 
     # ------------------------------------------------------------------ admission
     def set_handler(self, handler: Handler) -> None:
@@ -438,26 +455,48 @@ class Inbox:
         self.counters.processed += 1
         if context.done:
             return True
-        now_ms = int(self._clock() * 1000)
-        entry_id = entry.id
         # The lane goes on without waiting for this commit: the done mark only decides
         # whether a restart replays the row, and a replay of a handled message is safe (the
         # pipeline skips what it recorded as sent). Waiting would add one commit latency to
         # every message of the conversation.
         try:
-            done = self.store.submit(lambda conn: self.mark_done(conn, entry_id, now_ms=now_ms))
+            self._queue_done(entry.id, int(self._clock() * 1000))
         except Exception as exc:
-            self._done_failed(entry_id, exc)
-            return True
-        self._done_writes.add(done)
-        done.add_done_callback(lambda future: self._done_committed(entry_id, future))
+            self._done_failed(entry.id, exc)
         return True
 
-    def _done_committed(self, entry_id: int, future: asyncio.Future[bool]) -> None:
+    def _queue_done(self, entry_id: int, now_ms: int) -> None:
+        """Add a done mark to the open batch, or open one (queued for the next commit)."""
+        with self._done_lock:
+            batch = self._done_batch
+            if batch is not None and not batch.closed:
+                batch.marks.append((now_ms, entry_id))
+                return
+            batch = self._done_batch = _DoneBatch([(now_ms, entry_id)])
+        lock = self._done_lock
+
+        def write(conn: sqlite3.Connection) -> None:
+            with lock:  # from now on new marks open the next batch
+                batch.closed = True
+            conn.executemany(_DONE_SQL, batch.marks)
+
+        try:
+            future = self.store.submit(write)
+        except BaseException:
+            with lock:
+                batch.closed = True
+            raise
+        self._done_writes.add(future)
+        future.add_done_callback(lambda done: self._done_committed(batch, done))
+
+    def _done_committed(self, batch: _DoneBatch, future: asyncio.Future[None]) -> None:
+        with self._done_lock:  # a batch whose write never ran (the commit failed first)
+            batch.closed = True
         self._done_writes.discard(future)
         error = None if future.cancelled() else future.exception()
         if error is not None:
-            self._done_failed(entry_id, error)
+            for _stamp, entry_id in batch.marks:
+                self._done_failed(entry_id, error)
         self._check_idle()
 
     @staticmethod

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 StatusSource = Callable[[], Sequence[AccountStatus]]
 
+_RESOLVED_MAX = 256
+"""Exact paths whose route is remembered (the rest are looked up each time)."""
+
 
 class RouteConflictError(ValueError):
     """``mount`` was asked for a path that is already served."""
@@ -53,12 +56,18 @@ def _normalise(path: str) -> str:
 
 
 class _Router:
-    """Dispatches to the longest mounted prefix, else to the built-in starlette app."""
+    """Dispatches to the longest mounted prefix, else to the built-in starlette app.
+
+    ``mount``/``unmount`` replace the mapping (copy on write, under a lock); a request reads
+    whichever mapping is current without locking or copying, and remembers the app found for
+    an exact path until the next change (a webhook path is looked up once, not per request).
+    """
 
     def __init__(self, fallback: ASGIApp) -> None:
         self._fallback = fallback
         self._mounts: dict[str, ASGIApp] = {}
         self._names: dict[str, str | None] = {}
+        self._resolved: dict[str, ASGIApp | None] = {}
         self._lock = threading.Lock()
 
     def mount(self, path: str, app: ASGIApp, *, name: str | None = None) -> None:
@@ -68,22 +77,35 @@ class _Router:
         with self._lock:
             if path in self._mounts:
                 raise RouteConflictError(f"an app is already mounted at {path}")
-            self._mounts[path] = app
+            self._mounts = {**self._mounts, path: app}
             self._names[path] = name
+            self._resolved = {}
 
     def unmount(self, path: str) -> None:
         path = _normalise(path)
         with self._lock:
-            self._mounts.pop(path, None)
+            if path in self._mounts:
+                self._mounts = {key: app for key, app in self._mounts.items() if key != path}
             self._names.pop(path, None)
+            self._resolved = {}
 
     def mounted(self) -> dict[str, str | None]:
         with self._lock:
             return dict(self._names)
 
     def resolve(self, path: str) -> ASGIApp | None:
-        with self._lock:
-            mounts = dict(self._mounts)
+        resolved = self._resolved  # read once: a concurrent mount replaces the dict
+        try:
+            return resolved[path]
+        except KeyError:
+            pass
+        app = self._lookup(self._mounts, path)
+        if len(resolved) < _RESOLVED_MAX:  # bounded: paths come from clients
+            resolved[path] = app
+        return app
+
+    @staticmethod
+    def _lookup(mounts: dict[str, ASGIApp], path: str) -> ASGIApp | None:
         if path == HEALTH_PATH:
             return None
         candidate = path.rstrip("/") or "/"
@@ -98,7 +120,7 @@ class _Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = None
         if scope["type"] in ("http", "websocket"):
-            app = self.resolve(str(scope.get("path", "/")))
+            app = self.resolve(scope.get("path", "/"))
         await (app or self._fallback)(scope, receive, send)
 
 
@@ -206,6 +228,11 @@ class HttpServer:
             log_config=None,
             lifespan="off",
             access_log=False,
+            # The webhook decides itself which forwarded-for headers to believe (only from
+            # ``gateway.trustedProxies``); uvicorn's middleware would trust 127.0.0.1 by
+            # default and rewrite the client address before the webhook sees it. Off, it is
+            # also one ASGI layer less per request.
+            proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=max(1, math.ceil(self._shutdown_timeout)),
         )

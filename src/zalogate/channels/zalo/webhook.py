@@ -177,22 +177,48 @@ def _json_content_type(value: str | None) -> bool:
     return media == "application/json" or (media.count("/") == 1 and media.endswith("+json"))
 
 
+def _answer_messages(
+    status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = text.encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": (
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ),
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+# The answers are constant: built once, not per request (servers only read the messages;
+# the header pairs are a tuple, so nothing can change them in place).
+_ANSWERS = {
+    (status, text): _answer_messages(status, text)
+    for status, text in (
+        (200, "ok"),
+        (404, "Not Found"),
+        (429, "Too Many Requests"),
+        (401, "unauthorized"),
+        (401, "ambiguous webhook target"),
+        (415, "Unsupported Media Type"),
+        (413, "Payload Too Large"),
+        (408, "Request Timeout"),
+        (400, "Bad Request"),
+        (500, "Internal Server Error"),
+    )
+}
+
+
 async def _answer(
     send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = text.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    messages = None if headers else _ANSWERS.get((status, text))
+    start, body = messages or _answer_messages(status, text, headers)
+    await send(start)
+    await send(body)
 
 
 class _BodyTooLargeError(Exception):
@@ -263,7 +289,21 @@ class WebhookEndpoint:
         if not self.limiter.hit(f"{self.path}:{client_ip(scope, self._trusted)}"):
             await self._fail(send, 429, "Too Many Requests")
             return
-        given = hashlib.sha256(_raw_header(scope, _SECRET_HEADER) or b"").digest()
+        # One pass over the headers for the three this endpoint reads (first occurrence
+        # wins, as a lookup by name would give).
+        secret: bytes | None = None
+        content_type: str | None = None
+        declared: str | None = None
+        for key, value in scope.get("headers", ()):
+            if key == _SECRET_HEADER:
+                if secret is None:
+                    secret = bytes(value)
+            elif key == b"content-type":
+                if content_type is None:
+                    content_type = bytes(value).decode("latin-1")
+            elif key == b"content-length" and declared is None:
+                declared = bytes(value).decode("latin-1")
+        given = hashlib.sha256(secret or b"").digest()
         matches = [t for t in self._targets.values() if secrets.compare_digest(t.digest, given)]
         if not matches:
             await self._fail(send, 401, "unauthorized")
@@ -272,10 +312,9 @@ class WebhookEndpoint:
             await self._fail(send, 401, "ambiguous webhook target")
             return
         target = matches[0]
-        if not _json_content_type(_header(scope, b"content-type")):
+        if not _json_content_type(content_type):
             await self._fail(send, 415, "Unsupported Media Type")
             return
-        declared = _header(scope, b"content-length")
         if declared and declared.strip().isdigit() and int(declared) > self.options.body_limit:
             await self._fail(send, 413, "Payload Too Large")
             return
