@@ -373,6 +373,8 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         self._open = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
+        # request(): URL before the query -> (pool key, path, Host header), parsed once.
+        self._origins: dict[str, tuple[_Key, str, str]] = {}
 
     def __repr__(self) -> str:
         return f"LeanTransport(max_connections={self._max}, open={self._open})"
@@ -425,10 +427,19 @@ class LeanTransport(httpx2.AsyncBaseTransport):
         body of the answer is decompressed (gzip, deflate). Errors are the same httpx2
         classes as through a client (without a ``request`` attached).
         """
-        parts = urlsplit(url)
-        key = self._key(parts.scheme, parts.hostname or "", parts.port, None)
-        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-        host = parts.netloc.rpartition("@")[2]
+        base, mark, query = url.partition("?")
+        known = self._origins.get(base)
+        if known is None:
+            parts = urlsplit(base)
+            key = self._key(parts.scheme, parts.hostname or "", parts.port, None)
+            known = (key, parts.path or "/", parts.netloc.rpartition("@")[2])
+            if len(self._origins) > 256:
+                self._origins.clear()
+            self._origins[base] = known
+        elif self._closed:
+            raise RuntimeError("the transport is closed")
+        key, path, host = known
+        target = path + mark + query
         lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
         for name, value in headers:
             lines.append(f"{name}: {value}\r\n")

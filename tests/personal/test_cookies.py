@@ -164,3 +164,16 @@ async def fake_creds() -> dict[str, object]:
     async with FakeZaloPersonal() as fake:
         fake.add_account("1001", "Bot")
         return fake.credentials("1001")
+
+
+def test_repeated_lookups_follow_every_change_of_the_jar() -> None:
+    jar = CookieJar()
+    url = "https://chat.zalo.me/api/message/sms?zpw_ver=671&params=abc"
+    assert jar.header_for(url, now=NOW) == ""
+    jar.set_cookie("zpsid=1; Max-Age=100", "https://chat.zalo.me/", now=NOW)
+    assert jar.header_for(url, now=NOW) == "zpsid=1"
+    assert jar.header_for(url.replace("abc", "other"), now=NOW + 1) == "zpsid=1"
+    jar.set_cookie("zpsid=2; Max-Age=100", "https://chat.zalo.me/", now=NOW)
+    assert jar.header_for(url, now=NOW + 2) == "zpsid=2"
+    assert jar.header_for(url, now=NOW + 101) == ""
+    assert jar.header_for("https://other.example/api", now=NOW) == ""

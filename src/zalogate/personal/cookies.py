@@ -83,6 +83,9 @@ class CookieJar:
 
     def __init__(self, cookies: Iterable[Mapping[str, Any]] = ()) -> None:
         self._cookies: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # header_for answers, per (url without query, now-independent part), until the jar
+        # changes or a chosen cookie expires: every API call asks, the jar rarely changes.
+        self._headers: dict[str, tuple[str, float]] = {}
         for cookie in parse_cookie_json(list(cookies)):
             self._store(cookie)
 
@@ -102,6 +105,7 @@ class CookieJar:
         if "hostOnly" not in cookie:
             # An imported cookie without the flag applies to subdomains (browser exports).
             cookie["hostOnly"] = False
+        self._headers.clear()
         self._cookies[(cookie["domain"], cookie.get("path") or "/", cookie["key"])] = cookie
 
     # ---------------------------------------------------------------- JSON formats
@@ -200,6 +204,7 @@ class CookieJar:
         if max_age is not None:
             expiry = current + max_age
         slot = (cookie["domain"], cookie["path"], name)
+        self._headers.clear()
         if expiry is not None and expiry <= current:
             self._cookies.pop(slot, None)
             return
@@ -209,12 +214,24 @@ class CookieJar:
 
     def header_for(self, url: str, *, now: float | None = None) -> str:
         """The ``Cookie`` header value for a request to ``url`` (may be empty)."""
+        current = time.time() if now is None else now
+        where = url.partition("?")[0].partition("#")[0]
+        known = self._headers.get(where)
+        if known is not None and current < known[1]:
+            return known[0]
+        header, valid_until = self._choose(where, current)
+        if len(self._headers) > 256:
+            self._headers.clear()
+        self._headers[where] = (header, valid_until)
+        return header
+
+    def _choose(self, url: str, current: float) -> tuple[str, float]:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         path = parts.path or "/"
         secure = parts.scheme in _SECURE_SCHEMES
-        current = time.time() if now is None else now
         chosen = []
+        valid_until = float("inf")
         for cookie in self._cookies.values():
             if not _domain_match(host, cookie["domain"], bool(cookie.get("hostOnly"))):
                 continue
@@ -223,8 +240,10 @@ class CookieJar:
             if cookie.get("secure") and not secure:
                 continue
             expiry = _parse_expiry(cookie.get("expires"))
-            if expiry is not None and expiry <= current:
-                continue
+            if expiry is not None:
+                if expiry <= current:
+                    continue
+                valid_until = min(valid_until, expiry)
             chosen.append(cookie)
         chosen.sort(key=lambda c: -len(c.get("path") or "/"))
-        return "; ".join(f"{c['key']}={c['value']}" for c in chosen)
+        return "; ".join(f"{c['key']}={c['value']}" for c in chosen), valid_until

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import random
@@ -23,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from zalogate.personal.errors import CryptoError
@@ -82,23 +82,28 @@ def js_string(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=64)
+def _cbc(key: bytes) -> Cipher[modes.CBC]:
+    # A Cipher is reusable (each encryptor()/decryptor() is a fresh context); building one
+    # validates the key and mode, which is most of the cost for a short message.
+    return Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV))
+
+
 def _cbc_encrypt(key: bytes, plaintext: bytes) -> bytes:
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(plaintext) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV)).encryptor()
-    return encryptor.update(padded) + encryptor.finalize()
+    fill = 16 - len(plaintext) % 16  # PKCS#7
+    encryptor = _cbc(key).encryptor()
+    return encryptor.update(plaintext + bytes((fill,)) * fill) + encryptor.finalize()
 
 
 def _cbc_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     if not ciphertext or len(ciphertext) % 16:
         raise CryptoError(f"ciphertext length {len(ciphertext)} is not a multiple of 16")
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV)).decryptor()
+    decryptor = _cbc(key).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(128).unpadder()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError:
-        raise CryptoError("bad padding: wrong key or corrupted data") from None
+    fill = padded[-1]
+    if not 1 <= fill <= 16 or padded[-fill:] != bytes((fill,)) * fill:
+        raise CryptoError("bad padding: wrong key or corrupted data")
+    return padded[:-fill]
 
 
 def _b64decode(text: str, what: str) -> bytes:
@@ -232,6 +237,7 @@ def build_server_info_query(
 # ---------------------------------------------------------------- session envelope
 
 
+@functools.lru_cache(maxsize=64)
 def _session_key(secret_key: str) -> bytes:
     key = _b64decode(secret_key, "session key")
     if len(key) not in (16, 24, 32):

@@ -110,6 +110,7 @@ class PersonalHttp:
             limits=httpx2.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
         )
         self._timeout_s = timeout_s
+        self._lean_headers = tuple(self.default_headers().items())
         # The pool rescans its queued requests on every request it assigns or finishes; a burst
         # of calls (four per DM) waits on this semaphore instead, so the pool's queue stays short.
         self._slots = asyncio.Semaphore(_POOL_SIZE)
@@ -277,7 +278,7 @@ class PersonalHttp:
     ) -> Answer:
         """`request` for a session call, through `LeanTransport.request` (same headers)."""
         full = url + ("&" if "?" in url else "?") + form_encode(query) if query else url
-        headers = [(k, v) for k, v in self.default_headers().items()]
+        headers = list(self._lean_headers)
         cookie = self.jar.header_for(full)
         if cookie:
             headers.append(("Cookie", cookie))
