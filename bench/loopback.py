@@ -29,7 +29,9 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import httptools
 
 __all__ = [
     "GatewayProcess",
@@ -208,7 +210,10 @@ def reply_summary(check: ReplyCheck) -> dict[str, Any]:
 
 
 async def wait_for_count(count: Any, target: int, timeout: float, poll: float = 0.005) -> bool:  # noqa: ASYNC109
-    """Wait until ``count()`` reaches ``target`` (polled: cheap next to the fake's signals)."""
+    """Wait until ``count()`` reaches ``target``, polling every ``poll`` seconds.
+
+    (The Bot API benches wait on ``FakeZaloBotApi.wait_for_sent`` instead: woken once.)
+    """
     deadline = time.monotonic() + timeout
     while count() < target:
         if time.monotonic() >= deadline:
@@ -220,56 +225,101 @@ async def wait_for_count(count: Any, target: int, timeout: float, poll: float = 
 # -- a lean HTTP/1.1 client ----------------------------------------------------------------
 
 
+class _ClientProtocol(asyncio.Protocol):
+    """The socket side of ``HttpConnection``: writes a request, parses the answer (httptools)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self._body: list[bytes] = []
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        self._fail(ConnectionError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ValueError(f"bad HTTP response: {exc}"))
+            if self.transport is not None:
+                self.transport.abort()
+
+    def on_message_begin(self) -> None:
+        self._body = []
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            status = self._parser.get_status_code()
+            waiter.set_result((status, b"".join(self._body), not self._parser.should_keep_alive()))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+        """Write one request; the future gets ``(status, body, server closes)``."""
+        if self.transport is None or self._waiter is not None:
+            raise ConnectionError("the connection is closed or busy")
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return waiter
+
+
 class HttpConnection:
-    """One keep-alive HTTP/1.1 connection (a load generator must cost less than the server)."""
+    """One keep-alive HTTP/1.1 connection (a load generator must cost less than the server).
+
+    An asyncio protocol with httptools' response parser: a POST costs one write, one future
+    and the parse, no stream reader lines.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._protocol: _ClientProtocol | None = None
+        self._host_header = f"Host: {host}:{port}\r\n"
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._reader is None or self._writer is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        return self._reader, self._writer
+    async def _connect(self) -> _ClientProtocol:
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            loop = asyncio.get_running_loop()
+            _, protocol = await loop.create_connection(_ClientProtocol, self.host, self.port)
+            self._protocol = protocol
+        return protocol
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """POST ``body``; returns the status and the response body."""
-        reader, writer = await self._connect()
-        head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        status_line = await reader.readline()
-        if not status_line:
+        protocol = await self._connect()
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        request = (
+            f"POST {path} HTTP/1.1\r\n{self._host_header}{head}Content-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1") + body
+        try:
+            status, content, close = await protocol.request(request)
+        except BaseException:
             await self.close()
-            raise ConnectionError("the server closed the connection")
-        status = int(status_line.split()[1])
-        length = 0
-        close = False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            key = name.strip().lower()
-            if key == "content-length":
-                length = int(value.strip())
-            elif key == "connection" and value.strip().lower() == "close":
-                close = True
-        content = await reader.readexactly(length) if length else b""
+            raise
         if close:
             await self.close()
         return status, content
 
     async def close(self) -> None:
         """Close the connection (a later ``post`` reconnects)."""
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
 
 
 # -- the gateway in a child process --------------------------------------------------------
@@ -434,15 +484,25 @@ def run_main(
     argv: Sequence[str] | None,
     *,
     reply_timeout: float = 120.0,
+    fast_loop: bool = False,
 ) -> None:
-    """A benchmark's ``main``: add the reply-wait options, parse ``argv``, emit ``run(args)``."""
+    """A benchmark's ``main``: add the reply-wait options, parse ``argv``, emit ``run(args)``.
+
+    ``fast_loop``: run the bench process on the gateway's loop choice (uvloop unless
+    ``ZALOGATE_EVENT_LOOP=asyncio``), so that the simulator costs less than what it measures.
+    """
     parser.add_argument("--reply-timeout", type=float, default=reply_timeout)
     parser.add_argument("--grace", type=float, default=0.5, help="wait for duplicates (s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    emit(asyncio.run(run(args)))
+    if fast_loop:
+        from zalogate.runtime import eventloop
+
+        emit(eventloop.run(run(args)))
+    else:
+        emit(asyncio.run(run(args)))
 
 
 # -- child: serve ----------------------------------------------------------------------------

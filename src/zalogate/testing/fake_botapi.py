@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import ipaddress
 import itertools
 import json
@@ -61,20 +62,19 @@ import time
 import urllib.parse
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 
+import httptools
 import httpx2
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from zalogate.botapi.client import shared_ssl_context
-from zalogate.botapi.redaction import install_log_filter
 
 __all__ = [
     "ApiCall",
@@ -209,12 +209,332 @@ class _Signal:
             self._waiters.discard(waiter)
 
 
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling (Ctrl-C) to its host program."""
+# ----------------------------------------------------------------- the HTTP server
+#
+# The fake answers on a small HTTP/1.1 server of its own (httptools parses, an asyncio
+# protocol per connection) instead of uvicorn + Starlette: a benchmark gateway sends it two
+# calls per message, and the simulator must cost far less than the gateway it measures. The
+# hot routes (``/bot<TOKEN>/<method>`` with POST or GET, ``/media/<name>`` with GET or HEAD)
+# are answered directly; every other request goes to a Starlette app through a minimal ASGI
+# bridge (``FakeZaloBotApi._app``: the same routes, so 404/405 answer as Starlette does, and
+# tests may add routes of their own there).
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+    return line
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """One HTTP answer of the fake: status, body and content type (plus any extra headers)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Exchange:
+    """One request on a connection, as the fake's handlers see it.
+
+    ``receive`` is ASGI-shaped (the body, then ``http.disconnect`` once the client has gone),
+    so the same object serves the direct routes and the Starlette bridge.
+    """
+
+    __slots__ = (
+        "_body_sent",
+        "_connection",
+        "body",
+        "complete",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "raw_path",
+    )
+
+    def __init__(
+        self,
+        connection: _HttpConnection,
+        method: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        self._connection = connection
+        self.method = method
+        self.raw_path = raw_path
+        path = raw_path.decode("latin-1")
+        self.path = urllib.parse.unquote(path) if "%" in path else path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.complete = False
+        """The answer was written (further ``receive`` calls report a disconnect)."""
+        self._body_sent = False
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The connection's transport (``None`` once it is closed)."""
+        return self._connection.transport
+
+    @property
+    def gone(self) -> bool:
+        """The client closed the connection (or it was aborted)."""
+        return self._connection.closed.is_set()
+
+    async def wait_gone(self) -> None:
+        """Return once the client has closed the connection."""
+        await self._connection.closed.wait()
+
+    def abort(self) -> None:
+        """Close the TCP connection at once, without an answer."""
+        self._connection.abort()
+
+    async def receive(self) -> dict[str, Any]:
+        """ASGI ``receive``: the whole body, then ``http.disconnect`` when the client leaves."""
+        if not self._body_sent:
+            self._body_sent = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        if not self.complete:
+            await self._connection.closed.wait()
+        return {"type": "http.disconnect"}
+
+    def respond(self, reply: _Reply) -> None:
+        """Write ``reply`` (its headers only for HEAD)."""
+        self.complete = True
+        transport = self._connection.transport
+        if transport is None or transport.is_closing():
+            return
+        body = reply.body
+        head = [
+            _status_line(reply.status),
+            f"content-type: {reply.content_type}\r\ncontent-length: {len(body)}\r\n".encode(
+                "latin-1"
+            ),
+        ]
+        for name, value in reply.headers:
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        if self.method != "HEAD":
+            head.append(body)
+        transport.write(b"".join(head))
+
+    async def run_asgi(self, app: Callable[..., Awaitable[None]]) -> None:
+        """Answer through the ASGI ``app`` (a minimal ASGI 3 server for one request)."""
+        connection = self._connection
+        transport = connection.transport
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": self.method,
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.raw_path,
+            "query_string": self.query,
+            "root_path": "",
+            "headers": self.headers,
+            "client": transport.get_extra_info("peername") if transport else None,
+            "server": transport.get_extra_info("sockname") if transport else None,
+        }
+        state: dict[str, Any] = {"start": None, "chunked": False, "done": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            transport = connection.transport
+            if message["type"] == "http.response.start":
+                state["start"] = message
+                return
+            if message["type"] != "http.response.body" or state["done"]:
+                return
+            body: bytes = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            start = state.pop("start", None)
+            if start is not None:
+                headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
+                names = {k for k, _ in headers}
+                if b"content-length" not in names:
+                    if more:
+                        headers.append((b"transfer-encoding", b"chunked"))
+                        state["chunked"] = True
+                    else:
+                        headers.append((b"content-length", str(len(body)).encode()))
+                if not self.keep_alive:
+                    headers.append((b"connection", b"close"))
+                head = _status_line(int(start["status"])) + b"".join(
+                    k + b": " + v + b"\r\n" for k, v in headers
+                )
+                if transport is not None and not transport.is_closing():
+                    transport.write(head + b"\r\n")
+            if transport is None or transport.is_closing():
+                return
+            if self.method != "HEAD":
+                if state["chunked"]:
+                    if body:
+                        transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+                    if not more:
+                        transport.write(b"0\r\n\r\n")
+                elif body:
+                    transport.write(body)
+            if not more:
+                state["done"] = True
+                self.complete = True
+
+        try:
+            await app(scope, self.receive, send)
+        except Exception:
+            _log.exception("fake Zalo: a route failed")
+            if "start" in state and state["start"] is None and not state["done"]:
+                self.keep_alive = False
+                self.respond(_Reply(b"Internal Server Error", 500, "text/plain; charset=utf-8"))
+                return
+            self.abort()
+            return
+        if not state["done"]:  # the app ended without a complete answer
+            self.abort()
+
+
+class _HttpConnection(asyncio.Protocol):
+    """One client connection: parses requests with httptools and answers them in order."""
+
+    def __init__(self, fake: FakeZaloBotApi) -> None:
+        self._fake = fake
+        self._parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.Event()
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._queue: deque[_Exchange] = deque()
+        self.task: asyncio.Task[None] | None = None
+        """The task answering this connection's requests (``None`` while idle)."""
+        self._closing = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Without TCP_NODELAY every small answer waits ~40 ms for a delayed ACK.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._fake._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._queue.clear()
+        self.closed.set()
+        self._fake._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(b"Upgrade is not supported")
+        except httptools.HttpParserError:
+            self._refuse(b"Invalid HTTP request received.")
+
+    def _refuse(self, message: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(
+                _status_line(400)
+                + b"content-type: text/plain; charset=utf-8\r\n"
+                + b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(message), message)
+            )
+            transport.close()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._closing:
+            return
+        url = httptools.parse_url(self._url)
+        exchange = _Exchange(
+            self,
+            self._parser.get_method().decode("latin-1"),
+            url.path or b"/",
+            url.query or b"",
+            self._headers,
+            b"".join(self._body),
+            self._parser.should_keep_alive(),
+        )
+        self._queue.append(exchange)
+        if self.task is None:
+            task = self.task = asyncio.get_running_loop().create_task(self._answer())
+            tasks = self._fake._tasks
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    # answering
+
+    async def _answer(self) -> None:
+        try:
+            while self._queue and not self._closing:
+                exchange = self._queue.popleft()
+                try:
+                    await self._fake._dispatch(exchange)
+                except Exception:
+                    _log.exception("fake Zalo: a request failed")
+                    exchange.keep_alive = False
+                    if not exchange.complete:
+                        exchange.respond(
+                            _Reply(b"Internal Server Error", 500, "text/plain; charset=utf-8")
+                        )
+                if not exchange.keep_alive:
+                    self.close()
+        finally:
+            self.task = None
+            if self._closing:
+                self.close()
+
+    def shutdown(self) -> None:
+        """Close now if idle, else once the request being answered is answered."""
+        self._closing = True
+        if self.task is None:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection after what is already written."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close the connection at once, dropping anything unsent."""
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class FakeUser:
@@ -320,6 +640,8 @@ class FakeBot:
         """Every update pushed to this bot, in order."""
         self.waiting_polls = 0
         """``getUpdates`` calls currently held open."""
+        self.last_handed_out_at = 0.0
+        """``time.time()`` when ``getUpdates`` or the webhook last took a pending update."""
         self._pending: deque[dict[str, Any]] = deque()
         self._signal = _Signal()
 
@@ -343,6 +665,10 @@ class FakeBot:
         """Queue a raw update (e.g. to replay one); ``getUpdates`` or the webhook hands it out."""
         self.updates.append(update)
         self.fake._call_in_loop(self._enqueue, update)
+
+    def _hand_out(self) -> dict[str, Any]:
+        self.last_handed_out_at = time.time()
+        return self._pending.popleft()
 
     def _enqueue(self, update: dict[str, Any]) -> None:
         self._pending.append(update)
@@ -401,17 +727,20 @@ class FakeZaloBotApi:
         self._faults: dict[str, deque[_Fault]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
         self._sent_signal = _Signal()
+        self._sent_targets: list[tuple[int, asyncio.Future[None]]] = []
         self._calls_signal = _Signal()
         self._stop_signal = _Signal()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: _QuietServer | None = None
+        self._listener: asyncio.Server | None = None
+        self._connections: set[_HttpConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._webhook_client: httpx2.AsyncClient | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._base_url = ""
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
-        self._handlers: dict[str, Callable[[FakeBot, dict[str, Any], Request], Awaitable[Response]]]
+        self._handlers: dict[str, Callable[[FakeBot, dict[str, Any], _Exchange], Awaitable[_Reply]]]
         self._handlers = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -544,6 +873,11 @@ class FakeZaloBotApi:
             TimeoutError: fewer than ``count`` matched within ``timeout`` seconds.
         """
 
+        if chat_id is None and method is None and bot is None:
+            loop = self._loop
+            if loop is None or asyncio.get_running_loop() is loop:
+                return await self._wait_sent_total(count, timeout)
+
         def matches() -> list[SentRecord]:
             return [
                 r
@@ -556,6 +890,23 @@ class FakeZaloBotApi:
         return await self._wait_until(
             self._sent_signal, matches, count, timeout, f"{count} sent message(s)"
         )
+
+    async def _wait_sent_total(self, count: int, limit: float) -> list[SentRecord]:
+        # Unfiltered: woken once, when the count is reached, instead of re-scanning every
+        # record on every send (a benchmark waits for thousands of replies this way).
+        if len(self.sent) < count:
+            target: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._sent_targets.append((count, target))
+            try:
+                await asyncio.wait_for(target, limit)
+            except TimeoutError:
+                seen = len(self.sent)
+                raise TimeoutError(
+                    f"waited {limit:g} s for {count} sent message(s); saw {seen}"
+                ) from None
+            finally:
+                self._sent_targets = [t for t in self._sent_targets if t[1] is not target]
+        return list(self.sent)
 
     async def wait_for_calls(
         self,
@@ -602,37 +953,25 @@ class FakeZaloBotApi:
 
     async def start(self) -> None:
         """Start serving in the running event loop."""
-        if self._server is not None:
+        if self._listener is not None:
             raise RuntimeError("FakeZaloBotApi is already started")
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
         self._stopping = False
-        # uvicorn's access log quotes request paths, and the token is in every API path.
-        install_log_filter("uvicorn.access")
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # listening socket says TCP; without it every answer waits ~40 ms for a delayed ACK.
+        # listening socket says TCP (each connection sets it too, see _HttpConnection).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            log_config=None,
-            log_level=None,
-            access_log=False,
-            lifespan="off",
-            backlog=2048,
-        )
-        server = _QuietServer(config)
-        # uvicorn's serve() adds a 0.1 s tick loop and slow graceful shutdown; a fake only needs
-        # the listening part, and stops in a few milliseconds (see stop()).
-        config.load()
-        server.lifespan = config.lifespan_class(config)
         try:
-            await server.startup(sockets=[sock])
+            sock.bind(("127.0.0.1", self._port))
+            port = sock.getsockname()[1]
+            self._listener = await loop.create_server(
+                lambda: _HttpConnection(self), sock=sock, backlog=2048
+            )
         except BaseException:
             sock.close()
+            self._loop = None
             raise
-        self._server = server
         self._webhook_client = httpx2.AsyncClient(
             timeout=10.0, trust_env=False, verify=shared_ssl_context()
         )
@@ -642,8 +981,8 @@ class FakeZaloBotApi:
 
     async def stop(self) -> None:
         """Stop serving: pending long-polls end, held requests are dropped."""
-        server = self._server
-        if server is None:
+        listener = self._listener
+        if listener is None:
             return
         self._stopping = True
         self._stop_signal.notify()
@@ -653,21 +992,22 @@ class FakeZaloBotApi:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
-        for listener in server.servers:
-            listener.close()
+        listener.close()
         # Idle keep-alive connections close now; busy ones close after their answer, and
         # every held request (long-poll, timeout fault) was just woken by the stop signal.
-        for connection in list(server.server_state.connections):
+        for connection in list(self._connections):
             connection.shutdown()
-        if server.server_state.tasks:
-            await asyncio.wait(set(server.server_state.tasks), timeout=2.0)
-        for task in list(server.server_state.tasks):
+        tasks = set(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
+        for task in tasks:
             task.cancel()
-        for connection in list(server.server_state.connections):
-            connection.shutdown()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for connection in list(self._connections):
+            connection.abort()
         if self._webhook_client is not None:
             await self._webhook_client.aclose()
-        self._server = None
+        self._listener = None
         self._webhook_client = None
         self._loop = None
 
@@ -757,25 +1097,46 @@ class FakeZaloBotApi:
     # ----------------------------------------------------------------- HTTP plumbing
 
     @staticmethod
-    def _json(body: dict[str, Any], status: int = 200) -> Response:
+    def _json(body: dict[str, Any], status: int = 200) -> _Reply:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return Response(content, status_code=status, media_type="application/json")
+        return _Reply(content, status)
 
-    def _ok(self, result: Any = None, *, with_result: bool = True) -> Response:
+    def _ok(self, result: Any = None, *, with_result: bool = True) -> _Reply:
         return self._json({"ok": True, "result": result} if with_result else {"ok": True})
 
-    def _error(self, error_code: int | str, description: str, status: int = 200) -> Response:
+    def _error(self, error_code: int | str, description: str, status: int = 200) -> _Reply:
         return self._json(
             {"ok": False, "error_code": error_code, "description": description}, status
         )
 
-    def _bad_request(self, description: str) -> Response:
+    def _bad_request(self, description: str) -> _Reply:
         return self._error(400, f"Bad request: {description}")
 
+    async def _dispatch(self, exchange: _Exchange) -> None:
+        """Answer one request: the API and media routes here, anything else via ``_app``."""
+        path = exchange.path
+        if path.startswith("/bot") and exchange.method in ("POST", "GET"):
+            token, sep, method = path[4:].partition("/")
+            if token and sep and method and "/" not in method:
+                exchange.respond(await self._api_call(token, method, exchange))
+                return
+        elif path.startswith("/media/") and exchange.method in ("GET", "HEAD"):
+            name = path[7:]
+            if name and "/" not in name:
+                exchange.respond(self._media_reply(name))
+                return
+        await exchange.run_asgi(self._app)
+
     async def _api(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        method = request.path_params["method"]
-        body = await request.body()
+        """The Starlette route of the API (requests the direct path did not take)."""
+        exchange = _exchange_of(request)
+        reply = await self._api_call(
+            request.path_params["token"], request.path_params["method"], exchange
+        )
+        return _starlette_response(reply)
+
+    async def _api_call(self, token: str, method: str, request: _Exchange) -> _Reply:
+        body = request.body
         payload: Any = {}
         if body.strip():
             try:
@@ -797,7 +1158,7 @@ class FakeZaloBotApi:
             return self._error(404, "Not Found")
         return await handler(bot, payload, request)
 
-    async def _apply_fault(self, fault: _Fault, request: Request) -> Response:
+    async def _apply_fault(self, fault: _Fault, request: _Exchange) -> _Reply:
         if fault.kind == "error":
             return self._error(fault.error_code or 400, fault.description or "Bad request")
         if fault.kind == "fail":
@@ -808,19 +1169,18 @@ class FakeZaloBotApi:
                     f"<center><h1>{fault.status} {reason}</h1></center>\r\n"
                     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
                 )
-                return Response(page, status_code=fault.status, media_type="text/html")
+                return _Reply(page.encode(), fault.status, "text/html; charset=utf-8")
             return self._error(fault.status, reason, fault.status)
         if fault.kind == "timeout":
             await self._hold_until_gone(request)
-        _abort_connection(request)
-        # Let uvicorn notice the closed connection so that it does not try to answer.
+        request.abort()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_wait_disconnect(request), 1.0)
-        return Response(b"", status_code=500)
+            await asyncio.wait_for(request.wait_gone(), 1.0)
+        return _Reply(b"", 500)  # never written: the connection is closed
 
-    async def _hold_until_gone(self, request: Request) -> bool:
+    async def _hold_until_gone(self, request: _Exchange) -> bool:
         """Wait until the client disconnects or the server stops; True if the client left."""
-        disconnect = asyncio.ensure_future(_wait_disconnect(request))
+        disconnect = asyncio.ensure_future(request.wait_gone())
         stop = asyncio.ensure_future(self._stop_signal.wait())
         try:
             await asyncio.wait({disconnect, stop}, return_when="FIRST_COMPLETED")
@@ -831,7 +1191,7 @@ class FakeZaloBotApi:
 
     # ----------------------------------------------------------------- methods
 
-    async def _get_me(self, bot: FakeBot, payload: dict[str, Any], request: Request) -> Response:
+    async def _get_me(self, bot: FakeBot, payload: dict[str, Any], request: _Exchange) -> _Reply:
         return self._ok(
             {
                 "id": bot.id,
@@ -841,15 +1201,15 @@ class FakeZaloBotApi:
             }
         )
 
-    def _empty_poll(self) -> Response:
+    def _empty_poll(self) -> _Reply:
         if self.empty_poll == "empty-result":
             return self._ok({})
         status = 408 if self.empty_poll == "http408" else 200
         return self._error(408, "Request timeout", status)
 
     async def _get_updates(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         if bot.webhook_url and self.poll_while_webhook == "conflict":
             return self._error(409, "Conflict: getUpdates is not available while a webhook is set")
         try:
@@ -858,14 +1218,14 @@ class FakeZaloBotApi:
             return self._bad_request("The timeout must be a number of seconds")
         hold = min(max(hold, 0.0), self.max_poll_timeout)
         if bot._pending and not bot.webhook_url:
-            return self._ok(bot._pending.popleft())
+            return self._ok(bot._hand_out())
         deadline = time.monotonic() + hold
-        disconnect = asyncio.ensure_future(_wait_disconnect(request))
+        disconnect = asyncio.ensure_future(request.wait_gone())
         bot.waiting_polls += 1
         try:
             while not self._stopping and not disconnect.done():
                 if bot._pending and not bot.webhook_url:
-                    return self._ok(bot._pending.popleft())
+                    return self._ok(bot._hand_out())
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -881,6 +1241,11 @@ class FakeZaloBotApi:
         message_id = _new_id()
         self.sent.append(SentRecord(method, bot.id, chat_id, message_id, time.time(), **fields))
         self._sent_signal.notify()
+        if self._sent_targets:
+            total = len(self.sent)
+            for count, target in self._sent_targets:
+                if total >= count and not target.done():
+                    target.set_result(None)
         return message_id
 
     @staticmethod
@@ -890,12 +1255,12 @@ class FakeZaloBotApi:
             chat_id = str(chat_id)
         return chat_id if isinstance(chat_id, str) and chat_id.strip() else None
 
-    def _sent_response(self, message_id: str) -> Response:
+    def _sent_response(self, message_id: str) -> _Reply:
         return self._ok({"message_id": message_id, "date": _now_ms()})
 
     async def _send_message(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
             return self._bad_request("The chat_id must not be empty")
@@ -905,8 +1270,8 @@ class FakeZaloBotApi:
         return self._sent_response(self._record_send(bot, "sendMessage", chat_id, text=text))
 
     async def _send_photo(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
             return self._bad_request("The chat_id must not be empty")
@@ -922,8 +1287,8 @@ class FakeZaloBotApi:
         return self._sent_response(message_id)
 
     async def _send_sticker(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
             return self._bad_request("The chat_id must not be empty")
@@ -933,8 +1298,8 @@ class FakeZaloBotApi:
         return self._sent_response(self._record_send(bot, "sendSticker", chat_id, sticker=sticker))
 
     async def _send_chat_action(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         if self._chat_id(payload) is None:
             return self._bad_request("The chat_id must not be empty")
         if payload.get("action") not in _CHAT_ACTIONS:
@@ -943,8 +1308,8 @@ class FakeZaloBotApi:
         return self._ok(with_result=False)
 
     async def _set_webhook(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         url = payload.get("url")
         secret = payload.get("secret_token")
         if not isinstance(url, str) or not _is_webhook_url(url):
@@ -958,8 +1323,8 @@ class FakeZaloBotApi:
         return self._ok({"url": url, "updated_at": bot.webhook_updated_at})
 
     async def _delete_webhook(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         bot.webhook_url = ""
         bot.webhook_secret = ""
         bot.webhook_updated_at = _now_ms()
@@ -967,17 +1332,22 @@ class FakeZaloBotApi:
         return self._ok({"url": "", "updated_at": bot.webhook_updated_at})
 
     async def _get_webhook_info(
-        self, bot: FakeBot, payload: dict[str, Any], request: Request
-    ) -> Response:
+        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+    ) -> _Reply:
         if not bot.webhook_url:
             return self._error(404, "Not Found", 404)
         return self._ok({"url": bot.webhook_url, "updated_at": bot.webhook_updated_at})
 
-    async def _serve_media(self, request: Request) -> Response:
-        name = request.path_params["name"]
+    def _media_reply(self, name: str) -> _Reply:
         self.media_requests.append(name)
         content, content_type = self._media.get(name) or (make_png(), "image/png")
-        return Response(content, media_type=content_type)
+        if content_type.startswith("text/") and "charset=" not in content_type.lower():
+            content_type += "; charset=utf-8"
+        return _Reply(content, 200, content_type)
+
+    async def _serve_media(self, request: Request) -> Response:
+        """The Starlette route of the media files (requests the direct path did not take)."""
+        return _starlette_response(self._media_reply(request.path_params["name"]))
 
     # ----------------------------------------------------------------- webhook delivery
 
@@ -993,7 +1363,7 @@ class FakeZaloBotApi:
     async def _webhook_worker(self, bot: FakeBot) -> None:
         while not self._stopping:
             if bot.webhook_url and bot._pending:
-                await self._deliver(bot, bot._pending.popleft())
+                await self._deliver(bot, bot._hand_out())
             else:
                 await bot._signal.wait()
 
@@ -1060,21 +1430,15 @@ def _is_webhook_url(value: str) -> bool:
         return False
 
 
-async def _wait_disconnect(request: Request) -> None:
-    """Return once the client has closed the connection."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
+def _exchange_of(request: Request) -> _Exchange:
+    """The ``_Exchange`` behind a Starlette request (its ``receive`` is the exchange's)."""
+    owner = getattr(request.receive, "__self__", None)
+    if not isinstance(owner, _Exchange):
+        raise TypeError("this request did not come through FakeZaloBotApi's server")
+    return owner
 
 
-def _abort_connection(request: Request) -> None:
-    """Close the client's TCP connection without an HTTP answer.
-
-    ASGI has no such operation, so this reaches uvicorn's connection transport through the
-    ``receive`` callable it gave the app (its request cycle object holds the transport).
-    """
-    cycle = getattr(request.receive, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
+def _starlette_response(reply: _Reply) -> Response:
+    response = Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
+    response.headers["content-type"] = reply.content_type
+    return response
