@@ -6,7 +6,9 @@ session and the echo agent. U simulated friends of the bot each send M direct me
 after the other (the next once the previous one's reply arrived), all users at once:
 simulator -> websocket -> gateway (inbox, pipeline, echo) -> send API -> simulator.
 Latency is from the simulated user's send to the echo reply reaching the fake's send API
-(replies are noticed by polling the fake every millisecond).
+(noticed as the fake records it, through ``FakeZaloPersonal.on_sent``). The bench process runs
+on the gateway's event loop (uvloop unless ``ZALOGATE_EVENT_LOOP=asyncio``): it is the load
+generator, and ``driver_cpu_ms_per_msg`` should stay far below the gateway's cost.
 
 Memory: ``rss_idle_mb`` is the RSS of an idle gateway with one logged-in account (listener
 connected, nothing to do, ``--settle`` seconds after start-up); ``rss_per_extra_account_mb`` is
@@ -41,7 +43,9 @@ from loopback import (
 )
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.personal import Credentials
+from zalogate.runtime.eventloop import loop_factory
 from zalogate.testing import FakeZaloPersonal
+from zalogate.testing.fake_personal import SentRecord
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 BOT = "1001"
@@ -105,22 +109,14 @@ async def round_trips(args: argparse.Namespace, fake: FakeZaloPersonal) -> dict[
     async with GatewayProcess(config, prepare=save_sessions(fake, 1)) as gw:
         await fake.wait_for_listener(BOT, timeout_s=30)
         cpu_before, driver_before = gw.cpu_s(), own_cpu_s()
-        stop = asyncio.Event()
 
-        async def watch() -> None:
-            seen = 0
-            while not stop.is_set():
-                records = fake.sent
-                now = time.time()
-                for record in records[seen:]:
-                    if record.kind != "text":
-                        continue
-                    stamped.append((record.text, now))
-                    index = index_of(record.text)
-                    if index is not None and index in arrived:
-                        arrived[index].set()
-                seen = len(records)
-                await asyncio.sleep(0.001)
+        def noticed(record: SentRecord) -> None:
+            if record.kind != "text":
+                return
+            stamped.append((record.text, time.time()))
+            index = index_of(record.text)
+            if index is not None and index in arrived:
+                arrived[index].set()
 
         async def user(number: int) -> None:
             scripted = fake.user(friend_uid(number))
@@ -129,16 +125,16 @@ async def round_trips(args: argparse.Namespace, fake: FakeZaloPersonal) -> dict[
                 sent_at[index] = time.time()
                 await scripted.says_to(BOT, message_text(index))
                 try:
-                    await asyncio.wait_for(arrived[index].wait(), args.reply_timeout)
+                    async with asyncio.timeout(args.reply_timeout):
+                        await arrived[index].wait()
                 except TimeoutError:
                     return  # counted as missing
 
-        watcher = asyncio.create_task(watch())
+        stop_noticing = fake.on_sent(noticed)
         begin = time.time()
         await asyncio.gather(*(user(n) for n in range(args.users)))
         await asyncio.sleep(args.grace)  # a duplicate would show up now
-        stop.set()
-        await watcher
+        stop_noticing()
         gateway_cpu = gw.cpu_s() - cpu_before
         driver_cpu = own_cpu_s() - driver_before
         _, peak_rss = gw.rss_mb()
@@ -179,7 +175,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-user", type=int, default=10, help="messages per user")
     parser.add_argument("--accounts", type=int, default=6, help="accounts in the RSS run")
     parser.add_argument("--settle", type=float, default=1.5, help="idle seconds before RSS")
+    factory = loop_factory()
+    if factory is not None:
+        asyncio.set_event_loop_policy(_LoopPolicy(factory))
     run_main(parser, run, argv, reply_timeout=60.0)
+
+
+class _LoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Makes ``asyncio.run`` (in ``run_main``) create the chosen loop."""
+
+    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        super().__init__()
+        self._factory = factory
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return self._factory()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``FakeZaloPersonal``: a local simulator of Zalo's personal-account web protocol.
 
-One HTTP server (starlette on uvicorn) answers every host the web client talks to
+One HTTP server (``http_server``: session calls answered directly, login pages, QR
+long-polls and media by Starlette) answers every host the web client talks to
 (``id.zalo.me``, ``wpa.chat.zalo.me``, ``jr.chat.zalo.me`` and the service-map hosts), routed
 by path only. A second server (the ``websockets`` library, so that faults such as an abnormal
 1006 close can be produced) is the listener endpoint named in ``zpw_ws``.
@@ -22,10 +23,12 @@ import base64
 import contextlib
 import email.parser
 import email.policy
+import functools
 import hashlib
 import itertools
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -35,12 +38,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import segno
-import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -49,6 +51,7 @@ from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 
 from zalogate.testing.fake_personal import wire
+from zalogate.testing.fake_personal.http_server import HttpRequest, HttpServer
 from zalogate.testing.fake_personal.model import (
     FakeAccount,
     FakeGroup,
@@ -157,7 +160,6 @@ class _Listener:
 
 @dataclass
 class _Call:
-    request: Request
     path: str
     account: FakeAccount
     device: _Device
@@ -384,16 +386,18 @@ class FakeZaloPersonal:
         self._faults: dict[str, _Fault] = {}
         self._uploads: dict[tuple[str, str], _Upload] = {}
         self._sent_changed = asyncio.Condition()
+        self._sent_callbacks: list[Callable[[SentRecord], None]] = []
         self._listeners_changed = asyncio.Condition()
         self._ids = itertools.count(first_message_id)
         self._action_ids = itertools.count(1)
-        self._http: uvicorn.Server | None = None
-        self._http_task: asyncio.Task[None] | None = None
+        self._http: HttpServer | None = None
         self._ws: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = 0
         self.ws_port = 0
         self._routes: dict[str, Handler] = self._session_routes()
+        self._plain_methods = {path: method for path, _, method in self._plain_routes()}
+        self._starlette = self._app()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -413,16 +417,13 @@ class FakeZaloPersonal:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app(), log_level="warning", lifespan="off", ws="none", access_log=False
-        )
-        self._http = uvicorn.Server(config)
-        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
-        while not self._http.started:
-            if self._http_task.done():
-                await self._http_task
-                raise RuntimeError("fake HTTP server failed to start")
-            await asyncio.sleep(0.005)
+        self._http = HttpServer(self._http_request)
+        try:
+            await self._http.start(sock)
+        except BaseException:
+            sock.close()
+            self._http = None
+            raise
         self._ws = await serve(
             self._ws_handler,
             self.host,
@@ -441,9 +442,8 @@ class FakeZaloPersonal:
             self._ws.close()
             await self._ws.wait_closed()
             self._ws = None
-        if self._http is not None and self._http_task is not None:
-            self._http.should_exit = True
-            await self._http_task
+        if self._http is not None:
+            await self._http.stop()
             self._http = None
 
     def start_in_thread(self, timeout_s: float = 10.0) -> None:
@@ -605,6 +605,21 @@ class FakeZaloPersonal:
         async with asyncio.timeout(timeout_s), self._sent_changed:
             await self._sent_changed.wait_for(lambda: len(matches()) >= count)
         return matches()[count - 1]
+
+    def on_sent(self, callback: Callable[[SentRecord], None]) -> Callable[[], None]:
+        """Call ``callback(record)`` for each record added to :attr:`sent` from now on.
+
+        It runs synchronously on the fake's event loop, as the record is added (before the
+        client gets its answer), so it must be quick and must not raise. Cheaper than polling
+        :attr:`sent` for a load generator. Returns a function that removes the callback.
+        """
+        self._sent_callbacks.append(callback)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._sent_callbacks.remove(callback)
+
+        return remove
 
     async def wait_for_listener(self, uid: str, count: int = 1, timeout_s: float = 10.0) -> None:
         """Wait until ``uid`` has ``count`` websocket listeners that received the key."""
@@ -887,31 +902,54 @@ class FakeZaloPersonal:
 
     async def _record(self, record: SentRecord) -> None:
         self.sent.append(record)
+        for callback in tuple(self._sent_callbacks):
+            callback(record)
         async with self._sent_changed:
             self._sent_changed.notify_all()
 
     # ------------------------------------------------------------------ HTTP app
 
+    def _plain_routes(self) -> list[tuple[str, Callable[[Request], Awaitable[Response]], str]]:
+        """The login, page and media routes (path, handler, method): everything else is a
+        session call."""
+        return [
+            ("/account", self._login_page, "GET"),
+            ("/account/logininfo", self._qr_plain_ok, "POST"),
+            ("/account/verify-client", self._qr_plain_ok, "POST"),
+            ("/account/authen/qr/generate", self._qr_generate, "POST"),
+            ("/account/authen/qr/waiting-scan", self._qr_waiting_scan, "POST"),
+            ("/account/authen/qr/waiting-confirm", self._qr_waiting_confirm, "POST"),
+            ("/account/checksession", self._checksession, "GET"),
+            ("/index.html", self._index, "GET"),
+            ("/jr/userinfo", self._userinfo, "GET"),
+            ("/api/login/getLoginInfo", self._get_login_info, "GET"),
+            ("/api/login/getServerInfo", self._get_server_info, "GET"),
+        ]
+
     def _app(self) -> Starlette:
+        routes = [
+            Route(path, handler, methods=[method]) for path, handler, method in self._plain_routes()
+        ]
         return Starlette(
             routes=[
-                Route("/account", self._login_page, methods=["GET"]),
-                Route("/account/logininfo", self._qr_plain_ok, methods=["POST"]),
-                Route("/account/verify-client", self._qr_plain_ok, methods=["POST"]),
-                Route("/account/authen/qr/generate", self._qr_generate, methods=["POST"]),
-                Route("/account/authen/qr/waiting-scan", self._qr_waiting_scan, methods=["POST"]),
-                Route(
-                    "/account/authen/qr/waiting-confirm", self._qr_waiting_confirm, methods=["POST"]
-                ),
-                Route("/account/checksession", self._checksession, methods=["GET"]),
-                Route("/index.html", self._index, methods=["GET"]),
-                Route("/jr/userinfo", self._userinfo, methods=["GET"]),
-                Route("/api/login/getLoginInfo", self._get_login_info, methods=["GET"]),
-                Route("/api/login/getServerInfo", self._get_server_info, methods=["GET"]),
+                *routes,
                 Route("/media/{media_id}", self._media, methods=["GET", "HEAD"]),
                 Route("/{path:path}", self._session_call, methods=["GET", "POST"]),
             ]
         )
+
+    async def _http_request(self, request: HttpRequest) -> None:
+        """Answer one HTTP request: GET/POST session calls directly, the rest through the
+        Starlette app (which routes them exactly as before, to the same handlers)."""
+        method = request.method
+        if method == "GET" or method == "POST":
+            path = request.path
+            if self._plain_methods.get(path) != method and not (
+                path.startswith("/media/") and _MEDIA_ID.fullmatch(path, 7)
+            ):
+                await self._session_http(request)
+                return
+        await request.run_asgi(self._starlette)
 
     @staticmethod
     def _zalo_mode(request: Request) -> bool:
@@ -1144,28 +1182,68 @@ class FakeZaloPersonal:
                 self._faults = {k: v for k, v in self._faults.items() if v is not fault}
         return fault.error
 
-    async def _read_params(self, request: Request) -> tuple[str | None, list[tuple[str, bytes]]]:
+    def _read_params(
+        self, query: bytes, body: bytes | None, content_type: str
+    ) -> tuple[str | None, list[tuple[str, bytes]]]:
+        """The raw ``params`` value (query first, then a form body) and any uploaded files.
+
+        ``body`` is ``None`` for a GET (whose body is never looked at). Same values as
+        Starlette's ``query_params`` (last ``params`` wins) and ``parse_qs`` of the body
+        (first wins), without parsing every other field.
+        """
         files: list[tuple[str, bytes]] = []
-        raw = request.query_params.get("params")
-        if request.method == "POST":
-            body = await request.body()
-            ctype = request.headers.get("content-type", "")
-            if ctype.startswith("multipart/form-data"):
-                files = _multipart_files(ctype, body)
+        raw = _form_value(query.decode("latin-1"), "params", last=True) if query else None
+        if body is not None:
+            if content_type.startswith("multipart/form-data"):
+                files = _multipart_files(content_type, body)
             elif raw is None:
-                values = parse_qs(body.decode(), keep_blank_values=True).get("params")
-                raw = values[0] if values else None
+                raw = _form_value(body.decode(), "params", last=False)
         return raw, files
 
+    async def _session_http(self, request: HttpRequest) -> None:
+        """Answer a session API call without Starlette (the hot path of a gateway: several
+        calls per message); the same answer :meth:`_session_call` gives through it."""
+        cookies: list[str] = []
+        content_type = ""
+        for name, value in request.headers:
+            if name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+            elif name == b"content-type" and not content_type:
+                content_type = value.decode("latin-1")
+        status, payload = await self._session_answer(
+            request.path,
+            _session_cookie(tuple(cookies)),
+            request.query,
+            request.body if request.method == "POST" else None,
+            content_type,
+        )
+        request.respond(status, payload, b"application/json" if payload else None)
+
     async def _session_call(self, request: Request) -> Response:
-        path = "/" + request.path_params["path"].strip("/")
-        device = self._device_of(request)
+        """A session call reaching Starlette (methods other than GET and POST)."""
+        body = await request.body() if request.method == "POST" else None
+        sek = _session_cookie(tuple(request.headers.getlist("cookie")))
+        status, payload = await self._session_answer(
+            request.url.path,
+            sek,
+            request.scope["query_string"],
+            body,
+            request.headers.get("content-type", ""),
+        )
+        return Response(payload, status, media_type="application/json" if payload else None)
+
+    async def _session_answer(
+        self, url_path: str, sek: str | None, query: bytes, body: bytes | None, content_type: str
+    ) -> tuple[int, bytes]:
+        """Status and body answering a session call (JSON, or empty for an unknown path)."""
+        path = "/" + url_path.strip("/")
+        device = self._devices.get(sek) if sek else None
         if device is None or not device.keys:
-            return self._plain_error(ERR_SESSION, "zpw_sek bị thiếu hoặc không đúng")
+            return 200, _error_body(ERR_SESSION, "zpw_sek bị thiếu hoặc không đúng")
         handler = self._routes.get(path)
         if handler is None:
-            return Response(status_code=404)
-        raw, files = await self._read_params(request)
+            return 404, b""
+        raw, files = self._read_params(query, body, content_type)
         key = device.keys[-1]
         params: dict[str, Any] = {}
         if raw is not None:
@@ -1177,14 +1255,17 @@ class FakeZaloPersonal:
                 key = candidate
                 break
             else:
-                return self._plain_error(ERR_BAD_PARAMS, "cannot decrypt params")
-        fault = self._fault_for(path)
-        if fault is not None and fault.delay:
-            await asyncio.sleep(fault.delay)
-        error = self._fault_error(path)
+                return 200, _error_body(ERR_BAD_PARAMS, "cannot decrypt params")
+        if self._faults:
+            fault = self._fault_for(path)
+            if fault is not None and fault.delay:
+                await asyncio.sleep(fault.delay)
+            error = self._fault_error(path)
+        else:
+            error = None
         if error is not None and error[2]:
-            return self._plain_error(error[0], error[1])
-        call = _Call(request, path, self.accounts[device.uid], device, key, params, files)
+            return 200, _error_body(error[0], error[1])
+        call = _Call(path, self.accounts[device.uid], device, key, params, files)
         try:
             if error is not None:
                 raise _ApiError(error[0], error[1])
@@ -1197,9 +1278,9 @@ class FakeZaloPersonal:
         except _ApiError as exc:
             inner = {"error_code": exc.code, "error_message": exc.message, "data": None}
         if path == "/keepalive":
-            return JSONResponse(inner)
+            return 200, _json_body(inner)
         sealed = wire.seal_session_payload(key, inner)
-        return JSONResponse({"error_code": 0, "error_message": "", "data": sealed})
+        return 200, _json_body({"error_code": 0, "error_message": "", "data": sealed})
 
     # ------------------------------------------------------------------ session API
 
@@ -1777,6 +1858,47 @@ class FakeZaloPersonal:
 
 
 _NO_GROUP = FakeGroup("", "", [])
+_MEDIA_ID = re.compile(r"[^/]+")  # Starlette's ``{media_id}`` (one non-empty path segment)
+
+
+def _form_value(text: str, name: str, *, last: bool) -> str | None:
+    """The value of field ``name`` in a query string or form body, decoded as ``parse_qsl``
+    (``keep_blank_values``) decodes it; ``last`` picks the last of repeated fields."""
+    found: str | None = None
+    for pair in text.split("&"):
+        key, eq, value = pair.partition("=")
+        if not pair:
+            continue
+        if key != name and ("%" in key or "+" in key):
+            key = unquote(key.replace("+", " "))
+        if key != name:
+            continue
+        if not eq:
+            value = ""
+        value = value.replace("+", " ")
+        found = wire.unquote_data(value) if "%" in value else value
+        if not last:
+            return found
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _session_cookie(headers: tuple[str, ...]) -> str | None:
+    """``zpw_sek`` out of the ``Cookie`` headers, as Starlette's ``request.cookies`` reads it
+    (cached: a client sends the same header with every call)."""
+    cookies: dict[str, str] = {}
+    for header in headers:
+        cookies.update(cookie_parser(header))
+    return cookies.get(_COOKIE_SESSION)
+
+
+def _json_body(obj: Any) -> bytes:
+    """JSON the way Starlette's ``JSONResponse`` renders it."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _error_body(code: int, message: str) -> bytes:
+    return _json_body({"error_code": code, "error_message": message, "data": None})
 
 
 def _req_id(body: Any) -> Any:
