@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx2
 
@@ -51,6 +51,12 @@ IMAGE_UNAVAILABLE = "[zalo image attachment unavailable]"
 _KNOWN_EVENTS = frozenset(event.value for event in EventName)
 _CHAT_TYPES = {"PRIVATE": ChatType.DIRECT, "GROUP": ChatType.GROUP}
 _GROUP_MENTION = MentionFacts(was_mentioned=True, has_any_mention=True)
+_NO_MENTION = MentionFacts()  # frozen: one shared instance, not one model per message
+# Enum member values read once (an enum attribute lookup is a descriptor call, per use).
+_TEXT = EventName.TEXT.value
+_IMAGE = EventName.IMAGE.value
+_STICKER = EventName.STICKER.value
+_UNSUPPORTED = EventName.UNSUPPORTED.value
 _MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 
@@ -94,11 +100,21 @@ def unwrap_update(payload: object) -> dict[str, Any]:
 
 
 def _nonempty(value: object) -> bool:
+    kind = type(value)
+    if kind is str:  # the usual case first (exact types: no isinstance chain)
+        return bool(value.strip())  # type: ignore[attr-defined]
+    if kind is int:
+        return True
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
         return True
     return isinstance(value, str) and bool(value.strip())
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # JSON gives plain dicts; the ABC check (slow) is only for other mappings.
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _text(value: object) -> str | None:
@@ -107,11 +123,11 @@ def _text(value: object) -> str | None:
 
 def _infer_event(message: Mapping[str, Any]) -> str | None:
     if _text(message.get("photo_url")):
-        return EventName.IMAGE.value
+        return _IMAGE
     if _text(message.get("sticker")):
-        return EventName.STICKER.value
+        return _STICKER
     if isinstance(message.get("text"), str):
-        return EventName.TEXT.value
+        return _TEXT
     return None
 
 
@@ -126,7 +142,7 @@ def normalize_update(
         now_ms: Timestamp used when the update carries no ``date``.
     """
     message = update.get("message")
-    if not isinstance(message, Mapping):
+    if not _is_mapping(message):
         return Normalized(None, "invalid-event: no message")
     event = update.get("event_name")
     if event is None:
@@ -138,10 +154,10 @@ def normalize_update(
     chat = message.get("chat")
     if not _nonempty(message_id):
         return Normalized(None, "invalid-event: missing message.message_id")
-    if not isinstance(sender, Mapping) or not _nonempty(sender.get("id")):
+    if not _is_mapping(sender) or not _nonempty(sender.get("id")):
         return Normalized(None, "invalid-event: Zalo webhook message is missing message.from.id.")
     sender_id = str(sender["id"]).strip()
-    if not isinstance(chat, Mapping) or not _nonempty(chat.get("id")):
+    if not _is_mapping(chat) or not _nonempty(chat.get("id")):
         return Normalized(None, "invalid-event: missing message.chat.id", sender_id)
     chat_type = _CHAT_TYPES.get(str(chat.get("chat_type", "PRIVATE")))
     if chat_type is None:
@@ -152,8 +168,7 @@ def normalize_update(
     if date is None:
         timestamp = int(time.time() * 1000) if now_ms is None else now_ms
     elif (
-        isinstance(date, int | float)
-        and not isinstance(date, bool)
+        (type(date) is int or (isinstance(date, int | float) and not isinstance(date, bool)))
         and math.isfinite(date)
         and date >= 0
     ):
@@ -162,12 +177,12 @@ def normalize_update(
         return Normalized(
             None, "invalid-event: Zalo webhook message has an invalid date.", sender_id
         )
-    if event == EventName.STICKER.value:
+    if event == _STICKER:
         return Normalized(None, "sticker", sender_id)
-    if event == EventName.UNSUPPORTED.value:
+    if event == _UNSUPPORTED:
         return Normalized(None, "unsupported", sender_id)
     media: tuple[MediaRef, ...] = ()
-    if event == EventName.TEXT.value:
+    if event == _TEXT:
         raw_text = message.get("text")
         if not isinstance(raw_text, str):
             return Normalized(
@@ -199,7 +214,7 @@ def normalize_update(
         text=text,
         media=media,
         # The Bot API delivers group messages only when they mention or quote the bot.
-        mentions=_GROUP_MENTION if is_group else MentionFacts(),
+        mentions=_GROUP_MENTION if is_group else _NO_MENTION,
         raw={"event_name": event},
     )
     return Normalized(inbound, None, sender_id)
