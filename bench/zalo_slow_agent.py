@@ -35,11 +35,12 @@ from loopback import (
     check_replies,
     cost_summary,
     message_text,
+    own_cpu_s,
+    percentile,
     reply_summary,
     run_main,
     text_update,
     user_id,
-    wait_for_count,
     wait_until,
 )
 from zalo_webhook import gateway_config as webhook_config
@@ -48,6 +49,7 @@ from zalogate.testing.fake_botapi import FakeZaloBotApi
 # The fake LLM runs in a process of its own: sharing this process's GIL with the fake Bot API
 # and the load generator, its answers came late and slowed the run down.
 _LLM_SCRIPT = """
+import json
 import sys
 from zalogate.testing.fake_llm import FakeLLMServer
 server = FakeLLMServer(delay=float(sys.argv[1]))
@@ -55,14 +57,20 @@ server.start()
 print(server.base_url, server.model, flush=True)
 sys.stdin.read()
 server.stop()
-print(server.peak_active, len(server.completions), flush=True)
+done = server.completions
+arrivals = {}
+for r in done:
+    users = [m["content"] for m in r.json["messages"] if m.get("role") == "user"]
+    arrivals[users[-1] if users else ""] = r.received_at
+print(json.dumps({"peak": server.peak_active, "completions": len(done), "arrivals": arrivals}))
 """
 
 
 @contextlib.asynccontextmanager
-async def fake_llm(delay: float) -> AsyncIterator[tuple[str, str, list[int]]]:
+async def fake_llm(delay: float) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
     """``FakeLLMServer(delay=...)`` in a child process: yields its base URL, model name and a
-    list that holds ``[peak concurrent requests, completions]`` once the block is left."""
+    dict that holds ``peak`` (concurrent requests), ``completions`` and ``arrivals`` (user
+    text -> ``time.time()`` the request arrived) once the block is left."""
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -73,7 +81,7 @@ async def fake_llm(delay: float) -> AsyncIterator[tuple[str, str, list[int]]]:
     )
     assert child.stdin is not None
     assert child.stdout is not None
-    stats: list[int] = []
+    stats: dict[str, Any] = {}
     try:
         base_url, model = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().split()
         yield base_url, model, stats
@@ -81,7 +89,7 @@ async def fake_llm(delay: float) -> AsyncIterator[tuple[str, str, list[int]]]:
         child.stdin.close()
         tail = await asyncio.wait_for(child.stdout.read(), 30)
         await child.wait()
-        stats.extend(int(value) for value in tail.split())
+        stats.update(json.loads(tail) if tail.strip() else {})
 
 
 def gateway_config(fake: FakeZaloBotApi, llm_url: str, model: str, users: int) -> dict[str, Any]:
@@ -107,8 +115,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         config = gateway_config(fake, llm_url, model, args.users)
         async with GatewayProcess(config, webhook_rate_limit=10 * args.users + 1000) as gw:
             await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
-            cpu_before = gw.cpu_s()
+            cpu_before, driver_before = gw.cpu_s(), own_cpu_s()
             connections = [HttpConnection(gw.host, gw.port) for _ in range(args.users)]
+
+            answered: dict[int, float] = {}
 
             async def post(index: int) -> None:
                 sent_at[index] = time.time()
@@ -116,18 +126,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     status, _ = await connections[index].post(WEBHOOK_PATH, bodies[index], headers)
                 except (OSError, ValueError, asyncio.IncompleteReadError):
                     status = 0
+                answered[index] = time.time()
                 statuses[status] = statuses.get(status, 0) + 1
 
             begin = time.time()
             await asyncio.gather(*(post(i) for i in range(args.users)))
-            await wait_for_count(lambda: len(fake.sent), args.users, args.reply_timeout)
+            with contextlib.suppress(TimeoutError):
+                await fake.wait_for_sent(args.users, timeout=args.reply_timeout)
             await asyncio.sleep(args.grace)  # a duplicate would show up now
             _, peak_rss = gw.rss_mb()
             gateway_cpu = gw.cpu_s() - cpu_before
+            driver_cpu = own_cpu_s() - driver_before
             for connection in connections:
                 await connection.close()
         replies = [(record.text, record.time) for record in fake.sent]
-    peak_llm, completions = llm_stats or [0, 0]
+        typing: dict[str, float] = {}
+        for call in fake.chat_actions:
+            typing.setdefault(str(call.payload.get("chat_id")), call.time)
+        replied = {record.chat_id: record.time for record in fake.sent}
+    arrivals: dict[str, float] = llm_stats.get("arrivals", {})
     check = check_replies(sent_at, replies)
     finished = check.last_reply_at or time.time()
     return {
@@ -137,9 +154,55 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "elapsed_s": round(finished - begin, 3),
         **reply_summary(check),
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "llm_completions": completions,
-        "llm_peak_concurrent": peak_llm,
-        **cost_summary(args.users, gateway_cpu, peak_rss),
+        "llm_completions": llm_stats.get("completions", 0),
+        "llm_peak_concurrent": llm_stats.get("peak", 0),
+        "stages_ms": stage_summary(
+            args.users, args.llm_delay, begin, answered, typing, arrivals, replied
+        ),
+        **cost_summary(args.users, gateway_cpu, peak_rss, driver_cpu),
+    }
+
+
+def stage_summary(
+    users: int,
+    llm_delay: float,
+    begin: float,
+    answered: dict[int, float],
+    typing: dict[str, float],
+    arrivals: dict[str, float],
+    replied: dict[str, float],
+) -> dict[str, dict[str, float]]:
+    """Where the time goes: each stage's median and max over the messages, in ms.
+
+    ``accepted`` (first POST to the webhook's 200), ``to_typing`` and ``to_llm`` (200 to the
+    typing call at the fake Bot API, and to the completion request at the fake LLM),
+    ``after_llm`` (the LLM's answer, ``llm_delay`` after its request, to the reply at
+    ``sendMessage``).
+    """
+    stages: dict[str, list[float]] = {
+        "accepted": [],
+        "to_typing": [],
+        "to_llm": [],
+        "after_llm": [],
+    }
+    for index in range(users):
+        chat, text = user_id(index), message_text(index)
+        accepted = answered.get(index)
+        if accepted is None:
+            continue
+        stages["accepted"].append(accepted - begin)
+        if chat in typing:
+            stages["to_typing"].append(typing[chat] - accepted)
+        if text in arrivals:
+            stages["to_llm"].append(arrivals[text] - accepted)
+            if chat in replied:
+                stages["after_llm"].append(replied[chat] - arrivals[text] - llm_delay)
+    return {
+        name: {
+            "p50": round(percentile(values, 50) * 1000, 1),
+            "max": round(max(values, default=0.0) * 1000, 1),
+        }
+        for name, values in stages.items()
     }
 
 
@@ -147,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--llm-delay", type=float, default=1.0, help="seconds per completion")
-    run_main(parser, run, argv)
+    run_main(parser, run, argv, fast_loop=True)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,11 @@ def _now_ms() -> int:
 
 
 def _utf16_len(text: str) -> int:
-    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+    # The codec counts in C; a surrogate pair is 4 bytes, like two UTF-16 code units.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def make_png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (0, 104, 255)) -> bytes:
@@ -1098,7 +1102,7 @@ class FakeZaloBotApi:
 
     @staticmethod
     def _json(body: dict[str, Any], status: int = 200) -> _Reply:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = _encode_json(body).encode()
         return _Reply(content, status)
 
     def _ok(self, result: Any = None, *, with_result: bool = True) -> _Reply:

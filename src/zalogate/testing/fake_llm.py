@@ -74,6 +74,8 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]
     json: Any
+    received_at: float = 0.0
+    """``time.time()`` when the request's body had been read."""
 
 
 Responder = Callable[[Mapping[str, Any]], "FakeLLMResponse | str"]
@@ -223,6 +225,7 @@ class FakeLLMServer:
             path=request.url.path,
             headers=dict(request.headers),
             json=body,
+            received_at=time.time(),
         )
         with self._lock:
             self.requests.append(recorded)
