@@ -212,3 +212,26 @@ def test_create_agent_defaults_to_echo_and_rejects_unknown_types() -> None:
     assert isinstance(command, CommandAgent)
     with pytest.raises(ValueError, match="unknown agent type"):
         create_agent({"agent": {"type": "magic"}})
+
+
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+async def test_the_sdk_runs_on_the_lean_pool_unless_a_proxy_is_set(
+    llm: FakeLLMServer, make_turn: TurnFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zalogate.transport import LeanTransport
+
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    agent = make_agent(llm)
+    llm.reply("over the lean pool")
+    assert [r.text async for r in agent.respond(make_turn())] == ["over the lean pool"]
+    assert isinstance(agent._client._client._transport, LeanTransport)
+    await agent.aclose()
+    # The lean pool speaks no proxy: with one in the environment the SDK's own client is
+    # kept (and honours it).
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    proxied = make_agent(llm)
+    assert not isinstance(proxied._client._client._transport, LeanTransport)
+    await proxied.aclose()

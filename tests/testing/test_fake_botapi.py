@@ -534,7 +534,8 @@ async def test_errors_and_logs_over_real_http_never_show_the_token(
         assert secret not in text
         assert error.__cause__ is None
     assert secret not in caplog.text
-    assert "/bot***/getMe" in caplog.text
+    # The failures were logged (ZaloBot's lean transport logs no URLs; httpx2 did, masked).
+    assert "getMe failed" in caplog.text
 
 
 # ------------------------------------------------------------------ several bots, threads
