@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.backoff import BackoffConfig
+from zalogate.core import presence
 from zalogate.core.access import AccountPolicy, GroupRule
 from zalogate.core.agent import Turn
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
@@ -391,14 +392,20 @@ async def test_partial_receipt_is_recorded_and_retried_without_repeating(store: 
     ]
 
 
-async def test_typing_is_shown_and_its_failures_ignored(store: Store) -> None:
+async def test_typing_is_shown_and_its_failures_ignored(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence, "TYPING_GRACE", 0.0)  # the agent answers at once
     channel = MemoryChannel(typing_error=RuntimeError("typing not allowed"))
     await make_pipeline(store, channel, ScriptedAgent()).handle(dm(1))
     assert channel.typing_calls == ["u1"]
     assert channel.texts == ["hello 1"]
 
 
-async def test_explicit_typing_hook_is_preferred(store: Store) -> None:
+async def test_explicit_typing_hook_is_preferred(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence, "TYPING_GRACE", 0.0)
     seen: list[tuple[str, str]] = []
 
     async def on_typing(account: ChannelAccount, target: str) -> None:

@@ -1,9 +1,12 @@
-"""The typing keep-alive: shown at once, renewed, and a call in flight is never cut off."""
+"""The typing keep-alive: shown after a grace, renewed, and a call in flight is never cut off."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from zalogate.core import presence
 from zalogate.core.presence import typing_keepalive
 
 
@@ -13,7 +16,7 @@ async def test_typing_is_shown_at_once_and_renewed_while_the_block_runs() -> Non
     async def typing() -> None:
         calls.append(asyncio.get_running_loop().time())
 
-    async with typing_keepalive(typing, interval=0.02):
+    async with typing_keepalive(typing, interval=0.02, grace=0):
         await asyncio.sleep(0.07)
     count = len(calls)
     assert count >= 3
@@ -37,7 +40,7 @@ async def test_a_typing_call_in_flight_finishes_after_a_fast_reply() -> None:
             raise
         outcome.append("finished")
 
-    async with typing_keepalive(typing, interval=5.0):
+    async with typing_keepalive(typing, interval=5.0, grace=0):
         await started.wait()
     assert outcome == []  # the block did not wait for the call
     release.set()
@@ -49,3 +52,41 @@ async def test_a_typing_call_in_flight_finishes_after_a_fast_reply() -> None:
 async def test_no_callback_is_a_no_op() -> None:
     async with typing_keepalive(None):
         pass
+
+
+async def test_an_answer_within_the_grace_shows_no_typing() -> None:
+    calls: list[str] = []
+
+    async def typing() -> None:
+        calls.append("typing")
+
+    async with typing_keepalive(typing, interval=0.01, grace=0.05):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.08)
+    assert calls == []
+
+
+async def test_typing_starts_once_the_agent_outlasts_the_grace() -> None:
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+
+    async def typing() -> None:
+        calls.append(loop.time())
+
+    began = loop.time()
+    async with typing_keepalive(typing, interval=5.0, grace=0.03):
+        await asyncio.sleep(0.1)
+    assert len(calls) == 1
+    assert calls[0] - began >= 0.03
+
+
+async def test_the_default_grace_is_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    async def typing() -> None:
+        calls.append("typing")
+
+    monkeypatch.setattr(presence, "TYPING_GRACE", 0.0)
+    async with typing_keepalive(typing):
+        await asyncio.sleep(0.01)
+    assert calls == ["typing"]

@@ -327,6 +327,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.backoff import BackoffConfig
+from zalogate.core import presence
 from zalogate.core.access import (
     AccountPolicy,
     GroupRule,
@@ -869,8 +870,11 @@ async def test_undetectable_mentions_drop_the_group_message(store: Store) -> Non
     assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
-async def test_explicit_mention_dispatches_to_the_group_with_typing(store: Store) -> None:
+async def test_explicit_mention_dispatches_to_the_group_with_typing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """P4: explicit mention → dispatched with WasMentioned, replies and typing go to the group."""
+    monkeypatch.setattr(presence, "TYPING_GRACE", 0.0)  # the agent answers at once
     channel, agent = Channel(id="zalouser"), Agent()
     outcome = await pipeline(store, channel, agent, fixture_policy()).handle(
         grp(1, "@Bot hi", mentions=MENTIONED)

@@ -1,4 +1,9 @@
-"""The typing indicator: shown before the agent runs and renewed while it works.
+"""The typing indicator: shown while the agent works, renewed until it answers.
+
+The indicator starts once the agent has been working for ``TYPING_GRACE`` seconds (0.25),
+not the moment it starts: an answer that is ready sooner would arrive together with its own
+"typing…", which nobody sees, at the cost of one more API call per message (half the
+outbound calls of a Bot API reply). Any agent that calls a model shows typing as before.
 
 Channels that can show "typing…" implement ``async typing(account, target)`` (Bot API
 ``sendChatAction``, zalouser typing event). Failures are logged at debug level and never
@@ -14,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["DEFAULT_TYPING_INTERVAL", "TypingCallback", "typing_keepalive"]
+__all__ = ["DEFAULT_TYPING_INTERVAL", "TYPING_GRACE", "TypingCallback", "typing_keepalive"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TYPING_INTERVAL = 5.0
+TYPING_GRACE = 0.25
+"""Seconds of agent work before "typing…" is shown (a faster answer shows no indicator)."""
 _FINISH_LIMIT = 10.0
 """Seconds a typing call still in flight when its block ended may take before it is cancelled."""
 
@@ -48,27 +56,51 @@ async def _keepalive(callback: TypingCallback, interval: float, done: asyncio.Ev
             await asyncio.wait_for(done.wait(), interval)
 
 
+def _cancel_timer(timer: asyncio.TimerHandle, _: object) -> None:
+    timer.cancel()
+
+
 @contextlib.asynccontextmanager
 async def typing_keepalive(
-    callback: TypingCallback | None, interval: float = DEFAULT_TYPING_INTERVAL
+    callback: TypingCallback | None,
+    interval: float = DEFAULT_TYPING_INTERVAL,
+    *,
+    grace: float | None = None,
 ) -> AsyncIterator[None]:
-    """Call ``callback`` now and every ``interval`` seconds until the block ends.
+    """Call ``callback`` after ``grace`` seconds and every ``interval`` s until the block ends.
 
+    A block that ends within ``grace`` (default `TYPING_GRACE`, read at each call) calls
+    nothing; ``grace=0`` calls at once.
     ``callback`` None (the channel cannot show typing) makes this a no-op.
     """
     if callback is None or interval <= 0:
         yield
         return
+    if grace is None:
+        grace = TYPING_GRACE
     done = asyncio.Event()
-    task = asyncio.create_task(_keepalive(callback, interval, done), name="zalogate-typing")
+    started: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        started.append(
+            asyncio.create_task(_keepalive(callback, interval, done), name="zalogate-typing")
+        )
+
+    # A timer, not a sleeping task: a fast answer costs one cancelled TimerHandle.
+    timer = asyncio.get_running_loop().call_later(grace, start) if grace > 0 else None
+    if timer is None:
+        start()
     try:
         yield
     finally:
+        if timer is not None:
+            timer.cancel()
         # The task ends by itself: at once when it waits for the next renewal, after its
         # call when one is in flight (not awaited: the reply must not wait for "typing…").
         done.set()
-        if not task.done():
-            _in_flight.add(task)
-            task.add_done_callback(_in_flight.discard)
-            cap = asyncio.get_running_loop().call_later(_FINISH_LIMIT, task.cancel)
-            task.add_done_callback(lambda _: cap.cancel())
+        for task in started:
+            if not task.done():
+                _in_flight.add(task)
+                task.add_done_callback(_in_flight.discard)
+                cap = asyncio.get_running_loop().call_later(_FINISH_LIMIT, task.cancel)
+                task.add_done_callback(functools.partial(_cancel_timer, cap))

@@ -8,6 +8,8 @@ import logging
 
 import pytest
 
+from zalogate.core import presence
+
 from .conftest import RecordingAgent, World
 
 WILDCARD_MENTION = {"groups": {"*": {"requireMention": True}}}
@@ -28,9 +30,12 @@ async def test_unmentioned_message_is_skipped_without_typing_or_receipts(world: 
         assert [r for r in world.fake.sent if r.msg_id == skipped["msgId"]] == []
 
 
-async def test_explicit_mention_dispatches_to_the_group_with_typing(world: World) -> None:
+async def test_explicit_mention_dispatches_to_the_group_with_typing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """P4: a mention of the account's own uid: dispatched with WasMentioned; the reply, the
     typing indicator and the receipts go to the group."""
+    monkeypatch.setattr(presence, "TYPING_GRACE", 0.0)  # the agent answers at once
     world.save_session()
     agent = RecordingAgent()
     config = world.config(groupPolicy="open", **WILDCARD_MENTION)
