@@ -3,6 +3,7 @@ conversion (offsets are UTF-16, ranges stay inside the text, plain text is uncha
 
 from __future__ import annotations
 
+import re
 import string
 
 from hypothesis import given, settings
@@ -121,11 +122,22 @@ def test_styles_always_lie_inside_the_text(markdown: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=string.ascii_letters + string.digits + " ,.?!", max_size=60))
+@given(
+    st.text(alphabet=string.ascii_letters + string.digits + " ,.?!", max_size=60).filter(
+        lambda text: re.match(r"\s*\d+\.\s+\S", text) is None  # "1. item" is a numbered list
+    )
+)
 def test_text_without_markers_is_unchanged(text: str) -> None:
     styled = markdown_to_styled(text)
     assert styled.text == text
     assert styled.styles == ()
+
+
+def test_a_list_marker_without_an_item_stays_text() -> None:
+    for text in ("0. ", "12. ", "- ", "1. \n2. b"):
+        styled = markdown_to_styled(text)
+        assert styled.text.startswith(text.split("\n")[0])
+    assert markdown_to_styled("1. a").text == "a"
 
 
 @settings(max_examples=200, deadline=None)

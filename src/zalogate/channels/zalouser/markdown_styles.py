@@ -295,6 +295,9 @@ def markdown_to_styled(markdown: str) -> StyledText:
         heading = _HEADING.match(body)
         bullet = _BULLET.match(body)
         numbered = _NUMBERED.match(body)
+        marker = bullet or numbered
+        if marker is not None and not marker.group(3).strip():
+            bullet = numbered = None  # "1. " with nothing after it is text, not an empty item
         level = depth
         if heading is not None and depth == 0:
             body = heading.group(2)
