@@ -130,7 +130,8 @@ async def test_two_accounts_cannot_share_one_profile(world: World) -> None:
         await world.fake.wait_for_listener(world.BOT)
         await eventually(lambda: status_of(gateway, "copy").state is AccountState.FAILED)
         assert "already used by account 'default'" in (status_of(gateway, "copy").last_error or "")
-        assert status_of(gateway, "default").state is AccountState.RUNNING
+        # The listener is connected before the account reports RUNNING (after the key frame).
+        await eventually(lambda: status_of(gateway, "default").state is AccountState.RUNNING)
         assert world.fake.listener_count(world.BOT) == 1
 
 
