@@ -74,6 +74,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     errors = 0
     # Open loop only: how late the pacer started each update (the driver must keep up).
     pacer_lags: list[float] = []
+    # ... and how long a due update then waited for one of the connections to be free (the
+    # gateway answering slower than connections / rate: counted against it, from the due time).
+    wire_waits: list[float] = []
     last_due_started = 0.0
     async with FakeZaloBotApi() as fake:
         config = gateway_config(fake, args.users)
@@ -104,6 +107,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 async def paced(index: int) -> None:
                     connection = await free.get()
+                    wire_waits.append(time.time() - sent_at[index])
                     try:
                         await post(index, connection)
                     finally:
@@ -164,6 +168,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["offered_achieved_per_s"] = round(args.messages / span, 1)
         result["pacer_lag_p99_ms"] = round(percentile(pacer_lags, 99) * 1000, 2)
         result["pacer_lag_max_ms"] = round(max(pacer_lags, default=0.0) * 1000, 2)
+        result["connection_wait_p99_ms"] = round(percentile(wire_waits, 99) * 1000, 2)
     return with_offered_rate(result, args.rate)
 
 
