@@ -90,3 +90,21 @@ async def test_the_default_grace_is_read_at_each_call(monkeypatch: pytest.Monkey
     async with typing_keepalive(typing):
         await asyncio.sleep(0.01)
     assert calls == ["typing"]
+
+
+async def test_time_spent_sending_does_not_count_towards_the_grace() -> None:
+    calls: list[str] = []
+
+    async def typing() -> None:
+        calls.append("typing")
+
+    async with typing_keepalive(typing, interval=5.0, grace=0.03) as presence:
+        with presence.sending():
+            await asyncio.sleep(0.08)  # a reply stuck in a busy HTTP pool
+        assert calls == []
+        await asyncio.sleep(0.06)  # then the agent goes quiet: now typing shows
+        assert calls == ["typing"]
+        with presence.sending():
+            await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert calls == ["typing"]

@@ -471,10 +471,11 @@ class Pipeline:
         )
         deliverer = _Deliverer(self, message, channel, account, await self._already_sent(message))
         typing = self._typing_callback(channel, account, deliverer.target)
-        async with typing_keepalive(typing, self.typing_interval):
+        async with typing_keepalive(typing, self.typing_interval) as presence:
             async for payload in self.agent.respond(turn):
-                for piece in self._pieces(payload, policy, account, channel):
-                    await deliverer.send(piece)
+                with presence.sending():
+                    for piece in self._pieces(payload, policy, account, channel):
+                        await deliverer.send(piece)
         if history_key is not None and pending:
             await self.history.clear(history_key)
         self.counters.replied += 1

@@ -21,9 +21,15 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-__all__ = ["DEFAULT_TYPING_INTERVAL", "TYPING_GRACE", "TypingCallback", "typing_keepalive"]
+__all__ = [
+    "DEFAULT_TYPING_INTERVAL",
+    "TYPING_GRACE",
+    "Presence",
+    "TypingCallback",
+    "typing_keepalive",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,41 +66,83 @@ def _cancel_timer(timer: asyncio.TimerHandle, _: object) -> None:
     timer.cancel()
 
 
+class Presence:
+    """The typing indicator of one turn (what `typing_keepalive` yields).
+
+    Before typing has started, the grace counts agent silence only: `sending` stops the
+    clock while replies go out and starts it again afterwards, so a busy HTTP pool or a
+    streamed first block never turns into a late "typing…".
+    """
+
+    def __init__(self, start: Callable[[], None], grace: float) -> None:
+        self._start = start
+        self._grace = grace
+        self._timer: asyncio.TimerHandle | None = None
+        self.started = False
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.started = True
+        self._start()
+
+    def _arm(self) -> None:
+        if self.started:
+            return
+        if self._grace <= 0:
+            self._fire()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(self._grace, self._fire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """Hold the grace clock while a reply is delivered (no effect once typing shows)."""
+        self._disarm()
+        try:
+            yield
+        finally:
+            self._arm()
+
+
 @contextlib.asynccontextmanager
 async def typing_keepalive(
     callback: TypingCallback | None,
     interval: float = DEFAULT_TYPING_INTERVAL,
     *,
     grace: float | None = None,
-) -> AsyncIterator[None]:
+) -> AsyncIterator[Presence]:
     """Call ``callback`` after ``grace`` seconds and every ``interval`` s until the block ends.
 
     A block that ends within ``grace`` (default `TYPING_GRACE`, read at each call) calls
-    nothing; ``grace=0`` calls at once.
-    ``callback`` None (the channel cannot show typing) makes this a no-op.
+    nothing; ``grace=0`` calls at once. ``callback`` None (the channel cannot show typing)
+    makes this a no-op.
     """
-    if callback is None or interval <= 0:
-        yield
-        return
     if grace is None:
         grace = TYPING_GRACE
     done = asyncio.Event()
     started: list[asyncio.Task[None]] = []
+    enabled = callback is not None and interval > 0
 
     def start() -> None:
-        started.append(
-            asyncio.create_task(_keepalive(callback, interval, done), name="zalogate-typing")
-        )
+        if enabled:
+            assert callback is not None
+            started.append(
+                asyncio.create_task(_keepalive(callback, interval, done), name="zalogate-typing")
+            )
 
     # A timer, not a sleeping task: a fast answer costs one cancelled TimerHandle.
-    timer = asyncio.get_running_loop().call_later(grace, start) if grace > 0 else None
-    if timer is None:
-        start()
+    presence = Presence(start, grace)
+    if enabled:
+        presence._arm()
     try:
-        yield
+        yield presence
     finally:
-        if timer is not None:
-            timer.cancel()
+        presence.started = True  # no timer may start typing after the block
+        presence._disarm()
         # The task ends by itself: at once when it waits for the next renewal, after its
         # call when one is in flight (not awaited: the reply must not wait for "typing…").
         done.set()
