@@ -385,7 +385,7 @@ class FakeZaloPersonal:
         self._listeners: list[_Listener] = []
         self._faults: dict[str, _Fault] = {}
         self._uploads: dict[tuple[str, str], _Upload] = {}
-        self._sent_changed = asyncio.Condition()
+        self._sent_waiters: set[asyncio.Future[None]] = set()
         self._sent_callbacks: list[Callable[[SentRecord], None]] = []
         self._listeners_changed = asyncio.Condition()
         self._ids = itertools.count(first_message_id)
@@ -602,8 +602,14 @@ class FakeZaloPersonal:
                 and (predicate is None or predicate(r))
             ]
 
-        async with asyncio.timeout(timeout_s), self._sent_changed:
-            await self._sent_changed.wait_for(lambda: len(matches()) >= count)
+        async with asyncio.timeout(timeout_s):
+            while len(matches()) < count:
+                waiter = asyncio.get_running_loop().create_future()
+                self._sent_waiters.add(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._sent_waiters.discard(waiter)
         return matches()[count - 1]
 
     def on_sent(self, callback: Callable[[SentRecord], None]) -> Callable[[], None]:
@@ -898,14 +904,18 @@ class FakeZaloPersonal:
             raw[-1] ^= 0xFF
             envelope["data"] = wire.quote_data(base64.b64encode(bytes(raw)).decode())
         with contextlib.suppress(ConnectionClosed):
-            await lst.conn.send(wire.encode_frame(cmd, sub_cmd, envelope))
+            await lst.conn.send(wire.encode_event_frame(cmd, sub_cmd, envelope))
 
     async def _record(self, record: SentRecord) -> None:
         self.sent.append(record)
         for callback in tuple(self._sent_callbacks):
             callback(record)
-        async with self._sent_changed:
-            self._sent_changed.notify_all()
+        # Wake the wait_for_sent calls (they re-check); nothing to do without one.
+        if self._sent_waiters:
+            for waiter in self._sent_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._sent_waiters.clear()
 
     # ------------------------------------------------------------------ HTTP app
 
@@ -1280,7 +1290,9 @@ class FakeZaloPersonal:
         if path == "/keepalive":
             return 200, _json_body(inner)
         sealed = wire.seal_session_payload(key, inner)
-        return 200, _json_body({"error_code": 0, "error_message": "", "data": sealed})
+        # = _json_body({"error_code": 0, "error_message": "", "data": sealed}): base64 needs
+        # no JSON escaping.
+        return 200, b'{"error_code":0,"error_message":"","data":"' + sealed.encode() + b'"}'
 
     # ------------------------------------------------------------------ session API
 
@@ -1892,9 +1904,12 @@ def _session_cookie(headers: tuple[str, ...]) -> str | None:
     return cookies.get(_COOKIE_SESSION)
 
 
+_STARLETTE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _json_body(obj: Any) -> bytes:
     """JSON the way Starlette's ``JSONResponse`` renders it."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _STARLETTE_JSON.encode(obj).encode()
 
 
 def _error_body(code: int, message: str) -> bytes:

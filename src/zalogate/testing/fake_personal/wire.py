@@ -15,13 +15,14 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import struct
 import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "derive_login_key",
     "dumps",
     "encode_event",
+    "encode_event_frame",
     "encode_frame",
     "md5_hex",
     "open_login_params",
@@ -50,15 +52,20 @@ ZCID_KEY = "3FC4F0D2AB50057BCE0D90D9187A22B1"
 _ZERO_IV = bytes(16)
 _ZERO_IV_CBC = modes.CBC(_ZERO_IV)
 _HEADER = struct.Struct("<BHB")
+_BASE64ISH = re.compile(r"[A-Za-z0-9+/=%]*")
 
 
 class WireError(ValueError):
     """A payload could not be decoded (bad base64, padding, key, tag or JSON)."""
 
 
+# ``json.dumps`` with non-default options builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON the way ``JSON.stringify`` writes it (no spaces, UTF-8 kept)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(obj)
 
 
 def md5_hex(text: str) -> str:
@@ -83,26 +90,57 @@ def sign_key(kind: str, params: Mapping[str, Any]) -> str:
     return md5_hex("zsecure" + kind + joined)
 
 
+class _CbcStream:
+    """One never-finalised AES-CBC encryptor per key, reused for every message.
+
+    Setting up a cipher context costs more than encrypting a small message. A CBC context
+    that is only fed whole blocks carries the last ciphertext block over as the IV of the
+    next input; xoring that block into the first plaintext block cancels it, so each message
+    comes out exactly as a fresh zero-IV encryption would.
+    """
+
+    __slots__ = ("_context", "_last")
+
+    def __init__(self, key: bytes) -> None:
+        self._context = Cipher(algorithms.AES(key), _ZERO_IV_CBC).encryptor()
+        self._last = 0
+
+    def encrypt(self, padded: bytes) -> bytes:
+        first = (int.from_bytes(padded[:16], "little") ^ self._last).to_bytes(16, "little")
+        out = self._context.update(first + padded[16:])
+        self._last = int.from_bytes(out[-16:], "little")
+        return out
+
+
 @functools.lru_cache(maxsize=64)
-def _cbc(key: bytes) -> Cipher[modes.CBC]:
-    # One Cipher per key (a device reuses its session key for every call); each call still
-    # gets its own fresh encryptor/decryptor context from it.
-    return Cipher(algorithms.AES(key), _ZERO_IV_CBC)
+def _cbc_stream(key: bytes) -> _CbcStream:
+    return _CbcStream(key)
 
 
 def cbc_encrypt(key: bytes, plaintext: bytes) -> bytes:
     """AES-CBC with a zero IV and PKCS#7 padding (key length picks AES-128/192/256)."""
     pad = 16 - len(plaintext) % 16
-    enc = _cbc(key).encryptor()
-    return enc.update(plaintext + bytes((pad,)) * pad) + enc.finalize()
+    return _cbc_stream(key).encrypt(plaintext + bytes((pad,)) * pad)
+
+
+@functools.lru_cache(maxsize=64)
+def _ecb_decryptor(key: bytes) -> CipherContext:
+    # ECB keeps no state between blocks, so one decryptor serves every call for a key.
+    return Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # noqa: S305 - CBC, see below
 
 
 def cbc_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     """Inverse of :func:`cbc_encrypt`; raises :class:`WireError` on bad length or padding."""
-    if not ciphertext or len(ciphertext) % 16:
+    size = len(ciphertext)
+    if not size or size % 16:
         raise WireError("ciphertext length is not a multiple of 16")
-    dec = _cbc(key).decryptor()
-    padded = dec.update(ciphertext) + dec.finalize()
+    # CBC decryption is P[i] = D(C[i]) xor C[i-1] with C[-1] = IV (zero): one ECB pass over
+    # the blocks and one xor with the ciphertext shifted by a block, without setting up a
+    # cipher context per call.
+    blocks = _ecb_decryptor(key).update(ciphertext)
+    previous = int.from_bytes(ciphertext[:-16], "little") << 128
+    chained = int.from_bytes(blocks, "little") ^ previous
+    padded = chained.to_bytes(size, "little")
     pad = padded[-1]
     if not 1 <= pad <= 16 or padded[-pad:] != bytes((pad,)) * pad:
         raise WireError("bad padding")
@@ -186,6 +224,24 @@ def _gcm(key: bytes) -> AESGCM:
 def encode_frame(cmd: int, sub_cmd: int, payload: Any, version: int = 1) -> bytes:
     """Binary websocket frame: version u8, cmd u16 LE, subCmd u8, then UTF-8 JSON."""
     return _HEADER.pack(version, cmd, sub_cmd) + dumps(payload).encode()
+
+
+def encode_event_frame(cmd: int, sub_cmd: int, envelope: Mapping[str, Any]) -> bytes:
+    """``encode_frame`` of an event envelope (what :func:`encode_event` returns).
+
+    Encrypted ``data`` (modes 1-3) is base64, URL-quoted or not, and needs no JSON escaping,
+    so the frame is put together directly; mode 0 goes through :func:`encode_frame`.
+    """
+    data, encrypt = envelope.get("data"), envelope.get("encrypt")
+    if (
+        len(envelope) != 2
+        or encrypt not in (1, 2, 3)
+        or not isinstance(data, str)
+        or not _BASE64ISH.fullmatch(data)
+    ):
+        return encode_frame(cmd, sub_cmd, envelope)
+    body = '{"data":"' + data + '","encrypt":' + str(encrypt) + "}"
+    return _HEADER.pack(1, cmd, sub_cmd) + body.encode()
 
 
 def decode_frame(frame: bytes) -> tuple[int, int, int, Any]:
