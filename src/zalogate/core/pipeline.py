@@ -296,6 +296,9 @@ class Pipeline:
         self.typing_interval = typing_interval
         self.clock = clock
         self.counters = PipelineCounters()
+        # Session keys whose legacy zalouser twin had no transcript: nothing writes legacy
+        # keys any more, so the answer never changes (saves one store read per DM).
+        self._no_legacy: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
     def _channel(self, message: InboundMessage) -> Channel:
@@ -501,6 +504,8 @@ class Pipeline:
             return key
         # zalouser keeps an old release's group-kind DM session when only that one exists;
         # a session "exists" when it has a stored transcript.
+        if key in self._no_legacy:
+            return key
         legacy = legacy_zalouser_dm_key(message, agent_id=self.session.agent_id)
         if legacy == key:
             return key
@@ -509,7 +514,12 @@ class Pipeline:
             (key, legacy),
         )
         found = {str(row["session_key"]) for row in rows}
-        return self._plain_session_key(message, found.__contains__) if legacy in found else key
+        if legacy in found:
+            return self._plain_session_key(message, found.__contains__)
+        if len(self._no_legacy) >= 100_000:
+            self._no_legacy.clear()
+        self._no_legacy.add(key)
+        return key
 
     def _pieces(
         self,

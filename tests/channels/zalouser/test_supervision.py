@@ -49,7 +49,7 @@ async def test_duplicate_connection_stops_only_that_account(
         assert "Zalo Web" in (record.last_error or "")
         assert record.restarts == 0
         # The other account keeps working.
-        assert status_of(gateway, "second").state is AccountState.RUNNING
+        await eventually(lambda: status_of(gateway, "second").state is AccountState.RUNNING)
         await world.fake.user(world.ALICE).says_to(world.BOT2, "still there?")
         reply = await world.sent(kind="text", thread_id=world.ALICE)
         assert reply.sender == world.BOT2

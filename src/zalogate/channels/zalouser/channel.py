@@ -214,6 +214,10 @@ class ZalouserChannel:
 
     def has_session(self, account: ChannelAccount | str) -> bool:
         """True when the account's profile has a saved session (no network)."""
+        account_id = account if isinstance(account, str) else account.account_id
+        live = self._connections.get(account_id)
+        if live is not None and live.logged_in:
+            return True  # asked for every message (agent tools): skip the file system
         return self.credentials.exists(self.profile_of(account))
 
     def connection(self, account: ChannelAccount | str) -> AccountConnection:
