@@ -32,13 +32,13 @@ import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
 import httpx2
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "LeanTransport", "RawHeaders", "RawResponse"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Answer", "LeanTransport", "RawHeaders", "RawResponse"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body read into memory before the exchange is failed."""
@@ -47,6 +47,29 @@ _Key = tuple[str, str, int]
 """(scheme, host, port) of one origin."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _AnswerHeaders(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+    def get_list(self, key: str, /) -> list[str]: ...
+
+
+class Answer(Protocol):
+    """What the protocol clients read of an answer: ``httpx2.Response`` and `RawResponse`."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def headers(self) -> _AnswerHeaders: ...
+    @property
+    def is_success(self) -> bool: ...
+    @property
+    def is_redirect(self) -> bool: ...
+    def json(self) -> Any: ...
 
 
 class RawHeaders:

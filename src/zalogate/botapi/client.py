@@ -16,7 +16,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpcore2
 import httpx2
@@ -37,7 +37,7 @@ from zalogate.botapi.errors import (
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
 from zalogate.botapi.urlguard import UrlGuard
-from zalogate.transport import LeanTransport
+from zalogate.transport import Answer, LeanTransport
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -45,7 +45,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "POLL_GRACE",
     "SEND_PHOTO_TIMEOUT",
-    "Answer",
     "ZaloBot",
     "check_response",
     "resolve_base_url",
@@ -70,23 +69,6 @@ _RAW_JSON_HEADERS = (
     ("Accept-Encoding", "gzip, deflate"),
     ("User-Agent", "zalogate-botapi"),
 )
-
-
-class _Headers(Protocol):
-    def get(self, key: str, /) -> str | None: ...
-
-
-class Answer(Protocol):
-    """What `check_response` reads of an HTTP answer (``httpx2.Response`` has it all)."""
-
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def content(self) -> bytes: ...
-    @property
-    def reason_phrase(self) -> str: ...
-    @property
-    def headers(self) -> _Headers: ...
 
 
 _FORM_ONLY = UrlGuard(allow_private=True)

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote_plus, urljoin, urlsplit
 
 import httpx2
@@ -34,7 +34,7 @@ from zalogate.personal.errors import (
     api_error,
 )
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints, Session
-from zalogate.transport import LeanTransport
+from zalogate.transport import Answer, LeanTransport
 
 __all__ = ["DEFAULT_USER_AGENT", "PersonalHttp", "QueryPairs"]
 
@@ -241,15 +241,7 @@ class PersonalHttp:
         send_headers = dict(headers)
         if cookie:
             send_headers["Cookie"] = cookie
-        slots = self._slots
-        if slots.locked():
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    await slots.acquire()
-            except TimeoutError:
-                raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
-        else:
-            await slots.acquire()  # a free slot: returns at once
+        slots = await self._slot(method, url)
         try:
             response = await self._client.request(
                 method,
@@ -268,6 +260,19 @@ class PersonalHttp:
             self.jar.set_cookie(header, str(response.request.url))
         return response
 
+    async def _slot(self, method: str, url: str) -> asyncio.Semaphore:
+        """Wait for one of the pool's places (within the deadline); the caller releases it."""
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        else:
+            await slots.acquire()  # a free place: returns at once
+        return slots
+
     async def _send_lean(
         self,
         lean: LeanTransport,
@@ -283,15 +288,7 @@ class PersonalHttp:
         if cookie:
             headers.append(("Cookie", cookie))
         content = form_encode(data.items()).encode("ascii") if data else b""
-        slots = self._slots
-        if slots.locked():
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    await slots.acquire()
-            except TimeoutError:
-                raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
-        else:
-            await slots.acquire()
+        slots = await self._slot(method, url)
         try:
             response = await lean.request(method, full, headers, content, timeout=self._timeout_s)
         except httpx2.TimeoutException:
@@ -454,22 +451,3 @@ def _form_quote(text: str) -> str:
     if text.isascii():
         return text.translate(_FORM_TABLE)
     return quote_plus(text, safe="")
-
-
-class _Headers(Protocol):
-    def get(self, key: str, /) -> str | None: ...
-    def get_list(self, key: str, /) -> list[str]: ...
-
-
-class Answer(Protocol):
-    """What the session calls read of an answer: ``httpx2.Response`` or ``RawResponse``."""
-
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def is_success(self) -> bool: ...
-    @property
-    def is_redirect(self) -> bool: ...
-    @property
-    def headers(self) -> _Headers: ...
-    def json(self) -> Any: ...
