@@ -95,3 +95,53 @@ async def test_a_failed_done_write_leaves_the_rows_to_replay(
         rows = await store.fetchall("SELECT state FROM inbox_entries")
         assert [row["state"] for row in rows] == ["done"] * 6
     assert sorted(seen) == sorted([f"c{n % 2}-{n}" for n in range(6)] * 2)
+
+
+async def states(store: Store) -> list[str]:
+    rows = await store.fetchall("SELECT state FROM inbox_entries ORDER BY id")
+    return [row["state"] for row in rows]
+
+
+async def test_done_marks_wait_for_the_delay_unless_someone_waits_for_idle(
+    tmp_path: Path,
+) -> None:
+    async def handler(message: InboundMessage) -> None:
+        return None
+
+    async with await Store.open(tmp_path, synchronous="NORMAL") as store:
+        inbox = Inbox(store, handler, config=InboxConfig(done_delay=1.0))
+        async with inbox:
+            await inbox.admit(make_message("c", 1))
+            await inbox.admit(make_message("c", 2))
+            for _ in range(100):  # processed almost at once, the marks come later
+                if inbox.counters.processed == 2:
+                    break
+                await asyncio.sleep(0.005)
+            assert await states(store) == ["pending", "pending"]
+            for _ in range(400):
+                if await states(store) == ["done", "done"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert await states(store) == ["done", "done"]
+
+        slow = Inbox(store, handler, config=InboxConfig(done_delay=60.0))
+        async with slow:
+            await slow.admit(make_message("d", 1))
+            await asyncio.wait_for(slow.wait_idle(), timeout=5)  # flushes, not 60 s
+            assert (await states(store))[-1] == "done"
+            await slow.admit(make_message("d", 2))
+            for _ in range(100):
+                if slow.counters.processed == 2:
+                    break
+                await asyncio.sleep(0.005)
+        # stop() writes the pending mark too: nothing is replayed after a clean stop.
+        assert await states(store) == ["done"] * 4
+        again = Inbox(store, handler, config=InboxConfig())
+        async with again:
+            await asyncio.wait_for(again.wait_idle(), timeout=5)
+        assert again.counters.replayed == 0
+
+
+def test_a_negative_done_delay_is_refused() -> None:
+    with pytest.raises(ValueError, match="done_delay"):
+        InboxConfig(done_delay=-1)
