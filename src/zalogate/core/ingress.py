@@ -18,9 +18,9 @@ Guarantee: the done mark is written after the handler returned, so a crash betwe
 replays the message (at-least-once). The lane moves on without waiting for that commit (it
 only matters to a replay); done marks are gathered for up to ``InboxConfig.done_delay``
 (50 ms) and written together, one statement list in one commit, so that a moderate rate does
-not pay an fsync per mark; ``wait_idle`` and ``stop`` write them at once and wait for them. A handler that needs
-exactly-once writes its own effect and :meth:`Inbox.mark_done` in one ``store.write``
-transaction (see ``current_entry``).
+not pay an fsync per mark; ``wait_idle`` and ``stop`` write them at once and wait for them.
+A handler that needs exactly-once writes its own effect and :meth:`Inbox.mark_done` in one
+``store.write`` transaction (see ``current_entry``).
 """
 
 from __future__ import annotations
