@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from zalogate.channels.media import media_max_bytes
 from zalogate.channels.zalo.accounts import (
     TokenResolution,
-    media_max_bytes,
     resolve_token,
     resolve_zalo_accounts,
     webhook_path,

@@ -13,13 +13,8 @@ from typing import Any
 import pytest
 
 from zalogate.botapi import UrlGuard
-from zalogate.channels.zalo.inbound import (
-    IMAGE_UNAVAILABLE,
-    InvalidUpdateError,
-    MediaFetcher,
-    normalize_update,
-    unwrap_update,
-)
+from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
+from zalogate.channels.zalo.inbound import InvalidUpdateError, normalize_update, unwrap_update
 from zalogate.core.agent import Turn
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, ReplyPayload
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png

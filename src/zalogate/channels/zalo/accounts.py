@@ -22,7 +22,6 @@ A token's ``source`` is ``config`` | ``configFile`` | ``env`` | ``none`` and its
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import urllib.parse
@@ -31,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from zalogate.channels.media import media_max_bytes
 from zalogate.channels.zalo.errors import ZaloConfigError
 from zalogate.config import ZalogateConfig, parse_config, resolve_accounts
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
-    "DEFAULT_MEDIA_MAX_MB",
     "DEFAULT_POLL_TIMEOUT",
     "AccountSource",
     "RedactedSettings",
@@ -45,16 +44,13 @@ __all__ = [
     "TokenStatus",
     "ZaloAccount",
     "config_model",
-    "media_max_bytes",
     "resolve_token",
     "resolve_zalo_accounts",
     "webhook_path",
 ]
 
 DEFAULT_ACCOUNT_ID = "default"
-DEFAULT_MEDIA_MAX_MB = 5.0
 DEFAULT_POLL_TIMEOUT = 30
-_MIB = 1024 * 1024
 _SECRET_KEYS = frozenset(
     {"botToken", "webhookSecret", "bot_token", "webhook_secret", "resolvedBotToken"}
 )
@@ -192,15 +188,6 @@ class ZaloAccount:
         """``dmPolicy`` (default ``pairing``)."""
         value = self._get("dmPolicy")
         return value if isinstance(value, str) and value else "pairing"
-
-
-def media_max_bytes(value: object) -> int:
-    """``mediaMaxMb`` in bytes: non-positive or non-numbers give 5 MiB; fractions are floored."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        value = DEFAULT_MEDIA_MAX_MB
-    if not math.isfinite(value):
-        value = DEFAULT_MEDIA_MAX_MB
-    return int(value * _MIB)
 
 
 def webhook_path(explicit: object, url: str | None) -> str | None:

@@ -40,6 +40,7 @@ from zalogate.botapi import (
     resolve_base_url,
 )
 from zalogate.botapi.urlguard import Resolver
+from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalo.accounts import (
     RedactedSettings,
     ZaloAccount,
@@ -52,7 +53,7 @@ from zalogate.channels.zalo.errors import (
     ZaloConfigError,
     ZaloUnauthorizedError,
 )
-from zalogate.channels.zalo.inbound import MediaFetcher, normalize_update
+from zalogate.channels.zalo.inbound import normalize_update
 from zalogate.channels.zalo.media_host import HostedMedia, media_prefix
 from zalogate.channels.zalo.outbound import RetryPolicy, ZaloSender
 from zalogate.channels.zalo.polling import PollingMonitor

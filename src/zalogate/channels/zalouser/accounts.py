@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zalogate.channels.zalo.accounts import media_max_bytes
+from zalogate.channels.media import media_max_bytes
 from zalogate.config import ZalogateConfig, resolve_accounts
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints
 

@@ -36,7 +36,7 @@ import httpx2
 
 from zalogate.botapi import UrlGuard
 from zalogate.botapi.urlguard import Resolver
-from zalogate.channels.zalo.inbound import MediaFetcher
+from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.credentials import CredentialStore
