@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import random
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -89,17 +90,52 @@ def _cbc(key: bytes) -> Cipher[modes.CBC]:
     return Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV))
 
 
+class _Chain:
+    """One long-lived CBC encryptor and decryptor for a key, reused for every message.
+
+    Creating a cipher context costs more than encrypting a short message. A CBC context
+    carries on from its last ciphertext block; XOR-ing the first block of the next message
+    with that block gives exactly what a fresh zero-IV context gives (CBC is
+    ``C1 = E(P1 ^ IV)`` and ``P1 = D(C1) ^ IV``). A lock keeps each message's steps together.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        cipher = _cbc(key)
+        self._lock = threading.Lock()
+        self._encryptor = cipher.encryptor()
+        self._decryptor = cipher.decryptor()
+        self._sent = 0  # last ciphertext block out of the encryptor, as an int (IV: 0)
+        self._seen = 0  # last ciphertext block into the decryptor
+
+    def encrypt(self, padded: bytes) -> bytes:
+        with self._lock:
+            first = int.from_bytes(padded[:16], "big") ^ self._sent
+            out = self._encryptor.update(first.to_bytes(16, "big") + padded[16:])
+            self._sent = int.from_bytes(out[-16:], "big")
+        return out
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        with self._lock:
+            out = self._decryptor.update(ciphertext)
+            first = int.from_bytes(out[:16], "big") ^ self._seen
+            self._seen = int.from_bytes(ciphertext[-16:], "big")
+        return first.to_bytes(16, "big") + out[16:]
+
+
+@functools.lru_cache(maxsize=64)
+def _chain(key: bytes) -> _Chain:
+    return _Chain(key)
+
+
 def _cbc_encrypt(key: bytes, plaintext: bytes) -> bytes:
     fill = 16 - len(plaintext) % 16  # PKCS#7
-    encryptor = _cbc(key).encryptor()
-    return encryptor.update(plaintext + bytes((fill,)) * fill) + encryptor.finalize()
+    return _chain(key).encrypt(plaintext + bytes((fill,)) * fill)
 
 
 def _cbc_decrypt(key: bytes, ciphertext: bytes) -> bytes:
     if not ciphertext or len(ciphertext) % 16:
         raise CryptoError(f"ciphertext length {len(ciphertext)} is not a multiple of 16")
-    decryptor = _cbc(key).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    padded = _chain(key).decrypt(ciphertext)
     fill = padded[-1]
     if not 1 <= fill <= 16 or padded[-fill:] != bytes((fill,)) * fill:
         raise CryptoError("bad padding: wrong key or corrupted data")
