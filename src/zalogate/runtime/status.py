@@ -67,6 +67,27 @@ class AccountStatus:
         }
 
 
+_FIELDS = frozenset(AccountStatus.__dataclass_fields__)
+
+
+def _replaced(current: AccountStatus, changes: dict[str, Any]) -> AccountStatus:
+    """``dataclasses.replace`` in one constructor call (it runs twice per message)."""
+    if not changes.keys() <= _FIELDS:
+        return replace(current, **changes)  # raises the usual TypeError
+    get = changes.get
+    return AccountStatus(
+        get("channel", current.channel),
+        get("account", current.account),
+        get("state", current.state),
+        get("last_error", current.last_error),
+        get("last_inbound_at", current.last_inbound_at),
+        get("last_outbound_at", current.last_outbound_at),
+        get("last_start_at", current.last_start_at),
+        get("last_stop_at", current.last_stop_at),
+        get("restarts", current.restarts),
+    )
+
+
 class StatusBoard:
     """The live status records, keyed by (channel, account); safe to use from any thread."""
 
@@ -101,9 +122,10 @@ class StatusBoard:
         with self._lock:
             key = (channel, account)
             current = self._records.get(key) or AccountStatus(channel, account)
-            record = self._records[key] = replace(current, **changes)
-        for listener in list(self._listeners):
-            listener(record)
+            record = self._records[key] = _replaced(current, changes)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener(record)
         return record
 
     def snapshot(self) -> list[AccountStatus]:
