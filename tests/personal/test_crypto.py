@@ -200,3 +200,21 @@ def test_utf16_length_counts_surrogate_pairs() -> None:
     assert crypto.utf16_len("chào 👋") == 7
     assert crypto.js_string(True) == "true"
     assert crypto.js_string(None) == "null"
+
+
+def test_reused_cbc_contexts_match_fresh_zero_iv_ones() -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    rng = random.Random(7)
+    keys = [rng.randbytes(n) for n in (16, 24, 32)]
+    for round_ in range(300):
+        key = keys[round_ % 3]
+        plain = rng.randbytes(rng.randrange(0, 90))
+        fill = 16 - len(plain) % 16
+        fresh = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).encryptor()
+        expected = fresh.update(plain + bytes((fill,)) * fill) + fresh.finalize()
+        assert crypto._cbc_encrypt(key, plain) == expected
+        assert crypto._cbc_decrypt(key, expected) == plain
+        if round_ % 5 == 0:  # a failed decryption must not shift the next message
+            with pytest.raises(CryptoError):
+                crypto._cbc_decrypt(key, expected[:-16] + bytes(16))

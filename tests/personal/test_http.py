@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx2
 import pytest
@@ -232,3 +234,87 @@ async def test_client_version_is_sent_everywhere(
     assert server.url.params["client_version"] == "700"
     assert send.url.params["zpw_ver"] == "700"
     assert send.url.params["zpw_type"] == "30"
+
+
+class _RawServer:
+    """A one-route HTTP/1.1 server on 127.0.0.1 that records request targets and bodies."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+        body = json.dumps(sealed({"error_code": 0, "data": {"ok": 1}})).encode()
+        self.answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    (
+                        int(v)
+                        for k, _, v in (x.partition(": ") for x in lines)
+                        if k.lower() == "content-length"
+                    ),
+                    0,
+                )
+                self.seen.append((lines[0].split(" ")[1], await reader.readexactly(length)))
+                writer.write(self.answer)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "params", "target", "body"),
+    [
+        ("POST", (), {"a": 1}, "/api/x?zpw_ver=671&zpw_type=30", "params"),
+        ("POST", (("nretry", "0"),), {"a": 1}, "/api/x?nretry=0&zpw_ver=671&zpw_type=30", "params"),
+        (
+            "GET",
+            (("q", "a b/é"),),
+            {"a": 1},
+            "/api/x?q=a+b%2F%C3%A9&params=*&zpw_ver=671&zpw_type=30",
+            "",
+        ),
+        ("POST", (), None, "/api/x?zpw_ver=671&zpw_type=30", ""),
+        ("POST", (("zpw_type", "9"),), None, "/api/x?zpw_type=9&zpw_ver=671", ""),
+        ("POST", (("zpw_ver", "1"), ("zpw_type", "9")), None, "/api/x?zpw_ver=1&zpw_type=9", ""),
+    ],
+)
+async def test_lean_session_call_sends_the_same_form_text(
+    method: str,
+    query: tuple[tuple[str, str], ...],
+    params: dict[str, Any] | None,
+    target: str,
+    body: str,
+) -> None:
+    raw = _RawServer()
+    server = await asyncio.start_server(raw.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with PersonalHttp(user_agent=UA, client_version=671) as http:
+            http.attach(SESSION)
+            assert http._lean is not None  # the hot path under test
+            url = f"http://127.0.0.1:{port}/api/x"
+            assert await http.call(method, url, params, query=query) == {"ok": 1}
+    finally:
+        server.close()
+        await server.wait_closed()
+    ((sent_target, sent_body),) = raw.seen
+    if "params=*" in target:  # the sealed params: random only in their position
+        sealed_params = parse_qs(sent_target.partition("?")[2])["params"][0]
+        assert decrypt_session_payload(KEY, sealed_params) == params
+        target = target.replace("params=*", urlencode({"params": sealed_params}))
+    assert sent_target == target
+    if body == "params":
+        form = parse_qs(sent_body.decode())
+        assert list(form) == ["params"]
+        assert sent_body.decode() == urlencode({"params": form["params"][0]})
+        assert decrypt_session_payload(KEY, form["params"][0]) == params
+    else:
+        assert sent_body == b""

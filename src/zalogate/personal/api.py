@@ -545,6 +545,10 @@ class PersonalApi:
 
     @staticmethod
     def _is_group(thread_type: ThreadType | str) -> bool:
+        if thread_type is ThreadType.USER:  # the usual values: no enum lookup
+            return False
+        if thread_type is ThreadType.GROUP:
+            return True
         try:
             return ThreadType(thread_type) == ThreadType.GROUP
         except ValueError:

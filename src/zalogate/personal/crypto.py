@@ -69,6 +69,8 @@ def md5_hex(text: str) -> str:
 
 def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units (JavaScript ``String.length``)."""
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 

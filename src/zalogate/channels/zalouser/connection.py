@@ -169,7 +169,8 @@ class AccountConnection:
         Raises:
             NeedsLoginError: Zalo rejected the session (code 600) or there is none.
         """
-        api = await self.api()
+        client = self._client  # logged in: no coroutine round trip through api()/client()
+        api = client.api if client is not None else await self.api()
         try:
             return await action(api)
         except SessionExpiredError:

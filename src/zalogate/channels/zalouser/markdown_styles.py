@@ -65,8 +65,13 @@ class _Span:
     style: str
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def utf16_offsets(text: str) -> list[int]:
     """``offsets[i]`` = UTF-16 units before code point ``i`` (``len(text) + 1`` entries)."""
+    if _ASTRAL.search(text) is None:  # one unit per code point: no loop in Python
+        return list(range(len(text) + 1))
     offsets = [0] * (len(text) + 1)
     units = 0
     for index, char in enumerate(text):
