@@ -43,7 +43,8 @@ class ReceiptBatcher:
         self.delay_s = delay_s
         self.timeout_s = timeout_s
         self._pending: dict[tuple[ThreadType, str], list[MessageRef]] = {}
-        self._waiting: dict[tuple[ThreadType, str], asyncio.Task[None]] = {}
+        # One timer per waiting conversation (a task + sleep per DM costs more).
+        self._waiting: dict[tuple[ThreadType, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def add(self, ref: MessageRef, thread_type: ThreadType) -> None:
@@ -54,7 +55,8 @@ class ReceiptBatcher:
         if len(batch) >= MAX_RECEIPTS_PER_CALL:
             self._spawn(self._send(thread_type, self._pending.pop(key)))
         elif key not in self._waiting:
-            self._waiting[key] = self._spawn(self._flush_later(key))
+            loop = asyncio.get_running_loop()
+            self._waiting[key] = loop.call_later(self.delay_s, self._due, key)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
@@ -62,14 +64,11 @@ class ReceiptBatcher:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _flush_later(self, key: tuple[ThreadType, str]) -> None:
-        try:
-            await asyncio.sleep(self.delay_s)
-        finally:
-            self._waiting.pop(key, None)
-        batch = self._pending.pop(key, [])
+    def _due(self, key: tuple[ThreadType, str]) -> None:
+        self._waiting.pop(key, None)
+        batch = self._pending.pop(key, None)
         if batch:
-            await self._send(key[0], batch)
+            self._spawn(self._send(key[0], batch))
 
     async def _send(self, thread_type: ThreadType, refs: list[MessageRef]) -> None:
         async def acknowledge(api: PersonalApi) -> None:
@@ -92,8 +91,8 @@ class ReceiptBatcher:
     async def flush(self) -> None:
         """Send everything queued now and wait for the batches in flight (on shutdown)."""
         waiting, self._waiting = list(self._waiting.values()), {}
-        for task in waiting:
-            task.cancel()  # their batches are still in _pending: sent below
+        for timer in waiting:
+            timer.cancel()  # their batches are still in _pending: sent below
         pending, self._pending = self._pending, {}
         for (thread_type, _), refs in pending.items():
             self._spawn(self._send(thread_type, refs))
