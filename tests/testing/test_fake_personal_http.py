@@ -27,6 +27,7 @@ from zalogate.testing.fake_personal import SentRecord, wire
 from zalogate.testing.fake_personal.server import ERR_SESSION, _form_value
 
 from .test_fake_personal import ALICE, BOT, close_clients, logged_in
+from .test_http_server import talk_to
 
 SMS = {"message": "hi", "clientId": 1, "imei": "i", "toid": ALICE}
 
@@ -42,14 +43,7 @@ async def fake() -> AsyncIterator[FakeZaloPersonal]:
 
 async def exchange(fake: FakeZaloPersonal, raw: bytes) -> bytes:
     """Write ``raw`` on a fresh connection and read until the server closes it."""
-    reader, writer = await asyncio.open_connection(fake.host, fake.http_port)
-    try:
-        writer.write(raw)
-        await writer.drain()
-        async with asyncio.timeout(5):
-            return await reader.read(-1)
-    finally:
-        writer.close()
+    return await talk_to(fake.host, fake.http_port, raw)
 
 
 def answers(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:

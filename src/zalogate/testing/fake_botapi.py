@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
 import ipaddress
 import itertools
 import json
@@ -65,9 +64,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import Any, Literal, Self, TypeVar
 
-import httptools
 import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -75,6 +73,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from zalogate.botapi.client import shared_ssl_context
+from zalogate.testing.http_server import HttpRequest, HttpServer
 
 __all__ = [
     "ApiCall",
@@ -215,27 +214,13 @@ class _Signal:
 
 # ----------------------------------------------------------------- the HTTP server
 #
-# The fake answers on a small HTTP/1.1 server of its own (httptools parses, an asyncio
-# protocol per connection) instead of uvicorn + Starlette: a benchmark gateway sends it two
-# calls per message, and the simulator must cost far less than the gateway it measures. The
-# hot routes (``/bot<TOKEN>/<method>`` with POST or GET, ``/media/<name>`` with GET or HEAD)
-# are answered directly; every other request goes to a Starlette app through a minimal ASGI
-# bridge (``FakeZaloBotApi._app``: the same routes, so 404/405 answer as Starlette does, and
-# tests may add routes of their own there).
-
-
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def _status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        try:
-            phrase = http.HTTPStatus(status).phrase
-        except ValueError:
-            phrase = ""
-        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
-    return line
+# The fake answers on the small HTTP/1.1 server of :mod:`zalogate.testing.http_server`
+# instead of uvicorn + Starlette: a benchmark gateway sends it two calls per message, and the
+# simulator must cost far less than the gateway it measures. The hot routes
+# (``/bot<TOKEN>/<method>`` with POST or GET, ``/media/<name>`` with GET or HEAD) are answered
+# directly; every other request goes to a Starlette app through the server's ASGI bridge
+# (``FakeZaloBotApi._app``: the same routes, so 404/405 answer as Starlette does, and tests may
+# add routes of their own there).
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,297 +233,20 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class _Exchange:
-    """One request on a connection, as the fake's handlers see it.
+_MethodHandler = Callable[["FakeBot", dict[str, Any], HttpRequest], Awaitable[_Reply]]
+"""One Bot API method of the fake: ``(bot, payload, request) -> reply``."""
 
-    ``receive`` is ASGI-shaped (the body, then ``http.disconnect`` once the client has gone),
-    so the same object serves the direct routes and the Starlette bridge.
-    """
 
-    __slots__ = (
-        "_body_sent",
-        "_connection",
-        "body",
-        "complete",
-        "headers",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "raw_path",
+def _respond(request: HttpRequest, reply: _Reply) -> None:
+    """Write ``reply`` as the answer to ``request`` (its headers only for HEAD)."""
+    request.respond(
+        reply.status,
+        reply.body,
+        reply.content_type.encode("latin-1"),
+        [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+        if reply.headers
+        else (),
     )
-
-    def __init__(
-        self,
-        connection: _HttpConnection,
-        method: str,
-        raw_path: bytes,
-        query: bytes,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        keep_alive: bool,
-    ) -> None:
-        self._connection = connection
-        self.method = method
-        self.raw_path = raw_path
-        path = raw_path.decode("latin-1")
-        self.path = urllib.parse.unquote(path) if "%" in path else path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
-        self.complete = False
-        """The answer was written (further ``receive`` calls report a disconnect)."""
-        self._body_sent = False
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        """The connection's transport (``None`` once it is closed)."""
-        return self._connection.transport
-
-    @property
-    def gone(self) -> bool:
-        """The client closed the connection (or it was aborted)."""
-        return self._connection.closed.is_set()
-
-    async def wait_gone(self) -> None:
-        """Return once the client has closed the connection."""
-        await self._connection.closed.wait()
-
-    def abort(self) -> None:
-        """Close the TCP connection at once, without an answer."""
-        self._connection.abort()
-
-    async def receive(self) -> dict[str, Any]:
-        """ASGI ``receive``: the whole body, then ``http.disconnect`` when the client leaves."""
-        if not self._body_sent:
-            self._body_sent = True
-            return {"type": "http.request", "body": self.body, "more_body": False}
-        if not self.complete:
-            await self._connection.closed.wait()
-        return {"type": "http.disconnect"}
-
-    def respond(self, reply: _Reply) -> None:
-        """Write ``reply`` (its headers only for HEAD)."""
-        self.complete = True
-        transport = self._connection.transport
-        if transport is None or transport.is_closing():
-            return
-        body = reply.body
-        head = [
-            _status_line(reply.status),
-            f"content-type: {reply.content_type}\r\ncontent-length: {len(body)}\r\n".encode(
-                "latin-1"
-            ),
-        ]
-        for name, value in reply.headers:
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
-        if not self.keep_alive:
-            head.append(b"connection: close\r\n")
-        head.append(b"\r\n")
-        if self.method != "HEAD":
-            head.append(body)
-        transport.write(b"".join(head))
-
-    async def run_asgi(self, app: Callable[..., Awaitable[None]]) -> None:
-        """Answer through the ASGI ``app`` (a minimal ASGI 3 server for one request)."""
-        connection = self._connection
-        transport = connection.transport
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": self.method,
-            "scheme": "http",
-            "path": self.path,
-            "raw_path": self.raw_path,
-            "query_string": self.query,
-            "root_path": "",
-            "headers": self.headers,
-            "client": transport.get_extra_info("peername") if transport else None,
-            "server": transport.get_extra_info("sockname") if transport else None,
-        }
-        state: dict[str, Any] = {"start": None, "chunked": False, "done": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            transport = connection.transport
-            if message["type"] == "http.response.start":
-                state["start"] = message
-                return
-            if message["type"] != "http.response.body" or state["done"]:
-                return
-            body: bytes = message.get("body", b"")
-            more = bool(message.get("more_body", False))
-            start = state.pop("start", None)
-            if start is not None:
-                headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
-                names = {k for k, _ in headers}
-                if b"content-length" not in names:
-                    if more:
-                        headers.append((b"transfer-encoding", b"chunked"))
-                        state["chunked"] = True
-                    else:
-                        headers.append((b"content-length", str(len(body)).encode()))
-                if not self.keep_alive:
-                    headers.append((b"connection", b"close"))
-                head = _status_line(int(start["status"])) + b"".join(
-                    k + b": " + v + b"\r\n" for k, v in headers
-                )
-                if transport is not None and not transport.is_closing():
-                    transport.write(head + b"\r\n")
-            if transport is None or transport.is_closing():
-                return
-            if self.method != "HEAD":
-                if state["chunked"]:
-                    if body:
-                        transport.write(b"%x\r\n%b\r\n" % (len(body), body))
-                    if not more:
-                        transport.write(b"0\r\n\r\n")
-                elif body:
-                    transport.write(body)
-            if not more:
-                state["done"] = True
-                self.complete = True
-
-        try:
-            await app(scope, self.receive, send)
-        except Exception:
-            _log.exception("fake Zalo: a route failed")
-            if "start" in state and state["start"] is None and not state["done"]:
-                self.keep_alive = False
-                self.respond(_Reply(b"Internal Server Error", 500, "text/plain; charset=utf-8"))
-                return
-            self.abort()
-            return
-        if not state["done"]:  # the app ended without a complete answer
-            self.abort()
-
-
-class _HttpConnection(asyncio.Protocol):
-    """One client connection: parses requests with httptools and answers them in order."""
-
-    def __init__(self, fake: FakeZaloBotApi) -> None:
-        self._fake = fake
-        self._parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.closed = asyncio.Event()
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._body: list[bytes] = []
-        self._queue: deque[_Exchange] = deque()
-        self.task: asyncio.Task[None] | None = None
-        """The task answering this connection's requests (``None`` while idle)."""
-        self._closing = False
-
-    # asyncio.Protocol
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Without TCP_NODELAY every small answer waits ~40 ms for a delayed ACK.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._fake._connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self._queue.clear()
-        self.closed.set()
-        self._fake._connections.discard(self)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(b"Upgrade is not supported")
-        except httptools.HttpParserError:
-            self._refuse(b"Invalid HTTP request received.")
-
-    def _refuse(self, message: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(
-                _status_line(400)
-                + b"content-type: text/plain; charset=utf-8\r\n"
-                + b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(message), message)
-            )
-            transport.close()
-
-    # httptools callbacks
-
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._body = []
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._closing:
-            return
-        url = httptools.parse_url(self._url)
-        exchange = _Exchange(
-            self,
-            self._parser.get_method().decode("latin-1"),
-            url.path or b"/",
-            url.query or b"",
-            self._headers,
-            b"".join(self._body),
-            self._parser.should_keep_alive(),
-        )
-        self._queue.append(exchange)
-        if self.task is None:
-            task = self.task = asyncio.get_running_loop().create_task(self._answer())
-            tasks = self._fake._tasks
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    # answering
-
-    async def _answer(self) -> None:
-        try:
-            while self._queue and not self._closing:
-                exchange = self._queue.popleft()
-                try:
-                    await self._fake._dispatch(exchange)
-                except Exception:
-                    _log.exception("fake Zalo: a request failed")
-                    exchange.keep_alive = False
-                    if not exchange.complete:
-                        exchange.respond(
-                            _Reply(b"Internal Server Error", 500, "text/plain; charset=utf-8")
-                        )
-                if not exchange.keep_alive:
-                    self.close()
-        finally:
-            self.task = None
-            if self._closing:
-                self.close()
-
-    def shutdown(self) -> None:
-        """Close now if idle, else once the request being answered is answered."""
-        self._closing = True
-        if self.task is None:
-            self.close()
-
-    def close(self) -> None:
-        """Close the connection after what is already written."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Close the connection at once, dropping anything unsent."""
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class FakeUser:
@@ -736,15 +444,13 @@ class FakeZaloBotApi:
         self._stop_signal = _Signal()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener: asyncio.Server | None = None
-        self._connections: set[_HttpConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: HttpServer | None = None
         self._webhook_client: httpx2.AsyncClient | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._base_url = ""
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
-        self._handlers: dict[str, Callable[[FakeBot, dict[str, Any], _Exchange], Awaitable[_Reply]]]
+        self._handlers: dict[str, _MethodHandler]
         self._handlers = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -963,15 +669,15 @@ class FakeZaloBotApi:
         self._loop = loop
         self._stopping = False
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # listening socket says TCP (each connection sets it too, see _HttpConnection).
+        # listening socket says TCP (each connection sets it too, see http_server).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", self._port))
             port = sock.getsockname()[1]
-            self._listener = await loop.create_server(
-                lambda: _HttpConnection(self), sock=sock, backlog=2048
-            )
+            listener = HttpServer(self._dispatch, name="fake Zalo", log=_log)
+            await listener.start(sock)
+            self._listener = listener
         except BaseException:
             sock.close()
             self._loop = None
@@ -996,19 +702,9 @@ class FakeZaloBotApi:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
-        listener.close()
         # Idle keep-alive connections close now; busy ones close after their answer, and
         # every held request (long-poll, timeout fault) was just woken by the stop signal.
-        for connection in list(self._connections):
-            connection.shutdown()
-        tasks = set(self._tasks)
-        if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for connection in list(self._connections):
-            connection.abort()
+        await listener.stop(grace=2.0)
         if self._webhook_client is not None:
             await self._webhook_client.aclose()
         self._listener = None
@@ -1116,18 +812,18 @@ class FakeZaloBotApi:
     def _bad_request(self, description: str) -> _Reply:
         return self._error(400, f"Bad request: {description}")
 
-    async def _dispatch(self, exchange: _Exchange) -> None:
+    async def _dispatch(self, exchange: HttpRequest) -> None:
         """Answer one request: the API and media routes here, anything else via ``_app``."""
         path = exchange.path
         if path.startswith("/bot") and exchange.method in ("POST", "GET"):
             token, sep, method = path[4:].partition("/")
             if token and sep and method and "/" not in method:
-                exchange.respond(await self._api_call(token, method, exchange))
+                _respond(exchange, await self._api_call(token, method, exchange))
                 return
         elif path.startswith("/media/") and exchange.method in ("GET", "HEAD"):
             name = path[7:]
             if name and "/" not in name:
-                exchange.respond(self._media_reply(name))
+                _respond(exchange, self._media_reply(name))
                 return
         await exchange.run_asgi(self._app)
 
@@ -1139,7 +835,7 @@ class FakeZaloBotApi:
         )
         return _starlette_response(reply)
 
-    async def _api_call(self, token: str, method: str, request: _Exchange) -> _Reply:
+    async def _api_call(self, token: str, method: str, request: HttpRequest) -> _Reply:
         body = request.body
         payload: Any = {}
         if body.strip():
@@ -1162,7 +858,7 @@ class FakeZaloBotApi:
             return self._error(404, "Not Found")
         return await handler(bot, payload, request)
 
-    async def _apply_fault(self, fault: _Fault, request: _Exchange) -> _Reply:
+    async def _apply_fault(self, fault: _Fault, request: HttpRequest) -> _Reply:
         if fault.kind == "error":
             return self._error(fault.error_code or 400, fault.description or "Bad request")
         if fault.kind == "fail":
@@ -1182,7 +878,7 @@ class FakeZaloBotApi:
             await asyncio.wait_for(request.wait_gone(), 1.0)
         return _Reply(b"", 500)  # never written: the connection is closed
 
-    async def _hold_until_gone(self, request: _Exchange) -> bool:
+    async def _hold_until_gone(self, request: HttpRequest) -> bool:
         """Wait until the client disconnects or the server stops; True if the client left."""
         disconnect = asyncio.ensure_future(request.wait_gone())
         stop = asyncio.ensure_future(self._stop_signal.wait())
@@ -1195,7 +891,7 @@ class FakeZaloBotApi:
 
     # ----------------------------------------------------------------- methods
 
-    async def _get_me(self, bot: FakeBot, payload: dict[str, Any], request: _Exchange) -> _Reply:
+    async def _get_me(self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest) -> _Reply:
         return self._ok(
             {
                 "id": bot.id,
@@ -1212,7 +908,7 @@ class FakeZaloBotApi:
         return self._error(408, "Request timeout", status)
 
     async def _get_updates(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         if bot.webhook_url and self.poll_while_webhook == "conflict":
             return self._error(409, "Conflict: getUpdates is not available while a webhook is set")
@@ -1263,7 +959,7 @@ class FakeZaloBotApi:
         return self._ok({"message_id": message_id, "date": _now_ms()})
 
     async def _send_message(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
@@ -1274,7 +970,7 @@ class FakeZaloBotApi:
         return self._sent_response(self._record_send(bot, "sendMessage", chat_id, text=text))
 
     async def _send_photo(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
@@ -1291,7 +987,7 @@ class FakeZaloBotApi:
         return self._sent_response(message_id)
 
     async def _send_sticker(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         chat_id = self._chat_id(payload)
         if chat_id is None:
@@ -1302,7 +998,7 @@ class FakeZaloBotApi:
         return self._sent_response(self._record_send(bot, "sendSticker", chat_id, sticker=sticker))
 
     async def _send_chat_action(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         if self._chat_id(payload) is None:
             return self._bad_request("The chat_id must not be empty")
@@ -1312,7 +1008,7 @@ class FakeZaloBotApi:
         return self._ok(with_result=False)
 
     async def _set_webhook(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         url = payload.get("url")
         secret = payload.get("secret_token")
@@ -1327,7 +1023,7 @@ class FakeZaloBotApi:
         return self._ok({"url": url, "updated_at": bot.webhook_updated_at})
 
     async def _delete_webhook(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         bot.webhook_url = ""
         bot.webhook_secret = ""
@@ -1336,7 +1032,7 @@ class FakeZaloBotApi:
         return self._ok({"url": "", "updated_at": bot.webhook_updated_at})
 
     async def _get_webhook_info(
-        self, bot: FakeBot, payload: dict[str, Any], request: _Exchange
+        self, bot: FakeBot, payload: dict[str, Any], request: HttpRequest
     ) -> _Reply:
         if not bot.webhook_url:
             return self._error(404, "Not Found", 404)
@@ -1434,10 +1130,10 @@ def _is_webhook_url(value: str) -> bool:
         return False
 
 
-def _exchange_of(request: Request) -> _Exchange:
-    """The ``_Exchange`` behind a Starlette request (its ``receive`` is the exchange's)."""
+def _exchange_of(request: Request) -> HttpRequest:
+    """The ``HttpRequest`` behind a Starlette request (its ``receive`` is the request's)."""
     owner = getattr(request.receive, "__self__", None)
-    if not isinstance(owner, _Exchange):
+    if not isinstance(owner, HttpRequest):
         raise TypeError("this request did not come through FakeZaloBotApi's server")
     return owner
 

@@ -1,7 +1,7 @@
 """``FakeZaloPersonal``: a local simulator of Zalo's personal-account web protocol.
 
-One HTTP server (``http_server``: session calls answered directly, login pages, QR
-long-polls and media by Starlette) answers every host the web client talks to
+One HTTP server (:mod:`zalogate.testing.http_server`: session calls answered directly, login
+pages, QR long-polls and media by Starlette) answers every host the web client talks to
 (``id.zalo.me``, ``wpa.chat.zalo.me``, ``jr.chat.zalo.me`` and the service-map hosts), routed
 by path only. A second server (the ``websockets`` library, so that faults such as an abnormal
 1006 close can be produced) is the listener endpoint named in ``zpw_ws``.
@@ -27,6 +27,7 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import secrets
@@ -51,7 +52,6 @@ from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 
 from zalogate.testing.fake_personal import wire
-from zalogate.testing.fake_personal.http_server import HttpRequest, HttpServer
 from zalogate.testing.fake_personal.model import (
     FakeAccount,
     FakeGroup,
@@ -59,6 +59,7 @@ from zalogate.testing.fake_personal.model import (
     SentRecord,
     ThreadKind,
 )
+from zalogate.testing.http_server import HttpRequest, HttpServer
 
 __all__ = [
     "ERR_BAD_PARAMS",
@@ -417,7 +418,11 @@ class FakeZaloPersonal:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.http_port = sock.getsockname()[1]
-        self._http = HttpServer(self._http_request)
+        self._http = HttpServer(
+            self._http_request,
+            name="fake Zalo personal",
+            log=logging.getLogger("zalogate.testing.fake_personal"),
+        )
         try:
             await self._http.start(sock)
         except BaseException:

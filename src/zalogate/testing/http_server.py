@@ -1,11 +1,11 @@
-"""The HTTP/1.1 server of the personal-account fake: an asyncio protocol on ``httptools``.
+"""The HTTP/1.1 server of the public fakes: an asyncio protocol on ``httptools``.
 
 uvicorn's per-request machinery (ASGI scope and message dicts, header validation, a task per
-request) was the largest cost of the simulator in ``bench/zalouser_e2e.py``, where a gateway
-makes three to four session calls per message: the simulator must cost far less than the
-gateway it measures. So the fake parses requests itself and answers session calls directly;
-every other route (login pages, QR long-polls, media) still runs on Starlette, through the
-minimal ASGI 3 bridge :meth:`HttpRequest.run_asgi`.
+request) was the largest cost of the simulators in the benches (``bench/zalo_webhook.py``,
+``bench/zalouser_e2e.py``): a simulator must cost far less than the gateway it measures. So
+the fakes (:mod:`zalogate.testing.fake_botapi`, :mod:`zalogate.testing.fake_personal`) parse
+requests here and answer their hot routes directly; every other route still runs on their
+Starlette app, through the minimal ASGI 3 bridge :meth:`HttpRequest.run_asgi`.
 
 Supported: keep-alive and ``Connection: close``, requests answered in order per connection,
 ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``, ``HEAD`` (headers
@@ -28,9 +28,7 @@ from typing import Any, cast
 import httptools
 from starlette.types import ASGIApp, Message
 
-__all__ = ["HttpRequest", "HttpServer"]
-
-_log = logging.getLogger("zalogate.testing.fake_personal")
+__all__ = ["Handler", "HttpRequest", "HttpServer"]
 
 _STATUS_LINES: dict[int, bytes] = {}
 _SERVER_ERROR = b"Internal Server Error"
@@ -90,6 +88,24 @@ class HttpRequest:
         self.answered = False
         self._body_sent = False
 
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The connection's transport (``None`` once it is closed)."""
+        return self._connection.transport
+
+    @property
+    def gone(self) -> bool:
+        """The client closed the connection (or it was aborted)."""
+        return self._connection.closed.is_set()
+
+    async def wait_gone(self) -> None:
+        """Return once the client has closed the connection."""
+        await self._connection.closed.wait()
+
+    def abort(self) -> None:
+        """Close the TCP connection at once, without an answer."""
+        self._connection.abort()
+
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lower case), if sent."""
         for key, value in self.headers:
@@ -120,7 +136,8 @@ class HttpRequest:
             parts.append(body)
         transport.write(b"".join(parts))
 
-    async def _receive(self) -> Message:
+    async def receive(self) -> Message:
+        """ASGI ``receive``: the whole body, then ``http.disconnect`` when the client leaves."""
         if not self._body_sent:
             self._body_sent = True
             return {"type": "http.request", "body": self.body, "more_body": False}
@@ -190,9 +207,10 @@ class HttpRequest:
                 transport.write(b"".join(out))
 
         try:
-            await app(scope, self._receive, send)
+            await app(scope, self.receive, send)
         except Exception:
-            _log.exception("fake Zalo personal: a route failed")
+            server = connection.server
+            server.log.exception("%s: a route failed", server.name)
             if not done and not started and not self.answered:
                 self.keep_alive = False
                 self.respond(500, _SERVER_ERROR, _TEXT)
@@ -210,7 +228,7 @@ class _Connection(asyncio.Protocol):
     """One client connection: parses requests and answers them in arrival order."""
 
     def __init__(self, server: HttpServer) -> None:
-        self._server = server
+        self.server = server
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.Event()
@@ -231,13 +249,13 @@ class _Connection(asyncio.Protocol):
             # Without TCP_NODELAY a small answer can wait ~40 ms for a delayed ACK.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._server.connections.add(self)
+        self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._queue.clear()
         self.closed.set()
-        self._server.connections.discard(self)
+        self.server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -296,21 +314,22 @@ class _Connection(asyncio.Protocol):
         )
         if self._task is None:
             task = self._task = asyncio.get_running_loop().create_task(self._answer())
-            tasks = self._server.tasks
+            tasks = self.server.tasks
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
     # answering
 
     async def _answer(self) -> None:
-        handle = self._server.handle
+        server = self.server
+        handle = server.handle
         try:
             while self._queue and not self._closing:
                 request = self._queue.popleft()
                 try:
                     await handle(request)
                 except Exception:
-                    _log.exception("fake Zalo personal: a request failed")
+                    server.log.exception("%s: a request failed", server.name)
                     request.keep_alive = False
                     if not request.answered:
                         request.respond(500, _SERVER_ERROR, _TEXT)
@@ -345,11 +364,16 @@ class HttpServer:
 
     Args:
         handle: Answers one request (``request.respond`` or ``request.run_asgi``); an
-            exception becomes a ``500`` and closes the connection.
+            exception becomes a ``500`` and closes the connection, returning without an
+            answer aborts it.
+        name: Names the fake in log records.
+        log: Where failing requests are logged.
     """
 
-    def __init__(self, handle: Handler) -> None:
+    def __init__(self, handle: Handler, *, name: str, log: logging.Logger) -> None:
         self.handle = handle
+        self.name = name
+        self.log = log
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -359,18 +383,24 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=2048)
 
-    async def stop(self) -> None:
-        """Stop listening, cancel the requests still being answered (QR long-polls, slowed
-        calls) and close every connection."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop listening and close every connection.
+
+        Idle connections close at once, busy ones after their answer; requests still being
+        answered after ``grace`` seconds (QR long-polls, slowed calls) are cancelled.
+        """
         if self._server is None:
             return
         self._server.close()
         for connection in list(self.connections):
             connection.shutdown()
-        for task in list(self.tasks):
+        tasks = set(self.tasks)
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
             task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         for connection in list(self.connections):
             connection.abort()
         await self._server.wait_closed()
