@@ -10,9 +10,10 @@ above this module looks at raw HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urljoin, urlsplit
 
@@ -242,8 +243,7 @@ class PersonalHttp:
         send_headers = dict(headers)
         if cookie:
             send_headers["Cookie"] = cookie
-        slots = await self._slot(method, url)
-        try:
+        async with self._pooled(method, url):
             response = await self._client.request(
                 method,
                 full,
@@ -251,18 +251,14 @@ class PersonalHttp:
                 files=dict(files) if files is not None else None,
                 headers=send_headers,
             )
-        except httpx2.TimeoutException:
-            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
-        except httpx2.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
-        finally:
-            slots.release()
         for header in response.headers.get_list("set-cookie"):
             self.jar.set_cookie(header, str(response.request.url))
         return response
 
-    async def _slot(self, method: str, url: str) -> asyncio.Semaphore:
-        """Wait for one of the pool's places (within the deadline); the caller releases it."""
+    @contextlib.asynccontextmanager
+    async def _pooled(self, method: str, url: str) -> AsyncIterator[None]:
+        """One of the pool's places (waited for within the deadline) for one exchange; the
+        transport's errors become ours (the URL, which may hold keys, is left out)."""
         slots = self._slots
         if slots.locked():
             try:
@@ -272,7 +268,14 @@ class PersonalHttp:
                 raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
         else:
             await slots.acquire()  # a free place: returns at once
-        return slots
+        try:
+            yield
+        except httpx2.TimeoutException:
+            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        except httpx2.TransportError as exc:
+            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+        finally:
+            slots.release()
 
     async def _send_lean(
         self, lean: LeanTransport, method: str, url: str, full: str, content: bytes
@@ -285,15 +288,8 @@ class PersonalHttp:
         cookie = self.jar.header_for(full)
         if cookie:
             headers = (*self._lean_headers, ("Cookie", cookie))
-        slots = await self._slot(method, url)
-        try:
+        async with self._pooled(method, url):
             response = await lean.request(method, full, headers, content, timeout=self._timeout_s)
-        except httpx2.TimeoutException:
-            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
-        except httpx2.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
-        finally:
-            slots.release()
         for header in response.headers.get_list("set-cookie"):
             self.jar.set_cookie(header, full)
         if response.is_redirect:
