@@ -283,10 +283,12 @@ class ZaloBot:
         else:
             self._owns_client = False
         self._client = client
-        # The pool rescans every queued request on each request it assigns or finishes, so a
-        # burst of hundreds of sends (one per conversation) costs O(queue) CPU per call. Calls
-        # beyond the pool size wait on this semaphore instead: the pool's queue stays short.
-        self._slots = asyncio.Semaphore(max_connections) if self._owns_client else None
+        # httpx2's own pool (proxy, test transports) rescans every queued request on each one
+        # it assigns or finishes, so a burst of sends costs O(queue) CPU per call: calls beyond
+        # the pool size wait on this semaphore instead. LeanTransport queues its waiters itself.
+        self._slots = (
+            asyncio.Semaphore(max_connections) if self._owns_client and self._lean is None else None
+        )
         # Parsing the method URL costs ~40 µs per call in httpx2; it is the same every time.
         self._urls: dict[str, httpx2.URL] = {}
 

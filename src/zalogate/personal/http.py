@@ -113,9 +113,10 @@ class PersonalHttp:
         self._timeout_s = timeout_s
         self._lean_headers = tuple(self.default_headers().items())
         self._suffix: tuple[int, str] | None = None
-        # The pool rescans its queued requests on every request it assigns or finishes; a burst
-        # of calls (four per DM) waits on this semaphore instead, so the pool's queue stays short.
-        self._slots = asyncio.Semaphore(_POOL_SIZE)
+        # httpx2's own pool (proxy, test transports) rescans its queued requests on every one
+        # it assigns or finishes; a burst of calls waits on this semaphore instead, so that
+        # queue stays short. LeanTransport queues its waiters itself.
+        self._slots = asyncio.Semaphore(_POOL_SIZE) if self._lean is None else None
 
     def __repr__(self) -> str:
         return f"PersonalHttp(client_version={self.client_version}, jar={self.jar!r})"
@@ -260,7 +261,9 @@ class PersonalHttp:
         """One of the pool's places (waited for within the deadline) for one exchange; the
         transport's errors become ours (the URL, which may hold keys, is left out)."""
         slots = self._slots
-        if slots.locked():
+        if slots is None:
+            pass  # LeanTransport: its pool timeout is the deadline (PoolTimeout below)
+        elif slots.locked():
             try:
                 async with asyncio.timeout(self._timeout_s):
                     await slots.acquire()
@@ -275,7 +278,8 @@ class PersonalHttp:
         except httpx2.TransportError as exc:
             raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
         finally:
-            slots.release()
+            if slots is not None:
+                slots.release()
 
     async def _send_lean(
         self, lean: LeanTransport, method: str, url: str, full: str, content: bytes
