@@ -44,10 +44,38 @@ def accounts(channels: dict[str, Any], channel: str, env: dict[str, str] | None 
 
 
 def test_a_channel_that_is_not_written_has_no_accounts() -> None:
-    config = parse_config({}, env={"ZALO_BOT_TOKEN": "1:x"})
+    # zalo is the exception only when ZALO_BOT_TOKEN is set (next test).
+    config = parse_config({}, env={})
     assert resolve_accounts(config, "zalo") == []
     assert resolve_accounts(config, "zalouser") == []
     assert default_account_id(config, "zalo") == "default"
+    blank = parse_config({}, env={"ZALO_BOT_TOKEN": "  \n"})
+    assert resolve_accounts(blank, "zalo") == []
+
+
+def test_zalo_without_a_section_has_one_default_account_from_the_environment() -> None:
+    """Scenario 39 (env part): only ZALO_BOT_TOKEN -> ``default``, nothing else."""
+    config = parse_config(
+        {"channels": {"defaults": {"groupPolicy": "open"}}}, env={"ZALO_BOT_TOKEN": " 1:x "}
+    )
+    (account,) = resolve_accounts(config, "zalo")
+    assert (account.account_id, account.is_default, account.enabled) == ("default", True, True)
+    assert (account.settings, account.own, account.base) == ({}, {}, {})
+    assert "1:x" not in repr(account)
+    assert resolve_accounts(config, "zalouser") == []  # zalouser never comes from the env
+    assert default_account_id(config, "zalo") == "default"
+    # The explicit env argument wins over the load environment, both ways.
+    assert resolve_accounts(config, "zalo", env={}) == []
+    bare = parse_config({}, env={})
+    assert [a.account_id for a in resolve_accounts(bare, "zalo", env={"ZALO_BOT_TOKEN": "2"})] == [
+        "default"
+    ]
+
+
+def test_a_written_zalo_section_with_enabled_false_still_disables_the_env_account() -> None:
+    config = parse_config({"channels": {"zalo": {"enabled": False}}}, env={"ZALO_BOT_TOKEN": "1"})
+    (account,) = resolve_accounts(config, "zalo")
+    assert (account.account_id, account.enabled) == ("default", False)
 
 
 def test_without_an_accounts_map_there_is_one_default_account() -> None:

@@ -1,5 +1,9 @@
 """Channel accounts: id normalisation, top-level defaults merged into ``accounts.<id>``,
 the implicit ``zalo`` default account, and the default-account rule.
+
+A channel whose section is not written has no accounts, except ``zalo``: when
+``$ZALO_BOT_TOKEN`` (trimmed) is set it has one ``default`` account with every setting at its
+default (``zalo-bot-api.md`` §5.2).
 """
 
 from __future__ import annotations
@@ -171,6 +175,14 @@ def _env_of(config: ZalogateConfig, env: Mapping[str, str] | None) -> Mapping[st
     return loaded if loaded is not None else os.environ
 
 
+def _implicit_section(channel: str, env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The section an unwritten channel behaves as: ``{}`` for ``zalo`` when
+    ``$ZALO_BOT_TOKEN`` is set (its implicit ``default`` account), else None (no accounts)."""
+    if channel == "zalo" and _present(env.get("ZALO_BOT_TOKEN")):
+        return {}
+    return None
+
+
 def resolve_accounts(
     config: ZalogateConfig, channel: str, *, env: Mapping[str, str] | None = None
 ) -> list[ResolvedAccount]:
@@ -178,7 +190,8 @@ def resolve_accounts(
 
     ``settings`` is the top-level channel keys (minus ``accounts``/``defaultAccount``)
     overlaid by ``accounts.<id>``, camelCase as written, secrets as plain strings, defaults
-    not filled in. A channel whose section is not written has no accounts.
+    not filled in. A channel whose section is not written has no accounts, except ``zalo``
+    with ``$ZALO_BOT_TOKEN`` set: one ``default`` account, every setting at its default.
 
     Args:
         config: The validated config.
@@ -186,10 +199,13 @@ def resolve_accounts(
         env: For the implicit ``zalo`` default account (``ZALO_BOT_TOKEN``); default: the
             environment the config was loaded with.
     """
+    environ = _env_of(config, env)
     section = _channel_section(config, channel)
     if section is None:
-        return []
-    layout = layout_accounts(channel, section, _env_of(config, env))
+        section = _implicit_section(channel, environ)
+        if section is None:
+            return []
+    layout = layout_accounts(channel, section, environ)
     channel_enabled = layout.base.get("enabled") is not False
     resolved: list[ResolvedAccount] = []
     for account_id in layout.ordered_ids():

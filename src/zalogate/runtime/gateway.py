@@ -732,7 +732,8 @@ def _default_inbox(store: Store, handler: Handler) -> InboxLike:
 
 
 def configured_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelPlugin]:
-    """The enabled channel plugins whose ``channels.<id>`` section is written and enabled.
+    """The enabled channel plugins whose ``channels.<id>`` section is written and enabled, or
+    that have accounts without a section (``zalo`` with ``$ZALO_BOT_TOKEN``).
 
     The gateway starts these; ``zalogate mcp`` serves their tools.
     """
@@ -741,17 +742,23 @@ def configured_plugins(config: Any, state_dir: Path | None = None) -> list[Chann
     channels_config = getattr(config, "channels", None)
     chosen: list[ChannelPlugin] = []
     for plugin_id in discover_plugins(config, state_dir=state_dir):
-        if not _channel_configured(channels_config, plugin_id):
+        if not _channel_configured(channels_config, plugin_id, config=config):
             log.debug("channel %s is not configured; not started", plugin_id)
             continue
         chosen.append(load_plugin(plugin_id))
     return chosen
 
 
-def _channel_configured(channels_config: Any, plugin_id: str) -> bool:
+def _channel_configured(channels_config: Any, plugin_id: str, *, config: Any = None) -> bool:
     section = _setting(channels_config, plugin_id)
     if section is None:
-        return False
+        # No section: only accounts the environment implies (zalo's ZALO_BOT_TOKEN, resolved
+        # with the environment ``config`` was loaded with) make it configured.
+        if not isinstance(config, ZalogateConfig):
+            return False
+        from zalogate.config import resolve_accounts
+
+        return any(account.enabled for account in resolve_accounts(config, plugin_id))
     if isinstance(channels_config, BaseModel):
         # A model fills in every channel section; run only the ones the user wrote down.
         written = set(channels_config.model_fields_set) | set(channels_config.model_extra or {})

@@ -144,8 +144,44 @@ def test_disabled_channel_or_account() -> None:
     assert (found["default"].enabled, found["b"].enabled) == (True, False)
 
 
-def test_no_section_means_no_account() -> None:
-    assert resolve_zalo_accounts({"channels": {}}, env={"ZALO_BOT_TOKEN": TOKEN}) == []
+def test_no_section_and_no_env_token_means_no_account() -> None:
+    assert resolve_zalo_accounts({"channels": {}}, env={}) == []
+    assert resolve_zalo_accounts({"channels": {}}, env={"ZALO_BOT_TOKEN": "   "}) == []
+
+
+def test_no_section_with_an_env_token_is_the_default_account_at_its_defaults() -> None:
+    """Scenario 39 (env part), without any ``channels.zalo`` section."""
+    [account] = resolve_zalo_accounts({"channels": {}}, env={"ZALO_BOT_TOKEN": f" {TOKEN}\n"})
+    assert (account.account_id, account.is_default, account.enabled) == ("default", True, True)
+    assert (account.token.token, account.token.source, account.token.status) == (
+        TOKEN,
+        "env",
+        "available",
+    )
+    assert (account.mode, account.dm_policy, account.section_written) == (
+        "polling",
+        "pairing",
+        False,
+    )
+    assert dict(account.settings) == {}
+    assert TOKEN not in repr(account)
+    assert accounts({}, env={"ZALO_BOT_TOKEN": TOKEN})["default"].section_written is True
+
+
+def test_a_disabled_section_disables_the_env_account() -> None:
+    found = accounts({"enabled": False}, env={"ZALO_BOT_TOKEN": TOKEN})
+    assert (found["default"].enabled, found["default"].token.source) == (False, "env")
+
+
+def test_a_named_account_never_takes_the_env_token() -> None:
+    """Scenario 39: with only the env token a named account is not configured."""
+    env = {"ZALO_BOT_TOKEN": TOKEN}
+    found = accounts({"accounts": {"work": {}, "Shop": {"dmPolicy": "allowlist"}}}, env=env)
+    assert sorted(found) == ["default", "shop", "work"]
+    assert found["work"].token == TokenResolution(None, "none", "missing")
+    assert found["shop"].token == TokenResolution(None, "none", "missing")
+    assert (found["default"].token.token, found["default"].token.source) == (TOKEN, "env")
+    assert resolve_token({}, {}, is_default=False, env=env).configured is False
 
 
 def test_nothing_secret_in_any_repr() -> None:

@@ -2,7 +2,8 @@
 
 Accounts come from ``zalogate.config.resolve_accounts`` (ids normalised, ``accounts.<id>``
 overlaid on the top-level keys, default account first, an implicit ``default`` account when a
-top-level token or ``ZALO_BOT_TOKEN`` exists); a plain mapping such as
+top-level token or ``ZALO_BOT_TOKEN`` exists — also when no ``channels.zalo`` section is
+written, then with every setting at its default); a plain mapping such as
 ``{"channels": {"zalo": {...}}}`` is validated with ``parse_config`` first.
 
 Token order (``zalo-bot-api.md`` §5.2):
@@ -114,6 +115,9 @@ class ZaloAccount:
     name: str | None
     settings: RedactedSettings = field(repr=False)
     token: TokenResolution
+    section_written: bool = True
+    """False when no ``channels.zalo`` section exists (the account comes from
+    ``$ZALO_BOT_TOKEN`` alone): groups are then fail-closed."""
 
     def _get(self, key: str) -> Any:
         return _plain(self.settings.get(key))
@@ -316,9 +320,12 @@ def config_model(config: Any, env: Mapping[str, str]) -> ZalogateConfig | None:
     return cast("ZalogateConfig | None", config)
 
 
-def _sources(config: Any, env: Mapping[str, str]) -> list[AccountSource]:
+def _sources(config: Any, env: Mapping[str, str]) -> tuple[list[AccountSource], bool]:
+    """The accounts, and whether a ``channels.zalo`` section is written."""
     model = config_model(config, env)
-    return [] if model is None else list(resolve_accounts(model, "zalo", env=env))
+    if model is None:
+        return [], False
+    return list(resolve_accounts(model, "zalo", env=env)), model.channels.zalo is not None
 
 
 def resolve_zalo_accounts(
@@ -336,7 +343,8 @@ def resolve_zalo_accounts(
     """
     environ = os.environ if env is None else env
     accounts: list[ZaloAccount] = []
-    for source in _sources(config, environ):
+    sources, written = _sources(config, environ)
+    for source in sources:
         settings = RedactedSettings({k: _plain(v) for k, v in source.settings.items()})
         accounts.append(
             ZaloAccount(
@@ -348,6 +356,7 @@ def resolve_zalo_accounts(
                 token=resolve_token(
                     source.own, source.base, is_default=source.is_default, env=environ
                 ),
+                section_written=written,
             )
         )
     return accounts
