@@ -17,6 +17,8 @@ def _other_value(field: dataclasses.Field[object], current: object) -> Any:
         return 7
     if field.name == "last_error":
         return "new error"
+    if field.name == "reason":
+        return "stopped by channels logout"
     assert current is None or isinstance(current, int), field.name
     return (current or 0) + 1234
 

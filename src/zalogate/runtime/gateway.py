@@ -20,6 +20,14 @@ failure is classified (channels cannot import the runtime, so this is duck-typed
   state ``unauthorized``, retried slowly (30 s to 5 min by default);
 * ``exc.fatal is True`` -> state ``failed``, not restarted;
 * anything else -> state ``backoff``, restarted.
+
+One account can be restarted or stopped while the others run (:meth:`Gateway.restart_account`,
+:meth:`Gateway.stop_account`; served by the HTTP control endpoint, see
+:mod:`zalogate.runtime.control`). Each account has a stop event of its own, which is the one
+its monitor gets. A channel may offer ``reset_account(account)`` (optional, may be a
+coroutine): called when an account is restarted or stopped on request, right after its stop
+event is set, to drop what it holds of the account's session (a logged-in client) without
+saving it, so that the next run starts from the saved credentials (a new ``channels login``).
 """
 
 from __future__ import annotations
@@ -52,6 +60,14 @@ from zalogate.core.channel import (
     ProbeResult,
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.runtime.control import (
+    ControlUnavailableError,
+    UnknownAccountError,
+    new_token,
+    remove_token_file,
+    token_path,
+    write_token_file,
+)
 from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HttpServer
 from zalogate.runtime.logging import (
     configure_logging,
@@ -247,6 +263,27 @@ class _TrackedChannel:
         return getattr(self._channel, name)
 
 
+@dataclass(slots=True, eq=False)
+class _Monitor:
+    """One supervised account: its own stop event, its supervisor task, a control lock."""
+
+    channel: Channel
+    account: ChannelAccount
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the current run left ``starting`` (running, or failed)."""
+    task: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel.id, self.account.account_id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.channel.id}/{self.account.account_id}"
+
+
 class Gateway:
     """The running gateway: ``async with Gateway(...) as gw: await gw.wait()``.
 
@@ -319,7 +356,7 @@ class Gateway:
         self.inbox: InboxLike | None = None
         self.channels: dict[str, Channel] = {}
         self._stop = asyncio.Event()
-        self._monitors: list[asyncio.Task[None]] = []
+        self._monitors: dict[tuple[str, str], _Monitor] = {}
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._signals: list[signal.Signals] = []
         self._logging_configured = False
@@ -348,7 +385,7 @@ class Gateway:
 
     def request_stop(self) -> None:
         """Ask the gateway to stop; :meth:`wait` returns and ``__aexit__`` shuts down."""
-        self._stop.set()
+        self._signal_stop()
 
     async def wait(self) -> None:
         """Wait until a stop is requested (a signal, or :meth:`request_stop`)."""
@@ -377,7 +414,7 @@ class Gateway:
         try:
             await self._start(stack)
         except BaseException:
-            self._stop.set()
+            self._signal_stop()
             self._exit_stack = None
             await stack.aclose()
             raise
@@ -439,14 +476,32 @@ class Gateway:
                 if not account.enabled:
                     continue
                 self.status_board.register(channel.id, account.account_id)
-                task = asyncio.create_task(
-                    self._supervise(channel, account),
-                    name=f"monitor:{channel.id}:{account.account_id}",
-                )
-                self._monitors.append(task)
+                monitor = _Monitor(channel, account)
+                self._monitors[monitor.key] = monitor
+                self._launch(monitor)
         if not self._monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
+        self._enable_control(stack)
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
+
+    def _enable_control(self, stack: contextlib.AsyncExitStack) -> None:
+        """Serve the control endpoint with a fresh token, written to ``gateway.token``."""
+        token = new_token()
+        register_secret(token)  # never in a log line, whatever logs it
+        self.http.enable_control(self, token)
+        stack.callback(self.http.disable_control)
+        try:
+            write_token_file(self.state_dir, token)
+        except OSError as exc:
+            self.http.disable_control()
+            log.warning(
+                "control endpoint off: cannot write %s (%s)",
+                token_path(self.state_dir),
+                exc.strerror or type(exc).__name__,
+            )
+            return
+        # Runs first on shutdown: the CLI stops asking as soon as the gateway stops.
+        stack.callback(remove_token_file, self.state_dir, token)
 
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):
@@ -464,33 +519,142 @@ class Gateway:
         log.info("channel %s (%s) created", source.id, source.label)
         return channel
 
+    # -- account control ------------------------------------------------------------------
+
+    async def restart_account(self, channel: str, account_id: str) -> AccountStatus:
+        """Restart one account's monitor now, with fresh restart delays.
+
+        Stops the monitor if it runs (or waits in backoff), then starts it again; a
+        ``failed`` or stopped account is started again too. Waits (a little longer than the
+        startup grace) for the new run to leave ``starting``. The other accounts are not
+        touched.
+
+        Raises:
+            UnknownAccountError: The gateway runs no such channel or enabled account.
+            ControlUnavailableError: The gateway is stopping, or the old monitor did not stop.
+        """
+        monitor = self._monitor_for(channel, account_id)
+        async with monitor.lock:
+            self._check_accepting()
+            await self._halt(monitor)
+            self._check_accepting()
+            self.status_board.update(*monitor.key, last_error=None, reason=None)
+            self._launch(monitor)
+            log.info("%s monitor restarted on request", monitor.label)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(monitor.settled.wait(), timeout=self._startup_grace + 1.0)
+        return self.status_board.get(*monitor.key) or self.status_board.register(*monitor.key)
+
+    async def stop_account(
+        self, channel: str, account_id: str, *, reason: str | None = None
+    ) -> AccountStatus:
+        """Stop one account's monitor and leave it stopped (until :meth:`restart_account`).
+
+        Its status becomes ``stopped`` with ``reason`` (default "stopped on request").
+
+        Raises:
+            UnknownAccountError: The gateway runs no such channel or enabled account.
+            ControlUnavailableError: The gateway is stopping, or the monitor did not stop.
+        """
+        monitor = self._monitor_for(channel, account_id)
+        why = reason or "stopped on request"
+        async with monitor.lock:
+            self._check_accepting()
+            await self._halt(monitor)
+            record = self.status_board.update(
+                *monitor.key, state=AccountState.STOPPED, reason=why, last_stop_at=now_ms()
+            )
+        log.info("%s monitor stopped on request (%s)", monitor.label, why)
+        return record
+
+    def _monitor_for(self, channel: str, account_id: str) -> _Monitor:
+        if channel not in self.channels:
+            running = ", ".join(sorted(self.channels)) or "none"
+            raise UnknownAccountError(
+                f"this gateway runs no channel {channel!r} (channels: {running})"
+            )
+        monitor = self._monitors.get((channel, account_id))
+        if monitor is None:
+            wanted = account_id.strip().lower()
+            monitor = next(
+                (m for (c, a), m in self._monitors.items() if c == channel and a.lower() == wanted),
+                None,
+            )
+        if monitor is None:
+            known = ", ".join(a for c, a in self._monitors if c == channel) or "none"
+            raise UnknownAccountError(
+                f"this gateway runs no {channel} account {account_id!r} (disabled, or not in"
+                f" the config it started with; running: {known})"
+            )
+        return monitor
+
+    def _check_accepting(self) -> None:
+        if self._stop.is_set():
+            raise ControlUnavailableError("the gateway is stopping")
+
+    def _launch(self, monitor: _Monitor) -> None:
+        """Start a supervisor task for ``monitor`` with a new stop event (fresh backoff)."""
+        monitor.stop = asyncio.Event()
+        monitor.settled = asyncio.Event()
+        channel_id, account_id = monitor.key
+        monitor.task = asyncio.create_task(
+            self._supervise(monitor), name=f"monitor:{channel_id}:{account_id}"
+        )
+
+    async def _halt(self, monitor: _Monitor) -> None:
+        """Stop ``monitor``'s current run (bounded like a shutdown) and wait for it."""
+        monitor.stop.set()
+        await self._reset_account(monitor)
+        task = monitor.task
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.4)
+        if not done:
+            log.warning("%s did not stop in time; cancelling it", task.get_name())
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.1)
+        if not done:
+            raise ControlUnavailableError(f"the {monitor.label} monitor did not stop")
+
+    async def _reset_account(self, monitor: _Monitor) -> None:
+        reset = getattr(monitor.channel, "reset_account", None)
+        if not callable(reset):
+            return
+        try:
+            await _maybe_await(reset(monitor.account))
+        except Exception as exc:
+            log.warning("%s could not reset its session: %s", monitor.label, redact(str(exc)))
+
     # -- supervision ---------------------------------------------------------------------
 
-    async def _supervise(self, channel: Channel, account: ChannelAccount) -> None:
-        key = (channel.id, account.account_id)
+    async def _supervise(self, monitor: _Monitor) -> None:
         final = AccountState.STOPPED
         try:
-            final = await self._run_with_restarts(channel, account)
+            final = await self._run_with_restarts(monitor)
         finally:
-            self.status_board.update(*key, state=final, last_stop_at=now_ms())
+            monitor.settled.set()
+            self.status_board.update(*monitor.key, state=final, last_stop_at=now_ms())
 
-    async def _run_with_restarts(self, channel: Channel, account: ChannelAccount) -> AccountState:
-        """Run the monitor until stop; return the final state (``stopped`` or ``failed``)."""
-        key = (channel.id, account.account_id)
-        label = f"{channel.id}/{account.account_id}"
+    async def _run_with_restarts(self, monitor: _Monitor) -> AccountState:
+        """Run the monitor until its stop event; return the final state (``stopped`` or
+        ``failed``)."""
+        channel, account, stop = monitor.channel, monitor.account, monitor.stop
+        key, label = monitor.key, monitor.label
         normal = Backoff(self._backoff)
         slow = Backoff(self._slow_backoff)
         loop = asyncio.get_running_loop()
-        restarts = 0
-        while not self._stop.is_set():
+        known = self.status_board.get(*key)
+        restarts = known.restarts if known is not None else 0
+        while not stop.is_set():
             started_at = now_ms()
             started = loop.time()
             self.status_board.update(*key, state=AccountState.STARTING, last_start_at=started_at)
-            run = asyncio.create_task(channel.run(account, self._stop), name=f"run:{label}")
+            run = asyncio.create_task(channel.run(account, stop), name=f"run:{label}")
             try:
                 done, _ = await asyncio.wait({run}, timeout=self._startup_grace)
                 if not done:
                     self.status_board.update(*key, state=AccountState.RUNNING)
+                    monitor.settled.set()
                     log.info("%s monitor running", label)
                 await run
             except asyncio.CancelledError:
@@ -499,7 +663,7 @@ class Gateway:
                     await run
                 raise
             except Exception as exc:
-                if self._stop.is_set():
+                if stop.is_set():
                     log.debug("%s monitor raised while stopping: %s", label, exc)
                     break
                 state = classify_failure(exc)
@@ -518,6 +682,7 @@ class Gateway:
                 restarts += 1
                 delay = (slow if state is AccountState.UNAUTHORIZED else normal).next_delay()
                 self.status_board.update(*key, state=state, last_error=error, restarts=restarts)
+                monitor.settled.set()
                 log.warning(
                     "%s monitor %s: %s; restarting in %.1fs",
                     label,
@@ -527,9 +692,9 @@ class Gateway:
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
                 continue
-            if not self._stop.is_set():
+            if not stop.is_set():
                 log.warning("%s monitor returned before the gateway stopped; not restarted", label)
             break
         return AccountState.STOPPED
@@ -538,14 +703,20 @@ class Gateway:
 
     async def stop(self) -> None:
         """Stop monitors, inbox, HTTP server and store, in that order (bounded in time)."""
-        self._stop.set()
+        self._signal_stop()
         stack, self._exit_stack = self._exit_stack, None
         if stack is not None:
             await stack.aclose()
 
-    async def _stop_monitors(self) -> None:
+    def _signal_stop(self) -> None:
+        """Set the gateway's stop event and every account's."""
         self._stop.set()
-        tasks, self._monitors = self._monitors, []
+        for monitor in self._monitors.values():
+            monitor.stop.set()
+
+    async def _stop_monitors(self) -> None:
+        self._signal_stop()
+        tasks = [m.task for m in self._monitors.values() if m.task is not None]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout * 0.4)
@@ -611,7 +782,7 @@ class Gateway:
             log.warning("second %s: exiting now", sig.name)
             os._exit(130)
         log.info("received %s; shutting down", sig.name)
-        self._stop.set()
+        self._signal_stop()
 
 
 def register_secret_values(obj: Any) -> None:

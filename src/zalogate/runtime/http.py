@@ -1,17 +1,21 @@
-"""The gateway's HTTP server: ``/healthz`` plus the routes channels mount (webhooks, media).
+"""The gateway's HTTP server: ``/healthz``, the control endpoint (``/control/...``, see
+:mod:`zalogate.runtime.control`) and the routes channels mount (webhooks, media).
 
 A starlette app served by an embedded uvicorn server on the running event loop. Channels see
 it as a :class:`zalogate.core.channel.RouteRegistrar`: ``mount(path, app)`` serves ``app`` for
 ``path`` and everything below it (the longest mounted prefix wins; the app receives the
 request scope unchanged, with the full path), ``unmount(path)`` removes it. Anything else is
-404. The server binds its socket itself, so port 0 works and :attr:`HttpServer.port` is the
-real port, and a busy port fails ``start()`` with an ordinary ``OSError``.
+404. ``/healthz`` and everything at or below ``/control`` are reserved: ``mount`` refuses them
+and a root mount (``/``) never receives them. The server binds its socket itself, so port 0
+works and :attr:`HttpServer.port` is the real port, and a busy port fails ``start()`` with an
+ordinary ``OSError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import socket
@@ -28,7 +32,18 @@ from starlette.routing import Route
 
 from zalogate import __version__
 from zalogate.core.channel import ASGIApp, Receive, Scope, Send
+from zalogate.runtime.control import (
+    ACTIONS,
+    CONTROL_PREFIX,
+    AccountControl,
+    ControlUnavailableError,
+    UnknownAccountError,
+    bearer_matches,
+    client_refusal,
+    is_control_path,
+)
 from zalogate.runtime.endpoint import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.logging import redact
 from zalogate.runtime.status import AccountStatus
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "HEALTH_PATH", "HttpServer", "RouteConflictError"]
@@ -40,6 +55,9 @@ StatusSource = Callable[[], Sequence[AccountStatus]]
 
 _RESOLVED_MAX = 256
 """Exact paths whose route is remembered (the rest are looked up each time)."""
+_MAX_CONTROL_BODY = 4096
+_MAX_REASON_CHARS = 200
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class RouteConflictError(ValueError):
@@ -74,6 +92,8 @@ class _Router:
         path = _normalise(path)
         if path == HEALTH_PATH or path.startswith(HEALTH_PATH + "/"):
             raise RouteConflictError(f"{path} is reserved for the health check")
+        if is_control_path(path):
+            raise RouteConflictError(f"{path} is reserved for the gateway control endpoint")
         with self._lock:
             if path in self._mounts:
                 raise RouteConflictError(f"an app is already mounted at {path}")
@@ -106,8 +126,8 @@ class _Router:
 
     @staticmethod
     def _lookup(mounts: dict[str, ASGIApp], path: str) -> ASGIApp | None:
-        if path == HEALTH_PATH:
-            return None
+        if path == HEALTH_PATH or is_control_path(path):
+            return None  # the built-in app's, even with a root mount
         candidate = path.rstrip("/") or "/"
         while True:
             app = mounts.get(candidate)
@@ -164,7 +184,15 @@ class HttpServer:
         self._bound_port: int | None = None
         self._status = status or (lambda: ())
         self._shutdown_timeout = shutdown_timeout
-        builtin = Starlette(routes=[Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"])])
+        self._control: AccountControl | None = None
+        self._control_token = ""
+        builtin = Starlette(
+            routes=[
+                Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"]),
+                Route(CONTROL_PREFIX, self._control_request),
+                Route(CONTROL_PREFIX + "/{rest:path}", self._control_request),
+            ]
+        )
         self._router = _Router(builtin)
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -206,6 +234,16 @@ class HttpServer:
     def mounted(self) -> dict[str, str | None]:
         """The mounted paths and their names."""
         return self._router.mounted()
+
+    def enable_control(self, control: AccountControl, token: str) -> None:
+        """Serve the control endpoint for ``control``, for requests bearing ``token``."""
+        if not token:
+            raise ValueError("the control endpoint needs a token")
+        self._control, self._control_token = control, token
+
+    def disable_control(self) -> None:
+        """Stop serving the control endpoint (it answers 404 again)."""
+        self._control, self._control_token = None, ""
 
     async def start(self) -> None:
         """Bind the socket and serve in a background task; return once it accepts requests.
@@ -282,6 +320,76 @@ class HttpServer:
         accounts = [record.to_json() for record in self._status()]
         body: dict[str, Any] = {"ok": True, "version": __version__, "accounts": accounts}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def _control_request(self, request: Request) -> Response:
+        """``POST /control/accounts/{channel}/{account}/{restart|stop}``.
+
+        Checked in this order: loopback client without forwarding headers (403), a known
+        path shape (404), the method (405), the bearer token (401), the account (404).
+        """
+        client = request.client
+        refusal = client_refusal(client.host if client else None, request.headers)
+        if refusal is not None:
+            return _control_error(403, refusal)
+        control, token = self._control, self._control_token
+        parts = request.url.path.removeprefix(CONTROL_PREFIX).strip("/").split("/")
+        if control is None or len(parts) != 4 or parts[0] != "accounts":
+            return _control_error(404, "no such control endpoint")
+        _, channel, account, action = parts  # the ASGI path is already percent-decoded
+        if request.method != "POST":
+            return _control_error(405, "use POST", headers={"Allow": "POST"})
+        if not bearer_matches(request.headers.get("authorization"), token):
+            return _control_error(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if action not in ACTIONS:
+            return _control_error(404, f"unknown action {action!r} (use restart or stop)")
+        reason = await _stop_reason(request)
+        try:
+            if action == "restart":
+                record = await control.restart_account(channel, account)
+            else:
+                record = await control.stop_account(channel, account, reason=reason)
+        except UnknownAccountError as exc:
+            return _control_error(404, str(exc))
+        except ControlUnavailableError as exc:
+            return _control_error(409, str(exc))
+        except Exception as exc:  # the gateway's bug: answer, log without the request
+            log.exception("control %s of %s/%s failed", action, channel, account)
+            return _control_error(500, f"{type(exc).__name__}: {redact(str(exc))}")
+        log.info("control: %s %s/%s -> %s", action, channel, account, record.state.value)
+        return JSONResponse(
+            {"ok": True, "action": action, "account": record.to_json()}, headers=_NO_STORE
+        )
+
+
+async def _stop_reason(request: Request) -> str | None:
+    """The optional ``{"reason": "..."}`` of a request body (anything else is ignored)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_CONTROL_BODY:
+            return None
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        return None
+    return " ".join(reason.split())[:_MAX_REASON_CHARS]
+
+
+def _control_error(
+    status: int, message: str, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"ok": False, "error": message},
+        status_code=status,
+        headers={**_NO_STORE, **(headers or {})},
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -36,6 +36,8 @@ class AccountState(StrEnum):
     FAILED = "failed"
     """The monitor failed in a way a restart cannot fix; it is not restarted."""
     STOPPED = "stopped"
+    """Not running: the gateway stopped, the monitor returned, or it was stopped on request
+    (``reason`` says why, e.g. "stopped by channels logout")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class AccountStatus:
     last_start_at: int | None = None
     last_stop_at: int | None = None
     restarts: int = 0
+    reason: str | None = None
+    """Why the account is in its state when it was put there on request (control endpoint)."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as the ``/healthz`` endpoint and ``--json`` output show it."""
@@ -64,6 +68,7 @@ class AccountStatus:
             "lastStartAt": self.last_start_at,
             "lastStopAt": self.last_stop_at,
             "restarts": self.restarts,
+            "reason": self.reason,
         }
 
 
@@ -85,6 +90,7 @@ def _replaced(current: AccountStatus, changes: dict[str, Any]) -> AccountStatus:
         get("last_start_at", current.last_start_at),
         get("last_stop_at", current.last_stop_at),
         get("restarts", current.restarts),
+        get("reason", current.reason),
     )
 
 
@@ -116,9 +122,10 @@ class StatusBoard:
 
     def update(self, channel: str, account: str, **changes: Any) -> AccountStatus:
         """Change fields of an account's record (registering it first if needed)."""
-        error = changes.get("last_error")
-        if isinstance(error, str):
-            changes["last_error"] = redact(error)[:_MAX_ERROR_CHARS]
+        for name in ("last_error", "reason"):
+            text = changes.get(name)
+            if isinstance(text, str):
+                changes[name] = redact(text)[:_MAX_ERROR_CHARS]
         with self._lock:
             key = (channel, account)
             current = self._records.get(key) or AccountStatus(channel, account)
