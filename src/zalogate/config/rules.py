@@ -129,8 +129,19 @@ def _check_webhook(
         where = _location("zalo", layout, account_id, "webhookUrl", "webhookSecret")
         problems.append(problem((*where, "webhookSecret"), "required when webhookUrl is set"))
     path = settings.get("webhookPath")
+    path_key = "webhookPath"
     if not isinstance(path, str) or not path:
-        path = urlsplit(url.strip()).path or "/"
+        path, path_key = urlsplit(url.strip()).path or "/", "webhookUrl"
+    reserved = _reserved_route(path)
+    if reserved is not None:
+        where = _location("zalo", layout, account_id, path_key)
+        problems.append(
+            problem(
+                (*where, path_key),
+                f"the webhook path {path.strip()!r} is reserved for the gateway's {reserved}"
+                " (choose another path)",
+            )
+        )
     if not isinstance(secret, str) or not secret:
         return problems
     other = seen_paths.get((path, secret))
@@ -146,6 +157,23 @@ def _check_webhook(
     else:
         seen_paths[(path, secret)] = account_id
     return problems
+
+
+_RESERVED_ROUTES = {"/healthz": "health check", "/control": "control endpoint"}
+"""Paths the gateway's HTTP server keeps for itself, with everything below them (the same
+as ``zalogate.runtime.http``; the config sits below the runtime and cannot import it)."""
+
+
+def _reserved_route(path: str) -> str | None:
+    """What a webhook path collides with (``health check``, ``control endpoint``), or None."""
+    clean = path.strip()
+    if not clean.startswith("/"):
+        clean = "/" + clean
+    clean = clean.rstrip("/") or "/"
+    for prefix, what in _RESERVED_ROUTES.items():
+        if clean == prefix or clean.startswith(prefix + "/"):
+            return what
+    return None
 
 
 def _check_agent(agent: Any) -> list[Problem]:
