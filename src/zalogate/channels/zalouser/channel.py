@@ -705,6 +705,15 @@ class ZalouserChannel:
             log.info("[%s] zalouser session cleared", account.account_id)
         return removed
 
+    async def reset_account(self, account: ChannelAccount) -> None:
+        """Drop the account's logged-in client without saving its cookies.
+
+        The gateway calls this when it restarts or stops the account on request (after
+        ``channels login`` / ``logout``): the next run logs in from the saved session, and
+        the old client cannot write its cookies over a session saved meanwhile.
+        """
+        await self.connection(account).forget()
+
     # ------------------------------------------------------------------ tools
 
     def agent_tools(
