@@ -4,17 +4,21 @@ replies sent once, unauthorised images never fetched, group policy and groupAllo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from zalogate.channels.zalo import channel as zalo_channel
+from zalogate.channels.zalo.channel import NO_SECTION_GROUP_WARNING, ZaloChannelOptions
+from zalogate.core.access import effective_group_policy
 from zalogate.core.agent import Turn
 from zalogate.core.model import ReplyPayload
 from zalogate.core.pairing import PairingStore
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
-from .conftest import Harness, HarnessFactory, zalo_config
+from .conftest import Harness, HarnessFactory, fast_options, zalo_config
 
 
 class RecordingAgent:
@@ -236,4 +240,95 @@ async def test_pairing_approval_does_not_open_groups(
     await PairingStore(harness.store).add_allowed("zalo", "default", "555")
     fake.group("g3").user("555").says("@bot hi")
     await drain(harness, fake)
+    assert agent.turns == []
+
+
+# ------------------------------------------------------------------ no channels.zalo section
+
+
+def env_only(fake: FakeZaloBotApi) -> ZaloChannelOptions:
+    """The token (and the fake's URL) from the environment only."""
+    return fast_options(env={"ZALO_BOT_TOKEN": fake.token, "ZALO_API_URL": fake.base_url})
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the process-wide one-time warnings of the zalo channel."""
+    monkeypatch.setattr(zalo_channel, "_warned", set())
+
+
+async def test_without_a_zalo_section_groups_are_fail_closed_and_dms_pair(
+    fake: FakeZaloBotApi,
+    make_harness: HarnessFactory,
+    agent: RecordingAgent,
+    fresh_warnings: None,
+) -> None:
+    """Scenario 30, ``channels.zalo`` absent: the effective group policy is allowlist (the
+    global ``channels.defaults.groupPolicy: open`` is ignored); DMs keep pairing."""
+    config = {"channels": {"defaults": {"groupPolicy": "open"}}}
+    harness = await make_harness(config, options=env_only(fake), agent=agent)
+    [account] = harness.channel.accounts()
+    assert (account.account_id, account.enabled) == ("default", True)
+    assert effective_group_policy(harness.channel.policy(account)) == "allowlist"
+    snapshot = harness.channel.account_snapshot(account)
+    assert (snapshot["tokenSource"], snapshot["groupPolicy"], snapshot["dmPolicy"]) == (
+        "env",
+        "allowlist",
+        "pairing",
+    )
+    assert NO_SECTION_GROUP_WARNING in snapshot["warnings"]
+    assert fake.token not in repr(snapshot)
+    harness.start()
+    await fake.wait_for_calls("getUpdates")
+    fake.group("g1", name="Nhóm").user("12345", "A").says("@bot hi from a group")
+    fake.user("777").says("hello?")
+    [reply] = await fake.wait_for_sent(1, chat_id="777")
+    await drain(harness, fake)
+    assert agent.turns == []
+    assert [r.chat_id for r in fake.sent] == ["777"]
+    assert reply.text is not None
+    assert "Your Zalo user id: 777" in reply.text
+
+
+async def test_with_a_written_section_the_defaults_group_policy_applies_again(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, agent: RecordingAgent
+) -> None:
+    """The same env-only token with an (empty) ``channels.zalo`` section: unchanged rules."""
+    config = {"channels": {"defaults": {"groupPolicy": "open"}, "zalo": {"dmPolicy": "disabled"}}}
+    harness = await make_harness(config, options=env_only(fake), agent=agent)
+    account = harness.account()
+    assert effective_group_policy(harness.channel.policy(account)) == "open"
+    assert NO_SECTION_GROUP_WARNING not in harness.channel.status_warnings(account)
+    harness.start()
+    fake.group("g1").user("12345", "A").says("@bot hi")
+    await fake.wait_for_sent(1, chat_id="g1")
+    await drain(harness, fake)
+    assert [t.sender_id for t in agent.turns] == ["12345"]
+
+
+async def test_the_no_section_warning_is_logged_once_per_process(
+    fake: FakeZaloBotApi,
+    make_harness: HarnessFactory,
+    agent: RecordingAgent,
+    fresh_warnings: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "zalogate.channels.zalo")
+    first = await make_harness({}, options=env_only(fake), agent=agent)
+    second = await make_harness({}, options=env_only(fake), agent=agent)
+    assert caplog.text.count("channels.zalo is not in the config") == 0  # not at build time
+    first.start()
+    await fake.wait_for_calls("getUpdates")
+    for i in range(3):
+        fake.group("g1").user("12345").says(f"@bot group message {i}")
+    await drain(first, fake)
+    await first.stop_monitors()
+    assert len(await fake.wait_for_calls("getMe")) == 1  # each monitor start probes once
+    second.start()  # another channel (and a restarted monitor) in the same process
+    await fake.wait_for_calls("getMe", 2)
+    records = [r for r in caplog.records if "channels.zalo is not in the config" in r.message]
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING
+    assert "channels.zalo.groupPolicy" in records[0].message
+    assert fake.token not in caplog.text
     assert agent.turns == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ import httpx2
 import pytest
 
 from zalogate.agents.echo import EchoAgent
+from zalogate.channels.zalo import channel as zalo_channel
 from zalogate.channels.zalo import plugin
 from zalogate.channels.zalo.channel import plugin_with_options
 from zalogate.config import parse_config
 from zalogate.core.ingress import Inbox
-from zalogate.runtime.gateway import Gateway
+from zalogate.core.pairing import PairingStore
+from zalogate.runtime.gateway import Gateway, _channel_configured, configured_plugins
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.store import Store
 from zalogate.testing.fake_botapi import FakeZaloBotApi
@@ -165,3 +168,69 @@ async def test_the_token_never_reaches_a_log_record(
     for record in caplog.records:
         text = record.getMessage() + str(record.args) + (record.exc_text or "")
         assert secret_part not in text, record.getMessage()
+
+
+# -- ZALO_BOT_TOKEN without a channels.zalo section --------------------------------------
+
+
+def test_the_gateway_starts_zalo_from_the_env_token_alone(tmp_path: Path) -> None:
+    env = {"ZALO_BOT_TOKEN": " 123:envonly "}
+    state = tmp_path / "state"
+    assert [p.id for p in configured_plugins(parse_config({}, env=env), state)] == ["zalo"]
+    assert configured_plugins(parse_config({}, env={}), state) == []
+    assert configured_plugins(parse_config({}, env={"ZALO_BOT_TOKEN": "  "}), state) == []
+    disabled = parse_config({"channels": {"zalo": {"enabled": False}}}, env=env)
+    assert configured_plugins(disabled, state) == []
+    # The environment the config was loaded with decides (this process has no token) ...
+    assert "ZALO_BOT_TOKEN" not in os.environ
+    loaded = parse_config({}, env=env)
+    assert _channel_configured(loaded.channels, "zalo", config=loaded) is True
+    # ... and without the root config only written sections count.
+    assert _channel_configured(loaded.channels, "zalo") is False
+
+
+async def test_env_token_only_end_to_end_groups_fail_closed_and_dms_pair(
+    fake: FakeZaloBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 30 (``channels.zalo`` absent) through ``Gateway`` and the installed plugin:
+    ``ZALO_BOT_TOKEN`` alone starts ``zalo/default``; a group message from a sender on no list
+    is dropped even though ``channels.defaults.groupPolicy`` is open; a DM gets the pairing
+    reply; the gateway log warns once and never shows the token."""
+    monkeypatch.setattr(zalo_channel, "_warned", set())
+    monkeypatch.setenv("ZALO_BOT_TOKEN", fake.token)
+    monkeypatch.setenv("ZALO_API_URL", fake.base_url)
+    config = parse_config({"channels": {"defaults": {"groupPolicy": "open"}}}, env=os.environ)
+    assert config.channels.zalo is None
+    async with Gateway(
+        config,
+        state_dir=tmp_path / "state",
+        agent=EchoAgent(),
+        http_port=0,
+        console_log=False,
+        startup_grace=0.05,
+        shutdown_timeout=3.0,
+    ) as gw:
+        assert list(gw.channels) == ["zalo"]
+        [account] = gw.channels["zalo"].accounts()
+        assert account.account_id == "default"
+        await fake.wait_for_calls("getUpdates")
+        fake.group("g1", name="Nhóm").user("12345", "A").says("@bot hello group")
+        fake.group("g1").user("12346", "B").says("@bot hello again")
+        fake.user("777", name="Stranger").says("hi bot")
+        [reply] = await fake.wait_for_sent(1, chat_id="777")
+        assert gw.inbox is not None
+        async with asyncio.timeout(5):
+            while gw.inbox.counters.admitted < 3:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.005)
+            await gw.inbox.wait_idle()  # type: ignore[attr-defined]
+        assert [r.chat_id for r in fake.sent] == ["777"]
+        assert reply.text is not None
+        assert "Your Zalo user id: 777" in reply.text
+        assert gw.store is not None
+        pending = await PairingStore(gw.store).list_pending("zalo", "default")
+        assert [p.id for p in pending] == ["777"]
+    log_text = gw.log_file.read_text()
+    assert "[default] starting provider" in log_text
+    assert log_text.count("channels.zalo is not in the config") == 1
+    assert "channels.zalo.groupPolicy" in log_text
+    assert fake.token.split(":", 1)[1] not in log_text

@@ -79,6 +79,7 @@ from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pairing import PairingStore
 
 __all__ = [
+    "NO_SECTION_GROUP_WARNING",
     "OPEN_DM_WARNING",
     "OPEN_GROUP_WARNING",
     "ZaloChannel",
@@ -100,6 +101,20 @@ OPEN_GROUP_WARNING = (
     'Zalo groupPolicy is "open": any member of a group the bot is in can trigger it. '
     'Set channels.zalo.groupPolicy to "allowlist" and list the senders in groupAllowFrom.'
 )
+NO_SECTION_GROUP_WARNING = (
+    "channels.zalo is not in the config (the bot token comes from ZALO_BOT_TOKEN): group "
+    'messages are dropped (groupPolicy "allowlist" with an empty list; '
+    "channels.defaults.groupPolicy is ignored). Write channels.zalo.groupPolicy (and "
+    "groupAllowFrom) to change this."
+)
+_warned: set[str] = set()
+"""Process-wide one-time warnings already logged (:func:`_warn_once`)."""
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +277,8 @@ class ZaloChannel:
             warnings.append(OPEN_DM_WARNING)
         if effective_group_policy(self.policy(account)) == "open":
             warnings.append(OPEN_GROUP_WARNING)
+        if not zacct.section_written:
+            warnings.append(NO_SECTION_GROUP_WARNING)
         return warnings
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
@@ -269,17 +286,24 @@ class ZaloChannel:
 
         :func:`~zalogate.core.access.policy_from_settings` with ``channels.defaults.groupPolicy``,
         ``messages.groupChat.historyLimit`` and ``messages.responsePrefix`` as fallbacks.
-        (Without a ``channels.zalo`` block there is no account at all, so the reference's
-        fail-closed default for a missing block never applies.)
+        Without a ``channels.zalo`` section (an account from ``ZALO_BOT_TOKEN`` alone) the
+        group policy is ``allowlist`` and ``channels.defaults.groupPolicy`` is ignored: groups
+        are fail-closed (``zalo-bot-api.md`` §6.2).
         """
         cached = self._policies.get(account.account_id)
         if cached is not None:
             return cached
         config = self._config or ZalogateConfig()
+        zacct = self.zalo_account(account)
+        settings: Mapping[str, Any] = zacct.settings
+        defaults_group_policy = config.channels.defaults.group_policy
+        if not zacct.section_written:
+            settings = {**settings, "groupPolicy": "allowlist"}
+            defaults_group_policy = None
         policy = policy_from_settings(
             self.id,
-            self.zalo_account(account).settings,
-            defaults_group_policy=config.channels.defaults.group_policy,
+            settings,
+            defaults_group_policy=defaults_group_policy,
             history_limit=config.messages.group_chat.history_limit,
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=TEXT_LIMIT,
@@ -356,6 +380,8 @@ class ZaloChannel:
             ZaloUnauthorizedError: Zalo refused the token (``unauthorized``).
         """
         zacct = self.zalo_account(account)
+        if not zacct.section_written:
+            _warn_once("no-section-groups", NO_SECTION_GROUP_WARNING)
         await self._prune_media()
         bot = self._new_bot(zacct)
         try:
