@@ -1,4 +1,4 @@
-"""`zalogate channels`: list the channel accounts, show their status, log in and out.
+"""`zalogate channels`: list the channel accounts, show their status, log in and out, restart.
 
 ``status`` works without a running gateway: the config facts come from the config and the
 channel's optional ``account_snapshot`` (see :mod:`zalogate.cli.channel_access`); the runtime
@@ -6,6 +6,13 @@ facts (state, last inbound/outbound, last error) come from the gateway's ``/heal
 answers on the configured host and port, else from the state store (the inbox journal and the
 delivery records); ``--probe`` asks Zalo through ``channel.probe`` (5 s limit per account).
 Nothing printed ever holds a secret: only where a token comes from.
+
+``login``, ``logout`` and ``restart`` reach a running gateway through its control endpoint
+(:mod:`zalogate.runtime.control`): the gateway is the one answering ``/healthz`` on the
+configured host and port, the bearer token is read from ``<state dir>/gateway.token``. After
+a login the gateway restarts the account with the new session; before a logout it stops the
+account (its listener would otherwise keep the old session); ``restart`` restarts one account
+(after closing the other Zalo Web session, close 3000).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +47,13 @@ from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
 from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
+from zalogate.runtime.control import (
+    ControlError,
+    ControlResult,
+    account_action,
+    read_token_file,
+    token_path,
+)
 from zalogate.runtime.endpoint import HEALTH_PATH
 from zalogate.runtime.plugins import PluginError, PluginInfo, list_plugins
 from zalogate.store import DATABASE_FILENAME, Store, write_private_file
@@ -50,7 +65,9 @@ PROBE_TIMEOUT = 5.0
 _HEALTH_TIMEOUT = 1.5
 _BOT_ENV_VAR = "ZALO_BOT_TOKEN"
 
-app = typer.Typer(help="Channel accounts: list, status, login, logout.", no_args_is_help=True)
+app = typer.Typer(
+    help="Channel accounts: list, status, login, logout, restart.", no_args_is_help=True
+)
 
 
 # -- list -------------------------------------------------------------------------------
@@ -460,6 +477,7 @@ def _live_runtime(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "lastOutboundAt": record.get("lastOutboundAt"),
         "lastError": record.get("lastError"),
         "restarts": record.get("restarts"),
+        "reason": record.get("reason"),
     }
 
 
@@ -546,6 +564,8 @@ def _print_account(row: Mapping[str, Any]) -> None:
             f"; last outbound {_when(runtime.get('lastOutboundAt'))}"
         )
     out_console.print(line, markup=False)
+    if runtime.get("reason"):
+        out_console.print(f"    {runtime['reason']}", markup=False)
     if runtime.get("lastError"):
         out_console.print(f"    last error: {runtime['lastError']}", markup=False)
     probe = row.get("probe")
@@ -628,24 +648,41 @@ def login_command(
     """Log an account in (zalouser: scan a QR code with the Zalo app)."""
     config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
-    async def run() -> str:
+    async def run() -> tuple[str, ChannelAccount]:
         async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
             target = handle.account(account, require_enabled=False)
             if not isinstance(handle.channel, InteractiveLogin):
                 raise CliError(f"the {chosen} channel has no interactive login")
             ui = ConsoleLoginUI(state_dir, chosen, target.account_id)
             try:
-                return await handle.channel.login_interactive(target, ui)
+                return await handle.channel.login_interactive(target, ui), target
             except CliError:
                 raise
             except Exception as exc:
                 raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
 
-    out_console.print(asyncio.run(run()), markup=False)
-    out_console.print(
-        "A running gateway picks the new session up when it restarts (zalogate gateway run).",
-        markup=False,
-    )
+    line, target = asyncio.run(run())
+    out_console.print(line, markup=False)
+    if not target.enabled:
+        return  # the gateway does not run a disabled account
+    asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target.account_id, "restart"))
+    if asked.result is not None:
+        out_console.print(
+            f"The running gateway restarted account {target.account_id} with the new session"
+            f"{_state_note(asked.result)}.",
+            markup=False,
+        )
+    elif not asked.reachable:
+        out_console.print(
+            "A running gateway picks the new session up when it restarts (zalogate gateway run).",
+            markup=False,
+        )
+    else:
+        out_console.print(
+            f"{asked.problem}. To use the new session now:"
+            f" {_restart_hint(chosen, target.account_id)} (or restart the gateway).",
+            markup=False,
+        )
 
 
 @app.command("logout")
@@ -662,6 +699,9 @@ def logout_command(
             target = handle.account(account, require_enabled=False)
             if not isinstance(handle.channel, Login):
                 raise CliError(f"the {chosen} channel has no saved session to clear")
+            if target.enabled:
+                # First, so that the gateway's listener lets go of the session being deleted.
+                await _stop_in_gateway(config, state_dir, chosen, target.account_id)
             try:
                 return await handle.channel.logout(target)
             except Exception as exc:
@@ -671,3 +711,134 @@ def logout_command(
     out_console.print(
         "Logged out and cleared local session." if cleared else "No local session to clear."
     )
+
+
+async def _stop_in_gateway(
+    config: ZalogateConfig, state_dir: Path, channel: str, account_id: str
+) -> None:
+    """Ask a running gateway to stop the account (before its session is deleted)."""
+    asked = await _ask_gateway(
+        config, state_dir, channel, account_id, "stop", reason="stopped by channels logout"
+    )
+    if asked.result is not None:
+        out_console.print(f"The running gateway stopped account {account_id}.", markup=False)
+    elif asked.reachable:
+        out_console.print(
+            f"{asked.problem}. The running gateway keeps listening with the old session until"
+            " it restarts (zalogate gateway run).",
+            markup=False,
+        )
+
+
+# -- restart ----------------------------------------------------------------------------
+
+
+@app.command("restart")
+def restart_command(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Option("--channel", help="zalo or zalouser.")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="The account (default: the default one).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Restart one account of the running gateway now, e.g. after closing the other Zalo Web
+    session (close 3000). The other accounts keep running."""
+    plugins = installed_plugins()
+    chosen = channel_id(channel, plugins)
+    config, state_dir = load_cli_config(get_state(ctx))
+    target = _configured_account(config, chosen, account)
+    asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target, "restart"))
+    if asked.result is None:
+        hint = "" if asked.reachable else " (start it with `zalogate gateway run`)"
+        raise CliError(f"{asked.problem}{hint}; nothing was restarted")
+    if as_json:
+        print_json({"channel": chosen, "account": dict(asked.result.account)})
+        return
+    out_console.print(
+        f"The running gateway restarted account {chosen}/{target}{_state_note(asked.result)}.",
+        markup=False,
+    )
+    error = asked.result.account.get("lastError")
+    if asked.result.state not in ("running", "starting") and error:
+        out_console.print(f"last error: {error}", markup=False)
+
+
+def _configured_account(config: ZalogateConfig, channel: str, account: str | None) -> str:
+    """The id of ``account`` (normalised) among the channel's configured accounts, else the
+    default account's.
+
+    Raises:
+        CliError: No account is configured, the id is unknown, or the account is disabled.
+    """
+    accounts = resolved_accounts(config, channel)
+    if not accounts:
+        raise CliError(
+            f"no {channel} account is configured (add a channels.{channel} section to the config)"
+        )
+    if account is None:
+        chosen = next((a for a in accounts if a.is_default), accounts[0])
+    else:
+        wanted = normalize_account_id(account)
+        match = [a for a in accounts if a.account_id == wanted]
+        if not match:
+            known = ", ".join(a.account_id for a in accounts)
+            raise CliError(f"unknown {channel} account {account.strip()!r} (configured: {known})")
+        chosen = match[0]
+    if not chosen.enabled:
+        raise CliError(
+            f"the {channel} account {chosen.account_id!r} is disabled: the gateway does not run it"
+        )
+    return chosen.account_id
+
+
+# -- the running gateway's control endpoint ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What came of asking the running gateway: its answer, or why there is none."""
+
+    result: ControlResult | None = None
+    reachable: bool = False
+    """A gateway answered ``/healthz`` at the configured address."""
+    problem: str | None = None
+
+
+async def _ask_gateway(
+    config: ZalogateConfig,
+    state_dir: Path,
+    channel: str,
+    account_id: str,
+    action: str,
+    *,
+    reason: str | None = None,
+) -> _Asked:
+    """Ask the gateway at the configured address to ``restart``/``stop`` one account."""
+    url = configured_gateway_url(config)
+    if await _healthz(url) is None:
+        return _Asked(problem=f"no gateway answers at {url}")
+    token = read_token_file(state_dir)
+    if token is None:
+        return _Asked(
+            reachable=True,
+            problem=(
+                f"the gateway at {url} left no control token in {token_path(state_dir)}"
+                " (does it use another state dir?)"
+            ),
+        )
+    try:
+        result = await account_action(url, token, channel, account_id, action, reason=reason)
+    except ControlError as exc:
+        return _Asked(reachable=not exc.unreachable, problem=str(exc))
+    return _Asked(result=result, reachable=True)
+
+
+def _state_note(result: ControlResult) -> str:
+    """`` (now running)``, or the state the account is in instead."""
+    return f" (now {result.state})"
+
+
+def _restart_hint(channel: str, account_id: str) -> str:
+    suffix = "" if account_id == "default" else f" --account {account_id}"
+    return f"zalogate channels restart --channel {channel}{suffix}"
