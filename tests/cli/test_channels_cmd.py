@@ -266,6 +266,115 @@ def test_status_of_an_unknown_account_fails(
     assert "no configured account 'nope'" in capsys.readouterr().err
 
 
+# -- ZALO_BOT_TOKEN without a channels.zalo section ---------------------------------------
+
+ENV_TOKEN = "321:envonlysecretvalue"
+
+
+def test_list_and_status_with_only_the_env_token(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Scenario 39 (env part) and §6.2 through the CLI: ``default`` configured from env,
+    groups fail-closed whatever ``channels.defaults.groupPolicy`` says, no token printed."""
+    monkeypatch.setenv("ZALO_BOT_TOKEN", f"  {ENV_TOKEN}  ")
+    write_config(
+        tmp_path,
+        f"{{ {no_gateway()} channels: {{ defaults: {{ groupPolicy: 'open' }} }} }}",
+        monkeypatch,
+    )
+    assert run_cli(["channels", "list", "--json"]) == 0
+    by_id = {c["channel"]: c for c in json.loads(capsys.readouterr().out)["channels"]}
+    assert by_id["zalo"]["configured"] is True
+    assert by_id["zalo"]["accounts"] == [
+        {"accountId": "default", "name": None, "enabled": True, "default": True}
+    ]
+    assert by_id["zalouser"]["configured"] is False
+    assert run_cli(["channels", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "zalo (Zalo Bot API): installed, configured" in out
+    assert "- default: enabled, default" in out
+
+    assert run_cli(["channels", "status", "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "envonlysecretvalue" not in raw
+    zalo = next(c for c in json.loads(raw)["channels"] if c["channel"] == "zalo")
+    assert zalo["setupError"] is None
+    [row] = zalo["accounts"]
+    assert (row["accountId"], row["enabled"], row["configured"]) == ("default", True, True)
+    assert (row["tokenSource"], row["tokenStatus"], row["mode"]) == ("env", "available", "polling")
+    assert (row["dmPolicy"], row["groupPolicy"]) == ("pairing", "allowlist")
+    assert any("channels.zalo is not in the config" in w for w in row["warnings"])
+    assert not any('"open"' in w for w in row["warnings"])
+    assert run_cli(["channels", "status", "--channel", "zalo"]) == 0
+    text = capsys.readouterr().out
+    assert "- default: enabled, configured, polling, token: env, default" in text
+    assert "groupPolicy allowlist" in text
+    assert "envonlysecretvalue" not in text
+
+
+def test_status_without_the_channel_still_says_allowlist_for_the_env_account(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The config-only fallback (the channel cannot be built) agrees with the channel."""
+
+    def broken(context: ChannelContext) -> Any:
+        raise RuntimeError("the zalo module is broken")
+
+    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
+    monkeypatch.setattr(
+        "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
+    )
+    monkeypatch.setenv("ZALO_BOT_TOKEN", ENV_TOKEN)
+    write_config(
+        tmp_path,
+        f"{{ {no_gateway()} channels: {{ defaults: {{ groupPolicy: 'open' }} }} }}",
+        monkeypatch,
+    )
+    assert run_cli(["channels", "status", "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "envonlysecretvalue" not in raw
+    [zalo] = json.loads(raw)["channels"]
+    assert zalo["setupError"]
+    [row] = zalo["accounts"]
+    assert (row["tokenSource"], row["configured"], row["groupPolicy"]) == ("env", True, "allowlist")
+    assert not any('"open"' in w for w in row["warnings"])
+    assert any("channels.zalo is not in the config" in w for w in row["warnings"])
+
+
+def test_a_written_disabled_section_still_disables_the_env_account(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setenv("ZALO_BOT_TOKEN", ENV_TOKEN)
+    write_config(
+        tmp_path, f"{{ {no_gateway()} channels: {{ zalo: {{ enabled: false }} }} }}", monkeypatch
+    )
+    assert run_cli(["channels", "list"]) == 0
+    assert "- default: disabled, default" in capsys.readouterr().out
+
+
+async def test_probe_with_only_the_env_token(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    async with FakeZaloBotApi(name="env.bot") as fake:
+        monkeypatch.setenv("ZALO_BOT_TOKEN", fake.token)
+        monkeypatch.setenv("ZALO_API_URL", fake.base_url)
+        write_config(tmp_path, f"{{ {no_gateway()} }}", monkeypatch)
+        code = await asyncio.to_thread(run_cli, ["channels", "status", "--probe", "--json"])
+        raw = capsys.readouterr().out
+        text_code = await asyncio.to_thread(run_cli, ["channels", "status", "--probe"])
+        text = capsys.readouterr().out
+    assert (code, text_code) == (0, 0)
+    secret = fake.token.split(":", 1)[1]
+    assert secret not in raw
+    assert secret not in text
+    zalo = next(c for c in json.loads(raw)["channels"] if c["channel"] == "zalo")
+    [row] = zalo["accounts"]
+    assert row["tokenSource"] == "env"
+    assert row["probe"]["ok"] is True
+    assert row["probe"]["identity"]["account_name"] == "env.bot"
+    assert "probe: works (env.bot)" in text
+
+
 # -- status --probe against the fake Bot API ----------------------------------------------
 
 

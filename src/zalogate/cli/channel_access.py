@@ -186,7 +186,11 @@ def load_cli_config(state: CliState) -> tuple[ZalogateConfig, Path]:
 
 
 def resolved_accounts(config: ZalogateConfig, channel: str) -> list[ResolvedAccount]:
-    """The accounts the config declares for ``channel`` (default first); ``[]`` when none."""
+    """The accounts the config declares for ``channel`` (default first); ``[]`` when none.
+
+    For ``zalo`` that includes the ``default`` account ``ZALO_BOT_TOKEN`` gives when no
+    ``channels.zalo`` section is written.
+    """
     try:
         return resolve_accounts(config, channel)
     except Exception as exc:
@@ -225,9 +229,10 @@ class ChannelHandle:
         """
         accounts = list(self.channel.accounts())
         if not accounts:
+            hint = " or set ZALO_BOT_TOKEN" if self.id == "zalo" else ""
             raise CliError(
                 f"no {self.id} account is configured (add a channels.{self.id} section"
-                " to the config)"
+                f" to the config{hint})"
             )
         if account_id is None:
             chosen = accounts[0]

@@ -294,7 +294,7 @@ def _config_facts(
         "mode": None,
         "tokenSource": None,
         "dmPolicy": _text(settings.get("dmPolicy")) or "pairing",
-        "groupPolicy": _group_policy(config, settings),
+        "groupPolicy": _group_policy(config, settings, channel_name),
     }
     if channel_name == "zalo":
         origin = zalo_credential_origin(item, dict(os.environ))
@@ -380,10 +380,15 @@ def config_warnings(
             f'{key("dmPolicy")} is "open": any user can message the bot without pairing'
             ' (set it to "pairing" or "allowlist")'
         )
-    if policies and _group_policy(config, settings) == "open":
+    if policies and _group_policy(config, settings, channel_name) == "open":
         warnings.append(
             f'{key("groupPolicy")} is "open": any member of any group can trigger the agent'
             ' (set groupPolicy to "allowlist" with groupAllowFrom)'
+        )
+    if policies and _env_only_zalo(config, channel_name):
+        warnings.append(
+            f"channels.zalo is not in the config (token from {_BOT_ENV_VAR}): group messages"
+            " are dropped until you write channels.zalo.groupPolicy"
         )
     if channel_name == "zalo":
         url = _text(settings.get("webhookUrl"))
@@ -409,11 +414,20 @@ def config_warnings(
     return warnings
 
 
-def _group_policy(config: ZalogateConfig, settings: Mapping[str, Any]) -> str:
+def _group_policy(
+    config: ZalogateConfig, settings: Mapping[str, Any], channel_name: str | None = None
+) -> str:
     own = _text(settings.get("groupPolicy"))
     if own:
         return own
+    if channel_name is not None and _env_only_zalo(config, channel_name):
+        return "allowlist"  # fail-closed; channels.defaults.groupPolicy does not apply
     return config.channels.defaults.group_policy or "open"
+
+
+def _env_only_zalo(config: ZalogateConfig, channel_name: str) -> bool:
+    """A zalo account without a ``channels.zalo`` section (its token is ZALO_BOT_TOKEN)."""
+    return channel_name == "zalo" and config.channels.zalo is None
 
 
 def _text(value: Any) -> str:

@@ -217,6 +217,17 @@ def _check_channels(
             if channel not in ("zalo", "zalouser"):
                 continue  # a third-party channel's keys mean what its plugin says
             settings = account.settings
+            if channel == "zalo" and section is None:
+                # Only ZALO_BOT_TOKEN: groups are fail-closed whatever the global default says.
+                findings.append(
+                    Finding(
+                        "ok",
+                        where,
+                        "token from ZALO_BOT_TOKEN and no channels.zalo section: group messages "
+                        "are dropped (allowlist) until you write channels.zalo.groupPolicy",
+                    )
+                )
+                continue
             if settings.get("dmPolicy") == "open":
                 findings.append(
                     Finding("warning", where, 'dmPolicy is "open": anyone can message the agent')
