@@ -58,6 +58,7 @@ _RESOLVED_MAX = 256
 _MAX_CONTROL_BODY = 4096
 _MAX_REASON_CHARS = 200
 _NO_STORE = {"Cache-Control": "no-store"}
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class RouteConflictError(ValueError):
@@ -189,8 +190,9 @@ class HttpServer:
         builtin = Starlette(
             routes=[
                 Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"]),
-                Route(CONTROL_PREFIX, self._control_request),
-                Route(CONTROL_PREFIX + "/{rest:path}", self._control_request),
+                # Every method: the handler answers a wrong one itself (405 as JSON).
+                Route(CONTROL_PREFIX, self._control_request, methods=_ANY_METHOD),
+                Route(CONTROL_PREFIX + "/{rest:path}", self._control_request, methods=_ANY_METHOD),
             ]
         )
         self._router = _Router(builtin)
@@ -386,7 +388,7 @@ def _control_error(
     status: int, message: str, *, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(
-        {"ok": False, "error": message},
+        {"ok": False, "error": redact(message)},
         status_code=status,
         headers={**_NO_STORE, **(headers or {})},
     )
