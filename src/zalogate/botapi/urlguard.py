@@ -5,6 +5,10 @@ public addresses: loopback, private (RFC 1918, ULA), link-local, multicast, rese
 unspecified and carrier-grade NAT addresses are refused, and so is a host that does not
 resolve. ``allow_loopback`` / ``allow_private`` loosen that on purpose (tests, a sandbox on
 127.0.0.1). The resolver can be replaced, so that tests never touch DNS.
+
+``UrlGuard.vet(url)`` does the same and also returns the addresses it vetted, so that a
+download can connect to exactly those (:mod:`zalogate.channels.download`): a second DNS
+lookup at connect time could answer differently (DNS rebinding) and reach a private address.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import ipaddress
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zalogate.botapi.errors import InvalidRequestError
 
-__all__ = ["Resolver", "UnsafeUrlError", "UrlGuard", "system_resolver"]
+__all__ = ["Resolver", "UnsafeUrlError", "UrlGuard", "VettedUrl", "system_resolver"]
 
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """``host -> addresses`` (IPv4/IPv6 literals)."""
@@ -26,6 +30,7 @@ Resolver = Callable[[str], Awaitable[Sequence[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class UnsafeUrlError(InvalidRequestError):
@@ -55,6 +60,24 @@ def _is_private(address: IPAddress) -> bool:
         or target.is_unspecified
         or (isinstance(target, ipaddress.IPv4Address) and target in _CGNAT)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class VettedUrl:
+    """A URL the guard accepted, and where it may be connected to.
+
+    Attributes:
+        url: The normalised URL (what :meth:`UrlGuard.check` returns).
+        host: Its host name (lower case, IPv6 without brackets).
+        port: Its port, or the scheme's default.
+        addresses: The addresses the host resolved to, each one allowed; empty when the
+            guard allows every address (``allow_private``) and did not resolve.
+    """
+
+    url: str
+    host: str
+    port: int
+    addresses: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +113,31 @@ class UrlGuard:
             UnsafeUrlError: Not absolute http(s), a host that does not resolve, or one that
                 resolves to a refused address.
         """
+        return (await self.vet(url, what=what)).url
+
+    async def vet(self, url: str, *, what: str = "URL") -> VettedUrl:
+        """Like :meth:`check`, with the host, port and the addresses that were vetted.
+
+        With ``allow_private`` nothing is resolved and ``addresses`` is empty: every address
+        is allowed, so the connection may resolve the host itself.
+
+        Raises:
+            UnsafeUrlError: As :meth:`check`.
+        """
         try:
             parts = urllib.parse.urlsplit(url.strip())
             host = parts.hostname
+            port = parts.port
         except ValueError:
             raise UnsafeUrlError(f"{what} must be an absolute HTTP or HTTPS URL") from None
         if not parts.scheme or not parts.netloc or not host:
             raise UnsafeUrlError(f"{what} must be an absolute HTTP or HTTPS URL")
-        if parts.scheme.lower() not in ("http", "https"):
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
             raise UnsafeUrlError(f"{what} must use HTTP or HTTPS")
+        vetted = VettedUrl(parts.geturl(), host, port or _DEFAULT_PORTS[scheme], ())
         if self.allow_private:
-            return parts.geturl()
+            return vetted
         addresses: Sequence[str]
         try:
             ipaddress.ip_address(host)
@@ -122,4 +159,4 @@ class UrlGuard:
                 raise UnsafeUrlError(
                     f"{what} host {host!r} resolves to a private or loopback address"
                 )
-        return parts.geturl()
+        return replace(vetted, addresses=tuple(dict.fromkeys(addresses)))

@@ -5,7 +5,8 @@ Both ``zalo`` (Bot API) and ``zalouser`` (personal account) admit an image messa
 is processed, after access control (the pipeline calls the channel's ``prepare_inbound``), so
 that an unauthorised sender never makes the gateway fetch anything. The download is capped at
 ``mediaMaxMb`` (:func:`media_max_bytes`), guarded against SSRF (private and loopback hosts are
-refused unless explicitly allowed, also after redirects) and bounded in time (120 s for the
+refused unless explicitly allowed, also after redirects, and the connection goes to the
+vetted address: :mod:`zalogate.channels.download`) and bounded in time (120 s for the
 headers, 30 s without data). On any failure the message still goes to the agent, with the
 notice :data:`IMAGE_UNAVAILABLE` after the caption.
 """
@@ -23,8 +24,8 @@ from pathlib import Path
 
 import httpx2
 
-from zalogate.botapi.client import shared_ssl_context
 from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
+from zalogate.channels.download import Downloader, DownloadError
 from zalogate.core.model import InboundMessage, MediaRef
 from zalogate.store import write_private_file
 
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MEDIA_MAX_MB = 5.0
 IMAGE_UNAVAILABLE = "[zalo image attachment unavailable]"
 _MIB = 1024 * 1024
-_MAX_REDIRECTS = 3
-_CHUNK = 64 * 1024
 
 
 def media_max_bytes(value: object) -> int:
@@ -46,10 +45,6 @@ def media_max_bytes(value: object) -> int:
     if not math.isfinite(value):
         value = DEFAULT_MEDIA_MAX_MB
     return int(value * _MIB)
-
-
-class _DownloadError(Exception):
-    pass
 
 
 def _safe_name(text: str) -> str:
@@ -90,20 +85,9 @@ class MediaFetcher:
         self.guard = guard
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
-        self._clients: dict[str | None, httpx2.AsyncClient] = {}
-
-    def _client(self, proxy: str | None) -> httpx2.AsyncClient:
-        client = self._clients.get(proxy)
-        if client is None:
-            client = httpx2.AsyncClient(
-                proxy=proxy,
-                verify=shared_ssl_context(),
-                follow_redirects=False,
-                trust_env=False,
-                timeout=httpx2.Timeout(self.header_timeout, connect=min(30.0, self.header_timeout)),
-            )
-            self._clients[proxy] = client
-        return client
+        self._downloader = Downloader(
+            guard, timeout=httpx2.Timeout(header_timeout, connect=min(30.0, header_timeout))
+        )
 
     def prune(self, max_age: float, *, now: float | None = None) -> int:
         """Delete downloads older than ``max_age`` seconds; return how many went.
@@ -125,9 +109,7 @@ class MediaFetcher:
 
     async def aclose(self) -> None:
         """Close the HTTP clients."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        await self._downloader.aclose()
 
     async def resolve(
         self,
@@ -159,64 +141,23 @@ class MediaFetcher:
                     "[%s] Zalo image from %s unavailable: %s",
                     message.account_id,
                     message.sender_id,
-                    exc if isinstance(exc, _DownloadError | UnsafeUrlError) else type(exc).__name__,
+                    exc if isinstance(exc, DownloadError | UnsafeUrlError) else type(exc).__name__,
                 )
                 refs.append(MediaRef(kind="image", url=ref.url, placeholder=IMAGE_UNAVAILABLE))
         return message.model_copy(update={"media": tuple(refs)})
 
     async def _fetch(self, url: str, target: Path, max_bytes: int, proxy: str | None) -> MediaRef:
-        client = self._client(proxy)
-        current = url
-        for _ in range(_MAX_REDIRECTS + 1):
-            current = await self.guard.check(current, what="Zalo image URL")
-            request = client.build_request("GET", current)
-            try:
-                async with asyncio.timeout(self.header_timeout):
-                    response = await client.send(request, stream=True)
-            except TimeoutError:
-                raise _DownloadError(
-                    f"no response headers within {self.header_timeout:g} s"
-                ) from None
-            except httpx2.HTTPError as exc:
-                raise _DownloadError(type(exc).__name__) from None
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise _DownloadError(f"HTTP {response.status_code} without a Location")
-                    current = urllib.parse.urljoin(current, location)
-                    continue
-                if response.status_code != 200:
-                    raise _DownloadError(f"HTTP {response.status_code}")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise _DownloadError(f"larger than {max_bytes} bytes")
-                body = await self._read(response, max_bytes)
-                mime = _mime_type(response.headers.get("content-type"), current)
-            finally:
-                await response.aclose()
-            extension = mimetypes.guess_extension(mime) or ".img"
-            path = target.with_suffix(extension)
-            await asyncio.to_thread(write_private_file, path, body)
-            return MediaRef(kind="image", url=url, path=str(path), mime_type=mime, size=len(body))
-        raise _DownloadError("too many redirects")
-
-    async def _read(self, response: httpx2.Response, max_bytes: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        iterator = response.aiter_bytes(_CHUNK)
-        while True:
-            try:
-                async with asyncio.timeout(self.idle_timeout):
-                    chunk = await anext(iterator)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise _DownloadError(f"no data for {self.idle_timeout:g} s") from None
-            except httpx2.HTTPError as exc:
-                raise _DownloadError(type(exc).__name__) from None
-            size += len(chunk)
-            if size > max_bytes:
-                raise _DownloadError(f"larger than {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        download = await self._downloader.fetch(
+            url,
+            max_bytes=max_bytes,
+            what="Zalo image URL",
+            proxy=proxy,
+            header_timeout=self.header_timeout,
+            idle_timeout=self.idle_timeout,
+        )
+        body = download.data
+        mime = _mime_type(download.content_type, download.url)
+        extension = mimetypes.guess_extension(mime) or ".img"
+        path = target.with_suffix(extension)
+        await asyncio.to_thread(write_private_file, path, body)
+        return MediaRef(kind="image", url=url, path=str(path), mime_type=mime, size=len(body))

@@ -3,7 +3,6 @@ SSRF-guarded), the unavailable-image notice, stickers and empty texts."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -16,10 +15,10 @@ from zalogate.botapi import UrlGuard
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
 from zalogate.channels.zalo.inbound import InvalidUpdateError, normalize_update, unwrap_update
 from zalogate.core.agent import Turn
-from zalogate.core.model import ChatType, InboundMessage, MediaRef, ReplyPayload
+from zalogate.core.model import ChatType, MediaRef, ReplyPayload
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
 
-from .conftest import Harness, HarnessFactory, fast_options, public_resolver, zalo_config
+from .conftest import Harness, HarnessFactory, fast_options, zalo_config
 
 REAL_IMAGE_EVENT: dict[str, Any] = {
     "event_name": "message.image.received",
@@ -294,62 +293,7 @@ async def test_stickers_unsupported_and_blank_texts_start_no_turn(
 
 
 # ------------------------------------------------------------------ the fetcher itself
-
-
-def image_message(url: str) -> InboundMessage:
-    return InboundMessage(
-        channel="zalo",
-        account_id="default",
-        chat_type=ChatType.DIRECT,
-        chat_id="u1",
-        sender_id="u1",
-        message_id="m-fetch",
-        timestamp_ms=1,
-        media=(MediaRef(kind="image", url=url),),
-    )
-
-
-async def test_redirects_to_private_addresses_are_refused(
-    fake: FakeZaloBotApi, tmp_path: Path
-) -> None:
-    from starlette.responses import RedirectResponse
-
-    async def redirect(request: Any) -> Any:
-        return RedirectResponse("http://10.0.0.7/secret.png")
-
-    fake._app.add_route("/redirect", redirect)
-    fetcher = MediaFetcher(tmp_path, guard=UrlGuard(allow_loopback=True, resolver=public_resolver))
-    try:
-        resolved = await fetcher.resolve(
-            image_message(f"{fake.base_url}/redirect"), max_bytes=10**6
-        )
-    finally:
-        await fetcher.aclose()
-    assert resolved.media[0].placeholder == IMAGE_UNAVAILABLE
-    assert resolved.media[0].path is None
-
-
-async def test_a_stalled_download_gives_up_after_the_idle_timeout(
-    fake: FakeZaloBotApi, tmp_path: Path
-) -> None:
-    from starlette.responses import StreamingResponse
-
-    async def stall(request: Any) -> Any:
-        async def body() -> AsyncIterator[bytes]:
-            yield make_png()[:10]
-            await asyncio.sleep(30)
-
-        return StreamingResponse(body(), media_type="image/png")
-
-    fake._app.add_route("/stall", stall)
-    fetcher = MediaFetcher(
-        tmp_path, guard=UrlGuard(allow_loopback=True), header_timeout=2.0, idle_timeout=0.2
-    )
-    try:
-        resolved = await fetcher.resolve(image_message(f"{fake.base_url}/stall"), max_bytes=10**6)
-    finally:
-        await fetcher.aclose()
-    assert resolved.media[0].placeholder == IMAGE_UNAVAILABLE
+# (downloads: tests/channels/test_download.py)
 
 
 def test_old_downloads_are_pruned(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Loading outbound media: a local file or an HTTP(S) URL -> bytes, within a size cap.
 
 Zalo wants the bytes uploaded (unlike the Bot API, which fetches a URL itself), so a remote
-URL is downloaded first: guarded against SSRF (private and loopback hosts refused unless
-allowed, also after redirects), capped at ``mediaMaxMb`` and bounded in time.
+URL is downloaded first (:mod:`zalogate.channels.download`): guarded against SSRF (private
+and loopback hosts refused unless allowed, also after redirects; the connection goes to the
+vetted address), capped at ``mediaMaxMb`` and bounded in time.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from pathlib import Path, PurePosixPath
 import httpx2
 
 from zalogate.botapi import UnsafeUrlError, UrlGuard
+from zalogate.channels.download import Downloader, DownloadError
 
 __all__ = ["LoadedMedia", "MediaLoadError", "MediaLoader", "local_media_path"]
 
-_MAX_REDIRECTS = 3
-_CHUNK = 64 * 1024
+_LOAD_MESSAGES: dict[str, str] = {
+    "status": "media download failed: HTTP {status}",
+    "no-location": "HTTP {status} without Location",
+    "too-large": "media is larger than {limit} bytes",
+    "transport": "media download failed: {detail}",
+    "redirects": "media download: too many redirects",
+}
 _IMAGE_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
     (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
@@ -90,20 +97,11 @@ class MediaLoader:
     def __init__(self, guard: UrlGuard, *, timeout_s: float = 60.0) -> None:
         self.guard = guard
         self.timeout_s = timeout_s
-        self._client: httpx2.AsyncClient | None = None
+        self._downloader = Downloader(guard, timeout=httpx2.Timeout(timeout_s))
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-
-    def _http(self) -> httpx2.AsyncClient:
-        if self._client is None:
-            self._client = httpx2.AsyncClient(
-                follow_redirects=False, trust_env=False, timeout=self.timeout_s
-            )
-        return self._client
+        await self._downloader.aclose()
 
     async def load(self, ref: str, *, max_bytes: int) -> LoadedMedia:
         """Read ``ref`` (path, ``file://`` or http(s) URL) into memory.
@@ -137,34 +135,15 @@ class MediaLoader:
         return LoadedMedia(data, name, mime)
 
     async def _download(self, url: str, max_bytes: int) -> tuple[bytes, str]:
-        client = self._http()
-        current = url
-        for _ in range(_MAX_REDIRECTS + 1):
-            try:
-                current = await self.guard.check(current, what="media URL")
-            except UnsafeUrlError as exc:
-                raise MediaLoadError(str(exc)) from None
-            try:
-                async with client.stream("GET", current) as response:
-                    if response.is_redirect:
-                        location = response.headers.get("location")
-                        if not location:
-                            raise MediaLoadError(f"HTTP {response.status_code} without Location")
-                        current = urllib.parse.urljoin(current, location)
-                        continue
-                    if response.status_code != 200:
-                        raise MediaLoadError(f"media download failed: HTTP {response.status_code}")
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise MediaLoadError(f"media is larger than {max_bytes} bytes")
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_bytes(_CHUNK):
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise MediaLoadError(f"media is larger than {max_bytes} bytes")
-                        chunks.append(chunk)
-                    return b"".join(chunks), current
-            except httpx2.HTTPError as exc:
-                raise MediaLoadError(f"media download failed: {type(exc).__name__}") from None
-        raise MediaLoadError("media download: too many redirects")
+        try:
+            download = await self._downloader.fetch(url, max_bytes=max_bytes, what="media URL")
+        except UnsafeUrlError as exc:
+            raise MediaLoadError(str(exc)) from None
+        except DownloadError as exc:
+            message = _LOAD_MESSAGES.get(exc.reason, "media download failed: {reason}")
+            raise MediaLoadError(
+                message.format(
+                    status=exc.status, detail=exc.detail, limit=max_bytes, reason=str(exc)
+                )
+            ) from None
+        return download.data, download.url
