@@ -8,8 +8,9 @@ Usage::
 
 Start-up order: logging -> store -> agent -> inbox + pipeline -> channels (each gets a
 :class:`ChannelContext`) -> HTTP server -> inbox workers (which replay unfinished messages)
--> monitors. Shutdown runs the other way round (channels with an ``aclose`` method are closed
-after the inbox stopped) and is bounded by ``shutdown_timeout``.
+-> monitors -> control endpoint (``gateway.token``). Shutdown runs the other way round
+(channels with an ``aclose`` method are closed after the inbox stopped) and is bounded by
+``shutdown_timeout``.
 
 A monitor (``channel.run(account, stop)``) that raises is restarted with a jittered backoff
 (1 s to 30 s by default); one that keeps failing never affects the other accounts. How a
