@@ -172,7 +172,9 @@ async def test_restart_after_another_zalo_web_session_closed_the_listener(
         fake.run(fake.duplicate_connection(BOT))
         await until(lambda: record(gateway).state is AccountState.FAILED)
         work_started = record(gateway, "work").last_start_at
-        assert "close 3000" in (record(gateway).last_error or "")
+        error = record(gateway).last_error or ""
+        assert "close 3000" in error
+        assert error.endswith("then run: zalogate channels restart --channel zalouser")
 
         assert await cli("channels", "restart", "--channel", "zalouser") == 0
         out = capsys.readouterr().out

@@ -121,16 +121,20 @@ class AccountMonitor:
         except ListenerDuplicateError:
             self.state.state = "failed"
             self.state.detail = "another Zalo Web session took over (close 3000)"
+            restart = "zalogate channels restart --channel zalouser"
+            if self.account_id != "default":
+                restart += f" --account {self.account_id}"
             log.error(
                 "[%s] zalouser listener stopped: the account was opened in Zalo Web elsewhere"
-                " (close 3000). Close the other session, then restart the gateway.",
+                " (close 3000). Close the other session, then run: %s",
                 self.account_id,
+                restart,
             )
             await self.connection.invalidate()
             raise DuplicateConnectionError(
                 f"[{self.account_id}] another Zalo Web session is open for this account (close"
-                " 3000); the account is stopped. Close Zalo Web in the browser, then restart"
-                " the gateway."
+                " 3000); the account is stopped. Close Zalo Web in the browser, then run:"
+                f" {restart}"
             ) from None
         except ListenerClosedError as exc:
             self.state.state, self.state.detail = "stopped", str(exc)
