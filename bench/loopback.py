@@ -107,6 +107,27 @@ def with_offered_rate(result: dict[str, Any], rate: float) -> dict[str, Any]:
     return result
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) jiffies of the whole machine from ``/proc/stat``; None where it is
+    missing (not Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(value) for value in fields[1:9]]  # user .. steal (guest is inside user)
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Share of the machine's CPU time the hypervisor gave to other guests between two
+    :func:`cpu_ticks` readings: a slow host shows here, not in the load average."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]) * 100, 1)
+
+
 def emit(result: Mapping[str, Any]) -> None:
     """Print the one JSON object a benchmark outputs."""
     json.dump(dict(result), sys.stdout)
@@ -499,6 +520,7 @@ def run_main(
     logging.basicConfig(level=logging.WARNING)
     # The fake logs a ClientDisconnect when the stopping gateway drops its open long-poll.
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    ticks = cpu_ticks()
     if fast_loop:
         from zalogate.runtime import eventloop
 
@@ -507,9 +529,10 @@ def run_main(
         gc.collect()
         gc.freeze()
         gc.disable()
-        emit(eventloop.run(run(args)))
+        result = eventloop.run(run(args))
     else:
-        emit(asyncio.run(run(args)))
+        result = asyncio.run(run(args))
+    emit({**result, "steal_pct": steal_pct(ticks, cpu_ticks())})
 
 
 # -- child: serve ----------------------------------------------------------------------------

@@ -67,6 +67,9 @@ def test_webhook_closed_loop() -> None:
     assert_exactly_one_reply_each(result, 30)
     assert result["http_statuses"] == {"200": 30}  # the raised rate limit let every POST in
     assert result["rss_mb"] > 0
+    # The host's steal time during the run (None off Linux): how a slow host is told apart.
+    steal = result["steal_pct"]
+    assert steal is None or 0.0 <= steal <= 100.0
 
 
 def test_webhook_offered_load() -> None:
@@ -107,3 +110,18 @@ def test_zalouser_e2e() -> None:
     assert_exactly_one_reply_each(result, 8)
     assert result["rss_idle_mb"] > 0
     assert result["rss_idle_accounts"] == 2
+
+
+def test_steal_share_is_steal_over_all_ticks() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import loopback
+    finally:
+        sys.path.remove(str(BENCH))
+    assert loopback.steal_pct((10, 1000), (40, 1300)) == 10.0
+    assert loopback.steal_pct((10, 1000), (10, 1000)) is None  # no time passed
+    assert loopback.steal_pct(None, (10, 1000)) is None
+    ticks = loopback.cpu_ticks()
+    if Path("/proc/stat").exists():
+        assert ticks is not None
+        assert 0 <= ticks[0] <= ticks[1]
