@@ -41,6 +41,18 @@ def no_gateway(port: int | None = None) -> str:
 # -- list -------------------------------------------------------------------------------
 
 
+def install_broken_zalo_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed ``zalo`` plugin fails to build its channel (status falls back to config)."""
+
+    def broken(context: ChannelContext) -> Any:
+        raise RuntimeError("the zalo module is broken")
+
+    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
+    monkeypatch.setattr(
+        "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
+    )
+
+
 def test_list_shows_every_installed_channel_with_its_accounts(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
@@ -143,13 +155,7 @@ def test_status_without_gateway_reports_mode_token_source_and_warnings(
 def test_status_falls_back_to_the_config_when_the_channel_cannot_be_built(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    def broken(context: ChannelContext) -> Any:
-        raise RuntimeError("the zalo module is broken")
-
-    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
-    monkeypatch.setattr(
-        "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
-    )
+    install_broken_zalo_plugin(monkeypatch)
     monkeypatch.setenv("ZALO_BOT_TOKEN", "333:envsecretvalue")
     write_config(
         tmp_path,
@@ -317,13 +323,7 @@ def test_status_without_the_channel_still_says_allowlist_for_the_env_account(
 ) -> None:
     """The config-only fallback (the channel cannot be built) agrees with the channel."""
 
-    def broken(context: ChannelContext) -> Any:
-        raise RuntimeError("the zalo module is broken")
-
-    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
-    monkeypatch.setattr(
-        "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
-    )
+    install_broken_zalo_plugin(monkeypatch)
     monkeypatch.setenv("ZALO_BOT_TOKEN", ENV_TOKEN)
     write_config(
         tmp_path,
