@@ -85,8 +85,9 @@ Access control
     test_access.py::test_an_unauthorised_image_gets_the_pairing_reply_and_is_never_downloaded
 30. groups
     test_access.py::test_group_policy_and_group_allow_from
-    (``channels.zalo`` absent: zalogate.config resolves no account at
-    all then, so nothing can be let in; see docs/channels/zalo.md)
+    test_access.py::test_without_a_zalo_section_groups_are_fail_closed_and_dms_pair
+    test_access.py::test_the_no_section_warning_is_logged_once_per_process
+    test_gateway.py::test_env_token_only_end_to_end_groups_fail_closed_and_dms_pair
 
 Inbound content
 31. image fetch, name, ms
@@ -119,6 +120,8 @@ Config / status
 39. token inheritance, env, case
     test_accounts.py::test_an_explicitly_blank_account_token_does_not_inherit
     test_accounts.py::test_env_token_configures_only_the_default_account
+    test_accounts.py::test_no_section_with_an_env_token_is_the_default_account_at_its_defaults
+    test_accounts.py::test_a_named_account_never_takes_the_env_token
     test_accounts.py::test_account_keys_match_case_insensitively_and_empty_accounts_inherit
 40. probe, blank token, warning
     test_status.py::test_probe_reports_the_bot_name_and_mode_without_secrets
