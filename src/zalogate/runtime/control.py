@@ -6,7 +6,13 @@ A running gateway restarts or stops one channel account on request:
   runs, forget its restart delays and start it again now (also a ``failed`` account, or one
   waiting in backoff);
 * ``POST /control/accounts/{channel}/{account}/stop`` — stop it and leave it stopped (body,
-  optional: ``{"reason": "stopped by channels logout"}``).
+  optional: ``{"reason": "stopped by channels logout"}``);
+* ``POST /control/messages/{channel}/{account}`` — send one message through the running
+  account (body: :class:`MessageRequest` as JSON), so that ``message send`` uses the gateway's
+  session and listener (Zalo confirms a personal account's file upload over the listener).
+  200 with the delivery receipt (``{ok, channel, accountId, target, messageIds}``); 400 for a
+  bad body, 404 unknown account, 409 account not running, 502 Zalo refused the send (with the
+  ``messageIds`` that went out before the failure).
 
 Requests need ``Authorization: Bearer <token>``. The gateway makes a new token at every start
 (:func:`new_token`), writes it to ``<state dir>/gateway.token`` (mode 0600 from the first byte)
@@ -15,7 +21,8 @@ answered, and never a request that came through a proxy (forwarding headers): th
 is the proof of being the gateway's user on the gateway's machine.
 
 This module holds no server code (the endpoint itself lives in :mod:`zalogate.runtime.http`),
-so that the CLI can use :func:`account_action` without importing uvicorn or starlette.
+so that the CLI can use :func:`account_action` and :func:`send_message` without importing
+uvicorn or starlette.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from urllib.parse import quote
 
 import httpx2
 
+from zalogate.core.channel import Channel, ChannelAccount
+from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.runtime.status import AccountStatus
 from zalogate.store import write_private_file
 
@@ -44,15 +53,21 @@ __all__ = [
     "ControlError",
     "ControlResult",
     "ControlUnavailableError",
+    "MessageControl",
+    "MessageRequest",
+    "SendRefusedError",
     "UnknownAccountError",
     "account_action",
     "account_path",
     "bearer_matches",
     "client_refusal",
+    "deliver",
     "is_control_path",
+    "message_path",
     "new_token",
     "read_token_file",
     "remove_token_file",
+    "send_message",
     "token_path",
     "write_token_file",
 ]
@@ -63,6 +78,10 @@ TOKEN_FILENAME = "gateway.token"  # noqa: S105 - a file name
 ACTIONS = ("restart", "stop")
 DEFAULT_TIMEOUT = 20.0
 """Seconds a client waits for an answer (a stop waits for the monitor to finish)."""
+MESSAGE_TIMEOUT = 300.0
+"""Seconds a client waits for a send (uploads, retries with backoff, Zalo's ``file_done``)."""
+MAX_MEDIA_ITEMS = 20
+MAX_MESSAGE_CHARS = 100_000
 
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
 
@@ -73,6 +92,18 @@ class UnknownAccountError(LookupError):
 
 class ControlUnavailableError(RuntimeError):
     """The gateway cannot act now (it is stopping, or the old monitor did not stop)."""
+
+
+class SendRefusedError(Exception):
+    """The channel (Zalo) did not deliver the message, or only part of it.
+
+    Attributes:
+        message_ids: The ids that went out before the failure (a partial delivery).
+    """
+
+    def __init__(self, message: str, *, message_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message_ids = message_ids
 
 
 class AccountControl(Protocol):
@@ -87,6 +118,124 @@ class AccountControl(Protocol):
     ) -> AccountStatus:
         """Stop one account's monitor and keep it stopped; return its new status."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    """One message for ``POST /control/messages/{channel}/{account}``.
+
+    JSON: ``{"target": str, "text": str, "media": [str], "link": str?, "replyTo": str?}``.
+    Local media paths must be absolute (the CLI resolves them; the gateway reads the files).
+    """
+
+    target: str
+    text: str = ""
+    media: tuple[str, ...] = ()
+    link: str | None = None
+    reply_to: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body."""
+        body: dict[str, Any] = {"target": self.target, "text": self.text, "media": list(self.media)}
+        if self.link is not None:
+            body["link"] = self.link
+        if self.reply_to:
+            body["replyTo"] = self.reply_to
+        return body
+
+    @classmethod
+    def from_json(cls, data: Any) -> MessageRequest:
+        """Validate a request body.
+
+        Raises:
+            ValueError: What is wrong, naming the field (meant for the client).
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError("the body must be a JSON object {target, text, media, link?}")
+        unknown = sorted(set(data) - {"target", "text", "media", "link", "replyTo"})
+        if unknown:
+            raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+        target = data.get("target")
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError("target: a non-empty string is required")
+        text = data.get("text", "")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise ValueError("text: must be a string")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"text: longer than {MAX_MESSAGE_CHARS} characters")
+        media = data.get("media", [])
+        if media is None:
+            media = []
+        if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
+            raise ValueError("media: must be a list of strings (URLs or absolute paths)")
+        if len(media) > MAX_MEDIA_ITEMS:
+            raise ValueError(f"media: at most {MAX_MEDIA_ITEMS} items")
+        refs: list[str] = []
+        for index, item in enumerate(media):
+            ref = item.strip()
+            if not ref:
+                raise ValueError(f"media[{index}]: empty")
+            if "://" not in ref:
+                path = Path(ref)
+                if not path.is_absolute():
+                    raise ValueError(f"media[{index}]: a local path must be absolute")
+                if not path.is_file():
+                    raise ValueError(f"media[{index}]: no such file on the gateway's machine")
+            refs.append(ref)
+        link = data.get("link")
+        if link is not None and (not isinstance(link, str) or not link.strip()):
+            raise ValueError("link: must be a non-empty string")
+        reply_to = data.get("replyTo")
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise ValueError("replyTo: must be a string")
+        if not text.strip() and not refs and link is None:
+            raise ValueError("nothing to send: give text, media or link")
+        return cls(
+            target=target.strip(),
+            text=text,
+            media=tuple(refs),
+            link=link.strip() if link else None,
+            reply_to=reply_to or None,
+        )
+
+
+class MessageControl(Protocol):
+    """What the message route asks of the gateway (:class:`~zalogate.runtime.Gateway`)."""
+
+    async def send_message(
+        self, channel: str, account_id: str, request: MessageRequest
+    ) -> tuple[str, DeliveryReceipt]:
+        """Send through the running account; return its account id and the receipt.
+
+        Raises:
+            UnknownAccountError: No such channel or enabled account.
+            ControlUnavailableError: The account is not running (or the gateway stops).
+            SendRefusedError: Nothing, or not everything, went out.
+        """
+        ...
+
+
+async def deliver(
+    channel: Channel, account: ChannelAccount, request: MessageRequest
+) -> DeliveryReceipt:
+    """Send ``request`` through ``channel`` (what ``message send`` does, in either process).
+
+    A link goes through the channel's ``send_link`` when it has one and there is no media,
+    else it is appended to the text (Zalo shows a preview for a URL in a text message).
+    Exceptions of the channel propagate.
+    """
+    link, text = request.link, request.text
+    send_link = getattr(channel, "send_link", None)
+    if link is not None and callable(send_link) and not request.media:
+        receipt: DeliveryReceipt = await send_link(account, request.target, link, text)
+        return receipt
+    body = text if link is None else (f"{text}\n{link}" if text.strip() else link)
+    payload = ReplyPayload(
+        text=body, media_urls=request.media, reply_to_id=request.reply_to or None
+    )
+    return await channel.send(account, request.target, payload)
 
 
 # -- the token file -------------------------------------------------------------------------
@@ -178,14 +327,28 @@ class ControlError(Exception):
         status_code: The gateway's HTTP status, or None when it could not be reached.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: str | None = None,
+        message_ids: tuple[str, ...] = (),
+        maybe_sent: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.detail = detail if detail is not None else message
+        """The gateway's own error text (without the "refused to ..." frame)."""
+        self.message_ids = message_ids
+        """Message ids that went out before a failed send (502)."""
+        self.maybe_sent = maybe_sent
+        """The request reached the gateway but no answer came back (a timeout)."""
 
     @property
     def unreachable(self) -> bool:
         """True when no gateway answered at all."""
-        return self.status_code is None
+        return self.status_code is None and not self.maybe_sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +415,69 @@ async def account_action(
         )
     record = answer.get("account")
     return ControlResult(action, record if isinstance(record, Mapping) else {})
+
+
+def message_path(channel: str, account_id: str) -> str:
+    """``/control/messages/<channel>/<account>`` (the ids percent-encoded)."""
+    return f"{CONTROL_PREFIX}/messages/{quote(channel, safe='')}/{quote(account_id, safe='')}"
+
+
+async def send_message(
+    base_url: str,
+    token: str,
+    channel: str,
+    account_id: str,
+    request: MessageRequest,
+    *,
+    timeout_s: float = MESSAGE_TIMEOUT,
+) -> dict[str, Any]:
+    """Ask the gateway at ``base_url`` to send ``request`` through one running account.
+
+    Returns:
+        The delivery receipt: ``{ok, channel, accountId, target, messageIds}``.
+
+    Raises:
+        ControlError: No gateway could be connected to (``unreachable``: nothing was sent), it
+            did not answer in time (``maybe_sent``), or it answered with an error
+            (``status_code``, ``detail``: its message, ``message_ids``: what went out).
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    url = base_url.rstrip("/") + message_path(channel, account_id)
+    try:
+        async with httpx2.AsyncClient(timeout=timeout_s, trust_env=False) as client:
+            response = await client.post(url, json=request.to_json(), headers=headers)
+    except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+        raise ControlError(f"no gateway answered at {base_url} ({type(exc).__name__})") from None
+    except httpx2.HTTPError as exc:
+        raise ControlError(
+            f"the gateway at {base_url} did not answer in time ({type(exc).__name__});"
+            " the message may have been sent",
+            maybe_sent=True,
+        ) from None
+    except OSError as exc:
+        raise ControlError(f"no gateway answered at {base_url} ({exc.strerror or exc})") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code == 200 and isinstance(answer, Mapping) and answer.get("ok") is True:
+        ids = answer.get("messageIds")
+        return {
+            "ok": True,
+            "channel": str(answer.get("channel") or channel),
+            "accountId": str(answer.get("accountId") or account_id),
+            "target": str(answer.get("target") or request.target),
+            "messageIds": [str(i) for i in ids] if isinstance(ids, list) else [],
+        }
+    message = answer.get("error") if isinstance(answer, Mapping) else None
+    raw_ids = answer.get("messageIds") if isinstance(answer, Mapping) else None
+    sent = tuple(str(i) for i in raw_ids) if isinstance(raw_ids, list) else ()
+    if response.status_code == 401:
+        message = "the gateway refused the control token (is it another gateway's?)"
+    detail = str(message) if message else f"HTTP {response.status_code}"
+    raise ControlError(
+        f"the gateway at {base_url} refused to send through {channel}/{account_id}: {detail}",
+        status_code=response.status_code,
+        detail=detail,
+        message_ids=sent,
+    )

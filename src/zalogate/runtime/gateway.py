@@ -24,7 +24,9 @@ failure is classified (channels cannot import the runtime, so this is duck-typed
 
 One account can be restarted or stopped while the others run (:meth:`Gateway.restart_account`,
 :meth:`Gateway.stop_account`; served by the HTTP control endpoint, see
-:mod:`zalogate.runtime.control`). Each account has a stop event of its own, which is the one
+:mod:`zalogate.runtime.control`), and :meth:`Gateway.send_message` sends one message through a
+running account for ``message send`` (the gateway's session, and its listener for the
+personal account's file uploads). Each account has a stop event of its own, which is the one
 its monitor gets. A channel may offer ``reset_account(account)`` (optional, may be a
 coroutine): called when an account is restarted or stopped on request, right after its stop
 event is set, to drop what it holds of the account's session (a logged-in client) without
@@ -36,11 +38,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
@@ -60,10 +65,14 @@ from zalogate.core.channel import (
     ChannelPlugin,
     ProbeResult,
 )
+from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.runtime.control import (
     ControlUnavailableError,
+    MessageRequest,
+    SendRefusedError,
     UnknownAccountError,
+    deliver,
     new_token,
     remove_token_file,
     token_path,
@@ -489,7 +498,7 @@ class Gateway:
         """Serve the control endpoint with a fresh token, written to ``gateway.token``."""
         token = new_token()
         register_secret(token)  # never in a log line, whatever logs it
-        self.http.enable_control(self, token)
+        self.http.enable_control(self, token, messages=self)
         stack.callback(self.http.disable_control)
         try:
             write_token_file(self.state_dir, token)
@@ -567,6 +576,89 @@ class Gateway:
             )
         log.info("%s monitor stopped on request (%s)", monitor.label, why)
         return record
+
+    async def send_message(
+        self, channel: str, account_id: str, request: MessageRequest
+    ) -> tuple[str, DeliveryReceipt]:
+        """Send one message through a running account (``message send`` via the gateway).
+
+        It goes through the same send-tracking channel as agent replies (the account's last
+        outbound is stamped) and is recorded in ``pipeline_deliveries`` (message id
+        ``control:<random>``, seq 0), so ``channels status`` shows it afterwards too.
+
+        Returns:
+            The account's id and the receipt (with at least one message id).
+
+        Raises:
+            UnknownAccountError: The gateway runs no such channel or enabled account.
+            ControlUnavailableError: The account is not running, or the gateway is stopping.
+            SendRefusedError: Nothing, or only part, went out (``message_ids``).
+        """
+        monitor = self._monitor_for(channel, account_id)
+        self._check_accepting()
+        record = self.status_board.get(*monitor.key)
+        state = record.state if record is not None else AccountState.STARTING
+        if state is not AccountState.RUNNING:
+            why = (record.last_error or record.reason) if record is not None else None
+            detail = f": {redact(why)}" if why else ""
+            raise ControlUnavailableError(
+                f"the {monitor.label} account is not running (state {state.value}){detail}"
+            )
+        key = f"control:{uuid.uuid4().hex}"
+        try:
+            receipt = await deliver(monitor.channel, monitor.account, request)
+        except Exception as exc:
+            sent = exc.partial_ids if isinstance(exc, DeliveryError) else ()
+            status = "partial" if sent else "failed"
+            await self._record_send(monitor, key, request.target, status, sent, exc)
+            log.warning("%s: control send failed: %s", monitor.label, redact(describe_error(exc)))
+            raise SendRefusedError(_error_line(exc), message_ids=sent) from exc
+        ids = tuple(receipt.message_ids)
+        if ids:
+            self.status_board.update(*monitor.key, last_outbound_at=now_ms())
+        if receipt.error or not ids:
+            error = Exception(receipt.error or "Zalo returned no message id")
+            status = "partial" if ids else "failed"
+            await self._record_send(monitor, key, request.target, status, ids, error)
+            raise SendRefusedError(_error_line(error), message_ids=ids)
+        await self._record_send(monitor, key, request.target, "sent", ids, None)
+        return monitor.account.account_id, receipt
+
+    async def _record_send(
+        self,
+        monitor: _Monitor,
+        key: str,
+        target: str,
+        status: str,
+        ids: Sequence[str],
+        error: BaseException | None,
+    ) -> None:
+        """One ``pipeline_deliveries`` row for a control send (a failure is only logged)."""
+        store = self.store
+        if store is None:
+            return
+        params = (
+            *monitor.key,
+            key,
+            0,
+            target,
+            status,
+            json.dumps(list(ids)),
+            redact(describe_error(error)) if error is not None else None,
+            now_ms(),
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO pipeline_deliveries (channel, account_id, message_id, seq, target,"
+                " status, message_ids, error, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        try:
+            await store.write(write)
+        except Exception as exc:
+            log.warning("%s: recording a control send failed: %s", monitor.label, exc)
 
     def _monitor_for(self, channel: str, account_id: str) -> _Monitor:
         if channel not in self.channels:
@@ -790,6 +882,12 @@ def register_secret_values(obj: Any) -> None:
     """Register every secret-looking value in ``obj`` with the log redaction."""
     for secret in collect_secrets(obj):
         register_secret(secret)
+
+
+def _error_line(exc: BaseException) -> str:
+    """The first line of ``exc`` (redacted), or its type when it has no text."""
+    lines = str(exc).strip().splitlines()
+    return (redact(lines[0].strip()) if lines else "") or type(exc).__name__
 
 
 async def _maybe_await(value: Any) -> Any:

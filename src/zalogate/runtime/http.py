@@ -37,6 +37,9 @@ from zalogate.runtime.control import (
     CONTROL_PREFIX,
     AccountControl,
     ControlUnavailableError,
+    MessageControl,
+    MessageRequest,
+    SendRefusedError,
     UnknownAccountError,
     bearer_matches,
     client_refusal,
@@ -56,6 +59,7 @@ StatusSource = Callable[[], Sequence[AccountStatus]]
 _RESOLVED_MAX = 256
 """Exact paths whose route is remembered (the rest are looked up each time)."""
 _MAX_CONTROL_BODY = 4096
+_MAX_MESSAGE_BODY = 1024 * 1024
 _MAX_REASON_CHARS = 200
 _NO_STORE = {"Cache-Control": "no-store"}
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -186,6 +190,7 @@ class HttpServer:
         self._status = status or (lambda: ())
         self._shutdown_timeout = shutdown_timeout
         self._control: AccountControl | None = None
+        self._messages: MessageControl | None = None
         self._control_token = ""
         builtin = Starlette(
             routes=[
@@ -237,15 +242,18 @@ class HttpServer:
         """The mounted paths and their names."""
         return self._router.mounted()
 
-    def enable_control(self, control: AccountControl, token: str) -> None:
-        """Serve the control endpoint for ``control``, for requests bearing ``token``."""
+    def enable_control(
+        self, control: AccountControl, token: str, *, messages: MessageControl | None = None
+    ) -> None:
+        """Serve the control endpoint for ``control``, for requests bearing ``token``;
+        ``messages`` also serves ``POST /control/messages/{channel}/{account}``."""
         if not token:
             raise ValueError("the control endpoint needs a token")
-        self._control, self._control_token = control, token
+        self._control, self._messages, self._control_token = control, messages, token
 
     def disable_control(self) -> None:
         """Stop serving the control endpoint (it answers 404 again)."""
-        self._control, self._control_token = None, ""
+        self._control, self._messages, self._control_token = None, None, ""
 
     async def start(self) -> None:
         """Bind the socket and serve in a background task; return once it accepts requests.
@@ -324,26 +332,32 @@ class HttpServer:
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def _control_request(self, request: Request) -> Response:
-        """``POST /control/accounts/{channel}/{account}/{restart|stop}``.
+        """``POST /control/accounts/{channel}/{account}/{restart|stop}`` and
+        ``POST /control/messages/{channel}/{account}``.
 
         Checked in this order: loopback client without forwarding headers (403), a known
-        path shape (404), the method (405), the bearer token (401), the account (404).
+        path shape (404), the method (405), the bearer token (401), the body (400, 413), the
+        account (404).
         """
         client = request.client
         refusal = client_refusal(client.host if client else None, request.headers)
         if refusal is not None:
             return _control_error(403, refusal)
-        control, token = self._control, self._control_token
+        control, messages, token = self._control, self._messages, self._control_token
         parts = request.url.path.removeprefix(CONTROL_PREFIX).strip("/").split("/")
-        if control is None or len(parts) != 4 or parts[0] != "accounts":
+        is_account = len(parts) == 4 and parts[0] == "accounts"
+        is_message = len(parts) == 3 and parts[0] == "messages" and messages is not None
+        if control is None or not (is_account or is_message):
             return _control_error(404, "no such control endpoint")
-        _, channel, account, action = parts  # the ASGI path is already percent-decoded
         if request.method != "POST":
             return _control_error(405, "use POST", headers={"Allow": "POST"})
         if not bearer_matches(request.headers.get("authorization"), token):
             return _control_error(
                 401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
+        if messages is not None and is_message:
+            return await self._message_request(messages, parts[1], parts[2], request)
+        _, channel, account, action = parts  # the ASGI path is already percent-decoded
         if action not in ACTIONS:
             return _control_error(404, f"unknown action {action!r} (use restart or stop)")
         reason = await _stop_reason(request)
@@ -362,6 +376,52 @@ class HttpServer:
         log.info("control: %s %s/%s -> %s", action, channel, account, record.state.value)
         return JSONResponse(
             {"ok": True, "action": action, "account": record.to_json()}, headers=_NO_STORE
+        )
+
+    async def _message_request(
+        self, messages: MessageControl, channel: str, account: str, request: Request
+    ) -> Response:
+        """Validate the body, send through the running account, answer the receipt."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_MESSAGE_BODY:
+                return _control_error(413, f"the body is larger than {_MAX_MESSAGE_BODY} bytes")
+        try:
+            data = json.loads(body) if body.strip() else None
+        except ValueError:
+            return _control_error(400, "the body is not valid JSON")
+        try:
+            wanted = MessageRequest.from_json(data)
+        except ValueError as exc:
+            return _control_error(400, str(exc))
+        try:
+            account_id, receipt = await messages.send_message(channel, account, wanted)
+        except UnknownAccountError as exc:
+            return _control_error(404, str(exc))
+        except ControlUnavailableError as exc:
+            return _control_error(409, str(exc))
+        except SendRefusedError as exc:
+            answer = {"ok": False, "error": redact(str(exc)), "messageIds": list(exc.message_ids)}
+            return JSONResponse(answer, status_code=502, headers=_NO_STORE)
+        except Exception as exc:  # the gateway's bug: answer, log without the request
+            log.exception("control send through %s/%s failed", channel, account)
+            return _control_error(500, f"{type(exc).__name__}: {redact(str(exc))}")
+        log.info(
+            "control: sent %d message(s) through %s/%s",
+            len(receipt.message_ids),
+            channel,
+            account_id,
+        )
+        return JSONResponse(
+            {
+                "ok": True,
+                "channel": channel,
+                "accountId": account_id,
+                "target": wanted.target,
+                "messageIds": list(receipt.message_ids),
+            },
+            headers=_NO_STORE,
         )
 
 
