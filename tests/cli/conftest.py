@@ -48,3 +48,11 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
     monkeypatch.delenv("ZALO_API_URL", raising=False)
     return path
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An environment (and state dir) with nothing of the user's: for sandbox runs."""
+    from .sandbox_driver import clean_environment  # it imports run_cli from here
+
+    return clean_environment(tmp_path, monkeypatch)

@@ -14,7 +14,6 @@ from .sandbox_driver import (
     EXAMPLES,
     ROOT,
     Terminal,
-    clean_environment,
     run_cli,
     run_with_openai_agent,
     write,
@@ -22,11 +21,6 @@ from .sandbox_driver import (
 )
 
 PAIRING_SCRIPT = EXAMPLES / "pairing.script"
-
-
-@pytest.fixture
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    return clean_environment(tmp_path, monkeypatch)
 
 
 # -- --script ---------------------------------------------------------------------------

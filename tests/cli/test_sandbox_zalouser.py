@@ -23,7 +23,6 @@ from .sandbox_driver import (
     EXAMPLES,
     ROOT,
     Terminal,
-    clean_environment,
     run_cli,
     run_with_openai_agent,
     write,
@@ -34,11 +33,6 @@ ZALOUSER_SCRIPT = EXAMPLES / "zalouser.script"
 BOT = ZalouserSimulator.bot_uid
 USER = ZalouserSimulator.user_id
 GROUP = ZalouserSimulator.group_id
-
-
-@pytest.fixture
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    return clean_environment(tmp_path, monkeypatch)
 
 
 # -- the example script ---------------------------------------------------------------------
