@@ -10,7 +10,8 @@ Nothing printed ever holds a secret: only where a token comes from.
 ``login``, ``logout`` and ``restart`` reach a running gateway through its control endpoint
 (:mod:`zalogate.runtime.control`): the gateway is the one answering ``/healthz`` on the
 configured host and port, the bearer token is read from ``<state dir>/gateway.token``. After
-a login the gateway restarts the account with the new session; before a logout it stops the
+a login the gateway restarts the account with the new session (not when the user kept the
+existing session: it is the one the gateway already uses); before a logout it stops the
 account (its listener would otherwise keep the old session); ``restart`` restarts one account
 (after closing the other Zalo Web session, close 3000).
 """
@@ -611,6 +612,14 @@ class ConsoleLoginUI:
 
     def __init__(self, state_dir: Path, channel: str, account_id: str) -> None:
         self._qr_path = state_dir / "tmp" / f"{channel}-login-qr-{account_id}.png"
+        self.declined = False
+        """A question was answered no (zalouser: "replace the session?")."""
+        self.qr_shown = False
+
+    @property
+    def kept_session(self) -> bool:
+        """True when the user declined to replace the session and no new login happened."""
+        return self.declined and not self.qr_shown
 
     def info(self, message: str) -> None:
         """Print a progress line."""
@@ -619,11 +628,16 @@ class ConsoleLoginUI:
     async def confirm(self, question: str, *, default: bool = False) -> bool:
         """Ask on the terminal; without one, take ``default``."""
         if not sys.stdin.isatty():
-            return default
-        return await asyncio.to_thread(typer.confirm, question, default=default)
+            answer = default
+        else:
+            answer = await asyncio.to_thread(typer.confirm, question, default=default)
+        if not answer:
+            self.declined = True
+        return answer
 
     async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
         """Save the QR image (0600), draw it with half blocks when its text is known."""
+        self.qr_shown = True
         path = write_private_file(self._qr_path, png)
         if payload:
             import segno
@@ -662,23 +676,25 @@ def login_command(
     """Log an account in (zalouser: scan a QR code with the Zalo app)."""
     config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
-    async def run() -> tuple[str, ChannelAccount]:
+    async def run() -> tuple[str, ChannelAccount, bool]:
         async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
             target = handle.account(account, require_enabled=False)
             if not isinstance(handle.channel, InteractiveLogin):
                 raise CliError(f"the {chosen} channel has no interactive login")
             ui = ConsoleLoginUI(state_dir, chosen, target.account_id)
             try:
-                return await handle.channel.login_interactive(target, ui), target
+                line = await handle.channel.login_interactive(target, ui)
             except CliError:
                 raise
             except Exception as exc:
                 raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
+            return line, target, ui.kept_session
 
-    line, target = asyncio.run(run())
+    line, target, kept = asyncio.run(run())
     out_console.print(line, markup=False)
-    if not target.enabled:
-        return  # the gateway does not run a disabled account
+    if not target.enabled or kept:
+        # A disabled account does not run; a kept session is the one the gateway already has.
+        return
     asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target.account_id, "restart"))
     if asked.result is not None:
         out_console.print(

@@ -1,12 +1,22 @@
-"""`zalogate message send`: send one message through a channel account, without a gateway."""
+"""`zalogate message send`: send one message through a channel account.
+
+When a gateway answers ``/healthz`` on the configured host and port and its control token is
+in ``<state dir>/gateway.token``, the message goes through the gateway
+(``POST /control/messages/{channel}/{account}``, :mod:`zalogate.runtime.control`): it uses the
+gateway's session of the account, and its listener, which Zalo needs to confirm a personal
+account's file upload. Otherwise (or with ``--direct``) this process builds the channel and
+sends itself. Either way the output is the same.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx2
 import typer
 
 from zalogate.cli.channel_access import (
@@ -20,12 +30,20 @@ from zalogate.cli.channel_access import (
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
+from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.state import get_state, out_console, print_json
-from zalogate.config import ZalogateConfig
-from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
+from zalogate.core.model import DeliveryReceipt
 from zalogate.core.targets import PROVIDER_PREFIXES, TargetError, parse_target
+from zalogate.runtime.control import ControlError, MessageRequest, deliver, read_token_file
+from zalogate.runtime.control import send_message as gateway_send
+from zalogate.runtime.endpoint import HEALTH_PATH
 
 __all__ = ["app", "send_message"]
+
+log = logging.getLogger(__name__)
+
+_HEALTH_TIMEOUT = 1.5
 
 app = typer.Typer(help="Send messages through a channel.", no_args_is_help=True)
 
@@ -64,11 +82,19 @@ def send_command(
     account: Annotated[
         str | None, typer.Option("--account", help="Send from this account (default account).")
     ] = None,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="Send from this process even when a gateway runs (not through the gateway).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
 ) -> None:
-    """Send a message (text, media or a link) to a Zalo chat."""
+    """Send a message (text, media or a link) to a Zalo chat, through the running gateway
+    when there is one."""
     try:
-        result = _send(ctx, target, text, channel, media or [], link, reply_to, account)
+        result = _send(ctx, target, text, channel, media or [], link, reply_to, account, direct)
     except CliError as exc:
         if as_json:
             print_json({"ok": False, "error": str(exc)})
@@ -94,6 +120,7 @@ def _send(
     link: str | None,
     reply_to: str | None,
     account_id: str | None,
+    direct: bool = False,
 ) -> dict[str, Any]:
     plugins = installed_plugins()
     config, state_dir = load_cli_config(get_state(ctx))
@@ -104,6 +131,17 @@ def _send(
         raise CliError("--link is empty")
     if not text.strip() and not media_refs and link is None:
         raise CliError("nothing to send: give --message, --media or --link")
+    request = MessageRequest(
+        target=target,
+        text=text,
+        media=media_refs,
+        link=link.strip() if link else None,
+        reply_to=reply_to or None,
+    )
+    if not direct:
+        through = _through_gateway(config, state_dir, chosen, account_id, request)
+        if through is not None:
+            return through
 
     async def run() -> dict[str, Any]:
         async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
@@ -143,14 +181,9 @@ async def send_message(
     A link goes through the channel's ``send_link`` when it has one, else it is appended to
     the text (Zalo shows a preview for a URL in a text message).
     """
-    send_link = getattr(handle.channel, "send_link", None)
+    request = MessageRequest(target, text, media, link, reply_to or None)
     try:
-        if link is not None and callable(send_link) and not media:
-            receipt: DeliveryReceipt = await send_link(account, target, link, text)
-        else:
-            body = text if link is None else (f"{text}\n{link}" if text.strip() else link)
-            payload = ReplyPayload(text=body, media_urls=media, reply_to_id=reply_to or None)
-            receipt = await handle.channel.send(account, target, payload)
+        receipt = await deliver(handle.channel, account, request)
     except CliError:
         raise
     except Exception as exc:
@@ -164,6 +197,88 @@ async def send_message(
     if not receipt.message_ids:
         raise CliError(f"{handle.id}: sending failed: Zalo returned no message id")
     return receipt
+
+
+def _through_gateway(
+    config: ZalogateConfig,
+    state_dir: Path,
+    channel: str,
+    account_id: str | None,
+    request: MessageRequest,
+) -> dict[str, Any] | None:
+    """Send through the running gateway; None when there is none to send through.
+
+    None (send from this process) when: the account is not a configured, enabled one (this
+    process then reports it as today), no token file, no gateway answers ``/healthz``, the
+    connection fails, or the gateway does not run that account (404: it started with another
+    config, or predates the message route).
+
+    Raises:
+        CliError: The gateway answered but refused or failed the send.
+    """
+    account = _configured_account(config, channel, account_id)
+    if account is None:
+        return None
+    token = read_token_file(state_dir)
+    if token is None:
+        return None
+    url = configured_gateway_url(config)
+    if not _gateway_answers(url):
+        return None
+    try:
+        result = asyncio.run(gateway_send(url, token, channel, account, request))
+    except ControlError as exc:
+        if exc.unreachable or exc.status_code == 404:
+            log.debug("not sending through the gateway at %s: %s", url, exc)
+            return None
+        raise _gateway_error(channel, account, exc) from None
+    log.debug("sent through the gateway at %s", url)
+    return result
+
+
+def _configured_account(config: ZalogateConfig, channel: str, account_id: str | None) -> str | None:
+    """The id of the enabled account ``account_id`` names (default: the default account), or
+    None when the config gives no such enabled account."""
+    accounts = resolved_accounts(config, channel)
+    if not accounts:
+        return None
+    chosen: ResolvedAccount | None
+    if account_id is None:
+        chosen = next((a for a in accounts if a.is_default), accounts[0])
+    else:
+        wanted = normalize_account_id(account_id)
+        chosen = next((a for a in accounts if a.account_id == wanted), None)
+    if chosen is None or not chosen.enabled:
+        return None
+    return chosen.account_id
+
+
+def _gateway_answers(url: str) -> bool:
+    """True when a zalogate gateway answers ``/healthz`` at ``url``."""
+    try:
+        response = httpx2.get(url + HEALTH_PATH, timeout=_HEALTH_TIMEOUT, trust_env=False)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx2.HTTPError, ValueError, OSError):
+        return False
+    return isinstance(body, Mapping) and body.get("ok") is True
+
+
+def _gateway_error(channel: str, account: str, exc: ControlError) -> CliError:
+    """The gateway's refusal as the line a send from this process would print."""
+    if exc.status_code == 502:
+        sent = ", ".join(exc.message_ids)
+        extra = f" (sent before the failure: {sent})" if sent else ""
+        return CliError(f"{channel}: sending failed: {exc.detail}{extra}")
+    if exc.status_code == 409:
+        return CliError(
+            f"{channel}: sending failed: the running gateway cannot send now: {exc.detail}"
+            f" (see `zalogate channels status --channel {channel}`)"
+        )
+    if exc.status_code == 401:
+        return CliError(
+            f"{channel}: sending failed: {exc} (pass --direct to send from this process)"
+        )
+    return CliError(f"{channel}: sending failed: {exc}")
 
 
 def _choose_channel(

@@ -185,8 +185,9 @@ class ZalouserSender:
             raise _SendFailedError(
                 ConfigurationError(
                     f"cannot send the file {media.filename}: Zalo confirms file uploads over the"
-                    " websocket listener, which is not running in this process (send files"
-                    " through the running gateway, or send a link instead)"
+                    " websocket listener, which is not running in this process: start the"
+                    " gateway (zalogate gateway run) and send again, `message send` then goes"
+                    " through it (or send a link instead)"
                 )
             )
 
