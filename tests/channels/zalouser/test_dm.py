@@ -230,3 +230,27 @@ async def test_messages_response_prefix_is_the_fallback_for_the_account(world: W
         [account] = channel.accounts()
         policy = channel.policy(account)
     assert (policy.response_prefix, policy.history_limit) == ("", 3)
+
+
+async def test_a_burst_from_two_senders_is_answered_in_each_senders_order(world: World) -> None:
+    """Admissions overlap (the monitor does not wait for each commit), yet every sender's
+    messages reach the agent, and get their replies, in the order they were written."""
+    world.save_session()
+    agent = RecordingAgent()
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        alice, carol = world.fake.user(world.ALICE), world.fake.user(world.CAROL)
+        for i in range(15):
+            await alice.says_to(world.BOT, f"alice {i}")
+            await carol.says_to(world.BOT, f"carol {i}")
+        await world.sent(kind="text", thread_id=world.ALICE, count=15)
+        await world.sent(kind="text", thread_id=world.CAROL, count=15)
+        replies = {
+            who: [r.text for r in world.records("text", uid)]
+            for who, uid in (("alice", world.ALICE), ("carol", world.CAROL))
+        }
+    for who in ("alice", "carol"):
+        expected = [f"{who} {i}" for i in range(15)]
+        assert [t.text for t in agent.turns if t.text.startswith(who)] == expected
+        assert replies[who] == [f"echo: {text}" for text in expected]

@@ -3,8 +3,12 @@
 :class:`AccountMonitor` runs until the gateway stops it or the listener ends:
 
 * every message event is normalised (:mod:`.inbound`; the account's own messages are
-  dropped) and handed to ``admit`` in arrival order (per-conversation order from there on is
-  the inbox's job); ``file_done`` controls resolve pending file uploads;
+  dropped) and handed to ``admit`` in arrival order; ``file_done`` controls resolve pending
+  file uploads. Admissions overlap (:class:`_Admissions`): ``admit`` returns only after the
+  durable commit, and waiting for each commit before reading the next event would cap the
+  account at one commit per message. Messages of one conversation are still admitted one
+  after the other, in arrival order (from there on, order is the inbox's job); an admission
+  that fails ends the monitor with its error, as a failed ``admit`` always did;
 * refreshed cookies are written back every ``refresh_s`` and when the monitor ends;
 * when the listener ends for good it raises: :class:`~.errors.DuplicateConnectionError`
   (``fatal``: Zalo Web was opened elsewhere; the account stops instead of fighting) or
@@ -53,12 +57,14 @@ class MonitorOptions:
         connect_timeout_s: How long the first connection may take.
         refresh_s: Seconds between write-backs of refreshed cookies.
         listener_options: Extra keyword arguments for :class:`Listener`.
+        max_admitting: Admissions in flight at most; the next event waits for a place.
     """
 
     reconnect: bool | RetryPolicy = True
     connect_timeout_s: float = 30.0
     refresh_s: float = 600.0
     listener_options: dict[str, Any] | None = None
+    max_admitting: int = 256
 
 
 @dataclass(slots=True)
@@ -151,25 +157,40 @@ class AccountMonitor:
                 self.state.state = "stopped"
 
     async def _consume(self, listener: Listener, own_uid: str) -> None:
-        async for event in listener:
-            if isinstance(event, UserMessage | GroupMessage):
-                await self._on_message(event, own_uid)
-            elif isinstance(event, Connected):
-                self.state.state, self.state.detail = "connected", ""
-                self.state.connections = event.connection
-                log.info("[%s] zalouser listener connected", self.account_id)
-            elif isinstance(event, Disconnected):
-                self.state.state = "reconnecting" if event.will_retry else "stopped"
-                self.state.detail = f"{event.reason.value} (code {event.code})"
-                if event.reason is not CloseReason.MANUAL:
-                    log.warning(
-                        "[%s] zalouser listener disconnected: %s%s",
-                        self.account_id,
-                        event.reason.value,
-                        f"; retrying in {event.retry_in_s:.1f}s" if event.will_retry else "",
-                    )
+        admissions = _Admissions(self.admit, self.options.max_admitting)
+        try:
+            async for event in listener:
+                if isinstance(event, UserMessage | GroupMessage):
+                    message = await self._normalize(event, own_uid)
+                    if message is not None:
+                        await admissions.add(message)
+                elif isinstance(event, Connected):
+                    self.state.state, self.state.detail = "connected", ""
+                    self.state.connections = event.connection
+                    log.info("[%s] zalouser listener connected", self.account_id)
+                elif isinstance(event, Disconnected):
+                    self._disconnected(event)
+                admissions.raise_failure()
+        finally:
+            # Admissions in flight were handed to the store: let them finish (never cancel
+            # them), so that a message read before the listener closed is not left behind.
+            await admissions.drain()
+        admissions.raise_failure()
 
-    async def _on_message(self, event: UserMessage | GroupMessage, own_uid: str) -> None:
+    def _disconnected(self, event: Disconnected) -> None:
+        self.state.state = "reconnecting" if event.will_retry else "stopped"
+        self.state.detail = f"{event.reason.value} (code {event.code})"
+        if event.reason is not CloseReason.MANUAL:
+            log.warning(
+                "[%s] zalouser listener disconnected: %s%s",
+                self.account_id,
+                event.reason.value,
+                f"; retrying in {event.retry_in_s:.1f}s" if event.will_retry else "",
+            )
+
+    async def _normalize(
+        self, event: UserMessage | GroupMessage, own_uid: str
+    ) -> InboundMessage | None:
         result = await normalize_message(
             event, self.account_id, own_uid, group_lookup=self.groups.get
         )
@@ -180,10 +201,58 @@ class AccountMonitor:
                 event.msg_id,
                 result.ignored,
             )
-            return
-        await self.admit(result.message)
+        return result.message
 
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(self.options.refresh_s)
             self.connection.persist()
+
+
+class _Admissions:
+    """Admissions in flight: overlapping across conversations, in order within one.
+
+    ``add`` starts admitting a message and returns at once (or, with ``limit`` admissions in
+    flight, once one finishes). A message waits for the admission before it of the same
+    conversation, so ``admit`` sees each conversation's messages in arrival order, one at a
+    time. The first failure is kept for :meth:`raise_failure`.
+    """
+
+    def __init__(self, admit: Admit, limit: int) -> None:
+        self._admit = admit
+        self._room = asyncio.Semaphore(max(1, limit))
+        self._last: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    async def add(self, message: InboundMessage) -> None:
+        await self._room.acquire()
+        key = message.conversation_key
+        task = asyncio.create_task(self._run(message, self._last.get(key)))
+        self._last[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    async def _run(self, message: InboundMessage, before: asyncio.Task[None] | None) -> None:
+        if before is not None and not before.done():
+            await asyncio.wait({before})
+        await self._admit(message)
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._last.get(key) is task:
+            del self._last[key]
+        self._room.release()
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    def raise_failure(self) -> None:
+        """Raise the first admission's error, if one failed."""
+        if self._failure is not None:
+            raise self._failure
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait up to ``timeout_s`` for the admissions in flight (without cancelling any:
+        one still running after that finishes on its own)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
