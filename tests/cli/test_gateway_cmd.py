@@ -46,7 +46,12 @@ def test_status_without_a_running_gateway_says_so(
 async def test_status_shows_the_accounts_of_a_running_gateway(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    records = [AccountStatus("zalo", "default", AccountState.UNAUTHORIZED, last_error="401")]
+    records = [
+        AccountStatus("zalo", "default", AccountState.UNAUTHORIZED, last_error="401"),
+        AccountStatus(
+            "zalouser", "work", AccountState.STOPPED, reason="stopped by channels logout"
+        ),
+    ]
     async with HttpServer("127.0.0.1", 0, status=lambda: records) as server:
         port = str(server.port)
         json_code = await asyncio.to_thread(
@@ -61,6 +66,9 @@ async def test_status_shows_the_accounts_of_a_running_gateway(
     assert table_code == 0
     assert "unauthorized" in table_out
     assert "default" in table_out
+    # Why an account is stopped shows with its state.
+    assert body["accounts"][1]["reason"] == "stopped by channels logout"
+    assert "zalouser/work: stopped by channels logout" in table_out.splitlines()
 
 
 @pytest.mark.slow

@@ -161,6 +161,12 @@ def status(
             str(account.get("lastError") or ""),
         )
     out_console.print(table)
+    for account in accounts:
+        if account.get("reason"):  # why it was stopped, e.g. by channels logout
+            out_console.print(
+                f"{account.get('channel', '')}/{account.get('account', '')}: {account['reason']}",
+                markup=False,
+            )
 
 
 def configured_gateway_url(
