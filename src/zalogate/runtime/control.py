@@ -391,27 +391,13 @@ async def account_action(
     if action not in ACTIONS:
         raise ValueError(f"unknown control action {action!r}")
     body = {"reason": reason} if reason else None
-    headers = {"Authorization": f"Bearer {token}"}
-    url = base_url.rstrip("/") + account_path(channel, account_id, action)
-    try:
-        async with httpx2.AsyncClient(timeout=timeout_s, trust_env=False) as client:
-            response = await client.post(url, json=body, headers=headers)
-    except httpx2.HTTPError as exc:
-        raise ControlError(f"no gateway answered at {base_url} ({type(exc).__name__})") from None
-    except OSError as exc:
-        raise ControlError(f"no gateway answered at {base_url} ({exc.strerror or exc})") from None
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    message = answer.get("error") if isinstance(answer, Mapping) else None
-    if response.status_code != 200 or not isinstance(answer, Mapping):
-        if response.status_code == 401:
-            message = "the gateway refused the control token (is it another gateway's?)"
-        detail = message or f"HTTP {response.status_code}"
+    path = account_path(channel, account_id, action)
+    status, answer = await _post(base_url, path, token, body, timeout_s, may_have_acted=False)
+    if status != 200 or answer is None:
         raise ControlError(
-            f"the gateway at {base_url} refused to {action} {channel}/{account_id}: {detail}",
-            status_code=response.status_code,
+            f"the gateway at {base_url} refused to {action} {channel}/{account_id}:"
+            f" {_refusal(status, answer)}",
+            status_code=status,
         )
     record = answer.get("account")
     return ControlResult(action, record if isinstance(record, Mapping) else {})
@@ -441,14 +427,58 @@ async def send_message(
             did not answer in time (``maybe_sent``), or it answered with an error
             (``status_code``, ``detail``: its message, ``message_ids``: what went out).
     """
+    path = message_path(channel, account_id)
+    status, answer = await _post(
+        base_url, path, token, request.to_json(), timeout_s, may_have_acted=True
+    )
+    if status == 200 and answer is not None and answer.get("ok") is True:
+        ids = answer.get("messageIds")
+        return {
+            "ok": True,
+            "channel": str(answer.get("channel") or channel),
+            "accountId": str(answer.get("accountId") or account_id),
+            "target": str(answer.get("target") or request.target),
+            "messageIds": [str(i) for i in ids] if isinstance(ids, list) else [],
+        }
+    raw_ids = answer.get("messageIds") if answer is not None else None
+    sent = tuple(str(i) for i in raw_ids) if isinstance(raw_ids, list) else ()
+    detail = _refusal(status, answer)
+    raise ControlError(
+        f"the gateway at {base_url} refused to send through {channel}/{account_id}: {detail}",
+        status_code=status,
+        detail=detail,
+        message_ids=sent,
+    )
+
+
+async def _post(
+    base_url: str,
+    path: str,
+    token: str,
+    body: Mapping[str, Any] | None,
+    timeout_s: float,
+    *,
+    may_have_acted: bool,
+) -> tuple[int, Mapping[str, Any] | None]:
+    """POST ``body`` to the control endpoint: (status, the JSON object answered or None).
+
+    Raises:
+        ControlError: Nothing could be connected to (``unreachable``), or, when the request
+            may have taken effect before the answer was lost (``may_have_acted``), no answer
+            came in time (``maybe_sent``).
+    """
+    url = base_url.rstrip("/") + path
     headers = {"Authorization": f"Bearer {token}"}
-    url = base_url.rstrip("/") + message_path(channel, account_id)
     try:
         async with httpx2.AsyncClient(timeout=timeout_s, trust_env=False) as client:
-            response = await client.post(url, json=request.to_json(), headers=headers)
+            response = await client.post(url, json=body, headers=headers)
     except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
         raise ControlError(f"no gateway answered at {base_url} ({type(exc).__name__})") from None
     except httpx2.HTTPError as exc:
+        if not may_have_acted:
+            raise ControlError(
+                f"no gateway answered at {base_url} ({type(exc).__name__})"
+            ) from None
         raise ControlError(
             f"the gateway at {base_url} did not answer in time ({type(exc).__name__});"
             " the message may have been sent",
@@ -460,24 +490,12 @@ async def send_message(
         answer = response.json()
     except ValueError:
         answer = None
-    if response.status_code == 200 and isinstance(answer, Mapping) and answer.get("ok") is True:
-        ids = answer.get("messageIds")
-        return {
-            "ok": True,
-            "channel": str(answer.get("channel") or channel),
-            "accountId": str(answer.get("accountId") or account_id),
-            "target": str(answer.get("target") or request.target),
-            "messageIds": [str(i) for i in ids] if isinstance(ids, list) else [],
-        }
-    message = answer.get("error") if isinstance(answer, Mapping) else None
-    raw_ids = answer.get("messageIds") if isinstance(answer, Mapping) else None
-    sent = tuple(str(i) for i in raw_ids) if isinstance(raw_ids, list) else ()
-    if response.status_code == 401:
-        message = "the gateway refused the control token (is it another gateway's?)"
-    detail = str(message) if message else f"HTTP {response.status_code}"
-    raise ControlError(
-        f"the gateway at {base_url} refused to send through {channel}/{account_id}: {detail}",
-        status_code=response.status_code,
-        detail=detail,
-        message_ids=sent,
-    )
+    return response.status_code, answer if isinstance(answer, Mapping) else None
+
+
+def _refusal(status: int, answer: Mapping[str, Any] | None) -> str:
+    """What to say about a control request the gateway did not carry out."""
+    if status == 401:
+        return "the gateway refused the control token (is it another gateway's?)"
+    message = answer.get("error") if answer is not None else None
+    return str(message) if message else f"HTTP {status}"
