@@ -59,18 +59,27 @@ def setup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeZaloPersonal
 ) -> tuple[Path, ZalogateConfig]:
     """The state dir and the config the CLI and the gateway share (a port of its own)."""
+    section = {
+        "dmPolicy": "pairing",
+        "groupPolicy": "allowlist",
+        "accounts": {"default": {}, "work": {"profile": "work"}},
+    }
+    return shared_config(tmp_path, monkeypatch, fake, section)
+
+
+def shared_config(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeZaloPersonal,
+    section: dict[str, Any],
+) -> tuple[Path, ZalogateConfig]:
+    """Write a config with ``section`` as ``channels.zalouser`` (pointed at ``fake``) and a
+    gateway port of its own, and point the CLI at it; return (state dir, the parsed config)."""
     state = tmp_path / "state"
+    hosts = {"id": fake.base_url, "wpa": fake.base_url, "jr": fake.base_url}
     data: dict[str, Any] = {
         "gateway": {"host": "127.0.0.1", "port": free_port()},
-        "channels": {
-            "zalouser": {
-                "dmPolicy": "pairing",
-                "groupPolicy": "allowlist",
-                "apiHosts": {"id": fake.base_url, "wpa": fake.base_url, "jr": fake.base_url},
-                "websocketUrl": fake.ws_url,
-                "accounts": {"default": {}, "work": {"profile": "work"}},
-            }
-        },
+        "channels": {"zalouser": {"apiHosts": hosts, "websocketUrl": fake.ws_url, **section}},
     }
     config_file = tmp_path / "zalogate.json5"
     config_file.write_text(json.dumps(data), encoding="utf-8")

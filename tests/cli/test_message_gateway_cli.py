@@ -33,6 +33,7 @@ from .test_channels_control_cli import (
     listeners,
     record,
     save_session,
+    shared_config,
     until,
 )
 
@@ -76,29 +77,10 @@ def personal() -> Iterator[FakeZaloPersonal]:
 def zsetup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, personal: FakeZaloPersonal
 ) -> tuple[Path, ZalogateConfig]:
-    state = tmp_path / "state"
-    data: dict[str, Any] = {
-        "gateway": {"host": "127.0.0.1", "port": free_port()},
-        "channels": {
-            "zalouser": {
-                "apiHosts": {
-                    "id": personal.base_url,
-                    "wpa": personal.base_url,
-                    "jr": personal.base_url,
-                },
-                "websocketUrl": personal.ws_url,
-            }
-        },
-    }
-    config_file = tmp_path / "zalogate.json5"
-    config_file.write_text(json.dumps(data), encoding="utf-8")
-    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(state))
-    monkeypatch.setenv("ZALOGATE_CONFIG", str(config_file))
-    for name in ("ZALOUSER_PROFILE", "ZCA_PROFILE", "ZALO_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    setup = shared_config(tmp_path, monkeypatch, personal, {})
     (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 quarterly numbers\n")
     monkeypatch.chdir(tmp_path)  # --media report.pdf is relative: the CLI resolves it
-    return state, parse_config(data, env={})
+    return setup
 
 
 @pytest.fixture
