@@ -71,6 +71,7 @@ __all__ = [
     "apply_response_prefix",
     "is_silent",
     "media_placeholder",
+    "record_delivery",
     "reply_target",
 ]
 
@@ -225,27 +226,49 @@ class _Deliverer:
 
     async def record(self, seq: int, status: str, ids: Sequence[str], error: str | None) -> None:
         m = self.message
-        params = (
-            m.channel,
-            m.account_id,
-            m.message_id,
-            seq,
+        await record_delivery(
+            self.pipeline.store,
+            (m.channel, m.account_id, m.message_id, seq),
             self.target,
             status,
-            _json_ids(ids),
+            ids,
             error,
-            int(self.pipeline.clock() * 1000),
+            at_ms=int(self.pipeline.clock() * 1000),
         )
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO pipeline_deliveries (channel, account_id, message_id,"
-                " seq, target, status, message_ids, error, created_at_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
 
-        await self.pipeline.store.write(write)
+async def record_delivery(
+    store: Store,
+    key: tuple[str, str, str, int],
+    target: str,
+    status: str,
+    ids: Sequence[str],
+    error: str | None,
+    *,
+    at_ms: int,
+) -> None:
+    """Write (or replace) one ``pipeline_deliveries`` row.
+
+    Args:
+        store: The shared store.
+        key: ``(channel, account_id, message_id, seq)``: which chunk of which message.
+        target: Where it was sent.
+        status: ``sent``, ``partial`` or ``failed``.
+        ids: The message ids Zalo gave back.
+        error: What went wrong (already redacted), or None.
+        at_ms: When, in ms since the epoch.
+    """
+    params = (*key, target, status, _json_ids(ids), error, at_ms)
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO pipeline_deliveries (channel, account_id, message_id,"
+            " seq, target, status, message_ids, error, created_at_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )
+
+    await store.write(write)
 
 
 class Pipeline:

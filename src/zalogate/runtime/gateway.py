@@ -38,12 +38,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -634,29 +632,15 @@ class Gateway:
         error: BaseException | None,
     ) -> None:
         """One ``pipeline_deliveries`` row for a control send (a failure is only logged)."""
-        store = self.store
-        if store is None:
+        from zalogate.core.pipeline import record_delivery
+
+        if self.store is None:
             return
-        params = (
-            *monitor.key,
-            key,
-            0,
-            target,
-            status,
-            json.dumps(list(ids)),
-            redact(describe_error(error)) if error is not None else None,
-            now_ms(),
-        )
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO pipeline_deliveries (channel, account_id, message_id, seq, target,"
-                " status, message_ids, error, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
-
+        why = redact(describe_error(error)) if error is not None else None
         try:
-            await store.write(write)
+            await record_delivery(
+                self.store, (*monitor.key, key, 0), target, status, ids, why, at_ms=now_ms()
+            )
         except Exception as exc:
             log.warning("%s: recording a control send failed: %s", monitor.label, exc)
 
