@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx2
 import typer
 
 from zalogate.cli.channel_access import (
@@ -44,7 +43,7 @@ from zalogate.cli.channel_access import (
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
-from zalogate.cli.gateway import configured_gateway_url
+from zalogate.cli.gateway import configured_gateway_url, gateway_health
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
 from zalogate.core.channel import Channel, ChannelAccount, Login, ProbeResult
@@ -55,7 +54,6 @@ from zalogate.runtime.control import (
     read_token_file,
     token_path,
 )
-from zalogate.runtime.endpoint import HEALTH_PATH
 from zalogate.runtime.plugins import PluginError, PluginInfo, list_plugins
 from zalogate.store import DATABASE_FILENAME, Store, write_private_file
 
@@ -63,7 +61,6 @@ __all__ = ["PROBE_TIMEOUT", "ConsoleLoginUI", "app", "config_warnings", "zalo_cr
 
 PROBE_TIMEOUT = 5.0
 """Seconds one account's ``--probe`` may take."""
-_HEALTH_TIMEOUT = 1.5
 _BOT_ENV_VAR = "ZALO_BOT_TOKEN"
 
 app = typer.Typer(
@@ -467,14 +464,8 @@ async def _no_probe(reason: str) -> dict[str, Any]:
 
 async def _healthz(url: str) -> dict[tuple[str, str], Mapping[str, Any]] | None:
     """The running gateway's account records, or None when no gateway answers."""
-    try:
-        async with httpx2.AsyncClient(timeout=_HEALTH_TIMEOUT) as client:
-            response = await client.get(url + HEALTH_PATH)
-            response.raise_for_status()
-            body = response.json()
-    except (httpx2.HTTPError, ValueError, OSError):
-        return None
-    records = body.get("accounts") if isinstance(body, Mapping) else None
+    body = await gateway_health(url)
+    records = body.get("accounts") if body is not None else None
     if not isinstance(records, list):
         return None
     return {

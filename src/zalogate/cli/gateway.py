@@ -183,6 +183,23 @@ def configured_gateway_url(
     )
 
 
+HEALTH_TIMEOUT = 1.5
+"""Seconds the CLI waits for a gateway's ``/healthz`` before deciding none runs."""
+
+
+async def gateway_health(url: str, timeout_s: float = HEALTH_TIMEOUT) -> dict[str, Any] | None:
+    """The ``/healthz`` body of the zalogate gateway at ``url``, or None when none answers
+    (nothing listening, another server, a bad answer). Proxies from the environment are not
+    used: the gateway is on this machine."""
+    try:
+        async with httpx2.AsyncClient(timeout=timeout_s, trust_env=False) as client:
+            response = await client.get(url + HEALTH_PATH)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx2.HTTPError, ValueError, OSError):
+        return None
+    return body if isinstance(body, dict) and body.get("ok") is True else None
+
+
 def _when(ms: Any) -> str:
     if not isinstance(ms, int):
         return "-"

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx2
 import typer
 
 from zalogate.cli.channel_access import (
@@ -30,20 +29,18 @@ from zalogate.cli.channel_access import (
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
-from zalogate.cli.gateway import configured_gateway_url
+from zalogate.cli.gateway import configured_gateway_url, gateway_health
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
 from zalogate.core.model import DeliveryReceipt
 from zalogate.core.targets import PROVIDER_PREFIXES, TargetError, parse_target
 from zalogate.runtime.control import ControlError, MessageRequest, deliver, read_token_file
 from zalogate.runtime.control import send_message as gateway_send
-from zalogate.runtime.endpoint import HEALTH_PATH
 
 __all__ = ["app", "send_message"]
 
 log = logging.getLogger(__name__)
 
-_HEALTH_TIMEOUT = 1.5
 
 app = typer.Typer(help="Send messages through a channel.", no_args_is_help=True)
 
@@ -223,16 +220,21 @@ def _through_gateway(
     if token is None:
         return None
     url = configured_gateway_url(config)
-    if not _gateway_answers(url):
-        return None
+
+    async def ask() -> dict[str, Any] | None:
+        if await gateway_health(url) is None:
+            return None
+        return await gateway_send(url, token, channel, account, request)
+
     try:
-        result = asyncio.run(gateway_send(url, token, channel, account, request))
+        result = asyncio.run(ask())
     except ControlError as exc:
         if exc.unreachable or exc.status_code == 404:
             log.debug("not sending through the gateway at %s: %s", url, exc)
             return None
         raise _gateway_error(channel, account, exc) from None
-    log.debug("sent through the gateway at %s", url)
+    if result is not None:
+        log.debug("sent through the gateway at %s", url)
     return result
 
 
@@ -251,16 +253,6 @@ def _configured_account(config: ZalogateConfig, channel: str, account_id: str | 
     if chosen is None or not chosen.enabled:
         return None
     return chosen.account_id
-
-
-def _gateway_answers(url: str) -> bool:
-    """True when a zalogate gateway answers ``/healthz`` at ``url``."""
-    try:
-        response = httpx2.get(url + HEALTH_PATH, timeout=_HEALTH_TIMEOUT, trust_env=False)
-        body = response.json() if response.status_code == 200 else None
-    except (httpx2.HTTPError, ValueError, OSError):
-        return False
-    return isinstance(body, Mapping) and body.get("ok") is True
 
 
 def _gateway_error(channel: str, account: str, exc: ControlError) -> CliError:
