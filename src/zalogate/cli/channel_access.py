@@ -63,6 +63,7 @@ __all__ = [
     "build_channel",
     "channel_id",
     "close_channel",
+    "enabled_account",
     "error_line",
     "find_plugin",
     "installed_channel_ids",
@@ -197,6 +198,51 @@ def resolved_accounts(config: ZalogateConfig, channel: str) -> list[ResolvedAcco
         raise CliError(f"channels.{channel}: {error_line(exc)}") from exc
 
 
+def enabled_account(config: ZalogateConfig, channel: str, account: str | None) -> str:
+    """The id of the enabled account ``account`` names (normalised), or of the default one,
+    from the config alone (no channel is built).
+
+    Raises:
+        CliError: No account is configured, the id is unknown, or the account is disabled.
+    """
+    chosen = _pick_account(channel, resolved_accounts(config, channel), account)
+    if not chosen.enabled:
+        raise CliError(
+            f"the {channel} account {chosen.account_id!r} is disabled: the gateway does not run it"
+        )
+    return chosen.account_id
+
+
+class _Account(Protocol):
+    @property
+    def account_id(self) -> str: ...
+
+
+_Acc = TypeVar("_Acc", bound=_Account)
+
+
+def _pick_account(channel: str, accounts: Sequence[_Acc], account_id: str | None) -> _Acc:
+    """The account ``account_id`` names (normalised), else the first (the default) one.
+
+    Raises:
+        CliError: No account is configured, or the id is unknown.
+    """
+    if not accounts:
+        hint = " or set ZALO_BOT_TOKEN" if channel == "zalo" else ""
+        raise CliError(
+            f"no {channel} account is configured (add a channels.{channel} section"
+            f" to the config{hint})"
+        )
+    if account_id is None:
+        return accounts[0]
+    wanted = normalize_account_id(account_id)
+    match = [a for a in accounts if a.account_id == wanted]
+    if not match:
+        known = ", ".join(a.account_id for a in accounts)
+        raise CliError(f"unknown {channel} account {account_id.strip()!r} (configured: {known})")
+    return match[0]
+
+
 class _RefusingInbox:
     """One-off commands never monitor an account, so nothing may be admitted."""
 
@@ -227,24 +273,7 @@ class ChannelHandle:
             CliError: No account is configured, the id is unknown, or the account is
                 disabled while ``require_enabled``.
         """
-        accounts = list(self.channel.accounts())
-        if not accounts:
-            hint = " or set ZALO_BOT_TOKEN" if self.id == "zalo" else ""
-            raise CliError(
-                f"no {self.id} account is configured (add a channels.{self.id} section"
-                f" to the config{hint})"
-            )
-        if account_id is None:
-            chosen = accounts[0]
-        else:
-            wanted = normalize_account_id(account_id)
-            match = [a for a in accounts if a.account_id == wanted]
-            if not match:
-                known = ", ".join(a.account_id for a in accounts)
-                raise CliError(
-                    f"unknown {self.id} account {account_id.strip()!r} (configured: {known})"
-                )
-            chosen = match[0]
+        chosen = _pick_account(self.id, list(self.channel.accounts()), account_id)
         if require_enabled and not chosen.enabled:
             raise CliError(
                 f"the {self.id} account {chosen.account_id!r} is disabled"

@@ -36,6 +36,7 @@ from zalogate.cli.channel_access import (
     build_channel,
     channel_id,
     close_channel,
+    enabled_account,
     error_line,
     installed_plugins,
     load_cli_config,
@@ -768,7 +769,7 @@ def restart_command(
     plugins = installed_plugins()
     chosen = channel_id(channel, plugins)
     config, state_dir = load_cli_config(get_state(ctx))
-    target = _configured_account(config, chosen, account)
+    target = enabled_account(config, chosen, account)
     asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target, "restart"))
     if asked.result is None:
         hint = "" if asked.reachable else " (start it with `zalogate gateway run`)"
@@ -783,34 +784,6 @@ def restart_command(
     error = asked.result.account.get("lastError")
     if asked.result.state not in ("running", "starting") and error:
         out_console.print(f"last error: {error}", markup=False)
-
-
-def _configured_account(config: ZalogateConfig, channel: str, account: str | None) -> str:
-    """The id of ``account`` (normalised) among the channel's configured accounts, else the
-    default account's.
-
-    Raises:
-        CliError: No account is configured, the id is unknown, or the account is disabled.
-    """
-    accounts = resolved_accounts(config, channel)
-    if not accounts:
-        raise CliError(
-            f"no {channel} account is configured (add a channels.{channel} section to the config)"
-        )
-    if account is None:
-        chosen = next((a for a in accounts if a.is_default), accounts[0])
-    else:
-        wanted = normalize_account_id(account)
-        match = [a for a in accounts if a.account_id == wanted]
-        if not match:
-            known = ", ".join(a.account_id for a in accounts)
-            raise CliError(f"unknown {channel} account {account.strip()!r} (configured: {known})")
-        chosen = match[0]
-    if not chosen.enabled:
-        raise CliError(
-            f"the {channel} account {chosen.account_id!r} is disabled: the gateway does not run it"
-        )
-    return chosen.account_id
 
 
 # -- the running gateway's control endpoint ------------------------------------------------

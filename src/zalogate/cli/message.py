@@ -22,6 +22,7 @@ from zalogate.cli.channel_access import (
     ChannelHandle,
     InstalledPlugin,
     channel_id,
+    enabled_account,
     error_line,
     installed_plugins,
     load_cli_config,
@@ -31,7 +32,7 @@ from zalogate.cli.channel_access import (
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url, gateway_health
 from zalogate.cli.state import get_state, out_console, print_json
-from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id
+from zalogate.config import ZalogateConfig
 from zalogate.core.model import DeliveryReceipt
 from zalogate.core.targets import PROVIDER_PREFIXES, TargetError, parse_target
 from zalogate.runtime.control import ControlError, MessageRequest, deliver, read_token_file
@@ -213,9 +214,10 @@ def _through_gateway(
     Raises:
         CliError: The gateway answered but refused or failed the send.
     """
-    account = _configured_account(config, channel, account_id)
-    if account is None:
-        return None
+    try:
+        account = enabled_account(config, channel, account_id)
+    except CliError:
+        return None  # this process reports the unknown or disabled account itself
     token = read_token_file(state_dir)
     if token is None:
         return None
@@ -236,23 +238,6 @@ def _through_gateway(
     if result is not None:
         log.debug("sent through the gateway at %s", url)
     return result
-
-
-def _configured_account(config: ZalogateConfig, channel: str, account_id: str | None) -> str | None:
-    """The id of the enabled account ``account_id`` names (default: the default account), or
-    None when the config gives no such enabled account."""
-    accounts = resolved_accounts(config, channel)
-    if not accounts:
-        return None
-    chosen: ResolvedAccount | None
-    if account_id is None:
-        chosen = next((a for a in accounts if a.is_default), accounts[0])
-    else:
-        wanted = normalize_account_id(account_id)
-        chosen = next((a for a in accounts if a.account_id == wanted), None)
-    if chosen is None or not chosen.enabled:
-        return None
-    return chosen.account_id
 
 
 def _gateway_error(channel: str, account: str, exc: ControlError) -> CliError:
