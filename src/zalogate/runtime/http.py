@@ -360,19 +360,14 @@ class HttpServer:
         _, channel, account, action = parts  # the ASGI path is already percent-decoded
         if action not in ACTIONS:
             return _control_error(404, f"unknown action {action!r} (use restart or stop)")
-        reason = await _stop_reason(request)
+        reason = _stop_reason(await _read_body(request, _MAX_CONTROL_BODY))
         try:
             if action == "restart":
                 record = await control.restart_account(channel, account)
             else:
                 record = await control.stop_account(channel, account, reason=reason)
-        except UnknownAccountError as exc:
-            return _control_error(404, str(exc))
-        except ControlUnavailableError as exc:
-            return _control_error(409, str(exc))
-        except Exception as exc:  # the gateway's bug: answer, log without the request
-            log.exception("control %s of %s/%s failed", action, channel, account)
-            return _control_error(500, f"{type(exc).__name__}: {redact(str(exc))}")
+        except Exception as exc:
+            return _control_failure(exc, f"{action} of {channel}/{account}")
         log.info("control: %s %s/%s -> %s", action, channel, account, record.state.value)
         return JSONResponse(
             {"ok": True, "action": action, "account": record.to_json()}, headers=_NO_STORE
@@ -382,11 +377,9 @@ class HttpServer:
         self, messages: MessageControl, channel: str, account: str, request: Request
     ) -> Response:
         """Validate the body, send through the running account, answer the receipt."""
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > _MAX_MESSAGE_BODY:
-                return _control_error(413, f"the body is larger than {_MAX_MESSAGE_BODY} bytes")
+        body = await _read_body(request, _MAX_MESSAGE_BODY)
+        if body is None:
+            return _control_error(413, f"the body is larger than {_MAX_MESSAGE_BODY} bytes")
         try:
             data = json.loads(body) if body.strip() else None
         except ValueError:
@@ -397,16 +390,11 @@ class HttpServer:
             return _control_error(400, str(exc))
         try:
             account_id, receipt = await messages.send_message(channel, account, wanted)
-        except UnknownAccountError as exc:
-            return _control_error(404, str(exc))
-        except ControlUnavailableError as exc:
-            return _control_error(409, str(exc))
         except SendRefusedError as exc:
             answer = {"ok": False, "error": redact(str(exc)), "messageIds": list(exc.message_ids)}
             return JSONResponse(answer, status_code=502, headers=_NO_STORE)
-        except Exception as exc:  # the gateway's bug: answer, log without the request
-            log.exception("control send through %s/%s failed", channel, account)
-            return _control_error(500, f"{type(exc).__name__}: {redact(str(exc))}")
+        except Exception as exc:
+            return _control_failure(exc, f"send through {channel}/{account}")
         log.info(
             "control: sent %d message(s) through %s/%s",
             len(receipt.message_ids),
@@ -425,14 +413,32 @@ class HttpServer:
         )
 
 
-async def _stop_reason(request: Request) -> str | None:
-    """The optional ``{"reason": "..."}`` of a request body (anything else is ignored)."""
-    body = b""
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` bytes (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_CONTROL_BODY:
+        size += len(chunk)
+        if size > limit:
             return None
-    if not body.strip():
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _control_failure(exc: Exception, what: str) -> JSONResponse:
+    """The answer to a control action that raised (call it in the ``except`` block)."""
+    if isinstance(exc, UnknownAccountError):
+        return _control_error(404, str(exc))
+    if isinstance(exc, ControlUnavailableError):
+        return _control_error(409, str(exc))
+    # The gateway's bug: answer, and log it without the request.
+    log.exception("control %s failed", what)
+    return _control_error(500, f"{type(exc).__name__}: {redact(str(exc))}")
+
+
+def _stop_reason(body: bytes | None) -> str | None:
+    """The optional ``{"reason": "..."}`` of a request body (anything else is ignored)."""
+    if body is None or not body.strip():
         return None
     try:
         data = json.loads(body)
