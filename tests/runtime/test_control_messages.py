@@ -27,7 +27,6 @@ from zalogate.runtime.control import (
     ControlError,
     MessageRequest,
     message_path,
-    read_token_file,
     send_message,
 )
 from zalogate.runtime.gateway import Gateway
@@ -35,6 +34,7 @@ from zalogate.runtime.plugins import load_plugin
 from zalogate.testing import FakeZaloBotApi, FakeZaloPersonal
 
 from .test_account_control import FatalError, ScriptedChannel, is_running, make_gateway, until
+from .test_control_http import bearer, token_of
 
 SEND_A = message_path("fake", "a")
 
@@ -65,16 +65,6 @@ class SendingChannel(ScriptedChannel):
     ) -> DeliveryReceipt:
         self.links.append((account.account_id, target, url, caption))
         return self._answer(("link1",))
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def token_of(gateway: Gateway) -> str:
-    token = read_token_file(gateway.state_dir)
-    assert token is not None
-    return token
 
 
 async def deliveries(gateway: Gateway) -> list[dict[str, Any]]:
