@@ -49,6 +49,18 @@ class TranscriptStore:
 
         await self.store.write(write)
 
+    async def existing(self, session_keys: Sequence[str]) -> set[str]:
+        """The keys among ``session_keys`` that have at least one stored message."""
+        keys = list(dict.fromkeys(session_keys))
+        if not keys:
+            return set()
+        marks = ", ".join("?" * len(keys))
+        rows = await self.store.fetchall(
+            f"SELECT DISTINCT session_key FROM agent_transcripts WHERE session_key IN ({marks})",  # noqa: S608 (placeholders only)
+            tuple(keys),
+        )
+        return {str(row["session_key"]) for row in rows}
+
     async def clear(self, session_key: str) -> int:
         """Forget a session; return how many messages were removed."""
         return await self.store.execute(

@@ -34,7 +34,7 @@ from zalogate.cli.gateway import configured_gateway_url, gateway_health
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import ZalogateConfig
 from zalogate.core.model import DeliveryReceipt
-from zalogate.core.targets import PROVIDER_PREFIXES, TargetError, parse_target
+from zalogate.core.targets import TargetError, parse_target, split_provider_prefix
 from zalogate.runtime.control import ControlError, MessageRequest, deliver, read_token_file
 from zalogate.runtime.control import send_message as gateway_send
 
@@ -263,23 +263,19 @@ def _choose_channel(
 ) -> str:
     if raw:
         return channel_id(raw, plugins)
-    lowered = target.strip().lower()
-    for name, prefixes in PROVIDER_PREFIXES.items():
-        if any(lowered.startswith(prefix + ":") for prefix in prefixes):
-            return channel_id(name, plugins)
+    prefixed, _ = split_provider_prefix(target)
+    if prefixed is not None:
+        return channel_id(prefixed, plugins)
     configured = [p.id for p in plugins if resolved_accounts(config, p.id)]
     if len(configured) == 1:
         return configured[0]
     if not configured:
-        raise CliError("no channel is configured; pass --channel zalo or --channel zalouser")
+        names = " or ".join(f"--channel {p.id}" for p in plugins) or "--channel"
+        raise CliError(f"no channel is configured; pass {names}")
     raise CliError(f"several channels are configured ({', '.join(configured)}); pass --channel")
 
 
 def _target(raw: str, channel: str) -> str:
-    if channel not in PROVIDER_PREFIXES:
-        if not raw.strip():
-            raise CliError("--target is empty: No chat_id provided")
-        return raw.strip()  # a third-party channel parses its own targets
     try:
         return parse_target(raw, channel).canonical
     except TargetError as exc:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from zalogate.core.traits import traits_for
+
 __all__ = [
     "WILDCARD",
     "AccessDecision",
@@ -52,11 +54,6 @@ GroupPolicy = Literal["open", "allowlist", "disabled"]
 ChunkMode = Literal["length", "newline"]
 
 WILDCARD = "*"
-
-_ALLOW_PREFIXES: dict[str, tuple[str, ...]] = {
-    "zalo": ("zalo:", "zl:"),
-    "zalouser": ("zalouser:", "zlu:"),
-}
 
 
 def match_key(value: str) -> str:
@@ -111,7 +108,7 @@ class AccountPolicy:
     """The access and delivery settings of one channel account, as the core reads them.
 
     Attributes:
-        channel: ``zalo`` or ``zalouser`` (any channel id works).
+        channel: The channel id (its :class:`~zalogate.core.traits.ChannelTraits` apply).
         dm_policy: ``pairing`` (default), ``allowlist``, ``open`` or ``disabled``.
         allow_from: Normalised DM allowlist (see :func:`normalize_allow_list`); may hold ``*``.
         group_policy: The account's ``groupPolicy``; None falls back to
@@ -178,17 +175,18 @@ class AccountPolicy:
 def normalize_allow_entry(channel: str, raw: str | int) -> str:
     """Normalise one ``allowFrom``-style entry for set lookups.
 
-    Trims, strips one channel prefix (``zalo:``/``zl:`` or ``zalouser:``/``zlu:``, or
-    ``<channel>:`` for other channels; case-insensitive), trims again and case-folds.
+    Trims, strips one of the channel's provider prefixes (``ChannelTraits.prefixes`` with a
+    colon: ``zalo:``/``zl:``; ``<channel>:`` for a channel that declares none;
+    case-insensitive), trims again and case-folds.
     ``*`` stays the wildcard.
     """
     text = str(raw).strip()
     if text == WILDCARD:
         return WILDCARD
     lowered = text.lower()
-    for prefix in _ALLOW_PREFIXES.get(channel, (f"{channel.lower()}:",)):
-        if lowered.startswith(prefix):
-            text = text[len(prefix) :]
+    for prefix in traits_for(channel).prefixes:
+        if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] == ":":
+            text = text[len(prefix) + 1 :]
             break
     return match_key(text)
 
@@ -348,8 +346,8 @@ def decide_group(
     require_mention = True
     if rule is not None and rule.require_mention is not None:
         require_mention = rule.require_mention
-    if policy.channel == "zalo":
-        # The Bot API only delivers group messages that mention or quote the bot.
+    if traits_for(policy.channel).groups_need_mention:
+        # Zalo only delivers this channel's group messages when they mention or quote the bot.
         require_mention = True
 
     def verdict(allowed: bool, reason: str) -> GroupDecision:

@@ -4,12 +4,19 @@ A channel package exposes a :class:`ChannelPlugin` under the entry-point group
 ``zalogate.channels``. The runtime calls ``plugin.create(context)`` once and then drives the
 returned :class:`Channel`: one ``run`` task per enabled account (the monitor, which hands every
 inbound message to ``context.inbox.admit``), ``send`` for replies, ``probe`` for status.
-Optional capabilities (directory, login, reactions, agent tools) are separate protocols that a
-channel may also implement; check them with ``isinstance``.
+
+:class:`Channel` is the whole contract: four abstract members, typed hooks with do-nothing
+defaults (``policy``, ``prepare_inbound``, ``agent_tools``, ``account_snapshot``, ...), and
+optional capabilities as properties that return an object implementing a small protocol
+(:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`Login`,
+:class:`Reactions`, :class:`LinkSender`) or ``None``. Nothing above a channel looks a
+capability up by name. What a channel declares about itself without being built (target
+prefixes, session rules, labels) is its :class:`~zalogate.core.traits.ChannelTraits`.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
@@ -18,8 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.traits import ChannelTraits, traits_for
 
 if TYPE_CHECKING:
+    from zalogate.core.access import AccountPolicy
     from zalogate.core.agent import AgentTool
     from zalogate.store import Store
 
@@ -32,14 +41,18 @@ __all__ = [
     "ChannelAccount",
     "ChannelContext",
     "ChannelPlugin",
+    "ChannelTraits",
     "Directory",
     "DirectoryEntry",
+    "GroupMembers",
+    "LinkSender",
     "Login",
+    "LoginUI",
+    "Presence",
     "ProbeResult",
     "Reactions",
     "RouteRegistrar",
     "ToolContext",
-    "Tools",
 ]
 
 ENTRY_POINT_GROUP = "zalogate.channels"
@@ -119,36 +132,147 @@ class ProbeResult:
     elapsed_ms: float | None = None
 
 
-@runtime_checkable
-class Channel(Protocol):
+class Channel(abc.ABC):
     """A Zalo channel: turns protocol events into inbound messages and replies into calls.
 
-    Optional attributes the pipeline looks for (``getattr``): ``chunks_replies = True`` hands
-    ``send`` each reply's whole text (the channel chunks it itself, e.g. after converting
-    Markdown to native styles; ``zalogate.core.chunking`` helps), instead of one ``send`` per
-    ``textChunkLimit`` chunk; ``async typing(account, target)`` shows "typing…".
+    Subclass it and implement the four abstract members. Every other member is an optional
+    hook with a do-nothing default, or a capability property that is ``None`` until the
+    channel offers it; the pipeline, the runtime, the CLI and the MCP server call them
+    directly, so a third-party channel gets every behaviour the built-in ones get.
+
+    Attributes:
+        id: The channel id (``zalo``); the plugin's id.
+        text_limit: Zalo's limit for one text message (characters).
+        chunks_replies: True hands :meth:`send` each reply's whole text (the channel chunks
+            it itself, e.g. after turning Markdown into native styles; ``core.chunking``
+            helps) instead of one ``send`` per ``textChunkLimit`` chunk.
     """
 
     id: str
     text_limit: int
+    chunks_replies: bool = False
 
+    # -- required -----------------------------------------------------------------------
+
+    @abc.abstractmethod
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account (enabled or not), default account first."""
-        ...
 
+    @abc.abstractmethod
     async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
-        """Monitor ``account`` until ``stop`` is set; raise to be restarted with backoff."""
-        ...
+        """Monitor ``account`` until ``stop`` is set; raise to be restarted with backoff.
 
+        Raise a :class:`~zalogate.core.errors.ChannelError` whose ``kind`` says whether a
+        restart can help (``UNAUTHORIZED`` is retried slowly, ``FATAL`` not at all).
+        """
+
+    @abc.abstractmethod
     async def send(
         self, account: ChannelAccount, target: str, reply: ReplyPayload
     ) -> DeliveryReceipt:
-        """Deliver ``reply`` to ``target`` (a chat id or a prefixed target string)."""
-        ...
+        """Deliver ``reply`` to ``target`` (a chat id or a prefixed target string).
 
+        Raise :class:`~zalogate.core.errors.DeliveryError` when (part of) it did not go out.
+        """
+
+    @abc.abstractmethod
     async def probe(self, account: ChannelAccount) -> ProbeResult:
         """Check the account's credentials against Zalo (bounded in time)."""
-        ...
+
+    # -- optional hooks (defaults do nothing) -----------------------------------------------
+
+    @property
+    def traits(self) -> ChannelTraits:
+        """What this channel declares about itself (see :mod:`zalogate.core.traits`)."""
+        return traits_for(self.id)
+
+    def account(self, account_id: str) -> ChannelAccount | None:
+        """The configured account ``account_id``, or None."""
+        return next((a for a in self.accounts() if a.account_id == account_id), None)
+
+    def policy(self, account: ChannelAccount) -> AccountPolicy | None:
+        """The account's access policy when the channel builds its own, else None.
+
+        None lets the runtime build it from ``account.settings`` and cache it; a channel that
+        returns one is asked for every message (its policy may change while it runs).
+        """
+        return None
+
+    async def prepare_inbound(
+        self, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage:
+        """Finish an admitted message once access control let it through (e.g. download
+        its attachments: an unauthorised sender never makes the gateway fetch anything)."""
+        return message
+
+    def agent_tools(
+        self, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """Agent tools bound to ``account`` (and to ``context``'s conversation, when given).
+
+        The gateway asks for every processed message; the MCP server asks once per account
+        with ``context=None``. Return nothing for an account that cannot act. Tool names
+        must be stable.
+        """
+        return ()
+
+    def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
+        """Display-safe config facts for ``channels status``, without any network.
+
+        camelCase keys: ``configured``, ``mode``, ``tokenSource``, ``tokenStatus``,
+        ``tokenDetail``, ``dmPolicy``, ``groupPolicy``, ``warnings`` (replacing the CLI's own
+        open-policy warnings) and any other display-safe value. Never a secret. Empty: the
+        CLI says what the config alone tells.
+        """
+        return {}
+
+    def status_warnings(self, account: ChannelAccount) -> Sequence[str]:
+        """Risky or broken settings of ``account`` (shown by ``channels status``)."""
+        return ()
+
+    async def reset_account(self, account: ChannelAccount) -> None:
+        """Drop what the channel holds of the account's session, without saving it.
+
+        Called when an account is restarted or stopped on request, right after its stop
+        event is set, so that the next run starts from the saved credentials.
+        """
+        return
+
+    async def aclose(self) -> None:
+        """Release clients and sessions (after the inbox stopped, or after a CLI command)."""
+        return
+
+    # -- optional capabilities (None: the channel does not offer it) --------------------------
+
+    @property
+    def presence(self) -> Presence | None:
+        """Shows "typing…" while the agent works."""
+        return None
+
+    @property
+    def directory(self) -> Directory | None:
+        """Who am I, who can I talk to, which groups am I in."""
+        return None
+
+    @property
+    def group_members(self) -> GroupMembers | None:
+        """Who is in a group."""
+        return None
+
+    @property
+    def login(self) -> Login | None:
+        """Interactive login and logout."""
+        return None
+
+    @property
+    def reactions(self) -> Reactions | None:
+        """React to a message."""
+        return None
+
+    @property
+    def links(self) -> LinkSender | None:
+        """Send a link with a preview card (``message send --link``)."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +286,17 @@ class DirectoryEntry:
 
 
 @runtime_checkable
+class Presence(Protocol):
+    """Optional capability: a "typing…" indicator."""
+
+    async def typing(self, account: ChannelAccount, target: str) -> None:
+        """Show "typing…" in ``target`` for a few seconds."""
+        ...
+
+
+@runtime_checkable
 class Directory(Protocol):
-    """Optional: who am I, who can I talk to, which groups am I in."""
+    """Optional capability: who am I, who can I talk to, which groups am I in."""
 
     async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
         """The account's own identity."""
@@ -183,8 +316,43 @@ class Directory(Protocol):
 
 
 @runtime_checkable
+class GroupMembers(Protocol):
+    """Optional capability: the members of a group (``directory groups members``)."""
+
+    async def directory_group_members(
+        self, account: ChannelAccount, group_id: str
+    ) -> Sequence[DirectoryEntry]:
+        """The members of ``group_id``."""
+        ...
+
+
+class LoginUI(Protocol):
+    """What ``channels login`` (or another front end) lends a channel's login for its I/O."""
+
+    def info(self, message: str) -> None:
+        """Print one line of progress (``Waiting for the scan...``)."""
+        ...
+
+    async def confirm(self, question: str, *, default: bool = False) -> bool:
+        """Ask a yes/no question (``Zalo Personal already logged in. Keep session?``)."""
+        ...
+
+    async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
+        """Show a login QR code and save ``png`` (mode 0600); return the path.
+
+        ``payload`` is the text the QR encodes, when the channel knows it (drawn with segno);
+        otherwise the drawing is made from the PNG itself.
+        """
+        ...
+
+
+@runtime_checkable
 class Login(Protocol):
-    """Optional: interactive login and logout (zalouser QR)."""
+    """Optional capability: interactive login and logout (zalouser's QR login)."""
+
+    async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
+        """Log ``account`` in; return the success line. Raise with a user-facing message."""
+        ...
 
     async def logout(self, account: ChannelAccount) -> bool:
         """Forget the account's saved credentials; True if there were any."""
@@ -193,12 +361,23 @@ class Login(Protocol):
 
 @runtime_checkable
 class Reactions(Protocol):
-    """Optional: react to a message."""
+    """Optional capability: react to a message."""
 
     async def react(
         self, account: ChannelAccount, target: str, message_id: str, reaction: str
     ) -> None:
         """Add ``reaction`` to ``message_id`` in ``target``."""
+        ...
+
+
+@runtime_checkable
+class LinkSender(Protocol):
+    """Optional capability: a link with a preview card."""
+
+    async def send_link(
+        self, account: ChannelAccount, target: str, url: str, caption: str
+    ) -> DeliveryReceipt:
+        """Send ``url`` (with ``caption``) to ``target``."""
         ...
 
 
@@ -239,22 +418,6 @@ class ToolContext:
         )
 
 
-@runtime_checkable
-class Tools(Protocol):
-    """Optional: agent tools the channel offers (``zalo_send``, ``zalouser``).
-
-    The gateway asks for every processed message (with that message's conversation); the
-    MCP server asks once per account with ``context=None``. Return nothing for an account
-    that cannot act (disabled, no credentials). Tool names must be stable.
-    """
-
-    def agent_tools(
-        self, account: ChannelAccount, context: ToolContext | None
-    ) -> Sequence[AgentTool]:
-        """The tools bound to ``account`` (and to ``context``'s conversation, when given)."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class ChannelPlugin:
     """What the ``zalogate.channels`` entry point loads."""
@@ -263,3 +426,10 @@ class ChannelPlugin:
     label: str
     create: Callable[[ChannelContext], Channel]
     description: str = ""
+    traits: ChannelTraits | None = None
+    """What the channel declares about itself; None: the generic traits for ``id``."""
+
+    @property
+    def channel_traits(self) -> ChannelTraits:
+        """The declared traits, or the generic ones for ``id``."""
+        return self.traits if self.traits is not None else ChannelTraits(id=self.id)

@@ -7,10 +7,10 @@
    processed. A group message goes through ``decide_group`` and the mention gate; a skipped
    message is kept in the pending group history; a control command in a group needs
    ``authorize_command``.
-2. the channel's optional ``async prepare_inbound(account, message) -> InboundMessage`` (e.g.
-   ``zalo`` downloads images only now, after access control) → ``session_key`` →
+2. the channel's ``prepare_inbound`` hook (e.g. ``zalo`` downloads images only now, after
+   access control) → ``session_key`` →
    :class:`~zalogate.agents.base.Turn` (pending history prepended) → ``agent.respond(turn)``,
-   with the channel's typing indicator kept alive meanwhile.
+   with the channel's typing indicator (its ``presence`` capability) kept alive meanwhile.
 3. every payload the agent yields is normalised (``NO_REPLY`` suppressed, response prefix),
    chunked with ``chunk_text`` and sent serially in order, one ``channel.send`` per chunk (media
    on the first). Each chunk is recorded in ``pipeline_deliveries`` under
@@ -29,10 +29,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from zalogate.core.access import (
     AccountPolicy,
@@ -56,7 +56,7 @@ from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.core.pairing import PairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
-from zalogate.core.sessions import legacy_zalouser_dm_key, session_key
+from zalogate.core.sessions import legacy_dm_key, session_key
 
 if TYPE_CHECKING:
     from zalogate.core.channel import Channel, ChannelAccount
@@ -67,6 +67,7 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "PipelineCounters",
+    "SessionIndex",
     "SessionOptions",
     "apply_response_prefix",
     "is_silent",
@@ -76,6 +77,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class SessionIndex(Protocol):
+    """Which sessions have a stored transcript (the agents layer owns the transcripts)."""
+
+    async def existing(self, session_keys: Sequence[str]) -> Collection[str]:
+        """The keys among ``session_keys`` that have a stored transcript."""
+        ...
 
 SILENT_TOKEN = "NO_REPLY"  # noqa: S105 (not a secret: the silent-reply token)
 
@@ -216,6 +225,9 @@ class _Deliverer:
             raise
         ids = tuple(receipt.message_ids)
         self.message_ids.extend(ids)
+        delivered = self.pipeline.on_delivered
+        if ids and delivered is not None:
+            delivered(self.message.channel, self.account.account_id)
         if receipt.partial:
             counters.delivery_failures += 1
             error = receipt.error or "partial delivery"
@@ -285,7 +297,11 @@ class Pipeline:
         pairing: The pairing store (default: one on ``store``).
         history: The pending group history (default: one on ``store``).
         tools: The agent tools offered for a message (default: none).
-        on_typing: Shows "typing…" (default: the channel's ``typing`` method, if any).
+        on_typing: Shows "typing…" (default: the channel's ``presence``, if it has one).
+        sessions: Which sessions exist, for a channel's legacy DM session key (see
+            :func:`~zalogate.core.sessions.legacy_dm_key`); None: legacy keys are not reused.
+        on_delivered: Called with ``(channel, account id)`` after a chunk went out (the
+            gateway stamps the account's last outbound).
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -305,6 +321,8 @@ class Pipeline:
         on_typing: TypingHook | None = None,
         typing_interval: float = DEFAULT_TYPING_INTERVAL,
         clock: Callable[[], float] = time.time,
+        sessions: SessionIndex | None = None,
+        on_delivered: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -319,7 +337,9 @@ class Pipeline:
         self.typing_interval = typing_interval
         self.clock = clock
         self.counters = PipelineCounters()
-        # Session keys whose legacy zalouser twin had no transcript: nothing writes legacy
+        self.sessions = sessions
+        self.on_delivered = on_delivered
+        # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()
 
@@ -361,9 +381,9 @@ class Pipeline:
         hook = self.on_typing
         if hook is not None:
             return lambda: hook(account, target)
-        method = getattr(channel, "typing", None)
-        if callable(method):
-            return lambda: method(account, target)
+        presence = channel.presence
+        if presence is not None:
+            return lambda: presence.typing(account, target)
         return None
 
     def _drop(self, message: InboundMessage, reason: str) -> Outcome:
@@ -461,11 +481,11 @@ class Pipeline:
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
-        prepare = getattr(channel, "prepare_inbound", None)
-        if callable(prepare):
-            # Work that must wait for access control, such as downloading attachments: an
-            # unauthorised sender never makes the gateway fetch anything.
-            message = await prepare(account, message)
+        # Work that must wait for access control, such as downloading attachments: an
+        # unauthorised sender never makes the gateway fetch anything.
+        prepared = await channel.prepare_inbound(account, message)
+        if prepared is not message:
+            message = prepared
             text = _message_text(message)
         body = text
         if message.reply_to_text:
@@ -523,20 +543,14 @@ class Pipeline:
 
     async def _session_key(self, message: InboundMessage) -> str:
         key = self._plain_session_key(message)
-        if message.is_group or message.channel.strip().lower() != "zalouser":
+        if self.sessions is None or key in self._no_legacy:
             return key
-        # zalouser keeps an old release's group-kind DM session when only that one exists;
-        # a session "exists" when it has a stored transcript.
-        if key in self._no_legacy:
+        # A channel may keep an old release's DM session when only that one exists (zalouser's
+        # group-kind DM key); a session "exists" when it has a stored transcript.
+        legacy = legacy_dm_key(message, agent_id=self.session.agent_id)
+        if legacy is None or legacy == key:
             return key
-        legacy = legacy_zalouser_dm_key(message, agent_id=self.session.agent_id)
-        if legacy == key:
-            return key
-        rows = await self.store.fetchall(
-            "SELECT DISTINCT session_key FROM agent_transcripts WHERE session_key IN (?, ?)",
-            (key, legacy),
-        )
-        found = {str(row["session_key"]) for row in rows}
+        found = set(await self.sessions.existing((key, legacy)))
         if legacy in found:
             return self._plain_session_key(message, found.__contains__)
         if len(self._no_legacy) >= 100_000:
@@ -553,15 +567,15 @@ class Pipeline:
     ) -> list[ReplyPayload]:
         """Normalise one agent payload into the payloads to send (one per text chunk).
 
-        A channel that sets ``chunks_replies = True`` (it formats Markdown into native styles
-        and must chunk after formatting, as zalouser does) gets the whole text in one payload.
+        A channel with ``chunks_replies`` (it formats Markdown into native styles and must
+        chunk after formatting, as zalouser does) gets the whole text in one payload.
         """
         text = "" if is_silent(payload.text) else payload.text
         media = payload.media_urls
         if not text.strip() and not media:
             return []
         text = apply_response_prefix(text, policy.response_prefix, identity=account.name)
-        if getattr(channel, "chunks_replies", False) is True:
+        if channel is not None and channel.chunks_replies:
             return [ReplyPayload(text=text, media_urls=media, kind=payload.kind)]
         chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
         if not chunks:

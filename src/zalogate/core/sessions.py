@@ -9,10 +9,11 @@ Shapes (agent id and main key lower-cased, default ``main``; peer ids lower-case
   ``per-account-channel-peer`` → ``agent:<agent>:<channel>:<account>:direct:<peer>``.
 * Group: ``agent:<agent>:<channel>:group:<group>`` (``group_scope="main"`` folds groups into
   the main session).
-* zalouser forces ``per-channel-peer`` for DMs when the scope is ``main`` (for an account other
-  than ``default``, ``per-account-channel-peer``, so that one friend of two personal accounts
-  talks to two separate sessions), and reuses a legacy ``agent:<agent>:zalouser:group:<sender>``
-  DM session when only that one exists.
+* A channel whose traits set ``private_dm_sessions`` (zalouser) forces ``per-channel-peer`` for
+  DMs when the scope is ``main`` (for an account other than ``default``,
+  ``per-account-channel-peer``, so that one friend of two personal accounts talks to two
+  separate sessions); one with a ``legacy_dm_session_key`` (zalouser's
+  ``agent:<agent>:zalouser:group:<sender>``) reuses that DM session when only it exists.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from zalogate.core.model import InboundMessage
+from zalogate.core.traits import traits_for
 
 __all__ = [
     "DM_SCOPES",
     "DmScope",
-    "legacy_zalouser_dm_key",
+    "legacy_dm_key",
     "normalize_agent_id",
     "resolve_dm_scope",
     "resolve_identity",
@@ -45,14 +47,15 @@ def normalize_agent_id(value: str | None, default: str = "main") -> str:
 def resolve_dm_scope(channel: str, dm_scope: str | None, account_id: str | None = None) -> str:
     """The DM scope in effect.
 
-    zalouser turns ``main`` (or unset) into ``per-channel-peer``, or into
-    ``per-account-channel-peer`` for an account other than ``default``: a personal account's
-    DMs are its own conversations, never shared with another account's.
+    A channel with ``private_dm_sessions`` (zalouser) turns ``main`` (or unset) into
+    ``per-channel-peer``, or into ``per-account-channel-peer`` for an account other than
+    ``default``: a personal account's DMs are its own conversations, never shared with
+    another account's.
     """
     scope = (dm_scope or "main").strip().lower()
     if scope not in DM_SCOPES:
         raise ValueError(f"unknown session.dmScope {dm_scope!r}; expected one of {DM_SCOPES}")
-    if channel == "zalouser" and scope == "main":
+    if scope == "main" and traits_for(channel).private_dm_sessions:
         account = (account_id or "default").strip().lower() or "default"
         return "per-channel-peer" if account == "default" else "per-account-channel-peer"
     return scope
@@ -75,10 +78,15 @@ def resolve_identity(
     return peer
 
 
-def legacy_zalouser_dm_key(message: InboundMessage, *, agent_id: str = "main") -> str:
-    """The key an old zalouser release used for DMs (a group-kind key on the sender id)."""
-    agent = normalize_agent_id(agent_id)
-    return f"agent:{agent}:zalouser:group:{message.sender_id.strip().lower()}"
+def legacy_dm_key(message: InboundMessage, *, agent_id: str = "main") -> str | None:
+    """The DM session key an older release of ``message``'s channel used, if it had another.
+
+    ``ChannelTraits.legacy_dm_session_key`` says; None for a group or a channel without one.
+    """
+    make = traits_for(message.channel.strip().lower()).legacy_dm_session_key
+    if make is None or message.is_group:
+        return None
+    return make(message, normalize_agent_id(agent_id))
 
 
 def session_key(
@@ -100,8 +108,8 @@ def session_key(
         main_key: The main session's name (``session.mainKey``).
         group_scope: ``main`` folds group chats into the main session.
         identity_links: ``session.identityLinks`` (used when the DM scope is not ``main``).
-        session_exists: Tells whether a session key is already stored; enables the zalouser
-            legacy DM key reuse.
+        session_exists: Tells whether a session key is already stored; enables the reuse of
+            the channel's legacy DM key (see :func:`legacy_dm_key`).
     """
     agent = normalize_agent_id(agent_id)
     main = f"agent:{agent}:{normalize_agent_id(main_key)}"
@@ -121,8 +129,8 @@ def session_key(
     else:
         account = message.account_id.strip().lower() or "default"
         key = f"agent:{agent}:{channel}:{account}:direct:{peer}"
-    if channel == "zalouser" and session_exists is not None and not session_exists(key):
-        legacy = legacy_zalouser_dm_key(message, agent_id=agent)
-        if session_exists(legacy):
+    if session_exists is not None and not session_exists(key):
+        legacy = legacy_dm_key(message, agent_id=agent)
+        if legacy is not None and session_exists(legacy):
             return legacy
     return key

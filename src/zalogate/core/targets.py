@@ -1,14 +1,11 @@
 """Outbound target strings: parsing, canonical form and id sniffing.
 
-A target names the chat a reply or a ``message send`` goes to. Both channels accept a bare
-chat id, an optional provider prefix (``zalo:``/``zl:`` or ``zalouser:``/``zlu:``) and a kind
-prefix. The grammars differ slightly:
-
-* ``zalo`` (Bot API): after the provider prefix, one of ``user: channel: group: conversation:
-  room: dm:`` may follow; only ``group:`` marks a group. Any other value is a user chat id.
-* ``zalouser`` (personal): ``group:<id>``/``g:<id>`` and a bare ``g-…`` are groups;
-  ``user:<id>``/``dm:<id>``/``u:<id>`` and a bare ``u-…`` are users; any other bare id is a
-  user (groups need an explicit marker).
+A target names the chat a reply or a ``message send`` goes to. Every channel accepts a bare
+chat id, an optional provider prefix (one of the channel's ``ChannelTraits.prefixes``, such as
+``zalo:``/``zl:``) and a kind prefix from its grammar (``ChannelTraits.target_kinds``: e.g.
+``group:``/``g:`` for groups, ``user:``/``dm:`` for users). Where the channel's traits say so
+(``raw_id_markers``), a bare ``g-…`` is a group and a bare ``u-…`` a user. Any other value is
+a user chat id: groups need an explicit marker.
 
 A provider prefix must match the channel the target is used with.
 """
@@ -17,10 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+
+from zalogate.core.traits import GENERIC_TARGET_KINDS, TargetKind, known_traits, traits_for
 
 __all__ = [
-    "PROVIDER_PREFIXES",
     "Target",
     "TargetError",
     "TargetKind",
@@ -30,38 +27,17 @@ __all__ = [
     "split_provider_prefix",
 ]
 
-TargetKind = Literal["user", "group"]
-
-PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
-    "zalo": ("zalo", "zl"),
-    "zalouser": ("zalouser", "zlu"),
-}
-"""Provider prefixes (without the colon) accepted for each channel, case-insensitive."""
-
-_PREFIX_TO_CHANNEL = {
-    alias: channel for channel, aliases in PROVIDER_PREFIXES.items() for alias in aliases
-}
 _PROVIDER_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:", re.ASCII)
-
-# kind prefix (lower-case, without colon) → kind, per channel grammar
-_ZALO_KINDS: dict[str, TargetKind] = {
-    "user": "user",
-    "channel": "user",
-    "conversation": "user",
-    "room": "user",
-    "dm": "user",
-    "group": "group",
-}
-_ZALOUSER_KINDS: dict[str, TargetKind] = {
-    "group": "group",
-    "g": "group",
-    "user": "user",
-    "dm": "user",
-    "u": "user",
-}
-_ANY_KINDS: dict[str, TargetKind] = {**_ZALO_KINDS, **_ZALOUSER_KINDS}
 _KIND_RE = re.compile(r"^([A-Za-z]+)\s*:", re.ASCII)
 _NUMERIC = re.compile(r"^\d+$", re.ASCII)
+
+
+def _channel_of_prefix(prefix: str) -> str | None:
+    """The channel whose provider prefixes include ``prefix`` (lower-case), if any."""
+    for traits in known_traits():
+        if prefix in traits.prefixes:
+            return traits.id
+    return None
 
 
 class TargetError(ValueError):
@@ -111,24 +87,16 @@ def split_provider_prefix(raw: str) -> tuple[str | None, str]:
     """Split a known provider prefix off ``raw``.
 
     Returns:
-        ``(channel, rest)`` where ``channel`` is ``zalo``/``zalouser`` when ``raw`` started with
-        one of their prefixes (case-insensitive), else ``(None, raw.strip())``.
+        ``(channel, rest)`` where ``channel`` is the channel id when ``raw`` started with one
+        of a known channel's provider prefixes (case-insensitive), else ``(None, raw.strip())``.
     """
     text = raw.strip()
     match = _PROVIDER_RE.match(text)
     if match:
-        channel = _PREFIX_TO_CHANNEL.get(match.group(1).lower())
+        channel = _channel_of_prefix(match.group(1).lower())
         if channel is not None:
             return channel, text[match.end() :].strip()
     return None, text
-
-
-def _kind_table(channel: str | None) -> dict[str, TargetKind]:
-    if channel == "zalo":
-        return _ZALO_KINDS
-    if channel == "zalouser":
-        return _ZALOUSER_KINDS
-    return _ANY_KINDS
 
 
 def parse_target(raw: str, channel: str | None = None) -> Target:
@@ -147,7 +115,8 @@ def parse_target(raw: str, channel: str | None = None) -> Target:
             f"Target prefix {prefixed!r} does not match channel {channel!r}: {raw.strip()!r}"
         )
     effective = channel or prefixed
-    kinds = _kind_table(effective)
+    traits = traits_for(effective) if effective is not None else None
+    kinds = traits.kinds if traits is not None else GENERIC_TARGET_KINDS
     kind: TargetKind = "user"
     explicit = False
     match = _KIND_RE.match(rest)
@@ -155,7 +124,7 @@ def parse_target(raw: str, channel: str | None = None) -> Target:
         kind = kinds[match.group(1).lower()]
         explicit = True
         rest = rest[match.end() :].strip()
-    elif effective != "zalo":
+    elif traits is None or traits.raw_id_markers:
         lowered = rest.lower()
         if lowered.startswith("g-") and len(rest) > 2:
             kind, explicit = "group", True
@@ -178,15 +147,15 @@ def normalize_target(raw: str, channel: str | None = None) -> str:
 def looks_like_id(raw: str, channel: str | None = None) -> bool:
     """Guess whether ``raw`` is a chat id rather than a display name to look up.
 
-    For ``zalo`` any non-empty value after the prefixes counts (Bot API chat ids are opaque).
-    Otherwise a kind-marked target, a ``g-``/``u-`` id or a numeric id counts;
-    ``"Alice Nguyen"`` does not.
+    For a channel with opaque ids (``ChannelTraits.opaque_ids``, the Bot API) any non-empty
+    value after the prefixes counts. Otherwise a kind-marked target, a ``g-``/``u-`` id or a
+    numeric id counts; ``"Alice Nguyen"`` does not.
     """
     try:
         target = parse_target(raw, channel)
     except TargetError:
         return False
-    if target.channel == "zalo":
+    if target.channel is not None and traits_for(target.channel).opaque_ids:
         return True
     if any(ch.isspace() for ch in target.id):
         return False

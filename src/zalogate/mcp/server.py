@@ -39,7 +39,8 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.model import InboundMessage
-from zalogate.runtime.gateway import collect_secrets, configured_plugins, register_secret_values
+from zalogate.runtime.secrets import collect_secrets, register_secret_values
+from zalogate.runtime.wiring import configured_plugins
 from zalogate.runtime.logging import redact, register_secret
 from zalogate.store import Store
 

@@ -222,15 +222,14 @@ async def deliver(
 ) -> DeliveryReceipt:
     """Send ``request`` through ``channel`` (what ``message send`` does, in either process).
 
-    A link goes through the channel's ``send_link`` when it has one and there is no media,
-    else it is appended to the text (Zalo shows a preview for a URL in a text message).
-    Exceptions of the channel propagate.
+    A link goes through the channel's ``links`` capability when it has one and there is no
+    media, else it is appended to the text (Zalo shows a preview for a URL in a text
+    message). Exceptions of the channel propagate.
     """
     link, text = request.link, request.text
-    send_link = getattr(channel, "send_link", None)
-    if link is not None and callable(send_link) and not request.media:
-        receipt: DeliveryReceipt = await send_link(account, request.target, link, text)
-        return receipt
+    links = channel.links
+    if link is not None and links is not None and not request.media:
+        return await links.send_link(account, request.target, link, text)
     body = text if link is None else (f"{text}\n{link}" if text.strip() else link)
     payload = ReplyPayload(
         text=body, media_urls=request.media, reply_to_id=request.reply_to or None

@@ -1,5 +1,5 @@
 """The gateway process: wires the store, inbox, pipeline, channels and HTTP server, and
-supervises one monitor task per enabled channel account.
+supervises one monitor per enabled channel account (:mod:`zalogate.runtime.supervisor`).
 
 Usage::
 
@@ -9,28 +9,14 @@ Usage::
 Start-up order: logging -> store -> agent -> inbox + pipeline -> channels (each gets a
 :class:`ChannelContext`) -> HTTP server -> inbox workers (which replay unfinished messages)
 -> monitors -> control endpoint (``gateway.token``). Shutdown runs the other way round
-(channels with an ``aclose`` method are closed after the inbox stopped) and is bounded by
+(channels are closed with their ``aclose`` hook after the inbox stopped) and is bounded by
 ``shutdown_timeout``.
-
-A monitor (``channel.run(account, stop)``) that raises is restarted with a jittered backoff
-(1 s to 30 s by default); one that keeps failing never affects the other accounts. How a
-failure is classified (channels cannot import the runtime, so this is duck-typed):
-
-* ``exc.unauthorized is True``, an HTTP ``status``/``status_code``/``error_code`` of 401 or
-  403, or a class named ``*Unauthorized*``/``*AuthError`` anywhere in the cause chain ->
-  state ``unauthorized``, retried slowly (30 s to 5 min by default);
-* ``exc.fatal is True`` -> state ``failed``, not restarted;
-* anything else -> state ``backoff``, restarted.
 
 One account can be restarted or stopped while the others run (:meth:`Gateway.restart_account`,
 :meth:`Gateway.stop_account`; served by the HTTP control endpoint, see
 :mod:`zalogate.runtime.control`), and :meth:`Gateway.send_message` sends one message through a
 running account for ``message send`` (the gateway's session, and its listener for the
-personal account's file uploads). Each account has a stop event of its own, which is the one
-its monitor gets. A channel may offer ``reset_account(account)`` (optional, may be a
-coroutine): called when an account is restarted or stopped on request, right after its stop
-event is set, to drop what it holds of the account's session (a logged-in client) without
-saving it, so that the next run starts from the saved credentials (a new ``channels login``).
+personal account's file uploads).
 """
 
 from __future__ import annotations
@@ -40,36 +26,28 @@ import contextlib
 import inspect
 import logging
 import os
-import re
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, is_dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace, TracebackType
-from typing import Any, Protocol, cast
+from types import TracebackType
+from typing import Any
 
-from pydantic import BaseModel, SecretBytes, SecretStr
-
-from zalogate.backoff import Backoff, BackoffConfig
-from zalogate.config import ZalogateConfig
+from zalogate.backoff import BackoffConfig
 from zalogate.core.channel import (
     Admission,
     Admitter,
     Channel,
-    ChannelAccount,
     ChannelContext,
     ChannelPlugin,
-    ProbeResult,
 )
 from zalogate.core.errors import DeliveryError, describe_error
-from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.model import DeliveryReceipt, InboundMessage
 from zalogate.runtime.control import (
     ControlUnavailableError,
     MessageRequest,
     SendRefusedError,
-    UnknownAccountError,
     deliver,
     new_token,
     remove_token_file,
@@ -84,139 +62,31 @@ from zalogate.runtime.logging import (
     register_secret,
     reset_logging,
 )
+from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
+from zalogate.runtime.supervisor import Monitor, Supervisor
+from zalogate.runtime.wiring import (
+    ChannelSource,
+    GatewayWiring,
+    HandlerFactory,
+    InboxFactory,
+    InboxLike,
+    configured_plugins,
+    default_agent,
+    default_handler,
+    default_inbox,
+    is_echo,
+)
 from zalogate.store import Store
 
-__all__ = [
-    "Gateway",
-    "GatewayWiring",
-    "Handler",
-    "InboxLike",
-    "classify_failure",
-    "collect_secrets",
-    "configured_plugins",
-]
+__all__ = ["Gateway"]
 
 log = logging.getLogger("zalogate.gateway")
 
-Handler = Callable[[InboundMessage], Awaitable[Any]]
-"""Processes one admitted message (the pipeline); the inbox calls it."""
-
-_AUTH_STATUSES = frozenset({401, 403})
-_AUTH_CLASS_NAME = re.compile(r"unauthori[sz]ed|autherror|authenticationerror|forbidden", re.I)
-_SECRET_FIELD = re.compile(
-    r"(token|secret|password|passwd|apikey|cookie|cookies|zpwenk|zpwsek|secretkey)$", re.I
-)
 _ECHO_BANNER = (
     "No agent is configured: replies come from the built-in `echo` agent, which repeats "
     "every message back. Configure an agent before letting real users in."
 )
-
-
-class InboxLike(Admitter, Protocol):
-    """What the gateway needs from the inbox (``zalogate.core.ingress.Inbox`` fits)."""
-
-    def start(self) -> Any:
-        """Start the workers (replaying unfinished entries); may be a coroutine."""
-        ...
-
-    def stop(self, timeout: float = ...) -> Any:
-        """Stop the workers, waiting up to ``timeout`` seconds; may be a coroutine."""
-        ...
-
-
-@dataclass(slots=True)
-class GatewayWiring:
-    """What a handler (pipeline) factory gets: the pieces built so far.
-
-    ``channels`` is filled with the (send-tracking) channels right after the handler is
-    built and before the inbox starts, so a handler may keep the mapping and look up the
-    channel of each message by ``message.channel``.
-    """
-
-    config: Any
-    state_dir: Path
-    store: Store
-    agent: Any
-    status: StatusBoard
-    channels: dict[str, Channel] = field(default_factory=dict)
-
-
-HandlerFactory = Callable[[GatewayWiring], Handler]
-InboxFactory = Callable[[Store, Handler], InboxLike]
-ChannelSource = ChannelPlugin | Channel
-
-
-def classify_failure(exc: BaseException) -> AccountState:
-    """Map a monitor's exception to ``unauthorized``, ``failed`` or ``backoff``."""
-    chain = list(_cause_chain(exc))
-    for error in chain:
-        if getattr(error, "unauthorized", False) is True:
-            return AccountState.UNAUTHORIZED
-        for name in ("status_code", "status", "error_code"):
-            value = getattr(error, name, None)
-            if _as_status(value) in _AUTH_STATUSES:
-                return AccountState.UNAUTHORIZED
-        if any(_AUTH_CLASS_NAME.search(cls.__name__) for cls in type(error).__mro__):
-            return AccountState.UNAUTHORIZED
-    if any(getattr(error, "fatal", False) is True for error in chain):
-        return AccountState.FAILED
-    return AccountState.BACKOFF
-
-
-def _as_status(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-def _cause_chain(exc: BaseException, limit: int = 8) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < limit:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def collect_secrets(obj: Any, *, _key: str = "", _depth: int = 0) -> set[str]:
-    """Every string in ``obj`` (a config model, dataclass, mapping, list) in a secret field.
-
-    A field counts when its name ends in ``token``, ``secret``, ``password``, ``apiKey``,
-    ``cookie(s)``, ``zpw_enk``/``zpw_sek`` (case and ``_`` ignored); pydantic ``SecretStr``
-    values count wherever they are.
-    """
-    found: set[str] = set()
-    if _depth > 12 or obj is None:
-        return found
-    if isinstance(obj, SecretStr | SecretBytes):
-        value = obj.get_secret_value()
-        found.add(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
-        return found
-    if isinstance(obj, str):
-        if _key and _SECRET_FIELD.search(_key.replace("_", "").replace("-", "")):
-            found.add(obj)
-        return found
-    children: list[tuple[str, Any]] = []
-    if isinstance(obj, BaseModel):
-        fields = type(obj).model_fields
-        children = [(f.alias or name, getattr(obj, name, None)) for name, f in fields.items()]
-        children += list((obj.model_extra or {}).items())
-    elif is_dataclass(obj) and not isinstance(obj, type):
-        children = [(name, getattr(obj, name, None)) for name in obj.__dataclass_fields__]
-    elif isinstance(obj, SimpleNamespace):
-        children = list(vars(obj).items())
-    elif isinstance(obj, Mapping):
-        children = [(str(k), v) for k, v in obj.items()]
-    elif isinstance(obj, list | tuple | set | frozenset):
-        # A list under a secret key (cookies) is secret as a whole.
-        children = [(_key, item) for item in obj]
-    for key, value in children:
-        found |= collect_secrets(value, _key=key, _depth=_depth + 1)
-    return found
 
 
 class _TrackingAdmitter:
@@ -230,66 +100,6 @@ class _TrackingAdmitter:
         admission = await self._inbox.admit(message)
         self._status.update(message.channel, message.account_id, last_inbound_at=now_ms())
         return admission
-
-
-class _TrackedChannel:
-    """A channel whose successful sends stamp the account's last outbound.
-
-    Every other attribute (``probe``, ``directory_*``, ``react``, ...) is the wrapped
-    channel's, so capability checks with ``isinstance`` still work.
-    """
-
-    def __init__(self, channel: Channel, status: StatusBoard) -> None:
-        self._channel = channel
-        self._status = status
-        self.id = channel.id
-        self.text_limit = channel.text_limit
-
-    @property
-    def wrapped(self) -> Channel:
-        """The channel itself."""
-        return self._channel
-
-    def accounts(self) -> Sequence[ChannelAccount]:
-        return self._channel.accounts()
-
-    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
-        await self._channel.run(account, stop)
-
-    async def send(
-        self, account: ChannelAccount, target: str, reply: ReplyPayload
-    ) -> DeliveryReceipt:
-        receipt = await self._channel.send(account, target, reply)
-        if receipt.message_ids:
-            self._status.update(self.id, account.account_id, last_outbound_at=now_ms())
-        return receipt
-
-    async def probe(self, account: ChannelAccount) -> ProbeResult:
-        return await self._channel.probe(account)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._channel, name)
-
-
-@dataclass(slots=True, eq=False)
-class _Monitor:
-    """One supervised account: its own stop event, its supervisor task, a control lock."""
-
-    channel: Channel
-    account: ChannelAccount
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the current run left ``starting`` (running, or failed)."""
-    task: asyncio.Task[None] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.channel.id, self.account.account_id)
-
-    @property
-    def label(self) -> str:
-        return f"{self.channel.id}/{self.account.account_id}"
 
 
 class Gateway:
@@ -343,9 +153,6 @@ class Gateway:
         self._inbox_factory = inbox_factory
         host = http_host or getattr(gateway_config, "host", None) or DEFAULT_HOST
         port = http_port if http_port is not None else getattr(gateway_config, "port", None)
-        self._backoff = backoff or BackoffConfig(min_delay=1.0, max_delay=30.0)
-        self._slow_backoff = unauthorized_backoff or BackoffConfig(min_delay=30.0, max_delay=300.0)
-        self._startup_grace = startup_grace
         self._shutdown_timeout = shutdown_timeout
         self._configure_logs = configure_logs
         self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
@@ -353,6 +160,14 @@ class Gateway:
         self._handle_signals = handle_signals
 
         self.status_board = StatusBoard()
+        self.supervisor = Supervisor(
+            self.status_board,
+            backoff=backoff or BackoffConfig(min_delay=1.0, max_delay=30.0),
+            slow_backoff=unauthorized_backoff or BackoffConfig(min_delay=30.0, max_delay=300.0),
+            startup_grace=startup_grace,
+            shutdown_timeout=shutdown_timeout,
+            stopping=lambda: self._stop.is_set(),
+        )
         self.http = HttpServer(
             str(host),
             DEFAULT_PORT if port is None else int(port),
@@ -364,7 +179,6 @@ class Gateway:
         self.inbox: InboxLike | None = None
         self.channels: dict[str, Channel] = {}
         self._stop = asyncio.Event()
-        self._monitors: dict[tuple[str, str], _Monitor] = {}
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._signals: list[signal.Signals] = []
         self._logging_configured = False
@@ -443,17 +257,17 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
-        self.agent = self._agent if self._agent is not None else _default_agent(self.config, store)
+        self.agent = self._agent if self._agent is not None else default_agent(self.config, store)
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
-        if _is_echo(self.agent):
+        if is_echo(self.agent):
             log.warning(_ECHO_BANNER)
             sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
             sys.stderr.flush()
 
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
-        handler = (self._handler_factory or _default_handler)(wiring)
-        inbox = self.inbox = (self._inbox_factory or _default_inbox)(store, handler)
+        handler = (self._handler_factory or default_handler)(wiring)
+        inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
         admitter = _TrackingAdmitter(inbox, self.status_board)
 
         sources = (
@@ -465,7 +279,7 @@ class Gateway:
             channel = self._create_channel(source, store, admitter)
             if channel.id in self.channels:
                 raise ValueError(f"two channels share the id {channel.id!r}")
-            self.channels[channel.id] = _TrackedChannel(channel, self.status_board)
+            self.channels[channel.id] = channel
             for account in channel.accounts():
                 register_secret_values(account.settings)
         wiring.channels.update(self.channels)
@@ -478,16 +292,12 @@ class Gateway:
         await _maybe_await(inbox.start())
         stack.push_async_callback(self._stop_inbox)
 
-        stack.push_async_callback(self._stop_monitors)
+        stack.push_async_callback(self.supervisor.stop_all)
         for channel in self.channels.values():
             for account in channel.accounts():
-                if not account.enabled:
-                    continue
-                self.status_board.register(channel.id, account.account_id)
-                monitor = _Monitor(channel, account)
-                self._monitors[monitor.key] = monitor
-                self._launch(monitor)
-        if not self._monitors:
+                if account.enabled:
+                    self.supervisor.start(channel, account)
+        if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
@@ -541,17 +351,7 @@ class Gateway:
             UnknownAccountError: The gateway runs no such channel or enabled account.
             ControlUnavailableError: The gateway is stopping, or the old monitor did not stop.
         """
-        monitor = self._monitor_for(channel, account_id)
-        async with monitor.lock:
-            self._check_accepting()
-            await self._halt(monitor)
-            self._check_accepting()
-            self.status_board.update(*monitor.key, last_error=None, reason=None)
-            self._launch(monitor)
-            log.info("%s monitor restarted on request", monitor.label)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(monitor.settled.wait(), timeout=self._startup_grace + 1.0)
-        return self.status_board.get(*monitor.key) or self.status_board.register(*monitor.key)
+        return await self.supervisor.restart(self._monitor_for(channel, account_id))
 
     async def stop_account(
         self, channel: str, account_id: str, *, reason: str | None = None
@@ -565,24 +365,16 @@ class Gateway:
             ControlUnavailableError: The gateway is stopping, or the monitor did not stop.
         """
         monitor = self._monitor_for(channel, account_id)
-        why = reason or "stopped on request"
-        async with monitor.lock:
-            self._check_accepting()
-            await self._halt(monitor)
-            record = self.status_board.update(
-                *monitor.key, state=AccountState.STOPPED, reason=why, last_stop_at=now_ms()
-            )
-        log.info("%s monitor stopped on request (%s)", monitor.label, why)
-        return record
+        return await self.supervisor.stop(monitor, reason or "stopped on request")
 
     async def send_message(
         self, channel: str, account_id: str, request: MessageRequest
     ) -> tuple[str, DeliveryReceipt]:
         """Send one message through a running account (``message send`` via the gateway).
 
-        It goes through the same send-tracking channel as agent replies (the account's last
-        outbound is stamped) and is recorded in ``pipeline_deliveries`` (message id
-        ``control:<random>``, seq 0), so ``channels status`` shows it afterwards too.
+        The account's last outbound is stamped as for agent replies, and the send is recorded
+        in ``pipeline_deliveries`` (message id ``control:<random>``, seq 0), so ``channels
+        status`` shows it afterwards too.
 
         Returns:
             The account's id and the receipt (with at least one message id).
@@ -593,7 +385,7 @@ class Gateway:
             SendRefusedError: Nothing, or only part, went out (``message_ids``).
         """
         monitor = self._monitor_for(channel, account_id)
-        self._check_accepting()
+        self.supervisor.check_accepting()
         record = self.status_board.get(*monitor.key)
         state = record.state if record is not None else AccountState.STARTING
         if state is not AccountState.RUNNING:
@@ -624,7 +416,7 @@ class Gateway:
 
     async def _record_send(
         self,
-        monitor: _Monitor,
+        monitor: Monitor,
         key: str,
         target: str,
         status: str,
@@ -644,137 +436,8 @@ class Gateway:
         except Exception as exc:
             log.warning("%s: recording a control send failed: %s", monitor.label, exc)
 
-    def _monitor_for(self, channel: str, account_id: str) -> _Monitor:
-        if channel not in self.channels:
-            running = ", ".join(sorted(self.channels)) or "none"
-            raise UnknownAccountError(
-                f"this gateway runs no channel {channel!r} (channels: {running})"
-            )
-        monitor = self._monitors.get((channel, account_id))
-        if monitor is None:
-            wanted = account_id.strip().lower()
-            monitor = next(
-                (m for (c, a), m in self._monitors.items() if c == channel and a.lower() == wanted),
-                None,
-            )
-        if monitor is None:
-            known = ", ".join(a for c, a in self._monitors if c == channel) or "none"
-            raise UnknownAccountError(
-                f"this gateway runs no {channel} account {account_id!r} (disabled, or not in"
-                f" the config it started with; running: {known})"
-            )
-        return monitor
-
-    def _check_accepting(self) -> None:
-        if self._stop.is_set():
-            raise ControlUnavailableError("the gateway is stopping")
-
-    def _launch(self, monitor: _Monitor) -> None:
-        """Start a supervisor task for ``monitor`` with a new stop event (fresh backoff)."""
-        monitor.stop = asyncio.Event()
-        monitor.settled = asyncio.Event()
-        channel_id, account_id = monitor.key
-        monitor.task = asyncio.create_task(
-            self._supervise(monitor), name=f"monitor:{channel_id}:{account_id}"
-        )
-
-    async def _halt(self, monitor: _Monitor) -> None:
-        """Stop ``monitor``'s current run (bounded like a shutdown) and wait for it."""
-        monitor.stop.set()
-        await self._reset_account(monitor)
-        task = monitor.task
-        if task is None or task.done():
-            return
-        done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.4)
-        if not done:
-            log.warning("%s did not stop in time; cancelling it", task.get_name())
-            task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.1)
-        if not done:
-            raise ControlUnavailableError(f"the {monitor.label} monitor did not stop")
-
-    async def _reset_account(self, monitor: _Monitor) -> None:
-        reset = getattr(monitor.channel, "reset_account", None)
-        if not callable(reset):
-            return
-        try:
-            await _maybe_await(reset(monitor.account))
-        except Exception as exc:
-            log.warning("%s could not reset its session: %s", monitor.label, redact(str(exc)))
-
-    # -- supervision ---------------------------------------------------------------------
-
-    async def _supervise(self, monitor: _Monitor) -> None:
-        final = AccountState.STOPPED
-        try:
-            final = await self._run_with_restarts(monitor)
-        finally:
-            monitor.settled.set()
-            self.status_board.update(*monitor.key, state=final, last_stop_at=now_ms())
-
-    async def _run_with_restarts(self, monitor: _Monitor) -> AccountState:
-        """Run the monitor until its stop event; return the final state (``stopped`` or
-        ``failed``)."""
-        channel, account, stop = monitor.channel, monitor.account, monitor.stop
-        key, label = monitor.key, monitor.label
-        normal = Backoff(self._backoff)
-        slow = Backoff(self._slow_backoff)
-        loop = asyncio.get_running_loop()
-        known = self.status_board.get(*key)
-        restarts = known.restarts if known is not None else 0
-        while not stop.is_set():
-            started_at = now_ms()
-            started = loop.time()
-            self.status_board.update(*key, state=AccountState.STARTING, last_start_at=started_at)
-            run = asyncio.create_task(channel.run(account, stop), name=f"run:{label}")
-            try:
-                done, _ = await asyncio.wait({run}, timeout=self._startup_grace)
-                if not done:
-                    self.status_board.update(*key, state=AccountState.RUNNING)
-                    monitor.settled.set()
-                    log.info("%s monitor running", label)
-                await run
-            except asyncio.CancelledError:
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await run
-                raise
-            except Exception as exc:
-                if stop.is_set():
-                    log.debug("%s monitor raised while stopping: %s", label, exc)
-                    break
-                state = classify_failure(exc)
-                error = f"{type(exc).__name__}: {exc}"
-                record = self.status_board.get(*key)
-                inbound = record.last_inbound_at if record else None
-                if loop.time() - started >= self._backoff.max_delay or (
-                    inbound is not None and inbound >= started_at
-                ):
-                    normal.reset()  # it was healthy for a while: start the delays again
-                    slow.reset()
-                if state is AccountState.FAILED:
-                    self.status_board.update(*key, state=state, last_error=error)
-                    log.error("%s monitor failed and will not be restarted: %s", label, error)
-                    return AccountState.FAILED
-                restarts += 1
-                delay = (slow if state is AccountState.UNAUTHORIZED else normal).next_delay()
-                self.status_board.update(*key, state=state, last_error=error, restarts=restarts)
-                monitor.settled.set()
-                log.warning(
-                    "%s monitor %s: %s; restarting in %.1fs",
-                    label,
-                    "unauthorized" if state is AccountState.UNAUTHORIZED else "failed",
-                    error,
-                    delay,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                continue
-            if not stop.is_set():
-                log.warning("%s monitor returned before the gateway stopped; not restarted", label)
-            break
-        return AccountState.STOPPED
+    def _monitor_for(self, channel: str, account_id: str) -> Monitor:
+        return self.supervisor.find(self.channels, channel, account_id)
 
     # -- shutdown ------------------------------------------------------------------------
 
@@ -788,36 +451,17 @@ class Gateway:
     def _signal_stop(self) -> None:
         """Set the gateway's stop event and every account's."""
         self._stop.set()
-        for monitor in self._monitors.values():
-            monitor.stop.set()
-
-    async def _stop_monitors(self) -> None:
-        self._signal_stop()
-        tasks = [m.task for m in self._monitors.values() if m.task is not None]
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout * 0.4)
-        for task in pending:
-            log.warning("%s did not stop in time; cancelling it", task.get_name())
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=self._shutdown_timeout * 0.1)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("%s crashed: %s", task.get_name(), redact(str(task.exception())))
+        self.supervisor.signal_stop()
 
     async def _stop_inbox(self) -> None:
         if self.inbox is not None:
             await _maybe_await(self.inbox.stop(timeout=self._shutdown_timeout * 0.25))
 
     async def _close_channels(self) -> None:
-        """Let channels release their clients (the optional ``aclose`` method)."""
+        """Let channels release their clients (their ``aclose`` hook)."""
         for channel in self.channels.values():
-            close = getattr(channel, "aclose", None)
-            if not callable(close):
-                continue
             try:
-                await _maybe_await(close())
+                await channel.aclose()
             except Exception as exc:
                 log.warning("channel %s did not close cleanly: %s", channel.id, redact(str(exc)))
 
@@ -862,12 +506,6 @@ class Gateway:
         self._signal_stop()
 
 
-def register_secret_values(obj: Any) -> None:
-    """Register every secret-looking value in ``obj`` with the log redaction."""
-    for secret in collect_secrets(obj):
-        register_secret(secret)
-
-
 def _error_line(exc: BaseException) -> str:
     """The first line of ``exc`` (redacted), or its type when it has no text."""
     lines = str(exc).strip().splitlines()
@@ -878,146 +516,3 @@ async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-def _is_echo(agent: Any) -> bool:
-    for attr in ("id", "name", "kind"):
-        if getattr(agent, attr, None) == "echo":
-            return True
-    return type(agent).__name__.lower().startswith("echo")
-
-
-# -- default wiring (imported lazily: these modules sit in other packages) ------------------
-
-
-def _default_agent(config: Any, store: Store) -> Any:
-    from zalogate.agents import create_agent
-
-    return create_agent(config, store)
-
-
-def _default_handler(wiring: GatewayWiring) -> Handler:
-    from zalogate.core.access import AccountPolicy, policy_from_settings
-    from zalogate.core.agent import AgentTool
-    from zalogate.core.channel import ToolContext
-    from zalogate.core.pipeline import Pipeline, SessionOptions
-
-    config = _config_model(wiring.config)
-    options = SessionOptions(
-        dm_scope=config.session.dm_scope,
-        main_key=config.session.main_key,
-        identity_links=config.session.identity_links,
-    )
-    policies: dict[tuple[str, str], AccountPolicy] = {}
-
-    def policy_for(message: InboundMessage) -> AccountPolicy:
-        key = (message.channel, message.account_id)
-        policy = policies.get(key)
-        if policy is None:
-            channel = wiring.channels[message.channel]
-            account = next(
-                (a for a in channel.accounts() if a.account_id == message.account_id), None
-            )
-            if account is None:
-                raise LookupError(f"unknown account {message.channel}/{message.account_id}")
-            own = getattr(channel, "policy", None)
-            if callable(own):
-                # A channel that builds its own policy also decides when it may be cached:
-                # zalouser's changes once the monitor has resolved names to ids.
-                return cast(AccountPolicy, own(account))
-            policy = policy_from_settings(
-                message.channel,
-                account.settings,
-                defaults_group_policy=config.channels.defaults.group_policy,
-                history_limit=config.messages.group_chat.history_limit,
-                response_prefix=config.messages.response_prefix,
-                text_chunk_limit=channel.text_limit,
-            )
-            policies[key] = policy
-        return policy
-
-    def tools_for(message: InboundMessage) -> Sequence[AgentTool]:
-        # The optional Tools capability, looked up by name: channels arrive wrapped.
-        channel = wiring.channels[message.channel]
-        agent_tools = getattr(channel, "agent_tools", None)
-        if not callable(agent_tools):
-            return ()
-        account = next((a for a in channel.accounts() if a.account_id == message.account_id), None)
-        if account is None:
-            return ()
-        try:
-            tools = agent_tools(account, ToolContext.from_message(message))
-            return cast(Sequence[AgentTool], tools)
-        except Exception:  # tools are extras: a broken provider must not block the reply
-            log.exception("channel %s failed to list its agent tools", message.channel)
-            return ()
-
-    pipeline = Pipeline(
-        store=wiring.store,
-        channels=wiring.channels,
-        policy_for=policy_for,
-        agent=wiring.agent,
-        session=options,
-        tools=tools_for,
-    )
-    return pipeline.process
-
-
-def _config_model(config: Any) -> ZalogateConfig:
-    """``config`` itself, or the defaults for a stand-in (tests pass a bare namespace)."""
-    return config if isinstance(config, ZalogateConfig) else ZalogateConfig()
-
-
-def _setting(source: Any, *names: str) -> Any:
-    """The first of ``names`` found on a model/namespace or in a mapping, else None."""
-    if source is None:
-        return None
-    for name in names:
-        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def _default_inbox(store: Store, handler: Handler) -> InboxLike:
-    from zalogate.core.ingress import Inbox
-
-    return Inbox(store, handler)
-
-
-def configured_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelPlugin]:
-    """The enabled channel plugins whose ``channels.<id>`` section is written and enabled, or
-    that have accounts without a section (``zalo`` with ``$ZALO_BOT_TOKEN``).
-
-    The gateway starts these; ``zalogate mcp`` serves their tools.
-    """
-    from zalogate.runtime.plugins import discover_plugins, load_plugin
-
-    channels_config = getattr(config, "channels", None)
-    chosen: list[ChannelPlugin] = []
-    for plugin_id in discover_plugins(config, state_dir=state_dir):
-        if not _channel_configured(channels_config, plugin_id, config=config):
-            log.debug("channel %s is not configured; not started", plugin_id)
-            continue
-        chosen.append(load_plugin(plugin_id))
-    return chosen
-
-
-def _channel_configured(channels_config: Any, plugin_id: str, *, config: Any = None) -> bool:
-    section = _setting(channels_config, plugin_id)
-    if section is None:
-        # No section: only accounts the environment implies (zalo's ZALO_BOT_TOKEN, resolved
-        # with the environment ``config`` was loaded with) make it configured.
-        if not isinstance(config, ZalogateConfig):
-            return False
-        from zalogate.config import resolve_accounts
-
-        return any(account.enabled for account in resolve_accounts(config, plugin_id))
-    if isinstance(channels_config, BaseModel):
-        # A model fills in every channel section; run only the ones the user wrote down.
-        written = set(channels_config.model_fields_set) | set(channels_config.model_extra or {})
-        fields = type(channels_config).model_fields
-        names = {plugin_id} | {n for n, f in fields.items() if f.alias == plugin_id}
-        if not names & written:
-            return False
-    return _setting(section, "enabled") is not False

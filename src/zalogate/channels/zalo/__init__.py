@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zalogate.channels.zalo.traits import CHANNEL_ID, TRAITS
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 
 __all__ = ["plugin"]
@@ -15,4 +16,4 @@ def _create(context: ChannelContext) -> Channel:
     return channel
 
 
-plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=_create)
+plugin = ChannelPlugin(id=CHANNEL_ID, label="Zalo Bot API", create=_create, traits=TRAITS)

@@ -67,10 +67,13 @@ from zalogate.core.access import (
 )
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
+    Channel,
     ChannelAccount,
     ChannelContext,
     ChannelPlugin,
+    Directory,
     DirectoryEntry,
+    Presence,
     ProbeResult,
     ToolContext,
 )
@@ -180,7 +183,7 @@ class _MediaRoute:
     holders: set[str]
 
 
-class ZaloChannel:
+class ZaloChannel(Channel):
     """The ``zalo`` channel (see the module docstring)."""
 
     id = "zalo"
@@ -233,6 +236,14 @@ class ZaloChannel:
         return f"ZaloChannel(accounts={[a.account_id for a in self._accounts]!r})"
 
     # ------------------------------------------------------------------ accounts
+
+    @property
+    def presence(self) -> Presence:
+        return self
+
+    @property
+    def directory(self) -> Directory:
+        return self
 
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account, default first."""

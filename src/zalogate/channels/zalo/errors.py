@@ -1,34 +1,28 @@
 """Errors the ``zalo`` channel raises to the runtime.
 
-The runtime classifies a monitor failure by duck typing (``runtime.gateway.classify_failure``):
-``unauthorized`` marks the account unauthorised (retried slowly), ``fatal`` stops restarts.
+Each carries its :class:`~zalogate.core.errors.FailureKind` (``core.errors.classify``):
+``UNAUTHORIZED`` marks the account unauthorised (retried slowly), ``FATAL`` stops restarts.
 Messages never contain the bot token or the webhook secret.
 """
 
 from __future__ import annotations
 
+from zalogate.core.errors import ChannelError, FailureKind
+
 __all__ = ["ZaloChannelError", "ZaloConfigError", "ZaloUnauthorizedError"]
 
 
-class ZaloChannelError(Exception):
-    """A ``zalo`` monitor or send failed.
-
-    Attributes:
-        unauthorized: Zalo refused the token (401/403).
-        fatal: Restarting cannot help (the account's config is unusable).
-    """
-
-    unauthorized: bool = False
-    fatal: bool = False
+class ZaloChannelError(ChannelError):
+    """A ``zalo`` monitor or send failed (transient unless a subclass says otherwise)."""
 
 
 class ZaloConfigError(ZaloChannelError, ValueError):
     """The account's config cannot run (no token, a bad webhook URL or secret)."""
 
-    fatal = True
+    kind = FailureKind.FATAL
 
 
 class ZaloUnauthorizedError(ZaloChannelError):
     """Zalo answered 401/403: the bot token is invalid or revoked."""
 
-    unauthorized = True
+    kind = FailureKind.UNAUTHORIZED

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from zalogate.channels.zalo.traits import CHANNEL_ID
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Channel, ChannelAccount, ToolContext
 from zalogate.core.chunking import DEFAULT_TEXT_LIMIT, chunk_text
@@ -28,7 +29,7 @@ from zalogate.core.tools import ToolCall, ToolError, ToolParam, ToolSpec
 
 __all__ = ["ZALO_SEND", "zalo_tools"]
 
-CHANNEL_ID = "zalo"
+
 SEND_FAILED = "Failed to send Zalo message"
 
 

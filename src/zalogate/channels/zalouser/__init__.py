@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zalogate.channels.zalouser.traits import CHANNEL_ID, TRAITS
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 
 __all__ = ["plugin"]
@@ -15,4 +16,4 @@ def _create(context: ChannelContext) -> Channel:
     return channel
 
 
-plugin = ChannelPlugin(id="zalouser", label="Zalo Personal", create=_create)
+plugin = ChannelPlugin(id=CHANNEL_ID, label="Zalo Personal", create=_create, traits=TRAITS)

@@ -64,10 +64,17 @@ from zalogate.core.access import AccountPolicy, effective_group_policy, policy_f
 from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
+    Channel,
     ChannelAccount,
     ChannelContext,
+    Directory,
     DirectoryEntry,
+    GroupMembers,
+    LinkSender,
+    Login,
+    Presence,
     ProbeResult,
+    Reactions,
     ToolContext,
 )
 from zalogate.core.errors import DeliveryError
@@ -144,7 +151,7 @@ class ZalouserChannelOptions:
     qr_timeout: float = 100.0
 
 
-class ZalouserChannel:
+class ZalouserChannel(Channel):
     """The ``zalouser`` channel (see the module docstring)."""
 
     id = "zalouser"
@@ -195,6 +202,30 @@ class ZalouserChannel:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
 
     # ------------------------------------------------------------------ accounts
+
+    @property
+    def presence(self) -> Presence:
+        return self
+
+    @property
+    def directory(self) -> Directory:
+        return self
+
+    @property
+    def group_members(self) -> GroupMembers:
+        return self
+
+    @property
+    def login(self) -> Login:
+        return self
+
+    @property
+    def reactions(self) -> Reactions:
+        return self
+
+    @property
+    def links(self) -> LinkSender:
+        return self
 
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account, default first."""

@@ -1,8 +1,8 @@
 """Errors the ``zalouser`` channel raises to the runtime and to one-off commands.
 
-The runtime classifies a monitor failure by duck typing (``runtime.gateway.classify_failure``):
-``unauthorized`` marks the account unauthorised (retried slowly: a ``channels login`` in the
-meantime is picked up), ``fatal`` stops restarts. Messages never contain cookies, the session
+Each carries its :class:`~zalogate.core.errors.FailureKind` (``core.errors.classify``):
+``UNAUTHORIZED`` marks the account unauthorised (retried slowly: a ``channels login`` in the
+meantime is picked up), ``FATAL`` stops restarts. Messages never contain cookies, the session
 key or the imei.
 
 ::
@@ -17,6 +17,8 @@ key or the imei.
 
 from __future__ import annotations
 
+from zalogate.core.errors import ChannelError, FailureKind
+
 __all__ = [
     "LOGIN_HINT",
     "DuplicateConnectionError",
@@ -30,28 +32,20 @@ __all__ = [
 LOGIN_HINT = "run: zalogate channels login --channel zalouser"
 
 
-class ZalouserChannelError(Exception):
-    """A ``zalouser`` monitor, send or lookup failed.
-
-    Attributes:
-        unauthorized: The account has no usable session (a QR login is needed).
-        fatal: Restarting cannot help until the user acts.
-    """
-
-    unauthorized: bool = False
-    fatal: bool = False
+class ZalouserChannelError(ChannelError):
+    """A ``zalouser`` monitor, send or lookup failed (transient unless a subclass says so)."""
 
 
 class ZalouserConfigError(ZalouserChannelError, ValueError):
     """The account's config cannot run."""
 
-    fatal = True
+    kind = FailureKind.FATAL
 
 
 class NeedsLoginError(ZalouserChannelError):
     """No saved Zalo session for the account's profile, or Zalo no longer accepts it."""
 
-    unauthorized = True
+    kind = FailureKind.UNAUTHORIZED
 
     def __init__(
         self, account_id: str, profile: str, reason: str = "no saved Zalo session"
@@ -68,13 +62,13 @@ class DuplicateConnectionError(ZalouserChannelError):
     The account stops instead of fighting the other session for the one web listener.
     """
 
-    fatal = True
+    kind = FailureKind.FATAL
 
 
 class ProfileInUseError(ZalouserChannelError):
     """Another account of this gateway already listens with the same credential profile."""
 
-    fatal = True
+    kind = FailureKind.FATAL
 
 
 class ListenerStoppedError(ZalouserChannelError):

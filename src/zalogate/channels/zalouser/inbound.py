@@ -33,6 +33,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
 from zalogate.personal.events import GroupMessage, Message, UserMessage
 
@@ -50,7 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GROUP_MEMBER_NAMES = 20
-CHANNEL_ID = "zalouser"
+
 _SENDER_SUFFIX = re.compile(r"_\d+$")
 _IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".heic"})
 _EVENT_FIELDS = ("msgId", "cliMsgId", "uidFrom", "idTo", "msgType", "st", "at", "cmd", "ts")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import ChannelAccount, ToolContext
 from zalogate.core.errors import DeliveryError
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ZALOUSER_TOOL", "zalouser_tools"]
 
-CHANNEL_ID = "zalouser"
+
 NOT_AUTHENTICATED = "Not authenticated"
 
 

@@ -1,0 +1,290 @@
+"""One supervised monitor per enabled channel account: restarts with backoff, control.
+
+A monitor (``channel.run(account, stop)``) that raises is restarted with a jittered backoff
+(1 s to 30 s by default); one that keeps failing never affects the other accounts. The failure
+is classified once, by :func:`zalogate.core.errors.classify`:
+
+* ``UNAUTHORIZED`` -> state ``unauthorized``, retried slowly (30 s to 5 min by default);
+* ``FATAL`` -> state ``failed``, not restarted;
+* anything else -> state ``backoff``, restarted.
+
+One account can be restarted or stopped while the others run. Each account has a stop event
+of its own, which is the one its monitor gets; on a restart or stop on request the channel's
+``reset_account`` hook runs right after that event is set, to drop what it holds of the
+account's session without saving it (so the next run starts from the saved credentials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from zalogate.backoff import Backoff, BackoffConfig
+from zalogate.core.channel import Channel, ChannelAccount
+from zalogate.core.errors import FailureKind, classify
+from zalogate.runtime.control import ControlUnavailableError, UnknownAccountError
+from zalogate.runtime.logging import redact
+from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
+
+__all__ = ["Monitor", "Supervisor", "classify_failure"]
+
+log = logging.getLogger("zalogate.gateway")
+
+_STATES = {
+    FailureKind.UNAUTHORIZED: AccountState.UNAUTHORIZED,
+    FailureKind.FATAL: AccountState.FAILED,
+}
+
+
+def classify_failure(exc: BaseException) -> AccountState:
+    """Map a monitor's exception to ``unauthorized``, ``failed`` or ``backoff``."""
+    return _STATES.get(classify(exc), AccountState.BACKOFF)
+
+
+@dataclass(slots=True, eq=False)
+class Monitor:
+    """One supervised account: its own stop event, its supervisor task, a control lock."""
+
+    channel: Channel
+    account: ChannelAccount
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the current run left ``starting`` (running, or failed)."""
+    task: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel.id, self.account.account_id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.channel.id}/{self.account.account_id}"
+
+
+class Supervisor:
+    """Runs, restarts and stops the monitors of every enabled account.
+
+    Args:
+        status: Where each account's state is recorded.
+        backoff: Restart delays after a monitor failure.
+        slow_backoff: Restart delays after an authorisation failure.
+        startup_grace: Seconds a monitor must survive before it counts as ``running``.
+        shutdown_timeout: The gateway's upper bound for a shutdown, in seconds.
+        stopping: Tells whether the gateway is stopping (control requests are refused then).
+    """
+
+    def __init__(
+        self,
+        status: StatusBoard,
+        *,
+        backoff: BackoffConfig,
+        slow_backoff: BackoffConfig,
+        startup_grace: float,
+        shutdown_timeout: float,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.status = status
+        self._backoff = backoff
+        self._slow_backoff = slow_backoff
+        self._startup_grace = startup_grace
+        self._shutdown_timeout = shutdown_timeout
+        self._stopping = stopping
+        self.monitors: dict[tuple[str, str], Monitor] = {}
+
+    # -- starting and finding ------------------------------------------------------------
+
+    def start(self, channel: Channel, account: ChannelAccount) -> Monitor:
+        """Register ``account`` and launch its monitor."""
+        self.status.register(channel.id, account.account_id)
+        monitor = Monitor(channel, account)
+        self.monitors[monitor.key] = monitor
+        self._launch(monitor)
+        return monitor
+
+    def find(self, channels: Mapping[str, Channel], channel: str, account_id: str) -> Monitor:
+        """The monitor of ``channel``/``account_id`` (account ids match case-insensitively).
+
+        Raises:
+            UnknownAccountError: No such channel or enabled account.
+        """
+        if channel not in channels:
+            running = ", ".join(sorted(channels)) or "none"
+            raise UnknownAccountError(
+                f"this gateway runs no channel {channel!r} (channels: {running})"
+            )
+        monitor = self.monitors.get((channel, account_id))
+        if monitor is None:
+            wanted = account_id.strip().lower()
+            monitor = next(
+                (m for (c, a), m in self.monitors.items() if c == channel and a.lower() == wanted),
+                None,
+            )
+        if monitor is None:
+            known = ", ".join(a for c, a in self.monitors if c == channel) or "none"
+            raise UnknownAccountError(
+                f"this gateway runs no {channel} account {account_id!r} (disabled, or not in"
+                f" the config it started with; running: {known})"
+            )
+        return monitor
+
+    def check_accepting(self) -> None:
+        """Raise :class:`ControlUnavailableError` once the gateway is stopping."""
+        if self._stopping():
+            raise ControlUnavailableError("the gateway is stopping")
+
+    # -- control ---------------------------------------------------------------------------
+
+    async def restart(self, monitor: Monitor) -> AccountStatus:
+        """Stop ``monitor`` if it runs (or waits in backoff), then start it again, with fresh
+        restart delays; wait (a little longer than the startup grace) for the new run to leave
+        ``starting``."""
+        async with monitor.lock:
+            self.check_accepting()
+            await self._halt(monitor)
+            self.check_accepting()
+            self.status.update(*monitor.key, last_error=None, reason=None)
+            self._launch(monitor)
+            log.info("%s monitor restarted on request", monitor.label)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(monitor.settled.wait(), timeout=self._startup_grace + 1.0)
+        return self.status.get(*monitor.key) or self.status.register(*monitor.key)
+
+    async def stop(self, monitor: Monitor, reason: str) -> AccountStatus:
+        """Stop ``monitor`` and leave it stopped, its status ``stopped`` with ``reason``."""
+        async with monitor.lock:
+            self.check_accepting()
+            await self._halt(monitor)
+            record = self.status.update(
+                *monitor.key, state=AccountState.STOPPED, reason=reason, last_stop_at=now_ms()
+            )
+        log.info("%s monitor stopped on request (%s)", monitor.label, reason)
+        return record
+
+    def signal_stop(self) -> None:
+        """Set every account's stop event."""
+        for monitor in self.monitors.values():
+            monitor.stop.set()
+
+    async def stop_all(self) -> None:
+        """Stop every monitor (bounded in time; stragglers are cancelled)."""
+        self.signal_stop()
+        tasks = [m.task for m in self.monitors.values() if m.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout * 0.4)
+        for task in pending:
+            log.warning("%s did not stop in time; cancelling it", task.get_name())
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=self._shutdown_timeout * 0.1)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("%s crashed: %s", task.get_name(), redact(str(task.exception())))
+
+    def _launch(self, monitor: Monitor) -> None:
+        """Start a supervisor task for ``monitor`` with a new stop event (fresh backoff)."""
+        monitor.stop = asyncio.Event()
+        monitor.settled = asyncio.Event()
+        channel_id, account_id = monitor.key
+        monitor.task = asyncio.create_task(
+            self._supervise(monitor), name=f"monitor:{channel_id}:{account_id}"
+        )
+
+    async def _halt(self, monitor: Monitor) -> None:
+        """Stop ``monitor``'s current run (bounded like a shutdown) and wait for it."""
+        monitor.stop.set()
+        await self._reset_account(monitor)
+        task = monitor.task
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.4)
+        if not done:
+            log.warning("%s did not stop in time; cancelling it", task.get_name())
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout * 0.1)
+        if not done:
+            raise ControlUnavailableError(f"the {monitor.label} monitor did not stop")
+
+    async def _reset_account(self, monitor: Monitor) -> None:
+        try:
+            await monitor.channel.reset_account(monitor.account)
+        except Exception as exc:
+            log.warning("%s could not reset its session: %s", monitor.label, redact(str(exc)))
+
+    # -- supervision -------------------------------------------------------------------------
+
+    async def _supervise(self, monitor: Monitor) -> None:
+        final = AccountState.STOPPED
+        try:
+            final = await self._run_with_restarts(monitor)
+        finally:
+            monitor.settled.set()
+            self.status.update(*monitor.key, state=final, last_stop_at=now_ms())
+
+    async def _run_with_restarts(self, monitor: Monitor) -> AccountState:
+        """Run the monitor until its stop event; return the final state (``stopped`` or
+        ``failed``)."""
+        channel, account, stop = monitor.channel, monitor.account, monitor.stop
+        key, label = monitor.key, monitor.label
+        normal = Backoff(self._backoff)
+        slow = Backoff(self._slow_backoff)
+        loop = asyncio.get_running_loop()
+        known = self.status.get(*key)
+        restarts = known.restarts if known is not None else 0
+        while not stop.is_set():
+            started_at = now_ms()
+            started = loop.time()
+            self.status.update(*key, state=AccountState.STARTING, last_start_at=started_at)
+            run = asyncio.create_task(channel.run(account, stop), name=f"run:{label}")
+            try:
+                done, _ = await asyncio.wait({run}, timeout=self._startup_grace)
+                if not done:
+                    self.status.update(*key, state=AccountState.RUNNING)
+                    monitor.settled.set()
+                    log.info("%s monitor running", label)
+                await run
+            except asyncio.CancelledError:
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await run
+                raise
+            except Exception as exc:
+                if stop.is_set():
+                    log.debug("%s monitor raised while stopping: %s", label, exc)
+                    break
+                state = classify_failure(exc)
+                error = f"{type(exc).__name__}: {exc}"
+                record = self.status.get(*key)
+                inbound = record.last_inbound_at if record else None
+                if loop.time() - started >= self._backoff.max_delay or (
+                    inbound is not None and inbound >= started_at
+                ):
+                    normal.reset()  # it was healthy for a while: start the delays again
+                    slow.reset()
+                if state is AccountState.FAILED:
+                    self.status.update(*key, state=state, last_error=error)
+                    log.error("%s monitor failed and will not be restarted: %s", label, error)
+                    return AccountState.FAILED
+                restarts += 1
+                delay = (slow if state is AccountState.UNAUTHORIZED else normal).next_delay()
+                self.status.update(*key, state=state, last_error=error, restarts=restarts)
+                monitor.settled.set()
+                log.warning(
+                    "%s monitor %s: %s; restarting in %.1fs",
+                    label,
+                    "unauthorized" if state is AccountState.UNAUTHORIZED else "failed",
+                    error,
+                    delay,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                continue
+            if not stop.is_set():
+                log.warning("%s monitor returned before the gateway stopped; not restarted", label)
+            break
+        return AccountState.STOPPED

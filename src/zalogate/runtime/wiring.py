@@ -1,0 +1,222 @@
+"""What the gateway is built from: the default agent, pipeline (the inbox handler) and inbox,
+and which channel plugins the config asks for.
+
+The gateway takes each piece as a factory so that tests and embedders can swap one (a
+scripted handler, a fake inbox) and keep the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from zalogate.config import ZalogateConfig
+from zalogate.core.channel import Admitter, Channel, ChannelPlugin
+from zalogate.core.model import InboundMessage
+from zalogate.runtime.status import StatusBoard, now_ms
+from zalogate.store import Store
+
+__all__ = [
+    "ChannelSource",
+    "GatewayWiring",
+    "Handler",
+    "HandlerFactory",
+    "InboxFactory",
+    "InboxLike",
+    "channel_configured",
+    "configured_plugins",
+    "default_agent",
+    "default_handler",
+    "default_inbox",
+    "is_echo",
+]
+
+log = logging.getLogger("zalogate.gateway")
+
+Handler = Callable[[InboundMessage], Awaitable[Any]]
+"""Processes one admitted message (the pipeline); the inbox calls it."""
+
+
+class InboxLike(Admitter, Protocol):
+    """What the gateway needs from the inbox (``zalogate.core.ingress.Inbox`` fits)."""
+
+    def start(self) -> Any:
+        """Start the workers (replaying unfinished entries); may be a coroutine."""
+        ...
+
+    def stop(self, timeout: float = ...) -> Any:
+        """Stop the workers, waiting up to ``timeout`` seconds; may be a coroutine."""
+        ...
+
+
+@dataclass(slots=True)
+class GatewayWiring:
+    """What a handler (pipeline) factory gets: the pieces built so far.
+
+    ``channels`` is filled with the channels right after the handler is built and before the
+    inbox starts, so a handler may keep the mapping and look up the channel of each message
+    by ``message.channel``.
+    """
+
+    config: Any
+    state_dir: Path
+    store: Store
+    agent: Any
+    status: StatusBoard
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+HandlerFactory = Callable[[GatewayWiring], Handler]
+InboxFactory = Callable[[Store, Handler], InboxLike]
+ChannelSource = ChannelPlugin | Channel
+
+
+def is_echo(agent: Any) -> bool:
+    """True for the built-in echo agent (the gateway warns that it only repeats messages)."""
+    for attr in ("id", "name", "kind"):
+        if getattr(agent, attr, None) == "echo":
+            return True
+    return type(agent).__name__.lower().startswith("echo")
+
+
+def default_agent(config: Any, store: Store) -> Any:
+    """The agent the config describes (``zalogate.agents.create_agent``)."""
+    from zalogate.agents import create_agent
+
+    return create_agent(config, store)
+
+
+def default_handler(wiring: GatewayWiring) -> Handler:
+    """The core pipeline, with each account's policy, the channels' tools and the status
+    board's last-outbound stamp on every delivered reply."""
+    from zalogate.agents.transcripts import TranscriptStore
+    from zalogate.core.access import AccountPolicy, policy_from_settings
+    from zalogate.core.agent import AgentTool
+    from zalogate.core.channel import ToolContext
+    from zalogate.core.pipeline import Pipeline, SessionOptions
+
+    config = _config_model(wiring.config)
+    options = SessionOptions(
+        dm_scope=config.session.dm_scope,
+        main_key=config.session.main_key,
+        identity_links=config.session.identity_links,
+    )
+    policies: dict[tuple[str, str], AccountPolicy] = {}
+
+    def policy_for(message: InboundMessage) -> AccountPolicy:
+        key = (message.channel, message.account_id)
+        policy = policies.get(key)
+        if policy is None:
+            channel = wiring.channels[message.channel]
+            account = channel.account(message.account_id)
+            if account is None:
+                raise LookupError(f"unknown account {message.channel}/{message.account_id}")
+            own = channel.policy(account)
+            if own is not None:
+                # A channel that builds its own policy also decides when it may be cached:
+                # zalouser's changes once the monitor has resolved names to ids.
+                return own
+            policy = policy_from_settings(
+                message.channel,
+                account.settings,
+                defaults_group_policy=config.channels.defaults.group_policy,
+                history_limit=config.messages.group_chat.history_limit,
+                response_prefix=config.messages.response_prefix,
+                text_chunk_limit=channel.text_limit,
+            )
+            policies[key] = policy
+        return policy
+
+    def tools_for(message: InboundMessage) -> Sequence[AgentTool]:
+        channel = wiring.channels[message.channel]
+        account = channel.account(message.account_id)
+        if account is None:
+            return ()
+        try:
+            return channel.agent_tools(account, ToolContext.from_message(message))
+        except Exception:  # tools are extras: a broken provider must not block the reply
+            log.exception("channel %s failed to list its agent tools", message.channel)
+            return ()
+
+    def delivered(channel: str, account_id: str) -> None:
+        wiring.status.update(channel, account_id, last_outbound_at=now_ms())
+
+    pipeline = Pipeline(
+        store=wiring.store,
+        channels=wiring.channels,
+        policy_for=policy_for,
+        agent=wiring.agent,
+        session=options,
+        tools=tools_for,
+        sessions=TranscriptStore(wiring.store),
+        on_delivered=delivered,
+    )
+    return pipeline.process
+
+
+def default_inbox(store: Store, handler: Handler) -> InboxLike:
+    """The durable SQLite inbox (``zalogate.core.ingress.Inbox``)."""
+    from zalogate.core.ingress import Inbox
+
+    return Inbox(store, handler)
+
+
+def _config_model(config: Any) -> ZalogateConfig:
+    """``config`` itself, or the defaults for a stand-in (tests pass a bare namespace)."""
+    return config if isinstance(config, ZalogateConfig) else ZalogateConfig()
+
+
+def _setting(source: Any, *names: str) -> Any:
+    """The first of ``names`` found on a model/namespace or in a mapping, else None."""
+    if source is None:
+        return None
+    for name in names:
+        value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def configured_plugins(config: Any, state_dir: Path | None = None) -> list[ChannelPlugin]:
+    """The enabled channel plugins whose ``channels.<id>`` section is written and enabled, or
+    that have accounts without a section (``zalo`` with ``$ZALO_BOT_TOKEN``).
+
+    The gateway starts these; ``zalogate mcp`` serves their tools.
+    """
+    from zalogate.runtime.plugins import discover_plugins, load_plugin
+
+    channels_config = _setting(config, "channels")
+    chosen: list[ChannelPlugin] = []
+    for plugin_id in discover_plugins(config, state_dir=state_dir):
+        if not channel_configured(channels_config, plugin_id, config=config):
+            log.debug("channel %s is not configured; not started", plugin_id)
+            continue
+        chosen.append(load_plugin(plugin_id))
+    return chosen
+
+
+def channel_configured(channels_config: Any, plugin_id: str, *, config: Any = None) -> bool:
+    """Whether ``channels.<plugin_id>`` is written and not disabled (or the environment
+    implies accounts for it)."""
+    section = _setting(channels_config, plugin_id)
+    if section is None:
+        # No section: only accounts the environment implies (zalo's ZALO_BOT_TOKEN, resolved
+        # with the environment ``config`` was loaded with) make it configured.
+        if not isinstance(config, ZalogateConfig):
+            return False
+        from zalogate.config import resolve_accounts
+
+        return any(account.enabled for account in resolve_accounts(config, plugin_id))
+    if isinstance(channels_config, BaseModel):
+        # A model fills in every channel section; run only the ones the user wrote down.
+        written = set(channels_config.model_fields_set) | set(channels_config.model_extra or {})
+        fields = type(channels_config).model_fields
+        names = {plugin_id} | {n for n, f in fields.items() if f.alias == plugin_id}
+        if not names & written:
+            return False
+    return _setting(section, "enabled") is not False
