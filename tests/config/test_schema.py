@@ -14,7 +14,7 @@ from zalogate.config import (
     ZalouserConfig,
     parse_config,
 )
-from zalogate.runtime.gateway import _channel_configured
+from zalogate.runtime.wiring import channel_configured as _channel_configured
 
 
 def problems_of(data: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
 from zalogate.core.access import AccountPolicy
-from zalogate.core.channel import ChannelAccount, ProbeResult
+from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.ingress import Handler, Inbox, InboxConfig, current_entry
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pipeline import Pipeline
@@ -50,7 +50,7 @@ def message(n: int, conversations: int) -> InboundMessage:
     )
 
 
-class AnswerChannel:
+class AnswerChannel(Channel):
     """A channel whose sends land in ``crash_answers`` (one commit per send)."""
 
     id = "zalo"

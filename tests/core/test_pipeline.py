@@ -39,7 +39,7 @@ class Sent:
 
 
 @dataclass
-class MemoryChannel:
+class MemoryChannel(Channel):
     """An in-memory channel that records what it sends and can be told to fail."""
 
     id: str = "zalo"
@@ -68,6 +68,10 @@ class MemoryChannel:
 
     async def probe(self, account: ChannelAccount) -> ProbeResult:
         return ProbeResult(ok=True)
+
+    @property
+    def presence(self) -> MemoryChannel:
+        return self
 
     async def typing(self, account: ChannelAccount, target: str) -> None:
         self.typing_calls.append(target)

@@ -338,6 +338,8 @@ from zalogate.core.access import (
     policy_from_settings,
 )
 from zalogate.core.agent import Turn
+from zalogate.agents.transcripts import TranscriptStore
+from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ProbeResult
 from zalogate.core.chunking import utf16_len
 from zalogate.core.errors import DeliveryError
@@ -378,7 +380,7 @@ class Clock:
 
 
 @dataclass
-class Channel:
+class Channel(BaseChannel):
     """An in-memory channel recording sends and typing; ``fail`` queues send failures."""
 
     id: str = "zalo"
@@ -406,6 +408,10 @@ class Channel:
 
     async def probe(self, account: ChannelAccount) -> ProbeResult:
         return ProbeResult(ok=True)
+
+    @property
+    def presence(self) -> Channel:
+        return self
 
     async def typing(self, account: ChannelAccount, target: str) -> None:
         self.typing_calls.append(target)
@@ -516,6 +522,7 @@ def pipeline(
         agent=agent,
         pairing=pairing,
         session=session,
+        sessions=TranscriptStore(store),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zalogate.core.model import ChatType, InboundMessage
-from zalogate.core.sessions import legacy_zalouser_dm_key, resolve_dm_scope, session_key
+from zalogate.core.sessions import legacy_dm_key, resolve_dm_scope, session_key
 
 
 def message(
@@ -97,7 +97,7 @@ def test_identity_links_map_linked_ids_to_one_peer() -> None:
 def test_legacy_zalouser_dm_session_is_reused_when_only_it_exists() -> None:
     """zalo-personal §8 #14: only ``agent:main:zalouser:group:321`` exists → reused."""
     msg = message("zalouser")
-    legacy = legacy_zalouser_dm_key(msg)
+    legacy = legacy_dm_key(msg)
     assert legacy == "agent:main:zalouser:group:321"
     assert session_key(msg, session_exists={legacy}.__contains__) == legacy
     both = {legacy, "agent:main:zalouser:direct:321"}

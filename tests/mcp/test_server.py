@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 from zalogate.botapi import ZaloBot
 from zalogate.channels.zalo.tools import zalo_tools
+from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ChannelPlugin, ProbeResult
 from zalogate.core.model import DeliveryReceipt
 from zalogate.mcp.server import run_stdio_server
@@ -35,7 +36,7 @@ from zalogate.runtime.logging import configure_logging
 
 token, base_url, state_dir = sys.argv[1:4]
 
-class Channel:
+class Channel(BaseChannel):
     id = "zalo"
     text_limit = 2000
 

@@ -26,7 +26,7 @@ from zalogate.runtime.logging import clear_registered_secrets, register_secret
 SECRET = "plain-secret-value-9f8e7d"  # matches no built-in token pattern
 
 
-class ZaloLike:
+class ZaloLike(Channel):
     """Accounts ``default`` (disabled), ``work`` and ``home``; sends are recorded."""
 
     id = "zalo"
@@ -86,7 +86,11 @@ class Other(ZaloLike):
 
 class NoTools(ZaloLike):
     id = "plain"
-    agent_tools = None  # type: ignore[assignment]
+
+    def agent_tools(
+        self, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        return ()
 
 
 def test_tools_are_listed_once_with_the_accounts_that_offer_them() -> None:

@@ -21,9 +21,11 @@ from zalogate.core.channel import (
     ChannelPlugin,
     ProbeResult,
 )
+from zalogate.core.errors import ChannelError, FailureKind
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.runtime.control import ControlUnavailableError, UnknownAccountError
-from zalogate.runtime.gateway import Gateway, GatewayWiring, Handler
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.wiring import GatewayWiring, Handler
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.status import AccountState, AccountStatus
 from zalogate.store import Store
@@ -40,11 +42,11 @@ def _clean_logging() -> Iterator[None]:
     clear_registered_secrets()
 
 
-class FatalError(Exception):
-    fatal = True
+class FatalError(ChannelError):
+    kind = FailureKind.FATAL
 
 
-class ScriptedChannel:
+class ScriptedChannel(Channel):
     """Each run of an account pops the next entry of its script: an exception class to
     raise, or None to run until stopped. An empty script runs until stopped."""
 

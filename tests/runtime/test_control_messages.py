@@ -45,7 +45,7 @@ class SendingChannel(ScriptedChannel):
     def __init__(self, account_ids: Sequence[str], scripts: dict[str, list[Any]]) -> None:
         super().__init__(account_ids, scripts)
         self.sent: list[tuple[str, str, ReplyPayload]] = []
-        self.links: list[tuple[str, str, str, str]] = []
+        self.link_sends: list[tuple[str, str, str, str]] = []
         self.answers: list[DeliveryReceipt | Exception] = []
 
     def _answer(self, default: tuple[str, ...]) -> DeliveryReceipt:
@@ -60,10 +60,14 @@ class SendingChannel(ScriptedChannel):
         self.sent.append((account.account_id, target, reply))
         return self._answer((f"m{len(self.sent)}",))
 
+    @property
+    def links(self) -> SendingChannel:
+        return self
+
     async def send_link(
         self, account: ChannelAccount, target: str, url: str, caption: str = ""
     ) -> DeliveryReceipt:
-        self.links.append((account.account_id, target, url, caption))
+        self.link_sends.append((account.account_id, target, url, caption))
         return self._answer(("link1",))
 
 
@@ -123,7 +127,7 @@ async def test_links_media_and_reply_to_go_through_like_the_cli(tmp_path: Path) 
         link = MessageRequest("u1", "xem", link="https://zalo.me")
         answer = await send_message(gateway.url, token, "fake", "a", link)
         assert answer["messageIds"] == ["link1"]
-        assert channel.links == [("a", "u1", "https://zalo.me", "xem")]
+        assert channel.link_sends == [("a", "u1", "https://zalo.me", "xem")]
         with_media = MessageRequest("u2", "ảnh", media=(str(photo),), link="https://x.vn")
         answer = await send_message(gateway.url, token, "fake", "a", with_media)
         assert answer["target"] == "u2"

@@ -28,14 +28,12 @@ from zalogate.core.channel import (
     DirectoryEntry,
     ProbeResult,
 )
+from zalogate.core.errors import ChannelError, FailureKind
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.runtime.gateway import (
-    Gateway,
-    GatewayWiring,
-    Handler,
-    classify_failure,
-    collect_secrets,
-)
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.secrets import collect_secrets
+from zalogate.runtime.supervisor import classify_failure
+from zalogate.runtime.wiring import GatewayWiring, Handler
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.status import AccountState, AccountStatus
 from zalogate.store import Store
@@ -53,8 +51,8 @@ def _clean_logging() -> Iterator[None]:
     clear_registered_secrets()
 
 
-class UnauthorizedMonitorError(Exception):
-    unauthorized = True
+class UnauthorizedMonitorError(ChannelError):
+    kind = FailureKind.UNAUTHORIZED
 
 
 class HttpStatusError(Exception):
@@ -63,11 +61,11 @@ class HttpStatusError(Exception):
         self.status_code = status_code
 
 
-class FatalMonitorError(Exception):
-    fatal = True
+class FatalMonitorError(ChannelError):
+    kind = FailureKind.FATAL
 
 
-class FakeChannel:
+class FakeChannel(Channel):
     """A channel whose monitors fail as scripted, then admit one message and wait for stop."""
 
     id = "fake"
@@ -176,7 +174,11 @@ class Harness:
                 if self.reply:
                     channel = wiring.channels[msg.channel]
                     account = next(a for a in channel.accounts() if a.account_id == msg.account_id)
-                    await channel.send(account, msg.chat_id, ReplyPayload(text=msg.text))
+                    receipt = await channel.send(
+                        account, msg.chat_id, ReplyPayload(text=msg.text)
+                    )
+                    if receipt.message_ids:
+                        wiring.record_outbound(msg.channel, msg.account_id)
 
             return handle
 
@@ -376,7 +378,7 @@ async def test_gateway_closes_the_agent_it_created_but_not_one_handed_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = _ClosableAgent()
-    monkeypatch.setattr(gateway_module, "_default_agent", lambda config, store: created)
+    monkeypatch.setattr(gateway_module, "default_agent", lambda config, store: created)
     async with Harness(tmp_path).gateway(["a"], {}, agent=None):
         assert created.closed == 0
     assert created.closed == 1
@@ -431,7 +433,8 @@ def test_failures_are_classified() -> None:
     class ZaloUnauthorizedError(Exception):
         pass
 
-    assert classify_failure(ZaloUnauthorizedError()) is AccountState.UNAUTHORIZED
+    # A class name alone classifies nothing: a channel says UNAUTHORIZED with its error's kind.
+    assert classify_failure(ZaloUnauthorizedError()) is AccountState.BACKOFF
 
 
 def test_secrets_are_collected_from_secret_looking_fields() -> None:
@@ -609,7 +612,7 @@ def test_gateway_process_stops_cleanly_on_signal(tmp_path: Path, signum: int) ->
 def test_only_channels_written_in_the_config_and_enabled_are_started() -> None:
     from pydantic import BaseModel, ConfigDict, Field
 
-    from zalogate.runtime.gateway import _channel_configured
+    from zalogate.runtime.wiring import channel_configured as _channel_configured
 
     class Section(BaseModel):
         enabled: bool = True

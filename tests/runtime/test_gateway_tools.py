@@ -1,4 +1,4 @@
-"""The default wiring: each message's channel tools (the ``Tools`` capability) reach the agent,
+"""The default wiring: each message's channel tools (the ``agent_tools`` hook) reach the agent,
 bound to that message's conversation; ``messages.*`` settings reach the policy."""
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from zalogate.core.channel import (
     ChannelPlugin,
     ProbeResult,
     ToolContext,
-    Tools,
 )
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.runtime.gateway import Gateway
@@ -45,7 +44,7 @@ def group_message(n: int, text: str, *, mentioned: bool = True) -> InboundMessag
     )
 
 
-class ToolChannel:
+class ToolChannel(Channel):
     """A ``zalo``-like channel: admits its ``script`` of group messages, offers ``zalo_send``."""
 
     id = "zalo"
@@ -151,7 +150,6 @@ async def test_channel_tools_reach_the_agent_bound_to_the_conversation(tmp_path:
     async with gateway:
         await wait_for(lambda: bool(channels) and len(channels[0].sent) >= 2)
     channel = channels[0]
-    assert isinstance(channel, Tools)
     assert agent.seen == [("zalo_send",)]
     assert channel.contexts == [ToolContext("zalo", "a", "g1", ChatType.GROUP, "u1", "m1")]
     assert channel.sent == [("group:g1", "from the tool"), ("group:g1", "tool said ok=True")]

@@ -13,7 +13,7 @@ import pytest
 from zalogate import __version__
 from zalogate.config import parse_config
 from zalogate.core.channel import ChannelPlugin
-from zalogate.runtime.gateway import configured_plugins
+from zalogate.runtime.wiring import configured_plugins
 from zalogate.runtime.plugins import (
     PluginError,
     discover_plugins,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -39,9 +38,9 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.model import InboundMessage
+from zalogate.runtime.logging import redact, register_secret
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.wiring import configured_plugins
-from zalogate.runtime.logging import redact, register_secret
 from zalogate.store import Store
 
 __all__ = [
@@ -93,11 +92,11 @@ class ChannelToolbox:
     """The agent tools of some channels, across their enabled accounts.
 
     Args:
-        channels: The channels; those without ``agent_tools`` offer nothing.
+        channels: The channels; those whose ``agent_tools`` hook returns nothing offer nothing.
     """
 
     def __init__(self, channels: Iterable[Channel]) -> None:
-        self._channels = [c for c in channels if callable(getattr(c, "agent_tools", None))]
+        self._channels = list(channels)
 
     def list_tools(self) -> list[ListedTool]:
         """Every offered tool, once, in channel order; a name two channels offer is kept once."""
@@ -184,11 +183,7 @@ def _enabled(channel: Channel) -> list[ChannelAccount]:
 
 
 def _tools_of(channel: Channel, account: ChannelAccount) -> Sequence[AgentTool]:
-    agent_tools = getattr(channel, "agent_tools", None)
-    if not callable(agent_tools):
-        return ()
-    tools: Sequence[AgentTool] = agent_tools(account, None)
-    return tools
+    return channel.agent_tools(account, None)
 
 
 def _with_account_argument(
@@ -258,13 +253,8 @@ async def open_channels(
 
 
 async def _close(channel: Channel) -> None:
-    closer = getattr(channel, "aclose", None)
-    if not callable(closer):
-        return
     try:
-        result = closer()
-        if inspect.isawaitable(result):
-            await result
+        await channel.aclose()
     except Exception as exc:
         log.warning("closing channel %s failed: %s", channel.id, redact(str(exc)))
 
@@ -377,7 +367,6 @@ async def run_stdio_server(
             log.info("MCP server offers: %s", ", ".join(t.name for t in tools))
         else:
             log.warning(
-                "no channel account offers a tool: configure and enable channels.zalo or "
-                "channels.zalouser"
+                "no channel account offers a tool: configure and enable a channel (channels.<id>)"
             )
         await serve_stdio(toolbox)

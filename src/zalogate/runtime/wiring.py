@@ -70,6 +70,10 @@ class GatewayWiring:
     status: StatusBoard
     channels: dict[str, Channel] = field(default_factory=dict)
 
+    def record_outbound(self, channel: str, account_id: str) -> None:
+        """Stamp the account's last outbound (a handler calls it after a reply went out)."""
+        self.status.update(channel, account_id, last_outbound_at=now_ms())
+
 
 HandlerFactory = Callable[[GatewayWiring], Handler]
 InboxFactory = Callable[[Store, Handler], InboxLike]
@@ -143,9 +147,6 @@ def default_handler(wiring: GatewayWiring) -> Handler:
             log.exception("channel %s failed to list its agent tools", message.channel)
             return ()
 
-    def delivered(channel: str, account_id: str) -> None:
-        wiring.status.update(channel, account_id, last_outbound_at=now_ms())
-
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
@@ -154,7 +155,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         session=options,
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
-        on_delivered=delivered,
+        on_delivered=wiring.record_outbound,
     )
     return pipeline.process
 

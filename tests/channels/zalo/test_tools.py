@@ -30,7 +30,7 @@ DM = ToolContext("zalo", "default", "u1", ChatType.DIRECT, "u1", "m1")
 GROUP = ToolContext("zalo", "default", "g7", ChatType.GROUP, "u1", "m2")
 
 
-class RecordingChannel:
+class RecordingChannel(Channel):
     """A channel that records sends; scripted receipts or errors answer them."""
 
     id = "zalo"
