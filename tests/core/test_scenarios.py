@@ -326,6 +326,7 @@ from pathlib import Path
 
 import pytest
 
+from zalogate.agents.transcripts import TranscriptStore
 from zalogate.backoff import BackoffConfig
 from zalogate.core import presence
 from zalogate.core.access import (
@@ -338,7 +339,6 @@ from zalogate.core.access import (
     policy_from_settings,
 )
 from zalogate.core.agent import Turn
-from zalogate.agents.transcripts import TranscriptStore
 from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ProbeResult
 from zalogate.core.chunking import utf16_len

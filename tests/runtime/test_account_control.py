@@ -25,9 +25,9 @@ from zalogate.core.errors import ChannelError, FailureKind
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.runtime.control import ControlUnavailableError, UnknownAccountError
 from zalogate.runtime.gateway import Gateway
-from zalogate.runtime.wiring import GatewayWiring, Handler
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.status import AccountState, AccountStatus
+from zalogate.runtime.wiring import GatewayWiring, Handler
 from zalogate.store import Store
 
 TINY = BackoffConfig(min_delay=0.001, max_delay=0.01, jitter=0.0)

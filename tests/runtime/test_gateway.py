@@ -31,11 +31,11 @@ from zalogate.core.channel import (
 from zalogate.core.errors import ChannelError, FailureKind
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.secrets import collect_secrets
+from zalogate.runtime.status import AccountState, AccountStatus
 from zalogate.runtime.supervisor import classify_failure
 from zalogate.runtime.wiring import GatewayWiring, Handler
-from zalogate.runtime.logging import clear_registered_secrets, reset_logging
-from zalogate.runtime.status import AccountState, AccountStatus
 from zalogate.store import Store
 
 TOKEN = "1234567890:SuperSecretBotTokenValue_x"
@@ -174,9 +174,7 @@ class Harness:
                 if self.reply:
                     channel = wiring.channels[msg.channel]
                     account = next(a for a in channel.accounts() if a.account_id == msg.account_id)
-                    receipt = await channel.send(
-                        account, msg.chat_id, ReplyPayload(text=msg.text)
-                    )
+                    receipt = await channel.send(account, msg.chat_id, ReplyPayload(text=msg.text))
                     if receipt.message_ids:
                         wiring.record_outbound(msg.channel, msg.account_id)
 
@@ -450,6 +448,10 @@ def test_secrets_are_collected_from_secret_looking_fields() -> None:
 
 async def test_send_tracking_keeps_the_channels_optional_capabilities(tmp_path: Path) -> None:
     class DirectoryChannel(FakeChannel):
+        @property
+        def directory(self) -> Directory:
+            return self
+
         async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
             return DirectoryEntry(id="me")
 
@@ -474,11 +476,11 @@ async def test_send_tracking_keeps_the_channels_optional_capabilities(tmp_path: 
         ],
     )
     async with gateway:
-        tracked = gateway.channels["fake"]
-        assert isinstance(tracked, Channel)
-        assert isinstance(tracked, Directory)
-        account = tracked.accounts()[0]
-        assert (await tracked.directory_self(account)).id == "me"
+        channel = gateway.channels["fake"]
+        directory = channel.directory
+        assert isinstance(directory, Directory)
+        account = channel.accounts()[0]
+        assert (await directory.directory_self(account)).id == "me"
 
 
 @pytest.mark.timeout(20)

@@ -13,7 +13,6 @@ import pytest
 from zalogate import __version__
 from zalogate.config import parse_config
 from zalogate.core.channel import ChannelPlugin
-from zalogate.runtime.wiring import configured_plugins
 from zalogate.runtime.plugins import (
     PluginError,
     discover_plugins,
@@ -23,6 +22,7 @@ from zalogate.runtime.plugins import (
     read_plugin_choices,
     write_plugin_choice,
 )
+from zalogate.runtime.wiring import configured_plugins
 
 MODULES = ("fake_chan_plugin", "broken_chan_plugin", "wrong_chan_plugin")
 

@@ -48,9 +48,9 @@ from zalogate.cli.state import CliState
 from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id, resolve_accounts
 from zalogate.core.channel import Admission, Channel, ChannelAccount, ChannelContext
 from zalogate.core.model import InboundMessage
-from zalogate.runtime.secrets import collect_secrets
 from zalogate.runtime.logging import redact, register_secret
 from zalogate.runtime.plugins import InstalledPlugin, installed_plugin_ids, load_installed_plugins
+from zalogate.runtime.secrets import collect_secrets
 from zalogate.store import Store
 
 __all__ = [

@@ -86,6 +86,7 @@ class SessionIndex(Protocol):
         """The keys among ``session_keys`` that have a stored transcript."""
         ...
 
+
 SILENT_TOKEN = "NO_REPLY"  # noqa: S105 (not a secret: the silent-reply token)
 
 TypingHook = Callable[["ChannelAccount", str], Awaitable[object]]

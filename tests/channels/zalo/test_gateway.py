@@ -21,9 +21,9 @@ from zalogate.config import parse_config
 from zalogate.core.ingress import Inbox
 from zalogate.core.pairing import PairingStore
 from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.wiring import channel_configured as _channel_configured
 from zalogate.runtime.wiring import configured_plugins
-from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.store import Store
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 

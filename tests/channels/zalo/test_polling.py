@@ -13,8 +13,8 @@ from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalo.errors import ZaloUnauthorizedError
 from zalogate.core.agent import Turn
 from zalogate.core.model import ReplyPayload
-from zalogate.runtime.supervisor import classify_failure
 from zalogate.runtime.status import AccountState
+from zalogate.runtime.supervisor import classify_failure
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 from .conftest import HarnessFactory, fast_options, zalo_config

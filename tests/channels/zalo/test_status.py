@@ -106,7 +106,7 @@ async def test_directory_self_peers_and_groups(
     channel = harness.channel
     assert isinstance(channel, Directory)
     account = harness.account()
-    me = await channel.directory_self(account)
+    me = await channel.directory.directory_self(account)
     assert (me.id, me.name, me.kind) == (fake.bot.id, "bot.fake", "bot")
 
     harness.start()
@@ -116,13 +116,13 @@ async def test_directory_self_peers_and_groups(
     await harness.settle()
     await PairingStore(harness.store).add_allowed("zalo", "default", "666")
 
-    peers = await channel.directory_peers(account)
+    peers = await channel.directory.directory_peers(account)
     assert [p.id for p in peers] == ["555", "123", "234", "345", "666"]
-    assert [p.id for p in await channel.directory_peers(account, query="3", limit=2)] == [
+    assert [p.id for p in await channel.directory.directory_peers(account, query="3", limit=2)] == [
         "123",
         "234",
     ]
-    groups = await channel.directory_groups(account)
+    groups = await channel.directory.directory_groups(account)
     assert [(g.id, g.kind) for g in groups] == [("g1", "group")]
 
 

@@ -217,9 +217,9 @@ async def test_reaction_aliases_reach_zalo(world: World) -> None:
         await world.sent(kind="text", thread_id=world.ALICE)
         sid = f"{message['msgId']}:{message['cliMsgId']}"
         account = channel.accounts()[0]
-        await channel.react(account, world.ALICE, sid, "heart")
-        await channel.react(account, world.ALICE, sid, "")
-        await channel.react(account, world.ALICE, sid, "", remove=True)
+        await channel.reactions.react(account, world.ALICE, sid, "heart")
+        await channel.reactions.react(account, world.ALICE, sid, "")
+        await channel.reactions.react(account, world.ALICE, sid, "", remove=True)
     icons = [(r.text, r.msg_id) for r in world.records("reaction")]
     assert icons == [
         ("/-heart", message["msgId"]),
@@ -287,4 +287,4 @@ async def test_sending_without_a_session_is_a_clear_error(world: World) -> None:
         with pytest.raises(DeliveryError, match="needs QR login"):
             await channel.send_link(account, world.ALICE, "https://example.com")
         with pytest.raises(DeliveryError, match="needs QR login"):
-            await channel.react(account, world.ALICE, "1:2", "like")
+            await channel.reactions.react(account, world.ALICE, "1:2", "like")

@@ -77,16 +77,18 @@ async def test_directory_self_peers_groups_and_members(world: World) -> None:
     world.save_session()
     async with world.channel(world.config()) as channel:
         account = channel.accounts()[0]
-        me = await channel.directory_self(account)
-        peers = await channel.directory_peers(account)
-        exact_first = await channel.directory_peers(account, "carol")
-        limited = await channel.directory_peers(account, None, 1)
-        groups = await channel.directory_groups(account)
-        team = await channel.directory_groups(account, "team")
-        members = await channel.directory_group_members(account, f"group:{world.GROUP}")
-        same = await channel.directory_group_members(account, world.GROUP)
+        me = await channel.directory.directory_self(account)
+        peers = await channel.directory.directory_peers(account)
+        exact_first = await channel.directory.directory_peers(account, "carol")
+        limited = await channel.directory.directory_peers(account, None, 1)
+        groups = await channel.directory.directory_groups(account)
+        team = await channel.directory.directory_groups(account, "team")
+        members = await channel.group_members.directory_group_members(
+            account, f"group:{world.GROUP}"
+        )
+        same = await channel.group_members.directory_group_members(account, world.GROUP)
         with pytest.raises(ZalouserChannelError, match="not found"):
-            await channel.directory_group_members(account, "424242")
+            await channel.group_members.directory_group_members(account, "424242")
     assert (me.id, me.name) == (world.BOT, "Bot")
     assert [(p.id, p.name) for p in peers] == [(world.ALICE, "Alice"), (world.CAROL, "Carol")]
     assert [p.id for p in exact_first] == [world.CAROL]
@@ -133,8 +135,8 @@ async def test_stalled_group_members_lookup(world: World) -> None:
         await channel.connection(account).client()
         world.fake.slow("api/social/group/members", 0.8)
         with pytest.raises(ZalouserChannelError, match="Timed out fetching Zalo group members"):
-            await channel.directory_group_members(account, world.GROUP)
+            await channel.group_members.directory_group_members(account, world.GROUP)
         world.fake.clear_faults()
         world.fake.slow("api/group/getmg-v2", 0.8)
         with pytest.raises(ZalouserChannelError, match="Timed out fetching Zalo group info"):
-            await channel.directory_group_members(account, world.GROUP)
+            await channel.group_members.directory_group_members(account, world.GROUP)

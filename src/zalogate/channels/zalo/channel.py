@@ -47,7 +47,7 @@ from zalogate.channels.zalo.accounts import (
     config_model,
     resolve_zalo_accounts,
 )
-from zalogate.channels.zalo.directory import allow_entries, seen_chats, select_entries
+from zalogate.channels.zalo.directory import ZaloDirectory
 from zalogate.channels.zalo.errors import (
     ZaloChannelError,
     ZaloConfigError,
@@ -72,14 +72,12 @@ from zalogate.core.channel import (
     ChannelContext,
     ChannelPlugin,
     Directory,
-    DirectoryEntry,
     Presence,
     ProbeResult,
     ToolContext,
 )
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.pairing import PairingStore
 
 __all__ = [
     "NO_SECTION_GROUP_WARNING",
@@ -243,7 +241,7 @@ class ZaloChannel(Channel):
 
     @property
     def directory(self) -> Directory:
-        return self
+        return ZaloDirectory(self)
 
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account, default first."""
@@ -360,7 +358,8 @@ class ZaloChannel(Channel):
         except ConfigurationError as exc:  # a bad token shape, API URL or proxy: fatal
             raise ZaloConfigError(f"[{zacct.account_id}] {exc}") from None
 
-    def _bot(self, zacct: ZaloAccount) -> ZaloBot:
+    def bot_for(self, zacct: ZaloAccount) -> ZaloBot:
+        """The account's Bot API client (one per account, kept until ``aclose``)."""
         bot = self._bots.get(zacct.account_id)
         if bot is None:
             bot = self._bots[zacct.account_id] = self._new_bot(zacct)
@@ -555,7 +554,7 @@ class ZaloChannel(Channel):
         """
         zacct = self.zalo_account(account)
         try:
-            bot = self._bot(zacct)
+            bot = self.bot_for(zacct)
         except ZaloConfigError as exc:
             raise DeliveryError(str(exc), retryable=False) from None
         return await self._sender(zacct.account_id).send(
@@ -570,7 +569,7 @@ class ZaloChannel(Channel):
         """Show "typing…" in ``target`` (5 s limit; failures are the caller's to ignore)."""
         from zalogate.channels.zalo.outbound import chat_id_of
 
-        bot = self._bot(self.zalo_account(account))
+        bot = self.bot_for(self.zalo_account(account))
         await bot.send_chat_action(chat_id_of(target), "typing", request_timeout=5.0)
 
     def agent_tools(
@@ -601,7 +600,7 @@ class ZaloChannel(Channel):
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
-                me = await self._bot(zacct).get_me(request_timeout=timeout)
+                me = await self.bot_for(zacct).get_me(request_timeout=timeout)
         except (TimeoutError, RequestTimeoutError):
             detail = f"Request timed out after {int(timeout * 1000)}ms"
             return self._probe_failure(detail, identity, warnings, started)
@@ -640,51 +639,6 @@ class ZaloChannel(Channel):
             warnings=warnings,
             elapsed_ms=(time.monotonic() - started) * 1000,
         )
-
-    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
-        """The bot itself (``getMe``).
-
-        Raises:
-            ZaloChannelError: No token, or Zalo could not be asked.
-        """
-        zacct = self.zalo_account(account)
-        try:
-            me = await self._bot(zacct).get_me(request_timeout=5.0)
-        except ZaloBotError as exc:
-            raise ZaloChannelError(f"Zalo getMe failed: {exc}") from None
-        return DirectoryEntry(
-            id=me.id,
-            name=me.account_name,
-            kind="bot",
-            extra={"account_type": me.account_type, "can_join_groups": me.can_join_groups},
-        )
-
-    async def directory_peers(
-        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
-    ) -> Sequence[DirectoryEntry]:
-        """DM chats seen in the journal, ``allowFrom`` entries and paired senders."""
-        zacct = self.zalo_account(account)
-        ids: dict[str, DirectoryEntry] = {}
-        for chat_id, last_ms in await seen_chats(self.context.store, zacct.account_id, "direct"):
-            ids.setdefault(chat_id, DirectoryEntry(id=chat_id, extra={"lastSeenMs": last_ms}))
-        allow = zacct.settings.get("allowFrom") or []
-        for entry in allow_entries(allow if isinstance(allow, list | tuple) else [allow]):
-            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "allowFrom"}))
-        paired = await PairingStore(self.context.store).allowed_senders(self.id, zacct.account_id)
-        for entry in sorted(paired):
-            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "pairing"}))
-        return select_entries(list(ids.values()), query, limit)
-
-    async def directory_groups(
-        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
-    ) -> Sequence[DirectoryEntry]:
-        """Group chats seen in the journal (Marketplace bots usually cannot join groups)."""
-        zacct = self.zalo_account(account)
-        entries = [
-            DirectoryEntry(id=chat_id, kind="group", extra={"lastSeenMs": last_ms})
-            for chat_id, last_ms in await seen_chats(self.context.store, zacct.account_id, "group")
-        ]
-        return select_entries(entries, query, limit)
 
 
 def create_channel(

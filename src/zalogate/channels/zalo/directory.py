@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from zalogate.botapi import ZaloBotError
+from zalogate.channels.zalo.errors import ZaloChannelError
 from zalogate.core.access import WILDCARD, normalize_allow_entry
-from zalogate.core.channel import DirectoryEntry
+from zalogate.core.channel import ChannelAccount, DirectoryEntry
+from zalogate.core.pairing import PairingStore
 
 if TYPE_CHECKING:
+    from zalogate.channels.zalo.channel import ZaloChannel
     from zalogate.store import Store
 
-__all__ = ["allow_entries", "seen_chats", "select_entries"]
+__all__ = ["ZaloDirectory", "allow_entries", "seen_chats", "select_entries"]
 
 
 async def seen_chats(store: Store, account_id: str, kind: str) -> list[tuple[str, int]]:
@@ -63,3 +67,61 @@ def select_entries(
         or (entry.name is not None and needle in entry.name.casefold())
     ]
     return chosen if limit is None or limit < 0 else chosen[:limit]
+
+
+class ZaloDirectory:
+    """The ``directory`` capability of the ``zalo`` channel."""
+
+    def __init__(self, channel: ZaloChannel) -> None:
+        self._channel = channel
+
+    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
+        """The bot itself (``getMe``).
+
+        Raises:
+            ZaloChannelError: No token, or Zalo could not be asked.
+        """
+        zacct = self._channel.zalo_account(account)
+        try:
+            me = await self._channel.bot_for(zacct).get_me(request_timeout=5.0)
+        except ZaloBotError as exc:
+            raise ZaloChannelError(f"Zalo getMe failed: {exc}") from None
+        return DirectoryEntry(
+            id=me.id,
+            name=me.account_name,
+            kind="bot",
+            extra={"account_type": me.account_type, "can_join_groups": me.can_join_groups},
+        )
+
+    async def directory_peers(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """DM chats seen in the journal, ``allowFrom`` entries and paired senders."""
+        zacct = self._channel.zalo_account(account)
+        ids: dict[str, DirectoryEntry] = {}
+        for chat_id, last_ms in await seen_chats(
+            self._channel.context.store, zacct.account_id, "direct"
+        ):
+            ids.setdefault(chat_id, DirectoryEntry(id=chat_id, extra={"lastSeenMs": last_ms}))
+        allow = zacct.settings.get("allowFrom") or []
+        for entry in allow_entries(allow if isinstance(allow, list | tuple) else [allow]):
+            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "allowFrom"}))
+        paired = await PairingStore(self._channel.context.store).allowed_senders(
+            self._channel.id, zacct.account_id
+        )
+        for entry in sorted(paired):
+            ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "pairing"}))
+        return select_entries(list(ids.values()), query, limit)
+
+    async def directory_groups(
+        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
+    ) -> Sequence[DirectoryEntry]:
+        """Group chats seen in the journal (Marketplace bots usually cannot join groups)."""
+        zacct = self._channel.zalo_account(account)
+        entries = [
+            DirectoryEntry(id=chat_id, kind="group", extra={"lastSeenMs": last_ms})
+            for chat_id, last_ms in await seen_chats(
+                self._channel.context.store, zacct.account_id, "group"
+            )
+        ]
+        return select_entries(entries, query, limit)

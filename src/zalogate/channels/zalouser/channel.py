@@ -40,18 +40,18 @@ from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.credentials import CredentialStore
+from zalogate.channels.zalouser.directory import ZalouserDirectory
 from zalogate.channels.zalouser.errors import (
     LOGIN_HINT,
     NeedsLoginError,
     ProfileInUseError,
-    ZalouserChannelError,
 )
 from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
 from zalogate.channels.zalouser.login import LoginUserInterface, qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
 from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
-from zalogate.channels.zalouser.reactions import resolve_message_ids, resolve_reaction
+from zalogate.channels.zalouser.reactions import react
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
 from zalogate.channels.zalouser.resolution import (
     NameResolution,
@@ -68,7 +68,6 @@ from zalogate.core.channel import (
     ChannelAccount,
     ChannelContext,
     Directory,
-    DirectoryEntry,
     GroupMembers,
     LinkSender,
     Login,
@@ -77,11 +76,10 @@ from zalogate.core.channel import (
     Reactions,
     ToolContext,
 )
-from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
-from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
-from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+from zalogate.personal.api import MessageRef, PersonalApi
+from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.session import ThreadType
 from zalogate.store import write_private_file
 
@@ -189,6 +187,7 @@ class ZalouserChannel(Channel):
             resolver=self.options.resolver,
         )
         self._fetcher = MediaFetcher(context.state_dir / "media" / "zalouser", guard=guard)
+        self._directory = ZalouserDirectory(self.connection, self.options.lookup_timeout)
         self._media = MediaLoader(guard)
         self._connections: dict[str, AccountConnection] = {}
         self._senders: dict[str, ZalouserSender] = {}
@@ -209,11 +208,11 @@ class ZalouserChannel(Channel):
 
     @property
     def directory(self) -> Directory:
-        return self
+        return self._directory
 
     @property
     def group_members(self) -> GroupMembers:
-        return self
+        return self._directory
 
     @property
     def login(self) -> Login:
@@ -545,53 +544,8 @@ class ZalouserChannel(Channel):
         *,
         remove: bool = False,
     ) -> None:
-        """React to a message (``message_id`` is ``"<msgId>:<cliMsgId>"`` or one id).
-
-        ``reaction`` may be an alias (``like``, ``heart``, ``haha``, ``wow``, ``cry``,
-        ``angry``, their emoji) or a Zalo icon (``/-strong``); empty is a like.
-
-        Raises:
-            DeliveryError: No message id, or Zalo refused the reaction.
-        """
-        thread_id, thread_type = thread_of(target)
-        ids = resolve_message_ids(message_id)
-        if ids is None:
-            raise DeliveryError("messageId required for react", retryable=False)
-        icon = resolve_reaction(reaction)
-
-        async def act(api: PersonalApi) -> Any:
-            if remove:
-                return await api.remove_reaction(
-                    thread_id=thread_id,
-                    msg_id=ids.msg_id,
-                    cli_msg_id=ids.cli_msg_id,
-                    thread_type=thread_type,
-                )
-            chosen: str | CustomReaction = icon
-            try:
-                return await api.add_reaction(
-                    chosen,
-                    thread_id=thread_id,
-                    msg_id=ids.msg_id,
-                    cli_msg_id=ids.cli_msg_id,
-                    thread_type=thread_type,
-                )
-            except ConfigurationError:
-                # Not a built-in icon: pass it through as a custom one (rType -1).
-                return await api.add_reaction(
-                    CustomReaction(r_type=-1, icon=icon),
-                    thread_id=thread_id,
-                    msg_id=ids.msg_id,
-                    cli_msg_id=ids.cli_msg_id,
-                    thread_type=thread_type,
-                )
-
-        try:
-            await self.connection(account).call(act)
-        except ZalouserChannelError as exc:
-            raise DeliveryError(str(exc), retryable=True) from exc
-        except ZaloPersonalError as exc:
-            raise DeliveryError(str(exc), retryable=exc.retryable) from exc
+        """React to a message (see :func:`.reactions.react`)."""
+        await react(self.connection(account), target, message_id, reaction, remove=remove)
 
     # ------------------------------------------------------------------ probe
 
@@ -646,71 +600,6 @@ class ZalouserChannel(Channel):
         return timed_probe_result(
             ok=False, detail=detail, identity=identity, warnings=warnings, started=started
         )
-
-    # ------------------------------------------------------------------ directory
-
-    async def _lookup(self, account: ChannelAccount, what: str, action: Any) -> Any:
-        try:
-            async with asyncio.timeout(self.options.lookup_timeout):
-                return await self.connection(account).call(action)
-        except TimeoutError:
-            raise ZalouserChannelError(f"Timed out fetching Zalo {what}") from None
-
-    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
-        """The account itself (its own profile)."""
-        profile = await self._lookup(account, "account info", lambda api: api.own_profile())
-        extra = {"avatar": profile.avatar} if profile.avatar else {}
-        return DirectoryEntry(id=profile.uid, name=profile.display_name or None, extra=extra)
-
-    async def directory_peers(
-        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
-    ) -> Sequence[DirectoryEntry]:
-        """Friends whose id or name contains ``query`` (exact matches first)."""
-        friends = await self._lookup(account, "friend list", lambda api: api.friends())
-        entries = [
-            DirectoryEntry(
-                id=f.uid,
-                name=f.display_name or f.zalo_name or None,
-                extra={"avatar": f.avatar} if f.avatar else {},
-            )
-            for f in friends
-        ]
-        return _select(entries, query, limit)
-
-    async def directory_groups(
-        self, account: ChannelAccount, query: str | None = None, limit: int | None = None
-    ) -> Sequence[DirectoryEntry]:
-        """Groups the account is in (ids as ``group:<id>``, the send target)."""
-        groups = await self._lookup(account, "group list", lambda api: api.all_groups())
-        entries = [
-            DirectoryEntry(
-                id=f"group:{g.group_id}",
-                name=g.name or None,
-                kind="group",
-                extra={"groupId": g.group_id, "memberCount": g.total_members},
-            )
-            for g in groups.values()
-        ]
-        return _select(entries, query, limit)
-
-    async def directory_group_members(
-        self, account: ChannelAccount, group_id: str
-    ) -> Sequence[DirectoryEntry]:
-        """Members of a group (``<id>`` or ``group:<id>``)."""
-        gid, _ = thread_of(group_id if ":" in group_id else f"group:{group_id}")
-        infos = await self._lookup(account, "group info", lambda api: api.groups_info([gid]))
-        info = infos.get(gid)
-        if info is None:
-            raise ZalouserChannelError(f"Zalo group {gid} not found (is the account a member?)")
-        ids = list(dict.fromkeys(info.member_ids))
-        profiles = await self._lookup(account, "group members", lambda api: api.group_members(ids))
-        entries = []
-        for uid in ids:
-            member = profiles.get(uid)
-            name = (member.display_name or member.zalo_name) if member else None
-            extra = {"avatar": member.avatar} if member and member.avatar else {}
-            entries.append(DirectoryEntry(id=uid, name=name or None, extra=extra))
-        return entries
 
     # ------------------------------------------------------------------ login
 
@@ -768,24 +657,6 @@ class ZalouserChannel(Channel):
             await connection.aclose()
         await self._fetcher.aclose()
         await self._media.aclose()
-
-
-def _select(
-    entries: Sequence[DirectoryEntry], query: str | None, limit: int | None
-) -> list[DirectoryEntry]:
-    """Entries whose id or name contains ``query`` (case-insensitive), exact matches first."""
-    needle = (query or "").strip().casefold()
-    if needle:
-        exact = [e for e in entries if needle in (e.id.casefold(), (e.name or "").casefold())]
-        partial = [
-            e
-            for e in entries
-            if e not in exact and (needle in e.id.casefold() or needle in (e.name or "").casefold())
-        ]
-        chosen = exact + partial
-    else:
-        chosen = list(entries)
-    return chosen if limit is None or limit < 0 else chosen[:limit]
 
 
 def create_channel(

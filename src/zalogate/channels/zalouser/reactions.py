@@ -7,8 +7,16 @@ string ``"<msgId>:<cliMsgId>"`` (OpenClaw's ``MessageSidFull``); a single id is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from zalogate.personal.api import REACTIONS
+from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.channels.zalouser.outbound import thread_of
+from zalogate.core.errors import DeliveryError
+from zalogate.personal.api import REACTIONS, CustomReaction, PersonalApi
+from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+
+if TYPE_CHECKING:
+    from zalogate.channels.zalouser.connection import AccountConnection
 
 __all__ = [
     "REACTION_ALIASES",
@@ -16,6 +24,7 @@ __all__ = [
     "format_message_sid",
     "is_builtin_icon",
     "parse_message_sid",
+    "react",
     "resolve_message_ids",
     "resolve_reaction",
 ]
@@ -101,3 +110,60 @@ def resolve_message_ids(
     if single:
         return MessageIds(explicit_msg or single, explicit_cli or single)
     return None
+
+
+async def react(
+    connection: AccountConnection,
+    target: str,
+    message_id: str,
+    reaction: str,
+    *,
+    remove: bool = False,
+) -> None:
+    """React to a message (``message_id`` is ``"<msgId>:<cliMsgId>"`` or one id).
+
+    ``reaction`` may be an alias (``like``, ``heart``, ``haha``, ``wow``, ``cry``,
+    ``angry``, their emoji) or a Zalo icon (``/-strong``); empty is a like.
+
+    Raises:
+        DeliveryError: No message id, or Zalo refused the reaction.
+    """
+    thread_id, thread_type = thread_of(target)
+    ids = resolve_message_ids(message_id)
+    if ids is None:
+        raise DeliveryError("messageId required for react", retryable=False)
+    icon = resolve_reaction(reaction)
+
+    async def act(api: PersonalApi) -> Any:
+        if remove:
+            return await api.remove_reaction(
+                thread_id=thread_id,
+                msg_id=ids.msg_id,
+                cli_msg_id=ids.cli_msg_id,
+                thread_type=thread_type,
+            )
+        chosen: str | CustomReaction = icon
+        try:
+            return await api.add_reaction(
+                chosen,
+                thread_id=thread_id,
+                msg_id=ids.msg_id,
+                cli_msg_id=ids.cli_msg_id,
+                thread_type=thread_type,
+            )
+        except ConfigurationError:
+            # Not a built-in icon: pass it through as a custom one (rType -1).
+            return await api.add_reaction(
+                CustomReaction(r_type=-1, icon=icon),
+                thread_id=thread_id,
+                msg_id=ids.msg_id,
+                cli_msg_id=ids.cli_msg_id,
+                thread_type=thread_type,
+            )
+
+    try:
+        await connection.call(act)
+    except ZalouserChannelError as exc:
+        raise DeliveryError(str(exc), retryable=True) from exc
+    except ZaloPersonalError as exc:
+        raise DeliveryError(str(exc), retryable=exc.retryable) from exc

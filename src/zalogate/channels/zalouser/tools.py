@@ -115,14 +115,14 @@ async def _link(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
 
 async def _friends(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     account = _account(call)
-    entries = await call.owner.directory_peers(account, call.string("query"))
+    entries = await call.owner.directory.directory_peers(account, call.string("query"))
     friends = [{"userId": e.id, "displayName": e.name or "", **_avatar(e.extra)} for e in entries]
     return {"friends": friends, "count": len(friends)}
 
 
 async def _groups(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     account = _account(call)
-    entries = await call.owner.directory_groups(account, call.string("query"))
+    entries = await call.owner.directory.directory_groups(account, call.string("query"))
     groups = []
     for entry in entries:
         item: dict[str, Any] = {"groupId": entry.extra.get("groupId", entry.id), "name": entry.name}
@@ -137,7 +137,7 @@ async def _me(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     if not call.owner.has_session(account):
         return {"error": NOT_AUTHENTICATED}
     try:
-        me = await call.owner.directory_self(account)
+        me = await call.owner.directory.directory_self(account)
     except Exception:
         return {"error": NOT_AUTHENTICATED}
     return {"userId": me.id, "displayName": me.name or "", **_avatar(me.extra)}
