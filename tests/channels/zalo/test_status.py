@@ -104,7 +104,7 @@ async def test_directory_self_peers_and_groups(
         zalo_config(fake, dmPolicy="pairing", allowFrom=["zalo:123", "zl:234", "345", "*"])
     )
     channel = harness.channel
-    assert isinstance(channel, Directory)
+    assert isinstance(channel.directory, Directory)
     account = harness.account()
     me = await channel.directory.directory_self(account)
     assert (me.id, me.name, me.kind) == (fake.bot.id, "bot.fake", "bot")

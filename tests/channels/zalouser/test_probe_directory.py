@@ -125,7 +125,7 @@ async def test_stalled_lookups_time_out_with_specific_messages(
         await channel.connection(account).client()  # log in before the endpoint stalls
         world.fake.slow(endpoint, 0.8)
         with pytest.raises(ZalouserChannelError, match=message):
-            await getattr(channel, call)(account)
+            await getattr(channel.directory, call)(account)
 
 
 async def test_stalled_group_members_lookup(world: World) -> None:
