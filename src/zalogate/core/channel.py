@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.traits import ChannelTraits, traits_for
+from zalogate.core.traits import ChannelTraits
 
 if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
@@ -180,11 +180,6 @@ class Channel(abc.ABC):
         """Check the account's credentials against Zalo (bounded in time)."""
 
     # -- optional hooks (defaults do nothing) -----------------------------------------------
-
-    @property
-    def traits(self) -> ChannelTraits:
-        """What this channel declares about itself (see :mod:`zalogate.core.traits`)."""
-        return traits_for(self.id)
 
     def account(self, account_id: str) -> ChannelAccount | None:
         """The configured account ``account_id``, or None."""

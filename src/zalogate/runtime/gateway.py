@@ -44,6 +44,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, InboundMessage
+from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
     ControlUnavailableError,
     MessageRequest,
@@ -324,6 +325,7 @@ class Gateway:
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):
             return source
+        register_traits(source.channel_traits)
         context = ChannelContext(
             config=self.config,
             state_dir=self.state_dir,

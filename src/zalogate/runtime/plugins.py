@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zalogate.core.channel import ENTRY_POINT_GROUP, ChannelPlugin
+from zalogate.core.traits import register_traits
 from zalogate.store.paths import write_private_file
 
 __all__ = [
@@ -304,4 +305,5 @@ def _load(ep: EntryPoint) -> ChannelPlugin:
         raise PluginError(
             f"channel plugin entry point {ep.name!r} loads a plugin with id {plugin.id!r}"
         )
+    register_traits(plugin.channel_traits)
     return plugin
