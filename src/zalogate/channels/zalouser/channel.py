@@ -34,8 +34,6 @@ from typing import Any
 
 import httpx2
 
-from zalogate.botapi import UrlGuard
-from zalogate.botapi.urlguard import Resolver
 from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.connection import AccountConnection
@@ -73,6 +71,7 @@ from zalogate.core.channel import (
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
+from zalogate.net import Resolver, UrlGuard
 from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
 from zalogate.personal.session import ThreadType
