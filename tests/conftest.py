@@ -164,39 +164,30 @@ def _install() -> None:
 _install()
 
 
-def _fail_on_attempts(phase: str) -> None:
-    if _attempts:
-        refused, _attempts[:] = list(_attempts), []
-        pytest.fail(
-            f"the network guard refused {', '.join(refused)} during {phase}"
-            " (tests may only reach loopback)",
-            pytrace=False,
-        )
+def _guarded_phase(phase: str) -> Callable[[pytest.Item], Generator[None, None, None]]:
+    """A ``pytest_runtest_<phase>`` wrapper that fails the test for what the guard refused."""
+
+    @pytest.hookimpl(wrapper=True)
+    def hook(item: pytest.Item) -> Generator[None, None, None]:
+        if phase == "setup":
+            _attempts.clear()  # a new test begins
+        try:
+            return (yield)
+        finally:
+            if _attempts:
+                refused, _attempts[:] = list(_attempts), []
+                pytest.fail(
+                    f"the network guard refused {', '.join(refused)} during {phase}"
+                    " (tests may only reach loopback)",
+                    pytrace=False,
+                )
+
+    return hook
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    _attempts.clear()
-    try:
-        return (yield)
-    finally:
-        _fail_on_attempts("setup")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        _fail_on_attempts("the test")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        _fail_on_attempts("teardown")
+pytest_runtest_setup = _guarded_phase("setup")
+pytest_runtest_call = _guarded_phase("the test")
+pytest_runtest_teardown = _guarded_phase("teardown")
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import zalogate.botapi
 from zalogate.botapi import errors
 
@@ -83,21 +80,3 @@ def test_every_error_class_is_exported_and_a_zalobot_error() -> None:
     assert error_classes <= set(zalogate.botapi.__all__)
     for name in error_classes:
         assert issubclass(getattr(errors, name), errors.ZaloBotError)
-
-
-def test_botapi_imports_nothing_else_from_zalogate() -> None:
-    """Standalone: its own package and the leaf ``zalogate.net`` (no imports of ours)."""
-    package_dir = Path(zalogate.botapi.__file__).parent
-    for path in package_dir.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            for name in names:
-                if name.startswith("zalogate"):
-                    allowed = name.startswith(("zalogate.botapi", "zalogate.net"))
-                    assert allowed, f"{path.name} imports {name}"
