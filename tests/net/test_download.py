@@ -24,14 +24,8 @@ import pytest
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
 from zalogate.channels.zalouser.media import MediaLoader, MediaLoadError
 from zalogate.core.model import ChatType, InboundMessage, MediaRef
-from zalogate.net import (
-    Downloader,
-    DownloadError,
-    PinnedTransport,
-    UnsafeUrlError,
-    UrlGuard,
-    pinned,
-)
+from zalogate.net.download import Downloader, DownloadError, PinnedTransport, pinned
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 from zalogate.testing.fake_botapi import make_png
 from zalogate.testing.http_server import HttpRequest, HttpServer
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from zalogate.net import LeanTransport
+from zalogate.net.transport import LeanTransport
 
 Reply = Callable[[bytes, bytes, asyncio.StreamWriter], Awaitable[bool]]
 """(request head, request body, writer) -> keep the connection open?"""

@@ -34,8 +34,11 @@ from zalogate.botapi.errors import (
 )
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
-from zalogate.net import Answer, LeanTransport, UrlGuard, shared_tls_context
-from zalogate.net import UnsafeUrlError as RefusedUrlError
+from zalogate.net.answer import Answer
+from zalogate.net.tls import shared_tls_context
+from zalogate.net.transport import LeanTransport
+from zalogate.net.urlguard import UnsafeUrlError as RefusedUrlError
+from zalogate.net.urlguard import UrlGuard
 
 __all__ = [
     "CAPTION_LIMIT",

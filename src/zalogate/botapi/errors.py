@@ -69,7 +69,7 @@ class InvalidRequestError(ZaloBotError, ValueError):
 class UnsafeUrlError(InvalidRequestError, urlguard.UnsafeUrlError):
     """The ``UrlGuard`` refused a URL (the message never quotes the URL's query).
 
-    Also a ``zalogate.net.UnsafeUrlError``: the guard's own refusal, as this package's error.
+    Also a ``zalogate.net.urlguard.UnsafeUrlError``: the guard's refusal as this package's error.
     """
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx2
 
 from zalogate.core.model import InboundMessage, MediaRef
-from zalogate.net import Downloader, DownloadError, UnsafeUrlError, UrlGuard
+from zalogate.net.download import Downloader, DownloadError
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 from zalogate.store import write_private_file
 
 __all__ = ["DEFAULT_MEDIA_MAX_MB", "IMAGE_UNAVAILABLE", "MediaFetcher", "media_max_bytes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-import httpcore2
+import httpx2
 
 __all__ = ["shared_tls_context"]
 
@@ -18,4 +18,4 @@ def shared_tls_context() -> ssl.SSLContext:
     It is httpx2's own default (``SSL_CERT_FILE``/``SSL_CERT_DIR``, else the system CAs), so
     a client on ``LeanTransport`` trusts what one on httpx2's transport (a proxy) trusts.
     """
-    return httpcore2.default_ssl_context()
+    return httpx2.create_ssl_context()

@@ -18,7 +18,9 @@ from urllib.parse import quote_plus, urljoin, urlsplit
 
 import httpx2
 
-from zalogate.net import Answer, LeanTransport, shared_tls_context
+from zalogate.net.answer import Answer
+from zalogate.net.tls import shared_tls_context
+from zalogate.net.transport import LeanTransport
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.crypto import (
     API_TYPE,

@@ -72,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from zalogate.net import shared_tls_context
+from zalogate.net.tls import shared_tls_context
 from zalogate.testing.http_server import HttpRequest, HttpServer
 
 __all__ = [

@@ -15,7 +15,7 @@ from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
 from zalogate.channels.zalo.inbound import InvalidUpdateError, normalize_update, unwrap_update
 from zalogate.core.agent import Turn
 from zalogate.core.model import ChatType, MediaRef, ReplyPayload
-from zalogate.net import UrlGuard
+from zalogate.net.urlguard import UrlGuard
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
 
 from .conftest import Harness, HarnessFactory, fast_options, zalo_config

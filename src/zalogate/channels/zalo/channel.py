@@ -75,7 +75,7 @@ from zalogate.core.channel import (
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pairing import PairingStore
-from zalogate.net import Resolver, UrlGuard
+from zalogate.net.urlguard import Resolver, UrlGuard
 
 __all__ = [
     "NO_SECTION_GROUP_WARNING",

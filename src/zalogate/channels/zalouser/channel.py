@@ -71,7 +71,7 @@ from zalogate.core.channel import (
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
-from zalogate.net import Resolver, UrlGuard
+from zalogate.net.urlguard import Resolver, UrlGuard
 from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
 from zalogate.personal.session import ThreadType

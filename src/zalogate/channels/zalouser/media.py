@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import httpx2
 
-from zalogate.net import Downloader, DownloadError, UnsafeUrlError, UrlGuard
+from zalogate.net.download import Downloader, DownloadError
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 
 __all__ = ["LoadedMedia", "MediaLoadError", "MediaLoader", "local_media_path"]
 
