@@ -7,9 +7,9 @@ goes through, and lets pass only loopback (127.0.0.0/8, ``::1``, ``localhost``) 
 
 * ``socket.socket.connect`` / ``connect_ex`` (blocking sockets, and asyncio's selector loop,
   which connects non-blocking sockets with them; ``ssl.SSLSocket`` inherits them);
-* ``socket.create_connection`` and ``socket.getaddrinfo`` (a name other than ``localhost``
-  is refused before any DNS query; IP literals resolve without one and are checked at the
-  connect);
+* ``socket.create_connection``, ``socket.getaddrinfo`` and ``gethostbyname(_ex)`` (a name
+  other than ``localhost`` is refused before any DNS query; IP literals resolve without one
+  and are checked at the connect);
 * ``create_connection``, ``sock_connect`` and ``getaddrinfo`` of asyncio's loops and of
   ``uvloop.Loop``, whose C code connects and resolves without the ``socket`` module.
 
@@ -81,8 +81,8 @@ def _refuse(what: str, host: object, port: object = None) -> None:
 
 
 def _check_address(what: str, family: int, address: Any) -> None:
-    if family == getattr(socket, "AF_UNIX", None):
-        return
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return  # AF_UNIX and the like stay on this machine
     if isinstance(address, tuple) and address:
         host = address[0]
         port = address[1] if len(address) > 1 else None
@@ -109,14 +109,14 @@ def _create_connection_checked(original: _F) -> _F:
     return create_connection  # type: ignore[return-value]
 
 
-def _getaddrinfo_checked(original: _F) -> _F:
+def _lookup_checked(original: _F) -> _F:
     @functools.wraps(original)
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
         if not (_loopback_host(host) or _numeric(host)):
             _refuse("name lookup", host)
         return original(host, *args, **kwargs)
 
-    return getaddrinfo  # type: ignore[return-value]
+    return lookup  # type: ignore[return-value]
 
 
 def _loop_methods_checked(loop_class: type[Any]) -> None:
@@ -152,7 +152,9 @@ def _install() -> None:
     socket.socket.connect = _connect_checked(socket.socket.connect)  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_checked(socket.socket.connect_ex)  # type: ignore[method-assign]
     socket.create_connection = _create_connection_checked(socket.create_connection)
-    socket.getaddrinfo = _getaddrinfo_checked(socket.getaddrinfo)
+    socket.getaddrinfo = _lookup_checked(socket.getaddrinfo)
+    socket.gethostbyname = _lookup_checked(socket.gethostbyname)
+    socket.gethostbyname_ex = _lookup_checked(socket.gethostbyname_ex)
     _loop_methods_checked(asyncio.BaseEventLoop)
     try:
         import uvloop

@@ -34,7 +34,9 @@ async def test_asyncio_connections_and_lookups_are_refused(
         await asyncio.get_running_loop().getaddrinfo("example.com", 443)
     with pytest.raises(RuntimeError, match="only reach loopback"):
         socket.getaddrinfo("example.com", 443)
-    assert refused_connections == [f"{TEST_NET}:80", "example.com", "example.com"]
+    with pytest.raises(RuntimeError, match="only reach loopback"):
+        socket.gethostbyname("example.com")
+    assert refused_connections == [f"{TEST_NET}:80", *["example.com"] * 3]
     refused_connections.clear()
 
 

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from zalogate.backoff import Backoff, BackoffConfig
-from zalogate.core import journal
 from zalogate.core.channel import Admission
 from zalogate.core.done_marks import DoneMarks, report_unmarked
 from zalogate.core.errors import InvalidPayloadError, describe_error, is_retryable
@@ -432,7 +431,7 @@ class Inbox:
         that the inbox skips its own (redundant) write.
         """
         stamp = int(time.time() * 1000) if now_ms is None else now_ms
-        return journal.mark_done(conn, entry_id, stamp)
+        return Journal.mark_done(conn, entry_id, stamp)
 
     async def _schedule_retry(self, entry: _Entry, attempts: int, exc: Exception) -> None:
         entry.attempts = attempts

@@ -19,7 +19,7 @@ from zalogate.core.model import InboundMessage
 if TYPE_CHECKING:
     from zalogate.store import Store
 
-__all__ = ["DONE_SQL", "DeadLetter", "Journal", "mark_done"]
+__all__ = ["DONE_SQL", "DeadLetter", "Journal"]
 
 _DAY_MS = 86_400_000
 
@@ -64,11 +64,6 @@ class DeadLetter:
             return None
 
 
-def mark_done(conn: sqlite3.Connection, entry_id: int, now_ms: int) -> bool:
-    """Mark a journal row done inside the caller's transaction; True if it was pending."""
-    return conn.execute(DONE_SQL, (now_ms, entry_id)).rowcount == 1
-
-
 class Journal:
     """The journal's reads and writes, each one store transaction.
 
@@ -78,6 +73,11 @@ class Journal:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    @staticmethod
+    def mark_done(conn: sqlite3.Connection, entry_id: int, now_ms: int) -> bool:
+        """Mark a row done inside the caller's transaction; True if it was pending."""
+        return conn.execute(DONE_SQL, (now_ms, entry_id)).rowcount == 1
 
     async def insert(
         self, message: InboundMessage, lane: str, payload: str, now_ms: int
