@@ -4,7 +4,7 @@ Three ways to POST the same small JSON body 20 at a time (as ``ZaloBot`` does) t
 keep-alive HTTP/1.1 server running in a child process:
 
 * ``httpx2_default``: ``httpx2.AsyncClient`` on its own pool (``httpcore2`` over ``anyio``);
-* ``httpx2_lean``: the same client on ``zalogate.transport.LeanTransport``;
+* ``httpx2_lean``: the same client on ``zalogate.net.transport.LeanTransport``;
 * ``lean_raw``: ``LeanTransport.request``, the path ``ZaloBot._call`` and ``PersonalHttp.call``
   take (no ``httpx2`` client layer).
 
@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx2
 
+from zalogate.net.transport import LeanTransport
 from zalogate.runtime.eventloop import run
-from zalogate.transport import LeanTransport
 
 BODY = b'{"chat_id":"u1","text":"xin chao"}'
 _SERVER = r"""

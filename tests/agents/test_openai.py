@@ -220,7 +220,7 @@ PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PRO
 async def test_the_sdk_runs_on_the_lean_pool_unless_a_proxy_is_set(
     llm: FakeLLMServer, make_turn: TurnFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zalogate.transport import LeanTransport
+    from zalogate.net.transport import LeanTransport
 
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)

@@ -34,7 +34,7 @@ from zalogate.agents.base import AgentError, AgentTool, Turn
 from zalogate.agents.transcripts import TranscriptStore
 from zalogate.core.errors import NonRetryableError
 from zalogate.core.model import ReplyPayload
-from zalogate.transport import LeanTransport
+from zalogate.net.transport import LeanTransport
 
 if TYPE_CHECKING:
     from zalogate.store import Store

@@ -7,7 +7,9 @@
         if update and update.message and update.message.text:
             await bot.send_message(update.message.chat.id, "xin chào")
 
-This package imports nothing else from zalogate; errors are described in ``errors``.
+This package imports nothing else from zalogate but the ``net`` plumbing (its HTTP transport
+and ``UrlGuard``, re-exported here as the type of ``ZaloBot(photo_guard=...)``); errors are
+described in ``errors``.
 """
 
 from zalogate.botapi.client import (
@@ -36,6 +38,7 @@ from zalogate.botapi.errors import (
     ServerError,
     TransportError,
     UnauthorizedError,
+    UnsafeUrlError,
     ZaloBotError,
 )
 from zalogate.botapi.models import (
@@ -51,7 +54,7 @@ from zalogate.botapi.models import (
     to_epoch_ms,
 )
 from zalogate.botapi.redaction import mask_token, redact
-from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
+from zalogate.net.urlguard import UrlGuard
 
 __all__ = [
     "CAPTION_LIMIT",

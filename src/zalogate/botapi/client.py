@@ -8,17 +8,14 @@ description}`` or an HTTP error) into a result or a typed exception (see ``error
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
-import ssl
 import urllib.parse
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import httpcore2
 import httpx2
 from pydantic import BaseModel, ValidationError
 
@@ -31,13 +28,17 @@ from zalogate.botapi.errors import (
     NotFoundError,
     RateLimitedError,
     RequestTimeoutError,
+    UnsafeUrlError,
     ZaloBotError,
     api_error_class,
 )
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
-from zalogate.botapi.urlguard import UrlGuard
-from zalogate.transport import Answer, LeanTransport
+from zalogate.net.answer import Answer
+from zalogate.net.tls import shared_tls_context
+from zalogate.net.transport import LeanTransport
+from zalogate.net.urlguard import UnsafeUrlError as RefusedUrlError
+from zalogate.net.urlguard import UrlGuard
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -74,15 +75,6 @@ _RAW_JSON_HEADERS = (
 _FORM_ONLY = UrlGuard(allow_private=True)
 _M = TypeVar("_M", bound=BaseModel)
 _log = logging.getLogger(__name__)
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS client context (system CAs) for every client this process creates.
-
-    Loading the CA store costs 0.1-0.3 s; a context can be shared by any number of clients.
-    """
-    return httpcore2.default_ssl_context()
 
 
 def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -263,13 +255,13 @@ class ZaloBot:
         if client is None:
             if transport is None and not proxy:
                 transport = self._lean = LeanTransport(
-                    ssl_context=shared_ssl_context(), max_connections=max_connections
+                    ssl_context=shared_tls_context(), max_connections=max_connections
                 )
             try:
                 client = httpx2.AsyncClient(
                     proxy=proxy or None,
                     transport=transport,
-                    verify=shared_ssl_context(),
+                    verify=shared_tls_context(),
                     limits=httpx2.Limits(
                         max_connections=max_connections,
                         max_keepalive_connections=max_connections,
@@ -454,7 +446,10 @@ class ZaloBot:
         """
         # The URL is not quoted in errors: hosted-media URLs carry an access token.
         guard = _FORM_ONLY if trusted_url else self._photo_guard
-        photo = await guard.check(photo, what="Zalo photo URL")
+        try:
+            photo = await guard.check(photo, what="Zalo photo URL")
+        except RefusedUrlError as exc:
+            raise UnsafeUrlError(str(exc)) from None
         payload: dict[str, str] = {"chat_id": chat_id, "photo": photo}
         if caption:
             payload["caption"] = truncate_utf16(caption, CAPTION_LIMIT)

@@ -5,6 +5,7 @@ The tree, at a glance::
     ZaloBotError                      every error of this package
     ├── ConfigurationError (ValueError)   bad token / base URL / proxy given to ZaloBot()
     ├── InvalidRequestError (ValueError)  an argument refused locally; nothing was sent
+    │   └── UnsafeUrlError                    a photo URL refused by the SSRF guard
     ├── TransportError                    no usable answer arrived (retryable)
     │   ├── RequestTimeoutError               the client deadline passed
     │   └── NetworkError                      connect / read / write failed, connection dropped
@@ -25,6 +26,8 @@ contains the bot token: the client builds them from redacted text only.
 
 from __future__ import annotations
 
+from zalogate.net import urlguard
+
 __all__ = [
     "ApiError",
     "ApiTimeoutError",
@@ -40,6 +43,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnauthorizedError",
+    "UnsafeUrlError",
     "ZaloBotError",
     "api_error_class",
 ]
@@ -60,6 +64,13 @@ class ConfigurationError(ZaloBotError, ValueError):
 
 class InvalidRequestError(ZaloBotError, ValueError):
     """An argument was refused before any request was sent (e.g. a non-HTTP photo URL)."""
+
+
+class UnsafeUrlError(InvalidRequestError, urlguard.UnsafeUrlError):
+    """The ``UrlGuard`` refused a URL (the message never quotes the URL's query).
+
+    Also a ``zalogate.net.urlguard.UnsafeUrlError``: the guard's refusal as this package's error.
+    """
 
 
 class TransportError(ZaloBotError):

@@ -6,7 +6,7 @@ is processed, after access control (the pipeline calls the channel's ``prepare_i
 that an unauthorised sender never makes the gateway fetch anything. The download is capped at
 ``mediaMaxMb`` (:func:`media_max_bytes`), guarded against SSRF (private and loopback hosts are
 refused unless explicitly allowed, also after redirects, and the connection goes to the
-vetted address: :mod:`zalogate.channels.download`) and bounded in time (120 s for the
+vetted address: :mod:`zalogate.net.download`) and bounded in time (120 s for the
 headers, 30 s without data). On any failure the message still goes to the agent, with the
 notice :data:`IMAGE_UNAVAILABLE` after the caption.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx2
 
-from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
-from zalogate.channels.download import Downloader, DownloadError
 from zalogate.core.model import InboundMessage, MediaRef
+from zalogate.net.download import Downloader, DownloadError
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 from zalogate.store import write_private_file
 
 __all__ = ["DEFAULT_MEDIA_MAX_MB", "IMAGE_UNAVAILABLE", "MediaFetcher", "media_max_bytes"]

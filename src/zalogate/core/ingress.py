@@ -21,6 +21,9 @@ only matters to a replay); done marks are gathered for up to ``InboxConfig.done_
 not pay an fsync per mark; ``wait_idle`` and ``stop`` write them at once and wait for them.
 A handler that needs exactly-once writes its own effect and :meth:`Inbox.mark_done` in one
 ``store.write`` transaction (see ``current_entry``).
+
+This module holds the lanes and their workers; the rows and their SQL are
+:mod:`zalogate.core.journal`, the batching of done marks :mod:`zalogate.core.done_marks`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import contextlib
 import logging
 import random
 import sqlite3
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -42,7 +44,9 @@ from pydantic import ValidationError
 
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.core.channel import Admission
+from zalogate.core.done_marks import DoneMarks, report_unmarked
 from zalogate.core.errors import InvalidPayloadError, describe_error, is_retryable
+from zalogate.core.journal import DeadLetter, Journal
 from zalogate.core.model import InboundMessage
 
 if TYPE_CHECKING:
@@ -84,22 +88,6 @@ class EntryContext:
 
 current_entry: ContextVar[EntryContext | None] = ContextVar("zalogate_inbox_entry", default=None)
 """The entry the running handler is processing (None outside inbox handlers)."""
-
-_DAY_MS = 86_400_000
-
-_ADMIT_SQL = (
-    "INSERT INTO inbox_entries"
-    " (channel, account_id, message_id, lane, payload, admitted_at_ms)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (channel, account_id, message_id) DO NOTHING"
-)
-_EXISTING_SQL = (
-    "SELECT id FROM inbox_entries WHERE channel = ? AND account_id = ? AND message_id = ?"
-)
-_DONE_SQL = (
-    "UPDATE inbox_entries SET state = 'done', payload = NULL, finished_at_ms = ?"
-    " WHERE id = ? AND state = 'pending'"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,49 +139,6 @@ class InboxCounters:
     replayed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message that failed for good."""
-
-    entry_id: int
-    channel: str
-    account_id: str
-    message_id: str
-    lane: str
-    attempts: int
-    error: str
-    dead_at_ms: int
-    payload: str | None
-
-    @property
-    def message(self) -> InboundMessage | None:
-        """The journalled message, if its payload still parses."""
-        if self.payload is None:
-            return None
-        try:
-            return InboundMessage.model_validate_json(self.payload)
-        except ValidationError:
-            return None
-
-
-@dataclass(slots=True)
-class _DoneBatch:
-    """Done marks that go to the store as one write (``executemany``), not one write each.
-
-    The lane appends to the open batch until the writer thread takes it (``closed``); the
-    lock makes "append" and "take" exclusive, so a mark is either in the write or in a
-    later batch, never lost.
-    """
-
-    waiter: asyncio.Future[None]
-    """Resolved once the batch's write settled (committed or failed): ``wait_idle`` waits."""
-    marks: list[tuple[int, int]] = field(default_factory=list)
-    """(finished_at_ms, entry id) pairs, in the order the entries finished."""
-    closed: bool = False
-    timer: asyncio.TimerHandle | None = None
-    """The pending ``done_delay`` before the batch goes to the store (None once queued)."""
-
-
 @dataclass(slots=True)
 class _Entry:
     id: int
@@ -232,6 +177,7 @@ class Inbox:
     ) -> None:
         self.store = store
         self.config = config or InboxConfig()
+        self._journal = Journal(store)
         self.counters = InboxCounters()
         self._handler = handler
         self._clock = clock
@@ -246,9 +192,7 @@ class Inbox:
         self._running = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._done_writes: set[asyncio.Future[None]] = set()
-        self._done_batch: _DoneBatch | None = None
-        self._done_lock = threading.Lock()
+        self._done = DoneMarks(store, self.config.done_delay, self._check_idle)
         self._idle_waiters = 0
 
     # ------------------------------------------------------------------ admission
@@ -287,23 +231,8 @@ class Inbox:
         """
         payload = message.model_dump_json()
         lane = message.conversation_key
-        params = (
-            message.channel,
-            message.account_id,
-            message.message_id,
-            lane,
-            payload,
-            int(self._clock() * 1000),
-        )
-
-        def insert(conn: sqlite3.Connection) -> tuple[int, bool]:
-            cursor = conn.execute(_ADMIT_SQL, params)
-            if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                return cursor.lastrowid, False
-            row = conn.execute(_EXISTING_SQL, params[:3]).fetchone()
-            return int(row[0]), True
-
-        entry_id, duplicate = await self.store.write(insert)
+        now_ms = int(self._clock() * 1000)
+        entry_id, duplicate = await self._journal.insert(message, lane, payload, now_ms)
         if duplicate:
             self.counters.duplicates += 1
             return Admission(entry_id, duplicate=True)
@@ -335,12 +264,7 @@ class Inbox:
         if self._handler is None:
             raise RuntimeError("Inbox.start() needs a handler (set_handler)")
         await self.prune()
-        rows = await self.store.read(
-            lambda conn: conn.execute(
-                "SELECT id, lane, payload, attempts FROM inbox_entries"
-                " WHERE state = 'pending' ORDER BY id"
-            ).fetchall()
-        )
+        rows = await self._journal.pending()
         replayed = 0
         for row in rows:
             if row["id"] not in self._queued:
@@ -390,10 +314,9 @@ class Inbox:
         if self._prune_task is not None:
             tasks.append(self._prune_task)
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._flush_done()
-        if self._done_writes:
-            # Done marks already queued: let them commit, so a clean stop replays nothing.
-            await asyncio.wait(set(self._done_writes), timeout=timeout)
+        self._done.flush()
+        # Done marks already queued: let them commit, so a clean stop replays nothing.
+        await self._done.settle(timeout)
         self._workers.clear()
         self._busy.clear()
         self._prune_task = None
@@ -410,13 +333,13 @@ class Inbox:
         every done mark is committed)."""
         self._idle_waiters += 1  # while someone waits, done marks are written at once
         try:
-            self._flush_done()
+            self._done.flush()
             await self._idle.wait()
         finally:
             self._idle_waiters -= 1
 
     def _check_idle(self) -> None:
-        if not self._queued and not self._done_writes:
+        if not self._queued and not self._done.settling:
             self._idle.set()
 
     # ------------------------------------------------------------------ processing
@@ -482,71 +405,11 @@ class Inbox:
         # pipeline skips what it recorded as sent). Waiting would add one commit latency to
         # every message of the conversation.
         try:
-            self._queue_done(entry.id, int(self._clock() * 1000))
+            defer = self._running and not self._idle_waiters
+            self._done.add(entry.id, int(self._clock() * 1000), defer=defer)
         except Exception as exc:
-            self._done_failed(entry.id, exc)
+            report_unmarked(entry.id, exc)
         return True
-
-    def _queue_done(self, entry_id: int, now_ms: int) -> None:
-        """Add a done mark to the open batch, or open one (written after ``done_delay``)."""
-        with self._done_lock:
-            batch = self._done_batch
-            if batch is not None and not batch.closed:
-                batch.marks.append((now_ms, entry_id))
-                return
-            loop = asyncio.get_running_loop()
-            batch = self._done_batch = _DoneBatch(loop.create_future(), [(now_ms, entry_id)])
-        self._done_writes.add(batch.waiter)
-        delay = self.config.done_delay
-        if delay > 0 and self._running and not self._idle_waiters:
-            batch.timer = loop.call_later(delay, self._submit_done, batch)
-        else:
-            self._submit_done(batch)
-
-    def _flush_done(self) -> None:
-        """Write the open batch now instead of after its delay."""
-        batch = self._done_batch
-        if batch is not None and batch.timer is not None:
-            batch.timer.cancel()
-            self._submit_done(batch)
-
-    def _submit_done(self, batch: _DoneBatch) -> None:
-        batch.timer = None
-        lock = self._done_lock
-
-        def write(conn: sqlite3.Connection) -> None:
-            with lock:  # from now on new marks open the next batch
-                batch.closed = True
-            conn.executemany(_DONE_SQL, batch.marks)
-
-        try:
-            future = self.store.submit(write)
-        except Exception as exc:  # the store is closed: the rows stay pending
-            with lock:
-                batch.closed = True
-            self._done_settled(batch, exc)
-            return
-        future.add_done_callback(lambda done: self._done_committed(batch, done))
-
-    def _done_committed(self, batch: _DoneBatch, future: asyncio.Future[None]) -> None:
-        error = None if future.cancelled() else future.exception()
-        self._done_settled(batch, error)
-
-    def _done_settled(self, batch: _DoneBatch, error: BaseException | None) -> None:
-        with self._done_lock:  # a batch whose write never ran (the commit failed first)
-            batch.closed = True
-        if error is not None:
-            for _stamp, entry_id in batch.marks:
-                self._done_failed(entry_id, error)
-        if not batch.waiter.done():
-            batch.waiter.set_result(None)
-        self._done_writes.discard(batch.waiter)
-        self._check_idle()
-
-    @staticmethod
-    def _done_failed(entry_id: int, exc: BaseException) -> None:
-        # The effect happened; the row stays pending and is replayed after a restart.
-        log.error("inbox: could not mark entry %d done: %s", entry_id, describe_error(exc))
 
     @staticmethod
     def _parse(entry: _Entry) -> InboundMessage:
@@ -568,7 +431,7 @@ class Inbox:
         that the inbox skips its own (redundant) write.
         """
         stamp = int(time.time() * 1000) if now_ms is None else now_ms
-        return conn.execute(_DONE_SQL, (stamp, entry_id)).rowcount == 1
+        return Journal.mark_done(conn, entry_id, stamp)
 
     async def _schedule_retry(self, entry: _Entry, attempts: int, exc: Exception) -> None:
         entry.attempts = attempts
@@ -581,12 +444,7 @@ class Inbox:
             error,
         )
         with contextlib.suppress(Exception):
-            await self.store.write(
-                lambda conn: conn.execute(
-                    "UPDATE inbox_entries SET attempts = ?, last_error = ? WHERE id = ?",
-                    (attempts, error, entry.id),
-                )
-            )
+            await self._journal.record_attempt(entry.id, attempts, error)
         self.counters.retried += 1
         if entry.backoff is None:
             entry.backoff = Backoff(self.config.backoff, rng=self._rng)
@@ -613,24 +471,8 @@ class Inbox:
         if payload is None and entry.message is not None:
             payload = entry.message.model_dump_json()
         now_ms = int(self._clock() * 1000)
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO inbox_dead_letters"
-                " (entry_id, channel, account_id, message_id, lane, attempts, error, payload,"
-                "  dead_at_ms)"
-                " SELECT id, channel, account_id, message_id, lane, ?, ?, ?, ?"
-                " FROM inbox_entries WHERE id = ?",
-                (attempts, error, payload, now_ms, entry.id),
-            )
-            conn.execute(
-                "UPDATE inbox_entries SET state = 'dead', payload = NULL, attempts = ?,"
-                " last_error = ?, finished_at_ms = ? WHERE id = ?",
-                (attempts, error, now_ms, entry.id),
-            )
-
         try:
-            await self.store.write(write)
+            await self._journal.dead_letter(entry.id, attempts, error, payload, now_ms)
         except Exception as err:
             log.error("inbox: could not dead-letter entry %d: %s", entry.id, describe_error(err))
         self.counters.dead_lettered += 1
@@ -645,47 +487,13 @@ class Inbox:
         ``tombstone_days``.
         """
         cfg = self.config
-        now_ms = int(self._clock() * 1000)
-        tomb_cutoff = now_ms - int(cfg.tombstone_days * _DAY_MS)
-        dead_cutoff = now_ms - int(cfg.dead_letter_days * _DAY_MS)
-
-        def prune(conn: sqlite3.Connection) -> int:
-            removed = conn.execute(
-                "DELETE FROM inbox_entries WHERE state != 'pending' AND finished_at_ms < ?",
-                (tomb_cutoff,),
-            ).rowcount
-            accounts = conn.execute(
-                "SELECT DISTINCT channel, account_id FROM inbox_entries WHERE state != 'pending'"
-            ).fetchall()
-            for channel, account_id in accounts:
-                removed += conn.execute(
-                    "DELETE FROM inbox_entries WHERE id IN ("
-                    " SELECT id FROM inbox_entries"
-                    " WHERE channel = ? AND account_id = ? AND state != 'pending'"
-                    " ORDER BY finished_at_ms DESC, id DESC LIMIT -1 OFFSET ?)",
-                    (channel, account_id, cfg.tombstone_limit),
-                ).rowcount
-            removed += conn.execute(
-                "DELETE FROM inbox_dead_letters WHERE dead_at_ms < ?", (dead_cutoff,)
-            ).rowcount
-            # The pipeline's per-chunk delivery records only matter while a message may be
-            # replayed; they follow the tombstones' age limit.
-            removed += conn.execute(
-                "DELETE FROM pipeline_deliveries WHERE created_at_ms < ?", (tomb_cutoff,)
-            ).rowcount
-            for channel, account_id in conn.execute(
-                "SELECT DISTINCT channel, account_id FROM inbox_dead_letters"
-            ).fetchall():
-                removed += conn.execute(
-                    "DELETE FROM inbox_dead_letters WHERE entry_id IN ("
-                    " SELECT entry_id FROM inbox_dead_letters"
-                    " WHERE channel = ? AND account_id = ?"
-                    " ORDER BY dead_at_ms DESC, entry_id DESC LIMIT -1 OFFSET ?)",
-                    (channel, account_id, cfg.dead_letter_limit),
-                ).rowcount
-            return removed
-
-        removed: int = await self.store.write(prune)
+        removed = await self._journal.prune(
+            int(self._clock() * 1000),
+            tombstone_days=cfg.tombstone_days,
+            tombstone_limit=cfg.tombstone_limit,
+            dead_letter_days=cfg.dead_letter_days,
+            dead_letter_limit=cfg.dead_letter_limit,
+        )
         if removed:
             log.debug("inbox: pruned %d row(s)", removed)
         return removed
@@ -702,24 +510,4 @@ class Inbox:
         self, *, channel: str | None = None, account_id: str | None = None, limit: int = 100
     ) -> list[DeadLetter]:
         """The newest dead letters, optionally of one channel (and account)."""
-        rows = await self.store.fetchall(
-            "SELECT entry_id, channel, account_id, message_id, lane, attempts, error,"
-            " dead_at_ms, payload FROM inbox_dead_letters"
-            " WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR account_id = ?2)"
-            " ORDER BY dead_at_ms DESC, entry_id DESC LIMIT ?3",
-            (channel, account_id, limit),
-        )
-        return [
-            DeadLetter(
-                entry_id=row["entry_id"],
-                channel=row["channel"],
-                account_id=row["account_id"],
-                message_id=row["message_id"],
-                lane=row["lane"],
-                attempts=row["attempts"],
-                error=row["error"],
-                dead_at_ms=row["dead_at_ms"],
-                payload=row["payload"],
-            )
-            for row in rows
-        ]
+        return await self._journal.dead_letters(channel=channel, account_id=account_id, limit=limit)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urljoin, urlsplit
 
 import httpx2
 
+from zalogate.net.answer import Answer
+from zalogate.net.tls import shared_tls_context
+from zalogate.net.transport import LeanTransport
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.crypto import (
     API_TYPE,
@@ -35,7 +37,6 @@ from zalogate.personal.errors import (
     api_error,
 )
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints, Session
-from zalogate.transport import Answer, LeanTransport
 
 __all__ = ["DEFAULT_USER_AGENT", "PersonalHttp", "QueryPairs"]
 
@@ -50,12 +51,6 @@ _MAX_REDIRECTS = 10
 #: Connections kept per client, all kept alive (a connection closed and reopened per burst
 #: costs more than the calls on it), and the most calls handed to the pool at once.
 _POOL_SIZE = 20
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Building a verifying context costs ~0.1 s; every client of the process shares one.
-    return ssl.create_default_context()
 
 
 class PersonalHttp:
@@ -99,7 +94,7 @@ class PersonalHttp:
         self._lean: LeanTransport | None = None
         if transport is None and not proxy:
             transport = self._lean = LeanTransport(
-                ssl_context=_tls_context(), max_connections=_POOL_SIZE
+                ssl_context=shared_tls_context(), max_connections=_POOL_SIZE
             )
         self._client = httpx2.AsyncClient(
             timeout=timeout_s,
@@ -107,7 +102,7 @@ class PersonalHttp:
             proxy=proxy,
             follow_redirects=False,
             trust_env=False,
-            verify=_tls_context(),
+            verify=shared_tls_context(),
             limits=httpx2.Limits(max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE),
         )
         self._timeout_s = timeout_s

@@ -72,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from zalogate.botapi.client import shared_ssl_context
+from zalogate.net.tls import shared_tls_context
 from zalogate.testing.http_server import HttpRequest, HttpServer
 
 __all__ = [
@@ -683,7 +683,7 @@ class FakeZaloBotApi:
             self._loop = None
             raise
         self._webhook_client = httpx2.AsyncClient(
-            timeout=10.0, trust_env=False, verify=shared_ssl_context()
+            timeout=10.0, trust_env=False, verify=shared_tls_context()
         )
         self._base_url = f"http://127.0.0.1:{port}"
         for bot in self._bots.values():

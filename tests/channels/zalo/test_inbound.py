@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from zalogate.botapi import UrlGuard
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
 from zalogate.channels.zalo.inbound import InvalidUpdateError, normalize_update, unwrap_update
 from zalogate.core.agent import Turn
 from zalogate.core.model import ChatType, MediaRef, ReplyPayload
+from zalogate.net.urlguard import UrlGuard
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
 
 from .conftest import Harness, HarnessFactory, fast_options, zalo_config
@@ -293,7 +293,7 @@ async def test_stickers_unsupported_and_blank_texts_start_no_turn(
 
 
 # ------------------------------------------------------------------ the fetcher itself
-# (downloads: tests/channels/test_download.py)
+# (downloads: tests/net/test_download.py)
 
 
 def test_old_downloads_are_pruned(tmp_path: Path) -> None:

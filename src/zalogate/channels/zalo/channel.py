@@ -34,12 +34,10 @@ from zalogate.botapi import (
     MalformedResponseError,
     RequestTimeoutError,
     UnauthorizedError,
-    UrlGuard,
     ZaloBot,
     ZaloBotError,
     resolve_base_url,
 )
-from zalogate.botapi.urlguard import Resolver
 from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalo.accounts import (
     RedactedSettings,
@@ -78,6 +76,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.net.urlguard import Resolver, UrlGuard
 
 __all__ = [
     "NO_SECTION_GROUP_WARNING",

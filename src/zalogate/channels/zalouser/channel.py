@@ -34,8 +34,6 @@ from typing import Any
 
 import httpx2
 
-from zalogate.botapi import UrlGuard
-from zalogate.botapi.urlguard import Resolver
 from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.connection import AccountConnection
@@ -78,6 +76,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
+from zalogate.net.urlguard import Resolver, UrlGuard
 from zalogate.personal.api import MessageRef, PersonalApi
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.session import ThreadType

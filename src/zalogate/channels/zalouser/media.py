@@ -1,7 +1,7 @@
 """Loading outbound media: a local file or an HTTP(S) URL -> bytes, within a size cap.
 
 Zalo wants the bytes uploaded (unlike the Bot API, which fetches a URL itself), so a remote
-URL is downloaded first (:mod:`zalogate.channels.download`): guarded against SSRF (private
+URL is downloaded first (:mod:`zalogate.net.download`): guarded against SSRF (private
 and loopback hosts refused unless allowed, also after redirects; the connection goes to the
 vetted address), capped at ``mediaMaxMb`` and bounded in time.
 """
@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import httpx2
 
-from zalogate.botapi import UnsafeUrlError, UrlGuard
-from zalogate.channels.download import Downloader, DownloadError
+from zalogate.net.download import Downloader, DownloadError
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 
 __all__ = ["LoadedMedia", "MediaLoadError", "MediaLoader", "local_media_path"]
 

@@ -1,4 +1,4 @@
-"""Guarded media downloads (``zalogate.channels.download``) against real loopback servers.
+"""Guarded media downloads (``zalogate.net.download``) against real loopback servers.
 
 No test reaches the internet: 127.0.0.2 stands in for "a public address" (the guard below
 allows it and nothing else on loopback), 127.0.0.1 is "the internal service" an attacker
@@ -21,11 +21,11 @@ import httpcore2
 import httpx2
 import pytest
 
-from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
-from zalogate.channels.download import Downloader, DownloadError, PinnedTransport, pinned
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
 from zalogate.channels.zalouser.media import MediaLoader, MediaLoadError
 from zalogate.core.model import ChatType, InboundMessage, MediaRef
+from zalogate.net.download import Downloader, DownloadError, PinnedTransport, pinned
+from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 from zalogate.testing.fake_botapi import make_png
 from zalogate.testing.http_server import HttpRequest, HttpServer
 
@@ -261,8 +261,8 @@ async def test_a_stalled_download_gives_up_after_the_idle_timeout(
 
 
 def _tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """tests/test_transport.py's self-signed pair: a certificate for localhost and 127.0.0.1."""
-    path = Path(__file__).parents[1] / "test_transport.py"
+    """test_transport.py's self-signed pair: a certificate for localhost and 127.0.0.1."""
+    path = Path(__file__).with_name("test_transport.py")
     spec = importlib.util.spec_from_file_location("_transport_tests", path)
     assert spec is not None
     assert spec.loader is not None

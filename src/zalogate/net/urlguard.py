@@ -7,7 +7,7 @@ resolve. ``allow_loopback`` / ``allow_private`` loosen that on purpose (tests, a
 127.0.0.1). The resolver can be replaced, so that tests never touch DNS.
 
 ``UrlGuard.vet(url)`` does the same and also returns the addresses it vetted, so that a
-download can connect to exactly those (:mod:`zalogate.channels.download`): a second DNS
+download can connect to exactly those (:mod:`zalogate.net.download`): a second DNS
 lookup at connect time could answer differently (DNS rebinding) and reach a private address.
 """
 
@@ -20,8 +20,6 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from zalogate.botapi.errors import InvalidRequestError
-
 __all__ = ["Resolver", "UnsafeUrlError", "UrlGuard", "VettedUrl", "system_resolver"]
 
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
@@ -33,8 +31,11 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class UnsafeUrlError(InvalidRequestError):
-    """A URL was refused by the SSRF guard (the message never quotes the URL's query)."""
+class UnsafeUrlError(ValueError):
+    """A URL was refused by the SSRF guard (the message never quotes the URL's query).
+
+    ``zalogate.botapi`` raises its own subclass, also an ``InvalidRequestError``.
+    """
 
 
 async def system_resolver(host: str) -> Sequence[str]:

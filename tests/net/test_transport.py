@@ -1,4 +1,4 @@
-"""``zalogate.transport.LeanTransport`` against real servers on 127.0.0.1."""
+"""``zalogate.net.transport.LeanTransport`` against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from zalogate.transport import LeanTransport
+from zalogate.net.transport import LeanTransport
 
 Reply = Callable[[bytes, bytes, asyncio.StreamWriter], Awaitable[bool]]
 """(request head, request body, writer) -> keep the connection open?"""

@@ -3,7 +3,7 @@
 Both the inbound image fetcher (:class:`zalogate.channels.media.MediaFetcher`) and the
 ``zalouser`` outbound media loader (:class:`zalogate.channels.zalouser.media.MediaLoader`)
 download through :class:`Downloader`. Every hop (the URL, then each redirect target, at most
-three) is vetted by the :class:`~zalogate.botapi.urlguard.UrlGuard`, and the connection goes
+three) is vetted by the :class:`~zalogate.net.urlguard.UrlGuard`, and the connection goes
 to one of the addresses the guard vetted for that host and port: httpx2 never resolves the
 host again, so a DNS answer that changes between the check and the connect (DNS rebinding)
 cannot reach a private address. TLS still uses the host name (SNI and certificate checks).
@@ -32,8 +32,8 @@ from typing import Literal
 import httpcore2
 import httpx2
 
-from zalogate.botapi.client import shared_ssl_context
-from zalogate.botapi.urlguard import UrlGuard, VettedUrl
+from zalogate.net.tls import shared_tls_context
+from zalogate.net.urlguard import UrlGuard, VettedUrl
 
 __all__ = ["Download", "DownloadError", "Downloader", "PinnedTransport", "pinned"]
 
@@ -117,7 +117,7 @@ class PinnedTransport(httpx2.AsyncHTTPTransport):
     ) -> None:
         super().__init__(verify=ssl_context, trust_env=False)
         # httpx2 takes no network backend: replace the pool it built (no connection yet) by
-        # the same pool over the pinning backend. tests/channels/test_download.py fails if
+        # the same pool over the pinning backend. tests/net/test_download.py fails if
         # httpx2 stops reading ``_pool``.
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl_context,
@@ -193,7 +193,7 @@ class Downloader:
     def _client(self, proxy: str | None) -> httpx2.AsyncClient:
         client = self._clients.get(proxy)
         if client is None:
-            context = self._ssl_context or shared_ssl_context()
+            context = self._ssl_context or shared_tls_context()
             transport = (
                 PinnedTransport(ssl_context=context, network_backend=self._backend)
                 if proxy is None
