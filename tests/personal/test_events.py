@@ -25,9 +25,8 @@ from zalogate.personal.events import (
     UnknownEvent,
     UserMessage,
     parse_event,
-    utf16_len,
-    utf16_slice,
 )
+from zalogate.text import utf16_len, utf16_slice
 
 from .vectors import vector_message
 

@@ -19,7 +19,6 @@ from zalogate.botapi.client import (
     ZaloBot,
     check_response,
     resolve_base_url,
-    truncate_utf16,
 )
 from zalogate.botapi.errors import (
     ApiError,
@@ -52,6 +51,7 @@ from zalogate.botapi.models import (
 )
 from zalogate.botapi.redaction import mask_token, redact
 from zalogate.botapi.urlguard import UnsafeUrlError, UrlGuard
+from zalogate.text import truncate_utf16
 
 __all__ = [
     "CAPTION_LIMIT",

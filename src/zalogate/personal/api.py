@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final, Protocol
 
-from zalogate.personal.crypto import compact_json, utf16_len
+from zalogate.personal.crypto import compact_json
 from zalogate.personal.errors import (
     ConfigurationError,
     FileDoneTimeoutError,
@@ -32,6 +32,7 @@ from zalogate.personal.errors import (
 )
 from zalogate.personal.http import PersonalHttp
 from zalogate.personal.session import Session, ThreadType
+from zalogate.text import utf16_len
 
 __all__ = [
     "MAX_RECEIPTS_PER_CALL",

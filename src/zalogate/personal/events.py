@@ -11,7 +11,7 @@ Conventions (reference §3.5-§3.7):
   true and ``sender_id`` is the account's own uid. ``idTo == "0"`` likewise means "me".
 * ``thread_id`` is the conversation: the other user of a DM (whoever sent it) or the group.
 * Mention ``pos``/``length`` are UTF-16 code units (JavaScript string indices); use
-  :func:`utf16_slice` to cut them out of a Python ``str``.
+  :func:`zalogate.text.utf16_slice` to cut them out of a Python ``str``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from zalogate.text import utf16_slice
 
 __all__ = [
     "Delivered",
@@ -43,24 +45,9 @@ __all__ = [
     "UnknownEvent",
     "UserMessage",
     "parse_event",
-    "utf16_len",
-    "utf16_slice",
 ]
 
 ThreadType = Literal["user", "group"]
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units (JavaScript ``String.length``)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def utf16_slice(text: str, pos: int, length: int) -> str:
-    """``text.substr(pos, length)`` as JavaScript counts (UTF-16 units)."""
-    if text.isascii():
-        return text[pos : pos + length]
-    units = text.encode("utf-16-le")
-    return units[2 * pos : 2 * (pos + length)].decode("utf-16-le", errors="replace")
 
 
 def _s(value: Any) -> str:
