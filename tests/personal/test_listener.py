@@ -18,7 +18,7 @@ from websockets.http11 import Request
 from zalogate.backoff import BackoffConfig
 from zalogate.personal import Credentials, Endpoints, ZaloPersonal, frames
 from zalogate.personal import frames as f
-from zalogate.personal.events import FileDone, GroupMessage, ThreadType, UserMessage
+from zalogate.personal.events import FileDone, GroupMessage, UserMessage
 from zalogate.personal.listener import (
     CloseReason,
     Connected,
@@ -30,7 +30,7 @@ from zalogate.personal.listener import (
     RetryPolicy,
     RetryRule,
 )
-from zalogate.personal.session import Session
+from zalogate.personal.session import Session, ThreadType
 from zalogate.testing import FakeZaloPersonal
 
 E = TypeVar("E")
@@ -323,7 +323,7 @@ async def test_history_request_is_answered_with_old_messages(
     listener = await listen(BOT)
     await fake.user(ALICE).says_to(BOT, "earlier")
     await next_of(listener, UserMessage)
-    thread: ThreadType = "user"
+    thread = ThreadType.USER
     req_id = await listener.request_old_messages(thread)
     old = await next_of(listener, OldMessages)
     assert old.req_id == req_id

@@ -4,21 +4,7 @@ Standalone (no gateway imports): ``from zalogate.personal import ZaloPersonal``.
 ``docs/personal-protocol.md``.
 """
 
-from zalogate.personal.api import (
-    REACTIONS,
-    CustomReaction,
-    GroupInfo,
-    GroupMember,
-    Mention,
-    MessageRef,
-    PersonalApi,
-    Quote,
-    SentMessage,
-    Style,
-    TextStyle,
-    Urgency,
-    UserProfile,
-)
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.client import ZaloPersonal, load_credentials, save_credentials
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.errors import (
@@ -72,7 +58,11 @@ from zalogate.personal.login import (
     QrGenerated,
     QrScanned,
 )
+from zalogate.personal.outgoing import MessageRef, Quote, SentMessage, Urgency
+from zalogate.personal.profiles import GroupInfo, GroupMember, UserProfile
+from zalogate.personal.reactions import REACTIONS, CustomReaction
 from zalogate.personal.session import Credentials, Endpoints, Session, ThreadType
+from zalogate.personal.spans import Mention, Style, TextStyle
 
 __all__ = [
     "REACTIONS",

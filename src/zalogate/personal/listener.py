@@ -49,8 +49,9 @@ from websockets.typing import Origin
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.personal import frames
 from zalogate.personal.errors import ConfigurationError, ListenerError
-from zalogate.personal.events import Event, FileDone, ThreadType, parse_event
-from zalogate.personal.session import Endpoints, Session
+from zalogate.personal.event_parsing import parse_event
+from zalogate.personal.events import Event, FileDone
+from zalogate.personal.session import Endpoints, Session, ThreadType
 
 __all__ = [
     "CloseReason",
@@ -521,20 +522,20 @@ class Listener:
         return req_id
 
     async def request_old_messages(
-        self, thread_type: ThreadType, last_msg_id: str | None = None
+        self, thread_type: ThreadType | str, last_msg_id: str | None = None
     ) -> str:
         """Ask for recent messages (answered by an ``OldMessages`` event with this req_id)."""
-        cmd = 510 if thread_type == "user" else 511
+        cmd = 510 if thread_type == ThreadType.USER else 511
         body: dict[str, Any] = {"first": True, "lastId": last_msg_id, "preIds": []}
         req_id = await self.send(cmd, 1, body)
         assert req_id is not None
         return req_id
 
     async def request_old_reactions(
-        self, thread_type: ThreadType, last_msg_id: str | None = None
+        self, thread_type: ThreadType | str, last_msg_id: str | None = None
     ) -> str:
         """Ask for recent reactions (answered by an ``OldReactions`` event)."""
-        cmd = 610 if thread_type == "user" else 611
+        cmd = 610 if thread_type == ThreadType.USER else 611
         body: dict[str, Any] = {"first": True, "lastId": last_msg_id, "preIds": []}
         req_id = await self.send(cmd, 1, body)
         assert req_id is not None

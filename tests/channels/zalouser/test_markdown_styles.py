@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zalogate.channels.zalouser.markdown_styles import NBSP, markdown_to_styled
-from zalogate.personal.api import TextStyle
+from zalogate.personal.spans import TextStyle
 from zalogate.text import utf16_offsets
 
 

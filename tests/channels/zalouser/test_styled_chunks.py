@@ -12,7 +12,7 @@ from zalogate.channels.zalouser.markdown_styles import (
     markdown_to_styled,
 )
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
-from zalogate.personal.api import TextStyle
+from zalogate.personal.spans import TextStyle
 from zalogate.text import utf16_offsets
 
 

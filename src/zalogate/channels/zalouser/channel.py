@@ -73,8 +73,10 @@ from zalogate.core.channel import (
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
-from zalogate.personal.api import CustomReaction, MessageRef, PersonalApi
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+from zalogate.personal.outgoing import MessageRef
+from zalogate.personal.reactions import CustomReaction
 from zalogate.personal.session import ThreadType
 from zalogate.store import write_private_file
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zalogate.personal.api import Style, TextStyle
+from zalogate.personal.spans import Style, TextStyle
 from zalogate.text import utf16_offsets
 
 __all__ = ["NBSP", "StyledText", "markdown_to_styled"]

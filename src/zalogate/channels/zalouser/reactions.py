@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zalogate.personal.api import REACTIONS
+from zalogate.personal.reactions import REACTIONS
 
 __all__ = [
     "REACTION_ALIASES",

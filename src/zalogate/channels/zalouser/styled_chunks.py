@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from zalogate.channels.zalouser.markdown_styles import StyledText
-from zalogate.personal.api import TextStyle
+from zalogate.personal.spans import TextStyle
 from zalogate.text import utf16_offsets
 
 __all__ = ["chunk_styled"]
