@@ -41,14 +41,14 @@ from zalogate.personal.events import (
     UserMessage,
 )
 from zalogate.personal.http import PersonalHttp
-from zalogate.personal.listener import (
+from zalogate.personal.listener import Listener
+from zalogate.personal.listener_lifecycle import (
     CloseReason,
     Connected,
     Disconnected,
-    DuplicateConnectionError,
-    Listener,
     ListenerClosedError,
     ListenerEvent,
+    ListenerReplacedError,
 )
 from zalogate.personal.login import (
     LoggedIn,
@@ -76,7 +76,6 @@ __all__ = [
     "CustomReaction",
     "Delivered",
     "Disconnected",
-    "DuplicateConnectionError",
     "Endpoints",
     "Event",
     "FileDone",
@@ -91,6 +90,7 @@ __all__ = [
     "ListenerClosedError",
     "ListenerError",
     "ListenerEvent",
+    "ListenerReplacedError",
     "LoggedIn",
     "LoginError",
     "Mention",
