@@ -12,18 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zalogate.personal.api_directory import DirectoryEndpoints
-from zalogate.personal.api_reactions import ReactionEndpoints
-from zalogate.personal.api_receipts import ReceiptEndpoints
-from zalogate.personal.api_sending import SendingEndpoints
-from zalogate.personal.api_uploads import UploadEndpoints
+from zalogate.personal.api_directory import DirectoryApi
+from zalogate.personal.api_reactions import ReactionApi
+from zalogate.personal.api_receipts import ReceiptApi
+from zalogate.personal.api_sending import SendingApi
+from zalogate.personal.api_uploads import UploadApi
 
 __all__ = ["PersonalApi"]
 
 
-class PersonalApi(
-    SendingEndpoints, UploadEndpoints, ReactionEndpoints, ReceiptEndpoints, DirectoryEndpoints
-):
+class PersonalApi(SendingApi, UploadApi, ReactionApi, ReceiptApi, DirectoryApi):
     """Session endpoints of a logged-in account.
 
     Args:

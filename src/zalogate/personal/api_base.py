@@ -1,4 +1,4 @@
-"""`EndpointBase`: what every group of `PersonalApi` endpoints shares.
+"""`ApiBase`: what every group of `PersonalApi` endpoints shares.
 
 The session and its HTTP seam, client ids, service URLs and the checks every send makes.
 """
@@ -15,7 +15,7 @@ from zalogate.personal.http import PersonalHttp
 from zalogate.personal.outgoing import SentMessage
 from zalogate.personal.session import Session, ThreadType
 
-__all__ = ["NO_RETRY", "EndpointBase", "in_chunks"]
+__all__ = ["NO_RETRY", "ApiBase", "in_chunks"]
 
 #: The query of calls the web client marks as not to be retried by the server.
 NO_RETRY: Final = (("nretry", "0"),)
@@ -29,7 +29,7 @@ def in_chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
         yield items[i : i + size]
 
 
-class EndpointBase:
+class ApiBase:
     """The session, the HTTP seam and the helpers the endpoint groups share.
 
     Args:

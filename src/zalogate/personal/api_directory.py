@@ -1,22 +1,22 @@
-"""`DirectoryEndpoints`: friends, groups, members and profiles (reference §4)."""
+"""`DirectoryApi`: friends, groups, members and profiles (reference §4)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from zalogate.personal.api_base import EndpointBase, in_chunks
+from zalogate.personal.api_base import ApiBase, in_chunks
 from zalogate.personal.crypto import compact_json
 from zalogate.personal.errors import ConfigurationError, NotFoundError, ProtocolError
 from zalogate.personal.profiles import GroupInfo, GroupMember, UserProfile
 
-__all__ = ["GROUP_INFO_CHUNK", "DirectoryEndpoints"]
+__all__ = ["GROUP_INFO_CHUNK", "DirectoryApi"]
 
 #: Group ids per ``getmg-v2`` call.
 GROUP_INFO_CHUNK: Final = 80
 
 
-class DirectoryEndpoints(EndpointBase):
+class DirectoryApi(ApiBase):
     """Looking up friends, groups, group members and profiles."""
 
     async def friends(self) -> list[UserProfile]:

@@ -1,16 +1,16 @@
-"""`ReactionEndpoints`: adding and removing reactions (reference §4)."""
+"""`ReactionApi`: adding and removing reactions (reference §4)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from zalogate.personal.api_base import EndpointBase
+from zalogate.personal.api_base import ApiBase
 from zalogate.personal.crypto import compact_json
 from zalogate.personal.errors import ConfigurationError
 from zalogate.personal.reactions import REACTION_SOURCE, REACTIONS, CustomReaction
 from zalogate.personal.session import ThreadType
 
-__all__ = ["ReactionEndpoints"]
+__all__ = ["ReactionApi"]
 
 
 def _int_id(value: str, what: str) -> int:
@@ -20,7 +20,7 @@ def _int_id(value: str, what: str) -> int:
         raise ConfigurationError(f"{what} must be a numeric id, got {value!r}") from None
 
 
-class ReactionEndpoints(EndpointBase):
+class ReactionApi(ApiBase):
     """Reacting to a message and taking the reaction back."""
 
     async def add_reaction(

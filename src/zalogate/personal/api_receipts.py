@@ -1,22 +1,22 @@
-"""`ReceiptEndpoints`: delivered and seen receipts, batched as the web client does."""
+"""`ReceiptApi`: delivered and seen receipts, batched as the web client does."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Final
 
-from zalogate.personal.api_base import NO_RETRY, EndpointBase, in_chunks
+from zalogate.personal.api_base import NO_RETRY, ApiBase, in_chunks
 from zalogate.personal.crypto import compact_json
 from zalogate.personal.outgoing import MessageRef, Received
 from zalogate.personal.session import ThreadType
 
-__all__ = ["MAX_RECEIPTS_PER_CALL", "ReceiptEndpoints"]
+__all__ = ["MAX_RECEIPTS_PER_CALL", "ReceiptApi"]
 
 #: Zalo accepts 1 to 50 messages per delivered/seen call.
 MAX_RECEIPTS_PER_CALL: Final = 50
 
 
-class ReceiptEndpoints(EndpointBase):
+class ReceiptApi(ApiBase):
     """Reporting received messages as delivered or seen."""
 
     def _receipt_entries(self, refs: Sequence[MessageRef]) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
-"""`SendingEndpoints`: text, links, typing and undo (reference §4)."""
+"""`SendingApi`: text, links, typing and undo (reference §4)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from zalogate.personal.api_base import NO_RETRY, EndpointBase
+from zalogate.personal.api_base import NO_RETRY, ApiBase
 from zalogate.personal.crypto import compact_json
 from zalogate.personal.errors import ConfigurationError, ProtocolError
 from zalogate.personal.outgoing import Quote, SentMessage, Urgency
@@ -13,7 +13,7 @@ from zalogate.personal.session import ThreadType
 from zalogate.personal.spans import Mention, TextStyle
 from zalogate.text import utf16_len
 
-__all__ = ["SendingEndpoints"]
+__all__ = ["SendingApi"]
 
 # msgType string -> the numeric type quotes carry (zca-js getClientMessageType).
 _CLIENT_MSG_TYPES: Final[Mapping[str, int]] = {
@@ -31,7 +31,7 @@ _CLIENT_MSG_TYPES: Final[Mapping[str, int]] = {
 }
 
 
-class SendingEndpoints(EndpointBase):
+class SendingApi(ApiBase):
     """Sending text and links, showing "typing...", recalling a message."""
 
     async def send_text(

@@ -1,8 +1,8 @@
-"""`UploadEndpoints`: images and files, uploaded in chunks (reference §4).
+"""`UploadApi`: images and files, uploaded in chunks (reference §4).
 
 Non-image files need the websocket: Zalo answers the upload with a ``fileId`` and later
 pushes a ``file_done`` control with the file URL. The listener hands those to
-`UploadEndpoints.resolve_file_done`; `UploadEndpoints.send_file` waits for it with a timeout.
+`UploadApi.resolve_file_done`; `UploadApi.send_file` waits for it with a timeout.
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from zalogate.personal.api_base import NO_RETRY, EndpointBase
+from zalogate.personal.api_base import NO_RETRY, ApiBase
 from zalogate.personal.errors import ConfigurationError, FileDoneTimeoutError, ProtocolError
 from zalogate.personal.image_size import image_size
 from zalogate.personal.outgoing import SentMessage
 from zalogate.personal.session import ThreadType
 
-__all__ = ["UploadEndpoints"]
+__all__ = ["UploadApi"]
 
 _DEFAULT_CHUNK: Final = 3 * 1024 * 1024
 #: Chunks of one file uploaded at the same time (the web client sends all at once).
 _PARALLEL_CHUNKS: Final = 4
 
 
-class UploadEndpoints(EndpointBase):
+class UploadApi(ApiBase):
     """Uploading and sending images and files."""
 
     def file_done_waiter(self, file_id: str) -> asyncio.Future[str]:
