@@ -56,7 +56,9 @@ class ReactionApi(ApiBase):
         thread_type: ThreadType | str = ThreadType.USER,
     ) -> Any:
         """Remove this account's reaction from a message (``rType -1``, empty icon)."""
-        return await self._react(thread_id, msg_id, cli_msg_id, thread_type, -1, 6, "")
+        return await self._react(
+            thread_id, msg_id, cli_msg_id, thread_type, -1, REACTION_SOURCE, ""
+        )
 
     async def _react(
         self,

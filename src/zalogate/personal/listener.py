@@ -49,7 +49,17 @@ from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.personal import frames
 from zalogate.personal.errors import ConfigurationError, ListenerError
 from zalogate.personal.event_parsing import parse_event
-from zalogate.personal.events import Event, FileDone
+from zalogate.personal.events import (
+    Delivered,
+    Event,
+    FileDone,
+    FriendEvent,
+    GroupEvent,
+    Message,
+    Reaction,
+    Seen,
+    Undo,
+)
 from zalogate.personal.listener_lifecycle import (
     CloseReason,
     Connected,
@@ -74,6 +84,8 @@ COOKIE_FALLBACK_URL: Final = "https://chat.zalo.me"
 DEFAULT_PING_INTERVAL_MS: Final = 20_000
 _EVENT_CMDS: Final = frozenset({501, 502, 510, 511, 521, 522, 601, 602, 610, 611, 612})
 _MAX_FRAME: Final = 16 * 1024 * 1024
+#: The events that say whether the account itself caused them (``is_self``).
+_SELF_AWARE: Final = (Message, Undo, Reaction, Delivered, Seen, GroupEvent, FriendEvent)
 
 
 class CookieSource(Protocol):
@@ -583,7 +595,7 @@ class Listener:
                     self._on_file_done(event.file_id, event.url)
                 except Exception:
                     log.exception("on_file_done failed for file %s", event.file_id)
-            if not self._self_listen and getattr(event, "is_self", False):
+            if not self._self_listen and isinstance(event, _SELF_AWARE) and event.is_self:
                 continue
             self.stats.events += 1
             await self._emit(event)
