@@ -1,9 +1,10 @@
-"""`ReconnectPolicy`: the server's rules for reconnecting the listener after a close code.
+"""Reconnecting the listener: the server's rules and the decision after each close.
 
-Read from ``settings.features.socket`` of ``getServerInfo``: which close codes are retried
-(``close_and_retry_codes``), how often and after how long (``retries``), and which rotate to
-the next websocket URL (``rotate_error_codes``). Not `zalogate.core.retry.RetryPolicy`, which
-retries a failed outbound call.
+`ReconnectPolicy` is read from ``settings.features.socket`` of ``getServerInfo``: which close
+codes are retried (``close_and_retry_codes``), how often and after how long (``retries``), and
+which rotate to the next websocket URL (``rotate_error_codes``). `Reconnector` applies it, with
+retry budgets and a backoff for failures the rules do not describe. (Retrying a failed
+outbound call is another concept: the gateway's ``core.retry.RetryPolicy``.)
 """
 
 from __future__ import annotations
