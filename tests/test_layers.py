@@ -10,7 +10,13 @@ import pytest
 
 ALLOWED = {
     # Usable without the gateway: its own package and the ``net`` plumbing below it.
-    "zalogate.botapi": ("zalogate.botapi", "zalogate.net"),
+    "zalogate.botapi": ("zalogate.botapi", "zalogate.net", "zalogate.text"),
+    "zalogate.personal": (
+        "zalogate.personal",
+        "zalogate.net",
+        "zalogate.text",
+        "zalogate.backoff",
+    ),
     # The bottom layer: nothing else of ours.
     "zalogate.net": ("zalogate.net",),
 }

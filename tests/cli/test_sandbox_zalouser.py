@@ -17,7 +17,7 @@ from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.personal import Credentials
 from zalogate.sandbox import Sandbox, ScriptError, parse_script, run_script
 from zalogate.sandbox.zalouser_simulator import SANDBOX_PROFILE, ZalouserSimulator
-from zalogate.testing.fake_personal import wire
+from zalogate.text import utf16_len
 
 from .sandbox_driver import (
     EXAMPLES,
@@ -155,7 +155,7 @@ async def test_group_mentions_history_and_direct_chat(
         assert message["content"] == text
         assert message["cmd"] == 521
         assert message["idTo"] == GROUP
-        before = wire.utf16_len("😀 cảm ơn ")
+        before = utf16_len("😀 cảm ơn ")
         assert message["mentions"] == [
             {"uid": BOT, "pos": before, "len": len("@Zalogate Bot"), "type": 0}
         ]

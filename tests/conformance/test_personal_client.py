@@ -23,9 +23,9 @@ import pytest
 
 from zalogate.personal import (
     Credentials,
-    DuplicateConnectionError,
     GroupMessage,
     ListenerEvent,
+    ListenerReplacedError,
     Mention,
     QrEvent,
     QrGenerated,
@@ -161,7 +161,7 @@ async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPerso
         async with client(fake) as zp2:
             assert (await zp2.login_cookie(saved)).uid == BOT
             async with zp2.listener(self_listen=False) as listener2:
-                with pytest.raises(DuplicateConnectionError):
+                with pytest.raises(ListenerReplacedError):
                     await next_of(listener, UserMessage)
                 await listener2.wait_connected(timeout_s=10)
                 await fake.user(ALICE).says_to(BOT, "again")

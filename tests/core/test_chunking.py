@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zalogate.core.chunking import chunk_text, truncate_utf16, utf16_len
+from zalogate.core.chunking import chunk_text
+from zalogate.text import truncate_utf16, utf16_len
 
 FENCE = re.compile(r"^ {0,3}(`{3,})([^`]*)$")
 

@@ -341,7 +341,6 @@ from zalogate.core.access import (
 from zalogate.core.agent import Turn
 from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ProbeResult
-from zalogate.core.chunking import utf16_len
 from zalogate.core.errors import DeliveryError
 from zalogate.core.history import CURRENT_MESSAGE_MARKER, HISTORY_MARKER, GroupHistory
 from zalogate.core.ingress import Inbox, InboxConfig
@@ -361,6 +360,7 @@ from zalogate.core.pairing import (
 )
 from zalogate.core.pipeline import Outcome, Pipeline, SessionOptions
 from zalogate.store import Store
+from zalogate.text import utf16_len
 
 FAST = BackoffConfig(min_delay=0.001, max_delay=0.002)
 

@@ -29,7 +29,8 @@ from zalogate.personal import (
     Urgency,
     ZaloPersonal,
 )
-from zalogate.personal.api import FileDoneRegistry, image_size
+from zalogate.personal.file_done import FileDoneRegistry
+from zalogate.personal.image_size import image_size
 from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import wire
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from zalogate.personal import crypto
 from zalogate.personal.errors import CryptoError
+from zalogate.text import utf16_len
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -197,7 +198,7 @@ def test_session_envelope_round_trips(payload: dict[str, object], key: bytes) ->
 
 
 def test_utf16_length_counts_surrogate_pairs() -> None:
-    assert crypto.utf16_len("chào 👋") == 7
+    assert utf16_len("chào 👋") == 7
     assert crypto.js_string(True) == "true"
     assert crypto.js_string(None) == "null"
 

@@ -8,13 +8,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zalogate.personal.event_parsing import parse_event
 from zalogate.personal.events import (
     Delivered,
     FileDone,
     FriendEvent,
     GroupEvent,
     GroupMessage,
-    Mention,
     OldMessages,
     OldReactions,
     Reaction,
@@ -24,10 +24,9 @@ from zalogate.personal.events import (
     Undo,
     UnknownEvent,
     UserMessage,
-    parse_event,
-    utf16_len,
-    utf16_slice,
 )
+from zalogate.personal.spans import Mention
+from zalogate.text import utf16_len, utf16_slice
 
 from .vectors import vector_message
 

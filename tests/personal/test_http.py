@@ -14,6 +14,7 @@ import pytest
 from zalogate.personal import (
     ApiError,
     ConfigurationError,
+    CookieJar,
     CryptoError,
     Endpoints,
     HttpStatusError,
@@ -318,3 +319,28 @@ async def test_lean_session_call_sends_the_same_form_text(
         assert decrypt_session_payload(KEY, form["params"][0]) == params
     else:
         assert sent_body == b""
+
+
+async def test_a_replaced_jar_takes_effect_on_the_login_path() -> None:
+    """The jar is the only cookie store: a login-path request after it was emptied or
+    rotated carries none of the cookies an earlier answer set."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx2.Response(
+            200, json={}, headers={"set-cookie": "zpw_sek=old; Domain=zalo.me; Path=/"}
+        )
+
+    async with PersonalHttp(user_agent=UA, transport=httpx2.MockTransport(handler)) as http:
+        await http.request("GET", "https://id.zalo.me/account/checksession")
+        assert http.jar.names() == {"zpw_sek"}
+
+        http.jar = CookieJar()
+        await http.request("GET", "https://wpa.chat.zalo.me/api/login/getLoginInfo")
+        assert seen[-1] is None
+
+        http.jar = CookieJar()
+        http.jar.set_cookie("zpw_sek=new; Domain=zalo.me; Path=/", "https://id.zalo.me/")
+        await http.request("GET", "https://wpa.chat.zalo.me/api/login/getServerInfo")
+        assert seen[-1] == "zpw_sek=new"

@@ -18,19 +18,18 @@ from websockets.http11 import Request
 from zalogate.backoff import BackoffConfig
 from zalogate.personal import Credentials, Endpoints, ZaloPersonal, frames
 from zalogate.personal import frames as f
-from zalogate.personal.events import FileDone, GroupMessage, ThreadType, UserMessage
-from zalogate.personal.listener import (
+from zalogate.personal.events import FileDone, GroupMessage, UserMessage
+from zalogate.personal.listener import Listener
+from zalogate.personal.listener_lifecycle import (
     CloseReason,
     Connected,
     Disconnected,
-    DuplicateConnectionError,
-    Listener,
     ListenerClosedError,
     ListenerEvent,
-    RetryPolicy,
-    RetryRule,
+    ListenerReplacedError,
 )
-from zalogate.personal.session import Session
+from zalogate.personal.reconnect import ReconnectPolicy, ReconnectRule
+from zalogate.personal.session import Session, ThreadType
 from zalogate.testing import FakeZaloPersonal
 
 E = TypeVar("E")
@@ -49,8 +48,8 @@ def endpoints_for(fake: FakeZaloPersonal) -> Endpoints:
     )
 
 
-FAST = RetryPolicy(
-    rules={1006: RetryRule(5, (10, 20)), 3003: RetryRule(1, (10,))},
+FAST = ReconnectPolicy(
+    rules={1006: ReconnectRule(5, (10, 20)), 3003: ReconnectRule(1, (10,))},
     retry_codes=frozenset({1006, 3003}),
     rotate_codes=frozenset({1006}),
 )
@@ -185,7 +184,7 @@ async def test_retry_budget_comes_from_the_server_and_then_stops(
     with pytest.raises(ListenerClosedError) as closed:
         await run_out(listener)
     assert closed.value.reason is CloseReason.KICKED
-    assert not isinstance(closed.value, DuplicateConnectionError)
+    assert not isinstance(closed.value, ListenerReplacedError)
     assert listener.final is not None
     assert listener.final.will_retry is False
 
@@ -195,13 +194,13 @@ async def test_duplicate_connection_stops_instead_of_fighting(
 ) -> None:
     listener = await listen(BOT)
     await fake.duplicate_connection(BOT)
-    with pytest.raises(DuplicateConnectionError) as dup:
+    with pytest.raises(ListenerReplacedError) as dup:
         await run_out(listener)
     assert dup.value.reason is CloseReason.DUPLICATE_CONNECTION
     assert "duplicate_connection" in str(dup.value)
     assert not listener.running
     assert fake.listener_count(BOT) == 0
-    with pytest.raises(DuplicateConnectionError):  # iteration stays ended
+    with pytest.raises(ListenerReplacedError):  # iteration stays ended
         await listener.__anext__()
 
 
@@ -213,7 +212,7 @@ async def test_a_new_web_session_elsewhere_ends_ours() -> None:
             await ours.wait_connected(5)
             async with Listener(second.session, second.http, endpoints=endpoints_for(fake)) as new:
                 await new.wait_connected(5)
-                with pytest.raises(DuplicateConnectionError):
+                with pytest.raises(ListenerReplacedError):
                     await run_out(ours)
                 assert new.connected
 
@@ -323,7 +322,7 @@ async def test_history_request_is_answered_with_old_messages(
     listener = await listen(BOT)
     await fake.user(ALICE).says_to(BOT, "earlier")
     await next_of(listener, UserMessage)
-    thread: ThreadType = "user"
+    thread = ThreadType.USER
     req_id = await listener.request_old_messages(thread)
     old = await next_of(listener, OldMessages)
     assert old.req_id == req_id
@@ -343,12 +342,12 @@ def test_retry_policy_reads_the_servers_settings_including_scalar_times() -> Non
             }
         }
     }
-    policy = RetryPolicy.from_settings(settings)
-    assert policy.rules == {1006: RetryRule(5, (1000, 2000)), 3003: RetryRule(1, (5000,))}
+    policy = ReconnectPolicy.from_settings(settings)
+    assert policy.rules == {1006: ReconnectRule(5, (1000, 2000)), 3003: ReconnectRule(1, (5000,))}
     assert [policy.rules[1006].delay_s(n) for n in (1, 2, 3, 9)] == [1.0, 2.0, 2.0, 2.0]
     assert policy.retry_codes == {1006, 3003}
     assert policy.rotate_codes == {1006}
-    assert RetryPolicy.from_settings({}) == RetryPolicy()
+    assert ReconnectPolicy.from_settings({}) == ReconnectPolicy()
 
 
 # ---------------------------------------------------------------- purpose-built servers
@@ -482,7 +481,7 @@ async def test_close_while_waiting_to_retry_reports_a_manual_end(
 ) -> None:
     zp = await logged_in(BOT)
     got: list[ListenerEvent] = []
-    slow = RetryPolicy(rules={1006: RetryRule(5, (60_000,))}, retry_codes=frozenset({1006}))
+    slow = ReconnectPolicy(rules={1006: ReconnectRule(5, (60_000,))}, retry_codes=frozenset({1006}))
     listener = Listener(
         zp.session, zp.http, endpoints=endpoints_for(fake), reconnect=slow, on_event=got.append
     )

@@ -21,7 +21,6 @@ from zalogate.botapi.client import (
     ZaloBot,
     check_response,
     resolve_base_url,
-    truncate_utf16,
 )
 from zalogate.botapi.errors import (
     ApiError,
@@ -55,6 +54,7 @@ from zalogate.botapi.models import (
 )
 from zalogate.botapi.redaction import mask_token, redact
 from zalogate.net.urlguard import UrlGuard
+from zalogate.text import truncate_utf16
 
 __all__ = [
     "CAPTION_LIMIT",

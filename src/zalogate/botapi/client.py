@@ -39,6 +39,7 @@ from zalogate.net.tls import shared_tls_context
 from zalogate.net.transport import LeanTransport
 from zalogate.net.urlguard import UnsafeUrlError as RefusedUrlError
 from zalogate.net.urlguard import UrlGuard
+from zalogate.text import truncate_utf16
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -49,7 +50,6 @@ __all__ = [
     "ZaloBot",
     "check_response",
     "resolve_base_url",
-    "truncate_utf16",
 ]
 
 DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
@@ -104,19 +104,6 @@ def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None 
     if parts.query or parts.fragment or value.endswith(("?", "#")):
         raise ConfigurationError(f"{source} must not include a query string or fragment.")
     return value.rstrip("/")
-
-
-def truncate_utf16(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` UTF-16 code units (Zalo's unit) between characters.
-
-    Cutting between Python characters never splits a surrogate pair.
-    """
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return text[:index]
-    return text
 
 
 def _as_int(value: object) -> int | None:

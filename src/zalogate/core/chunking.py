@@ -1,8 +1,8 @@
 """Splitting reply text into messages that Zalo accepts.
 
 Zalo counts text length in UTF-16 code units (an emoji outside the BMP counts 2), so the limit
-is measured with :func:`utf16_len`. Chunks are cut at code-point boundaries, so a surrogate
-pair is never split.
+is measured with :func:`zalogate.text.utf16_len`. Chunks are cut at code-point boundaries, so a
+surrogate pair is never split.
 
 ``length`` mode fills each chunk up to the limit and breaks at the last newline in the window,
 else at the last whitespace (both preferably outside parentheses), else hard at the limit.
@@ -29,13 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from zalogate.text import utf16_end, utf16_len
+
 __all__ = [
     "DEFAULT_TEXT_LIMIT",
     "ChunkMode",
     "chunk_text",
     "fence_spans",
-    "truncate_utf16",
-    "utf16_len",
 ]
 
 ChunkMode = Literal["length", "newline"]
@@ -43,36 +43,6 @@ DEFAULT_TEXT_LIMIT = 2000
 
 _FENCE_LINE = re.compile(r"^( {0,3})(`{3,})([^`\n]*)$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units (how Zalo counts)."""
-    if text.isascii():
-        return len(text)
-    # The codec counts in C; lone surrogates (possible in Python strings) count one unit.
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _char_units(ch: str) -> int:
-    return 2 if ord(ch) > 0xFFFF else 1
-
-
-def truncate_utf16(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` within ``limit`` UTF-16 units (never half a pair)."""
-    return text[: _fit_end(text, 0, limit)]
-
-
-def _fit_end(text: str, start: int, budget: int) -> int:
-    """The largest ``end`` such that ``text[start:end]`` fits in ``budget`` units."""
-    used = 0
-    end = start
-    n = len(text)
-    while end < n:
-        used += _char_units(text[end])
-        if used > budget:
-            break
-        end += 1
-    return end
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +233,7 @@ def _chunk_length(text: str, limit: int) -> list[str]:
     n = len(text)
     while pos < n:
         base = limit - utf16_len(prefix)
-        end = _fit_end(text, pos, base)
+        end = utf16_end(text, pos, base)
         if end >= n:
             if text[pos:].strip():
                 chunks.append(prefix + text[pos:])
@@ -273,7 +243,7 @@ def _chunk_length(text: str, limit: int) -> list[str]:
         head = text[pos:split].rstrip() if consumes else text[pos:split]
         closer = "\n" + "`" * fence.ticks if fence is not None else ""
         if fence is not None and utf16_len(prefix + head + closer) > limit:
-            end = _fit_end(text, pos, base - closer_max)
+            end = utf16_end(text, pos, base - closer_max)
             split, consumes = _choose_split(text, pos, end, fences)
             fence = fences.open_at(split)
             head = text[pos:split].rstrip() if consumes else text[pos:split]

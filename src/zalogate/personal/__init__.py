@@ -4,21 +4,7 @@ Standalone (no gateway imports): ``from zalogate.personal import ZaloPersonal``.
 ``docs/personal-protocol.md``.
 """
 
-from zalogate.personal.api import (
-    REACTIONS,
-    CustomReaction,
-    GroupInfo,
-    GroupMember,
-    Mention,
-    MessageRef,
-    PersonalApi,
-    Quote,
-    SentMessage,
-    Style,
-    TextStyle,
-    Urgency,
-    UserProfile,
-)
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.client import ZaloPersonal, load_credentials, save_credentials
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.errors import (
@@ -55,14 +41,14 @@ from zalogate.personal.events import (
     UserMessage,
 )
 from zalogate.personal.http import PersonalHttp
-from zalogate.personal.listener import (
+from zalogate.personal.listener import Listener
+from zalogate.personal.listener_lifecycle import (
     CloseReason,
     Connected,
     Disconnected,
-    DuplicateConnectionError,
-    Listener,
     ListenerClosedError,
     ListenerEvent,
+    ListenerReplacedError,
 )
 from zalogate.personal.login import (
     LoggedIn,
@@ -72,7 +58,11 @@ from zalogate.personal.login import (
     QrGenerated,
     QrScanned,
 )
+from zalogate.personal.outgoing import MessageRef, Quote, SentMessage, Urgency
+from zalogate.personal.profiles import GroupInfo, GroupMember, UserProfile
+from zalogate.personal.reactions import REACTIONS, CustomReaction
 from zalogate.personal.session import Credentials, Endpoints, Session, ThreadType
+from zalogate.personal.spans import Mention, Style, TextStyle
 
 __all__ = [
     "REACTIONS",
@@ -86,7 +76,6 @@ __all__ = [
     "CustomReaction",
     "Delivered",
     "Disconnected",
-    "DuplicateConnectionError",
     "Endpoints",
     "Event",
     "FileDone",
@@ -101,6 +90,7 @@ __all__ = [
     "ListenerClosedError",
     "ListenerError",
     "ListenerEvent",
+    "ListenerReplacedError",
     "LoggedIn",
     "LoginError",
     "Mention",

@@ -47,7 +47,6 @@ __all__ = [
     "md5_hex",
     "random_zcid_ext",
     "sign_key",
-    "utf16_len",
 ]
 
 #: ``type`` / ``zpw_type`` of the web client.
@@ -65,13 +64,6 @@ def compact_json(value: Any) -> str:
 def md5_hex(text: str) -> str:
     """Lower-case hex MD5 of the UTF-8 bytes of ``text``."""
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units (JavaScript ``String.length``)."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le")) // 2
 
 
 def js_string(value: Any) -> str:

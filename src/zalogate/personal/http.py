@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.cookiejar
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urljoin, urlsplit
@@ -97,6 +98,11 @@ class PersonalHttp:
                 ssl_context=shared_tls_context(), max_connections=_POOL_SIZE
             )
         self._client = httpx2.AsyncClient(
+            # httpx2 keeps its own jar by default: one that stores and sends nothing, so that
+            # `jar` is the only cookie store and replacing it takes effect on every request.
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
             timeout=timeout_s,
             transport=transport,
             proxy=proxy,

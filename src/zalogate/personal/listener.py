@@ -11,7 +11,7 @@ Usage::
 The iterator yields the typed events of :mod:`zalogate.personal.events` plus the lifecycle
 events :class:`Connected` and :class:`Disconnected`. It ends (``StopAsyncIteration``) after
 :meth:`Listener.close`; when the server ends the session for good it raises
-:class:`DuplicateConnectionError` (close 3000: Zalo Web was opened elsewhere; the listener stops
+:class:`ListenerReplacedError` (close 3000: Zalo Web was opened elsewhere; the listener stops
 rather than fight over the session) or :class:`ListenerClosedError` (retries exhausted, kicked,
 cookies rejected...). Callbacks (``on_event``) work with or without iteration.
 
@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,21 +48,33 @@ from websockets.typing import Origin
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.personal import frames
 from zalogate.personal.errors import ConfigurationError, ListenerError
-from zalogate.personal.events import Event, FileDone, ThreadType, parse_event
-from zalogate.personal.session import Endpoints, Session
+from zalogate.personal.event_parsing import parse_event
+from zalogate.personal.events import (
+    Delivered,
+    Event,
+    FileDone,
+    FriendEvent,
+    GroupEvent,
+    Message,
+    Reaction,
+    Seen,
+    Undo,
+)
+from zalogate.personal.listener_lifecycle import (
+    CloseReason,
+    Connected,
+    Disconnected,
+    ListenerClosedError,
+    ListenerEvent,
+    ListenerReplacedError,
+)
+from zalogate.personal.reconnect import Reconnector, ReconnectPolicy
+from zalogate.personal.session import Endpoints, Session, ThreadType
 
 __all__ = [
-    "CloseReason",
-    "Connected",
     "CookieSource",
-    "Disconnected",
-    "DuplicateConnectionError",
     "Listener",
-    "ListenerClosedError",
-    "ListenerEvent",
     "ListenerStats",
-    "RetryPolicy",
-    "RetryRule",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +84,8 @@ COOKIE_FALLBACK_URL: Final = "https://chat.zalo.me"
 DEFAULT_PING_INTERVAL_MS: Final = 20_000
 _EVENT_CMDS: Final = frozenset({501, 502, 510, 511, 521, 522, 601, 602, 610, 611, 612})
 _MAX_FRAME: Final = 16 * 1024 * 1024
+#: The events that say whether the account itself caused them (``is_self``).
+_SELF_AWARE: Final = (Message, Undo, Reaction, Delivered, Seen, GroupEvent, FriendEvent)
 
 
 class CookieSource(Protocol):
@@ -86,151 +99,6 @@ class CookieSource(Protocol):
     def cookie_header(self, url: str) -> str:
         """The ``Cookie`` header value for ``url``."""
         ...
-
-
-class CloseReason(enum.Enum):
-    """Why a connection ended (``Disconnected.code`` has the websocket code, if any)."""
-
-    MANUAL = "manual"  # 1000: close() was called
-    NORMAL = "normal"  # 1000/1001 sent by the server
-    ABNORMAL = "abnormal"  # 1006: the socket died without a close handshake
-    DUPLICATE_CONNECTION = "duplicate_connection"  # 3000: Zalo Web opened elsewhere
-    KICKED = "kicked"  # 3003: the server kicked this connection
-    STALE = "stale"  # watchdog: no frame and no pong
-    HOST_SLEEP = "host_sleep"  # watchdog: the host slept; the socket is presumed dead
-    CONNECT_FAILED = "connect_failed"  # no websocket could be opened
-    REJECTED = "rejected"  # the upgrade was refused with 401/403 (cookies no longer valid)
-    OTHER = "other"  # any other close code
-
-    @classmethod
-    def from_code(cls, code: int | None) -> CloseReason:
-        """The reason a close code sent by the server stands for."""
-        if code in (1000, 1001):
-            return cls.NORMAL
-        if code is None or code == 1006:
-            return cls.ABNORMAL
-        if code == 3000:
-            return cls.DUPLICATE_CONNECTION
-        if code == 3003:
-            return cls.KICKED
-        return cls.OTHER
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """Lifecycle event: a websocket is open and its cipher key arrived."""
-
-    url: str
-    connection: int  # 1 for the first connection, 2 after the first reconnect, ...
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    """Lifecycle event: a connection ended; ``will_retry`` says whether another follows."""
-
-    reason: CloseReason
-    code: int | None
-    detail: str
-    will_retry: bool
-    retry_in_s: float | None = None
-
-
-ListenerEvent = Event | Connected | Disconnected
-
-
-class ListenerClosedError(ListenerError):
-    """The listener stopped for good (not by :meth:`Listener.close`)."""
-
-    def __init__(self, disconnected: Disconnected) -> None:
-        code = f" (code {disconnected.code})" if disconnected.code is not None else ""
-        detail = f": {disconnected.detail}" if disconnected.detail else ""
-        super().__init__(f"listener closed, {disconnected.reason.value}{code}{detail}")
-        self.disconnected = disconnected
-
-    @property
-    def reason(self) -> CloseReason:
-        """Why the last connection ended."""
-        return self.disconnected.reason
-
-
-class DuplicateConnectionError(ListenerClosedError):
-    """Close 3000: another Zalo Web session took over; the listener stopped instead of fighting.
-
-    Close the other session (browser tab) and start a new listener to take it back.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class RetryRule:
-    """``settings.features.socket.retries[code]``: at most ``max`` retries after ``times_ms``."""
-
-    max: int
-    times_ms: tuple[int, ...]
-
-    def delay_s(self, attempt: int) -> float:
-        """Delay before retry number ``attempt`` (1-based); the last value repeats."""
-        if not self.times_ms:
-            return 0.0
-        return self.times_ms[min(attempt, len(self.times_ms)) - 1] / 1000.0
-
-
-# Used when the server's settings lack them (the values the web client has been seen to get).
-_DEFAULT_RULES: Final = {1006: RetryRule(5, (1000, 2000, 5000)), 3003: RetryRule(1, (5000,))}
-_DEFAULT_RETRY_CODES: Final = frozenset({1006, 3003})
-_DEFAULT_ROTATE_CODES: Final = frozenset({1006})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """The server's reconnect rules (``settings.features.socket``)."""
-
-    rules: Mapping[int, RetryRule] = field(default_factory=lambda: dict(_DEFAULT_RULES))
-    retry_codes: frozenset[int] = _DEFAULT_RETRY_CODES
-    rotate_codes: frozenset[int] = _DEFAULT_ROTATE_CODES
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RetryPolicy:
-        """Read ``features.socket`` of ``getServerInfo`` settings; defaults for missing parts."""
-        features = settings.get("features")
-        socket = features.get("socket") if isinstance(features, Mapping) else None
-        if not isinstance(socket, Mapping):
-            return cls()
-        rules: dict[int, RetryRule] = {}
-        raw_rules = socket.get("retries")
-        if isinstance(raw_rules, Mapping):
-            for code, rule in raw_rules.items():
-                parsed = _rule(code, rule)
-                if parsed is not None:
-                    rules[parsed[0]] = parsed[1]
-        else:
-            rules = dict(_DEFAULT_RULES)
-        return cls(
-            rules=rules,
-            retry_codes=_codes(socket.get("close_and_retry_codes"), _DEFAULT_RETRY_CODES),
-            rotate_codes=_codes(socket.get("rotate_error_codes"), _DEFAULT_ROTATE_CODES),
-        )
-
-
-def _rule(code: Any, rule: Any) -> tuple[int, RetryRule] | None:
-    try:
-        number = int(code)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(rule, Mapping):
-        return None
-    times = rule.get("times")
-    raw_times = [times] if isinstance(times, int | float) else times
-    if not isinstance(raw_times, list):
-        raw_times = []
-    parsed = tuple(int(t) for t in raw_times if isinstance(t, int | float) and t >= 0)
-    max_retries = rule.get("max")
-    return number, RetryRule(int(max_retries) if isinstance(max_retries, int) else 0, parsed)
-
-
-def _codes(value: Any, default: frozenset[int]) -> frozenset[int]:
-    if not isinstance(value, list):
-        return default
-    return frozenset(int(v) for v in value if isinstance(v, int) and not isinstance(v, bool))
 
 
 def _ping_interval_ms(settings: Mapping[str, Any]) -> float:
@@ -273,7 +141,7 @@ class Listener:
         http: the cookie source and user agent (``PersonalHttp``).
         endpoints: ``ws_url_override`` replaces ``session.ws_urls`` (fakes, drift).
         reconnect: ``True`` follows the server's retry settings, ``False`` never reconnects,
-            a :class:`RetryPolicy` overrides the server's.
+            a :class:`ReconnectPolicy` overrides the server's.
         self_listen: deliver the account's own messages from its other sessions
             (``is_self`` true); ``False`` drops them, as zca-js does by default.
         on_event: called (and awaited if it returns an awaitable) for every event.
@@ -301,7 +169,7 @@ class Listener:
         http: CookieSource,
         *,
         endpoints: Endpoints | None = None,
-        reconnect: bool | RetryPolicy = True,
+        reconnect: bool | ReconnectPolicy = True,
         self_listen: bool = True,
         on_event: EventCallback | None = None,
         on_file_done: FileDoneCallback | None = None,
@@ -325,19 +193,22 @@ class Listener:
         self._http = http
         self._urls = urls
         self._url_index = 0
-        if isinstance(reconnect, RetryPolicy):
-            self._policy: RetryPolicy | None = reconnect
-        else:
-            self._policy = RetryPolicy.from_settings(session.settings) if reconnect else None
         self._self_listen = self_listen
         self._on_event = on_event
         self._on_file_done = on_file_done
         self._queue: asyncio.Queue[ListenerEvent | _End] | None = (
             asyncio.Queue(max_queue) if buffer_events else None
         )
+        if isinstance(reconnect, ReconnectPolicy):
+            policy: ReconnectPolicy | None = reconnect
+        else:
+            policy = ReconnectPolicy.from_settings(session.settings) if reconnect else None
         self._rng = rng or random.Random()
-        self._backoff = Backoff(
-            backoff or BackoffConfig(min_delay=1.0, max_delay=30.0), rng=self._rng
+        self._reconnector = Reconnector(
+            policy,
+            Backoff(backoff or BackoffConfig(min_delay=1.0, max_delay=30.0), rng=self._rng),
+            self._rng,
+            stable_after_s=stable_after_s,
         )
         self._ping_interval_s = (
             ping_interval_s
@@ -347,10 +218,8 @@ class Listener:
         self._stale_after_s = stale_after_pings * self._ping_interval_s
         self._pong_timeout_s = pong_timeout_s
         self._sleep_jump_s = sleep_jump_s
-        self._stable_after_s = stable_after_s
         self._open_timeout_s = open_timeout_s
         self._wall = wall_clock
-        self._retry_counts: dict[int, int] = {}
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._done = asyncio.Event()
@@ -409,7 +278,7 @@ class Listener:
         """Wait until a connection is ready (key received).
 
         Raises:
-            ListenerClosedError: the listener ended first (``DuplicateConnectionError`` for 3000).
+            ListenerClosedError: the listener ended first (``ListenerReplacedError`` for 3000).
             TimeoutError: ``timeout_s`` passed.
         """
         if self._task is None and not self._done.is_set():
@@ -492,7 +361,7 @@ class Listener:
         if final is None or final.reason is CloseReason.MANUAL:
             raise StopAsyncIteration
         if final.reason is CloseReason.DUPLICATE_CONNECTION:
-            raise DuplicateConnectionError(final)
+            raise ListenerReplacedError(final)
         raise ListenerClosedError(final)
 
     # ---------------------------------------------------------------- sending
@@ -521,20 +390,20 @@ class Listener:
         return req_id
 
     async def request_old_messages(
-        self, thread_type: ThreadType, last_msg_id: str | None = None
+        self, thread_type: ThreadType | str, last_msg_id: str | None = None
     ) -> str:
         """Ask for recent messages (answered by an ``OldMessages`` event with this req_id)."""
-        cmd = 510 if thread_type == "user" else 511
+        cmd = 510 if thread_type == ThreadType.USER else 511
         body: dict[str, Any] = {"first": True, "lastId": last_msg_id, "preIds": []}
         req_id = await self.send(cmd, 1, body)
         assert req_id is not None
         return req_id
 
     async def request_old_reactions(
-        self, thread_type: ThreadType, last_msg_id: str | None = None
+        self, thread_type: ThreadType | str, last_msg_id: str | None = None
     ) -> str:
         """Ask for recent reactions (answered by an ``OldReactions`` event)."""
-        cmd = 610 if thread_type == "user" else 611
+        cmd = 610 if thread_type == ThreadType.USER else 611
         body: dict[str, Any] = {"first": True, "lastId": last_msg_id, "preIds": []}
         req_id = await self.send(cmd, 1, body)
         assert req_id is not None
@@ -549,7 +418,7 @@ class Listener:
                 reason, code, detail, up_for = await self._connection()
                 if self._stop.is_set():
                     break
-                retry, delay, rotate = self._plan(reason, code, up_for)
+                retry, delay, rotate = self._reconnector.plan(reason, code, up_for)
                 event = Disconnected(reason, code, detail, retry, delay if retry else None)
                 log.info(
                     "zalo listener %s disconnected: %s (code %s)%s",
@@ -588,46 +457,6 @@ class Listener:
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(_END)
         self._done.set()
-
-    def _plan(
-        self, reason: CloseReason, code: int | None, up_for: float | None
-    ) -> tuple[bool, float, bool]:
-        """(retry?, delay_s, rotate?) after a connection ended."""
-        if up_for is not None and up_for >= self._stable_after_s:
-            self._retry_counts.clear()
-            self._backoff.reset()
-        if reason in (
-            CloseReason.MANUAL,
-            CloseReason.DUPLICATE_CONNECTION,
-            CloseReason.REJECTED,
-        ):
-            return False, 0.0, False
-        policy = self._policy
-        if policy is None:
-            return False, 0.0, False
-        server_closed = reason in (
-            CloseReason.ABNORMAL,
-            CloseReason.KICKED,
-            CloseReason.NORMAL,
-            CloseReason.OTHER,
-        )
-        if server_closed and code is not None and code in policy.retry_codes:
-            rule = policy.rules.get(code)
-            count = self._retry_counts.get(code, 0) + 1
-            if rule is None or count > rule.max:
-                return False, 0.0, False
-            self._retry_counts[code] = count
-            return True, self._jitter(rule.delay_s(count)), code in policy.rotate_codes
-        if reason is CloseReason.KICKED:
-            return False, 0.0, False  # not a retry code: do not fight the server
-        if reason is CloseReason.HOST_SLEEP:
-            return True, 0.0, False  # the network is back as we run again: reconnect now
-        rotate = reason in (CloseReason.CONNECT_FAILED, CloseReason.STALE)
-        return True, self._backoff.next_delay(), rotate
-
-    def _jitter(self, delay: float) -> float:
-        jitter = self._backoff.config.jitter
-        return max(0.0, delay * (1 + self._rng.uniform(-jitter, jitter))) if jitter else delay
 
     def _connect_url(self) -> str:
         """The endpoint with ``t=<ms>`` (fresh each time) and ``zpw_ver``/``zpw_type``."""
@@ -766,7 +595,7 @@ class Listener:
                     self._on_file_done(event.file_id, event.url)
                 except Exception:
                     log.exception("on_file_done failed for file %s", event.file_id)
-            if not self._self_listen and getattr(event, "is_self", False):
+            if not self._self_listen and isinstance(event, _SELF_AWARE) and event.is_self:
                 continue
             self.stats.events += 1
             await self._emit(event)

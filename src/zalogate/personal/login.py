@@ -204,7 +204,8 @@ async def login_qr(
         code = str(data["code"])
         png = _png_of(data.get("image"))
         try:
-            matrix: QrMatrix | None = png_to_matrix(png)
+            # Pure-Python decoding takes up to ~0.4 s for a large RGB QR: off the event loop.
+            matrix: QrMatrix | None = await asyncio.to_thread(png_to_matrix, png)
         except (ValueError, IndexError, KeyError):
             matrix = None
         await _emit(on_event, QrGenerated(code=code, png=png, matrix=matrix, attempt=attempt))

@@ -74,6 +74,7 @@ from starlette.routing import Route
 
 from zalogate.net.tls import shared_tls_context
 from zalogate.testing.http_server import HttpRequest, HttpServer
+from zalogate.text import utf16_len
 
 __all__ = [
     "ApiCall",
@@ -104,11 +105,6 @@ def _new_id() -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _utf16_len(text: str) -> int:
-    # The codec counts in C; a surrogate pair is 4 bytes, like two UTF-16 code units.
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -965,7 +961,7 @@ class FakeZaloBotApi:
         if chat_id is None:
             return self._bad_request("The chat_id must not be empty")
         text = payload.get("text")
-        if not isinstance(text, str) or not text or _utf16_len(text) > _TEXT_LIMIT:
+        if not isinstance(text, str) or not text or utf16_len(text) > _TEXT_LIMIT:
             return self._bad_request(f"The text must be between 1 and {_TEXT_LIMIT} characters")
         return self._sent_response(self._record_send(bot, "sendMessage", chat_id, text=text))
 
@@ -980,7 +976,7 @@ class FakeZaloBotApi:
             return self._bad_request("The photo must be an HTTP or HTTPS URL")
         caption = payload.get("caption")
         if caption is not None and (
-            not isinstance(caption, str) or _utf16_len(caption) > _TEXT_LIMIT
+            not isinstance(caption, str) or utf16_len(caption) > _TEXT_LIMIT
         ):
             return self._bad_request(f"The caption must be at most {_TEXT_LIMIT} characters")
         message_id = self._record_send(bot, "sendPhoto", chat_id, photo=photo, caption=caption)

@@ -13,7 +13,8 @@ from zalogate.channels.zalouser.inbound import (
     normalize_message,
 )
 from zalogate.core.model import ChatType
-from zalogate.personal.events import GroupMessage, UserMessage, parse_event
+from zalogate.personal.event_parsing import parse_event
+from zalogate.personal.events import GroupMessage, UserMessage
 
 BOT = "1001"
 

@@ -9,8 +9,9 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zalogate.channels.zalouser.markdown_styles import NBSP, markdown_to_styled, utf16_offsets
-from zalogate.personal.api import TextStyle
+from zalogate.channels.zalouser.markdown_styles import NBSP, markdown_to_styled
+from zalogate.personal.spans import TextStyle
+from zalogate.text import utf16_offsets
 
 
 def styles_of(markdown: str) -> list[tuple[int, int, str]]:

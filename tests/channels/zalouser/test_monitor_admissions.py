@@ -21,7 +21,8 @@ from zalogate.channels.zalouser.monitor import (
     _Admissions,
 )
 from zalogate.core.model import InboundMessage
-from zalogate.personal.events import UserMessage, parse_event
+from zalogate.personal.event_parsing import parse_event
+from zalogate.personal.events import UserMessage
 from zalogate.personal.listener import Listener
 
 BOT = "1001"

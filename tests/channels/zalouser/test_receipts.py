@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
-from zalogate.personal.api import MessageRef
+from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
 
 from .conftest import World, eventually

@@ -10,10 +10,10 @@ from zalogate.channels.zalouser.markdown_styles import (
     NBSP,
     StyledText,
     markdown_to_styled,
-    utf16_offsets,
 )
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
-from zalogate.personal.api import TextStyle
+from zalogate.personal.spans import TextStyle
+from zalogate.text import utf16_offsets
 
 
 def test_long_bold_text_is_split_with_the_style_in_each_chunk() -> None:

@@ -34,11 +34,12 @@ from zalogate.botapi import (
     ZaloBotError,
 )
 from zalogate.channels.zalo.media_host import HostedMedia, MediaHostError
-from zalogate.core.chunking import chunk_text, utf16_len
+from zalogate.core.chunking import chunk_text
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import TargetError, parse_target
+from zalogate.text import utf16_len
 
 __all__ = ["TEXT_LIMIT", "RetryPolicy", "ZaloSender", "chat_id_of", "is_retryable_send_error"]
 

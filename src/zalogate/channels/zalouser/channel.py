@@ -77,8 +77,9 @@ from zalogate.core.channel import (
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import Resolver, UrlGuard
-from zalogate.personal.api import MessageRef, PersonalApi
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ZaloPersonalError
+from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
 from zalogate.store import write_private_file
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zalogate.personal.api import Style, TextStyle
+from zalogate.personal.spans import Style, TextStyle
+from zalogate.text import utf16_offsets
 
-__all__ = ["NBSP", "StyledText", "markdown_to_styled", "utf16_offsets"]
+__all__ = ["NBSP", "StyledText", "markdown_to_styled"]
 
 NBSP = "\u00a0"
 _MAX_INDENT = 5
@@ -63,22 +64,6 @@ class _Span:
     start: int  # code point index
     end: int
     style: str
-
-
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-
-
-def utf16_offsets(text: str) -> list[int]:
-    """``offsets[i]`` = UTF-16 units before code point ``i`` (``len(text) + 1`` entries)."""
-    if _ASTRAL.search(text) is None:  # one unit per code point: no loop in Python
-        return list(range(len(text) + 1))
-    offsets = [0] * (len(text) + 1)
-    units = 0
-    for index, char in enumerate(text):
-        offsets[index] = units
-        units += 2 if ord(char) > 0xFFFF else 1
-    offsets[len(text)] = units
-    return offsets
 
 
 def _columns(prefix: str) -> int:

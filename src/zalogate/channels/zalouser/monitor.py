@@ -30,15 +30,15 @@ from zalogate.channels.zalouser.errors import DuplicateConnectionError, Listener
 from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
 from zalogate.core.model import InboundMessage
 from zalogate.personal.events import GroupMessage, UserMessage
-from zalogate.personal.listener import (
+from zalogate.personal.listener import Listener
+from zalogate.personal.listener_lifecycle import (
     CloseReason,
     Connected,
     Disconnected,
-    Listener,
     ListenerClosedError,
-    RetryPolicy,
+    ListenerReplacedError,
 )
-from zalogate.personal.listener import DuplicateConnectionError as ListenerDuplicateError
+from zalogate.personal.reconnect import ReconnectPolicy
 
 __all__ = ["AccountMonitor", "ListenerState", "MonitorOptions"]
 
@@ -60,7 +60,7 @@ class MonitorOptions:
         max_admitting: Admissions in flight at most; the next event waits for a place.
     """
 
-    reconnect: bool | RetryPolicy = True
+    reconnect: bool | ReconnectPolicy = True
     connect_timeout_s: float = 30.0
     refresh_s: float = 600.0
     listener_options: dict[str, Any] | None = None
@@ -124,7 +124,7 @@ class AccountMonitor:
             if stop.is_set():
                 await listener.close()
             await consumer
-        except ListenerDuplicateError:
+        except ListenerReplacedError:
             self.state.state = "failed"
             self.state.detail = "another Zalo Web session took over (close 3000)"
             restart = "zalogate channels restart --channel zalouser"

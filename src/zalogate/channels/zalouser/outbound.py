@@ -30,8 +30,9 @@ from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
-from zalogate.personal.api import PersonalApi, SentMessage
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+from zalogate.personal.outgoing import SentMessage
 from zalogate.personal.session import ThreadType
 
 __all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]

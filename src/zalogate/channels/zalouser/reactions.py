@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from zalogate.channels.zalouser.errors import ZalouserChannelError
 from zalogate.channels.zalouser.outbound import thread_of
 from zalogate.core.errors import DeliveryError
-from zalogate.personal.api import REACTIONS, CustomReaction, PersonalApi
+from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
+from zalogate.personal.reactions import REACTIONS, CustomReaction
 
 if TYPE_CHECKING:
     from zalogate.channels.zalouser.connection import AccountConnection

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from zalogate.personal.api import MAX_RECEIPTS_PER_CALL, MessageRef, PersonalApi
+from zalogate.personal.api import PersonalApi
+from zalogate.personal.api_receipts import MAX_RECEIPTS_PER_CALL
+from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
 
 __all__ = ["ReceiptBatcher"]

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zalogate.core.access import WILDCARD, match_key
-from zalogate.personal.api import GroupInfo, PersonalApi, UserProfile
+from zalogate.personal.api import PersonalApi
+from zalogate.personal.profiles import GroupInfo, UserProfile
 
 __all__ = [
     "NameResolution",

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from zalogate.channels.zalouser.markdown_styles import StyledText, utf16_offsets
-from zalogate.personal.api import TextStyle
+from zalogate.channels.zalouser.markdown_styles import StyledText
+from zalogate.personal.spans import TextStyle
+from zalogate.text import utf16_offsets
 
 __all__ = ["chunk_styled"]
 

@@ -60,6 +60,7 @@ from zalogate.testing.fake_personal.model import (
     ThreadKind,
 )
 from zalogate.testing.http_server import HttpRequest, HttpServer
+from zalogate.text import utf16_len
 
 __all__ = [
     "ERR_BAD_PARAMS",
@@ -741,7 +742,7 @@ class FakeZaloPersonal:
         if mention == "-1":
             at = text.find("@")
             word = text[at:].split(" ", 1)[0] if at >= 0 else "@All"
-            return {"uid": "-1", "pos": max(at, 0), "len": wire.utf16_len(word), "type": 1}
+            return {"uid": "-1", "pos": max(at, 0), "len": utf16_len(word), "type": 1}
         name = self._account_or_new(mention).name
         at = text.find("@" + name)
         width = len(name) + 1
@@ -750,8 +751,8 @@ class FakeZaloPersonal:
             width = len(text[at:].split(" ", 1)[0])
         return {
             "uid": mention,
-            "pos": wire.utf16_len(text[:at]),
-            "len": wire.utf16_len(text[at : at + width]),
+            "pos": utf16_len(text[:at]),
+            "len": utf16_len(text[at : at + width]),
             "type": 0,
         }
 

@@ -45,7 +45,6 @@ __all__ = [
     "seal_session_payload",
     "sign_key",
     "unquote_data",
-    "utf16_len",
 ]
 
 ZCID_KEY = "3FC4F0D2AB50057BCE0D90D9187A22B1"
@@ -71,11 +70,6 @@ def dumps(obj: Any) -> str:
 def md5_hex(text: str) -> str:
     """Lower-case hex MD5 of the UTF-8 bytes of ``text``."""
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units (JavaScript ``String.length``)."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _js_str(value: Any) -> str:
