@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.traits import ChannelTraits
+from zalogate.core.traits import ChannelTraits, traits_for
 
 if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
@@ -426,5 +426,5 @@ class ChannelPlugin:
 
     @property
     def channel_traits(self) -> ChannelTraits:
-        """The declared traits, or the generic ones for ``id``."""
-        return self.traits if self.traits is not None else ChannelTraits(id=self.id)
+        """The declared traits, else whatever is known for ``id`` (generic at worst)."""
+        return self.traits if self.traits is not None else traits_for(self.id)

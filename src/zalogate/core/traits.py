@@ -133,8 +133,8 @@ def _discover() -> None:
         except Exception as exc:  # a broken plugin must not break target parsing
             log.debug("channel plugin %s did not load: %s", entry.name, exc)
             continue
-        if isinstance(plugin, ChannelPlugin):
-            _registry.setdefault(plugin.id, plugin.channel_traits)
+        if isinstance(plugin, ChannelPlugin) and plugin.traits is not None:
+            _registry.setdefault(plugin.id, plugin.traits)
 
 
 def traits_for(channel_id: str) -> ChannelTraits:

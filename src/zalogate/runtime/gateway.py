@@ -325,7 +325,8 @@ class Gateway:
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):
             return source
-        register_traits(source.channel_traits)
+        if source.traits is not None:
+            register_traits(source.traits)
         context = ChannelContext(
             config=self.config,
             state_dir=self.state_dir,

@@ -305,5 +305,6 @@ def _load(ep: EntryPoint) -> ChannelPlugin:
         raise PluginError(
             f"channel plugin entry point {ep.name!r} loads a plugin with id {plugin.id!r}"
         )
-    register_traits(plugin.channel_traits)
+    if plugin.traits is not None:
+        register_traits(plugin.traits)
     return plugin
