@@ -4,7 +4,8 @@
 settings even when the channel cannot be set up; ``zalogate doctor`` checks every account
 without touching the network. Both ask the plugin's :class:`ConfigInspector`
 (``ChannelPlugin(inspector=...)``), so the CLI names no channel. A plugin without one gets
-only the CLI's channel-agnostic facts and checks.
+only the CLI's channel-agnostic facts and checks. Subclass it and override what applies; the
+defaults add nothing.
 
 An inspector module is imported with the plugin (by entry-point discovery): keep it light,
 import the config types only for type checking.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from zalogate.config import ResolvedAccount, ZalogateConfig
@@ -39,7 +40,7 @@ class ConfigFinding:
     message: str
 
 
-class ConfigInspector(Protocol):
+class ConfigInspector:
     """A channel plugin's reading of its own config (no channel is built, no network).
 
     Every method gets the validated root config, one resolved account (merged ``settings``,
@@ -53,7 +54,7 @@ class ConfigInspector(Protocol):
         """Display-safe facts for ``channels status`` (camelCase keys: ``configured``,
         ``mode``, ``tokenSource``, ``groupPolicy`` when the channel's effective policy is not
         the written one); a built channel's ``account_snapshot`` overrides them."""
-        ...
+        return {}
 
     def account_warnings(
         self,
@@ -72,18 +73,19 @@ class ConfigInspector(Protocol):
             policies: Include policy warnings (off when the built channel gives its own).
             token_file: Check credential files (off when the built channel reports on them).
         """
-        ...
+        return ()
 
     def doctor_findings(
         self, config: ZalogateConfig, account: ResolvedAccount, env: Mapping[str, str]
     ) -> Sequence[ConfigFinding]:
-        """Every ``zalogate doctor`` check of an enabled account (policies, credentials)."""
-        ...
+        """Every ``zalogate doctor`` check of an enabled account (policies, credentials);
+        :func:`policy_findings` checks the core access keys."""
+        return ()
 
     def login_refusal(self, channel_id: str) -> str | None:
         """Why ``channels login``/``logout`` does not apply to this channel (e.g. its
         credentials are a token in the config), or None when it may."""
-        ...
+        return None
 
 
 def setting_text(value: Any) -> str:

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zalogate.core.inspection import ConfigFinding, policy_findings, setting_path, setting_text
+from zalogate.core.inspection import (
+    ConfigFinding,
+    ConfigInspector,
+    policy_findings,
+    setting_path,
+    setting_text,
+)
 
 if TYPE_CHECKING:
     from zalogate.config import ResolvedAccount, ZalogateConfig
@@ -66,7 +72,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-class ZaloConfigInspector:
+class ZaloConfigInspector(ConfigInspector):
     """The ``zalo`` plugin's :class:`~zalogate.core.inspection.ConfigInspector`."""
 
     def account_facts(
