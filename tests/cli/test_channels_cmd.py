@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +11,16 @@ from typing import Any, ClassVar
 
 import pytest
 
+from zalogate.channels.zalo import plugin as zalo_plugin
 from zalogate.cli import channel_access
-from zalogate.cli.channel_access import InstalledPlugin, LoginUI
+from zalogate.cli.channel_access import InstalledPlugin
 from zalogate.core.channel import (
+    Channel,
     ChannelAccount,
     ChannelContext,
     ChannelPlugin,
+    Login,
+    LoginUI,
     ProbeResult,
 )
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
@@ -47,7 +52,7 @@ def install_broken_zalo_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(context: ChannelContext) -> Any:
         raise RuntimeError("the zalo module is broken")
 
-    plugin = ChannelPlugin(id="zalo", label="Zalo Bot API", create=broken)
+    plugin = dataclasses.replace(zalo_plugin, create=broken)  # its traits and inspector stay
     monkeypatch.setattr(
         "zalogate.cli.channels.installed_plugins", lambda: [InstalledPlugin("zalo", plugin)]
     )
@@ -419,7 +424,7 @@ async def test_probe_that_hangs_is_cut_at_five_seconds(
             raise AssertionError("unreachable")
 
     install_stub(monkeypatch, HangingChannel)
-    monkeypatch.setattr("zalogate.cli.channels.PROBE_TIMEOUT", 0.2)
+    monkeypatch.setattr("zalogate.cli.channel_status.PROBE_TIMEOUT", 0.2)
     write_config(tmp_path, f"{{ {no_gateway()} channels: {{ stub: {{}} }} }}", monkeypatch)
     code = await asyncio.to_thread(run_cli, ["channels", "status", "--probe", "--json"])
     body = json.loads(capsys.readouterr().out)
@@ -446,7 +451,7 @@ def test_login_on_the_bot_api_channel_explains_tokens(
     assert "botToken" in err
 
 
-class StubChannel:
+class StubChannel(Channel):
     """A minimal third-party channel, to test the CLI's side of the optional capabilities."""
 
     id = "stub"
@@ -502,6 +507,13 @@ def test_login_delegates_to_login_interactive_and_prints_its_result(
     seen: dict[str, Any] = {}
 
     class QrChannel(StubChannel):
+        @property
+        def login(self) -> Login:
+            return self
+
+        async def logout(self, account: ChannelAccount) -> bool:
+            return False
+
         async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
             seen["account"] = account.account_id
             ui.info("Scan the QR code with the Zalo app")
@@ -528,6 +540,13 @@ def test_login_failure_is_one_line(
     tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     class Declining(StubChannel):
+        @property
+        def login(self) -> Login:
+            return self
+
+        async def logout(self, account: ChannelAccount) -> bool:
+            return False
+
         async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
             raise RuntimeError("QR login was declined on the phone.")
 
@@ -555,6 +574,13 @@ def test_logout_delegates_and_reports_whether_a_session_was_cleared(
 ) -> None:
     class Sessions(StubChannel):
         sessions: ClassVar[set[str]] = {"default"}
+
+        @property
+        def login(self) -> Login:
+            return self
+
+        async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
+            raise AssertionError("not asked")
 
         async def logout(self, account: ChannelAccount) -> bool:
             if account.account_id in self.sessions:

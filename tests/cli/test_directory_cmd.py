@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from zalogate.core.channel import ChannelAccount, ChannelContext, DirectoryEntry
+from zalogate.core.channel import (
+    ChannelAccount,
+    ChannelContext,
+    Directory,
+    DirectoryEntry,
+    GroupMembers,
+)
 from zalogate.testing import FakeZaloBotApi
 
 from .conftest import cli, run_cli
@@ -107,6 +113,17 @@ class Friends(StubChannel):
         DirectoryEntry("3", "Binh"),
     )
 
+    @property
+    def directory(self) -> Directory:
+        return self
+
+    @property
+    def group_members(self) -> GroupMembers:
+        return self
+
+    async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
+        return DirectoryEntry("0", "Me")
+
     async def directory_peers(
         self, account: ChannelAccount, query: str | None = None, limit: int | None = None
     ) -> Sequence[DirectoryEntry]:
@@ -131,7 +148,11 @@ def stub(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return built
 
 
-def test_self_unsupported_is_reported_with_exit_zero(stub: list[Any], capsys: Any) -> None:
+def test_self_unsupported_is_reported_with_exit_zero(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    install_stub(monkeypatch, StubChannel)  # no directory capability
+    config_file.write_text("{ channels: { stub: {} } }", encoding="utf-8")
     assert run_cli(["directory", "self", "--channel", "stub", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "status": "unavailable",

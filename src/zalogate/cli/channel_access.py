@@ -6,29 +6,12 @@ config, building a channel outside the gateway (a real :class:`~zalogate.store.S
 state dir, an inbox that refuses messages, no HTTP routes), picking the account, bounding a
 call in time, and turning any failure into one redacted line.
 
-Besides the protocols of :mod:`zalogate.core.channel`, the commands use these optional
-capabilities, looked up by name on the channel (a channel implements the methods; it needs to
-import nothing from the CLI):
-
-``account_snapshot(account) -> Mapping[str, Any]``
-    Config facts for ``channels status`` without any network (camelCase keys):
-    ``configured`` (bool), ``mode`` (``polling``/``webhook``, ``qr``...), ``tokenSource``
-    (``config``/``configFile``/``env``/``none``), ``tokenStatus``/``tokenDetail``,
-    ``dmPolicy``, ``groupPolicy``, ``warnings`` (list of str; when present they replace the
-    CLI's own open-policy warnings) and any other display-safe value. Never a secret.
-``async login_interactive(account, ui: LoginUI) -> str``
-    ``channels login``: the channel drives the login through ``ui`` (see :class:`LoginUI`)
-    and returns the line to print on success (e.g. ``Login successful.``); it raises on
-    failure (expired or declined QR) with a message meant for the user.
-``async logout(account) -> bool``
-    ``channels logout`` (:class:`zalogate.core.channel.Login`): True when saved credentials
-    were removed.
-``async directory_group_members(account, group_id) -> Sequence[DirectoryEntry]``
-    ``directory groups members``; ``--query``/``--limit`` are applied by the CLI.
-``async send_link(account, target, url, caption) -> DeliveryReceipt``
-    ``message send --link``; without it the URL is sent as part of the text.
-``async aclose()``
-    Called when a one-off command is done with the channel (close HTTP clients, sessions).
+Everything a command asks of a channel goes through the typed contract of
+:mod:`zalogate.core.channel` (``account_snapshot``, ``aclose``, the ``directory``,
+``group_members``, ``login`` and ``links`` capabilities); what it needs to know about a
+channel without building it comes from its :class:`~zalogate.core.traits.ChannelTraits`
+(aliases, labels, hints) and its plugin's :class:`~zalogate.core.inspection.ConfigInspector`.
+Built-in channels are the plugins of the ``zalogate`` distribution; they are listed first.
 """
 
 from __future__ import annotations
@@ -37,10 +20,10 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import load_runtime_config
@@ -48,19 +31,25 @@ from zalogate.cli.state import CliState
 from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_id, resolve_accounts
 from zalogate.core.channel import Admission, Channel, ChannelAccount, ChannelContext
 from zalogate.core.model import InboundMessage
+from zalogate.core.traits import ChannelTraits, traits_for
 from zalogate.runtime.logging import redact, register_secret
-from zalogate.runtime.plugins import InstalledPlugin, installed_plugin_ids, load_installed_plugins
+from zalogate.runtime.plugins import (
+    BUILTIN_DISTRIBUTION,
+    InstalledPlugin,
+    installed_plugin_ids,
+    load_installed_plugins,
+    plugin_entry_points,
+)
 from zalogate.runtime.secrets import collect_secrets
 from zalogate.store import Store
 
 __all__ = [
-    "BUILTIN_CHANNELS",
     "ChannelHandle",
     "InstalledPlugin",
-    "InteractiveLogin",
-    "LoginUI",
     "bounded",
     "build_channel",
+    "builtin_channel_ids",
+    "channel_alias",
     "channel_id",
     "close_channel",
     "enabled_account",
@@ -74,41 +63,10 @@ __all__ = [
     "resolved_accounts",
 ]
 
-BUILTIN_CHANNELS = ("zalo", "zalouser")
-_ALIASES = {"zl": "zalo", "zlu": "zalouser"}
 _CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 _T = TypeVar("_T")
 log = logging.getLogger("zalogate.cli")
-
-
-class LoginUI(Protocol):
-    """What ``channels login`` lends a channel's ``login_interactive`` for terminal I/O."""
-
-    def info(self, message: str) -> None:
-        """Print one line of progress (``Waiting for the scan...``)."""
-        ...
-
-    async def confirm(self, question: str, *, default: bool = False) -> bool:
-        """Ask a yes/no question (``Zalo Personal already logged in. Keep session?``)."""
-        ...
-
-    async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
-        """Draw a login QR code in the terminal and save ``png`` (mode 0600); return the path.
-
-        ``payload`` is the text the QR encodes, when the channel knows it (drawn with segno);
-        otherwise the terminal drawing is made from the PNG itself.
-        """
-        ...
-
-
-@runtime_checkable
-class InteractiveLogin(Protocol):
-    """A channel whose accounts log in interactively (zalouser's QR login)."""
-
-    async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
-        """Log ``account`` in; return the success line. Raise with a user-facing message."""
-        ...
 
 
 def installed_plugins() -> list[InstalledPlugin]:
@@ -116,6 +74,7 @@ def installed_plugins() -> list[InstalledPlugin]:
 
     A plugin that fails to load is listed with its error instead of breaking the command.
     """
+    first = _builtin_first()
     try:
         found = load_installed_plugins()
     except Exception as exc:  # a broken distribution must not break the CLI
@@ -127,7 +86,7 @@ def installed_plugins() -> list[InstalledPlugin]:
             for plugin in found
             if _CHANNEL_ID.match(plugin.id)
         ),
-        key=lambda p: _builtin_first(p.id),
+        key=lambda p: first(p.id),
     )
 
 
@@ -138,12 +97,49 @@ def installed_channel_ids() -> list[str]:
     except Exception as exc:  # a broken distribution must not break the CLI
         log.debug("could not read the channel entry points: %s", exc)
         ids = []
-    return sorted((i for i in ids if _CHANNEL_ID.match(i)), key=_builtin_first)
+    return sorted((i for i in ids if _CHANNEL_ID.match(i)), key=_builtin_first())
 
 
-def _builtin_first(plugin_id: str) -> tuple[int, str]:
-    order = BUILTIN_CHANNELS.index(plugin_id) if plugin_id in BUILTIN_CHANNELS else None
-    return (len(BUILTIN_CHANNELS) if order is None else order, plugin_id)
+def builtin_channel_ids() -> list[str]:
+    """Ids of the installed plugins of the built-in (``zalogate``) distribution, sorted."""
+    try:
+        entries = plugin_entry_points()
+    except Exception as exc:  # a broken distribution must not break the CLI
+        log.debug("could not read the channel entry points: %s", exc)
+        return []
+    return sorted(
+        plugin_id
+        for plugin_id, (distribution, _version, _target) in entries.items()
+        if (distribution or "").lower().replace("_", "-") == BUILTIN_DISTRIBUTION
+    )
+
+
+def _builtin_first() -> Callable[[str], tuple[int, str]]:
+    """A sort key: the built-in channels first, then the others, each by id."""
+    builtin = set(builtin_channel_ids())
+    return lambda plugin_id: (0 if plugin_id in builtin else 1, plugin_id)
+
+
+def _traits(plugin: InstalledPlugin | str) -> ChannelTraits:
+    if isinstance(plugin, InstalledPlugin) and plugin.plugin is not None:
+        return plugin.plugin.channel_traits
+    return traits_for(plugin if isinstance(plugin, str) else plugin.id)
+
+
+def _aliases(plugins: Sequence[InstalledPlugin | str]) -> dict[str, str]:
+    """Short alias -> channel id, from the installed channels' traits (``zl`` -> ``zalo``)."""
+    found: dict[str, str] = {}
+    for plugin in plugins:
+        traits = _traits(plugin)
+        for alias in traits.short_aliases:
+            found.setdefault(alias, traits.id)
+    return found
+
+
+def channel_alias(raw: str) -> str:
+    """``raw`` lower-cased, with an installed channel's short alias replaced by its id."""
+    name = raw.strip().lower()
+    return _aliases(installed_channel_ids()).get(name, name)
 
 
 def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None) -> str:
@@ -156,12 +152,12 @@ def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None)
     Raises:
         CliError: No installed plugin has that id.
     """
-    name = _ALIASES.get(raw.strip().lower(), raw.strip().lower())
-    known = (
-        installed_channel_ids()
-        if plugins is None
-        else [p if isinstance(p, str) else p.id for p in plugins]
+    installed: Sequence[InstalledPlugin | str] = (
+        installed_channel_ids() if plugins is None else plugins
     )
+    known = [p if isinstance(p, str) else p.id for p in installed]
+    name = raw.strip().lower()
+    name = _aliases(installed).get(name, name)
     if name not in known:
         listed = ", ".join(known) or "none is installed"
         raise CliError(f"unknown channel {raw.strip()!r} (installed channels: {listed})")
@@ -170,8 +166,7 @@ def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None)
 
 def is_channel_name(raw: str) -> bool:
     """Whether ``raw`` names an installed channel or an alias of one (``zl``, ``zlu``)."""
-    name = raw.strip().lower()
-    return name in _ALIASES or name in installed_channel_ids()
+    return channel_alias(raw) in installed_channel_ids()
 
 
 def load_cli_config(state: CliState) -> tuple[ZalogateConfig, Path]:
@@ -189,8 +184,8 @@ def load_cli_config(state: CliState) -> tuple[ZalogateConfig, Path]:
 def resolved_accounts(config: ZalogateConfig, channel: str) -> list[ResolvedAccount]:
     """The accounts the config declares for ``channel`` (default first); ``[]`` when none.
 
-    For ``zalo`` that includes the ``default`` account ``ZALO_BOT_TOKEN`` gives when no
-    ``channels.zalo`` section is written.
+    A channel may have a ``default`` account without a section (``zalo``: from
+    ``ZALO_BOT_TOKEN``).
     """
     try:
         return resolve_accounts(config, channel)
@@ -228,7 +223,7 @@ def _pick_account(channel: str, accounts: Sequence[_Acc], account_id: str | None
         CliError: No account is configured, or the id is unknown.
     """
     if not accounts:
-        hint = " or set ZALO_BOT_TOKEN" if channel == "zalo" else ""
+        hint = traits_for(channel).credentials_hint
         raise CliError(
             f"no {channel} account is configured (add a channels.{channel} section"
             f" to the config{hint})"
@@ -318,13 +313,11 @@ async def build_channel(
 
 
 async def close_channel(channel: Channel) -> None:
-    """Call the channel's optional ``aclose()`` (errors are only logged)."""
-    closer = getattr(channel, "aclose", None)
-    if callable(closer):
-        try:
-            await closer()
-        except Exception as exc:
-            log.debug("closing the %s channel failed: %s", channel.id, error_line(exc))
+    """Call the channel's ``aclose()`` (errors are only logged)."""
+    try:
+        await channel.aclose()
+    except Exception as exc:
+        log.debug("closing the %s channel failed: %s", channel.id, error_line(exc))
 
 
 def find_plugin(channel: str, plugins: Sequence[InstalledPlugin]) -> InstalledPlugin:

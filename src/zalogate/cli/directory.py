@@ -1,12 +1,12 @@
 """`zalogate directory`: who the account is, which peers and groups it knows.
 
 ``self``, ``peers list``, ``groups list`` and ``groups members <group id>`` call the channel's
-:class:`~zalogate.core.channel.Directory` methods (and the optional
-``directory_group_members(account, group_id)``; see :mod:`zalogate.cli.channel_access`).
+:class:`~zalogate.core.channel.Directory` and :class:`~zalogate.core.channel.GroupMembers`
+capabilities.
 Output: a table of id and name; an empty list names the channel and account; ``--json`` gives
 a list (``[]`` when empty); a failure exits non-zero, with ``{"error": ...}`` under ``--json``.
-A channel without a self lookup answers ``{"status": "unavailable", ..., "reason":
-"self-identity-unsupported"}`` with exit 0.
+A channel without a directory answers ``directory self`` with ``{"status": "unavailable",
+..., "reason": "self-identity-unsupported"}`` and exit 0.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from zalogate.cli.channel_access import (
 )
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import get_state, out_console, print_json
-from zalogate.core.channel import ChannelAccount, DirectoryEntry
+from zalogate.core.channel import ChannelAccount, Directory, DirectoryEntry, GroupMembers
 
 __all__ = ["app", "entry_json"]
 
@@ -87,11 +87,18 @@ def _run(
         raise
 
 
-def _method(handle: ChannelHandle, name: str, what: str) -> Callable[..., Awaitable[Any]]:
-    method = getattr(handle.channel, name, None)
-    if not callable(method):
+def _directory(handle: ChannelHandle, what: str) -> Directory:
+    directory = handle.channel.directory
+    if directory is None:
         raise CliError(f"the {handle.id} channel cannot list {what}")
-    return method  # type: ignore[no-any-return]
+    return directory
+
+
+def _group_members(handle: ChannelHandle) -> GroupMembers:
+    members = handle.channel.group_members
+    if members is None:
+        raise CliError(f"the {handle.id} channel cannot list group members")
+    return members
 
 
 def _filtered(
@@ -125,17 +132,18 @@ def _list(
     ctx: typer.Context,
     channel: str,
     account: str | None,
-    method_name: str,
+    groups: bool,
     what: str,
     query: str | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """``peers list`` / ``groups list``: the channel's ``method_name(account, query, limit)``."""
+    """``peers list`` / ``groups list``: ``directory_peers``/``directory_groups``."""
 
     async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> list[DirectoryEntry]:
-        method = _method(handle, method_name, what)
-        return _filtered(await method(acct, query, limit), query, limit)
+        directory = _directory(handle, what)
+        listing = directory.directory_groups if groups else directory.directory_peers
+        return _filtered(await listing(acct, query, limit), query, limit)
 
     chosen, account_id, entries = _run(ctx, channel, account, lookup, as_json)
     _print_entries(entries, what, chosen, account_id, as_json)
@@ -151,11 +159,10 @@ def self_command(
     """The account's own identity."""
 
     async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> DirectoryEntry | None:
-        method = getattr(handle.channel, "directory_self", None)
-        if not callable(method):
+        directory = handle.channel.directory
+        if directory is None:
             return None
-        entry: DirectoryEntry = await method(acct)
-        return entry
+        return await directory.directory_self(acct)
 
     chosen, account_id, entry = _run(ctx, channel, account, lookup, as_json)
     if entry is None:
@@ -190,7 +197,7 @@ def peers_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Users the account knows (zalo: the allowFrom entries; zalouser: friends)."""
-    _list(ctx, channel, account, "directory_peers", "peers", query, limit, as_json)
+    _list(ctx, channel, account, False, "peers", query, limit, as_json)
 
 
 @groups_app.command("list")
@@ -203,7 +210,7 @@ def groups_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Groups the account is in."""
-    _list(ctx, channel, account, "directory_groups", "groups", query, limit, as_json)
+    _list(ctx, channel, account, True, "groups", query, limit, as_json)
 
 
 @groups_app.command("members")
@@ -235,8 +242,8 @@ def groups_members(
             group_id = group_id[len(prefix) :].strip()
 
     async def lookup(handle: ChannelHandle, acct: ChannelAccount) -> list[DirectoryEntry]:
-        method = _method(handle, "directory_group_members", "group members")
-        return _filtered(await method(acct, group_id), query, limit)
+        members = _group_members(handle)
+        return _filtered(await members.directory_group_members(acct, group_id), query, limit)
 
     chosen, account_id, entries = _run(ctx, channel, account, lookup, as_json)
     _print_entries(entries, f"members of group {group_id}", chosen, account_id, as_json)

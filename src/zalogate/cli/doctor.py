@@ -11,17 +11,17 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
 
+from zalogate.cli.channel_access import builtin_channel_ids
 from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import (
     ConfigError,
-    ResolvedAccount,
     ZalogateConfig,
     config_path,
     load_config,
@@ -29,6 +29,7 @@ from zalogate.config import (
     state_dir,
 )
 from zalogate.config.loading import default_home_dir
+from zalogate.core.inspection import ConfigInspector
 from zalogate.runtime.logging import redact
 from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin
 from zalogate.store import DATABASE_FILENAME
@@ -160,38 +161,11 @@ def _check_plugins(config: ZalogateConfig | None, directory: Path, findings: lis
             findings.append(Finding("error", "plugins", str(exc)))
 
 
-def _group_policy(settings: Mapping[str, Any], defaults_policy: str | None) -> tuple[str, str]:
-    written = settings.get("groupPolicy")
-    if isinstance(written, str):
-        return written, "groupPolicy"
-    if defaults_policy is not None:
-        return defaults_policy, "channels.defaults.groupPolicy"
-    return "open", "groupPolicy is unset and so is channels.defaults.groupPolicy"
-
-
-def _check_token_file(where: str, raw: Any, findings: list[Finding]) -> None:
-    path = Path(str(raw)).expanduser()
-    if path.is_symlink():
-        findings.append(Finding("error", where, f"tokenFile {path} is a symlink (refused)"))
-    elif not path.is_file():
-        findings.append(Finding("error", where, f"tokenFile {path} does not exist"))
-    elif _mode(path) & 0o077:
-        findings.append(
-            Finding(
-                "warning",
-                where,
-                f"tokenFile {path} is readable by other users (mode {_mode(path):04o}); "
-                f"run: chmod 600 {path}",
-            )
-        )
-
-
 def _check_channels(
     config: ZalogateConfig, env: Mapping[str, str], findings: list[Finding]
 ) -> None:
-    defaults_policy = config.channels.defaults.group_policy
-    channel_ids = ["zalo", "zalouser", *sorted(config.channels.model_extra or {})]
-    for channel in channel_ids:
+    extra = sorted(config.channels.model_extra or {})
+    for channel in [*builtin_channel_ids(), *extra]:
         accounts = resolve_accounts(config, channel, env=env)
         if not accounts:
             continue
@@ -209,65 +183,25 @@ def _check_channels(
                     f"{accounts[0].account_id!r} is the default; set defaultAccount to be explicit",
                 )
             )
+        # A channel without an inspector: its keys mean what its plugin says.
+        inspector = _inspector(channel)
         for account in accounts:
             where = f"{channel}/{account.account_id}"
             if not account.enabled:
                 findings.append(Finding("ok", where, "disabled"))
                 continue
-            if channel not in ("zalo", "zalouser"):
-                continue  # a third-party channel's keys mean what its plugin says
-            settings = account.settings
-            if channel == "zalo" and section is None:
-                # Only ZALO_BOT_TOKEN: groups are fail-closed whatever the global default says.
-                findings.append(
-                    Finding(
-                        "ok",
-                        where,
-                        "token from ZALO_BOT_TOKEN and no channels.zalo section: group messages "
-                        "are dropped (allowlist) until you write channels.zalo.groupPolicy",
-                    )
-                )
+            if inspector is None:
                 continue
-            if settings.get("dmPolicy") == "open":
-                findings.append(
-                    Finding("warning", where, 'dmPolicy is "open": anyone can message the agent')
-                )
-            policy, why = _group_policy(settings, defaults_policy)
-            if policy == "open":
-                findings.append(
-                    Finding(
-                        "warning",
-                        where,
-                        f"group policy is OPEN ({why}): every group the account is in can talk "
-                        'to the agent; set groupPolicy: "allowlist" and list the groups',
-                    )
-                )
-            if channel == "zalo":
-                _check_zalo_token(where, account, env, findings)
+            for found in inspector.doctor_findings(config, account, env):
+                findings.append(Finding(found.level, where, found.message))
 
 
-def _check_zalo_token(
-    where: str, account: ResolvedAccount, env: Mapping[str, str], findings: list[Finding]
-) -> None:
-    settings, own, is_default = account.settings, account.own, account.is_default
-    token = settings.get("botToken")
-    if isinstance(token, str) and token.strip():
-        return
-    token_file = own.get("tokenFile") if "botToken" in own else settings.get("tokenFile")
-    if token_file:
-        _check_token_file(where, token_file, findings)
-        return
-    if is_default and "botToken" not in own and env.get("ZALO_BOT_TOKEN", "").strip():
-        return
-    findings.append(
-        Finding(
-            "warning",
-            where,
-            "no bot token (set botToken or tokenFile"
-            + (", or $ZALO_BOT_TOKEN" if is_default else "")
-            + ")",
-        )
-    )
+def _inspector(channel: str) -> ConfigInspector | None:
+    """The plugin's config inspector (None when it has none or does not load)."""
+    try:
+        return load_plugin(channel).inspector
+    except PluginError:
+        return None
 
 
 def _check_gateway(config: ZalogateConfig, findings: list[Finding]) -> None:

@@ -24,13 +24,12 @@ from zalogate.core.pairing import (
     PairingStore,
     pairing_approved_text,
 )
+from zalogate.core.traits import traits_for
 from zalogate.store import Store
 
 __all__ = ["app", "make_notifier"]
 
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
-
-_ID_LABELS = {"zalo": "zaloUserId", "zalouser": "zalouserUserId"}
 
 
 def _state_dir(state: CliState) -> Path:
@@ -58,7 +57,8 @@ def _print_table(channel: str | None, requests: list[PairingRequest]) -> None:
     if channel is None:
         table.add_column("Channel", no_wrap=True)
     table.add_column("Code", no_wrap=True)
-    table.add_column(_ID_LABELS.get(channel or "", "userId"), no_wrap=True)
+    label = traits_for(channel).pairing_id_label if channel is not None else "userId"
+    table.add_column(label, no_wrap=True)
     table.add_column("Meta", overflow="fold", min_width=12)
     table.add_column("Requested", no_wrap=True)
     for request in requests:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import json5
 import typer
 
+from zalogate.cli.channel_access import channel_alias
 from zalogate.cli.errors import CliError
 from zalogate.cli.state import err_console, get_state, out_console
 from zalogate.config import ConfigError
@@ -84,8 +85,7 @@ def command(
     ] = 10.0,
 ) -> None:
     """Chat with the gateway against a built-in Zalo simulator on 127.0.0.1."""
-    name = channel.strip().lower()
-    name = {"zl": "zalo", "zlu": "zalouser"}.get(name, name)
+    name = channel_alias(channel)
     path = config_path or get_state(ctx).config_path
     user_config = _read_user_config(path) if path is not None else None
     steps = None
@@ -195,11 +195,10 @@ async def _chat(sandbox: Sandbox) -> None:
             f" {sandbox.gateway.log_file}",
             markup=False,
         )
-        bot = getattr(sim, "bot_name", None)
-        group = getattr(sim, "group_name", None) or sim.group_id
-        if bot:
+        if sim.bot_name:
+            group = sim.group_name or sim.group_id
             out_console.print(
-                f"The bot is {bot}; /group and /mention write in the group {group}.",
+                f"The bot is {sim.bot_name}; /group and /mention write in the group {group}.",
                 markup=False,
             )
         out_console.print(HELP_TEXT, markup=False)

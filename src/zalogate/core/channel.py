@@ -30,6 +30,7 @@ from zalogate.core.traits import ChannelTraits, traits_for
 if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
     from zalogate.core.agent import AgentTool
+    from zalogate.core.inspection import ConfigInspector
     from zalogate.store import Store
 
 __all__ = [
@@ -423,6 +424,9 @@ class ChannelPlugin:
     description: str = ""
     traits: ChannelTraits | None = None
     """What the channel declares about itself; None: the generic traits for ``id``."""
+    inspector: ConfigInspector | None = None
+    """Reads the channel's config without building it (``channels status``, ``doctor``);
+    see :mod:`zalogate.core.inspection`. None: only the CLI's channel-agnostic checks."""
 
     @property
     def channel_traits(self) -> ChannelTraits:

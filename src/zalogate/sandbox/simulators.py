@@ -59,6 +59,9 @@ class Simulator(Protocol):
     user_id: str
     user_name: str
     group_id: str
+    group_name: str
+    bot_name: str
+    """The bot's display name in the simulated Zalo (the one a group mention names)."""
 
     async def start(self) -> None:
         """Start the fake server on 127.0.0.1."""

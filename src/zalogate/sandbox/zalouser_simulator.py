@@ -66,7 +66,7 @@ _PHONE_WAIT = 10.0
 
 
 class _PhoneLogin:
-    """The login's terminal (``LoginUserInterface``) with a simulated phone next to it.
+    """The login's terminal (``LoginUI``) with a simulated phone next to it.
 
     Progress lines go to ``info``; the QR image is saved 0600 and its path printed, as
     ``channels login`` does; then the phone of the bot's account scans the code and, once

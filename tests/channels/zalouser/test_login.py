@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.channels.zalouser.login import LOGIN_DECLINED, LOGIN_EXPIRED, LoginFailedError
-from zalogate.cli.channels import ConsoleLoginUI
+from zalogate.cli.login_ui import ConsoleLoginUI
 from zalogate.core.model import ReplyPayload
 from zalogate.testing.fake_personal import QrSession
 

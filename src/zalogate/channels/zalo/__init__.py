@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zalogate.channels.zalo.inspection import INSPECTOR
 from zalogate.channels.zalo.traits import CHANNEL_ID, TRAITS
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 
@@ -16,4 +17,6 @@ def _create(context: ChannelContext) -> Channel:
     return channel
 
 
-plugin = ChannelPlugin(id=CHANNEL_ID, label="Zalo Bot API", create=_create, traits=TRAITS)
+plugin = ChannelPlugin(
+    id=CHANNEL_ID, label="Zalo Bot API", create=_create, traits=TRAITS, inspector=INSPECTOR
+)

@@ -45,7 +45,7 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
-from zalogate.channels.zalouser.login import LoginUserInterface, qr_login
+from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
 from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
@@ -69,6 +69,7 @@ from zalogate.core.channel import (
     GroupMembers,
     LinkSender,
     Login,
+    LoginUI,
     Presence,
     ProbeResult,
     Reactions,
@@ -603,7 +604,7 @@ class ZalouserChannel(Channel):
 
     # ------------------------------------------------------------------ login
 
-    async def login_interactive(self, account: ChannelAccount, ui: LoginUserInterface) -> str:
+    async def login_interactive(self, account: ChannelAccount, ui: LoginUI) -> str:
         """``channels login``: QR login for the account's profile (see :mod:`.login`)."""
         zacct = self.zalouser_account(account)
         line = await qr_login(

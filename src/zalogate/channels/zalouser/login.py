@@ -1,4 +1,4 @@
-"""``channels login --channel zalouser``: the QR login, driven through the CLI's ``LoginUI``.
+"""``channels login --channel zalouser``: the QR login, driven through a ``LoginUI``.
 
 1. A saved session for the account's profile is checked first: when Zalo still accepts it the
    user is asked whether to replace it (the default keeps it).
@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx2
 
 from zalogate.channels.zalouser.accounts import ZalouserAccount
 from zalogate.channels.zalouser.credentials import CredentialFileError, CredentialStore
 from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.core.channel import LoginUI
 from zalogate.personal import ZaloPersonal
 from zalogate.personal.errors import (
     LoginError,
@@ -37,7 +37,6 @@ __all__ = [
     "LOGIN_EXPIRED",
     "LOGIN_SUCCESS",
     "LoginFailedError",
-    "LoginUserInterface",
     "qr_login",
 ]
 
@@ -52,20 +51,7 @@ class LoginFailedError(ZalouserChannelError):
     """The QR login did not complete (expired, declined, timed out, refused)."""
 
 
-class LoginUserInterface(Protocol):
-    """What the login needs from the terminal (``zalogate.cli.channel_access.LoginUI``)."""
-
-    def info(self, message: str) -> None:
-        """Print one progress line."""
-        ...
-
-    async def confirm(self, question: str, *, default: bool = False) -> bool:
-        """Ask a yes/no question."""
-        ...
-
-    async def show_qr(self, png: bytes, *, payload: str | None = None) -> Path:
-        """Save the QR PNG (0600) and show it; return the path."""
-        ...
+"""The old name of :class:`zalogate.core.channel.LoginUI` (``channel.py`` still imports it)."""
 
 
 async def _existing_name(
@@ -101,7 +87,7 @@ async def _existing_name(
 async def qr_login(
     account: ZalouserAccount,
     store: CredentialStore,
-    ui: LoginUserInterface,
+    ui: LoginUI,
     *,
     wait_s: float = 180.0,
     qr_timeout_s: float = 100.0,
