@@ -51,7 +51,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 
-from zalogate.testing.fake_personal import wire
+from zalogate.testing.fake_personal import checks, wire
 from zalogate.testing.fake_personal.model import (
     FakeAccount,
     FakeGroup,
@@ -75,9 +75,9 @@ __all__ = [
 
 # Error codes. 600 (zpw_sek invalid), 216 (not found), 8 (long-poll again) and -13 (QR
 # declined) are seen in the wild; the others are the fake's own choice (real values unknown).
-ERR_SESSION = 600
+ERR_SESSION = checks.ERR_SESSION
 ERR_NOT_FOUND = 216
-ERR_BAD_PARAMS = 102
+ERR_BAD_PARAMS = checks.ERR_BAD_PARAMS
 ERR_LOGIN = 1
 ERR_QR_EXPIRED = -1001
 QR_WAIT_AGAIN = 8
@@ -147,6 +147,7 @@ class _Device:
     sek: str
     uid: str
     imei: str | None = None
+    user_agent: str | None = None
     keys: list[str] = field(default_factory=list)
 
 
@@ -1106,6 +1107,7 @@ class FakeZaloPersonal:
         if self._fault_error("api/login/getLoginInfo") is not None:
             return self._plain_error(ERR_LOGIN, "simulated failure")
         device.imei = imei
+        device.user_agent = ua
         session_key = base64.b64encode(os.urandom(32)).decode()
         device.keys.append(session_key)
         account = self.accounts[device.uid]
@@ -1220,14 +1222,19 @@ class FakeZaloPersonal:
         calls per message); the same answer :meth:`_session_call` gives through it."""
         cookies: list[str] = []
         content_type = ""
+        user_agent = ""
         for name, value in request.headers:
             if name == b"cookie":
                 cookies.append(value.decode("latin-1"))
             elif name == b"content-type" and not content_type:
                 content_type = value.decode("latin-1")
+            elif name == b"user-agent" and not user_agent:
+                user_agent = value.decode("latin-1")
         status, payload = await self._session_answer(
+            request.method,
             request.path,
             _session_cookie(tuple(cookies)),
+            user_agent,
             request.query,
             request.body if request.method == "POST" else None,
             content_type,
@@ -1239,8 +1246,10 @@ class FakeZaloPersonal:
         body = await request.body() if request.method == "POST" else None
         sek = _session_cookie(tuple(request.headers.getlist("cookie")))
         status, payload = await self._session_answer(
+            request.method,
             request.url.path,
             sek,
+            request.headers.get("user-agent", ""),
             request.scope["query_string"],
             body,
             request.headers.get("content-type", ""),
@@ -1248,7 +1257,14 @@ class FakeZaloPersonal:
         return Response(payload, status, media_type="application/json" if payload else None)
 
     async def _session_answer(
-        self, url_path: str, sek: str | None, query: bytes, body: bytes | None, content_type: str
+        self,
+        method: str,
+        url_path: str,
+        sek: str | None,
+        user_agent: str,
+        query: bytes,
+        body: bytes | None,
+        content_type: str,
     ) -> tuple[int, bytes]:
         """Status and body answering a session call (JSON, or empty for an unknown path)."""
         path = "/" + url_path.strip("/")
@@ -1271,6 +1287,19 @@ class FakeZaloPersonal:
                 break
             else:
                 return 200, _error_body(ERR_BAD_PARAMS, "cannot decrypt params")
+        view = checks.SessionView(
+            path,
+            method,
+            checks.query_fields(query),
+            user_agent,
+            device.user_agent,
+            device.imei,
+            device.uid,
+            params,
+        )
+        refused = checks.refusal(view, self.groups)
+        if refused is not None:
+            return 200, _error_body(refused.code, refused.message)
         if self._faults:
             fault = self._fault_for(path)
             if fault is not None and fault.delay:
