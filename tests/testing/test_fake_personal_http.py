@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import SentRecord, wire
-from zalogate.testing.fake_personal.server import ERR_SESSION, _form_value
+from zalogate.testing.fake_personal.server import ERR_SESSION
+from zalogate.testing.fake_personal.session import _form_value
 
 from .test_fake_personal import ALICE, BOT, RawClient, close_clients, logged_in
 from .test_http_server import talk_to
