@@ -141,7 +141,7 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
 
     async def start(self) -> None:
         """Bind both servers on free ports and serve in the background."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.http_port = sock.getsockname()[1]
