@@ -538,20 +538,25 @@ async def test_directory_endpoints_answer_with_inner_envelopes(fake: FakeZaloPer
     assert alive["data"] == {"config_vesion": 1}
 
 
-async def test_async_file_upload_is_followed_by_file_done(fake: FakeZaloPersonal) -> None:
-    bot = await logged_in(fake, BOT)
-    ws = await bot.listen()
-    params = {
+def upload_params(client: RawClient) -> dict[str, Any]:
+    """One 5-byte chunk of ``a.txt`` to Alice, with every field uploadAttachment.js sends."""
+    return {
         "toid": ALICE,
         "totalChunk": 1,
         "fileName": "a.txt",
         "clientId": 77,
         "totalSize": 5,
-        "imei": bot.imei,
+        "imei": client.imei,
         "isE2EE": 0,
         "jxl": 0,
         "chunkId": 1,
     }
+
+
+async def test_async_file_upload_is_followed_by_file_done(fake: FakeZaloPersonal) -> None:
+    bot = await logged_in(fake, BOT)
+    ws = await bot.listen()
+    params = upload_params(bot)
     resp = await bot.http.post(
         "/api/message/asyncfile/upload",
         params={

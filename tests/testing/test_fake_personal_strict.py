@@ -18,7 +18,17 @@ from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import wire
 from zalogate.testing.fake_personal.checks import ERR_BAD_PARAMS, ERR_SESSION, RULES
 
-from .test_fake_personal import ALICE, BOT, CAROL, GROUP, UA, RawClient, close_clients, logged_in
+from .test_fake_personal import (
+    ALICE,
+    BOT,
+    CAROL,
+    GROUP,
+    UA,
+    RawClient,
+    close_clients,
+    logged_in,
+    upload_params,
+)
 
 OUTSIDER = "2003"
 VERSION = {"zpw_ver": "685", "zpw_type": "30"}
@@ -296,17 +306,7 @@ async def test_malformed_undo_is_refused(fake: FakeZaloPersonal) -> None:
 async def test_an_upload_with_the_wrong_type_query_is_refused(fake: FakeZaloPersonal) -> None:
     # uploadAttachment.js: type=2 to a user, 11 to a group, in the query.
     bot = await logged_in(fake, BOT)
-    params = {
-        "toid": ALICE,
-        "totalChunk": 1,
-        "fileName": "a.txt",
-        "clientId": 77,
-        "totalSize": 5,
-        "imei": bot.imei,
-        "isE2EE": 0,
-        "jxl": 0,
-        "chunkId": 1,
-    }
+    params = upload_params(bot)
     sealed = wire.seal_session_payload(bot.key, params)
     resp = await bot.http.post(
         "/api/message/asyncfile/upload",

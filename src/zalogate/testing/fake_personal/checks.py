@@ -79,21 +79,24 @@ def _imei(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str
     return None if value == view.imei else "is not the imei this session logged in with"
 
 
-def _json_text(value: Any) -> Any:
+def _json_in_text(value: Any, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
+    """``value`` parsed when it is JSON text of a ``kind`` (zca-js ``JSON.stringify``-es
+    these fields itself); ``None`` otherwise."""
     if not isinstance(value, str):
-        raise ValueError("not a JSON string")
-    return json.loads(value)
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, kind) else None
 
 
 def _mentions(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
     """``mentionInfo``: JSON ``[{pos, uid, len, type}]`` inside the text, of group members."""
     if value == "" and not view.path.startswith("/api/group/"):
         return None  # sendLink sends ``mentionInfo: ""`` to a user
-    try:
-        items = _json_text(value)
-    except ValueError:
-        return "must be a JSON list in a string"
-    if not isinstance(items, list):
+    items = _json_in_text(value, list)
+    if items is None:
         return "must be a JSON list in a string"
     text = view.params.get("message", view.params.get("desc", ""))
     size = wire.utf16_len(text) if isinstance(text, str) else 0
@@ -131,11 +134,8 @@ _RECEIPT_ENTRY: dict[str, Check] = {
 
 def _msg_infos(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
     """``msgInfos`` of delivered/seen: JSON ``{data: [1..50 entries], grid | senderId}``."""
-    try:
-        infos = _json_text(value)
-    except ValueError:
-        return "must be a JSON object in a string"
-    if not isinstance(infos, dict):
+    infos = _json_in_text(value, dict)
+    if infos is None:
         return "must be a JSON object in a string"
     entries = infos.get("data")
     if not isinstance(entries, list) or not 1 <= len(entries) <= 50:
@@ -173,11 +173,8 @@ def _react_list(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) 
             return "entries must be objects"
         if _client_id(item.get("clientId"), view, groups) is not None:
             return "entries need a numeric clientId"
-        try:
-            body = _json_text(item.get("message"))
-        except ValueError:
-            return "entry message must be a JSON object in a string"
-        if not isinstance(body, dict):
+        body = _json_in_text(item.get("message"), dict)
+        if body is None:
             return "entry message must be a JSON object in a string"
         if not isinstance(body.get("rIcon"), str):
             return "rIcon must be a string"
@@ -196,11 +193,7 @@ def _react_list(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) 
 
 
 def _json_object(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
-    try:
-        parsed = _json_text(value)
-    except ValueError:
-        return "must be a JSON object in a string"
-    return None if isinstance(parsed, dict) else "must be a JSON object in a string"
+    return None if _json_in_text(value, dict) is not None else "must be a JSON object in a string"
 
 
 def _pversions(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
