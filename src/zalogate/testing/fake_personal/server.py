@@ -14,6 +14,17 @@ Two ways to reach it:
   ``base_url + path`` with the original host in the ``X-Zalo-Host`` header. The fake then
   behaves like the real domains: ``*.zalo.me`` service-map hosts and ``Domain=`` cookies, so
   the client's cookie jar matches them exactly as it would in production.
+
+Session calls are strict (:mod:`~zalogate.testing.fake_personal.checks`): a call that lacks
+what zca-js 2.2.0 always sends for that operation (cookie, login User-Agent, ``zpw_ver`` /
+``zpw_type``, ``imei``, ``clientId``, string ids, the right method, in-text mentions of
+members, well-formed ``msgInfos`` / ``react_list`` ...) gets Zalo's error envelope with
+HTTP 200, so a client that drops a field fails its tests.
+
+The parts: ``state`` (world, devices, faults), ``qr`` and ``login`` (QR login, login info,
+server info, media), ``session`` (HTTP dispatch, decryption), ``checks``, ``messages``,
+``reactions``, ``media`` (uploads, attachments, links), ``directory`` (friends, groups,
+profiles), ``push`` (websocket) and ``scripted`` (users driven by the test).
 """
 
 from __future__ import annotations

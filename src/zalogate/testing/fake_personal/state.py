@@ -42,6 +42,8 @@ Handler = Callable[["Call"], Awaitable[Any]]
 
 
 class ApiError(Exception):
+    """A session call answered with an error in the inner (encrypted) envelope."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -55,12 +57,14 @@ class Device:
     sek: str
     uid: str
     imei: str | None = None
-    user_agent: str | None = None
+    user_agent: str | None = None  # of its getLoginInfo; every session call must repeat it
     keys: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Listener:
+    """One open websocket of a device, with its event key."""
+
     conn: ServerConnection
     uid: str
     device: Device
@@ -70,6 +74,8 @@ class Listener:
 
 @dataclass
 class Call:
+    """One decrypted session call, as its handler sees it."""
+
     path: str
     account: FakeAccount
     device: Device
@@ -80,6 +86,8 @@ class Call:
 
 @dataclass
 class Fault:
+    """An injected delay or error for the calls whose path ends with a suffix."""
+
     delay: float = 0.0
     error: tuple[int, str, bool] | None = None  # (code, message, outer)
     times: int | None = None
@@ -87,6 +95,8 @@ class Fault:
 
 @dataclass
 class Upload:
+    """The chunks of one upload received so far."""
+
     kind: str
     total: int
     name: str
