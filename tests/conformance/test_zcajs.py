@@ -283,6 +283,13 @@ async def test_zcajs_group_calls_and_quotes_pass_the_strict_checks(
         )
         assert (await fake.wait_for_sent(kind="file", thread_id=GROUP)).text == "notes.txt"
 
+        for thread, kind, message in ((ALICE, USER, din), (GROUP, GROUP_THREAD, gin)):
+            dest = {"threadId": thread, "type": kind, "data": message}
+            await js.call("call", name="deleteMessage", args=[dest, True])
+            assert (await fake.wait_for_sent(kind="delete", thread_id=thread)).msg_id == (
+                message["msgId"]
+            )
+
         users = await js.call("call", name="getUserInfo", args=[ALICE])
         assert ALICE in users["changed_profiles"]
         members = await js.call("call", name="getGroupMembersInfo", args=[[CAROL]])

@@ -303,6 +303,28 @@ async def test_malformed_undo_is_refused(fake: FakeZaloPersonal) -> None:
     ] == 0
 
 
+async def test_malformed_deletes_are_refused(fake: FakeZaloPersonal) -> None:
+    # deleteMessage.js: {toid | grid, cliMsgId, msgs: [{cliMsgId, globalMsgId, ownerId,
+    # destId}], onlyMe} (+ imei to a user); everyone-deletes only in groups.
+    bot = await logged_in(fake, BOT)
+    inbound = await fake.user(ALICE).says_to(BOT, "delete me")
+    ref = {
+        "cliMsgId": inbound["cliMsgId"],
+        "globalMsgId": inbound["msgId"],
+        "ownerId": ALICE,
+        "destId": ALICE,
+    }
+    base = {"toid": ALICE, "cliMsgId": 1700000000000, "msgs": [ref], "onlyMe": 1}
+    delete = Req("/api/message/delete", {**base, "imei": bot.imei})
+    assert (await accepted(bot, delete))["error_code"] == 0
+    assert (await fake.wait_for_sent(kind="delete")).msg_id == inbound["msgId"]
+    everyone = Req("/api/message/delete", {**delete.params, "onlyMe": 0})
+    await refused(bot, everyone, ERR_BAD_PARAMS, "onlyMe must be 1 in a private chat")
+    numeric = Req("/api/message/delete", {**delete.params, "msgs": [{**ref, "globalMsgId": 7}]})
+    await refused(bot, numeric, ERR_BAD_PARAMS, "globalMsgId")
+    await refused(bot, without(delete, "msgs"), ERR_BAD_PARAMS, "missing msgs")
+
+
 async def test_an_upload_with_the_wrong_type_query_is_refused(fake: FakeZaloPersonal) -> None:
     # uploadAttachment.js: type=2 to a user, 11 to a group, in the query.
     bot = await logged_in(fake, BOT)

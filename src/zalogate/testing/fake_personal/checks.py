@@ -192,6 +192,36 @@ def _react_list(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) 
     return None
 
 
+_DELETED_REF: dict[str, Check] = {
+    "cliMsgId": _id,
+    "globalMsgId": _id,
+    "ownerId": _id,
+    "destId": _id,
+}
+
+
+def _deleted(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    """``msgs`` of deleteMessage.js: ``[{cliMsgId, globalMsgId, ownerId, destId}]``."""
+    if not isinstance(value, list) or not value:
+        return "must be a non-empty list"
+    for ref in value:
+        if not isinstance(ref, dict):
+            return "entries must be objects"
+        for name, check in _DELETED_REF.items():
+            if check(ref.get(name), view, groups) is not None:
+                return f"entry {name} must be a non-empty string id"
+    return None
+
+
+def _only_me(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    # deleteMessage.js refuses to delete for everyone in a private chat before sending.
+    if value not in (0, 1) or not _is_int(value):
+        return "must be 0 or 1"
+    return (
+        "must be 1 in a private chat" if value == 0 and view.path == "/api/message/delete" else None
+    )
+
+
 def _json_object(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
     return None if _json_in_text(value, dict) is not None else "must be a JSON object in a string"
 
@@ -300,6 +330,15 @@ RULES: dict[str, tuple[str, Fields]] = {
     # undo.js
     "/api/message/undo": ("POST", {**_UNDO, **_TO_USER}),
     "/api/group/undomsg": ("POST", {**_UNDO, "visibility": _int, "imei": _imei, **_TO_GROUP}),
+    # deleteMessage.js
+    "/api/message/delete": (
+        "POST",
+        {**_TO_USER, "cliMsgId": _client_id, "msgs": _deleted, "onlyMe": _only_me, "imei": _imei},
+    ),
+    "/api/group/deletemsg": (
+        "POST",
+        {**_TO_GROUP, "cliMsgId": _client_id, "msgs": _deleted, "onlyMe": _only_me},
+    ),
     # parseLink.js / sendLink.js (a user is ``toId`` there, with ``mentionInfo: ""``)
     "/api/message/parselink": ("GET", {"link": _str, "version": _int, "imei": _imei}),
     "/api/message/link": ("POST", {**_LINK, "toId": _id, "mentionInfo": _mentions}),

@@ -260,6 +260,26 @@ class Messaging(FakeState):
         )
         return {"status": 1}
 
+    async def _delete(self, call: Call) -> Any:
+        """``deleteMessage``: hide messages (for this account only, or for a whole group)."""
+        thread, kind = self._thread(call)
+        for ref in call.params["msgs"]:
+            msg_id = ref["globalMsgId"]
+            if msg_id not in self.messages:
+                raise ApiError(ERR_NOT_FOUND, "message not found")
+            await self._record(
+                SentRecord(
+                    "delete",
+                    call.path,
+                    call.account.uid,
+                    thread,
+                    kind,
+                    msg_id=msg_id,
+                    params=call.params,
+                )
+            )
+        return {"status": 0}
+
 
 def _delivered(msg_id: Any, reader: str) -> dict[str, Any]:
     """One ``delivereds`` entry of a 502/522 event: ``reader`` got ``msg_id`` (not seen yet)."""

@@ -373,6 +373,8 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
             "/api/group/seenv2": self._receipt,
             "/api/message/undo": self._undo,
             "/api/group/undomsg": self._undo,
+            "/api/message/delete": self._delete,
+            "/api/group/deletemsg": self._delete,
             "/api/message/parselink": self._parselink,
             "/api/message/link": self._send_link,
             "/api/group/sendlink": self._send_link,
