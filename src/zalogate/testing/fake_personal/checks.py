@@ -17,7 +17,15 @@ from typing import Any
 from zalogate.testing.fake_personal import wire
 from zalogate.testing.fake_personal.model import FakeGroup
 
-__all__ = ["ERR_BAD_PARAMS", "ERR_SESSION", "Refusal", "SessionView", "refusal"]
+__all__ = [
+    "ERR_BAD_PARAMS",
+    "ERR_SESSION",
+    "RULES",
+    "Refusal",
+    "SessionView",
+    "query_fields",
+    "refusal",
+]
 
 ERR_SESSION = 600
 ERR_BAD_PARAMS = 102
@@ -41,7 +49,6 @@ class SessionView:
     user_agent: str
     login_user_agent: str | None
     imei: str | None
-    uid: str
     params: Mapping[str, Any]
 
 

@@ -154,7 +154,6 @@ class SessionDispatch(LoginRoutes):
             user_agent,
             device.user_agent,
             device.imei,
-            device.uid,
             params,
         )
         refused = checks.refusal(view, self.groups)
