@@ -125,6 +125,17 @@ async def test_zcajs_sees_declined_qr(fake: FakeZaloPersonal, start_zcajs: Any) 
         assert not reply["ok"]
 
 
+async def send_notes(js: Any, thread: str, kind: int) -> None:
+    """zca-js sends ``notes.txt`` (an async file: upload, ``file_done``, then the send)."""
+    await js.call(
+        "send_attachment",
+        base64="aGVsbG8gd29ybGQ=",
+        filename="notes.txt",
+        threadId=thread,
+        threadType=kind,
+    )
+
+
 async def test_zcajs_receives_file_done_and_sends_file(
     fake: FakeZaloPersonal, start_zcajs: Any
 ) -> None:
@@ -132,13 +143,7 @@ async def test_zcajs_receives_file_done_and_sends_file(
     async with start_zcajs(fake.base_url) as js:
         await js.call("login_cookie", credentials=creds)
         await js.call("listen")
-        await js.call(
-            "send_attachment",
-            base64="aGVsbG8gd29ybGQ=",
-            filename="notes.txt",
-            threadId=ALICE,
-            threadType=USER,
-        )
+        await send_notes(js, ALICE, USER)
         record = await fake.wait_for_sent(kind="file", thread_id=ALICE)
         assert record.text == "notes.txt"
         done = await js.event("upload_attachment")
@@ -274,13 +279,7 @@ async def test_zcajs_group_calls_and_quotes_pass_the_strict_checks(
         await js.call("call", name="undo", args=[ref, GROUP, GROUP_THREAD])
         assert (await fake.wait_for_sent(kind="undo")).thread_id == GROUP
 
-        await js.call(
-            "send_attachment",
-            base64="aGVsbG8=",
-            filename="notes.txt",
-            threadId=GROUP,
-            threadType=GROUP_THREAD,
-        )
+        await send_notes(js, GROUP, GROUP_THREAD)
         assert (await fake.wait_for_sent(kind="file", thread_id=GROUP)).text == "notes.txt"
 
         for thread, kind, message in ((ALICE, USER, din), (GROUP, GROUP_THREAD, gin)):

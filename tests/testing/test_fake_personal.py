@@ -466,22 +466,7 @@ async def test_reaction_typing_receipts_and_undo_are_recorded_and_pushed(
     cmd, data = await alice_ws.event()
     assert cmd == 602
     assert json.loads("{" + data["actions"][0]["data"] + "}")["uid"] == BOT
-    infos = {
-        "data": [
-            {
-                "cmi": "5",
-                "gmi": msg_id,
-                "si": BOT,
-                "di": "0",
-                "mt": "webchat",
-                "st": 0,
-                "at": 0,
-                "cmd": 0,
-                "ts": 0,
-            }
-        ],
-        "senderId": BOT,
-    }
+    infos = {"data": [receipt_entry("5", msg_id, BOT)], "senderId": BOT}
     seen = await alice.call("/api/message/seenv2", {"msgInfos": wire.dumps(infos)})
     assert seen["error_code"] == 0
     assert (await fake.wait_for_sent(kind="seen")).thread_id == BOT
@@ -536,6 +521,12 @@ async def test_directory_endpoints_answer_with_inner_envelopes(fake: FakeZaloPer
     assert link["data"]["data"]["href"] == "https://example.org/a"
     alive = await bot.call("/keepalive", {"imei": bot.imei}, method="GET")
     assert alive["data"] == {"config_vesion": 1}
+
+
+def receipt_entry(cli_msg_id: str, msg_id: str, sender: str) -> dict[str, Any]:
+    """One ``msgInfos.data`` entry as sendSeenEvent.js / sendDeliveredEvent.js write it."""
+    fields = {"cmi": cli_msg_id, "gmi": msg_id, "si": sender, "di": "0", "mt": "webchat"}
+    return {**fields, "st": 0, "at": 0, "cmd": 0, "ts": 0}
 
 
 def upload_params(client: RawClient) -> dict[str, Any]:

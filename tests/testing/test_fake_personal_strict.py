@@ -27,6 +27,7 @@ from .test_fake_personal import (
     RawClient,
     close_clients,
     logged_in,
+    receipt_entry,
     upload_params,
 )
 
@@ -243,17 +244,7 @@ async def test_malformed_mention_info_is_refused(fake: FakeZaloPersonal) -> None
 def seen(bot: RawClient, entry: dict[str, Any] | None = None, **infos: Any) -> Req:
     # sendSeenEvent.js: msgInfos = JSON {data: [{cmi, gmi, si, di, mt, st, at, cmd, ts}],
     # senderId}.
-    base = {
-        "cmi": "5",
-        "gmi": "7000000000001",
-        "si": ALICE,
-        "di": "0",
-        "mt": "webchat",
-        "st": 0,
-        "at": 0,
-        "cmd": 0,
-        "ts": 0,
-    }
+    base = receipt_entry("5", "7000000000001", ALICE)
     data = {"data": [entry if entry is not None else base], "senderId": ALICE, **infos}
     return Req("/api/message/seenv2", {"msgInfos": wire.dumps(data)})
 

@@ -126,6 +126,24 @@ def _mentions(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) ->
     return None
 
 
+def _entries(
+    value: Any, fields: Mapping[str, Check], view: SessionView, groups: Mapping[str, FakeGroup]
+) -> str | None:
+    """What is wrong with a non-empty list of objects whose ``fields`` are all required."""
+    if not isinstance(value, list) or not value:
+        return "must be a non-empty list"
+    for entry in value:
+        if not isinstance(entry, dict):
+            return "entries must be objects"
+        for name, check in fields.items():
+            if name not in entry:
+                return f"entries lack {name}"
+            problem = check(entry[name], view, groups)
+            if problem is not None:
+                return f"entry {name} {problem}"
+    return None
+
+
 _RECEIPT_ENTRY: dict[str, Check] = {
     "cmi": _id,
     "gmi": _id,
@@ -146,7 +164,7 @@ def _msg_infos(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -
         return "must be a JSON object in a string"
     entries = infos.get("data")
     if not isinstance(entries, list) or not 1 <= len(entries) <= 50:
-        return "data must hold 1 to 50 messages"
+        return "data must hold 1 to 50 messages"  # MAX_MESSAGES_PER_SEND
     group = view.path.startswith("/api/group/")
     seen = view.path.endswith("/seenv2")
     if group and _id(infos.get("grid"), view, groups) is not None:
@@ -155,16 +173,8 @@ def _msg_infos(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -
         return "senderId must be a non-empty string id"
     if not seen and not _is_int(infos.get("seen")):
         return "seen must be a number"
-    for entry in entries:
-        if not isinstance(entry, dict):
-            return "data entries must be objects"
-        for name, check in _RECEIPT_ENTRY.items():
-            if name not in entry:
-                return f"data entries lack {name}"
-            problem = check(entry[name], view, groups)
-            if problem is not None:
-                return f"data entry {name} {problem}"
-    return None
+    problem = _entries(entries, _RECEIPT_ENTRY, view, groups)
+    return None if problem is None else f"data {problem}"
 
 
 _REACTION_REF: dict[str, Check] = {"gMsgID": _int, "cMsgID": _int, "msgType": _int}
@@ -187,15 +197,9 @@ def _react_list(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) 
             return "rIcon must be a string"
         if not (_is_int(body.get("rType")) and _is_int(body.get("source"))):
             return "rType and source must be numbers"
-        refs = body.get("rMsg")
-        if not isinstance(refs, list) or not refs:
-            return "rMsg must be a non-empty list"
-        for ref in refs:
-            if not isinstance(ref, dict):
-                return "rMsg entries must be objects"
-            for name, check in _REACTION_REF.items():
-                if check(ref.get(name), view, groups) is not None:
-                    return f"rMsg {name} must be a number"
+        problem = _entries(body.get("rMsg"), _REACTION_REF, view, groups)
+        if problem is not None:
+            return f"rMsg {problem}"
     return None
 
 
@@ -209,15 +213,7 @@ _DELETED_REF: dict[str, Check] = {
 
 def _deleted(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
     """``msgs`` of deleteMessage.js: ``[{cliMsgId, globalMsgId, ownerId, destId}]``."""
-    if not isinstance(value, list) or not value:
-        return "must be a non-empty list"
-    for ref in value:
-        if not isinstance(ref, dict):
-            return "entries must be objects"
-        for name, check in _DELETED_REF.items():
-            if check(ref.get(name), view, groups) is not None:
-                return f"entry {name} must be a non-empty string id"
-    return None
+    return _entries(value, _DELETED_REF, view, groups)
 
 
 def _only_me(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
