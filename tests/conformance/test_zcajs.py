@@ -125,6 +125,17 @@ async def test_zcajs_sees_declined_qr(fake: FakeZaloPersonal, start_zcajs: Any) 
         assert not reply["ok"]
 
 
+async def send_notes(js: Any, thread: str, kind: int) -> None:
+    """zca-js sends ``notes.txt`` (an async file: upload, ``file_done``, then the send)."""
+    await js.call(
+        "send_attachment",
+        base64="aGVsbG8gd29ybGQ=",
+        filename="notes.txt",
+        threadId=thread,
+        threadType=kind,
+    )
+
+
 async def test_zcajs_receives_file_done_and_sends_file(
     fake: FakeZaloPersonal, start_zcajs: Any
 ) -> None:
@@ -132,13 +143,7 @@ async def test_zcajs_receives_file_done_and_sends_file(
     async with start_zcajs(fake.base_url) as js:
         await js.call("login_cookie", credentials=creds)
         await js.call("listen")
-        await js.call(
-            "send_attachment",
-            base64="aGVsbG8gd29ybGQ=",
-            filename="notes.txt",
-            threadId=ALICE,
-            threadType=USER,
-        )
+        await send_notes(js, ALICE, USER)
         record = await fake.wait_for_sent(kind="file", thread_id=ALICE)
         assert record.text == "notes.txt"
         done = await js.event("upload_attachment")
@@ -230,3 +235,61 @@ async def test_zcajs_photo_link_typing_receipts_undo_and_lookups(
         reply = await js.call_raw("send", message="x", threadId=ALICE, threadType=USER)
         assert not reply["ok"]
         assert "simulated limit" in reply["error"]
+
+
+async def test_zcajs_group_calls_and_quotes_pass_the_strict_checks(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    """The calls the other tests leave out, so the strict fake is shown not to refuse them."""
+    creds = fake.credentials(BOT, user_agent=UA)
+    async with start_zcajs(fake.base_url) as js:
+        await js.call("login_cookie", credentials=creds)
+        await js.call("listen")
+        await fake.group(GROUP).user(CAROL).says("hello team")
+        gin = (await js.event("message", lambda e: e["type"] == GROUP_THREAD))["data"]
+        await fake.user(ALICE).says_to(BOT, "quote me")
+        din = (await js.event("message", lambda e: e["type"] == USER))["data"]
+
+        for quote, thread, kind in ((gin, GROUP, GROUP_THREAD), (din, ALICE, USER)):
+            await js.call(
+                "send", message={"msg": "re", "quote": quote}, threadId=thread, threadType=kind
+            )
+            record = await fake.wait_for_sent(kind="text", thread_id=thread)
+            assert record.endpoint.endswith("/quote")
+
+        await js.call("call", name="sendTypingEvent", args=[GROUP, GROUP_THREAD])
+        await fake.wait_for_sent(kind="typing", thread_id=GROUP)
+        await js.call(
+            "react",
+            icon="/-heart",
+            msgId=gin["msgId"],
+            cliMsgId=gin["cliMsgId"],
+            threadId=GROUP,
+            threadType=GROUP_THREAD,
+        )
+        await fake.wait_for_sent(kind="reaction", thread_id=GROUP)
+        await js.call("call", name="sendDeliveredEvent", args=[False, [gin], GROUP_THREAD])
+        await js.call("call", name="sendSeenEvent", args=[[gin], GROUP_THREAD])
+        await fake.wait_for_sent(kind="delivered", thread_id=GROUP)
+        await fake.wait_for_sent(kind="seen", thread_id=GROUP)
+
+        sent = await js.call("send", message="oops", threadId=GROUP, threadType=GROUP_THREAD)
+        record = await fake.wait_for_sent(kind="text", text="oops")
+        ref = {"msgId": str(sent["message"]["msgId"]), "cliMsgId": record.cli_msg_id}
+        await js.call("call", name="undo", args=[ref, GROUP, GROUP_THREAD])
+        assert (await fake.wait_for_sent(kind="undo")).thread_id == GROUP
+
+        await send_notes(js, GROUP, GROUP_THREAD)
+        assert (await fake.wait_for_sent(kind="file", thread_id=GROUP)).text == "notes.txt"
+
+        for thread, kind, message in ((ALICE, USER, din), (GROUP, GROUP_THREAD, gin)):
+            dest = {"threadId": thread, "type": kind, "data": message}
+            await js.call("call", name="deleteMessage", args=[dest, True])
+            assert (await fake.wait_for_sent(kind="delete", thread_id=thread)).msg_id == (
+                message["msgId"]
+            )
+
+        users = await js.call("call", name="getUserInfo", args=[ALICE])
+        assert ALICE in users["changed_profiles"]
+        members = await js.call("call", name="getGroupMembersInfo", args=[[CAROL]])
+        assert members["profiles"][CAROL]["displayName"] == "Carol"

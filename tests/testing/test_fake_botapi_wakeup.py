@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from zalogate.testing.fake_botapi import _Signal
+from zalogate.testing.fake_botapi.models import Signal as _Signal
 
 
 async def test_a_notify_before_the_waiting_task_starts_wakes_it() -> None:

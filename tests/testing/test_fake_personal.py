@@ -441,7 +441,8 @@ async def test_reaction_typing_receipts_and_undo_are_recorded_and_pushed(
     alice = await logged_in(fake, ALICE)
     alice_ws = await alice.listen()
     sent = await bot.call(
-        "/api/message/sms", {"message": "x", "clientId": 5, "imei": "i", "toid": ALICE}
+        "/api/message/sms",
+        {"message": "x", "clientId": 5, "imei": bot.imei, "ttl": 0, "toid": ALICE},
     )
     msg_id = str(sent["data"]["msgId"])
     await alice_ws.event()
@@ -461,31 +462,16 @@ async def test_reaction_typing_receipts_and_undo_are_recorded_and_pushed(
     assert cmd == 612
     assert data["reactGroups"] == []
     assert json.loads(data["reacts"][0]["content"])["rIcon"] == "/-strong"
-    await bot.call("/api/message/typing", {"toid": ALICE, "destType": 3, "imei": "i"})
+    await bot.call("/api/message/typing", {"toid": ALICE, "destType": 3, "imei": bot.imei})
     cmd, data = await alice_ws.event()
     assert cmd == 602
     assert json.loads("{" + data["actions"][0]["data"] + "}")["uid"] == BOT
-    infos = {
-        "data": [
-            {
-                "cmi": "5",
-                "gmi": msg_id,
-                "si": BOT,
-                "di": "0",
-                "mt": "webchat",
-                "st": 0,
-                "at": 0,
-                "cmd": 0,
-                "ts": 0,
-            }
-        ],
-        "senderId": BOT,
-    }
+    infos = {"data": [receipt_entry("5", msg_id, BOT)], "senderId": BOT}
     seen = await alice.call("/api/message/seenv2", {"msgInfos": wire.dumps(infos)})
     assert seen["error_code"] == 0
     assert (await fake.wait_for_sent(kind="seen")).thread_id == BOT
     undo = await bot.call(
-        "/api/message/undo", {"msgId": msg_id, "clientId": 6, "cliMsgIdUndo": 5, "toid": ALICE}
+        "/api/message/undo", {"msgId": msg_id, "clientId": 6, "cliMsgIdUndo": "5", "toid": ALICE}
     )
     assert undo["error_code"] == 0
     cmd, data = await alice_ws.event()
@@ -497,7 +483,18 @@ async def test_reaction_typing_receipts_and_undo_are_recorded_and_pushed(
 
 async def test_directory_endpoints_answer_with_inner_envelopes(fake: FakeZaloPersonal) -> None:
     bot = await logged_in(fake, BOT)
-    friends = await bot.call("/api/social/friend/getfriends", {"page": 1}, method="GET")
+    friends = await bot.call(
+        "/api/social/friend/getfriends",
+        {
+            "incInvalid": 1,
+            "page": 1,
+            "count": 20000,
+            "avatar_size": 120,
+            "actiontime": 0,
+            "imei": bot.imei,
+        },
+        method="GET",
+    )
     assert [f["userId"] for f in friends["data"]] == [ALICE]
     ids = await bot.call("/api/group/getlg/v4", method="GET")
     assert list(ids["data"]["gridVerMap"]) == [GROUP]
@@ -509,35 +506,56 @@ async def test_directory_endpoints_answer_with_inner_envelopes(fake: FakeZaloPer
     assert members["data"]["profiles"][CAROL]["displayName"] == "Carol"
     me = await bot.call("/api/social/profile/me-v2", method="GET")
     assert me["data"]["profile"]["displayName"] == "Bot"
-    found = await bot.call("/api/friend/profile/get", {"phone": "84900000002"}, method="GET")
+    lookup = {"avatar_size": 240, "language": "vi", "imei": bot.imei, "reqSrc": 40}
+    found = await bot.call(
+        "/api/friend/profile/get", {"phone": "84900000002", **lookup}, method="GET"
+    )
     assert found["data"]["uid"] == ALICE
-    missing = await bot.call("/api/friend/profile/get", {"phone": "84111"}, method="GET")
+    missing = await bot.call("/api/friend/profile/get", {"phone": "84111", **lookup}, method="GET")
     assert missing["error_code"] == ERR_NOT_FOUND
     link = await bot.call(
-        "/api/message/parselink", {"link": "https://example.org/a", "version": 1}, method="GET"
+        "/api/message/parselink",
+        {"link": "https://example.org/a", "version": 1, "imei": bot.imei},
+        method="GET",
     )
     assert link["data"]["data"]["href"] == "https://example.org/a"
     alive = await bot.call("/keepalive", {"imei": bot.imei}, method="GET")
     assert alive["data"] == {"config_vesion": 1}
 
 
-async def test_async_file_upload_is_followed_by_file_done(fake: FakeZaloPersonal) -> None:
-    bot = await logged_in(fake, BOT)
-    ws = await bot.listen()
-    params = {
+def receipt_entry(cli_msg_id: str, msg_id: str, sender: str) -> dict[str, Any]:
+    """One ``msgInfos.data`` entry as sendSeenEvent.js / sendDeliveredEvent.js write it."""
+    fields = {"cmi": cli_msg_id, "gmi": msg_id, "si": sender, "di": "0", "mt": "webchat"}
+    return {**fields, "st": 0, "at": 0, "cmd": 0, "ts": 0}
+
+
+def upload_params(client: RawClient) -> dict[str, Any]:
+    """One 5-byte chunk of ``a.txt`` to Alice, with every field uploadAttachment.js sends."""
+    return {
         "toid": ALICE,
         "totalChunk": 1,
         "fileName": "a.txt",
         "clientId": 77,
         "totalSize": 5,
-        "imei": bot.imei,
+        "imei": client.imei,
         "isE2EE": 0,
         "jxl": 0,
         "chunkId": 1,
     }
+
+
+async def test_async_file_upload_is_followed_by_file_done(fake: FakeZaloPersonal) -> None:
+    bot = await logged_in(fake, BOT)
+    ws = await bot.listen()
+    params = upload_params(bot)
     resp = await bot.http.post(
         "/api/message/asyncfile/upload",
-        params={"type": 2, "params": wire.seal_session_payload(bot.key, params)},
+        params={
+            "type": 2,
+            "params": wire.seal_session_payload(bot.key, params),
+            "zpw_ver": 685,
+            "zpw_type": 30,
+        },
         files={"chunkContent": ("a.txt", b"hello", "application/octet-stream")},
     )
     upload = wire.open_session_payload(bot.key, resp.json()["data"])["data"]
@@ -564,7 +582,7 @@ async def test_session_calls_need_the_session_cookie(fake: FakeZaloPersonal) -> 
 async def test_injected_errors_surface_in_inner_or_outer_envelope(fake: FakeZaloPersonal) -> None:
     bot = await logged_in(fake, BOT)
     fake.fail("message/sms", 114, "rate limited")
-    params = {"message": "x", "clientId": 1, "imei": "i", "toid": ALICE}
+    params = {"message": "x", "clientId": 1, "imei": bot.imei, "ttl": 0, "toid": ALICE}
     failed = await bot.call("/api/message/sms", params)
     assert (failed["error_code"], failed["error_message"]) == (114, "rate limited")
     assert (await bot.call("/api/message/sms", params))["error_code"] == 0

@@ -24,12 +24,22 @@ from hypothesis import strategies as st
 
 from zalogate.testing import FakeZaloPersonal
 from zalogate.testing.fake_personal import SentRecord, wire
-from zalogate.testing.fake_personal.server import ERR_SESSION, _form_value
+from zalogate.testing.fake_personal.server import ERR_SESSION
+from zalogate.testing.fake_personal.session import _form_value
 
-from .test_fake_personal import ALICE, BOT, close_clients, logged_in
+from .test_fake_personal import ALICE, BOT, RawClient, close_clients, logged_in
 from .test_http_server import talk_to
 
-SMS = {"message": "hi", "clientId": 1, "imei": "i", "toid": ALICE}
+VERSION = {"zpw_ver": 685, "zpw_type": 30}
+
+
+def sms(client: RawClient, message: str = "hi") -> dict[str, Any]:
+    """A text to Alice with every field zca-js sends."""
+    return {"message": message, "clientId": 1, "imei": client.imei, "ttl": 0, "toid": ALICE}
+
+
+def typing(client: RawClient) -> dict[str, Any]:
+    return {"toid": ALICE, "destType": 3, "imei": client.imei}
 
 
 @pytest.fixture
@@ -72,13 +82,13 @@ async def test_on_sent_reports_each_record_until_removed(fake: FakeZaloPersonal)
     bot = await logged_in(fake, BOT)
     seen: list[SentRecord] = []
     remove = fake.on_sent(seen.append)
-    assert (await bot.call("/api/message/sms", SMS))["error_code"] == 0
-    await bot.call("/api/message/typing", {"toid": ALICE, "imei": "i"})
+    assert (await bot.call("/api/message/sms", sms(bot)))["error_code"] == 0
+    await bot.call("/api/message/typing", typing(bot))
     assert [r.kind for r in seen] == ["text", "typing"]
     assert seen == fake.sent
     remove()
     remove()  # a second removal is harmless
-    await bot.call("/api/message/sms", SMS)
+    await bot.call("/api/message/sms", sms(bot))
     assert len(seen) == 2
     assert len(fake.sent) == 3
 
@@ -88,10 +98,10 @@ async def test_wait_for_sent_wakes_on_a_later_record_and_times_out(
 ) -> None:
     bot = await logged_in(fake, BOT)
     waiting = asyncio.ensure_future(fake.wait_for_sent(kind="text", count=2, timeout_s=5))
-    await bot.call("/api/message/sms", SMS)
+    await bot.call("/api/message/sms", sms(bot))
     await asyncio.sleep(0)
     assert not waiting.done()
-    await bot.call("/api/message/sms", {**SMS, "message": "second"})
+    await bot.call("/api/message/sms", sms(bot, "second"))
     assert (await waiting).text == "second"
     with pytest.raises(TimeoutError):
         await fake.wait_for_sent(kind="seen", timeout_s=0.05)
@@ -165,23 +175,30 @@ async def test_garbage_gets_400_and_a_failing_handler_500(fake: FakeZaloPersonal
         raise RuntimeError("boom")
 
     fake._routes["/api/message/sms"] = broken
-    sealed = wire.seal_session_payload(bot.key, SMS)
-    failed = await bot.http.post("/api/message/sms", data={"params": sealed})
+    sealed = wire.seal_session_payload(bot.key, sms(bot))
+    failed = await bot.http.post("/api/message/sms", params=VERSION, data={"params": sealed})
     assert (failed.status_code, failed.text) == (500, "Internal Server Error")
     # The connection was closed; the client's next call opens a new one and works.
-    assert (await bot.call("/api/message/typing", {"toid": ALICE}))["error_code"] == 0
+    assert (await bot.call("/api/message/typing", typing(bot)))["error_code"] == 0
 
 
 async def test_query_params_take_the_last_value_and_form_bodies_the_first(
     fake: FakeZaloPersonal,
 ) -> None:
     bot = await logged_in(fake, BOT)
-    good = wire.seal_session_payload(bot.key, SMS)
-    resp = await bot.http.get("/api/message/sms", params=[("params", "garbage"), ("params", good)])
+    link = {"link": "https://example.org/a", "version": 1, "imei": bot.imei}
+    good = wire.seal_session_payload(bot.key, link)
+    resp = await bot.http.get(
+        "/api/message/parselink",
+        params=[("params", "garbage"), ("params", good), *VERSION.items()],
+    )
     inner = wire.open_session_payload(bot.key, resp.json()["data"])
     assert inner["error_code"] == 0
+    good = wire.seal_session_payload(bot.key, sms(bot))
     resp = await bot.http.post(
-        "/api/message/sms", content=f"params={quote(good, safe='')}&params=garbage"
+        "/api/message/sms",
+        params=VERSION,
+        content=f"params={quote(good, safe='')}&params=garbage",
     )
     assert wire.open_session_payload(bot.key, resp.json()["data"])["error_code"] == 0
     async with httpx2.AsyncClient(base_url=fake.base_url) as anonymous:
