@@ -26,9 +26,11 @@ async def test_a_refused_quote_is_dropped_once(
     client, _ = oa
     fake.user("42")
     message_id = await client.send_text("42", "hi", quote="not-a-message-of-this-chat")
-    assert fake.sent[-1].message_id == message_id and fake.sent[-1].quote is None
+    assert fake.sent[-1].message_id == message_id
+    assert fake.sent[-1].quote is None
     quoted = await client.send_text("42", "re", quote=message_id)
-    assert fake.sent[-1].message_id == quoted and fake.sent[-1].quote == message_id
+    assert fake.sent[-1].message_id == quoted
+    assert fake.sent[-1].quote == message_id
 
 
 async def test_an_image_is_uploaded_as_multipart_then_sent_as_media(
@@ -85,7 +87,8 @@ async def test_outside_seven_days_is_refused_and_not_retryable(
     user.last_interaction = fake.clock() - 8 * 86400
     with pytest.raises(OutsideWindowError) as caught:
         await client.send_text("42", "too late")
-    assert caught.value.error == -230 and not caught.value.retryable
+    assert caught.value.error == -230
+    assert not caught.value.retryable
 
 
 async def test_rate_limits_are_retryable_without_a_refresh(
@@ -97,7 +100,9 @@ async def test_rate_limits_are_retryable_without_a_refresh(
     await client.send_text("42", "one")
     with pytest.raises(RateLimitedError) as caught:
         await client.send_text("42", "two")
-    assert caught.value.error == -32 and caught.value.retryable and fake.refresh_calls == 0
+    assert caught.value.error == -32
+    assert caught.value.retryable
+    assert fake.refresh_calls == 0
     fake.rate_limit = None
     fake.fail_next("/v3.0/oa/message/cs", 429, "Too Many Requests", status=429)
     with pytest.raises(RateLimitedError):
@@ -135,9 +140,11 @@ async def test_look_ups_read_profile_followers_and_recent_chats(
     fake.user_message("42", "user_send_text", {"text": "Chào shop"})
     assert (await client.user_detail("42"))["display_name"] == "Khoa"
     page = await client.followers()
-    assert page["total"] == 1 and page["users"] == [{"user_id": "42"}]
+    assert page["total"] == 1
+    assert page["users"] == [{"user_id": "42"}]
     rows = await client.recent_chats()
-    assert rows[0]["message"] == "Chào shop" and rows[0]["from_id"] == "42"
+    assert rows[0]["message"] == "Chào shop"
+    assert rows[0]["from_id"] == "42"
     with pytest.raises(TooLargeError):
         await client.call("GET", "/v2.0/oa/listrecentchat", data={"offset": 0, "count": 11})
     assert (await client.get_oa())["oa_id"] == fake.oa_id

@@ -56,7 +56,9 @@ async def test_a_kill_after_the_save_keeps_the_grant(
     assert await worker.wait() == -signal.SIGKILL
     assert fake.refresh_calls == 1
     saved = TokenFile(tmp_path, fake.oa_id).load()
-    assert saved is not None and old is not None and saved.refresh_token != old.refresh_token
+    assert saved is not None
+    assert old is not None
+    assert saved.refresh_token != old.refresh_token
     # The restarted gateway uses the saved pair, and can still refresh with it.
     keeper = TokenKeeper(oauth, TokenFile(tmp_path, fake.oa_id), oa_id=fake.oa_id)
     client = ZaloOA(keeper, api_url=fake.base_url)
@@ -64,5 +66,6 @@ async def test_a_kill_after_the_save_keeps_the_grant(
     await client.send_text("42", "still here")
     assert fake.refresh_calls == 1
     await keeper.force_refresh(saved.access_token)
-    assert fake.refresh_calls == 2 and keeper.reauth_reason is None
+    assert fake.refresh_calls == 2
+    assert keeper.reauth_reason is None
     await client.aclose()

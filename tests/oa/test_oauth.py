@@ -9,6 +9,7 @@ import pytest
 
 from zalogate.oa import (
     InvalidRedirectUriError,
+    OAuthError,
     OAuthClient,
     StateMismatchError,
     pkce_challenge,
@@ -68,10 +69,12 @@ async def test_the_code_exchange_is_a_form_post_with_the_secret_in_a_header(
     call = next(c for c in fake.calls if c.path == "/v4/oa/access_token")
     form = dict(urllib.parse.parse_qsl(call.body.decode()))
     assert form["grant_type"] == "authorization_code"
-    assert form["app_id"] == fake.app_id and form["code"] == code
+    assert form["app_id"] == fake.app_id
+    assert form["code"] == code
     assert call.headers["secret_key"] == fake.secret_key
     assert call.headers["content-type"].startswith("application/x-www-form-urlencoded")
-    assert fake.secret_key not in call.body.decode() and fake.secret_key not in call.query
+    assert fake.secret_key not in call.body.decode()
+    assert fake.secret_key not in call.query
     # expires_in came as the string "90000".
     assert pair.expires_at - fake.clock() == pytest.approx(90000, abs=5)
     assert pair.access_token in fake.grant.access
@@ -84,12 +87,12 @@ async def test_a_200_error_body_from_the_token_endpoint_is_an_error(fake: FakeZa
         consent = client.consent("https://elsewhere.example/cb")
         async with httpx2.AsyncClient(trust_env=False) as browser:
             answer = await browser.get(consent.url)
-        assert answer.status_code == 200 and answer.json()["error"] == -14003
+        assert answer.status_code == 200
+        assert answer.json()["error"] == -14003
         # The exchange itself with a bad code: refused, nothing returned.
         fake.redirect_uri = "https://elsewhere.example/cb"
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(OAuthError, match="-14019"):
             await client.exchange("not-a-code", consent.state)
-        assert "-140" in str(caught.value)
     finally:
         await client.aclose()
 

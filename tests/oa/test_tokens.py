@@ -37,7 +37,9 @@ async def test_twenty_concurrent_sends_at_expiry_cause_one_refresh(
     assert fake.refresh_calls == 1
     tokens = {c.headers["access_token"] for c in fake.calls if c.path == "/v3.0/oa/message/cs"}
     new = store.load()
-    assert new is not None and tokens == {new.access_token} and new.access_token != old.access_token
+    assert new is not None
+    assert tokens == {new.access_token}
+    assert new.access_token != old.access_token
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
 
 
@@ -48,8 +50,10 @@ async def test_two_refreshes_in_a_row_use_the_new_refresh_token(
     keeper = TokenKeeper(oauth, store, oa_id=fake.oa_id)
     first = await keeper.force_refresh(await keeper.access_token())
     second = await keeper.force_refresh(first)
-    assert fake.refresh_calls == 2 and second != first
-    assert len(fake.grant.burned) == 2 and keeper.reauth_reason is None
+    assert fake.refresh_calls == 2
+    assert second != first
+    assert len(fake.grant.burned) == 2
+    assert keeper.reauth_reason is None
 
 
 async def test_a_failed_save_keeps_the_new_pair_in_memory_and_alerts(
@@ -64,9 +68,13 @@ async def test_a_failed_save_keeps_the_new_pair_in_memory_and_alerts(
 
     store.save = broken_save  # type: ignore[method-assign]
     token = await keeper.access_token()
-    assert token in fake.grant.access and fake.refresh_calls == 1
-    assert await keeper.access_token() == token and fake.refresh_calls == 1
-    assert alerts and "could not be saved" in alerts[0] and token not in alerts[0]
+    assert token in fake.grant.access
+    assert fake.refresh_calls == 1
+    assert await keeper.access_token() == token
+    assert fake.refresh_calls == 1
+    assert alerts
+    assert "could not be saved" in alerts[0]
+    assert token not in alerts[0]
 
 
 async def test_a_refused_refresh_needs_reauthorisation_and_fails_fast(
@@ -82,7 +90,8 @@ async def test_a_refused_refresh_needs_reauthorisation_and_fails_fast(
         await keeper.access_token()
     assert fake.refresh_calls == 1  # no retry loop
     assert store.path.read_bytes() == before  # the stored pair is untouched
-    assert keeper.reauth_reason and "-14014" in keeper.reauth_reason
+    assert keeper.reauth_reason
+    assert "-14014" in keeper.reauth_reason
     # Another process sharing the state dir sees the mark without calling Zalo.
     other = TokenKeeper(oauth, TokenFile(tmp_path, fake.oa_id), oa_id=fake.oa_id)
     with pytest.raises(ReauthorizationRequiredError):
@@ -93,17 +102,19 @@ async def test_a_refused_refresh_needs_reauthorisation_and_fails_fast(
 async def test_a_token_error_forces_one_refresh_and_one_retry(
     fake: FakeZaloOA, oa: tuple[ZaloOA, TokenKeeper]
 ) -> None:
-    client, keeper = oa
+    client, _keeper = oa
     fake.user("42")
     fake.fail_next("/v3.0/oa/message/cs", -216, "Access token is invalid")
     await client.send_text("42", "hi")
-    assert fake.refresh_calls == 1 and len(fake.sent) == 1
+    assert fake.refresh_calls == 1
+    assert len(fake.sent) == 1
     # Twice in a row: surfaced after the one retry, not looped.
     fake.fail_next("/v3.0/oa/message/cs", -220)
     fake.fail_next("/v3.0/oa/message/cs", -220)
     with pytest.raises(Exception, match="-220"):
         await client.send_text("42", "again")
-    assert fake.refresh_calls == 2 and len(fake.sent) == 1
+    assert fake.refresh_calls == 2
+    assert len(fake.sent) == 1
 
 
 async def test_the_token_travels_in_the_access_token_header_only(
@@ -116,7 +127,8 @@ async def test_the_token_travels_in_the_access_token_header_only(
     token = await keeper.access_token()
     for call in fake.calls:
         assert call.headers["access_token"] == token
-        assert "authorization" not in call.headers and token not in call.query
+        assert "authorization" not in call.headers
+        assert token not in call.query
     detail = next(c for c in fake.calls if c.path == "/v3.0/oa/user/detail")
     assert detail.query.startswith("data=")
 
@@ -130,6 +142,7 @@ async def test_processes_sharing_a_state_dir_adopt_each_others_refresh(
     first = TokenKeeper(oauth, TokenFile(tmp_path, fake.oa_id), oa_id=fake.oa_id)
     second = TokenKeeper(oauth, TokenFile(tmp_path, fake.oa_id), oa_id=fake.oa_id)
     a, b = await asyncio.gather(first.access_token(), second.access_token())
-    assert a == b and fake.refresh_calls == 1
+    assert a == b
+    assert fake.refresh_calls == 1
     saved = json.loads((tmp_path / f"{fake.oa_id}.json").read_text())
     assert saved["access_token"] == a
