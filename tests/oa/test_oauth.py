@@ -9,8 +9,8 @@ import pytest
 
 from zalogate.oa import (
     InvalidRedirectUriError,
-    OAuthError,
     OAuthClient,
+    OAuthError,
     StateMismatchError,
     pkce_challenge,
 )
