@@ -1,0 +1,210 @@
+"""The ``zalooa`` channel in a real gateway against ``FakeZaloOA`` (scenarios 11-23, 27)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx2
+import pytest
+
+from zalogate.backoff import BackoffConfig
+from zalogate.channels.zalooa import plugin
+from zalogate.channels.zalooa.channel import ZalooaChannel
+from zalogate.core.agent import Turn
+from zalogate.core.errors import DeliveryError, FailureKind
+from zalogate.core.model import ReplyPayload
+from zalogate.oa import TokenFile, TokenPair
+from zalogate.oa.signature import sign
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.logging import clear_registered_secrets, reset_logging
+from zalogate.testing import FakeZaloOA
+
+TINY = BackoffConfig(min_delay=0.001, max_delay=0.01, jitter=0.0)
+
+
+@pytest.fixture(autouse=True)
+def _clean_logging() -> Iterator[None]:
+    yield
+    reset_logging()
+    clear_registered_secrets()
+
+
+class Agent:
+    def __init__(self, reply: str | None = None) -> None:
+        self.reply = reply
+        self.turns: list[Turn] = []
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        self.turns.append(turn)
+        yield ReplyPayload(text=self.reply or f"echo: {turn.text}")
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def world(fake: FakeZaloOA, tmp_path: Path, agent: Agent, **extra: Any) -> Gateway:
+    section = {
+        "appId": fake.app_id,
+        "secretKey": fake.secret_key,
+        "oaSecretKey": fake.oa_secret_key,
+        "oaId": fake.oa_id,
+        "apiUrl": fake.base_url,
+        "oauthUrl": fake.base_url,
+        "dmPolicy": "open",
+        "allowFrom": ["*"],
+        **extra,
+    }
+    pair = fake.grant_pair()
+    TokenFile(tmp_path / "state" / "zalooa" / "default", "grant").save(
+        TokenPair(pair["access_token"], pair["refresh_token"], fake.clock() + 90000)
+    )
+    config = SimpleNamespace(
+        gateway=SimpleNamespace(host="127.0.0.1", port=0),
+        channels=SimpleNamespace(plugin_section=lambda c: section if c == "zalooa" else None),
+    )
+    return Gateway(
+        config,
+        state_dir=tmp_path / "state",
+        channels=[plugin],
+        agent=agent,
+        backoff=TINY,
+        unauthorized_backoff=TINY,
+        startup_grace=0.05,
+        configure_logs=False,
+    )
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZaloOA]:
+    async with FakeZaloOA() as server:
+        yield server
+
+
+async def started(gateway: Gateway, fake: FakeZaloOA) -> None:
+    fake.webhook_url = f"{gateway.url}/zalooa/default/webhook"
+    async with httpx2.AsyncClient() as client:
+
+        async def mounted() -> bool:
+            answer = await client.post(fake.webhook_url, content=b"{}")
+            return answer.status_code != 404
+
+        async with asyncio.timeout(10):
+            while not await mounted():
+                await asyncio.sleep(0.02)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("variant", ["mac=app_id", "bare=app_id", "mac=oa_id"])
+async def test_a_signed_message_is_answered_once_and_echoes_are_ignored(
+    fake: FakeZaloOA, tmp_path: Path, variant: str
+) -> None:
+    fake.signature_variant = variant  # type: ignore[assignment]
+    agent = Agent()
+    gateway = world(fake, tmp_path, agent)
+    async with gateway:
+        await started(gateway, fake)
+        fake.user("246845883529197922", "Khoa")
+        event = fake.user_message("246845883529197922", "user_send_text", {"text": "xin chao"})
+        delivery = await fake.deliver(event)
+        assert delivery.status == 200
+        again = await fake.redeliver(delivery)  # Zalo's retry: same msg_id
+        assert again.status == 200
+        [reply] = await fake.wait_for_sent(1)
+        assert reply.text == "echo: xin chao"
+        assert reply.user_id == "246845883529197922"
+        await until(lambda: len(fake.deliveries) >= 3)  # the oa_send_text echo came back
+        await asyncio.sleep(0.2)
+    assert [t.text for t in agent.turns] == ["xin chao"]
+    assert len(fake.sent) == 1
+
+
+@pytest.mark.timeout(30)
+async def test_bad_signatures_are_refused_and_unknown_events_acknowledged(
+    fake: FakeZaloOA, tmp_path: Path
+) -> None:
+    agent = Agent()
+    gateway = world(fake, tmp_path, agent)
+    async with gateway:
+        await started(gateway, fake)
+        fake.user("42")
+        body = json.dumps(fake.user_message("42", "user_send_text", {"text": "x"})).encode()
+        ts = json.loads(body)["timestamp"]
+        wrong = sign(fake.app_id, body, ts, fake.secret_key)  # the app secret, not the OA's
+        async with httpx2.AsyncClient() as client:
+            answer = await client.post(
+                fake.webhook_url or "", content=body, headers={"X-ZEvent-Signature": f"mac={wrong}"}
+            )
+            assert answer.status_code == 401
+        unknown = await fake.deliver(fake.event("user_did_something_new", user_id="42"))
+        assert unknown.status == 200
+        follow = fake.event("follow", oa_id=fake.oa_id, follower={"id": "43"}, source="oa_profile")
+        assert (await fake.deliver(follow)).status == 200
+        await asyncio.sleep(0.2)
+    assert agent.turns == []
+
+
+@pytest.mark.timeout(30)
+async def test_a_long_reply_is_chunked_at_2000(fake: FakeZaloOA, tmp_path: Path) -> None:
+    agent = Agent(reply=("word " * 900).strip())  # 4499 characters
+    gateway = world(fake, tmp_path, agent)
+    async with gateway:
+        await started(gateway, fake)
+        fake.user("42")
+        await fake.deliver(fake.user_message("42", "user_send_text", {"text": "long"}))
+        sent = await fake.wait_for_sent(3)
+    assert [len(s.text or "") <= 2000 for s in sent] == [True, True, True]
+    assert " ".join((s.text or "") for s in sent).split() == agent.reply.split()  # type: ignore[union-attr]
+
+
+async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
+    fake: FakeZaloOA, tmp_path: Path
+) -> None:
+    gateway = world(fake, tmp_path, Agent())  # saves the grant; not started
+    del gateway
+    context = SimpleNamespace(
+        config=SimpleNamespace(
+            channels=SimpleNamespace(
+                plugin_section=lambda c: {
+                    "appId": fake.app_id,
+                    "secretKey": fake.secret_key,
+                    "apiUrl": fake.base_url,
+                    "oauthUrl": fake.base_url,
+                }
+            )
+        ),
+        state_dir=tmp_path / "state",
+    )
+    channel = ZalooaChannel(context)  # type: ignore[arg-type]
+    [account] = channel.accounts()
+    live = channel.live(account)
+    for user_id, days in (("42", 8), ("43", 3), ("44", 1)):
+        fake.user(user_id)
+        live.interactions.touch(user_id, int((fake.clock() - days * 86400) * 1000))
+    with pytest.raises(DeliveryError, match="7-day reply window") as closed:
+        await channel.send(account, "42", ReplyPayload(text="late"))
+    assert closed.value.kind is FailureKind.FATAL
+    with pytest.raises(DeliveryError, match="paidSends") as billed:
+        await channel.send(account, "43", ReplyPayload(text="billed"))
+    assert billed.value.kind is FailureKind.FATAL
+    receipt = await channel.send(account, "44", ReplyPayload(text="free"))
+    assert len(receipt.message_ids) == 1
+    assert fake.sent[-1].text == "free"
+    # Zalo's own -230 (no record here) is a FATAL dead letter too.
+    fake.user("45").last_interaction = fake.clock() - 9 * 86400
+    with pytest.raises(DeliveryError, match="-230") as refused:
+        await channel.send(account, "45", ReplyPayload(text="x"))
+    assert refused.value.kind is FailureKind.FATAL
+    # A refused refresh: sends fail fast as UNAUTHORIZED.
+    live.keeper._reauth = "refresh refused: error -14014"
+    with pytest.raises(DeliveryError) as unauthorised:
+        await channel.send(account, "44", ReplyPayload(text="x"))
+    assert unauthorised.value.kind is FailureKind.UNAUTHORIZED
+    await channel.aclose()
