@@ -16,6 +16,7 @@ from zalogate.oa.client import DEFAULT_API_URL, TEXT_LIMIT, UPLOAD_LIMITS, Token
 from zalogate.oa.errors import *  # noqa: F403 - the tree is the package's public surface
 from zalogate.oa.errors import __all__ as _errors
 from zalogate.oa.oauth import (
+    CONSENT_TTL,
     DEFAULT_OAUTH_URL,
     ConsentRequest,
     OAuthClient,
@@ -26,6 +27,7 @@ from zalogate.oa.oauth import (
 from zalogate.oa.tokens import DEFAULT_MARGIN, TokenFile, TokenKeeper
 
 __all__ = [
+    "CONSENT_TTL",
     "DEFAULT_API_URL",
     "DEFAULT_MARGIN",
     "DEFAULT_OAUTH_URL",

@@ -32,6 +32,8 @@ __all__ = [
     "ConsentRequest",
     "OAuthClient",
     "TokenPair",
+    "consent_from_json",
+    "consent_to_json",
     "pkce_challenge",
     "pkce_verifier",
 ]
@@ -91,6 +93,24 @@ class ConsentRequest:
     state: str
     verifier: str | None = field(repr=False)
     created_at: float
+
+
+def consent_to_json(request: ConsentRequest) -> dict[str, Any]:
+    """The stored form of a pending consent (its verifier is a secret: store it 0600)."""
+    return {
+        "url": request.url,
+        "state": request.state,
+        "verifier": request.verifier,
+        "created_at": request.created_at,
+    }
+
+
+def consent_from_json(data: dict[str, Any]) -> ConsentRequest:
+    """Read a stored pending consent (``KeyError``/``ValueError``/``TypeError`` if damaged)."""
+    verifier = data["verifier"]
+    if verifier is not None and not isinstance(verifier, str):
+        raise ValueError("verifier")
+    return ConsentRequest(str(data["url"]), str(data["state"]), verifier, float(data["created_at"]))
 
 
 def _expires_in(value: object) -> float:
@@ -156,6 +176,10 @@ class OAuthClient:
         request = ConsentRequest(url, state, verifier, now)
         self._pending[state] = request
         return request
+
+    def remember(self, request: ConsentRequest) -> None:
+        """Accept a callback for ``request`` issued elsewhere (e.g. by ``channels login``)."""
+        self._pending[request.state] = request
 
     def take_state(self, state: str, *, now: float | None = None) -> ConsentRequest:
         """The consent request ``state`` names, forgotten now (``StateMismatchError``)."""

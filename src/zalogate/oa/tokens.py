@@ -151,6 +151,7 @@ class TokenKeeper:
     @property
     def reauth_reason(self) -> str | None:
         """Why the OA must be authorised again (``None`` while the grant is usable)."""
+        self._recheck()
         return self._reauth
 
     @property
@@ -164,8 +165,16 @@ class TokenKeeper:
         self._pair = pair
         self._reauth = None
 
+    def _recheck(self) -> None:
+        # A consent saved by another process (``channels login``) clears the re-auth mark.
+        if self._reauth is not None and self._store.reauth_reason() is None:
+            pair = self._store.load()
+            if pair is not None:
+                self._pair, self._reauth = pair, None
+
     async def access_token(self) -> str:
         """A usable access token, refreshed first when it expires within the margin."""
+        self._recheck()
         if self._reauth is not None:
             raise ReauthorizationRequiredError(self.oa_id, self._reauth)
         pair = self._pair
@@ -175,6 +184,7 @@ class TokenKeeper:
 
     async def force_refresh(self, stale: str) -> str:
         """A new access token after Zalo refused ``stale`` (shared if someone already did it)."""
+        self._recheck()
         if self._reauth is not None:
             raise ReauthorizationRequiredError(self.oa_id, self._reauth)
         return (await self._refresh(stale, forced=True)).access_token

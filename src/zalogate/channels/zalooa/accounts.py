@@ -56,6 +56,12 @@ class OAAccount:
     client: ZaloOA
     interactions: Interactions
     oa_id_path: Path
+    token_file: TokenFile
+
+    @property
+    def consent_path(self) -> Path:
+        """Where ``channels login`` keeps its pending consent."""
+        return self.oa_id_path.parent / "consent.json"
 
     @classmethod
     def build(cls, account: ChannelAccount, state_dir: Path) -> OAAccount:
@@ -75,15 +81,16 @@ class OAAccount:
             pkce=settings.pkce is not False,
         )
         oa_id_path = directory / "oa_id"
+        token_file = TokenFile(directory, "grant")
         keeper = TokenKeeper(
             oauth,
-            TokenFile(directory, "grant"),
+            token_file,
             oa_id=settings.oa_id or account.account_id,
             on_alert=lambda text: _log.error("[%s] %s", account.account_id, text),
         )
         client = ZaloOA(keeper, api_url=settings.api_url or DEFAULT_API_URL)
         interactions = Interactions(directory / "interactions.json")
-        return cls(settings, oauth, keeper, client, interactions, oa_id_path)
+        return cls(settings, oauth, keeper, client, interactions, oa_id_path, token_file)
 
     @property
     def oa_id(self) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 
 from zalogate.channels.zalooa.accounts import OAAccount, configured_accounts
+from zalogate.channels.zalooa.login import OALogin, load_consent
 from zalogate.channels.zalooa.traits import CHANNEL_ID
 from zalogate.channels.zalooa.webhook import OAWebhook
 from zalogate.channels.zalooa.window import Window
@@ -21,6 +22,7 @@ from zalogate.core.channel import (
     ChannelContext,
     Directory,
     DirectoryEntry,
+    Login,
     ProbeResult,
     Reactions,
     Receive,
@@ -239,6 +241,15 @@ class ZalooaChannel(Channel):
     def reactions(self) -> Reactions:
         return self
 
+    @property
+    def login(self) -> Login:
+        return OALogin(self.live)
+
+    async def reset_account(self, account: ChannelAccount) -> None:
+        live = self._live.pop(account.account_id, None)
+        if live is not None:
+            await live.aclose()
+
     async def directory_self(self, account: ChannelAccount) -> DirectoryEntry:
         info = await self.live(account).client.get_oa()
         return DirectoryEntry(id=str(info.get("oa_id", "")), name=info.get("name"), kind="bot")
@@ -289,6 +300,9 @@ class _Callback:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         status, text = 200, "Authorised: the gateway now holds the OA's tokens."
+        pending = load_consent(self._live.consent_path)
+        if pending is not None and pending.state == query.get("state"):
+            self._live.oauth.remember(pending)  # started by `channels login`
         try:
             pair = await self._live.oauth.exchange(query.get("code", ""), query.get("state", ""))
         except ZaloOAError as exc:

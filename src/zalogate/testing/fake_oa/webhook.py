@@ -55,6 +55,8 @@ class WebhookDelivery(FakeOABase):
 
     def echo(self, sent: SentMessage) -> None:
         """Deliver the ``oa_send_*`` echo of a message the OA sent (in the background)."""
+        if self.webhook_url is None:
+            return
         name = "oa_send_text" if sent.attachment is None else "oa_send_file"
         event = self.event(
             name,
