@@ -166,8 +166,12 @@ class TokenKeeper:
         self._reauth = None
 
     def _recheck(self) -> None:
-        # A consent saved by another process (``channels login``) clears the re-auth mark.
-        if self._reauth is not None and self._store.reauth_reason() is None:
+        # Another process sharing the state dir may have marked the grant refused, or saved a
+        # new consent (``channels login``), which clears the mark: the files are the truth.
+        reason = self._store.reauth_reason()
+        if reason is not None:
+            self._reauth = reason
+        elif self._reauth is not None:
             pair = self._store.load()
             if pair is not None:
                 self._pair, self._reauth = pair, None

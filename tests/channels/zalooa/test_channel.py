@@ -121,7 +121,7 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
         await channel.send(account, "45", ReplyPayload(text="x"))
     assert refused.value.kind is FailureKind.FATAL
     # A refused refresh: sends fail fast as UNAUTHORIZED.
-    live.keeper._reauth = "refresh refused: error -14014"
+    live.token_file.mark_reauth("refresh refused: error -14014")  # by another process
     with pytest.raises(DeliveryError) as unauthorised:
         await channel.send(account, "44", ReplyPayload(text="x"))
     assert unauthorised.value.kind is FailureKind.UNAUTHORIZED
