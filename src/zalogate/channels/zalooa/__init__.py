@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zalogate.channels.zalooa.inspection import INSPECTOR
 from zalogate.channels.zalooa.traits import CHANNEL_ID, TRAITS
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 
@@ -20,4 +21,5 @@ plugin = ChannelPlugin(
     create=_create,
     description="Zalo Official Accounts through the OA Open API (webhook, OAuth v4).",
     traits=TRAITS,
+    inspector=INSPECTOR,
 )
