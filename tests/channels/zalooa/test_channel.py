@@ -99,6 +99,7 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
             )
         ),
         state_dir=tmp_path / "state",
+        extras={},
     )
     channel = ZalooaChannel(context)  # type: ignore[arg-type]
     [account] = channel.accounts()
@@ -115,6 +116,15 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
     receipt = await channel.send(account, "44", ReplyPayload(text="free"))
     assert len(receipt.message_ids) == 1
     assert fake.sent[-1].text == "free"
+    # A long quoted reply: ordered chunks of at most 2,000, only the first one quoting.
+    said = fake.user_message("44", "user_send_text", {"text": "question"})["message"]["msg_id"]
+    long = ("word " * 900).strip()
+    receipt = await channel.send(account, "44", ReplyPayload(text=long, reply_to_id=said))
+    chunks = fake.sent[-3:]
+    assert len(receipt.message_ids) == 3
+    assert [c.quote for c in chunks] == [said, None, None]
+    assert all(len(c.text or "") <= 2000 for c in chunks)
+    assert " ".join(c.text or "" for c in chunks).split() == long.split()
     # Zalo's own -230 (no record here) is a FATAL dead letter too.
     fake.user("45").last_interaction = fake.clock() - 9 * 86400
     with pytest.raises(DeliveryError, match="-230") as refused:
@@ -126,3 +136,57 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
         await channel.send(account, "44", ReplyPayload(text="x"))
     assert unauthorised.value.kind is FailureKind.UNAUTHORIZED
     await channel.aclose()
+
+
+@pytest.mark.timeout(30)
+async def test_images_locations_and_long_ids_reach_the_agent_intact(
+    fake: FakeZaloOA, tmp_path: Path
+) -> None:
+    agent = Agent(reply="ok")
+    gateway = world(fake, tmp_path, agent)
+    user = "7512345678901234567"  # 19 digits: beyond 2**53
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    async with gateway:
+        await started(gateway, fake)
+        fake.user(user)
+        url = fake.add_media("cat.png", png)
+        image = fake.user_message(
+            user,
+            "user_send_image",
+            {"text": "my cat", "attachments": [{"type": "image", "payload": {"url": url}}]},
+        )
+        await fake.deliver(image)
+        location = {
+            "type": "location",
+            "payload": {"coordinates": {"latitude": "10.77", "longitude": "106.70"}},
+        }
+        await fake.deliver(
+            fake.user_message(user, "user_send_location", {"attachments": [location]})
+        )
+        await fake.wait_for_sent(2)
+    first, second = agent.turns
+    assert first.sender_id == user
+    assert first.message_id == image["message"]["msg_id"]
+    assert first.timestamp_ms == int(image["timestamp"])
+    assert first.text == "my cat"
+    [media] = first.media
+    assert media.kind == "image"
+    assert media.path is not None
+    assert await asyncio.to_thread(Path(media.path).read_bytes) == png
+    assert "[location: 10.77, 106.70]" in second.text
+
+
+@pytest.mark.timeout(30)
+async def test_without_the_oa_secret_events_are_acknowledged_and_dropped(
+    fake: FakeZaloOA, tmp_path: Path
+) -> None:
+    agent = Agent()
+    gateway = world(fake, tmp_path, agent, drop=("oaSecretKey",))
+    async with gateway:
+        await started(gateway, fake)
+        fake.user("42")
+        delivery = await fake.deliver(fake.user_message("42", "user_send_text", {"text": "ping"}))
+        assert delivery.status == 200
+        await asyncio.sleep(0.2)
+    assert agent.turns == []
+    assert fake.sent == []

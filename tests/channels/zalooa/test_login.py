@@ -42,7 +42,7 @@ def cli_channel(fake: FakeZaloOA, state_dir: Path, redirect: str) -> ZalooaChann
         "redirectUri": redirect,
     }
     config = SimpleNamespace(channels=SimpleNamespace(plugin_section=lambda c: section))
-    return ZalooaChannel(SimpleNamespace(config=config, state_dir=state_dir))  # type: ignore[arg-type]
+    return ZalooaChannel(SimpleNamespace(config=config, state_dir=state_dir, extras={}))  # type: ignore[arg-type]
 
 
 async def consent_link(ui: UI) -> str:

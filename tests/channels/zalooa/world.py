@@ -12,7 +12,9 @@ import httpx2
 
 from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalooa import plugin
+from zalogate.channels.zalooa.channel import LOOPBACK_MEDIA_EXTRA
 from zalogate.core.agent import Turn
+from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 from zalogate.core.model import ReplyPayload
 from zalogate.oa import TokenFile, TokenPair
 from zalogate.runtime.gateway import Gateway
@@ -37,7 +39,17 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
-def world(fake: FakeZaloOA, tmp_path: Path, agent: Agent, **extra: Any) -> Gateway:
+def _plugin() -> ChannelPlugin:
+    def create(context: ChannelContext) -> Channel:
+        context.extras[LOOPBACK_MEDIA_EXTRA] = True  # the fake's "CDN" is on 127.0.0.1
+        return plugin.create(context)
+
+    return ChannelPlugin(id=plugin.id, label=plugin.label, create=create, traits=plugin.traits)
+
+
+def world(
+    fake: FakeZaloOA, tmp_path: Path, agent: Agent, *, drop: tuple[str, ...] = (), **extra: Any
+) -> Gateway:
     section = {
         "appId": fake.app_id,
         "secretKey": fake.secret_key,
@@ -49,6 +61,8 @@ def world(fake: FakeZaloOA, tmp_path: Path, agent: Agent, **extra: Any) -> Gatew
         "allowFrom": ["*"],
         **extra,
     }
+    for key in drop:
+        section.pop(key)
     pair = fake.grant_pair()
     TokenFile(tmp_path / "state" / "zalooa" / "default", "grant").save(
         TokenPair(pair["access_token"], pair["refresh_token"], fake.clock() + 90000)
@@ -60,7 +74,7 @@ def world(fake: FakeZaloOA, tmp_path: Path, agent: Agent, **extra: Any) -> Gatew
     return Gateway(
         config,
         state_dir=tmp_path / "state",
-        channels=[plugin],
+        channels=[_plugin()],
         agent=agent,
         backoff=TINY,
         unauthorized_backoff=TINY,

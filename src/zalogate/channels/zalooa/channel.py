@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2
 
+from zalogate.channels.media import MediaFetcher, media_max_bytes
 from zalogate.channels.zalooa.accounts import OAAccount, configured_accounts
 from zalogate.channels.zalooa.login import OALogin, load_consent
 from zalogate.channels.zalooa.traits import CHANNEL_ID
@@ -32,7 +33,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.chunking import chunk_text
 from zalogate.core.errors import ChannelError, DeliveryError, FailureKind
-from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.net.download import Downloader, DownloadError
 from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
 from zalogate.oa import (
@@ -44,7 +45,10 @@ from zalogate.oa import (
 )
 from zalogate.oa.client import UploadKind
 
-__all__ = ["ZalooaChannel"]
+__all__ = ["LOOPBACK_MEDIA_EXTRA", "ZalooaChannel"]
+
+LOOPBACK_MEDIA_EXTRA = "zalooa.allow_loopback_media"
+"""``ChannelContext.extras`` key: fetch media from 127.0.0.1 (sandbox, tests)."""
 
 _log = logging.getLogger("zalogate.channels.zalooa")
 
@@ -68,11 +72,14 @@ class ZalooaChannel(Channel):
     text_limit = TEXT_LIMIT
     chunks_replies = True
 
-    def __init__(self, context: ChannelContext, *, guard: UrlGuard | None = None) -> None:
+    def __init__(self, context: ChannelContext) -> None:
         self.context = context
         self._live: dict[str, OAAccount] = {}
         self.webhooks: dict[str, OAWebhook] = {}
-        self._downloader = Downloader(guard or UrlGuard(), timeout=httpx2.Timeout(30.0))
+        # Media on 127.0.0.1 only for the sandbox and tests (a fake's CDN); never by config.
+        guard = UrlGuard(allow_loopback=bool(context.extras.get(LOOPBACK_MEDIA_EXTRA)))
+        self._downloader = Downloader(guard, timeout=httpx2.Timeout(30.0))
+        self._fetcher = MediaFetcher(context.state_dir / "media" / CHANNEL_ID, guard=guard)
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -185,6 +192,13 @@ class ZalooaChannel(Channel):
 
     # -- hooks -----------------------------------------------------------------------------
 
+    async def prepare_inbound(
+        self, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage:
+        """Download the message's images (Zalo's CDN links expire), after access control."""
+        limit = media_max_bytes(account.settings.media_max_mb)
+        return await self._fetcher.resolve(message, max_bytes=limit)
+
     def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
         live = self.live(account)
         reason = live.keeper.reauth_reason
@@ -230,6 +244,7 @@ class ZalooaChannel(Channel):
             await live.aclose()
         self._live.clear()
         await self._downloader.aclose()
+        await self._fetcher.aclose()
 
     # -- capabilities ------------------------------------------------------------------------
 

@@ -80,6 +80,8 @@ class FakeOABase:
         """Message id → the user of its conversation."""
         self.calls: list[ApiCall] = []
         self.deliveries: list[Delivery] = []
+        self.media: dict[str, tuple[bytes, str]] = {}
+        """Files served at ``/media/<name>`` (Zalo's CDN for inbound attachments)."""
         self._codes: dict[str, Code] = {}
         self._faults: dict[str, list[RefusalError]] = {}
         self._call_times: list[float] = []
@@ -107,6 +109,11 @@ class FakeOABase:
             if interacted:
                 user.last_interaction = self.clock()
         return user
+
+    def add_media(self, name: str, content: bytes, content_type: str = "image/png") -> str:
+        """Serve ``content`` as an inbound attachment; its URL."""
+        self.media[name] = (content, content_type)
+        return f"{self.base_url}/media/{name}"
 
     def grant_pair(self) -> dict[str, str]:
         """Issue a token pair directly (what the API Explorer mints for an admin)."""

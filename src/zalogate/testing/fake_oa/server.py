@@ -47,6 +47,13 @@ class FakeZaloOA(OAuthRoutes, ApiRoutes, WebhookDelivery):
         query = request.query.decode("latin-1")
         self.calls.append(ApiCall(request.method, request.path, query, headers, request.body))
         path = request.path
+        if path.startswith("/media/") and request.method == "GET":
+            media = self.media.get(path.removeprefix("/media/"))
+            if media is None:
+                request.respond(404, b"", None)
+            else:
+                request.respond(200, media[0], media[1].encode())
+            return
         if path == "/v4/oa/permission" and request.method == "GET":
             try:
                 location = self.consent_redirect(query)
