@@ -13,6 +13,7 @@ import pytest
 from zalogate.channels.zalooa.channel import ZalooaChannel
 from zalogate.core.errors import DeliveryError, FailureKind
 from zalogate.core.model import ReplyPayload
+from zalogate.oa import TokenFile, TokenPair
 from zalogate.oa.signature import sign
 from zalogate.testing import FakeZaloOA
 
@@ -190,3 +191,23 @@ async def test_without_the_oa_secret_events_are_acknowledged_and_dropped(
         await asyncio.sleep(0.2)
     assert agent.turns == []
     assert fake.sent == []
+
+
+@pytest.mark.timeout(30)
+async def test_an_idle_oa_refreshes_ahead_of_expiry(
+    fake: FakeZaloOA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ZalooaChannel, "refresh_check_interval", 0.05)
+    gateway = world(fake, tmp_path, Agent())
+    store = TokenFile(tmp_path / "state" / "zalooa" / "default", "grant")
+    old = store.load()
+    assert old is not None
+    store.save(TokenPair(old.access_token, old.refresh_token, fake.clock() + 60))
+    async with gateway:
+        await started(gateway, fake)
+        await until(lambda: fake.refresh_calls == 1)
+        await asyncio.sleep(0.3)  # later checks find the new token fresh
+    assert fake.refresh_calls == 1
+    new = store.load()
+    assert new is not None
+    assert new.expires_at > fake.clock() + 80000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -71,6 +72,8 @@ class ZalooaChannel(Channel):
     id = CHANNEL_ID
     text_limit = TEXT_LIMIT
     chunks_replies = True
+    refresh_check_interval = 600.0
+    """Seconds between checks that the access token is not within the refresh margin."""
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context
@@ -125,10 +128,25 @@ class ZalooaChannel(Channel):
                 account.account_id,
             )
         try:
-            await stop.wait()
+            await self._keep_fresh(account, live, stop)
         finally:
             routes.unmount(hook_path)
             routes.unmount(oauth_path)
+
+    async def _keep_fresh(
+        self, account: ChannelAccount, live: OAAccount, stop: asyncio.Event
+    ) -> None:
+        # An idle OA still refreshes ahead of expiry: its refresh token must not age out.
+        while not stop.is_set():
+            if live.keeper.reauth_reason is None:
+                try:
+                    await live.keeper.access_token()
+                except ReauthorizationRequiredError as exc:
+                    _log.error("[%s] %s", account.account_id, exc)
+                except ZaloOAError as exc:
+                    _log.warning("[%s] token refresh failed: %s", account.account_id, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.refresh_check_interval)
 
     async def send(
         self, account: ChannelAccount, target: str, reply: ReplyPayload
