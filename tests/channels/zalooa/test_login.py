@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from zalogate.core.model import ReplyPayload
 from zalogate.oa import TokenFile
 from zalogate.testing import FakeZaloOA
 
+from ...cli.conftest import cli
 from .world import Agent, started, world
 
 
@@ -117,3 +119,42 @@ async def test_a_pasted_redirect_url_is_exchanged_by_the_cli(
     assert await login.logout(account)
     assert TokenFile(tmp_path / "zalooa" / "default", "grant").load() is None
     await cli.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_the_login_command_prints_the_link_and_ends_on_the_callback(
+    fake: FakeZaloOA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gateway = world(fake, tmp_path, Agent())
+    async with gateway:
+        await started(gateway, fake)
+        fake.redirect_uri = f"{gateway.url}/zalooa/default/oauth"
+        config = tmp_path / "zalogate.json"
+        section = {
+            "appId": fake.app_id,
+            "secretKey": fake.secret_key,
+            "apiUrl": fake.base_url,
+            "oauthUrl": fake.base_url,
+            "redirectUri": fake.redirect_uri,
+        }
+        config.write_text(json.dumps({"channels": {"zalooa": section}}), encoding="utf-8")
+        config.chmod(0o600)
+        monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
+        command = asyncio.create_task(cli("channels", "login", "--channel", "zalooa"))
+        consent = tmp_path / "state" / "zalooa" / "default" / "consent.json"
+        async with asyncio.timeout(20):
+            while not consent.exists():
+                await asyncio.sleep(0.02)
+        link = json.loads(await asyncio.to_thread(consent.read_text))["url"]
+        async with httpx2.AsyncClient(trust_env=False) as browser:
+            landed = await browser.get(await admin_allows(link))
+        assert landed.status_code == 200
+        assert await command == 0
+    out = capsys.readouterr().out
+    assert link in out
+    assert "authorised; tokens saved" in out
