@@ -68,6 +68,11 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+    "console": _Subcommand(
+        "zalogate.cli.console",
+        "command",
+        "Print a one-time login link to the running gateway's operator console.",
+    ),
 }
 
 

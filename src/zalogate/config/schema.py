@@ -30,6 +30,14 @@ __all__ = [
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
+class ConsoleConfig(ConfigModel):
+    """``gateway.console``: the operator console (``/console``) and ``/metrics``."""
+
+    enabled: bool = True
+    password: SecretStr | None = None
+    """Needed before clients other than loopback may use the console or ``/metrics``."""
+
+
 class GatewayConfig(ConfigModel):
     """``gateway``: where the HTTP server listens, where state lives, how much is logged."""
 
@@ -41,6 +49,7 @@ class GatewayConfig(ConfigModel):
     log_level: LogLevel = "info"
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("log_level", mode="before")
     @classmethod

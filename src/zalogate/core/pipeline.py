@@ -92,6 +92,7 @@ SILENT_TOKEN = "NO_REPLY"  # noqa: S105 (not a secret: the silent-reply token)
 TypingHook = Callable[["ChannelAccount", str], Awaitable[object]]
 AccountLookup = Callable[[str, str], "ChannelAccount"]
 ToolsFor = Callable[[InboundMessage], "Sequence[AgentTool]"]
+PausedCheck = Callable[[InboundMessage], Awaitable[bool]]
 
 _PLACEHOLDER_KINDS = {"image", "video", "audio", "sticker", "file", "document"}
 
@@ -303,6 +304,8 @@ class Pipeline:
             :func:`~zalogate.core.sessions.legacy_dm_key`); None: legacy keys are not reused.
         on_delivered: Called with ``(channel, account id)`` after a chunk went out (the
             gateway stamps the account's last outbound).
+        paused: True when an operator has taken the message's conversation over (it is then
+            recorded there and not answered; see :mod:`zalogate.core.takeover`).
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -324,6 +327,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sessions: SessionIndex | None = None,
         on_delivered: Callable[[str, str], None] | None = None,
+        paused: PausedCheck | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -340,6 +344,7 @@ class Pipeline:
         self.counters = PipelineCounters()
         self.sessions = sessions
         self.on_delivered = on_delivered
+        self.paused = paused
         # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()
@@ -482,6 +487,8 @@ class Pipeline:
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
+        if self.paused is not None and await self.paused(message):
+            return Outcome("skipped", "taken_over")  # an operator answers (core.takeover)
         # Work that must wait for access control, such as downloading attachments: an
         # unauthorised sender never makes the gateway fetch anything.
         prepared = await channel.prepare_inbound(account, message)

@@ -44,6 +44,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, InboundMessage
+from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
     ControlUnavailableError,
@@ -63,6 +64,7 @@ from zalogate.runtime.logging import (
     register_secret,
     reset_logging,
 )
+from zalogate.runtime.metrics import GatewayMetrics
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
 from zalogate.runtime.supervisor import Monitor, Supervisor
@@ -179,6 +181,8 @@ class Gateway:
         self.agent: Any = None
         self.inbox: InboxLike | None = None
         self.channels: dict[str, Channel] = {}
+        self.takeover: Takeover | None = None
+        self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._signals: list[signal.Signals] = []
@@ -266,8 +270,17 @@ class Gateway:
             sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
             sys.stderr.flush()
 
-        wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
-        handler = (self._handler_factory or default_handler)(wiring)
+        self.takeover = Takeover(store)
+        metrics = self.metrics = GatewayMetrics(
+            self.status_board,
+            store=store,
+            pipeline_counters=lambda: wiring.pipeline_counters,
+            inbox_counters=lambda: getattr(self.inbox, "counters", None),
+        )
+        agent = metrics.timed_agent(self.agent)
+        wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
+        wiring.takeover = self.takeover
+        handler = metrics.timed((self._handler_factory or default_handler)(wiring))
         inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
         admitter = _TrackingAdmitter(inbox, self.status_board)
 
@@ -301,6 +314,7 @@ class Gateway:
         if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
+        self._enable_console(stack)
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
 
     def _enable_control(self, stack: contextlib.AsyncExitStack) -> None:
@@ -321,6 +335,31 @@ class Gateway:
             return
         # Runs first on shutdown: the CLI stops asking as soon as the gateway stops.
         stack.callback(remove_token_file, self.state_dir, token)
+
+    def _enable_console(self, stack: contextlib.AsyncExitStack) -> None:
+        """Serve ``/console`` and ``/metrics`` (``gateway.console``)."""
+        from zalogate.console import Console
+
+        settings = getattr(getattr(self.config, "gateway", None), "console", None)
+        if settings is not None and not settings.enabled:
+            return
+        password = getattr(settings, "password", None)
+        console = Console(self, password=password.get_secret_value() if password else None)
+        self.http.serve_console(console.app, console.metrics_app)
+        stack.callback(self.http.serve_console, None, None)
+        stack.push_async_callback(console.aclose)
+
+    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Admit dead-lettered messages again (``ids``, or every one); how many."""
+        from zalogate.core.inbox_admin import take_dead_letters
+
+        if self.store is None or self.inbox is None:
+            raise ControlUnavailableError("the gateway is not running")
+        payloads = await take_dead_letters(self.store, list(ids or []), all_dead=all_dead)
+        for payload in payloads:
+            await self.inbox.admit(InboundMessage.model_validate_json(payload))
+        log.info("inbox: %d dead letter(s) admitted again", len(payloads))
+        return len(payloads)
 
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):

@@ -62,6 +62,8 @@ _MAX_CONTROL_BODY = 4096
 _MAX_MESSAGE_BODY = 1024 * 1024
 _MAX_REASON_CHARS = 200
 _NO_STORE = {"Cache-Control": "no-store"}
+CONSOLE_PATH = "/console"
+METRICS_PATH = "/metrics"
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -241,6 +243,14 @@ class HttpServer:
     def mounted(self) -> dict[str, str | None]:
         """The mounted paths and their names."""
         return self._router.mounted()
+
+    def serve_console(self, console: ASGIApp | None, metrics: ASGIApp | None) -> None:
+        """Serve the operator console at ``/console`` and ``metrics`` at ``/metrics`` (None
+        stops serving them); see :mod:`zalogate.console`."""
+        for path, app in ((CONSOLE_PATH, console), (METRICS_PATH, metrics)):
+            self._router.unmount(path)
+            if app is not None:
+                self._router.mount(path, app, name="operator")
 
     def enable_control(
         self, control: AccountControl, token: str, *, messages: MessageControl | None = None

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from zalogate.config import ZalogateConfig
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
 from zalogate.core.model import InboundMessage
+from zalogate.core.takeover import Takeover
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
@@ -69,6 +70,10 @@ class GatewayWiring:
     agent: Any
     status: StatusBoard
     channels: dict[str, Channel] = field(default_factory=dict)
+    takeover: Takeover | None = None
+    """Human takeover: the pipeline leaves paused conversations to the operator."""
+    pipeline_counters: object | None = None
+    """The default pipeline's running totals (for ``/metrics``)."""
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
@@ -156,7 +161,9 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
+        paused=wiring.takeover.paused if wiring.takeover is not None else None,
     )
+    wiring.pipeline_counters = pipeline.counters
     return pipeline.process
 
 

@@ -1,0 +1,48 @@
+// zalogate console: live QR login and log tail over server-sent events. No dependencies.
+"use strict";
+
+function followQrLogin(box) {
+  const img = document.getElementById("qr-image");
+  const step = document.getElementById("qr-step");
+  const lines = document.getElementById("qr-lines");
+  const words = {};
+  document.getElementById("qr-words").content.querySelectorAll("[data-step]").forEach((el) => {
+    words[el.dataset.step] = el.textContent;
+  });
+  const source = new EventSource(box.dataset.events);
+  source.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (event.step === "end") { source.close(); return; }
+    if (event.step === "ping") return;
+    if (event.qr) { img.src = event.qr; img.hidden = false; }
+    if (event.step in words) {
+      step.textContent = words[event.step];
+      step.dataset.step = event.step;
+      if (["done", "failed", "declined", "expired"].includes(event.step) && !event.qr) {
+        if (event.step !== "expired") img.hidden = true;
+      }
+    }
+    if (event.text) {
+      const li = document.createElement("li");
+      li.textContent = event.text;
+      lines.appendChild(li);
+    }
+  };
+}
+
+function followLogs(pre) {
+  const url = pre.dataset.events + "?after=" + encodeURIComponent(pre.dataset.after || "0");
+  const source = new EventSource(url);
+  source.onmessage = (message) => {
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+    pre.appendChild(document.createTextNode(JSON.parse(message.data) + "\n"));
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  };
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.getElementById("qr-login");
+  if (box) followQrLogin(box);
+  const pre = document.getElementById("log-tail");
+  if (pre) { pre.scrollTop = pre.scrollHeight; followLogs(pre); }
+});
