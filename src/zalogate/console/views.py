@@ -273,6 +273,7 @@ class Views:
             session,
             "conversation.html",
             key=key,
+            title=takeover.title(key),
             lines=lines,
             paused=await takeover.is_paused(key),
             query="?g=1" if key.is_group else "",

@@ -14,12 +14,15 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from zalogate.core.model import ChatType
 
 if TYPE_CHECKING:
-    from zalogate.core.model import InboundMessage
+    from zalogate.core.agent import Turn
+    from zalogate.core.model import InboundMessage, ReplyPayload
     from zalogate.store import Store
 
 __all__ = ["Conversation", "ConversationKey", "Takeover", "TranscriptLine"]
@@ -126,13 +129,26 @@ class Takeover:
         key = ConversationKey.of(message)
         line = _line_of(message)
         title = message.group_name if message.is_group else message.sender_name
-        paused = (message.channel, message.account_id, message.chat_id) in (
-            await self._paused_map()
-        )
+        paused = key_of(key) in await self._paused_map()
         if paused:
             await self._record(key, line)
         self._remember(key, line, title)
         return paused
+
+    def title(self, key: ConversationKey) -> str:
+        """The sender's or group's name when a message showed it, else the chat id."""
+        return self._titles.get(key) or key.chat_id
+
+    def watching(self, agent: Any) -> Any:
+        """``agent`` with its replies kept among the recent lines of their conversation."""
+        return _WatchedAgent(agent, self)
+
+    def agent_said(self, turn: Turn, text: str) -> None:
+        """Keep one agent reply among the conversation's recent lines (memory only)."""
+        key = ConversationKey(
+            turn.channel, turn.account_id, turn.chat_id, turn.chat_type is ChatType.GROUP
+        )
+        self._remember(key, TranscriptLine("out", "agent", text, self._now_ms()), None)
 
     async def is_paused(self, key: ConversationKey) -> bool:
         """Whether the agent is paused for ``key``."""
@@ -228,3 +244,20 @@ class Takeover:
 def key_of(key: ConversationKey) -> tuple[str, str, str]:
     """The identity of a conversation (``is_group`` follows from the chat)."""
     return (key.channel, key.account_id, key.chat_id)
+
+
+class _WatchedAgent:
+    """An agent proxy that shows its replies to :class:`Takeover` (other attributes pass)."""
+
+    def __init__(self, agent: Any, takeover: Takeover) -> None:
+        self._agent = agent
+        self._takeover = takeover
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._agent, name)
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        async for payload in self._agent.respond(turn):
+            if payload.text.strip():
+                self._takeover.agent_said(turn, payload.text)
+            yield payload

@@ -277,7 +277,7 @@ class Gateway:
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
         )
-        agent = metrics.timed_agent(self.agent)
+        agent = self.takeover.watching(metrics.timed_agent(self.agent))
         wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
         wiring.takeover = self.takeover
         handler = metrics.timed((self._handler_factory or default_handler)(wiring))
