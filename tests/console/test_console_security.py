@@ -184,22 +184,24 @@ def test_a_link_expires_and_is_bound_to_the_key() -> None:
 
 
 async def test_with_a_password_remote_clients_sign_in_and_scrape(tmp_path: Path) -> None:
-    async with gateway_for(tmp_path, password=PASSWORD) as gateway:
-        async with client(gateway, REMOTE) as remote:
-            page = await remote.get("/console/", headers={"Accept": "text/html"})
-            assert page.status_code == 303  # to the login page, which asks for the password
-            login = await remote.get("/console/login")
-            assert 'type="password"' in login.text
-            wrong = await remote.post("/console/login", data={"password": "nope"})
-            assert wrong.status_code == 401
-            assert "set-cookie" not in wrong.headers
-            assert (await remote.get("/metrics")).status_code == 401
-            basic = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
-            scraped = await remote.get("/metrics", headers={"Authorization": f"Basic {basic}"})
-            assert scraped.status_code == 200
-            right = await remote.post("/console/login", data={"password": PASSWORD})
-            assert right.status_code == 303
-            assert (await remote.get("/console/inbox")).status_code == 200
+    async with (
+        gateway_for(tmp_path, password=PASSWORD) as gateway,
+        client(gateway, REMOTE) as remote,
+    ):
+        page = await remote.get("/console/", headers={"Accept": "text/html"})
+        assert page.status_code == 303  # to the login page, which asks for the password
+        login = await remote.get("/console/login")
+        assert 'type="password"' in login.text
+        wrong = await remote.post("/console/login", data={"password": "nope"})
+        assert wrong.status_code == 401
+        assert "set-cookie" not in wrong.headers
+        assert (await remote.get("/metrics")).status_code == 401
+        basic = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+        scraped = await remote.get("/metrics", headers={"Authorization": f"Basic {basic}"})
+        assert scraped.status_code == 200
+        right = await remote.post("/console/login", data={"password": PASSWORD})
+        assert right.status_code == 303
+        assert (await remote.get("/console/inbox")).status_code == 200
 
 
 async def test_metrics_are_prometheus_text_with_zalogate_series(gateway: Gateway) -> None:

@@ -73,10 +73,12 @@ class Conversation:
     paused: bool
 
 
-def _line_of(message: InboundMessage) -> TranscriptLine:
+def _line_of(message: InboundMessage, now_ms: int) -> TranscriptLine:
+    """The line of an inbound message, stamped with the gateway's clock (as replies are, so
+    the transcript's order does not depend on the phone's clock)."""
     text = message.text or " ".join(f"<{m.kind}>" for m in message.media)
     author = (message.sender_name or "").strip() or message.sender_id
-    return TranscriptLine("in", author, text, message.timestamp_ms)
+    return TranscriptLine("in", author, text, now_ms)
 
 
 class Takeover:
@@ -127,7 +129,7 @@ class Takeover:
         """The pipeline's check: True when an operator has this conversation (the message is
         then recorded and must not be answered by the agent)."""
         key = ConversationKey.of(message)
-        line = _line_of(message)
+        line = _line_of(message, self._now_ms())
         title = message.group_name if message.is_group else message.sender_name
         paused = key_of(key) in await self._paused_map()
         if paused:

@@ -64,7 +64,7 @@ from zalogate.runtime.logging import (
     register_secret,
     reset_logging,
 )
-from zalogate.runtime.metrics import GatewayMetrics
+from zalogate.runtime.metrics import GatewayMetrics, message_tracer
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
 from zalogate.runtime.supervisor import Monitor, Supervisor
@@ -95,13 +95,15 @@ _ECHO_BANNER = (
 class _TrackingAdmitter:
     """The inbox as channels see it: every admission stamps the account's last inbound."""
 
-    def __init__(self, inbox: Admitter, status: StatusBoard) -> None:
+    def __init__(self, inbox: Admitter, status: StatusBoard, metrics: GatewayMetrics) -> None:
         self._inbox = inbox
         self._status = status
+        self._count = metrics.count_admission
 
     async def admit(self, message: InboundMessage) -> Admission:
         admission = await self._inbox.admit(message)
         self._status.update(message.channel, message.account_id, last_inbound_at=now_ms())
+        self._count(message.channel, message.account_id, duplicate=admission.duplicate)
         return admission
 
 
@@ -280,9 +282,12 @@ class Gateway:
         agent = self.takeover.watching(metrics.timed_agent(self.agent))
         wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
         wiring.takeover = self.takeover
-        handler = metrics.timed((self._handler_factory or default_handler)(wiring))
+        wiring.on_outbound = metrics.count_sent
+        handler = metrics.timed(
+            (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
+        )
         inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
-        admitter = _TrackingAdmitter(inbox, self.status_board)
+        admitter = _TrackingAdmitter(inbox, self.status_board, metrics)
 
         sources = (
             self._sources
@@ -448,6 +453,8 @@ class Gateway:
         ids = tuple(receipt.message_ids)
         if ids:
             self.status_board.update(*monitor.key, last_outbound_at=now_ms())
+            if self.metrics is not None:
+                self.metrics.count_sent(*monitor.key)
         if receipt.error or not ids:
             error = Exception(receipt.error or "Zalo returned no message id")
             status = "partial" if ids else "failed"

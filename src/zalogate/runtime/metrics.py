@@ -1,15 +1,17 @@
 """Prometheus metrics of the running gateway (``/metrics``, ``zalogate_`` series).
 
-Nothing here sits in the message path except two cheap wrappers: :meth:`GatewayMetrics.timed`
-around the inbox handler (end-to-end latency and processed messages per account) and
-:meth:`GatewayMetrics.timed_agent` around the agent (agent latency). Per-account admitted and
-sent counts follow the status board's stamps; the pipeline's and inbox's running totals, the
-account states and the inbox depth are read when Prometheus scrapes.
+In the message path: :meth:`GatewayMetrics.timed` around the inbox handler (end-to-end
+latency, processed messages per account), :meth:`GatewayMetrics.timed_agent` around the agent
+(agent latency), and two counters the gateway bumps where it already stamps the status board
+(:meth:`~GatewayMetrics.count_admission`, :meth:`~GatewayMetrics.count_sent`). Each costs a
+dict look-up and an increment. The pipeline's and inbox's running totals, the account states
+and the inbox depth are read when Prometheus scrapes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -21,10 +23,13 @@ from prometheus_client.registry import Collector
 
 from zalogate.core.agent import Turn
 from zalogate.core.model import InboundMessage, ReplyPayload
-from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard
+from zalogate.runtime.status import AccountState, StatusBoard
 from zalogate.store import Store
 
-__all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "TRACES_ENV", "GatewayMetrics", "message_tracer"]
+
+TRACES_ENV = "ZALOGATE_OTEL_TRACES"
+"""Set to 1 to open an OpenTelemetry span per message (needs ``opentelemetry-api``)."""
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _LABELS = ("channel", "account")
@@ -110,6 +115,12 @@ class GatewayMetrics:
         self.dead_letters = 0
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
+        self.received = Counter(
+            "zalogate_messages_received",
+            "messages channels offered to the inbox (duplicates included)",
+            _LABELS,
+            registry=r,
+        )
         self.admitted = Counter(
             "zalogate_messages_admitted", "messages admitted to the inbox", _LABELS, registry=r
         )
@@ -134,32 +145,74 @@ class GatewayMetrics:
             registry=r,
         )
         r.register(_Totals(self))
-        self._stamps: dict[tuple[str, str], tuple[int | None, int | None]] = {}
-        status.subscribe(self._on_status)
+        self._accounts: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
-    def _on_status(self, record: AccountStatus) -> None:
-        key = (record.channel, record.account)
-        inbound, outbound = self._stamps.get(key, (None, None))
-        if record.last_inbound_at is not None and record.last_inbound_at != inbound:
-            self.admitted.labels(*key).inc()
-        if record.last_outbound_at is not None and record.last_outbound_at != outbound:
-            self.sent.labels(*key).inc()
-        self._stamps[key] = (record.last_inbound_at, record.last_outbound_at)
+    def _account(self, channel: str, account: str) -> tuple[Any, Any, Any]:
+        """The received/admitted/sent children of one account (``labels()`` takes a lock)."""
+        key = (channel, account)
+        found = self._accounts.get(key)
+        if found is None:
+            found = self._accounts[key] = (
+                self.received.labels(*key),
+                self.admitted.labels(*key),
+                self.sent.labels(*key),
+            )
+        return found
 
-    def timed(self, handler: Handler) -> Handler:
-        """``handler`` counting processed messages per account and their end-to-end time."""
-        processed, failed, end_to_end = self.processed, self.failed, self.end_to_end
+    def count_admission(self, channel: str, account: str, *, duplicate: bool) -> None:
+        """One message offered to the inbox (admitted unless it was a duplicate)."""
+        received, admitted, _ = self._account(channel, account)
+        received.inc()
+        if not duplicate:
+            admitted.inc()
+
+    def count_sent(self, channel: str, account: str) -> None:
+        """One message (chunk) went out through an account."""
+        self._account(channel, account)[2].inc()
+
+    def timed(self, handler: Handler, *, tracer: Any = None) -> Handler:
+        """``handler`` counting processed messages per account and their end-to-end time;
+        with a ``tracer`` (OpenTelemetry), each message also runs in a span."""
+        # The labelled children, looked up once per account (``labels()`` takes a lock).
+        children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        metrics = self
+
+        def series(message: InboundMessage) -> tuple[Any, Any, Any]:
+            key = (message.channel, message.account_id)
+            found = children.get(key)
+            if found is None:
+                found = children[key] = (
+                    metrics.processed.labels(*key),
+                    metrics.failed.labels(*key),
+                    metrics.end_to_end.labels(message.channel),
+                )
+            return found
 
         async def handle(message: InboundMessage) -> Any:
-            try:
-                result = await handler(message)
-            except BaseException:
-                failed.labels(message.channel, message.account_id).inc()
-                raise
-            processed.labels(message.channel, message.account_id).inc()
+            processed, failed, end_to_end = series(message)
+            if tracer is None:
+                try:
+                    result = await handler(message)
+                except BaseException:
+                    failed.inc()
+                    raise
+            else:
+                try:
+                    with tracer.start_as_current_span(
+                        "zalogate.message",
+                        attributes={
+                            "zalogate.channel": message.channel,
+                            "zalogate.account": message.account_id,
+                            "zalogate.chat_type": str(message.chat_type.value),
+                        },
+                    ):
+                        result = await handler(message)
+                except BaseException:
+                    failed.inc()
+                    raise
+            processed.inc()
             if message.timestamp_ms > 0:
-                age = time.time() - message.timestamp_ms / 1000
-                end_to_end.labels(message.channel).observe(max(0.0, age))
+                end_to_end.observe(max(0.0, time.time() - message.timestamp_ms / 1000))
             return result
 
         return handle
@@ -184,6 +237,19 @@ class GatewayMetrics:
         """The Prometheus text format of every series."""
         await self.refresh()
         return generate_latest(self.registry)
+
+
+def message_tracer(env: dict[str, str] | None = None) -> Any:
+    """The OpenTelemetry tracer for message spans when ``$ZALOGATE_OTEL_TRACES=1`` and
+    ``opentelemetry-api`` is installed; else None (traces are off by default)."""
+    source = os.environ if env is None else env
+    if source.get(TRACES_ENV, "").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace.get_tracer("zalogate")
 
 
 class _TimedAgent:

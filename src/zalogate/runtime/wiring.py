@@ -74,10 +74,14 @@ class GatewayWiring:
     """Human takeover: the pipeline leaves paused conversations to the operator."""
     pipeline_counters: object | None = None
     """The default pipeline's running totals (for ``/metrics``)."""
+    on_outbound: Callable[[str, str], None] | None = None
+    """Also told of every reply that went out (``/metrics`` counts them)."""
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
         self.status.update(channel, account_id, last_outbound_at=now_ms())
+        if self.on_outbound is not None:
+            self.on_outbound(channel, account_id)
 
 
 HandlerFactory = Callable[[GatewayWiring], Handler]
