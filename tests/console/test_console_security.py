@@ -228,3 +228,16 @@ async def test_metrics_are_prometheus_text_with_zalogate_series(gateway: Gateway
     token = read_token_file(gateway.state_dir)
     assert token
     assert token not in response.text
+
+
+async def test_the_grafana_dashboard_uses_only_series_the_gateway_serves(
+    gateway: Gateway,
+) -> None:
+    dashboard = Path(__file__).parents[2] / "docs" / "grafana-zalogate.json"
+    used = set(re.findall(r"zalogate_[a-z_]+", dashboard.read_text(encoding="utf-8")))
+    assert used
+    async with client(gateway) as local:
+        text = (await local.get("/metrics")).text
+    families = {f.name for f in text_string_to_metric_families(text)}
+    for name in used:
+        assert name.removesuffix("_bucket").removesuffix("_total") in families, name

@@ -11,6 +11,8 @@ import pytest
 
 from zalogate.core.access import AccountPolicy
 from zalogate.core.takeover import ConversationKey, Takeover
+from zalogate.runtime.metrics import GatewayMetrics
+from zalogate.runtime.status import StatusBoard
 from zalogate.store import Store
 
 from .test_pipeline import MemoryChannel, ScriptedAgent, dm, make_pipeline
@@ -27,7 +29,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def test_a_paused_conversation_is_recorded_not_answered(store: Store) -> None:
     channel, agent = MemoryChannel(), ScriptedAgent()
     takeover = Takeover(store)
-    pipeline = make_pipeline(store, channel, takeover.watching(agent), paused=takeover.paused)
+    watched = GatewayMetrics(StatusBoard()).timed_agent(agent, on_reply=takeover.agent_said)
+    pipeline = make_pipeline(store, channel, watched, paused=takeover.paused)
     await pipeline.handle(dm(1))
     assert channel.texts == ["hello 1"]
 

@@ -14,15 +14,15 @@ import asyncio
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from zalogate.core.model import ChatType
 
 if TYPE_CHECKING:
     from zalogate.core.agent import Turn
-    from zalogate.core.model import InboundMessage, ReplyPayload
+    from zalogate.core.model import InboundMessage
     from zalogate.store import Store
 
 __all__ = ["Conversation", "ConversationKey", "Takeover", "TranscriptLine"]
@@ -141,12 +141,9 @@ class Takeover:
         """The sender's or group's name when a message showed it, else the chat id."""
         return self._titles.get(key) or key.chat_id
 
-    def watching(self, agent: Any) -> Any:
-        """``agent`` with its replies kept among the recent lines of their conversation."""
-        return _WatchedAgent(agent, self)
-
     def agent_said(self, turn: Turn, text: str) -> None:
-        """Keep one agent reply among the conversation's recent lines (memory only)."""
+        """Keep one agent reply among the conversation's recent lines (memory only; the
+        gateway's agent wrapper, :meth:`GatewayMetrics.timed_agent`, calls it)."""
         key = ConversationKey(
             turn.channel, turn.account_id, turn.chat_id, turn.chat_type is ChatType.GROUP
         )
@@ -247,19 +244,3 @@ def key_of(key: ConversationKey) -> tuple[str, str, str]:
     """The identity of a conversation (``is_group`` follows from the chat)."""
     return (key.channel, key.account_id, key.chat_id)
 
-
-class _WatchedAgent:
-    """An agent proxy that shows its replies to :class:`Takeover` (other attributes pass)."""
-
-    def __init__(self, agent: Any, takeover: Takeover) -> None:
-        self._agent = agent
-        self._takeover = takeover
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._agent, name)
-
-    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
-        async for payload in self._agent.respond(turn):
-            if payload.text.strip():
-                self._takeover.agent_said(turn, payload.text)
-            yield payload

@@ -279,7 +279,7 @@ class Gateway:
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
         )
-        agent = self.takeover.watching(metrics.timed_agent(self.agent))
+        agent = metrics.timed_agent(self.agent, on_reply=self.takeover.agent_said)
         wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
         wiring.takeover = self.takeover
         wiring.on_outbound = metrics.count_sent

@@ -39,6 +39,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 Handler = Callable[[InboundMessage], Awaitable[Any]]
 CounterSource = Callable[[], object | None]
+ReplyHook = Callable[[Turn, str], None]
 
 
 class _Totals(Collector):
@@ -217,9 +218,10 @@ class GatewayMetrics:
 
         return handle
 
-    def timed_agent(self, agent: Any) -> Any:
-        """``agent`` with each turn timed (other attributes pass through)."""
-        return _TimedAgent(agent, self.agent_seconds)
+    def timed_agent(self, agent: Any, *, on_reply: ReplyHook | None = None) -> Any:
+        """``agent`` with each turn timed (other attributes pass through); ``on_reply`` also
+        sees each text payload (the console's transcript), in the same wrapper."""
+        return _TimedAgent(agent, self.agent_seconds, on_reply)
 
     async def refresh(self) -> None:
         """Read the inbox depth and dead letters from the store (before a scrape)."""
@@ -255,9 +257,10 @@ def message_tracer(env: dict[str, str] | None = None) -> Any:
 class _TimedAgent:
     """An agent proxy that times ``respond``."""
 
-    def __init__(self, agent: Any, histogram: Histogram) -> None:
+    def __init__(self, agent: Any, histogram: Histogram, on_reply: ReplyHook | None) -> None:
         self._agent = agent
         self._histogram = histogram
+        self._on_reply = on_reply
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._agent, name)
@@ -265,11 +268,14 @@ class _TimedAgent:
     async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
         started = time.perf_counter()
         timed = False
+        on_reply = self._on_reply
         try:
             async for payload in self._agent.respond(turn):
                 if not timed:
                     timed = True  # the sends that follow are not the agent's time
                     self._histogram.observe(time.perf_counter() - started)
+                if on_reply is not None and payload.text:
+                    on_reply(turn, payload.text)
                 yield payload
         finally:
             if not timed:
