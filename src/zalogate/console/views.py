@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from zalogate.core.channel import Channel, ChannelAccount
 
 __all__ = ["routes"]
+
+log = logging.getLogger("zalogate.console")
 
 _DAY_MS = 86_400_000
 _LOG_POLL_S = 0.5
@@ -122,6 +125,7 @@ class Views:
             else:
                 return Response("unknown action", status_code=404)
             session.flashes.append(f"{channel}/{account}: {action} ✓")
+            log.info("console: %s of %s/%s", action, channel, account)
         except Exception as exc:
             session.flashes.append(f"{channel}/{account}: {_error_line(exc)}")
         return _back("/console/")
@@ -236,6 +240,7 @@ class Views:
                 session.flashes.append(f"{form.get('sender', '')}: removed")
             else:
                 return Response("unknown action", status_code=404)
+            log.info("console: pairing %s on %s/%s", action, channel, account or "-")
         except Exception as exc:
             session.flashes.append(_error_line(exc))
         return _back("/console/pairing")
@@ -296,6 +301,7 @@ class Views:
                     await takeover.record_reply(key, text, "operator")
             else:
                 return Response("unknown action", status_code=404)
+            log.info("console: %s in %s/%s %s", action, key.channel, key.account_id, key.chat_id)
         except Exception as exc:
             session.flashes.append(_error_line(exc))
         query = "?g=1" if key.is_group else ""
