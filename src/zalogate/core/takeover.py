@@ -243,4 +243,3 @@ class Takeover:
 def key_of(key: ConversationKey) -> tuple[str, str, str]:
     """The identity of a conversation (``is_group`` follows from the chat)."""
     return (key.channel, key.account_id, key.chat_id)
-
