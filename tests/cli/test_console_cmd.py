@@ -14,14 +14,12 @@ from zalogate.runtime.control import write_token_file
 from .conftest import run_cli
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    config = tmp_path / "zalogate.json5"
-    config.write_text("{gateway: {port: 18999}}\n", encoding="utf-8")
-    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(state))
-    monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
-    return state
+@pytest.fixture(autouse=True)
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "zalogate.json5"
+    path.write_text("{gateway: {port: 18999}}\n", encoding="utf-8")
+    monkeypatch.setenv("ZALOGATE_CONFIG", str(path))
+    return path
 
 
 def test_without_a_running_gateway_it_says_so(

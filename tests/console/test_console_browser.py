@@ -110,6 +110,18 @@ async def until_running(page: Any, account: str) -> None:
     raise AssertionError(f"{account} is {await badge.inner_text()}")
 
 
+async def press(page: Any, shots: Shots, where: tuple[str, str], item: str, button: str) -> None:
+    """Open a page from the menu, wait for ``item``, screenshot, press its ``button`` and wait
+    for the answer's flash line."""
+    link, shot = where
+    await page.get_by_role("link", name=link).click()
+    row = page.locator(item)
+    await row.wait_for()
+    await shots.take(page, shot)
+    await row.get_by_role("button", name=button).click()
+    await page.locator(".flash").first.wait_for()
+
+
 async def test_operator_journey_in_chromium(browser: Any, tmp_path: Path) -> None:
     shots = Shots(tmp_path)
     async with Sandbox("zalouser", state_dir=tmp_path / "state") as sandbox:
@@ -142,12 +154,8 @@ async def test_operator_journey_in_chromium(browser: Any, tmp_path: Path) -> Non
         await until_running(page, "zalouser/default")
 
         # Pairing: approve (with notify); the sender hears about it.
-        await page.get_by_role("link", name="Pairing").click()
-        request = page.locator(f'.pairing-request[data-sender="{sim.user_id}"]')
-        await request.wait_for()
-        await shots.take(page, "pairing")
-        await request.get_by_role("button", name="Approve").click()
-        await page.locator(".flash").first.wait_for()
+        request = f'.pairing-request[data-sender="{sim.user_id}"]'
+        await press(page, shots, ("Pairing", "pairing"), request, "Approve")
         assert "approved" in (await reply_text(sandbox)).lower()
         await sandbox.say("hello bot")
         assert await reply_text(sandbox) == "hello bot"
@@ -178,12 +186,7 @@ async def test_operator_journey_in_chromium(browser: Any, tmp_path: Path) -> Non
 
         # Inbox: a dead letter is retried and answered.
         entry = await dead_letter(sandbox, sim, "retry me please")
-        await page.get_by_role("link", name="Inbox").click()
-        row = page.locator(f'.inbox-entry[data-entry="{entry}"]')
-        await row.wait_for()
-        await shots.take(page, "inbox")
-        await row.get_by_role("button", name="Retry").click()
-        await page.locator(".flash").first.wait_for()
+        await press(page, shots, ("Inbox", "inbox"), f'.inbox-entry[data-entry="{entry}"]', "Retry")
         assert await reply_text(sandbox) == "retry me please"
 
         # Logs: the live tail, then the Vietnamese overview on a phone.
