@@ -98,6 +98,12 @@ _WORDS: Mapping[str, tuple[str, str]] = {
     "never": ("chưa", "never"),
     "pick_contact": ("Chọn từ danh bạ", "Pick from the directory"),
     "operator": ("Người vận hành", "Operator"),
+    "state_starting": ("đang khởi động", "starting"),
+    "state_running": ("đang chạy", "running"),
+    "state_backoff": ("chờ thử lại", "backoff"),
+    "state_unauthorized": ("chưa đăng nhập", "unauthorized"),
+    "state_failed": ("lỗi", "failed"),
+    "state_stopped": ("đã dừng", "stopped"),
 }
 
 
