@@ -40,7 +40,31 @@ function followLogs(pre) {
   };
 }
 
+// The overview's state badges follow /healthz (every 5 s while the tab is visible).
+function followStates(grid) {
+  const words = {};
+  document.getElementById("state-words").content.querySelectorAll("[data-state]").forEach((el) => {
+    words[el.dataset.state] = el.textContent;
+  });
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const body = await (await fetch(grid.dataset.liveStatus, { cache: "no-store" })).json();
+      for (const account of body.accounts || []) {
+        const card = grid.querySelector(`[data-account="${CSS.escape(account.channel + "/" + account.account)}"]`);
+        const badge = card && card.querySelector(".badge");
+        if (!badge || !(account.state in words)) continue;
+        badge.className = "badge state-" + account.state;
+        badge.textContent = words[account.state];
+      }
+    } catch (error) { /* the gateway is restarting: try again next time */ }
+  };
+  setInterval(refresh, 5000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const grid = document.querySelector("[data-live-status]");
+  if (grid) followStates(grid);
   const box = document.getElementById("qr-login");
   if (box) followQrLogin(box);
   const pre = document.getElementById("log-tail");
