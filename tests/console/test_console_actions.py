@@ -3,16 +3,12 @@ conversation, prune the inbox; what the page shows afterwards."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from zalogate.console import login_link
 from zalogate.core.takeover import ConversationKey
-from zalogate.runtime.control import read_token_file
-from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 
 from ..runtime.test_account_control import (
@@ -22,20 +18,7 @@ from ..runtime.test_account_control import (
     state_of,
     until,
 )
-
-ORIGIN = "http://127.0.0.1:18789"
-
-
-async def signed_in(gateway: Gateway) -> tuple[httpx2.AsyncClient, str]:
-    transport = httpx2.ASGITransport(app=gateway.http.app, client=("127.0.0.1", 40000))
-    browser = httpx2.AsyncClient(transport=transport, base_url=ORIGIN)
-    token = read_token_file(gateway.state_dir)
-    assert token
-    assert (await browser.get(login_link(ORIGIN, token))).status_code == 303
-    page = await browser.get("/console/")
-    found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert found
-    return browser, found.group(1)
+from .test_console_security import logged_in
 
 
 @pytest.mark.timeout(30)
@@ -43,7 +26,7 @@ async def test_stop_restart_pause_resume_and_prune(tmp_path: Path) -> None:
     channel = ScriptedChannel(["a"], {})
     async with make_gateway(tmp_path, channel) as gateway:
         await until(is_running(gateway, "a"))
-        browser, csrf = await signed_in(gateway)
+        browser, csrf = await logged_in(gateway)
         try:
 
             async def post(path: str, **data: str) -> httpx2.Response:
