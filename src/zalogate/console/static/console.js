@@ -62,7 +62,28 @@ function followStates(grid) {
   setInterval(refresh, 5000);
 }
 
+// A conversation's transcript follows new lines (the page itself, fetched every 3 s).
+function followTranscript(list) {
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(list.dataset.live, { cache: "no-store", redirect: "error" });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector(".transcript");
+      if (fresh && fresh.innerHTML !== list.innerHTML) {
+        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 8;
+        list.innerHTML = fresh.innerHTML;
+        if (atBottom) window.scrollTo(0, document.body.scrollHeight);
+      }
+    } catch (error) { /* try again next time */ }
+  };
+  setInterval(refresh, 3000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const transcript = document.querySelector(".transcript[data-live]");
+  if (transcript) followTranscript(transcript);
   const grid = document.querySelector("[data-live-status]");
   if (grid) followStates(grid);
   const box = document.getElementById("qr-login");
