@@ -51,7 +51,9 @@ def check_agents(data: Mapping[str, Any], plugin_ids: Iterable[str]) -> list[Pro
         first = seen.setdefault(raw_id.lower(), index)
         if first != index:
             where = "the agent block's id" if first < 0 else f"agents.list[{first}]"
-            problems.append(problem((*path, "id"), f"same id {raw_id!r} as {where} (ids are unique)"))
+            problems.append(
+                problem((*path, "id"), f"same id {raw_id!r} as {where} (ids are unique)")
+            )
     for index in defaults[1:]:
         problems.append(
             problem(
