@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from zalogate.handlers import Router
     from zalogate.store import Store
 
-__all__ = ["MAIN_AGENT_ID", "agent_from_section", "build_agents", "http_secrets"]
+__all__ = [
+    "MAIN_AGENT_ID",
+    "agent_from_section",
+    "agent_sections",
+    "build_agents",
+    "http_secrets",
+]
 
 MAIN_AGENT_ID = "main"
 
@@ -84,7 +90,7 @@ def _http_options(agent_id: str, section: Any) -> Any:
     )
 
 
-def _sections(config: Any) -> tuple[list[tuple[str, Any]], str]:
+def agent_sections(config: Any) -> tuple[list[tuple[str, Any]], str]:
     """``[(agent id, section)]`` and the default id (see ``docs/agents.md``)."""
     agents = _get(config, "agents")
     entries = list(_get(agents, "entries", []) or [])
@@ -107,7 +113,7 @@ def http_secrets(config: Any) -> dict[str, str]:
     from zalogate.agents import _secret
 
     found: dict[str, str] = {}
-    for agent_id, section in _sections(config)[0]:
+    for agent_id, section in agent_sections(config)[0]:
         if str(_get(section, "type", "")).lower() == "http":
             secret = _secret(_get(_get(section, "http"), "secret"))
             if secret:
@@ -130,7 +136,7 @@ def build_agents(
     from zalogate.config import ZalogateConfig, default_account_id
 
     services = services or AgentServices(store=store)
-    sections, default_id = _sections(config)
+    sections, default_id = agent_sections(config)
     agents: dict[str, Agent] = {}
     tools: dict[str, Any] = {}
     for agent_id, section in sections:
