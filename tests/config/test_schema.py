@@ -225,9 +225,9 @@ def test_wrong_types_name_the_key_path(data: dict[str, Any], expected: str) -> N
             "'per-account-channel-peer'",
         ),
         (
-                {"agent": {"type": "gpt"}},
-                "agent.type: must be 'echo', 'openai', 'command', 'http' or 'python'",
-            ),
+            {"agent": {"type": "gpt"}},
+            "agent.type: must be 'echo', 'openai', 'command', 'http' or 'python'",
+        ),
         (
             {"agent": {"openai": {"onError": "ignore"}}},
             "agent.openai.onError: must be 'apology' or 'raise'",
