@@ -204,7 +204,7 @@ class ScheduleStore:
     async def all(self, *, include_done: bool = False) -> list[Schedule]:
         """Schedules by next occurrence (active ones only unless ``include_done``)."""
         where = "" if include_done else " WHERE status = 'active'"
-        order = " ORDER BY next_at_ms IS NULL, next_at_ms, id"
+        order = " ORDER BY next_at_ms IS NULL, next_at_ms, rowid"
         rows = await self.store.fetchall(_SELECT + where + order)
         return [_row(r) for r in rows]
 
@@ -221,7 +221,7 @@ class ScheduleStore:
         """Active schedules whose next occurrence is at or before ``now_ms``."""
         rows = await self.store.fetchall(
             _SELECT + " WHERE status = 'active' AND next_at_ms IS NOT NULL"
-            " AND next_at_ms <= ? ORDER BY next_at_ms, id",
+            " AND next_at_ms <= ? ORDER BY next_at_ms, rowid",
             (now_ms,),
         )
         return [_row(r) for r in rows]
