@@ -6,7 +6,7 @@ Request body (``Content-Type: application/json``)::
      "message": {"id", "text", "body", "timestampMs", "wasMentioned"},
      "sender": {"id", "name"},
      "conversation": {"channel", "accountId", "chatType", "chatId", "groupName", "sessionKey"},
-     "attachments": [{"kind", "url", "path", "mime"}],
+     "attachments": [{"kind", "url", "path", "mime_type", "name", "size"}],
      "history": [{"role": "user"|"assistant", "content"}],   # this session, oldest first
      "replyUrl": "http://gateway/agents/support/replies/<token>"}
 
@@ -146,7 +146,10 @@ class HttpAgent:
         """POST the turn; yield the answer (nothing when the service defers)."""
         token = secrets.token_urlsafe(24)
         history = await self._history(turn.session_key)
-        body = json.dumps(self._request(turn, token, history), ensure_ascii=False).encode()
+        request = self._request(turn, token, history)
+        # Compact JSON: `JSON.stringify(JSON.parse(body))` gives the same bytes, so a flow that
+        # only sees the parsed body (an n8n Code node) can still check the signature.
+        body = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
         data = await self._post(body, turn_id=_turn_id(turn))
         try:
             payloads, deferred = parse_answer(data)
