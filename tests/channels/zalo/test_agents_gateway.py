@@ -27,7 +27,7 @@ from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.store import Store
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
-from .conftest import fast_options
+from .conftest import fast_options, zalo_config
 
 SECRET = "support-flow-secret"
 
@@ -140,17 +140,8 @@ class Clock:
 
 
 def one_account(fake: FakeZaloBotApi, **schedules: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "channels": {
-            "zalo": {
-                "botToken": fake.token,
-                "apiBaseUrl": fake.base_url,
-                "dmPolicy": "open",
-                "allowFrom": ["*"],
-            }
-        },
-        "schedules": {"minIntervalSeconds": 0, **schedules},
-    }
+    config = zalo_config(fake, dmPolicy="open", allowFrom=["*"])
+    config["schedules"] = {"minIntervalSeconds": 0, **schedules}
     return config
 
 
