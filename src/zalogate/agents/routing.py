@@ -154,6 +154,7 @@ class AgentRouter:
         self.default_id = default_id
         self.bindings = tuple(bindings)
         self._default_account = default_account
+        self._default_accounts: dict[str, str] = {}
         self._tools = tools
 
     @property
@@ -170,13 +171,18 @@ class AgentRouter:
 
     def route(self, channel: str, account_id: str, chat_type: ChatType, chat_id: str) -> Route:
         """The route of one conversation."""
+        if not self.bindings:
+            return Route(self.default_id, "default")  # the common case: skip the work
+        default_account = self._default_accounts.get(channel)
+        if default_account is None:  # the config does not change while the gateway runs
+            default_account = self._default_accounts[channel] = self._default_account(channel)
         return resolve_route(
             self.bindings,
             channel=channel,
             account_id=account_id,
             is_group=chat_type is ChatType.GROUP,
             chat_id=chat_id,
-            default_account_id=self._default_account(channel),
+            default_account_id=default_account,
             default_agent_id=self.default_id,
         )
 
