@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from zalogate.config import ZalogateConfig, parse_config
 from zalogate.core.model import ChatType, InboundMessage
 from zalogate.core.schedules import (
     Schedule,
@@ -158,7 +159,9 @@ async def test_the_schedule_tool_sets_a_reminder_for_this_conversation(store: St
         timestamp_ms=1,
         text="nhắc tôi",
     )
-    [tool] = schedule_tools(schedules)(message)
+    assert schedule_tools(ZalogateConfig(), schedules)(message) == ()  # off by default
+    config = parse_config({"schedules": {"agentTool": True}}, env={})
+    [tool] = schedule_tools(config, schedules)(message)
     assert tool.name == "schedule"
     result = await tool.call({"message": "Đến giờ họp", "at": "+15m"})
     [added] = await schedules.all()

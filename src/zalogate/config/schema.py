@@ -77,6 +77,9 @@ class SchedulesConfig(ConfigModel):
     """An occurrence that fell in a downtime: sent once on start, or skipped."""
     min_interval_seconds: Annotated[float, Field(ge=0)] = 1.0
     """Send limit: at least this long between two scheduled sends of one account."""
+    agent_tool: bool = False
+    """Offer agents the ``schedule`` tool (off by default: a model without tool support
+    would start failing once any tool is offered)."""
 
 
 class SessionConfig(ConfigModel):

@@ -295,7 +295,7 @@ class Gateway:
             sys.stderr.flush()
 
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
-        wiring.extra_tools = schedule_tools(ScheduleStore(store, clock=self._clock))
+        wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         handler = (self._handler_factory or default_handler)(wiring)
         inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
         admitter = _TrackingAdmitter(inbox, self.status_board)

@@ -65,9 +65,12 @@ def build_scheduler(
 
 
 def schedule_tools(
-    schedules: ScheduleStore,
+    config: Any, schedules: ScheduleStore
 ) -> Callable[[InboundMessage], Sequence[AgentTool]]:
-    """The ``schedule`` tool for each message: reminders go back to its conversation."""
+    """The ``schedule`` tool for each message (reminders go back to its conversation), when
+    ``schedules.agentTool`` is on; else no tool."""
+    if not (isinstance(config, ZalogateConfig) and config.schedules.agent_tool):
+        return lambda _message: ()
 
     def tools(message: InboundMessage) -> Sequence[AgentTool]:
         target = f"group:{message.chat_id}" if message.is_group else message.chat_id

@@ -221,7 +221,7 @@ async def test_the_gateway_offers_the_tool_bound_to_the_conversation(world: Worl
         await world.fake.wait_for_listener(world.BOT)
         await world.fake.user(world.ALICE).says_to(world.BOT, "use your tool")
         await world.sent(kind="text", thread_id=world.ALICE, count=2)
-    assert agent.tools == [("zalouser", "schedule")]  # the channel tool, then the runtime's
+    assert agent.tools == [("zalouser",)]
     assert [r.text for r in world.records("text", world.ALICE)] == [
         "from the tool",
         "tool success=True",
