@@ -51,6 +51,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "gateway": _Subcommand("zalogate.cli.gateway"),
     "channels": _Subcommand("zalogate.cli.channels"),
     "message": _Subcommand("zalogate.cli.message"),
+    "agents": _Subcommand("zalogate.cli.agents"),
     "directory": _Subcommand("zalogate.cli.directory"),
     "pairing": _Subcommand("zalogate.cli.pairing"),
     "plugins": _Subcommand("zalogate.cli.plugins"),

@@ -28,12 +28,14 @@ import logging
 import os
 import signal
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
 from zalogate.core.channel import (
     Admission,
@@ -43,7 +45,8 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.errors import DeliveryError, describe_error
-from zalogate.core.model import DeliveryReceipt, InboundMessage
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.schedules import ScheduleStore
 from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
@@ -65,6 +68,8 @@ from zalogate.runtime.logging import (
     reset_logging,
 )
 from zalogate.runtime.metrics import GatewayMetrics, message_tracer
+from zalogate.runtime.scheduler import Scheduler
+from zalogate.runtime.scheduling import build_scheduler, schedule_tools
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
 from zalogate.runtime.supervisor import Monitor, Supervisor
@@ -79,6 +84,7 @@ from zalogate.runtime.wiring import (
     default_handler,
     default_inbox,
     is_echo,
+    mount_deferred_replies,
 )
 from zalogate.store import Store
 
@@ -127,6 +133,9 @@ class Gateway:
         log_level: Overrides ``config.gateway.log_level``.
         console_log: Also log to stderr.
         handle_signals: Stop on SIGINT/SIGTERM (only from the main thread).
+        app: Python handlers (``zalogate.handlers.Router``) in front of every agent.
+        clock: Seconds since the epoch, for scheduled messages (tests move it).
+        schedule_poll: Seconds between two looks at the ``schedules`` table.
     """
 
     def __init__(
@@ -148,6 +157,9 @@ class Gateway:
         log_level: str | int | None = None,
         console_log: bool = True,
         handle_signals: bool = False,
+        app: Any = None,
+        clock: Callable[[], float] = time.time,
+        schedule_poll: float = 1.0,
     ) -> None:
         gateway_config = getattr(config, "gateway", None)
         self.config = config
@@ -163,6 +175,10 @@ class Gateway:
         self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
         self._console_log = console_log
         self._handle_signals = handle_signals
+        self._app = app
+        self._clock = clock
+        self._schedule_poll = schedule_poll
+        self.scheduler: Scheduler | None = None
 
         self.status_board = StatusBoard()
         self.supervisor = Supervisor(
@@ -264,7 +280,19 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
-        self.agent = self._agent if self._agent is not None else default_agent(self.config, store)
+        services = AgentServices(
+            store=store,
+            routes=self.http,
+            send=self._send_payload,
+            base_url=lambda: self.http.url,
+            channels=self.channels,
+        )
+        self.agent = (
+            self._agent
+            if self._agent is not None
+            else default_agent(self.config, store, services, self._app)
+        )
+        mount_deferred_replies(self.config, services)
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
         if is_echo(self.agent):
@@ -282,6 +310,7 @@ class Gateway:
         agent = metrics.timed_agent(self.agent, on_reply=self.takeover.agent_said)
         wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
         wiring.takeover = self.takeover
+        wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
@@ -316,6 +345,12 @@ class Gateway:
             for account in channel.accounts():
                 if account.enabled:
                     self.supervisor.start(channel, account)
+        scheduler = self.scheduler = build_scheduler(
+            self.config, store, self._send_payload, self._clock, self._schedule_poll
+        )
+        scheduler.start()
+        stack.push_async_callback(scheduler.stop)
+        self.http.add_health("schedules", scheduler.health)
         if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
@@ -484,6 +519,13 @@ class Gateway:
             )
         except Exception as exc:
             log.warning("%s: recording a control send failed: %s", monitor.label, exc)
+
+    async def _send_payload(
+        self, channel: str, account_id: str, target: str, payload: ReplyPayload
+    ) -> Sequence[str]:
+        """Send one payload through a running account (deferred replies, schedules)."""
+        request = MessageRequest(target=target, text=payload.text, media=payload.media_urls)
+        return (await self.send_message(channel, account_id, request))[1].message_ids
 
     def _monitor_for(self, channel: str, account_id: str) -> Monitor:
         return self.supervisor.find(self.channels, channel, account_id)

@@ -194,6 +194,7 @@ class HttpServer:
         self._control: AccountControl | None = None
         self._messages: MessageControl | None = None
         self._control_token = ""
+        self._health: dict[str, Callable[[], Any]] = {}
         builtin = Starlette(
             routes=[
                 Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"]),
@@ -251,6 +252,10 @@ class HttpServer:
             self._router.unmount(path)
             if app is not None:
                 self._router.mount(path, app, name="operator")
+
+    def add_health(self, name: str, source: Callable[[], Any]) -> None:
+        """Show ``source()`` under ``name`` in ``/healthz`` (e.g. the scheduler's counters)."""
+        self._health[name] = source
 
     def enable_control(
         self, control: AccountControl, token: str, *, messages: MessageControl | None = None
@@ -339,6 +344,8 @@ class HttpServer:
     async def _healthz(self, request: Request) -> Response:
         accounts = [record.to_json() for record in self._status()]
         body: dict[str, Any] = {"ok": True, "version": __version__, "accounts": accounts}
+        for name, source in self._health.items():
+            body[name] = source()
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def _control_request(self, request: Request) -> Response:
