@@ -219,3 +219,20 @@ def test_a_person_pairs_approves_and_chats(clean_env: dict[str, str]) -> None:
     finally:
         code = term.close()
     assert code == 0, term.seen
+
+
+def test_a_bundled_script_runs_by_name(
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scripts ship in the package: ``--script pairing`` works after ``pip install``."""
+    assert run_cli(["sandbox", "--script", "pairing"]) == 0
+    assert "sandbox: all 7 steps passed" in capsys.readouterr().out
+
+
+def test_an_unknown_script_name_lists_the_bundled_ones(
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["sandbox", "--script", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no script 'nope'" in err
+    assert "group, pairing, zalouser" in err

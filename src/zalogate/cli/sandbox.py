@@ -31,6 +31,7 @@ from zalogate.sandbox import (
     parse_script,
     run_script,
 )
+from zalogate.sandbox.bundled import bundled_script_names, find_script
 
 __all__ = ["HELP_TEXT", "command"]
 
@@ -60,13 +61,13 @@ def command(
         ),
     ] = "zalo",
     script: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--script",
-            help="Replay a conversation from FILE without a person (see examples/sandbox/).",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            metavar="NAME|FILE",
+            help="Replay a conversation without a person: a bundled script ("
+            + ", ".join(bundled_script_names())
+            + ") or a file.",
         ),
     ] = None,
     config_path: Annotated[
@@ -90,12 +91,7 @@ def command(
     user_config = _read_user_config(path) if path is not None else None
     steps = None
     if script is not None:
-        try:
-            steps = parse_script(script.read_text(encoding="utf-8"), source=str(script))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read the script {script}: {exc}") from exc
-        except ScriptError as exc:
-            raise CliError(str(exc), exit_code=2) from exc
+        steps = _load_script(script)
     try:
         sandbox = Sandbox(
             name,
@@ -122,6 +118,23 @@ def command(
         raise CliError(redact(str(exc))) from exc
 
 
+def _load_script(given: str) -> list[ScriptStep]:
+    try:
+        found = find_script(given)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the script {given}: {exc}") from exc
+    if found is None:
+        names = ", ".join(bundled_script_names())
+        raise CliError(
+            f"no script {given!r}: give a file or a bundled script ({names})", exit_code=2
+        )
+    source, text = found
+    try:
+        return parse_script(text, source=source)
+    except ScriptError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+
+
 def _read_user_config(path: Path) -> dict[str, Any]:
     try:
         data = json5.loads(path.expanduser().read_text(encoding="utf-8"))
@@ -144,7 +157,7 @@ def _print_problems(problems: list[str]) -> None:
 
 
 async def _replay(
-    sandbox: Sandbox, steps: list[ScriptStep], step_timeout: float, script: Path
+    sandbox: Sandbox, steps: list[ScriptStep], step_timeout: float, script: str
 ) -> bool:
     async with sandbox:
         out_console.print(
