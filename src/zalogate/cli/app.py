@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from zalogate import __version__
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import CONFIG_HELP, tidy_command
 from zalogate.cli.state import CliState, err_console
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class _Subcommand:
             single.command(name, help=self.help)(target)
             command = typer.main.get_command(single)
         command.name = name
+        tidy_command(command)
         return command
 
 
@@ -68,6 +70,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+    "import": _Subcommand("zalogate.cli.import_openclaw"),
 }
 
 
@@ -92,6 +95,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -110,7 +114,8 @@ def root(
         typer.Option(
             "--config",
             "-c",
-            help="Config file (JSON5). Default: $ZALOGATE_CONFIG or ~/.zalogate/zalogate.json5.",
+            metavar="FILE",
+            help=CONFIG_HELP,
             envvar="ZALOGATE_CONFIG",
             show_envvar=True,
         ),

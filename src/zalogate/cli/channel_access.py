@@ -51,6 +51,7 @@ __all__ = [
     "builtin_channel_ids",
     "channel_alias",
     "channel_id",
+    "choose_channel",
     "close_channel",
     "enabled_account",
     "error_line",
@@ -162,6 +163,25 @@ def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None)
         listed = ", ".join(known) or "none is installed"
         raise CliError(f"unknown channel {raw.strip()!r} (installed channels: {listed})")
     return name
+
+
+def choose_channel(
+    config: ZalogateConfig, raw: str | None, plugins: Sequence[InstalledPlugin]
+) -> str:
+    """``raw`` as a channel id; without it, the one configured channel.
+
+    Raises:
+        CliError: ``raw`` is unknown, or none or several channels are configured.
+    """
+    if raw:
+        return channel_id(raw, plugins)
+    configured = [p.id for p in plugins if resolved_accounts(config, p.id)]
+    if len(configured) == 1:
+        return configured[0]
+    if not configured:
+        names = " or ".join(f"--channel {p.id}" for p in plugins) or "--channel"
+        raise CliError(f"no channel is configured; pass {names}")
+    raise CliError(f"several channels are configured ({', '.join(configured)}); pass --channel")
 
 
 def is_channel_name(raw: str) -> bool:

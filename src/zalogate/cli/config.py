@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
 from zalogate.config.display import redacted_config
@@ -21,7 +22,7 @@ __all__ = ["ConfigOption", "app", "apply_config_option"]
 
 app = typer.Typer(help="Check, show and create the config file.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -52,7 +53,7 @@ def _load(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:
 
 
 @app.command("validate")
-def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+def validate(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Check the config file; list every problem with its key path (exit 1 if any)."""
     apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
@@ -80,7 +81,7 @@ def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOpti
 
 
 @app.command("show")
-def show(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Print the effective config (defaults filled in, secrets shown as ***)."""
     apply_config_option(ctx, config)
     loaded, path, _ = _load_or_fail(ctx)
@@ -108,9 +109,7 @@ def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, s
 
 
 @app.command("path")
-def path_command(
-    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
-) -> None:
+def path_command(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Print where the config file is (and the state dir, with --json)."""
     apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
@@ -132,7 +131,7 @@ def init(
         bool,
         typer.Option("--force", help="Replace an existing file (the old one is kept as .bak)."),
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Write a commented starter zalogate.json5 (mode 0600); never overwrites without --force."""

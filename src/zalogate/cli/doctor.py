@@ -11,7 +11,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,7 @@ from rich.markup import escape
 from zalogate.cli.channel_access import builtin_channel_ids
 from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import (
     ConfigError,
@@ -243,7 +244,7 @@ def run_checks(explicit_config: Path | None, env: Mapping[str, str]) -> list[Fin
 
 def command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Check the config and the state dir; warn about risky policies."""

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx2
 import typer
-from rich.table import Table
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
 from zalogate.runtime.endpoint import HEALTH_PATH, gateway_url
@@ -124,7 +125,7 @@ async def _serve(gateway: Gateway) -> None:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status as JSON.")] = False,
+    as_json: JsonOpt = False,
     host: Annotated[str | None, typer.Option("--host", help="Gateway address to ask.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Gateway port to ask.")] = None,
 ) -> None:
@@ -150,17 +151,18 @@ def status(
     if not accounts:
         out_console.print("no channel account is running")
         return
-    table = Table("channel", "account", "state", "last inbound", "last outbound", "last error")
-    for account in accounts:
-        table.add_row(
+    rows = [
+        [
             str(account.get("channel", "")),
             str(account.get("account", "")),
             str(account.get("state", "")),
             _when(account.get("lastInboundAt")),
             _when(account.get("lastOutboundAt")),
             str(account.get("lastError") or ""),
-        )
-    out_console.print(table)
+        ]
+        for account in accounts
+    ]
+    print_rows(("CHANNEL", "ACCOUNT", "STATE", "LAST IN", "LAST OUT", "LAST ERROR"), rows)
     for account in accounts:
         if account.get("reason"):  # why it was stopped, e.g. by channels logout
             out_console.print(
