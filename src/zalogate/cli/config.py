@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from zalogate.cli.errors import CliError
-from zalogate.cli.options import JsonOpt
+from zalogate.cli.options import CONFIG_HELP, JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
 from zalogate.config.display import redacted_config
@@ -25,12 +25,7 @@ app = typer.Typer(help="Check, show and create the config file.", no_args_is_hel
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (JSON5); same as the root --config.",
-        show_default=False,
-    ),
+    typer.Option("--config", "-c", metavar="FILE", help=CONFIG_HELP, show_default=False),
 ]
 """``--config`` after the sub-command (``zalogate config validate --config x.json5``)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,9 +92,15 @@ def run(
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
     from zalogate.runtime import eventloop
     from zalogate.runtime.gateway import Gateway  # the whole runtime: only when running it
+    from zalogate.runtime.wiring import configured_plugins
 
     state = get_state(ctx)
     config, state_dir = load_runtime_config(state)
+    if isinstance(config, ZalogateConfig) and not configured_plugins(config, state_dir):
+        raise CliError(
+            "no channel is configured, so the gateway would only idle: run `zalogate config init`"
+            " and enable a channel (docs/getting-started.md), or try `zalogate sandbox` first"
+        )
     gateway = Gateway(
         config,
         state_dir=state_dir,
@@ -110,7 +117,12 @@ def run(
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(_serve(gateway))
     except OSError as exc:
-        raise CliError(redact(str(exc))) from exc
+        message = redact(exc.strerror or str(exc))
+        if exc.errno == errno.EADDRINUSE:
+            message += (
+                ". A gateway may already answer there: `zalogate gateway status`; or use --port"
+            )
+        raise CliError(message) from exc
 
 
 async def _serve(gateway: Gateway) -> None:

@@ -29,7 +29,9 @@ def command(
     ] = False,
     lines: Annotated[
         int,
-        typer.Option("--limit", "-n", "--lines", min=0, help="At most N entries (the last lines)."),
+        typer.Option(
+            "--limit", "-n", "--lines", min=0, help="At most N entries. The last lines of the log."
+        ),
     ] = 200,
     as_json: JsonOpt = False,
 ) -> None:

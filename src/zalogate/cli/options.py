@@ -76,7 +76,7 @@ def config_option() -> TyperOption:
     return param
 
 
-def _no_type(*_args: Any) -> None:
+def _no_type(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 

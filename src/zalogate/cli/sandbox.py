@@ -18,10 +18,12 @@ import typer
 
 from zalogate.cli.channel_access import channel_alias
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import CONFIG_HELP, ChannelOpt
 from zalogate.cli.state import err_console, get_state, out_console
 from zalogate.config import ConfigError
 from zalogate.runtime.logging import redact
 from zalogate.sandbox import (
+    SIMULATORS,
     BotReply,
     Sandbox,
     SandboxError,
@@ -52,14 +54,7 @@ _APPROVE_WAIT = 3.0
 
 def command(
     ctx: typer.Context,
-    channel: Annotated[
-        str,
-        typer.Option(
-            "--channel",
-            help="The channel to simulate: zalo (Bot API) or zalouser (personal account,"
-            " with the QR login).",
-        ),
-    ] = "zalo",
+    channel: ChannelOpt = None,
     script: Annotated[
         str | None,
         typer.Option(
@@ -72,9 +67,8 @@ def command(
     ] = None,
     config_path: Annotated[
         Path | None,
-        typer.Option(
-            "--config", help="Use this config's agent and policies (e.g. a real LLM agent)."
-        ),
+        # The sandbox uses only the file's agent and policies (e.g. a real LLM agent).
+        typer.Option("--config", "-c", metavar="FILE", help=CONFIG_HELP),
     ] = None,
     state_dir: Annotated[
         Path | None,
@@ -86,7 +80,8 @@ def command(
     ] = 10.0,
 ) -> None:
     """Chat with the gateway against a built-in Zalo simulator on 127.0.0.1."""
-    name = channel_alias(channel)
+    # Without --channel: the first simulator (the Bot API one), needing no login.
+    name = channel_alias(channel) if channel else next(iter(SIMULATORS))
     path = config_path or get_state(ctx).config_path
     user_config = _read_user_config(path) if path is not None else None
     steps = None

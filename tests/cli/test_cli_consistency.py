@@ -1,0 +1,103 @@
+"""Every command behaves the same way: shared options, --config anywhere, readable help."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from zalogate.cli.app import _SUBCOMMANDS, app
+from zalogate.cli.options import ACCOUNT_HELP, CHANNEL_HELP, CONFIG_HELP, JSON_HELP, LIMIT_HELP
+from zalogate.config.starter import STARTER_CONFIG
+
+from .conftest import run_cli
+
+SHARED = {"--json": JSON_HELP, "--channel": CHANNEL_HELP, "--account": ACCOUNT_HELP}
+
+
+def _leaves(command: object, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], object]]:
+    subcommands = getattr(command, "commands", None)
+    if isinstance(subcommands, dict):
+        for name, sub in subcommands.items():
+            yield from _leaves(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def every_command() -> list[tuple[tuple[str, ...], object]]:
+    group = typer.main.get_command(app)
+    found = []
+    for name in _SUBCOMMANDS:
+        command = group.get_command(typer.Context(group), name)  # type: ignore[attr-defined]
+        found.extend(_leaves(command, (name,)))
+    return found
+
+
+COMMANDS = every_command()
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_each_command_takes_the_shared_options_with_one_wording(
+    path: tuple[str, ...], command: object
+) -> None:
+    params = {opt: param for param in command.params for opt in getattr(param, "opts", [])}  # type: ignore[attr-defined]
+    assert "--config" in params, "--config is accepted after every sub-command"
+    for flag, wording in SHARED.items():
+        if flag in params:
+            assert params[flag].help == wording, f"{' '.join(path)} {flag}"
+    if "-n" in params:
+        assert "--limit" in params["-n"].opts, "-n always means --limit"
+        assert params["-n"].help.startswith(LIMIT_HELP)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help_shows_no_python_types(path: tuple[str, ...], command: object) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], prog_name="zalogate")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for bad in ("<bool>", "<str>", "<int", "<list[", "[[", "x>=", "<=x", "<path>", "<float"):
+        assert bad not in text, f"{' '.join(path)} --help shows {bad!r}"
+    assert "--config FILE" in text
+    assert CONFIG_HELP.split(".")[0] in text
+    assert not re.search(r"[╭│╰]", text), "plain help, no boxes"
+
+
+def test_config_is_accepted_after_any_sub_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ZALOGATE_CONFIG", raising=False)
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "mine.json5"
+    config.write_text("{ gateway: { port: 18999 } }\n")
+    assert run_cli(["config", "path", "--json", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == str(config)
+    assert run_cli(["pairing", "list", "--json", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"channel": None, "requests": []}
+    assert run_cli(["gateway", "status", "--config", str(config)]) == 1
+    assert "127.0.0.1:18999" in capsys.readouterr().err  # the port came from that file
+
+
+def test_the_starter_config_names_a_login_command_that_works() -> None:
+    line = next(line for line in STARTER_CONFIG.splitlines() if "channels login" in line)
+    command = re.search(r"`zalogate ([^`]+)`", line)
+    assert command is not None
+    result = CliRunner().invoke(app, [*command.group(1).split(), "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_logs_prints_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    (state / "logs").mkdir(parents=True)
+    (state / "logs" / "gateway.log").write_text("one\ntwo\nthree\n")
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(state))
+    monkeypatch.setenv("ZALOGATE_CONFIG", str(tmp_path / "none.json5"))
+    (tmp_path / "none.json5").write_text("{}")
+    assert run_cli(["logs", "--json", "-n", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["lines"] == ["two", "three"]
