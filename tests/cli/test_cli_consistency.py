@@ -101,3 +101,24 @@ def test_logs_prints_json(
     (tmp_path / "none.json5").write_text("{}")
     assert run_cli(["logs", "--json", "-n", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["lines"] == ["two", "three"]
+
+
+def test_config_show_fills_in_what_applies_to_each_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "c.json5"
+    config.write_text('{ channels: { zalo: { botToken: "1:secret-token" } } }')
+    assert run_cli(["config", "show", "--json", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert shown["gateway"]["stateDir"] == str(tmp_path / "state")
+    assert shown["accounts"]["zalo"]["default"] == {
+        "enabled": True,
+        "default": True,
+        "dmPolicy": "pairing",
+        "allowFrom": [],
+        "groupPolicy": "open",
+        "historyLimit": 50,
+    }
+    assert "secret-token" not in out

@@ -13,7 +13,7 @@ from zalogate.cli.errors import CliError
 from zalogate.cli.options import CONFIG_HELP, JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
-from zalogate.config.display import redacted_config
+from zalogate.config.display import effective_accounts, redacted_config
 from zalogate.config.starter import STARTER_CONFIG
 from zalogate.runtime.logging import redact
 from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
@@ -79,13 +79,19 @@ def validate(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption 
 def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Print the effective config (defaults filled in, secrets shown as ***)."""
     apply_config_option(ctx, config)
-    loaded, path, _ = _load_or_fail(ctx)
+    loaded, path, env = _load_or_fail(ctx)
     data = redacted_config(loaded)
+    data["gateway"].setdefault("stateDir", str(state_dir(loaded, env)))
+    data["accounts"] = effective_accounts(loaded)
     if as_json:
         print_json(data)
         return
     source = path if loaded.source_path is not None else f"defaults (no file at {path})"
-    out_console.print(f"// effective config from {source}; secrets shown as ***", markup=False)
+    out_console.print(
+        f"// effective config from {source}; secrets shown as ***; `accounts`: what applies to"
+        " each channel account once defaults and inheritance are resolved",
+        markup=False,
+    )
     out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
 
 
