@@ -122,3 +122,49 @@ def test_config_show_fills_in_what_applies_to_each_account(
         "historyLimit": 50,
     }
     assert "secret-token" not in out
+
+
+@pytest.fixture
+def zalouser_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "c.json5"
+    config.write_text('{ channels: { zalouser: { dmPolicy: "pairing" } } }')
+    return config
+
+
+@pytest.mark.parametrize("command", [["pairing", "list"], ["channels", "status"], ["doctor"]])
+def test_read_only_commands_do_not_create_the_state_dir(
+    zalouser_config: Path, tmp_path: Path, command: list[str]
+) -> None:
+    run_cli([*command, "-c", str(zalouser_config)])
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_state_dir_that_cannot_be_created_says_why_and_the_fix(
+    zalouser_config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(blocker / "state"))
+    assert run_cli(["pairing", "approve", "zalo", "ABCD2345", "-c", str(zalouser_config)]) == 1
+    err = capsys.readouterr().err
+    assert f"{blocker} is a file, not a folder" in err
+    assert "set gateway.stateDir or $ZALOGATE_STATE_DIR" in err
+    assert "Errno" not in err
+    assert run_cli(["doctor", "-c", str(zalouser_config)]) == 1
+    assert "error   state: cannot create the state dir" in capsys.readouterr().out
+
+
+def test_a_failure_is_said_once_without_its_class_name(
+    zalouser_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["message", "send", "--direct", "-t", "123", "-m", "hi", "-c", str(zalouser_config)]
+    assert run_cli(args) == 1
+    err = capsys.readouterr().err
+    assert "NeedsLoginError" not in err
+    assert err.count("needs QR login") == 1
+    assert "zalogate channels login --channel zalouser" in err

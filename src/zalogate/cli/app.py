@@ -132,6 +132,11 @@ def root(
     ctx.obj = CliState(config_path=config_path, verbose=verbose)
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
+    elif not logging.getLogger("zalogate").handlers:
+        # A one-off command says what failed in its own error line; without this, Python's
+        # last-resort handler would print the channel's warning about it first (twice said).
+        # `gateway run` installs its own handlers (console and file).
+        logging.getLogger("zalogate").addHandler(logging.NullHandler())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -156,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         if verbose:
             raise
+        from zalogate.runtime.logging import redact
+
+        lines = str(exc).strip().splitlines()
         err_console.print("[red]error:[/red] ", markup=True, end="")
-        err_console.print(f"{type(exc).__name__}: {exc}", markup=False)
+        err_console.print(redact(lines[0]) if lines else type(exc).__name__, markup=False)
         err_console.print("(run with --verbose for the full traceback)")
         sys.exit(1)

@@ -34,6 +34,7 @@ from zalogate.core.inspection import ConfigInspector
 from zalogate.runtime.logging import redact
 from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin
 from zalogate.store import DATABASE_FILENAME
+from zalogate.store.database import state_dir_problem
 
 __all__ = ["Finding", "command", "run_checks"]
 
@@ -90,6 +91,11 @@ def _check_config(
 
 
 def _check_state_dir(directory: Path, findings: list[Finding]) -> None:
+    blocker = next((p for p in directory.parents if p.exists()), None)
+    if not directory.exists() and blocker is not None and not blocker.is_dir():
+        error = NotADirectoryError(20, "Not a directory")
+        findings.append(Finding("error", "state", state_dir_problem(directory, error)))
+        return
     if not directory.exists() and not directory.is_symlink():
         findings.append(
             Finding("ok", "state", f"{directory} does not exist yet (created 0700 on first run)")

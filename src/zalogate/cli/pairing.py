@@ -11,7 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
-from zalogate.cli.channel_access import channel_id, is_channel_name, load_cli_config, open_channel
+from zalogate.cli.channel_access import (
+    channel_id,
+    is_channel_name,
+    load_cli_config,
+    open_channel,
+    read_store,
+)
 from zalogate.cli.errors import CliError
 from zalogate.cli.options import AccountOpt, ChannelOpt, JsonOpt
 from zalogate.cli.output import print_rows
@@ -44,10 +50,15 @@ def _state_dir(state: CliState) -> Path:
     return state_dir(config, env)
 
 
-def _run(ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]]) -> Any:
+def _run(
+    ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]], *, writes: bool = True
+) -> Any:
     state_dir = _state_dir(get_state(ctx))
 
     async def main() -> Any:
+        if not writes:
+            async with read_store(state_dir) as store:
+                return await action(PairingStore(store))
         async with await Store.open(state_dir) as store:
             return await action(PairingStore(store))
 
@@ -95,7 +106,7 @@ def list_command(
     async def action(pairing: PairingStore) -> list[PairingRequest]:
         return await pairing.list_pending(channel, account)
 
-    requests: list[PairingRequest] = _run(ctx, action)
+    requests: list[PairingRequest] = _run(ctx, action, writes=False)
     if as_json:
         items = []
         for request in requests:
