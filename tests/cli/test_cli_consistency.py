@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from zalogate.cli.app import _SUBCOMMANDS, app
 from zalogate.cli.options import ACCOUNT_HELP, CHANNEL_HELP, CONFIG_HELP, JSON_HELP, LIMIT_HELP
 from zalogate.config.starter import STARTER_CONFIG
 
-from .conftest import run_cli
+from .conftest import free_port, run_cli
 
 SHARED = {"--json": JSON_HELP, "--channel": CHANNEL_HELP, "--account": ACCOUNT_HELP}
 
@@ -168,3 +169,19 @@ def test_a_failure_is_said_once_without_its_class_name(
     assert "NeedsLoginError" not in err
     assert err.count("needs QR login") == 1
     assert "zalogate channels login --channel zalouser" in err
+
+
+def test_an_offline_login_names_the_host_it_cannot_reach_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+    port = free_port()  # nothing listens there: as with no network
+    config = tmp_path / "c.json5"
+    hosts = dict.fromkeys(("id", "wpa", "jr"), f"http://127.0.0.1:{port}")
+    config.write_text(json.dumps({"channels": {"zalouser": {"apiHosts": hosts}}}))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert run_cli(["channels", "login", "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach 127.0.0.1" in err
+    assert err.lower().count("login failed") == 1

@@ -205,7 +205,11 @@ def login_command(
             except CliError:
                 raise
             except Exception as exc:
-                raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
+                text = error_line(exc)
+                # Said once: the channel's error may already say that the login failed.
+                if "login failed" not in text.lower():
+                    text = f"{chosen} login failed: {text}"
+                raise CliError(text) from exc
             return line, target, ui.kept_session
 
     line, target, kept = asyncio.run(run())
