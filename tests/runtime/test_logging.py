@@ -198,3 +198,19 @@ def test_reset_closes_the_log_file_and_removes_handlers(tmp_path: Path) -> None:
 def test_unknown_level_name_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("chatty", console=False)
+
+
+def test_uvicorn_start_up_info_stays_out_of_the_log(tmp_path: Path) -> None:
+    """uvicorn's "Started server process" (logger uvicorn.error, INFO) alarms people."""
+    log_file = tmp_path / "gateway.log"
+    configure_logging("info", log_file=log_file, console=False)
+    try:
+        logging.getLogger("uvicorn.error").info("Started server process [1]")
+        logging.getLogger("uvicorn.error").warning("a real uvicorn problem")
+        logging.getLogger("zalogate.gateway").info("HTTP server listening")
+    finally:
+        reset_logging()
+    text = log_file.read_text(encoding="utf-8")
+    assert "Started server process" not in text
+    assert "a real uvicorn problem" in text
+    assert "HTTP server listening" in text
