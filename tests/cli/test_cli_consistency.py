@@ -185,3 +185,40 @@ def test_an_offline_login_names_the_host_it_cannot_reach_once(
     err = capsys.readouterr().err
     assert "cannot reach 127.0.0.1" in err
     assert err.lower().count("login failed") == 1
+
+
+def test_directory_needs_no_channel_when_one_is_configured(
+    zalouser_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["directory", "self", "-c", str(zalouser_config)]) == 1
+    assert "zalouser: " in capsys.readouterr().err  # the configured one was chosen
+    empty = tmp_path / "empty.json5"
+    empty.write_text("{}")
+    assert run_cli(["directory", "self", "-c", str(empty)]) == 1
+    assert "no channel is configured; pass --channel" in capsys.readouterr().err
+
+
+def test_pairing_list_is_aligned_text_with_expires_in(
+    zalouser_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from zalogate.core.pairing import PairingStore
+    from zalogate.store import Store
+
+    async def request() -> str | None:
+        async with await Store.open(tmp_path / "state") as store:
+            made = await PairingStore(store).request(
+                "zalouser", "default", "9000000000000002", sender_name="Minh Anh"
+            )
+            return made.code
+
+    code = asyncio.run(request())
+    assert run_cli(["pairing", "list", "zalouser", "-c", str(zalouser_config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Pairing requests (1)"
+    assert lines[1].split() == ["CODE", "zalouserUserId", "NAME", "ACCOUNT", "EXPIRES", "IN"]
+    row = lines[2]
+    assert row.startswith(f"{code}  9000000000000002  Minh Anh")
+    assert row.endswith(("60 min", "59 min"))
+    assert lines[1].index("NAME") == row.index("Minh Anh")  # aligned columns

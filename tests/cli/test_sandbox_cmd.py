@@ -236,3 +236,11 @@ def test_an_unknown_script_name_lists_the_bundled_ones(
     err = capsys.readouterr().err
     assert "no script 'nope'" in err
     assert "group, pairing, zalouser" in err
+
+
+def test_the_old_examples_path_still_finds_the_bundled_script(
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README 0.1 said ``--script examples/sandbox/pairing.script``; the folder is gone."""
+    assert run_cli(["sandbox", "--script", "examples/sandbox/pairing.script"]) == 0
+    assert "replaying pairing (bundled)" in capsys.readouterr().out

@@ -86,7 +86,7 @@ def command(
     user_config = _read_user_config(path) if path is not None else None
     steps = None
     if script is not None:
-        steps = _load_script(script)
+        script, steps = _load_script(script)
     try:
         sandbox = Sandbox(
             name,
@@ -113,7 +113,8 @@ def command(
         raise CliError(redact(str(exc))) from exc
 
 
-def _load_script(given: str) -> list[ScriptStep]:
+def _load_script(given: str) -> tuple[str, list[ScriptStep]]:
+    """``(where it was found, its steps)`` of the script ``given`` names."""
     try:
         found = find_script(given)
     except (OSError, UnicodeDecodeError) as exc:
@@ -125,7 +126,7 @@ def _load_script(given: str) -> list[ScriptStep]:
         )
     source, text = found
     try:
-        return parse_script(text, source=source)
+        return source, parse_script(text, source=source)
     except ScriptError as exc:
         raise CliError(str(exc), exit_code=2) from exc
 
