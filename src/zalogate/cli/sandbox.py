@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-import json5
 import typer
 
 from zalogate.cli.channel_access import channel_alias
@@ -21,6 +20,7 @@ from zalogate.cli.errors import CliError
 from zalogate.cli.options import CONFIG_HELP, ChannelOpt
 from zalogate.cli.state import err_console, get_state, out_console
 from zalogate.config import ConfigError
+from zalogate.config.loading import read_json5_object
 from zalogate.runtime.logging import redact
 from zalogate.sandbox import (
     SIMULATORS,
@@ -133,14 +133,11 @@ def _load_script(given: str) -> tuple[str, list[ScriptStep]]:
 
 def _read_user_config(path: Path) -> dict[str, Any]:
     try:
-        data = json5.loads(path.expanduser().read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliError(f"cannot read the config {path}: {exc.strerror or exc}") from exc
+        return read_json5_object(path)
+    except FileNotFoundError as exc:
+        raise CliError(f"cannot read the config {path}: no such file") from exc
     except ValueError as exc:
-        raise CliError(f"{path}: not valid JSON5: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CliError(f"{path}: the config must be an object ({{...}})")
-    return data
+        raise CliError(str(exc)) from exc
 
 
 def _print_problems(problems: list[str]) -> None:

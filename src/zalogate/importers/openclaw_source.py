@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import json5
+from zalogate.config.loading import read_json5_object
 
 __all__ = [
     "OpenClawSource",
@@ -119,16 +119,11 @@ def read_openclaw(root: Path, env: Mapping[str, str], *, explicit: bool) -> Open
 
 def _read_config(path: Path) -> dict[str, Any]:
     try:
-        data = json5.loads(path.read_text(encoding="utf-8"))
+        return read_json5_object(path)
     except FileNotFoundError:
         raise SourceError(f"no OpenClaw config at {path}") from None
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise SourceError(f"{path}: not valid JSON5 ({exc})") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{path}: the config is not an object")
-    return data
+        raise SourceError(str(exc)) from None
 
 
 def _read_json(path: Path) -> Any:
