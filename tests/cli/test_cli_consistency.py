@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 from zalogate.cli.app import _SUBCOMMANDS, app
 from zalogate.cli.options import ACCOUNT_HELP, CHANNEL_HELP, CONFIG_HELP, JSON_HELP, LIMIT_HELP
 from zalogate.config.starter import STARTER_CONFIG
+from zalogate.core.pairing import PairingStore
+from zalogate.store import Store
 
 from .conftest import free_port, run_cli
 
@@ -198,22 +201,37 @@ def test_directory_needs_no_channel_when_one_is_configured(
     assert "no channel is configured; pass --channel" in capsys.readouterr().err
 
 
-def test_pairing_list_is_aligned_text_with_expires_in(
-    zalouser_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import asyncio
-
-    from zalogate.core.pairing import PairingStore
-    from zalogate.store import Store
-
-    async def request() -> str | None:
-        async with await Store.open(tmp_path / "state") as store:
+def _pending_request(state: Path) -> str:
+    async def request() -> str:
+        async with await Store.open(state) as store:
             made = await PairingStore(store).request(
                 "zalouser", "default", "9000000000000002", sender_name="Minh Anh"
             )
+            assert made.code is not None
             return made.code
 
-    code = asyncio.run(request())
+    return asyncio.run(request())
+
+
+def test_pairing_approve_prints_json(
+    zalouser_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _pending_request(tmp_path / "state")
+    args = ["pairing", "approve", code, "--json", "-c", str(zalouser_config)]
+    assert run_cli(args) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "channel": "zalouser",
+        "account": "default",
+        "id": "9000000000000002",
+        "approved": True,
+        "notified": None,
+    }
+
+
+def test_pairing_list_is_aligned_text_with_expires_in(
+    zalouser_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _pending_request(tmp_path / "state")
     assert run_cli(["pairing", "list", "zalouser", "-c", str(zalouser_config)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Pairing requests (1)"
