@@ -76,12 +76,20 @@ def config_option() -> TyperOption:
     return param
 
 
+_SHARED: dict[str, tuple[str | None, str]] = {
+    "--json": (None, JSON_HELP),
+    "--channel": ("CHANNEL", CHANNEL_HELP),
+    "--account": ("ID", ACCOUNT_HELP),
+}
+
+
 def _no_type(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
 def tidy_command(command: Any) -> None:
-    """Give ``command`` and every sub-command ``--config``, plain help and readable metavars.
+    """Give ``command`` and every sub-command ``--config``, plain help, readable metavars and
+    the shared wording of ``--json``, ``--channel`` and ``--account``.
 
     Plain help: click's aligned text (rich panels cut sentences in narrow terminals). Metavars:
     ``FILE``, ``N``, the parameter name -- never a Python type (``<str>``, ``<list[str]>``) or a
@@ -103,6 +111,11 @@ def tidy_command(command: Any) -> None:
             # The argument's help says what it is; typer would add its Python type (<str>).
             setattr(param, "display_type_rich", _no_type)  # noqa: B010 - instance override
         elif isinstance(param, TyperOption):
+            # One wording per shared option, also for commands that declare their own.
+            for flag, (metavar, wording) in _SHARED.items():
+                if flag in param.opts:
+                    param.help = wording
+                    param.metavar = metavar
             if not param.is_flag and param.metavar is None:
                 number = param.type_descriptor.annotation in (int, float)
                 long = next((o for o in param.opts if o.startswith("--")), param.name or "value")
