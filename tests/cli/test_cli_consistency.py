@@ -240,3 +240,9 @@ def test_pairing_list_is_aligned_text_with_expires_in(
     assert row.startswith(f"{code}  9000000000000002  Minh Anh")
     assert row.endswith(("60 min", "59 min"))
     assert lines[1].index("NAME") == row.index("Minh Anh")  # aligned columns
+
+
+@pytest.mark.parametrize("group", [[], *([name] for name in _SUBCOMMANDS)])
+def test_command_lists_are_not_cut_off(group: list[str]) -> None:
+    result = CliRunner().invoke(app, [*group, "--help"], prog_name="zalogate")
+    assert "..." not in result.output.split("Commands:")[-1] or "Commands:" not in result.output

@@ -64,7 +64,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "sandbox": _Subcommand(
         "zalogate.cli.sandbox",
         "command",
-        "Chat with the gateway in the terminal against a built-in Zalo simulator.",
+        "Chat with the gateway against a built-in Zalo simulator.",
     ),
     "mcp": _Subcommand(
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."

@@ -21,7 +21,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Move to zalogate from another gateway.", no_args_is_help=True)
 
 
-@app.command("openclaw")
+@app.command("openclaw", short_help="Import Zalo channels, approved senders, sessions.")
 def openclaw(
     ctx: typer.Context,
     source_dir: Annotated[

@@ -7,6 +7,7 @@ annotated types below, used by each command that takes them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,6 +77,8 @@ def config_option() -> TyperOption:
     return param
 
 
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)])\. (?=[A-Z])")  # not "e.g. after"
+
 _SHARED: dict[str, tuple[str | None, str]] = {
     "--json": (None, JSON_HELP),
     "--channel": ("CHANNEL", CHANNEL_HELP),
@@ -98,6 +101,10 @@ def tidy_command(command: Any) -> None:
     command.rich_markup_mode = None
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
+            if not sub.short_help and sub.help:
+                # The whole first sentence: click would cut it at ~45 characters with "...".
+                first = " ".join(sub.help.strip().split("\n\n")[0].split())
+                sub.short_help = _SENTENCE_END.split(first)[0].rstrip(".") + "."
             tidy_command(sub)
         return
     names = {opt for param in command.params for opt in getattr(param, "opts", [])}
