@@ -53,6 +53,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "gateway": _Subcommand("zalogate.cli.gateway"),
     "channels": _Subcommand("zalogate.cli.channels"),
     "message": _Subcommand("zalogate.cli.message"),
+    "agents": _Subcommand("zalogate.cli.agents"),
     "directory": _Subcommand("zalogate.cli.directory"),
     "pairing": _Subcommand("zalogate.cli.pairing"),
     "plugins": _Subcommand("zalogate.cli.plugins"),
@@ -71,6 +72,11 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
     "import": _Subcommand("zalogate.cli.import_openclaw"),
+    "console": _Subcommand(
+        "zalogate.cli.console",
+        "command",
+        "Print a one-time login link to the running gateway's operator console.",
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -88,6 +89,13 @@ def run(
         int | None,
         typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
     ] = None,
+    app_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="Python handlers (module:router) in front of the agents; see docs/agents.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
     from zalogate.runtime import eventloop
@@ -101,6 +109,7 @@ def run(
             "no channel is configured, so the gateway would only idle: run `zalogate config init`"
             " and enable a channel (docs/getting-started.md), or try `zalogate sandbox` first"
         )
+    front = _load_app(app_spec) if app_spec else None
     gateway = Gateway(
         config,
         state_dir=state_dir,
@@ -108,6 +117,7 @@ def run(
         http_port=port,
         handle_signals=True,
         log_level="debug" if state.verbose else None,
+        app=front,
     )
     try:
         factory = eventloop.loop_factory()  # uvloop unless ZALOGATE_EVENT_LOOP=asyncio
@@ -123,6 +133,18 @@ def run(
                 ". A gateway may already answer there: `zalogate gateway status`; or use --port"
             )
         raise CliError(message) from exc
+
+
+def _load_app(spec: str) -> Any:
+    """The handlers' router; the current directory is importable (as for uvicorn's apps)."""
+    from zalogate.handlers import load_router
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return load_router(spec)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
 
 async def _serve(gateway: Gateway) -> None:
