@@ -99,12 +99,12 @@ def tidy_command(command: Any) -> None:
     range (``[x>=0]``: the error says it when a value is out of range).
     """
     command.rich_markup_mode = None
+    if not command.short_help and command.help:
+        # The whole first sentence: click would cut it at ~45 characters with "...".
+        first = " ".join(command.help.strip().split("\n\n")[0].split())
+        command.short_help = _SENTENCE_END.split(first)[0].rstrip(".") + "."
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
-            if not sub.short_help and sub.help:
-                # The whole first sentence: click would cut it at ~45 characters with "...".
-                first = " ".join(sub.help.strip().split("\n\n")[0].split())
-                sub.short_help = _SENTENCE_END.split(first)[0].rstrip(".") + "."
             tidy_command(sub)
         return
     names = {opt for param in command.params for opt in getattr(param, "opts", [])}
