@@ -277,7 +277,10 @@ class PersonalHttp:
         except httpx2.TimeoutException:
             raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
         except httpx2.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+            host = urlsplit(url).hostname or "Zalo"
+            raise NetworkError(
+                f"cannot reach {host} ({type(exc).__name__}): {method} {_path(url)}"
+            ) from None
         finally:
             if slots is not None:
                 slots.release()
