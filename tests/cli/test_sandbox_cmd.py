@@ -238,4 +238,4 @@ def test_an_unknown_script_name_lists_the_bundled_ones(
     assert run_cli(["sandbox", "--script", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no script 'nope'" in err
-    assert "group, pairing, zalouser" in err
+    assert "group, pairing, zalooa, zalouser" in err
