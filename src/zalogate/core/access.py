@@ -342,8 +342,9 @@ def decide_group(
     (``route_disabled``, even under ``open``); ``open`` admits every group and member;
     ``allowlist`` needs a configured list: when ``groups`` has keys the group must match one
     (``route_not_allowlisted``), and when a sender list (``groupAllowFrom``, or its fallback
-    ``allowFrom`` in channels that keep it) is set the sender must be in it (``group_policy_not_allowlisted``); with
-    neither list everything is blocked (``group_policy_empty_allowlist``).
+    ``allowFrom`` in channels that keep it) is set the sender must be in it
+    (``group_policy_not_allowlisted``); with neither list everything is blocked
+    (``group_policy_empty_allowlist``).
     """
     matched = _match_group_rule(policy, group_id, group_name)
     rule_key, rule = matched if matched is not None else (None, None)

@@ -30,9 +30,9 @@ Group gating (fixture: groups ``{"*": {requireMention: true}}``, groupPolicy ope
     test_group_gating.py::test_authorised_command_bypasses_the_mention_gate
 * P8  command authorisation through groupAllowFrom
     test_group_gating.py::test_command_authorised_through_group_allow_from
-* P9  allowlisted group, sender outside the list: blocked (PD: groupAllowFrom falls back to
-  allowFrom, so the fallback list decides)
-    test_group_gating.py::test_allowlisted_group_blocks_senders_outside_the_fallback_list
+* P9  allowlisted group, sender outside allowFrom: answered now (PD, OpenClaw PR 46663:
+  groupAllowFrom no longer falls back to allowFrom)
+    test_group_gating.py::test_allowlisted_group_admits_members_outside_allow_from
 * P10 sender not in groupAllowFrom: blocked
     test_group_gating.py::test_sender_outside_group_allow_from_is_blocked
 * P11 a (spoofed) group name does not match by default
@@ -88,7 +88,7 @@ Inbound
     test_inbound.py::test_own_messages_and_empty_ones_are_ignored
 * delivered + seen receipts only for processed messages (PD)
     test_group_gating.py::test_explicit_mention_dispatches_to_the_group_with_typing
-    test_group_gating.py::test_allowlisted_group_blocks_senders_outside_the_fallback_list
+    test_group_gating.py::test_allowlisted_group_admits_members_outside_allow_from
     test_dm.py::test_stranger_gets_one_pairing_code_then_is_answered_after_approval
 
 Outbound

@@ -22,7 +22,6 @@ use. Call ``aclose()`` when done.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -44,6 +43,7 @@ from zalogate.channels.zalouser.errors import (
     NeedsLoginError,
     ProfileInUseError,
 )
+from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
 from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
@@ -53,8 +53,9 @@ from zalogate.channels.zalouser.reactions import react
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
 from zalogate.channels.zalouser.resolution import (
     NameResolution,
-    resolution_fingerprint,
+    load_resolution,
     resolve_names,
+    save_resolution,
 )
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
@@ -82,7 +83,6 @@ from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
-from zalogate.store import write_private_file
 
 __all__ = [
     "NOT_AUTHENTICATED",
@@ -197,6 +197,7 @@ class ZalouserChannel(Channel):
         self._policies: dict[str, AccountPolicy] = {}
         self._active_profiles: dict[str, str] = {}
         self._batchers: dict[str, ReceiptBatcher] = {}
+        self._governors: dict[str, SendGovernor] = {}
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -261,15 +262,35 @@ class ZalouserChannel(Channel):
             )
         return found
 
+    def governor(self, account: ChannelAccount | str) -> SendGovernor:
+        """The account's send governor (its :meth:`~SendGovernor.status` feeds metrics)."""
+        zacct = self.zalouser_account(account)
+        found = self._governors.get(zacct.account_id)
+        if found is None:
+            found = self._governors[zacct.account_id] = SendGovernor(zacct.account_id, zacct.limits)
+        return found
+
+    def send_status(self, account: ChannelAccount | str) -> GovernorStatus:
+        """The send governor's counters and pause of an account (no network)."""
+        return self.governor(account).status()
+
     def _sender(self, account: ChannelAccount | str) -> ZalouserSender:
         zacct = self.zalouser_account(account)
         sender = self._senders.get(zacct.account_id)
         if sender is None:
+            connection = self.connection(zacct.account_id)
+
+            async def friend_ids() -> frozenset[str]:
+                friends = await connection.call(lambda api: api.friends())
+                return frozenset(f.uid for f in friends)
+
             sender = self._senders[zacct.account_id] = ZalouserSender(
-                self.connection(zacct.account_id),
+                connection,
                 self._media,
                 retry=self.options.send_retry,
                 listening=lambda: self.listener_state(zacct.account_id).state in _LISTENING,
+                governor=self.governor(zacct.account_id),
+                friends=FriendIds(friend_ids),
             )
         return sender
 
@@ -348,28 +369,11 @@ class ZalouserChannel(Channel):
         return self.context.state_dir / "zalouser" / f"resolved-{name}.json"
 
     def _save_resolution(self, zacct: ZalouserAccount, resolution: NameResolution) -> None:
-        body = {
-            "fingerprint": resolution_fingerprint(zacct.settings),
-            "resolution": resolution.to_json(),
-        }
-        try:
-            write_private_file(
-                self._resolution_path(zacct.account_id),
-                json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            )
-        except OSError as exc:
-            log.warning("[%s] could not save the name resolution: %s", zacct.account_id, exc)
+        path = self._resolution_path(zacct.account_id)
+        save_resolution(path, zacct.settings, resolution, zacct.account_id)
 
     def _load_resolution(self, zacct: ZalouserAccount) -> NameResolution | None:
-        try:
-            data = json.loads(self._resolution_path(zacct.account_id).read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, Mapping) or not isinstance(data.get("resolution"), Mapping):
-            return None
-        if data.get("fingerprint") != resolution_fingerprint(zacct.settings):
-            return None  # the config changed since: resolve again at start-up
-        return NameResolution.from_json(data["resolution"])
+        return load_resolution(self._resolution_path(zacct.account_id), zacct.settings)
 
     def status_warnings(self, account: ChannelAccount) -> list[str]:
         """Login and policy warnings for an enabled account."""
@@ -409,6 +413,8 @@ class ZalouserChannel(Channel):
             "listener": state.state,
             "dmPolicy": zacct.dm_policy,
             "groupPolicy": effective_group_policy(self.policy(account)),
+            "proxy": zacct.proxy is not None,
+            "sends": self.send_status(account).to_json(),
             "warnings": self.status_warnings(account),
         }
 
@@ -452,9 +458,15 @@ class ZalouserChannel(Channel):
             )
             if stop.is_set():
                 return
+            governor, admit = self.governor(account), self.context.inbox.admit
+
+            async def admit_noting(message: InboundMessage) -> Any:
+                governor.note_inbound(message.chat_id)  # replying there starts nothing new
+                return await admit(message)
+
             monitor = AccountMonitor(
                 connection,
-                self.context.inbox.admit,
+                admit_noting,
                 self._group_cache(zacct.account_id),
                 state,
                 self.options.monitor,
@@ -485,6 +497,7 @@ class ZalouserChannel(Channel):
     ) -> InboundMessage:
         """After access control: download photos, send delivered + seen receipts."""
         zacct = self.zalouser_account(account)
+        self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
         return await self._fetcher.resolve(message, max_bytes=zacct.media_max_bytes)
