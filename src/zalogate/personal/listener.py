@@ -499,7 +499,7 @@ class Listener:
                 ping_interval=None,  # keep-alive is the protocol's own 1/2/1 ping
                 close_timeout=2.0,
                 max_size=_MAX_FRAME,
-                proxy=None,
+                proxy=self._http.proxy,  # the session's proxy, never one from the environment
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
