@@ -218,5 +218,10 @@ class ZaloPersonal:
                 on_file_done(file_id, url)
 
         return Listener(
-            self.session, self.http, endpoints=self.endpoints, on_file_done=file_done, **options
+            self.session,
+            self.http,
+            endpoints=self.endpoints,
+            on_file_done=file_done,
+            proxy=self.http.proxy,
+            **options,
         )
