@@ -111,6 +111,7 @@ class AccountMonitor:
             reconnect=self.options.reconnect,
             self_listen=False,
             on_file_done=client.api.resolve_file_done,
+            proxy=client.http.proxy,
             **(self.options.listener_options or {}),
         )
         consumer = asyncio.create_task(
