@@ -78,9 +78,11 @@ Inbound
 * photos downloaded (within mediaMaxMb, 0600) only after access control
     test_dm.py::test_photo_is_downloaded_only_for_an_admitted_sender
     test_dm.py::test_photo_over_the_size_cap_is_announced_unavailable
-* other attachments as ``<media:...>`` placeholders
-    test_dm.py::test_file_attachment_reaches_the_agent_as_a_placeholder
+* other attachments: files, voice, video downloaded within mediaMaxMb; stickers, locations,
+  contact cards, unknown kinds described (issue 14)
+    test_dm.py::test_every_inbound_kind_reaches_the_agent
     test_inbound.py::test_other_attachments_are_placeholders
+    test_inbound.py::test_location_contact_card_and_unknown_kinds_are_described
 * group name and the first 20 member names from a cached lookup
     test_inbound.py::test_group_name_and_first_twenty_members_come_from_the_lookup
     test_inbound.py::test_group_cache_expires_bounds_its_size_and_survives_failures

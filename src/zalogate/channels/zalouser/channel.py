@@ -7,8 +7,8 @@
 * runs one monitor per account (``run``): a cookie login from the saved session, the startup
   name -> id resolution of ``allowFrom``/``groups`` (:mod:`.resolution`), then the websocket
   listener (:mod:`.monitor`) whose messages go to ``context.inbox.admit``;
-* after access control (``prepare_inbound``) downloads photos and sends delivered + seen
-  receipts (best effort: a stranger never learns the account is automated);
+* after access control (``prepare_inbound``) downloads photos, voice, video and files and
+  sends delivered + seen receipts (best effort: a stranger never learns the account is automated);
 * formats and sends replies (``send``: Markdown -> Zalo styles, chunked after formatting,
   ``chunks_replies = True``), links, reactions (``react``) and "typing…";
 * answers ``probe``, ``account_snapshot``, the directory, ``login_interactive`` / ``logout``
@@ -35,6 +35,7 @@ import httpx2
 
 from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
+from zalogate.channels.zalouser.attachments import AttachmentFetcher
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.channels.zalouser.directory import ZalouserDirectory
@@ -187,7 +188,9 @@ class ZalouserChannel(Channel):
             allow_private=self.options.allow_private_media,
             resolver=self.options.resolver,
         )
-        self._fetcher = MediaFetcher(context.state_dir / "media" / "zalouser", guard=guard)
+        media_dir = context.state_dir / "media" / "zalouser"
+        self._fetcher = MediaFetcher(media_dir, guard=guard)
+        self._attachments = AttachmentFetcher(media_dir, guard=guard)
         self._directory = ZalouserDirectory(self.connection, self.options.lookup_timeout)
         self._media = MediaLoader(guard)
         self._connections: dict[str, AccountConnection] = {}
@@ -500,7 +503,9 @@ class ZalouserChannel(Channel):
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
-        return await self._fetcher.resolve(message, max_bytes=zacct.media_max_bytes)
+        cap, proxy = zacct.media_max_bytes, zacct.proxy
+        message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
+        return await self._attachments.resolve(message, max_bytes=cap, proxy=proxy)
 
     def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
         raw = message.raw.get("eventMessage")
@@ -670,6 +675,7 @@ class ZalouserChannel(Channel):
         for connection in connections:
             await connection.aclose()
         await self._fetcher.aclose()
+        await self._attachments.aclose()
         await self._media.aclose()
 
 

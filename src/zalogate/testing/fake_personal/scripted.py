@@ -43,6 +43,27 @@ class ScriptedUser:
             self.account.uid, self._fake._uid(account), "chat.photo", content, None, None
         )
 
+    async def sends_to(
+        self, account: FakeAccount | str, msg_type: str, content: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Send a message of any kind (``chat.voice``, ``chat.sticker``…) with ``content``."""
+        return await self._fake._deliver_dm(
+            self.account.uid, self._fake._uid(account), msg_type, dict(content), None, None
+        )
+
+    async def sends_file_to(
+        self,
+        account: FakeAccount | str,
+        data: bytes,
+        name: str,
+        *,
+        msg_type: str = "share.file",
+    ) -> dict[str, Any]:
+        """Send a file (or, with ``msg_type``, a voice or video message) served by the fake."""
+        url = self._fake._store_media(data, "." + name.rsplit(".", 1)[-1])
+        params = {"fileSize": str(len(data)), "fileExt": name.rsplit(".", 1)[-1]}
+        return await self.sends_to(account, msg_type, attachment(name, url, "", params))
+
     async def types_to(self, account: FakeAccount | str) -> None:
         """Show "typing..." to ``account`` (a 602 event)."""
         to = self._fake._uid(account)
