@@ -53,6 +53,7 @@ __all__ = [
     "ProbeResult",
     "Reactions",
     "RouteRegistrar",
+    "SessionImport",
     "ToolContext",
 ]
 
@@ -270,6 +271,11 @@ class Channel(abc.ABC):
         """Send a link with a preview card (``message send --link``)."""
         return None
 
+    @property
+    def session_import(self) -> SessionImport | None:
+        """Log in with a session exported from a browser (``channels login --cookies``)."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class DirectoryEntry:
@@ -352,6 +358,16 @@ class Login(Protocol):
 
     async def logout(self, account: ChannelAccount) -> bool:
         """Forget the account's saved credentials; True if there were any."""
+        ...
+
+
+@runtime_checkable
+class SessionImport(Protocol):
+    """Optional capability: log in with a browser session file (a server has no QR screen)."""
+
+    async def import_session(self, account: ChannelAccount, path: Path) -> str:
+        """Check the session in ``path`` with the service, then save it; return the success
+        line. Raise with a user-facing message (nothing saved)."""
         ...
 
 

@@ -37,15 +37,16 @@ from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
 from zalogate.channels.zalouser.connection import AccountConnection
+from zalogate.channels.zalouser.cookie_login import cookie_login
 from zalogate.channels.zalouser.credentials import CredentialStore
-from zalogate.channels.zalouser.directory import ZalouserDirectory
+from zalogate.channels.zalouser.directory import ZalouserDirectory, group_facts_lookup
 from zalogate.channels.zalouser.errors import (
     LOGIN_HINT,
     NeedsLoginError,
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
-from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
+from zalogate.channels.zalouser.inbound import GroupInfoCache
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
@@ -75,12 +76,12 @@ from zalogate.core.channel import (
     Presence,
     ProbeResult,
     Reactions,
+    SessionImport,
     ToolContext,
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import Resolver, UrlGuard
-from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
@@ -231,6 +232,10 @@ class ZalouserChannel(Channel):
     def links(self) -> LinkSender:
         return self
 
+    @property
+    def session_import(self) -> SessionImport:
+        return self
+
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account, default first."""
         return list(self._accounts)
@@ -300,26 +305,8 @@ class ZalouserChannel(Channel):
     def _group_cache(self, account_id: str) -> GroupInfoCache:
         cache = self._groups.get(account_id)
         if cache is None:
-            connection = self.connection(account_id)
-
-            async def fetch(group_id: str) -> GroupFacts | None:
-                async def lookup(api: PersonalApi) -> GroupFacts | None:
-                    infos = await api.groups_info([group_id])
-                    info = infos.get(group_id)
-                    if info is None:
-                        return None
-                    members = info.raw.get("currentMems") or []
-                    names = tuple(
-                        str(m.get("dName") or m.get("zaloName") or "")
-                        for m in members
-                        if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
-                    )
-                    return GroupFacts(info.name or None, names)
-
-                return await connection.call(lookup)
-
             cache = self._groups[account_id] = GroupInfoCache(
-                fetch, ttl_s=self.options.group_info_ttl
+                group_facts_lookup(self.connection(account_id)), ttl_s=self.options.group_info_ttl
             )
         return cache
 
@@ -633,6 +620,13 @@ class ZalouserChannel(Channel):
             qr_timeout_s=self.options.qr_timeout,
             transport=self.options.transport,
         )
+        await self.connection(account).forget()
+        return line
+
+    async def import_session(self, account: ChannelAccount, path: Path) -> str:
+        """``channels login --cookies FILE`` (see :mod:`.cookie_login`)."""
+        zacct = self.zalouser_account(account)
+        line = await cookie_login(zacct, self.credentials, path, transport=self.options.transport)
         await self.connection(account).forget()
         return line
 

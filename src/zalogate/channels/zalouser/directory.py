@@ -6,15 +6,35 @@ Every lookup goes through the account's logged-in connection and is bounded in t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.channels.zalouser.inbound import GroupFacts, GroupLookup
 from zalogate.channels.zalouser.outbound import thread_of
 from zalogate.core.channel import ChannelAccount, DirectoryEntry
 
-__all__ = ["ZalouserDirectory", "select_entries"]
+__all__ = ["ZalouserDirectory", "group_facts_lookup", "select_entries"]
+
+
+def group_facts_lookup(connection: AccountConnection) -> GroupLookup:
+    """A group's name and member names, asked from Zalo (``getGroupInfo``) on each call."""
+
+    async def fetch(group_id: str) -> GroupFacts | None:
+        infos = await connection.call(lambda api: api.groups_info([group_id]))
+        info = infos.get(group_id)
+        if info is None:
+            return None
+        members = info.raw.get("currentMems") or []
+        names = tuple(
+            str(m.get("dName") or m.get("zaloName") or "")
+            for m in members
+            if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
+        )
+        return GroupFacts(info.name or None, names)
+
+    return fetch
 
 
 class ZalouserDirectory:

@@ -43,6 +43,7 @@ __all__ = [
     "GROUP_MEMBER_NAMES",
     "GroupFacts",
     "GroupInfoCache",
+    "GroupLookup",
     "Normalized",
     "command_text_without_own_mentions",
     "event_message",
