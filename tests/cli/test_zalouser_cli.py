@@ -304,7 +304,7 @@ def test_cookie_login_imports_a_browser_session_after_a_probe(
             json.dumps(
                 {
                     "cookie": [{"name": "zpw_sek", "value": "stale", "domain": "127.0.0.1"}],
-                    "imei": f"0b6c2d5e-1111-4a2b-9c3d-0e1f2a3b4c5d-{hashlib.md5(b'u').hexdigest()}",
+                    "imei": f"0b6c2d5e-1111-4a2b-9c3d-0e1f2a3b4c5d-{hashlib.md5(b'u', usedforsecurity=False).hexdigest()}",
                     "userAgent": "u",
                 }
             ),
