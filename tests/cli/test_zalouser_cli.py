@@ -31,6 +31,8 @@ BOT, ALICE, CAROL, GROUP = (
     "5200000000000000003",
     "5900",
 )
+UA_U_MD5 = hashlib.md5(b"u", usedforsecurity=False).hexdigest()
+"""The imei suffix that matches the user agent ``u`` (Zalo binds an imei to its agent)."""
 Action = Callable[[FakeZaloPersonal, QrSession], bool]
 """What the phone does with one new QR code; True when it is done with the login."""
 
@@ -304,7 +306,7 @@ def test_cookie_login_imports_a_browser_session_after_a_probe(
             json.dumps(
                 {
                     "cookie": [{"name": "zpw_sek", "value": "stale", "domain": "127.0.0.1"}],
-                    "imei": f"0b6c2d5e-1111-4a2b-9c3d-0e1f2a3b4c5d-{hashlib.md5(b'u', usedforsecurity=False).hexdigest()}",
+                    "imei": f"0b6c2d5e-1111-4a2b-9c3d-0e1f2a3b4c5d-{UA_U_MD5}",
                     "userAgent": "u",
                 }
             ),
