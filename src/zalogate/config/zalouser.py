@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -95,6 +95,10 @@ class ZalouserAccountConfig(ChannelAccountFields):
     client_version: Annotated[int | None, Field(ge=1)] = None
     """The web client's API version sent with requests (default 685)."""
     limits: ZalouserLimits | None = None
+    friend_requests: Literal["ignore", "accept", "pairing"] | None = None
+    """Default ``ignore``; ``pairing`` accepts only people the DM policy admits."""
+    friend_request_greeting: str | None = None
+    """Sent to a requester once the request is accepted."""
     proxy: str | None = None
     """HTTP(S) or SOCKS proxy for the account's API calls and its websocket (Zalo binds a
     session to its IP: keep one proxy per account)."""

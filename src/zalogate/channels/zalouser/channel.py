@@ -27,13 +27,11 @@ import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from zalogate.channels.media import MediaFetcher
+from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
 from zalogate.channels.zalouser.connection import AccountConnection
@@ -49,8 +47,9 @@ from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendG
 from zalogate.channels.zalouser.inbound import GroupInfoCache
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
-from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
-from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
+from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
+from zalogate.channels.zalouser.options import OPTIONS_EXTRA, ZalouserChannelOptions
+from zalogate.channels.zalouser.outbound import ZalouserSender, thread_of
 from zalogate.channels.zalouser.reactions import react
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
 from zalogate.channels.zalouser.resolution import (
@@ -79,9 +78,11 @@ from zalogate.core.channel import (
     SessionImport,
     ToolContext,
 )
+from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.pairing import PairingStore
 from zalogate.core.probe_timing import timed_probe_result
-from zalogate.net.urlguard import Resolver, UrlGuard
+from zalogate.net.urlguard import UrlGuard
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
@@ -90,6 +91,7 @@ __all__ = [
     "NOT_AUTHENTICATED",
     "OPEN_DM_WARNING",
     "OPEN_GROUP_WARNING",
+    "OPTIONS_EXTRA",
     "ZalouserChannel",
     "ZalouserChannelOptions",
     "create_channel",
@@ -98,8 +100,6 @@ __all__ = [
 log = logging.getLogger("zalogate.channels.zalouser")
 
 TEXT_LIMIT = 2000
-OPTIONS_EXTRA = "zalouser_options"
-"""``ChannelContext.extras`` key under which a :class:`ZalouserChannelOptions` may be passed."""
 NOT_AUTHENTICATED = f"Not authenticated (no saved Zalo session): {LOGIN_HINT}"
 OPEN_DM_WARNING = (
     'Zalo Personal dmPolicy is "open", allowing any user to message the account without'
@@ -110,46 +110,7 @@ OPEN_GROUP_WARNING = (
     ' trigger the agent. Set channels.zalouser.groupPolicy to "allowlist" and list the groups'
     " in groups (and the senders in groupAllowFrom)."
 )
-_LOOKUP_TIMEOUT = 12.0
 _LISTENING = frozenset({"connecting", "connected", "reconnecting"})
-
-
-@dataclass(frozen=True, slots=True)
-class ZalouserChannelOptions:
-    """Knobs that are not part of the user's config (tests, the sandbox, benchmarks).
-
-    Attributes:
-        env: Environment for ``ZALOUSER_PROFILE`` / ``ZCA_PROFILE`` (default ``os.environ``).
-        transport: ``httpx2`` transport of the personal client (tests).
-        allow_loopback_media: Photo downloads and media URLs may point at 127.0.0.1 (a fake
-            on this machine). Off by default: SSRF guard.
-        allow_private_media: Also allow private networks (implies loopback).
-        resolver: DNS resolver for the SSRF guard.
-        monitor: Listener reconnect rules and timings.
-        send_retry: Retries of one API call of a send.
-        receipts: Send delivered + seen receipts for processed messages.
-        receipt_delay: Seconds a receipt waits for others of its conversation (one batch).
-        probe_timeout: Seconds a probe may take (at least 1).
-        lookup_timeout: Seconds a directory lookup or a receipt may take.
-        group_info_ttl: Seconds a group-info lookup is cached.
-        login_wait: Seconds ``channels login`` waits for the scan and the confirmation.
-        qr_timeout: Seconds one QR code is valid before it is renewed.
-    """
-
-    env: Mapping[str, str] | None = None
-    transport: httpx2.AsyncBaseTransport | None = None
-    allow_loopback_media: bool = False
-    allow_private_media: bool = False
-    resolver: Resolver | None = None
-    monitor: MonitorOptions = field(default_factory=MonitorOptions)
-    send_retry: SendRetry = field(default_factory=SendRetry)
-    receipts: bool = True
-    receipt_delay: float = 1.0
-    probe_timeout: float = _LOOKUP_TIMEOUT
-    lookup_timeout: float = _LOOKUP_TIMEOUT
-    group_info_ttl: float = 300.0
-    login_wait: float = 180.0
-    qr_timeout: float = 100.0
 
 
 class ZalouserChannel(Channel):
@@ -460,6 +421,7 @@ class ZalouserChannel(Channel):
                 self._group_cache(zacct.account_id),
                 state,
                 self.options.monitor,
+                on_control=self._account_events(account).handle,
             )
             await monitor.run(stop)
         except NeedsLoginError:
@@ -468,6 +430,24 @@ class ZalouserChannel(Channel):
         finally:
             if self._active_profiles.get(zacct.profile.lower()) == zacct.account_id:
                 del self._active_profiles[zacct.profile.lower()]
+
+    def _account_events(self, account: ChannelAccount) -> AccountEvents:
+        zacct = self.zalouser_account(account)
+        pairing = PairingStore(self.context.store)
+
+        async def greet(user_id: str, text: str) -> None:
+            await self.send(account, user_id, ReplyPayload(text=text))
+
+        return AccountEvents(
+            zacct.account_id,
+            zacct.settings,
+            call=self.connection(account).call,
+            policy=lambda: self.policy(account),
+            approved=lambda: pairing.allowed_senders(self.id, zacct.account_id),
+            greet=greet,
+            history=GroupHistory(self.context.store),
+            groups=self._group_cache(zacct.account_id),
+        )
 
     async def _learn_own_name(self, connection: AccountConnection) -> None:
         try:
