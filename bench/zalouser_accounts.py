@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from collections import defaultdict
@@ -98,21 +99,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rss_idle, _ = gw.rss_mb()
 
             sent_at: dict[str, list[float]] = defaultdict(list)
+            expected = accounts * args.per_account
+            all_in = asyncio.Event()
 
             def noticed(record: SentRecord) -> None:
                 if record.kind == "text":
                     sent_at[record.thread_id].append(time.monotonic())
+                    if sum(map(len, sent_at.values())) >= expected:
+                        all_in.set()
 
             stop_noticing = fake.on_sent(noticed)
-            expected = accounts * args.per_account
             begin = time.monotonic()
             for n in range(accounts):
                 friend = fake.user(friend_uid(n))
                 for i in range(args.per_account):
                     await friend.says_to(bot_uid(n), f"m{n}-{i}")
-            deadline = begin + args.reply_timeout
-            while sum(map(len, sent_at.values())) < expected and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(args.reply_timeout):
+                    await all_in.wait()
             await asyncio.sleep(args.grace)
             stop_noticing()
             _, rss_peak = gw.rss_mb()

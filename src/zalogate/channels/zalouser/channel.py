@@ -67,7 +67,6 @@ from zalogate.core.channel import (
     Channel,
     ChannelAccount,
     ChannelContext,
-    Directory,
     GroupMembers,
     LinkSender,
     Login,
@@ -174,7 +173,7 @@ class ZalouserChannel(Channel):
         return self
 
     @property
-    def directory(self) -> Directory:
+    def directory(self) -> ZalouserDirectory:
         return self._directory
 
     @property

@@ -95,6 +95,20 @@ class ZalouserDirectory:
         ]
         return select_entries(entries, query, limit)
 
+    async def directory_user(self, account: ChannelAccount, user_id: str) -> DirectoryEntry:
+        """One user's profile (zca-js ``getUserInfo``)."""
+        uid, _ = thread_of(user_id)
+        profiles = await self._lookup(account, "user info", lambda api: api.user_info([uid]))
+        profile = profiles.get(uid)
+        if profile is None:
+            raise ZalouserChannelError(f"Zalo user {uid} not found")
+        extra: dict[str, Any] = {"zaloName": profile.raw.get("zaloName") or ""}
+        if profile.avatar:
+            extra["avatar"] = profile.avatar
+        if isinstance(profile.raw.get("isFr"), int):
+            extra["isFriend"] = bool(profile.raw["isFr"])
+        return DirectoryEntry(id=uid, name=profile.display_name or None, extra=extra)
+
     async def directory_group_members(
         self, account: ChannelAccount, group_id: str
     ) -> Sequence[DirectoryEntry]:
