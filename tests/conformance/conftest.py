@@ -23,9 +23,10 @@ USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 JS_DIR = Path(__file__).parent / "js"
-PINNED = os.environ.get("ZALOGATE_ZCAJS_VERSION") or json.loads(
-    (JS_DIR / "package.json").read_text()
-)["dependencies"]["zca-js"]
+PINNED = (
+    os.environ.get("ZALOGATE_ZCAJS_VERSION")
+    or json.loads((JS_DIR / "package.json").read_text())["dependencies"]["zca-js"]
+)
 """The zca-js version under test: the pinned one, or ``$ZALOGATE_ZCAJS_VERSION`` (the drift
 watch, ``bench/protocol_drift.py``, runs the suite against the newest release too)."""
 

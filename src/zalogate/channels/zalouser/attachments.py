@@ -17,11 +17,10 @@ import mimetypes
 import urllib.parse
 from pathlib import Path, PurePosixPath
 
-import httpx2
-
+from zalogate.channels.media import MediaFetcher
 from zalogate.core.model import InboundMessage, MediaRef
-from zalogate.net.download import Downloader, DownloadError
-from zalogate.net.urlguard import UnsafeUrlError, UrlGuard
+from zalogate.net.download import DownloadError
+from zalogate.net.urlguard import UnsafeUrlError
 from zalogate.store import write_private_file
 
 __all__ = ["FETCHED_KINDS", "AttachmentFetcher"]
@@ -45,36 +44,11 @@ def _mime(kind: str, content_type: str | None, name: str) -> str:
     return guessed or _DEFAULT_MIME[kind]
 
 
-class AttachmentFetcher:
-    """Downloads a message's voice, video and file attachments.
+class AttachmentFetcher(MediaFetcher):
+    """The shared image fetcher (:meth:`resolve`), plus voice, video and file attachments
+    (:meth:`resolve_files`) into the same directory with the same guard and timeouts."""
 
-    Args:
-        media_dir: The channel's download root.
-        guard: SSRF guard for each URL and redirect.
-        header_timeout: Seconds to wait for the response headers.
-        idle_timeout: Seconds without body data before giving up.
-    """
-
-    def __init__(
-        self,
-        media_dir: Path,
-        *,
-        guard: UrlGuard,
-        header_timeout: float = 120.0,
-        idle_timeout: float = 30.0,
-    ) -> None:
-        self.media_dir = media_dir
-        self.header_timeout = header_timeout
-        self.idle_timeout = idle_timeout
-        self._downloader = Downloader(
-            guard, timeout=httpx2.Timeout(header_timeout, connect=min(30.0, header_timeout))
-        )
-
-    async def aclose(self) -> None:
-        """Close the HTTP clients."""
-        await self._downloader.aclose()
-
-    async def resolve(
+    async def resolve_files(
         self, message: InboundMessage, *, max_bytes: int, proxy: str | None = None
     ) -> InboundMessage:
         """``message`` with its voice, video and file attachments downloaded (or explained)."""
@@ -98,7 +72,7 @@ class AttachmentFetcher:
                 / f"{_hashed(message.message_id)}-{index}"
             )
             try:
-                refs.append(await self._fetch(ref, target, max_bytes, proxy))
+                refs.append(await self._fetch_file(ref, target, max_bytes, proxy))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -113,7 +87,7 @@ class AttachmentFetcher:
                 refs.append(ref.model_copy(update={"placeholder": note}))
         return message.model_copy(update={"media": tuple(refs)})
 
-    async def _fetch(
+    async def _fetch_file(
         self, ref: MediaRef, target: Path, max_bytes: int, proxy: str | None
     ) -> MediaRef:
         assert ref.url is not None

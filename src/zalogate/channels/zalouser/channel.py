@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zalogate.channels.media import MediaFetcher
 from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
@@ -149,9 +148,7 @@ class ZalouserChannel(Channel):
             allow_private=self.options.allow_private_media,
             resolver=self.options.resolver,
         )
-        media_dir = context.state_dir / "media" / "zalouser"
-        self._fetcher = MediaFetcher(media_dir, guard=guard)
-        self._attachments = AttachmentFetcher(media_dir, guard=guard)
+        self._fetcher = AttachmentFetcher(context.state_dir / "media" / "zalouser", guard=guard)
         self._directory = ZalouserDirectory(self.connection, self.options.lookup_timeout)
         self._media = MediaLoader(guard)
         self._connections: dict[str, AccountConnection] = {}
@@ -471,7 +468,7 @@ class ZalouserChannel(Channel):
             self._receipts(zacct, message)
         cap, proxy = zacct.media_max_bytes, zacct.proxy
         message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
-        return await self._attachments.resolve(message, max_bytes=cap, proxy=proxy)
+        return await self._fetcher.resolve_files(message, max_bytes=cap, proxy=proxy)
 
     def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
         raw = message.raw.get("eventMessage")
@@ -648,7 +645,6 @@ class ZalouserChannel(Channel):
         for connection in connections:
             await connection.aclose()
         await self._fetcher.aclose()
-        await self._attachments.aclose()
         await self._media.aclose()
 
 
