@@ -12,8 +12,15 @@ from zalogate.channels.zalouser.governor import (
     SendLimits,
     SendPausedError,
 )
+from zalogate.channels.zalouser.outbound import is_retryable_send_error
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ReplyPayload
+from zalogate.personal.errors import (
+    HttpStatusError,
+    RateLimitedError,
+    api_error,
+    is_rate_limited,
+)
 
 from .conftest import World
 
@@ -173,3 +180,13 @@ async def test_strangers_cap_uses_the_friend_list(world: World) -> None:
         assert not caught.value.retryable
         assert channel.send_status(account).strangers_today == 1
     assert [r.thread_id for r in world.records("text")] == [world.ALICE, world.DAVE]
+
+
+def test_rate_limit_answers_are_recognised_and_never_retried_at_once() -> None:
+    limited = api_error(221, "too many requests", path="/api/message/sms")
+    assert isinstance(limited, RateLimitedError)
+    assert is_rate_limited(limited)
+    assert is_rate_limited(HttpStatusError(429, "/api/message/sms"))
+    assert not is_rate_limited(HttpStatusError(503, "/api/message/sms"))
+    assert not is_retryable_send_error(HttpStatusError(429, "/api/message/sms"))
+    assert is_retryable_send_error(HttpStatusError(503, "/api/message/sms"))
