@@ -99,6 +99,9 @@ class ZalouserAccountConfig(ChannelAccountFields):
     """Default ``ignore``; ``pairing`` accepts only people the DM policy admits."""
     friend_request_greeting: str | None = None
     """Sent to a requester once the request is accepted."""
+    unsupported_reply: str | Literal[False] | None = None
+    """Said once per conversation for a message kind the agent cannot use; ``false``: say
+    nothing (default: a short English notice)."""
     proxy: str | None = None
     """HTTP(S) or SOCKS proxy for the account's API calls and its websocket (Zalo binds a
     session to its IP: keep one proxy per account)."""

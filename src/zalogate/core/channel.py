@@ -197,9 +197,12 @@ class Channel(abc.ABC):
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage:
+    ) -> InboundMessage | None:
         """Finish an admitted message once access control let it through (e.g. download
-        its attachments: an unauthorised sender never makes the gateway fetch anything)."""
+        its attachments: an unauthorised sender never makes the gateway fetch anything).
+
+        None means the channel answered the message itself (a notice for a kind the agent
+        cannot use): no agent turn starts."""
         return message
 
     def agent_tools(

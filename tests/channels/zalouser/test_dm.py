@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from zalogate.channels.zalouser.accounts import UNSUPPORTED_REPLY
 from zalogate.core.pairing import PairingStore
 from zalogate.testing.fake_botapi import make_png
 
@@ -274,3 +275,27 @@ async def test_a_burst_from_two_senders_is_answered_in_each_senders_order(world:
         expected = [f"{who} {i}" for i in range(15)]
         assert [t.text for t in agent.turns if t.text.startswith(who)] == expected
         assert replies[who] == [f"echo: {text}" for text in expected]
+
+
+@pytest.mark.parametrize("notice", [None, "Mình chưa đọc được tin này.", False])
+async def test_a_kind_the_agent_cannot_use_gets_one_notice_per_conversation(
+    world: World, notice: str | bool | None
+) -> None:
+    """Two polls (a kind the agent cannot use) and then a text: one notice (configurable, or
+    none with ``unsupportedReply: false``), no agent turn for the polls."""
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "got it")
+    extra = {} if notice is None else {"unsupportedReply": notice}
+    config = world.config(dmPolicy="open", allowFrom=["*"], **extra)
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        alice = world.fake.user(world.ALICE)
+        await alice.sends_to(world.BOT, "group.poll", {"pollId": 7})
+        await alice.sends_to(world.BOT, "group.poll", {"pollId": 8})
+        await alice.says_to(world.BOT, "and now text")
+        await world.sent(kind="text", thread_id=world.ALICE, count=1 if notice is False else 2)
+        await eventually(lambda: len(agent.turns) == 1)
+    texts = [r.text for r in world.records("text")]
+    expected = {None: [UNSUPPORTED_REPLY], False: []}.get(notice, [notice])
+    assert texts == [*expected, "got it"]
+    assert [t.text for t in agent.turns] == ["and now text"]

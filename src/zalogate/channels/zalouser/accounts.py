@@ -22,12 +22,16 @@ from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_ENV_VARS",
+    "UNSUPPORTED_REPLY",
     "ZalouserAccount",
     "resolve_profile",
     "resolve_zalouser_accounts",
 ]
 
 DEFAULT_PROFILE = "default"
+UNSUPPORTED_REPLY = (
+    "Sorry, I can't read this kind of Zalo message yet. Please send it as text, a photo or a file."
+)
 PROFILE_ENV_VARS = ("ZALOUSER_PROFILE", "ZCA_PROFILE")
 
 
@@ -104,6 +108,14 @@ class ZalouserAccount:
     def limits(self) -> SendLimits:
         """``limits``: the send governor's limits (key by key over the top-level ones)."""
         return SendLimits.from_settings(self.settings.get("limits"))
+
+    @property
+    def unsupported_reply(self) -> str | None:
+        """``unsupportedReply``: the notice for kinds the agent cannot use (None: silence)."""
+        value = self.settings.get("unsupportedReply")
+        if value is False:
+            return None
+        return _text(value) or UNSUPPORTED_REPLY
 
     @property
     def proxy(self) -> str | None:

@@ -43,7 +43,7 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
-from zalogate.channels.zalouser.inbound import GroupInfoCache
+from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -79,6 +79,7 @@ from zalogate.core.channel import (
 from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pairing import PairingStore
+from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import UrlGuard
 from zalogate.personal.errors import ZaloPersonalError
@@ -159,6 +160,7 @@ class ZalouserChannel(Channel):
         self._active_profiles: dict[str, str] = {}
         self._batchers: dict[str, ReceiptBatcher] = {}
         self._governors: dict[str, SendGovernor] = {}
+        self._noticed: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -460,12 +462,19 @@ class ZalouserChannel(Channel):
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage:
-        """After access control: download photos, send delivered + seen receipts."""
+    ) -> InboundMessage | None:
+        """After access control: send delivered + seen receipts, download attachments; a
+        kind the agent cannot use gets one notice per conversation instead (None)."""
         zacct = self.zalouser_account(account)
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
+        if only_unsupported(message):
+            notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
+            if notice and key not in self._noticed:
+                self._noticed.add(key)
+                await self.send(account, reply_target(message), ReplyPayload(text=notice))
+            return None
         cap, proxy = zacct.media_max_bytes, zacct.proxy
         message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
         return await self._fetcher.resolve_files(message, max_bytes=cap, proxy=proxy)

@@ -49,6 +49,7 @@ __all__ = [
     "event_message",
     "mention_facts",
     "normalize_message",
+    "only_unsupported",
 ]
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,11 @@ def _contact(content: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     facts.append(f"phone {params['phone']}" if params.get("phone") else "")
     details = ", ".join(f for f in facts if f)
     return f"[contact card: {name}" + (f" ({details})]" if details else "]")
+
+
+def only_unsupported(message: InboundMessage) -> bool:
+    """True when the message holds nothing but kinds the agent cannot use."""
+    return bool(message.media) and all(m.placeholder == UNSUPPORTED for m in message.media)
 
 
 def _attachment(message: Message) -> tuple[str, tuple[MediaRef, ...]]:
