@@ -99,6 +99,9 @@ class ZalouserAccountConfig(ChannelAccountFields):
     """Default ``ignore``; ``pairing`` accepts only people the DM policy admits."""
     friend_request_greeting: str | None = None
     """Sent to a requester once the request is accepted."""
+    quote_replies: Literal["off", "groups", "all"] | None = None
+    """Send the first message of a reply as a quote of the message it answers (text messages;
+    default ``off``)."""
     unsupported_reply: str | Literal[False] | None = None
     """Said once per conversation for a message kind the agent cannot use; ``false``: say
     nothing (default: a short English notice)."""

@@ -288,3 +288,30 @@ async def test_sending_without_a_session_is_a_clear_error(world: World) -> None:
             await channel.send_link(account, world.ALICE, "https://example.com")
         with pytest.raises(DeliveryError, match="needs QR login"):
             await channel.reactions.react(account, world.ALICE, "1:2", "like")
+
+
+async def test_quote_replies_in_groups_quote_the_message_answered(world: World) -> None:
+    """``quoteReplies: "groups"``: the first message of a group reply quotes the message it
+    answers (Zalo's quote endpoint, strict checks passed); DM replies stay plain."""
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "answer")
+    config = world.config(
+        groupPolicy="open",
+        dmPolicy="open",
+        allowFrom=["*"],
+        quoteReplies="groups",
+        groups={"*": {"requireMention": False}},
+    )
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        asked = await world.fake.group(world.GROUP).user(world.ALICE).says("what time is it?")
+        await world.sent(kind="text", thread_id=world.GROUP)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "and in a DM?")
+        await world.sent(kind="text", thread_id=world.ALICE)
+    group_reply, dm_reply = world.records("text")
+    assert group_reply.endpoint.endswith("/api/group/quote")
+    assert (group_reply.params["qmsgId"], group_reply.params["qmsg"]) == (
+        asked["msgId"],
+        "what time is it?",
+    )
+    assert dm_reply.endpoint.endswith("/api/message/sms")

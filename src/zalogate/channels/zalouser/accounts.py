@@ -109,6 +109,11 @@ class ZalouserAccount:
         """``limits``: the send governor's limits (key by key over the top-level ones)."""
         return SendLimits.from_settings(self.settings.get("limits"))
 
+    def quotes(self, is_group: bool) -> bool:
+        """``quoteReplies`` (``off``, ``groups``, ``all``) applies to this kind of chat."""
+        mode = self.settings.get("quoteReplies")
+        return mode == "all" or (mode == "groups" and is_group)
+
     @property
     def unsupported_reply(self) -> str | None:
         """``unsupportedReply``: the notice for kinds the agent cannot use (None: silence)."""

@@ -43,7 +43,7 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
-from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported
+from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_of
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -161,6 +161,7 @@ class ZalouserChannel(Channel):
         self._batchers: dict[str, ReceiptBatcher] = {}
         self._governors: dict[str, SendGovernor] = {}
         self._noticed: set[tuple[str, str]] = set()
+        self._answering: dict[tuple[str, str], InboundMessage] = {}
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -469,6 +470,8 @@ class ZalouserChannel(Channel):
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
+        if zacct.quotes(message.is_group):
+            self._answering[(zacct.account_id, reply_target(message))] = message
         if only_unsupported(message):
             notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
             if notice and key not in self._noticed:
@@ -504,12 +507,14 @@ class ZalouserChannel(Channel):
         """
         zacct = self.zalouser_account(account)
         policy = self.policy(account)
+        answering = self._answering.pop((zacct.account_id, target), None)
         return await self._sender(account).send(
             target,
             reply,
             limit=min(policy.text_chunk_limit, TEXT_LIMIT),
             mode=policy.chunk_mode,
             max_media_bytes=zacct.media_max_bytes,
+            quote=quote_of(answering) if answering is not None else None,
         )
 
     async def send_link(

@@ -37,7 +37,9 @@ from urllib.parse import urlsplit
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
+from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.events import GroupMessage, Message, UserMessage
+from zalogate.personal.outgoing import Quote
 
 __all__ = [
     "GROUP_MEMBER_NAMES",
@@ -50,6 +52,7 @@ __all__ = [
     "mention_facts",
     "normalize_message",
     "only_unsupported",
+    "quote_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -243,6 +246,17 @@ def _contact(content: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     facts.append(f"phone {params['phone']}" if params.get("phone") else "")
     details = ", ".join(f for f in facts if f)
     return f"[contact card: {name}" + (f" ({details})]" if details else "]")
+
+
+def quote_of(message: InboundMessage) -> Quote | None:
+    """The quote of a processed text message (other kinds are not quoted)."""
+    raw = message.raw.get("eventMessage")
+    if not isinstance(raw, Mapping) or raw.get("msgType", "webchat") != "webchat":
+        return None
+    try:
+        return Quote.from_message({**raw, "content": message.text})
+    except ZaloPersonalError:
+        return None
 
 
 def only_unsupported(message: InboundMessage) -> bool:

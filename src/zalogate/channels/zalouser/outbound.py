@@ -39,7 +39,7 @@ from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
 from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError, is_rate_limited
-from zalogate.personal.outgoing import SentMessage
+from zalogate.personal.outgoing import Quote, SentMessage
 from zalogate.personal.session import ThreadType
 
 __all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]
@@ -168,8 +168,10 @@ class ZalouserSender:
         mode: ChunkMode = "length",
         markdown: bool = True,
         max_media_bytes: int = 5 * 1024 * 1024,
+        quote: Quote | None = None,
     ) -> DeliveryReceipt:
-        """Send ``reply`` to ``target`` (see the module docstring).
+        """Send ``reply`` to ``target`` (see the module docstring); ``quote``: the first text
+        message quotes that message (a reply with media quotes nothing).
 
         Raises:
             DeliveryError: Nothing went out (``retryable`` says whether a retry may help).
@@ -193,21 +195,26 @@ class ZalouserSender:
                     sent.append(result.msg_id)
                     if index == 0 and first and loaded.is_image:
                         chunks = chunks[1:]
-            for chunk in chunks:
-                result = await self._send_chunk(thread_id, thread_type, chunk)
+            for index, chunk in enumerate(chunks):
+                quoted = quote if index == 0 and not media else None
+                result = await self._send_chunk(thread_id, thread_type, chunk, quoted)
                 sent.append(result.msg_id)
         except _SendFailedError as failure:
             return self._failed(reply.kind.value, failure.cause, sent)
         return DeliveryReceipt(message_ids=tuple(sent))
 
     async def _send_chunk(
-        self, thread_id: str, thread_type: ThreadType, chunk: StyledText
+        self,
+        thread_id: str,
+        thread_type: ThreadType,
+        chunk: StyledText,
+        quote: Quote | None = None,
     ) -> SentMessage:
         return await self._call(
             thread_id,
             thread_type,
             lambda api: api.send_text(
-                thread_id, chunk.text, thread_type=thread_type, styles=chunk.styles
+                thread_id, chunk.text, thread_type=thread_type, styles=chunk.styles, quote=quote
             ),
         )
 
