@@ -252,6 +252,10 @@ class ZalouserChannel(Channel):
                 friends = await connection.call(lambda api: api.friends())
                 return frozenset(f.uid for f in friends)
 
+            async def members(group_id: str) -> Sequence[tuple[str, str]]:
+                facts = await self._group_cache(zacct.account_id).get(group_id)
+                return facts.member_ids if facts is not None else ()
+
             sender = self._senders[zacct.account_id] = ZalouserSender(
                 connection,
                 self._media,
@@ -259,6 +263,7 @@ class ZalouserChannel(Channel):
                 listening=lambda: self.listener_state(zacct.account_id).state in _LISTENING,
                 governor=self.governor(zacct.account_id),
                 friends=FriendIds(friend_ids),
+                members=members,
             )
         return sender
 

@@ -27,12 +27,13 @@ def group_facts_lookup(connection: AccountConnection) -> GroupLookup:
         if info is None:
             return None
         members = info.raw.get("currentMems") or []
-        names = tuple(
-            str(m.get("dName") or m.get("zaloName") or "")
+        named = [
+            (str(m.get("dName") or m.get("zaloName")), str(m.get("id") or ""))
             for m in members
             if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
-        )
-        return GroupFacts(info.name or None, names)
+        ]
+        ids = tuple((name, uid) for name, uid in named if uid)
+        return GroupFacts(info.name or None, tuple(name for name, _ in named), ids)
 
     return fetch
 

@@ -84,6 +84,8 @@ class GroupFacts:
 
     name: str | None
     members: tuple[str, ...] = ()
+    member_ids: tuple[tuple[str, str], ...] = ()
+    """``(display name, uid)`` of the members (for mentions in replies)."""
 
 
 GroupLookup = Callable[[str], Awaitable[GroupFacts | None]]

@@ -32,6 +32,7 @@ from zalogate.channels.zalouser.governor import (
 )
 from zalogate.channels.zalouser.markdown_styles import StyledText, markdown_to_styled
 from zalogate.channels.zalouser.media import LoadedMedia, MediaLoader, MediaLoadError
+from zalogate.channels.zalouser.mentions import find_mentions
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
 from zalogate.core.errors import ChannelError, DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
@@ -41,6 +42,7 @@ from zalogate.personal.api import PersonalApi
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError, is_rate_limited
 from zalogate.personal.outgoing import Quote, SentMessage
 from zalogate.personal.session import ThreadType
+from zalogate.personal.spans import Mention
 
 __all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]
 
@@ -90,6 +92,8 @@ class ZalouserSender:
             Zalo confirms a file upload over the websocket).
         sleep: Awaitable sleep (tests inject a fast one).
         governor: Paces and caps the account's sends (default: the default limits).
+        members: ``(display name, uid)`` of a group's members: ``@Name`` in a group reply
+            becomes a real mention.
         friends: The account's friends (a DM to anyone else counts against
             ``strangersPerDay``); None: nobody is a stranger.
     """
@@ -104,7 +108,9 @@ class ZalouserSender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         governor: SendGovernor | None = None,
         friends: FriendIds | None = None,
+        members: Callable[[str], Awaitable[Sequence[tuple[str, str]]]] | None = None,
     ) -> None:
+        self._members = members
         self.connection = connection
         self.governor = governor or SendGovernor(connection.account.account_id, SendLimits())
         self._friends = friends
@@ -195,13 +201,29 @@ class ZalouserSender:
                     sent.append(result.msg_id)
                     if index == 0 and first and loaded.is_image:
                         chunks = chunks[1:]
+            members = await self._mentionable(thread_id, thread_type, chunks)
             for index, chunk in enumerate(chunks):
                 quoted = quote if index == 0 and not media else None
-                result = await self._send_chunk(thread_id, thread_type, chunk, quoted)
+                mentions = find_mentions(chunk.text, members)
+                result = await self._send_chunk(thread_id, thread_type, chunk, quoted, mentions)
                 sent.append(result.msg_id)
         except _SendFailedError as failure:
             return self._failed(reply.kind.value, failure.cause, sent)
         return DeliveryReceipt(message_ids=tuple(sent))
+
+    async def _mentionable(
+        self, thread_id: str, thread_type: ThreadType, chunks: Sequence[StyledText]
+    ) -> Sequence[tuple[str, str]]:
+        """The group's members when a chunk may mention one (best effort: none on failure)."""
+        if self._members is None or thread_type is not ThreadType.GROUP:
+            return ()
+        if not any("@" in chunk.text for chunk in chunks):
+            return ()
+        try:
+            return await self._members(thread_id)
+        except Exception as exc:  # a failed lookup sends plain text, never nothing
+            log.debug("[%s] group members for mentions: %s", self.account_id, exc)
+            return ()
 
     async def _send_chunk(
         self,
@@ -209,12 +231,18 @@ class ZalouserSender:
         thread_type: ThreadType,
         chunk: StyledText,
         quote: Quote | None = None,
+        mentions: Sequence[Mention] = (),
     ) -> SentMessage:
         return await self._call(
             thread_id,
             thread_type,
             lambda api: api.send_text(
-                thread_id, chunk.text, thread_type=thread_type, styles=chunk.styles, quote=quote
+                thread_id,
+                chunk.text,
+                thread_type=thread_type,
+                styles=chunk.styles,
+                quote=quote,
+                mentions=mentions,
             ),
         )
 
