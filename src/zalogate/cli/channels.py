@@ -189,8 +189,12 @@ def login_command(
     channel: ChannelOpt = None,
     account: AccountOpt = None,
     as_json: JsonOpt = False,
+    cookies: Annotated[
+        Path | None,
+        typer.Option("--cookies", help="A browser session (cookies, imei, userAgent) JSON."),
+    ] = None,
 ) -> None:
-    """Log an account in (zalouser: scan a QR code with the Zalo app)."""
+    """Log an account in (zalouser: scan a QR code with the Zalo app, or --cookies FILE)."""
     config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
     async def run() -> tuple[str, ChannelAccount, bool]:
@@ -200,8 +204,14 @@ def login_command(
             if login is None:
                 raise CliError(f"the {chosen} channel has no interactive login")
             ui = ConsoleLoginUI(state_dir, chosen, target.account_id)
+            importer = handle.channel.session_import
+            if cookies is not None and importer is None:
+                raise CliError(f"the {chosen} channel cannot import a browser session")
             try:
-                line = await login.login_interactive(target, ui)
+                if cookies is not None and importer is not None:
+                    line = await importer.import_session(target, cookies)
+                else:
+                    line = await login.login_interactive(target, ui)
             except CliError:
                 raise
             except Exception as exc:

@@ -85,6 +85,8 @@ class PersonalHttp:
         if client_version <= 0:
             raise ConfigurationError(f"client_version must be positive, got {client_version}")
         self._user_agent = user_agent
+        self.proxy = proxy or None
+        """The proxy of the HTTP calls, which the listener's websocket also uses."""
         self.jar = jar if jar is not None else CookieJar()
         self.language = language
         self.client_version = client_version
