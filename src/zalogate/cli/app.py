@@ -53,6 +53,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "message": _Subcommand("zalogate.cli.message"),
     "directory": _Subcommand("zalogate.cli.directory"),
     "pairing": _Subcommand("zalogate.cli.pairing"),
+    "inbox": _Subcommand("zalogate.cli.inbox"),
     "plugins": _Subcommand("zalogate.cli.plugins"),
     "doctor": _Subcommand(
         "zalogate.cli.doctor",

@@ -307,7 +307,7 @@ class Gateway:
         """Serve the control endpoint with a fresh token, written to ``gateway.token``."""
         token = new_token()
         register_secret(token)  # never in a log line, whatever logs it
-        self.http.enable_control(self, token, messages=self)
+        self.http.enable_control(self, token, messages=self, inbox=self)
         stack.callback(self.http.disable_control)
         try:
             write_token_file(self.state_dir, token)
@@ -355,6 +355,22 @@ class Gateway:
             ControlUnavailableError: The gateway is stopping, or the old monitor did not stop.
         """
         return await self.supervisor.restart(self._monitor_for(channel, account_id))
+
+    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Put dead or failed inbox entries (``ids``, or every dead one) back in the queue;
+        the running inbox processes them at once. Returns how many were requeued.
+
+        Raises:
+            ControlUnavailableError: The gateway has no store (not started, or stopping).
+        """
+        from zalogate.core.inbox_admin import requeue_entries
+        from zalogate.core.ingress import Inbox
+
+        if isinstance(self.inbox, Inbox):
+            return await self.inbox.retry(ids, all_dead=all_dead)
+        if self.store is None or self.stopping:
+            raise ControlUnavailableError("the gateway is not running")
+        return await requeue_entries(self.store, ids, all_dead=all_dead)
 
     async def stop_account(
         self, channel: str, account_id: str, *, reason: str | None = None

@@ -37,6 +37,7 @@ from zalogate.runtime.control import (
     CONTROL_PREFIX,
     AccountControl,
     ControlUnavailableError,
+    InboxControl,
     MessageControl,
     MessageRequest,
     SendRefusedError,
@@ -191,6 +192,7 @@ class HttpServer:
         self._shutdown_timeout = shutdown_timeout
         self._control: AccountControl | None = None
         self._messages: MessageControl | None = None
+        self._inbox: InboxControl | None = None
         self._control_token = ""
         builtin = Starlette(
             routes=[
@@ -243,17 +245,25 @@ class HttpServer:
         return self._router.mounted()
 
     def enable_control(
-        self, control: AccountControl, token: str, *, messages: MessageControl | None = None
+        self,
+        control: AccountControl,
+        token: str,
+        *,
+        messages: MessageControl | None = None,
+        inbox: InboxControl | None = None,
     ) -> None:
         """Serve the control endpoint for ``control``, for requests bearing ``token``;
-        ``messages`` also serves ``POST /control/messages/{channel}/{account}``."""
+        ``messages`` also serves ``POST /control/messages/{channel}/{account}``, ``inbox``
+        ``POST /control/inbox/retry``."""
         if not token:
             raise ValueError("the control endpoint needs a token")
         self._control, self._messages, self._control_token = control, messages, token
+        self._inbox = inbox
 
     def disable_control(self) -> None:
         """Stop serving the control endpoint (it answers 404 again)."""
         self._control, self._messages, self._control_token = None, None, ""
+        self._inbox = None
 
     async def start(self) -> None:
         """Bind the socket and serve in a background task; return once it accepts requests.
@@ -347,7 +357,8 @@ class HttpServer:
         parts = request.url.path.removeprefix(CONTROL_PREFIX).strip("/").split("/")
         is_account = len(parts) == 4 and parts[0] == "accounts"
         is_message = len(parts) == 3 and parts[0] == "messages" and messages is not None
-        if control is None or not (is_account or is_message):
+        inbox = self._inbox if parts == ["inbox", "retry"] else None
+        if control is None or not (is_account or is_message or inbox is not None):
             return _control_error(404, "no such control endpoint")
         if request.method != "POST":
             return _control_error(405, "use POST", headers={"Allow": "POST"})
@@ -357,6 +368,8 @@ class HttpServer:
             )
         if messages is not None and is_message:
             return await self._message_request(messages, parts[1], parts[2], request)
+        if inbox is not None:
+            return await _inbox_retry_request(inbox, request)
         _, channel, account, action = parts  # the ASGI path is already percent-decoded
         if action not in ACTIONS:
             return _control_error(404, f"unknown action {action!r} (use restart or stop)")
@@ -423,6 +436,25 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _inbox_retry_request(inbox: InboxControl, request: Request) -> Response:
+    """``{"ids": [...]}`` or ``{"allDead": true}`` -> ``{"ok": true, "requeued": n}``."""
+    body = await _read_body(request, _MAX_CONTROL_BODY * 16)
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    ids = data.get("ids") if isinstance(data, dict) else None
+    all_dead = isinstance(data, dict) and data.get("allDead") is True
+    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+        return _control_error(400, 'the body must be {"ids": [<entry id>, ...]} or allDead')
+    try:
+        requeued = await inbox.retry_inbox(ids, all_dead=all_dead)
+    except Exception as exc:
+        return _control_failure(exc, "inbox retry")
+    log.info("control: requeued %d inbox entr(y/ies)", requeued)
+    return JSONResponse({"ok": True, "requeued": requeued}, headers=_NO_STORE)
 
 
 def _control_failure(exc: Exception, what: str) -> JSONResponse:
