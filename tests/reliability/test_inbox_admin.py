@@ -26,7 +26,6 @@ from zalogate.core.model import ChatType, InboundMessage
 from zalogate.store import Store
 
 
-
 def run_cli(args: list[str]) -> int:
     with pytest.raises(SystemExit) as exited:
         main(args)
@@ -78,8 +77,10 @@ async def test_an_outage_is_retried_until_max_age_then_dead_then_retried_by_hand
         assert await dead_letter_count(store) == 2
         dead = await list_entries(store, state="dead")
         assert {e.message_id for e in dead} == {"m1", "m2"}
-        assert dead[0].text_preview is not None and dead[0].text_preview.startswith("hello")
-        assert dead[0].last_error is not None and "unreachable" in dead[0].last_error
+        assert dead[0].text_preview is not None
+        assert dead[0].text_preview.startswith("hello")
+        assert dead[0].last_error is not None
+        assert "unreachable" in dead[0].last_error
         outage = False
         assert await inbox.retry([dead[0].id]) == 1
         await asyncio.wait_for(inbox.wait_idle(), 10)
@@ -101,13 +102,16 @@ async def test_a_fatal_error_fails_at_once_and_is_not_counted_as_dead(store: Sto
         admission = await inbox.admit(message(1))
         await asyncio.wait_for(inbox.wait_idle(), 10)
     entry = await get_entry(store, admission.entry_id)
-    assert entry is not None and entry.state == "failed" and entry.attempts == 1
+    assert entry is not None
+    assert entry.state == "failed"
+    assert entry.attempts == 1
     assert await dead_letter_count(store) == 0
     assert inbox.counters.failed == 1
     # Without a running inbox a requeue waits for the next start.
     assert await requeue_entries(store, [admission.entry_id]) == 1
     entry = await get_entry(store, admission.entry_id)
-    assert entry is not None and entry.state == "pending"
+    assert entry is not None
+    assert entry.state == "pending"
 
 
 async def test_prune_removes_finished_rows_only(store: Store) -> None:
@@ -143,7 +147,8 @@ def test_inbox_cli_lists_shows_retries_and_prunes(
     asyncio.run(seed())
     assert run_cli(["inbox", "list", "--state", "dead", "--json"]) == 0
     [entry] = json.loads(capsys.readouterr().out)["entries"]
-    assert entry["state"] == "dead" and entry["textPreview"] == "ciao 7"
+    assert entry["state"] == "dead"
+    assert entry["textPreview"] == "ciao 7"
     assert run_cli(["inbox", "show", str(entry["id"])]) == 0
     assert "HTTP 502" in capsys.readouterr().out
     assert run_cli(["inbox", "list", "--state", "nope"]) != 0
