@@ -66,7 +66,7 @@ class SlowEcho:
     async def respond(self, turn: Any) -> AsyncIterator[Any]:
         from zalogate.core.model import ReplyPayload
 
-        await asyncio.sleep(random.uniform(self.low, self.high))  # noqa: S311 - load shape
+        await asyncio.sleep(random.uniform(self.low, self.high))
         if turn.text:
             yield ReplyPayload(text=turn.text)
 
