@@ -10,7 +10,7 @@ import pytest
 
 from zalogate.channels.zalo.errors import ZaloConfigError
 from zalogate.core.channel import ChannelContext
-from zalogate.core.errors import DeliveryError, is_retryable
+from zalogate.core.errors import DeliveryError, FailureKind, is_retryable
 from zalogate.core.model import DeliveryReceipt, ReplyKind, ReplyPayload
 from zalogate.store import Store
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
@@ -129,23 +129,35 @@ async def test_an_unusable_api_url_is_a_delivery_error_and_a_fatal_monitor_error
     assert caught.value.fatal is True
 
 
-@pytest.mark.parametrize(
-    "fault", ["html429", "502", "drop"], ids=["rate-limited", "bad-gateway", "dropped"]
-)
+@pytest.mark.parametrize("fault", ["html429", "502"], ids=["rate-limited", "bad-gateway"])
 async def test_transient_failures_are_retried_and_delivered_once(
     fake: FakeZaloBotApi, make_harness: HarnessFactory, fault: str
 ) -> None:
     if fault == "html429":
         fake.fail_next("sendMessage", 429)
-    elif fault == "502":
-        fake.fail_next("sendMessage", 502)
     else:
-        fake.drop_next("sendMessage")
+        fake.fail_next("sendMessage", 502)
     harness = await make_harness(zalo_config(fake))
     receipt = await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
     assert [r.text for r in fake.sent] == ["hi"]
     assert receipt.message_ids == (fake.sent[0].message_id,)
     assert sum(1 for c in fake.calls if c.method == "sendMessage") == 2
+
+
+@pytest.mark.parametrize("fault", ["drop", "drop_after"])
+async def test_a_reset_after_the_request_was_written_is_delivery_unknown_and_not_resent(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, fault: str
+) -> None:
+    if fault == "drop":
+        fake.drop_next("sendMessage")  # Zalo never saw it; the client cannot tell
+    else:
+        fake.drop_after_next("sendMessage")  # Zalo recorded it
+    harness = await make_harness(zalo_config(fake))
+    with pytest.raises(DeliveryError) as caught:
+        await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
+    assert caught.value.kind is FailureKind.DELIVERY_UNKNOWN
+    assert sum(1 for c in fake.calls if c.method == "sendMessage") == 1
+    assert len(fake.sent) == (1 if fault == "drop_after" else 0)
 
 
 async def test_client_errors_are_not_retried(

@@ -35,7 +35,7 @@ from zalogate.botapi import (
 )
 from zalogate.channels.zalo.media_host import HostedMedia, MediaHostError
 from zalogate.core.chunking import chunk_text
-from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.errors import DeliveryError, FailureKind, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import TargetError, parse_target
@@ -50,9 +50,13 @@ _T = TypeVar("_T")
 
 
 def is_retryable_send_error(exc: BaseException) -> bool:
-    """429, 5xx (and Zalo's 408), timeouts and connection errors; nothing else."""
+    """429, 5xx (and Zalo's 408), failures to connect; nothing else.
+
+    A transport failure after the request was written (``maybe_sent``: a reset, a read
+    timeout) is not retried here: the message may have gone out, and the pipeline decides
+    whether it is sent once more (``DELIVERY_UNKNOWN``)."""
     if isinstance(exc, TransportError):
-        return True
+        return not exc.maybe_sent
     if isinstance(exc, ApiError):
         return exc.retryable
     return False
@@ -197,6 +201,8 @@ class ZaloSender:
         log.warning("[%s] Zalo %s reply failed: %s", self.account_id, reply.kind.value, error)
         if sent:
             return DeliveryReceipt(message_ids=tuple(sent), partial=True, error=error)
+        if isinstance(cause, TransportError) and cause.maybe_sent:
+            raise DeliveryError(error, kind=FailureKind.DELIVERY_UNKNOWN) from cause
         raise DeliveryError(error, retryable=is_retryable_send_error(cause)) from cause
 
 
