@@ -194,7 +194,23 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
             answered = await _wait_answered(fake, args.messages, args.settle)
             await asyncio.sleep(args.grace)
             await child.stop()
-    return _kill_summary(args, fake.sent, kill_times, started, answered)
+            resent = _resent_in_flight(Path(tmp) / "state" / "outbox.log")
+    return {**_kill_summary(args, fake.sent, kill_times, started, answered), **resent}
+
+
+def _resent_in_flight(path: Path) -> dict[str, int]:
+    """From the outbox log: chunks sent again after a kill cut their send off (``resending``:
+    the only ones that may be duplicates) and chunks whose resend was itself cut off."""
+    history: dict[tuple[Any, ...], list[str]] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError):
+                item = json.loads(line)
+                history.setdefault(tuple(item["k"]), []).append(item["s"])
+    return {
+        "resent_in_flight": sum("resending" in h for h in history.values()),
+        "abandoned": sum("abandoned" in h for h in history.values()),
+    }
 
 
 @contextlib.contextmanager
