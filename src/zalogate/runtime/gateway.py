@@ -178,6 +178,7 @@ class Gateway:
         self.store: Store | None = None
         self.agent: Any = None
         self.inbox: InboxLike | None = None
+        self._ready = False
         self.channels: dict[str, Channel] = {}
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -285,6 +286,9 @@ class Gateway:
                 register_secret_values(account.settings)
         wiring.channels.update(self.channels)
 
+        # Until every account has started (and mounted its webhook), an unserved path
+        # answers 503 so that Zalo retries, never 404.
+        self.http.set_warming(self._warming)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
         # Runs after the inbox stopped (its handlers still send through the channels).
@@ -301,6 +305,7 @@ class Gateway:
         if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
+        self._ready = True
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
 
     def _enable_control(self, stack: contextlib.AsyncExitStack) -> None:
@@ -339,6 +344,12 @@ class Gateway:
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)
         return channel
+
+    def _warming(self) -> bool:
+        if not self._ready:
+            return True
+        waiting = (AccountState.STARTING, AccountState.BACKOFF)
+        return any(record.state in waiting for record in self.status_board.snapshot())
 
     # -- account control ------------------------------------------------------------------
 

@@ -9,6 +9,12 @@ request scope unchanged, with the full path), ``unmount(path)`` removes it. Anyt
 and a root mount (``/``) never receives them. The server binds its socket itself, so port 0
 works and :attr:`HttpServer.port` is the real port, and a busy port fails ``start()`` with an
 ordinary ``OSError``.
+
+Abuse limits (:mod:`zalogate.runtime.http_guard`): a connection must send a request head
+within 10 s, at most 256 connections per client address and 768 in all (the oldest idle one
+is closed to make room), keep-alive connections close after 5 s idle. While the gateway is
+still starting (``warming``), a path nothing serves yet answers 503 with ``Retry-After: 1``
+instead of 404, so that Zalo retries a webhook delivery that came too early.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from zalogate.runtime.control import (
     is_control_path,
 )
 from zalogate.runtime.endpoint import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.http_guard import ConnectionGuard, guarded_protocol
 from zalogate.runtime.logging import redact
 from zalogate.runtime.status import AccountStatus
 
@@ -89,6 +96,7 @@ class _Router:
 
     def __init__(self, fallback: ASGIApp) -> None:
         self._fallback = fallback
+        self.warming: Callable[[], bool] = lambda: False
         self._mounts: dict[str, ASGIApp] = {}
         self._names: dict[str, str | None] = {}
         self._resolved: dict[str, ASGIApp | None] = {}
@@ -146,8 +154,26 @@ class _Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = None
         if scope["type"] in ("http", "websocket"):
-            app = self.resolve(scope.get("path", "/"))
+            path = scope.get("path", "/")
+            app = self.resolve(path)
+            if app is None and self.warming() and not _builtin(path):
+                app = _starting
         await (app or self._fallback)(scope, receive, send)
+
+
+def _builtin(path: str) -> bool:
+    return path == HEALTH_PATH or is_control_path(path)
+
+
+async def _starting(scope: Scope, receive: Receive, send: Send) -> None:
+    """503 for a path that may be mounted in a moment (a webhook while its account starts)."""
+    if scope["type"] != "http":
+        return
+    body = b"Service Unavailable: starting"
+    headers = [(b"content-type", b"text/plain"), (b"retry-after", b"1")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -175,6 +201,7 @@ class HttpServer:
         port: Port to bind; 0 picks a free one (read it from :attr:`port` after ``start``).
         status: Returns the account records shown by ``/healthz``.
         shutdown_timeout: Seconds to let open requests finish on ``stop``.
+        guard: Connection limits (default: :class:`ConnectionGuard`'s).
     """
 
     def __init__(
@@ -184,6 +211,7 @@ class HttpServer:
         *,
         status: StatusSource | None = None,
         shutdown_timeout: float = 5.0,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -203,6 +231,7 @@ class HttpServer:
             ]
         )
         self._router = _Router(builtin)
+        self.guard = guard or ConnectionGuard()
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -235,6 +264,10 @@ class HttpServer:
         """
         self._router.mount(path, app, name=name)
         log.debug("mounted %s (%s)", _normalise(path), name or "unnamed")
+
+    def set_warming(self, warming: Callable[[], bool]) -> None:
+        """While ``warming()`` is true, unserved paths answer 503 (``Retry-After: 1``)."""
+        self._router.warming = warming
 
     def unmount(self, path: str) -> None:
         """Stop serving ``path``; no error if it is not mounted."""
@@ -292,6 +325,8 @@ class HttpServer:
             # also one ASGI layer less per request.
             proxy_headers=False,
             server_header=False,
+            http=guarded_protocol(self.guard),
+            timeout_keep_alive=5,
             timeout_graceful_shutdown=max(1, math.ceil(self._shutdown_timeout)),
         )
         server = self._server = _EmbeddedServer(config)
