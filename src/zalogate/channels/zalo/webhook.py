@@ -11,7 +11,7 @@ Checks and answers, in this order (``zalo-bot-api.md`` §2.2; plain-text bodies)
    path: no match -> 401 ``unauthorized``; more than one (two accounts, same secret) -> 401
    ``ambiguous webhook target`` and no account sees the event;
 5. a content type other than ``application/json`` or ``*/*+json`` -> 415;
-6. a body over 1 MiB -> 413; a body that does not arrive within ``body_timeout`` (30 s) -> 408;
+6. a body over 1 MiB -> 413; a body that does not arrive within ``body_timeout`` (10 s) -> 408;
 7. an empty body, invalid JSON, a non-object, or no ``message.message_id`` /
    ``message.chat.id`` -> 400 ``Bad Request``;
 8. the update is admitted to the durable inbox (3 attempts, 0/100/300 ms apart); if the
@@ -75,7 +75,7 @@ class WebhookOptions:
     rate_window: float = 60.0
     rate_max_keys: int = 4096
     body_limit: int = MAX_BODY_BYTES
-    body_timeout: float = 30.0
+    body_timeout: float = 10.0
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks (``10.0.0.0/8``) whose forwarded-for headers are believed."""
     admit_delays: tuple[float, ...] = _ADMIT_DELAYS
