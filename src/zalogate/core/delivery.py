@@ -86,6 +86,9 @@ class Deliverer:
             receipt = await self.channel.send(self.account, self.target, reply)
         except Exception as exc:
             counters.delivery_failures += 1
+            failed = pipeline.on_send_failed
+            if failed is not None:
+                failed(self.message.channel, self.account.account_id, describe_error(exc))
             partial = exc.partial_ids if isinstance(exc, DeliveryError) else ()
             if classify(exc) is FailureKind.DELIVERY_UNKNOWN and not partial:
                 counters.ambiguous += 1

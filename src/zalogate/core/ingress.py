@@ -209,6 +209,8 @@ class Inbox:
         self._idle.set()
         self._done = DoneMarks(store, self.config.done_delay, self._check_idle)
         self._idle_waiters = 0
+        self.dead_counts: dict[tuple[str, str], int] = {}
+        """(channel, account id) -> dead letters (state ``dead``), for status output."""
 
     # ------------------------------------------------------------------ admission
     def set_handler(self, handler: Handler) -> None:
@@ -277,6 +279,7 @@ class Inbox:
         now_ms = int(self._clock() * 1000)
         requeued = await self._journal.requeue(ids, all_dead=all_dead, now_ms=now_ms)
         self.counters.requeued += len(requeued)
+        self.dead_counts = await self._journal.dead_counts()
         if requeued and self._running:
             self._enqueue_rows(await self._journal.pending(requeued))
         return len(requeued)
@@ -305,6 +308,7 @@ class Inbox:
         if self._handler is None:
             raise RuntimeError("Inbox.start() needs a handler (set_handler)")
         await self.prune()
+        self.dead_counts = await self._journal.dead_counts()
         replayed = self._enqueue_rows(await self._journal.pending())
         self.counters.replayed += replayed
         if replayed:
@@ -527,6 +531,9 @@ class Inbox:
         self.counters.dead_lettered += 1
         if state == "failed":
             self.counters.failed += 1
+        elif entry.message is not None:
+            key = (entry.message.channel, entry.message.account_id)
+            self.dead_counts[key] = self.dead_counts.get(key, 0) + 1
 
     # ------------------------------------------------------------------ maintenance
     async def prune(self) -> int:

@@ -144,6 +144,14 @@ class Journal:
         result: list[int] = await self.store.write(write)
         return result
 
+    async def dead_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, account id) -> rows in state ``dead``."""
+        rows = await self.store.fetchall(
+            "SELECT channel, account_id, COUNT(*) AS n FROM inbox_entries"
+            " WHERE state = 'dead' GROUP BY channel, account_id"
+        )
+        return {(row["channel"], row["account_id"]): int(row["n"]) for row in rows}
+
     async def record_attempt(self, entry_id: int, attempts: int, error: str) -> None:
         """Note a failed attempt on a row that will be retried."""
         await self.store.write(

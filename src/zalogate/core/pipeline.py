@@ -209,6 +209,8 @@ class Pipeline:
             gateway stamps the account's last outbound).
         outbox: The outbox log (default: ``outbox.log`` next to the store's database).
         resend_unknown: Send a chunk whose outcome is unknown once more (default) or never.
+        on_send_failed: Called with ``(channel, account id, error)`` when a send failed (the
+            gateway shows the account ``degraded`` until a send works again).
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -232,6 +234,7 @@ class Pipeline:
         on_delivered: Callable[[str, str], None] | None = None,
         outbox: Outbox | None = None,
         resend_unknown: bool = True,
+        on_send_failed: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -250,6 +253,7 @@ class Pipeline:
         self.on_delivered = on_delivered
         self.outbox = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
         self.resend_unknown = resend_unknown
+        self.on_send_failed = on_send_failed
         # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()

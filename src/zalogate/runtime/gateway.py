@@ -30,6 +30,8 @@ import signal
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +45,7 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
@@ -172,7 +175,7 @@ class Gateway:
         self.http = HttpServer(
             str(host),
             DEFAULT_PORT if port is None else int(port),
-            status=self.status_board.snapshot,
+            status=self.status,
             shutdown_timeout=max(0.2, shutdown_timeout * 0.15),
         )
         self.store: Store | None = None
@@ -204,8 +207,12 @@ class Gateway:
         return self._stop.is_set()
 
     def status(self) -> list[AccountStatus]:
-        """A snapshot of every supervised account."""
-        return self.status_board.snapshot()
+        """A snapshot of every supervised account (with its dead letters)."""
+        records = self.status_board.snapshot()
+        if not isinstance(self.inbox, Inbox) or not self.inbox.dead_counts:
+            return records
+        dead = self.inbox.dead_counts
+        return [replace(r, dead_letters=dead.get((r.channel, r.account), 0)) for r in records]
 
     def request_stop(self) -> None:
         """Ask the gateway to stop; :meth:`wait` returns and ``__aexit__`` shuts down."""
@@ -340,10 +347,14 @@ class Gateway:
             routes=self.http,
             logger=logging.getLogger(f"zalogate.channels.{source.id}"),
             extras={"status": self.status_board},
+            health=partial(self._monitor_health, source.id),
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)
         return channel
+
+    def _monitor_health(self, channel: str, account_id: str, error: str | None) -> None:
+        self.status_board.report(channel, account_id, "monitor", error)
 
     def _warming(self) -> bool:
         if not self._ready:
@@ -375,7 +386,6 @@ class Gateway:
             ControlUnavailableError: The gateway has no store (not started, or stopping).
         """
         from zalogate.core.inbox_admin import requeue_entries
-        from zalogate.core.ingress import Inbox
 
         if isinstance(self.inbox, Inbox):
             return await self.inbox.retry(ids, all_dead=all_dead)

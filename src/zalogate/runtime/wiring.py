@@ -73,6 +73,11 @@ class GatewayWiring:
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
         self.status.update(channel, account_id, last_outbound_at=now_ms())
+        self.status.report(channel, account_id, "send", None)
+
+    def record_send_failure(self, channel: str, account_id: str, error: str) -> None:
+        """A reply could not be sent: the account shows ``degraded`` until one goes out."""
+        self.status.report(channel, account_id, "send", f"send failed: {error}")
 
 
 HandlerFactory = Callable[[GatewayWiring], Handler]
@@ -156,6 +161,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
+        on_send_failed=wiring.record_send_failure,
     )
     return pipeline.process
 
