@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from zalogate.channels.zalo.errors import ZaloConfigError
+from zalogate.channels.zalo.media_host import sniff_image_type
+from zalogate.channels.zalo.outbound import MEDIA_REFUSED_NOTE
 from zalogate.core.channel import ChannelContext
 from zalogate.core.errors import DeliveryError, FailureKind, is_retryable
 from zalogate.core.model import DeliveryReceipt, ReplyKind, ReplyPayload
@@ -269,3 +271,25 @@ async def test_a_channel_for_cli_sends_needs_no_inbox_and_no_routes(
 @pytest.fixture(autouse=True)
 def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+
+
+async def test_a_refused_media_url_still_delivers_the_text_with_a_note(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    strict = fast_options(allow_loopback_media=False)
+    harness = await make_harness(zalo_config(fake), options=strict)
+    not_an_image = tmp_path / "notes.bmp"
+    not_an_image.write_text("BM but only text, not a bitmap")
+    for url in ("https://intranet.example/a.png", str(not_an_image)):
+        reply = ReplyPayload(text="here is the report", media_urls=(url,))
+        receipt = await harness.channel.send(harness.account(), "u1", reply)
+        assert len(receipt.message_ids) == 2
+    assert [r.text for r in fake.sent] == ["here is the report", MEDIA_REFUSED_NOTE] * 2
+    assert all(r.photo is None for r in fake.sent)
+
+
+def test_a_text_file_starting_with_bm_is_not_a_bitmap() -> None:
+    assert sniff_image_type(b"BM but only text, not a bitmap at all") is None
+    header = b"BM" + (70).to_bytes(4, "little") + b"\0\0\0\0" + (54).to_bytes(4, "little")
+    bitmap = header + (40).to_bytes(4, "little") + bytes(52)
+    assert sniff_image_type(bitmap) == "image/bmp"

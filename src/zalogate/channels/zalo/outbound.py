@@ -88,6 +88,18 @@ def _local_path(url: str) -> Path | None:
     return None
 
 
+MEDIA_REFUSED_NOTE = "(An attachment of this reply could not be sent.)"
+_REFUSED_MEDIA = (InvalidRequestError, MediaHostError)
+"""A media URL the SSRF guard refuses, a local file that is not an image: not retryable,
+and no reason to drop the reply's text."""
+
+
+def _text_chunks(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    return chunk_text(text, TEXT_LIMIT) if utf16_len(text) > TEXT_LIMIT else [text]
+
+
 class _SendFailedError(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
@@ -161,15 +173,32 @@ class ZaloSender:
         try:
             if media:
                 caption, overflow = _split_caption(text)
-                for index, url in enumerate(media):
-                    photo, hosted = self._photo_url(url, host, max_media_bytes)
-                    first = caption if index == 0 and caption else None
-                    send = partial(bot.send_photo, chat_id, photo, first, trusted_url=hosted)
-                    result = await self._call(send)
+                captioned = 0
+                refused: list[_SendFailedError] = []
+                for url in media:
+                    first = caption if caption and not captioned else None
+                    try:
+                        photo, hosted = self._photo_url(url, host, max_media_bytes)
+                        send = partial(bot.send_photo, chat_id, photo, first, trusted_url=hosted)
+                        result = await self._call(send)
+                    except _SendFailedError as failure:
+                        if not isinstance(failure.cause, _REFUSED_MEDIA) or not text.strip():
+                            raise  # a reply that is only media fails as a whole
+                        # The URL guard or the type check said no: the text still goes out.
+                        log.warning(
+                            "[%s] Zalo reply media refused, sending the text without it: %s",
+                            self.account_id,
+                            describe_error(failure.cause),
+                        )
+                        refused.append(failure)
+                        continue
+                    captioned += first is not None
                     sent.append(_message_id(result))
-                chunks = overflow
+                chunks = overflow if captioned else _text_chunks(text)
+                if refused:
+                    chunks = [*chunks, MEDIA_REFUSED_NOTE]
             else:
-                chunks = chunk_text(text, TEXT_LIMIT) if utf16_len(text) > TEXT_LIMIT else [text]
+                chunks = _text_chunks(text)
             for chunk in chunks:
                 result = await self._call(partial(bot.send_message, chat_id, chunk))
                 sent.append(_message_id(result))
