@@ -5,6 +5,7 @@ Scenarios (each prints one JSON object)::
     python bench/chaos.py kill --mode webhook [--messages 1000 --users 100 --kills 6]
     python bench/chaos.py kill --mode polling
     python bench/chaos.py sockets [--idle 1100 --nofile 1024]
+    python bench/chaos.py outage [--outage 300 --messages 200]
 
 ``kill``: the fake Zalo (``FakeZaloBotApi``, this process) receives ``--messages`` texts from
 ``--users`` users; the gateway (echo agent answering after 50-200 ms, real SQLite inbox) runs
@@ -17,6 +18,11 @@ kill (a resend counts against the last kill before it).
 ``sockets``: the gateway runs with ``RLIMIT_NOFILE`` ``--nofile``; this process opens
 ``--idle`` sockets to it from 127.0.0.2 (half send nothing, half an unfinished header), then
 times ``/healthz`` and a webhook POST from 127.0.0.1, and how long the idle sockets stay open.
+
+``outage``: Zalo answers every ``sendMessage`` with HTTP 502 for ``--outage`` seconds while
+``--messages`` texts arrive; then it recovers. Reported: replies lost, duplicated, dead
+letters (``/healthz``) and how long after the recovery every message was answered (the
+inbox's retry backoff is capped at 60 s).
 
 The child is this file too: ``python bench/chaos.py serve --config C --state-dir D --port P``.
 """
@@ -283,6 +289,62 @@ def _kill_summary(
     }
 
 
+# -- outage ----------------------------------------------------------------------------------
+
+
+async def outage_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Zalo refuses every send (HTTP 502) for ``--outage`` seconds while messages arrive."""
+    from zalogate.testing.fake_botapi import FakeZaloBotApi
+
+    port = free_port()
+    async with FakeZaloBotApi(webhook_concurrency=8) as fake:
+        fake.deliver_webhooks_to = f"http://127.0.0.1:{port}"
+        mode = {"webhookUrl": WEBHOOK_URL, "webhookSecret": WEBHOOK_SECRET}
+        config = zalo_config(fake.token, fake.base_url, args.users, mode)
+        with tempfile.TemporaryDirectory(prefix="zalogate-chaos-") as tmp:
+            child = Child(config, Path(tmp), port, agent_min=0.0, agent_max=0.01)
+            await child.start()
+            try:
+                fake.fail_next("sendMessage", 502, count=10**9)
+                started = time.monotonic()
+                users = [fake.user(user_id(i)) for i in range(args.users)]
+                for index in range(args.messages):
+                    users[index % args.users].says(_text(index), message_id=f"o{index:06d}")
+                await asyncio.sleep(args.outage)
+                fake._faults.clear()  # Zalo is back
+                back = time.monotonic()
+                answered = await _wait_answered(fake, args.messages, args.settle)
+                health = await _health(port)
+            finally:
+                await child.stop()
+    counts: dict[int, int] = {}
+    for record in fake.sent:
+        index = _index(record.text)
+        if index is not None:
+            counts[index] = counts.get(index, 0) + 1
+    return {
+        "scenario": "outage",
+        "outage_s": args.outage,
+        "messages": args.messages,
+        "answered": len(counts),
+        "lost": args.messages - len(counts),
+        "duplicated": sum(c - 1 for c in counts.values()),
+        "refused_sends": sum(1 for c in fake.calls if c.method == "sendMessage") - len(fake.sent),
+        "all_answered_s_after_recovery": round(answered - back, 1),
+        "dead_letters": sum(int(a.get("deadLetters") or 0) for a in health),
+        "seconds": round(answered - started, 1),
+    }
+
+
+async def _health(port: int) -> list[dict[str, Any]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = await reader.read()
+    writer.close()
+    body = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return list(body.get("accounts") or [])
+
+
 # -- idle sockets -------------------------------------------------------------------------------
 
 
@@ -411,11 +473,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     sockets.add_argument("--source", default="127.0.0.2")
     sockets.add_argument("--answer-timeout", type=float, default=5.0)
     sockets.add_argument("--close-timeout", type=float, default=30.0)
+    outage = sub.add_parser("outage")
+    outage.add_argument("--outage", type=float, default=300.0)
+    outage.add_argument("--messages", type=int, default=200)
+    outage.add_argument("--users", type=int, default=20)
+    outage.add_argument("--settle", type=float, default=120.0)
     args = parser.parse_args(argv)
     if args.command == "serve":
         asyncio.run(_serve(args))
     elif args.command == "kill":
         emit(asyncio.run(kill_run(args)))
+    elif args.command == "outage":
+        emit(asyncio.run(outage_run(args)))
     else:
         emit(asyncio.run(sockets_run(args)))
 
