@@ -276,7 +276,10 @@ class Gateway:
 
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
         handler = (self._handler_factory or default_handler)(wiring)
-        inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
+        if self._inbox_factory is not None:
+            inbox = self.inbox = self._inbox_factory(store, handler)
+        else:
+            inbox = self.inbox = default_inbox(store, handler, self.config)
         admitter = _TrackingAdmitter(inbox, self.status_board)
 
         sources = (

@@ -162,15 +162,18 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
+        resend_unknown=config.messages.delivery.resend_unknown == "once",
     )
     return pipeline.process
 
 
-def default_inbox(store: Store, handler: Handler) -> InboxLike:
-    """The durable SQLite inbox (``zalogate.core.ingress.Inbox``)."""
-    from zalogate.core.ingress import Inbox
+def default_inbox(store: Store, handler: Handler, config: Any = None) -> InboxLike:
+    """The durable SQLite inbox (``zalogate.core.ingress.Inbox``); ``config`` (the root
+    config) gives its retry window (``messages.delivery.retryWindowSeconds``)."""
+    from zalogate.core.ingress import Inbox, InboxConfig
 
-    return Inbox(store, handler)
+    window = _config_model(config).messages.delivery.retry_window_seconds
+    return Inbox(store, handler, config=InboxConfig(max_age=float(window)))
 
 
 def _config_model(config: Any) -> ZalogateConfig:
