@@ -11,7 +11,7 @@ works and :attr:`HttpServer.port` is the real port, and a busy port fails ``star
 ordinary ``OSError``.
 
 Abuse limits (:mod:`zalogate.runtime.http_guard`): a connection must send a request head
-within 10 s, at most 256 connections per client address and 768 in all (the oldest idle one
+within 8 s, at most 256 connections per client address and 768 in all (the oldest idle one
 is closed to make room), keep-alive connections close after 5 s idle. While the gateway is
 still starting (``warming``), a path nothing serves yet answers 503 with ``Retry-After: 1``
 instead of 404, so that Zalo retries a webhook delivery that came too early.

@@ -33,7 +33,7 @@ class ConnectionGuard:
 
     max_connections: int = 768
     max_per_client: int = 256
-    head_timeout: float = 10.0
+    head_timeout: float = 8.0
     open: OrderedDict[Any, str] = field(default_factory=OrderedDict)
     per_client: dict[str, int] = field(default_factory=dict)
     evicted: int = 0
