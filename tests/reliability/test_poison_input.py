@@ -96,9 +96,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         while not ready and thread.is_alive():
             stop.wait(0.02)
         assert ready, "the gateway did not start"
+        running = Running(ready[0], state / "zalogate.db")
         try:
-            yield Running(ready[0], state / "zalogate.db")
+            yield running
         finally:
+            running.client.close()
             loop_box[0].call_soon_threadsafe(stopper[0].set)
             thread.join(20)
             reset_logging()

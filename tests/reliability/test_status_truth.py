@@ -41,7 +41,7 @@ async def health(gw: Gateway) -> dict[str, Any]:
 
 
 async def until(gw: Gateway, state: str) -> dict[str, Any]:
-    for _ in range(500):
+    for _ in range(1500):
         account = await health(gw)
         if account["state"] == state:
             return account
@@ -63,7 +63,10 @@ async def test_failing_polls_then_failing_sends_show_degraded(tmp_path: Path) ->
             }
         }
         options = ZaloChannelOptions(
-            env={}, polling_backoff=TINY, send_retry=RetryPolicy(attempts=1, backoff=TINY)
+            env={},
+            polling_backoff=TINY,
+            poll_timeout=1,  # an empty poll returns after 1 s: recovery shows quickly
+            send_retry=RetryPolicy(attempts=1, backoff=TINY),
         )
         gw = Gateway(
             parse_config(config, env={}),
