@@ -125,3 +125,21 @@ def test_steal_share_is_steal_over_all_ticks() -> None:
     if Path("/proc/stat").exists():
         assert ticks is not None
         assert 0 <= ticks[0] <= ticks[1]
+
+
+def test_zalouser_accounts_bench() -> None:
+    """A few accounts connect, idle and answer through their send governors."""
+    result = run_bench(
+        "zalouser_accounts.py",
+        "--accounts",
+        "3",
+        "--per-account",
+        "2",
+        "--per-minute",
+        "5",
+        "--settle",
+        "0.2",
+    )
+    assert (result["accounts"], result["connected"]) == (3, 3)
+    assert (result["replies"], result["missing"]) == (6, 0)
+    assert result["rss_idle_mb"] > 0

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "sandbox"
+EXAMPLES = ROOT / "src" / "zalogate" / "sandbox" / "scripts"
 
 # Anything that could point the sandbox at a user's config, state or real Zalo account.
 _USER_ENVIRONMENT = (

@@ -26,7 +26,12 @@ from .conftest import free_port, run_cli
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     config = tmp_path / "zalogate.json5"
-    config.write_text("{}\n", encoding="utf-8")
+    # One channel, so `gateway run` runs; its API is a closed loopback port (never the internet).
+    config.write_text(
+        '{ channels: { zalo: { botToken: "1234567890:test-token",'
+        ' apiBaseUrl: "http://127.0.0.1:9" } } }\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
     return dict(os.environ)
@@ -192,4 +197,17 @@ def test_busy_port_is_a_one_line_error(
         assert run_cli(["gateway", "run", "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "`zalogate gateway status`; or use --port" in err
+    assert "Errno" not in err
     assert "Traceback" not in err
+
+
+def test_gateway_run_with_nothing_configured_says_what_to_do(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(env["ZALOGATE_CONFIG"]).write_text("{}\n", encoding="utf-8")
+    assert run_cli(["gateway", "run"]) == 1
+    err = capsys.readouterr().err
+    assert "no channel is configured" in err
+    assert "zalogate config init" in err
+    assert "zalogate sandbox" in err

@@ -43,11 +43,22 @@ def test_the_readme_script_passes_as_a_subprocess(clean_env: dict[str, str]) -> 
     assert "Pairing code: " in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (str(PAIRING_SCRIPT), str(PAIRING_SCRIPT)),
+        # The scripts ship in the package: by name after ``pip install``.
+        ("pairing", "pairing (bundled)"),
+        # README 0.1 said ``examples/sandbox/pairing.script``; that folder is gone.
+        ("examples/sandbox/pairing.script", "pairing (bundled)"),
+    ],
+)
 def test_the_readme_script_passes_in_process(
-    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str], given: str, shown: str
 ) -> None:
-    assert run_cli(["sandbox", "--script", str(PAIRING_SCRIPT)]) == 0
+    assert run_cli(["sandbox", "--script", given]) == 0
     out = capsys.readouterr().out
+    assert f"sandbox: replaying {shown} (7 steps" in out
     assert "sandbox: all 7 steps passed" in out
     assert "approved 6011223344556677" in out
 
@@ -219,3 +230,12 @@ def test_a_person_pairs_approves_and_chats(clean_env: dict[str, str]) -> None:
     finally:
         code = term.close()
     assert code == 0, term.seen
+
+
+def test_an_unknown_script_name_lists_the_bundled_ones(
+    clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["sandbox", "--script", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no script 'nope'" in err
+    assert "group, pairing, zalooa, zalouser" in err

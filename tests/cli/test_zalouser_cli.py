@@ -9,6 +9,7 @@ The config points ``channels.zalouser.apiHosts`` / ``websocketUrl`` at the fake.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import stat
 import threading
@@ -30,6 +31,8 @@ BOT, ALICE, CAROL, GROUP = (
     "5200000000000000003",
     "5900",
 )
+UA_U_MD5 = hashlib.md5(b"u", usedforsecurity=False).hexdigest()
+"""The imei suffix that matches the user agent ``u`` (Zalo binds an imei to its agent)."""
 Action = Callable[[FakeZaloPersonal, QrSession], bool]
 """What the phone does with one new QR code; True when it is done with the login."""
 
@@ -259,3 +262,68 @@ def test_status_send_directory_and_logout_after_a_login(
     assert "zalogate channels login --channel zalouser" in capsys.readouterr().err
     assert run_cli(["channels", "logout", "--channel", "zalouser"]) == 0
     assert "No local session to clear." in capsys.readouterr().out
+
+
+def test_cookie_login_imports_a_browser_session_after_a_probe(
+    state_dir: Path, fake: FakeZaloPersonal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--cookies FILE`` (a J2TEAM-style export with imei and userAgent added): probed, then
+    saved 0600; no cookie value is printed."""
+    creds = fake.run(lambda: fake.credentials(BOT, domain="127.0.0.1"))
+    export = {
+        "url": "https://chat.zalo.me",
+        "cookies": [
+            {"name": c["key"], "value": c["value"], "domain": c["domain"], "path": "/"}
+            for c in creds["cookie"]
+        ],
+        "imei": creds["imei"],
+        "userAgent": creds["userAgent"],
+    }
+    cookie_file = tmp_path / "zalo-cookies.json"
+    cookie_file.write_text(json.dumps(export), encoding="utf-8")
+    code = run_cli(["channels", "login", "--channel", "zalouser", "--cookies", str(cookie_file)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    session = state_dir / "credentials" / "zalouser" / "default.json"
+    assert f"Login successful: Trợ lý Bot ({BOT}); session saved to {session}." in out
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    for cookie in creds["cookie"]:
+        assert str(cookie["value"]) not in out
+    stored = CredentialStore(state_dir).load("default")
+    assert stored is not None
+    assert stored.credentials.imei == creds["imei"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not json", "not JSON"),
+        (json.dumps([{"name": "zpw_sek", "value": "x", "domain": ".zalo.me"}]), "no imei"),
+        (
+            json.dumps({"cookie": [{"name": "a", "value": "b"}], "imei": "i", "userAgent": "u"}),
+            "no zpw_sek",
+        ),
+        (
+            json.dumps(
+                {
+                    "cookie": [{"name": "zpw_sek", "value": "stale", "domain": "127.0.0.1"}],
+                    "imei": f"0b6c2d5e-1111-4a2b-9c3d-0e1f2a3b4c5d-{UA_U_MD5}",
+                    "userAgent": "u",
+                }
+            ),
+            "Zalo refused the session",
+        ),
+    ],
+)
+def test_cookie_login_refuses_bad_files_and_rejected_sessions_saving_nothing(
+    state_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, problem: str
+) -> None:
+    cookie_file = tmp_path / "cookies.json"
+    cookie_file.write_text(body, encoding="utf-8")
+    code = run_cli(["channels", "login", "--channel", "zalouser", "--cookies", str(cookie_file)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert problem in captured.err
+    assert "Traceback" not in captured.err
+    assert "stale" not in captured.err
+    assert not (state_dir / "credentials" / "zalouser" / "default.json").exists()

@@ -445,3 +445,16 @@ def test_gateway_sees_installed_plugin_sections() -> None:
     config = parse_config({"channels": {"tg": {"enabled": True}}}, env={}, plugin_ids=["tg"])
     assert _channel_configured(config.channels, "tg") is True
     assert _channel_configured(config.channels, "other") is False
+
+
+def test_an_invalid_trusted_proxy_is_refused_with_the_fix() -> None:
+    from zalogate.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"gateway": {"trustedProxies": ["10.0.0.0/8", "proxy.local"]}}, env={})
+    assert caught.value.problems == [
+        "gateway.trustedProxies: 'proxy.local' is not an IP address or CIDR"
+        " (e.g. 127.0.0.1 or 10.0.0.0/8)"
+    ]
+    config = parse_config({"gateway": {"trustedProxies": ["127.0.0.1", "::1"]}}, env={})
+    assert config.gateway.trusted_proxies == ["127.0.0.1", "::1"]

@@ -23,7 +23,12 @@ USER, GROUP_THREAD = 0, 1  # zca-js ThreadType
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 JS_DIR = Path(__file__).parent / "js"
-PINNED = json.loads((JS_DIR / "package.json").read_text())["dependencies"]["zca-js"]
+PINNED = (
+    os.environ.get("ZALOGATE_ZCAJS_VERSION")
+    or json.loads((JS_DIR / "package.json").read_text())["dependencies"]["zca-js"]
+)
+"""The zca-js version under test: the pinned one, or ``$ZALOGATE_ZCAJS_VERSION`` (the drift
+watch, ``bench/protocol_drift.py``, runs the suite against the newest release too)."""
 
 
 def _cache_root() -> Path:
@@ -42,7 +47,9 @@ def install_zcajs() -> Path:
     staging = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    shutil.copy(JS_DIR / "package.json", staging / "package.json")
+    package = json.loads((JS_DIR / "package.json").read_text())
+    package["dependencies"]["zca-js"] = PINNED
+    (staging / "package.json").write_text(json.dumps(package))
     subprocess.run(
         [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
         cwd=staging,

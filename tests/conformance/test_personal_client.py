@@ -154,6 +154,13 @@ async def test_personal_client_full_session_against_the_fake(fake: FakeZaloPerso
         info = await zp.api.groups_info([GROUP])
         assert info[GROUP].name == "Team"
         assert (await zp.api.own_profile()).uid == BOT
+        profiles = await zp.api.user_info([ALICE, CAROL])
+        assert (profiles[ALICE].display_name, profiles[CAROL].uid) == ("Alice", CAROL)
+
+        # A friend request accepted (the strict acceptFriendRequest rule).
+        await fake.user("2999").sends_friend_request_to(BOT)
+        await zp.api.accept_friend_request("2999")
+        assert "2999" in fake.accounts[BOT].friends
 
         # Cookie login with the saved credentials from a second client: the first listener
         # is told about the duplicate connection and stops (rather than fight) with 3000.

@@ -293,3 +293,6 @@ async def test_zcajs_group_calls_and_quotes_pass_the_strict_checks(
         assert ALICE in users["changed_profiles"]
         members = await js.call("call", name="getGroupMembersInfo", args=[[CAROL]])
         assert members["profiles"][CAROL]["displayName"] == "Carol"
+        await fake.user("2999").sends_friend_request_to(BOT, "hi")
+        await js.call("call", name="acceptFriendRequest", args=["2999"])
+        assert "2999" in fake.accounts[BOT].friends

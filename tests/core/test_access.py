@@ -238,9 +238,10 @@ def test_group_allow_from_wildcard_admits_every_member() -> None:
 
 
 def test_allowlisted_group_blocks_sender_outside_fallback_allow_from() -> None:
-    """zalo-personal §8 #9: allowlist, ``allowFrom: ["123"]``, ``groups: {"group:g-1":
-    {allow: true}}``, sender 456 → blocked."""
+    """zalo-personal §8 #9 in the ``zalo`` channel, which keeps the fallback: allowlist,
+    ``allowFrom: ["123"]``, ``groups: {"group:g-1": {allow: true}}``, sender 456 → blocked."""
     p = policy(
+        "zalo",
         group_policy="allowlist",
         allow=["123"],
         groups={"group:g-1": GroupRule.from_config(allow=True)},
@@ -252,6 +253,22 @@ def test_allowlisted_group_blocks_sender_outside_fallback_allow_from() -> None:
         "group:g-1",
     )
     assert decide_group(p, "g-1", "123").allowed
+
+
+def test_zalouser_group_allow_from_never_falls_back_to_allow_from() -> None:
+    """product-decisions (OpenClaw PR 46663): in zalouser an unset ``groupAllowFrom`` is no
+    sender filter; an allowlisted group admits a member outside the DM ``allowFrom``."""
+    for group_allow in (None, []):
+        p = policy(
+            group_policy="allowlist",
+            allow=["123"],
+            group_allow=group_allow,
+            groups={"group:g-1": GroupRule.from_config(allow=True)},
+        )
+        assert decide_group(p, "g-1", "456").allowed
+        assert not decide_group(p, "g-other", "123").allowed
+    only_dm_list = policy(group_policy="allowlist", allow=["123"])
+    assert decide_group(only_dm_list, "g-1", "123").reason == "group_policy_empty_allowlist"
 
 
 def test_sender_not_in_group_allow_from_is_blocked() -> None:

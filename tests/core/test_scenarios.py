@@ -141,8 +141,9 @@ Group policy, routes, commands (G §2.3-2.5, §2.8, B §6.2, P §5.5)
 * B30  groupAllowFrom ["zl:12345"]; disabled; open
     test_access::test_zalo_group_allowlist_by_sender
     scen::test_bot_group_policies_through_the_pipeline
-* P9   allowlisted group, sender outside (fallback) list
+* P9   allowlisted group, sender outside allowFrom (zalo falls back; zalouser does not)
     test_access::test_allowlisted_group_blocks_sender_outside_fallback_allow_from
+    test_access::test_zalouser_group_allow_from_never_falls_back_to_allow_from
 * P10  sender not in groupAllowFrom
     test_access::test_sender_not_in_group_allow_from_is_blocked
 * P11  spoofed group name does not match by default

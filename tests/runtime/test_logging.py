@@ -198,3 +198,14 @@ def test_reset_closes_the_log_file_and_removes_handlers(tmp_path: Path) -> None:
 def test_unknown_level_name_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("chatty", console=False)
+
+
+def test_uvicorn_start_up_info_stays_out_of_the_log(tmp_path: Path) -> None:
+    """uvicorn's "Started server process" (logger uvicorn.error, INFO) alarms people."""
+    configure_logging("info", log_file=tmp_path / "gateway.log", console=False)
+    try:
+        uvicorn_error = logging.getLogger("uvicorn.error")
+        assert not uvicorn_error.isEnabledFor(logging.INFO)
+        assert uvicorn_error.isEnabledFor(logging.WARNING)
+    finally:
+        reset_logging()

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from zalogate import __version__
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import CONFIG_HELP, tidy_command
 from zalogate.cli.state import CliState, err_console
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class _Subcommand:
             single.command(name, help=self.help)(target)
             command = typer.main.get_command(single)
         command.name = name
+        tidy_command(command)
         return command
 
 
@@ -64,12 +66,13 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "sandbox": _Subcommand(
         "zalogate.cli.sandbox",
         "command",
-        "Chat with the gateway in the terminal against a built-in Zalo simulator.",
+        "Chat with the gateway against a built-in Zalo simulator.",
     ),
     "mcp": _Subcommand(
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+    "import": _Subcommand("zalogate.cli.import_openclaw"),
     "console": _Subcommand(
         "zalogate.cli.console",
         "command",
@@ -99,6 +102,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -117,7 +121,8 @@ def root(
         typer.Option(
             "--config",
             "-c",
-            help="Config file (JSON5). Default: $ZALOGATE_CONFIG or ~/.zalogate/zalogate.json5.",
+            metavar="FILE",
+            help=CONFIG_HELP,
             envvar="ZALOGATE_CONFIG",
             show_envvar=True,
         ),
@@ -134,6 +139,11 @@ def root(
     ctx.obj = CliState(config_path=config_path, verbose=verbose)
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
+    elif not logging.getLogger("zalogate").handlers:
+        # A one-off command says what failed in its own error line; without this, Python's
+        # last-resort handler would print the channel's warning about it first (twice said).
+        # `gateway run` installs its own handlers (console and file).
+        logging.getLogger("zalogate").addHandler(logging.NullHandler())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -158,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         if verbose:
             raise
+        from zalogate.runtime.logging import redact
+
+        lines = str(exc).strip().splitlines()
         err_console.print("[red]error:[/red] ", markup=True, end="")
-        err_console.print(f"{type(exc).__name__}: {exc}", markup=False)
+        err_console.print(redact(lines[0]) if lines else type(exc).__name__, markup=False)
         err_console.print("(run with --verbose for the full traceback)")
         sys.exit(1)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +42,7 @@ from zalogate.runtime.plugins import (
     plugin_entry_points,
 )
 from zalogate.runtime.secrets import collect_secrets
-from zalogate.store import Store
+from zalogate.store import DATABASE_FILENAME, Store
 
 __all__ = [
     "ChannelHandle",
@@ -51,6 +52,7 @@ __all__ = [
     "builtin_channel_ids",
     "channel_alias",
     "channel_id",
+    "choose_channel",
     "close_channel",
     "enabled_account",
     "error_line",
@@ -60,9 +62,11 @@ __all__ = [
     "is_channel_name",
     "load_cli_config",
     "open_channel",
+    "read_store",
     "resolved_accounts",
 ]
 
+_TYPE_PREFIX = re.compile(r"^(?:[A-Z]\w*(?:Error|Exception): )+")
 _CHANNEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 _T = TypeVar("_T")
@@ -162,6 +166,25 @@ def channel_id(raw: str, plugins: Sequence[InstalledPlugin | str] | None = None)
         listed = ", ".join(known) or "none is installed"
         raise CliError(f"unknown channel {raw.strip()!r} (installed channels: {listed})")
     return name
+
+
+def choose_channel(
+    config: ZalogateConfig, raw: str | None, plugins: Sequence[InstalledPlugin]
+) -> str:
+    """``raw`` as a channel id; without it, the one configured channel.
+
+    Raises:
+        CliError: ``raw`` is unknown, or none or several channels are configured.
+    """
+    if raw:
+        return channel_id(raw, plugins)
+    configured = [p.id for p in plugins if resolved_accounts(config, p.id)]
+    if len(configured) == 1:
+        return configured[0]
+    if not configured:
+        names = " or ".join(f"--channel {p.id}" for p in plugins) or "--channel"
+        raise CliError(f"no channel is configured; pass {names}")
+    raise CliError(f"several channels are configured ({', '.join(configured)}); pass --channel")
 
 
 def is_channel_name(raw: str) -> bool:
@@ -355,6 +378,19 @@ async def open_channel(
             await close_channel(built)
 
 
+@contextlib.asynccontextmanager
+async def read_store(state_dir: Path) -> AsyncIterator[Store]:
+    """The state dir's store for a command that only reads: without a database yet, an empty
+    scratch one in a temporary folder, so that reading never creates the state dir."""
+    if (state_dir / DATABASE_FILENAME).exists():
+        async with await Store.open(state_dir) as store:
+            yield store
+        return
+    with tempfile.TemporaryDirectory(prefix="zalogate-read-") as scratch:
+        async with await Store.open(Path(scratch)) as store:
+            yield store
+
+
 async def bounded(call: Awaitable[_T], seconds: float, what: str) -> _T:
     """Await ``call`` for at most ``seconds``.
 
@@ -368,8 +404,12 @@ async def bounded(call: Awaitable[_T], seconds: float, what: str) -> _T:
 
 
 def error_line(exc: BaseException) -> str:
-    """One redacted line for ``exc`` (its first line, or its type when it has no text)."""
-    return _first_line(str(exc)) or type(exc).__name__
+    """One redacted line for ``exc`` (its first line, or its type when it has no text).
+
+    A leading exception class (``NeedsLoginError: ...``, as journals and receipts record
+    errors) is dropped: the text says what went wrong.
+    """
+    return _TYPE_PREFIX.sub("", _first_line(str(exc))) or type(exc).__name__
 
 
 def _first_line(text: str) -> str:

@@ -26,6 +26,7 @@ from zalogate.cli.channel_access import (
     build_channel,
     close_channel,
     error_line,
+    read_store,
     resolved_accounts,
 )
 from zalogate.cli.errors import CliError
@@ -66,7 +67,7 @@ async def collect_status(
         # Nothing to read and nothing to build: do not create a state dir just to say so.
         report["channels"] = [_channel_block(config, p, [], {}) for p in chosen]
         return report
-    async with await Store.open(state_dir) as store:
+    async with read_store(state_dir) as store:
         for plugin in chosen:
             resolved = resolved_accounts(config, plugin.id) if plugin.plugin is not None else []
             if account_filter is not None:

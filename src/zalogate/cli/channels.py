@@ -25,6 +25,7 @@ import typer
 from zalogate.cli.channel_access import (
     InstalledPlugin,
     channel_id,
+    choose_channel,
     enabled_account,
     error_line,
     find_plugin,
@@ -42,6 +43,7 @@ from zalogate.cli.channel_status import (
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.login_ui import ConsoleLoginUI
+from zalogate.cli.options import AccountOpt, ChannelOpt, JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ZalogateConfig
 from zalogate.core.channel import ChannelAccount
@@ -67,7 +69,7 @@ app = typer.Typer(
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every installed channel plugin and the accounts the config gives it."""
     config, state_dir = load_cli_config(get_state(ctx))
@@ -133,12 +135,12 @@ def _plugin_enablement(config: ZalogateConfig, state_dir: Path) -> dict[str, Plu
 @app.command("status")
 def status_command(
     ctx: typer.Context,
-    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.")] = None,
-    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    channel: ChannelOpt = None,
+    account: AccountOpt = None,
     probe: Annotated[
         bool, typer.Option("--probe", help="Check the credentials with Zalo (5 s per account).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Configured accounts: mode, token source, policies, warnings, last activity, probe."""
     plugins = installed_plugins()
@@ -158,20 +160,31 @@ def status_command(
         raise typer.Exit(1)  # usable as a health check
 
 
+def _login_refusal(plugin_id: str, plugins: list[InstalledPlugin]) -> str | None:
+    plugin = find_plugin(plugin_id, plugins).plugin
+    inspector = plugin.inspector if plugin is not None else None
+    return inspector.login_refusal(plugin_id) if inspector is not None else None
+
+
 def _login_channel(
-    ctx: typer.Context, channel: str
+    ctx: typer.Context, channel: str | None
 ) -> tuple[Any, Path, str, list[InstalledPlugin]]:
     """Config, state dir, channel id and plugins for login/logout.
+
+    Without ``--channel``: the configured channel that logs in, else the only installed one.
 
     Raises:
         CliError: The plugin's config inspector says login does not apply (a bot token).
     """
     plugins = installed_plugins()
-    chosen = channel_id(channel, plugins)
     config, state_dir = load_cli_config(get_state(ctx))
-    plugin = find_plugin(chosen, plugins).plugin
-    inspector = plugin.inspector if plugin is not None else None
-    refusal = inspector.login_refusal(chosen) if inspector is not None else None
+    if channel:
+        chosen = channel_id(channel, plugins)
+    else:
+        logins = [p for p in plugins if p.plugin is not None and not _login_refusal(p.id, plugins)]
+        configured = [p for p in logins if resolved_accounts(config, p.id)]
+        chosen = choose_channel(config, None, configured if configured else logins)
+    refusal = _login_refusal(chosen, plugins)
     if refusal:
         raise CliError(refusal)
     return config, state_dir, chosen, plugins
@@ -180,10 +193,15 @@ def _login_channel(
 @app.command("login")
 def login_command(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Option("--channel", help="zalouser.")] = "zalouser",
-    account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
+    channel: ChannelOpt = None,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
+    cookies: Annotated[
+        Path | None,
+        typer.Option("--cookies", help="A browser session (cookies, imei, userAgent) JSON."),
+    ] = None,
 ) -> None:
-    """Log an account in (zalouser: scan a QR code with the Zalo app)."""
+    """Log an account in (zalouser: scan a QR code with the Zalo app, or --cookies FILE)."""
     config, state_dir, chosen, plugins = _login_channel(ctx, channel)
 
     async def run() -> tuple[str, ChannelAccount, bool]:
@@ -193,44 +211,58 @@ def login_command(
             if login is None:
                 raise CliError(f"the {chosen} channel has no interactive login")
             ui = ConsoleLoginUI(state_dir, chosen, target.account_id)
+            importer = handle.channel.session_import
+            if cookies is not None and importer is None:
+                raise CliError(f"the {chosen} channel cannot import a browser session")
             try:
-                line = await login.login_interactive(target, ui)
+                if cookies is not None and importer is not None:
+                    line = await importer.import_session(target, cookies)
+                else:
+                    line = await login.login_interactive(target, ui)
             except CliError:
                 raise
             except Exception as exc:
-                raise CliError(f"{chosen} login failed: {error_line(exc)}") from exc
+                text = error_line(exc)
+                # Said once: the channel's error may already say that the login failed.
+                if "login failed" not in text.lower():
+                    text = f"{chosen} login failed: {text}"
+                raise CliError(text) from exc
             return line, target, ui.kept_session
 
     line, target, kept = asyncio.run(run())
-    out_console.print(line, markup=False)
-    if not target.enabled or kept:
+    lines = [line]
+    if target.enabled and not kept:
         # A disabled account does not run; a kept session is the one the gateway already has.
+        lines.append(_restart_after_login(config, state_dir, chosen, target.account_id))
+    if as_json:
+        print_json({"channel": chosen, "account": target.account_id, "ok": True, "messages": lines})
         return
-    asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target.account_id, "restart"))
+    for text in lines:
+        out_console.print(text, markup=False)
+
+
+def _restart_after_login(config: Any, state_dir: Path, channel: str, account_id: str) -> str:
+    """Ask a running gateway to use the new session; say what happened."""
+    asked = asyncio.run(_ask_gateway(config, state_dir, channel, account_id, "restart"))
     if asked.result is not None:
-        out_console.print(
-            f"The running gateway restarted account {target.account_id} with the new session"
-            f"{_state_note(asked.result)}.",
-            markup=False,
+        return (
+            f"The running gateway restarted account {account_id} with the new session"
+            f"{_state_note(asked.result)}."
         )
-    elif not asked.reachable:
-        out_console.print(
-            "A running gateway picks the new session up when it restarts (zalogate gateway run).",
-            markup=False,
-        )
-    else:
-        out_console.print(
-            f"{asked.problem}. To use the new session now:"
-            f" {_restart_hint(chosen, target.account_id)} (or restart the gateway).",
-            markup=False,
-        )
+    if not asked.reachable:
+        return "A running gateway picks the new session up when it restarts (zalogate gateway run)."
+    return (
+        f"{asked.problem}. To use the new session now:"
+        f" {_restart_hint(channel, account_id)} (or restart the gateway)."
+    )
 
 
 @app.command("logout")
 def logout_command(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Option("--channel", help="zalouser.")] = "zalouser",
-    account: Annotated[str | None, typer.Option("--account", help="The account.")] = None,
+    channel: ChannelOpt = None,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Forget an account's saved session (zalouser)."""
     config, state_dir, chosen, plugins = _login_channel(ctx, channel)
@@ -250,6 +282,9 @@ def logout_command(
                 raise CliError(f"{chosen} logout failed: {error_line(exc)}") from exc
 
     cleared = asyncio.run(run())
+    if as_json:
+        print_json({"channel": chosen, "account": account, "cleared": cleared})
+        return
     out_console.print(
         "Logged out and cleared local session." if cleared else "No local session to clear."
     )
@@ -278,17 +313,15 @@ async def _stop_in_gateway(
 @app.command("restart")
 def restart_command(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Option("--channel", help="zalo or zalouser.")],
-    account: Annotated[
-        str | None, typer.Option("--account", help="The account (default: the default one).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    channel: ChannelOpt = None,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Restart one account of the running gateway now, e.g. after closing the other Zalo Web
     session (close 3000). The other accounts keep running."""
     plugins = installed_plugins()
-    chosen = channel_id(channel, plugins)
     config, state_dir = load_cli_config(get_state(ctx))
+    chosen = choose_channel(config, channel, plugins)
     target = enabled_account(config, chosen, account)
     asked = asyncio.run(_ask_gateway(config, state_dir, chosen, target, "restart"))
     if asked.result is None:

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import CONFIG_HELP, JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
-from zalogate.config.display import redacted_config
+from zalogate.config.display import effective_accounts, redacted_config
 from zalogate.config.starter import STARTER_CONFIG
 from zalogate.runtime.logging import redact
 from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
@@ -21,15 +22,10 @@ __all__ = ["ConfigOption", "app", "apply_config_option"]
 
 app = typer.Typer(help="Check, show and create the config file.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
 ConfigOption = Annotated[
     Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (JSON5); same as the root --config.",
-        show_default=False,
-    ),
+    typer.Option("--config", "-c", metavar="FILE", help=CONFIG_HELP, show_default=False),
 ]
 """``--config`` after the sub-command (``zalogate config validate --config x.json5``)."""
 
@@ -52,7 +48,7 @@ def _load(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:
 
 
 @app.command("validate")
-def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+def validate(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Check the config file; list every problem with its key path (exit 1 if any)."""
     apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
@@ -80,16 +76,22 @@ def validate(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOpti
 
 
 @app.command("show")
-def show(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Print the effective config (defaults filled in, secrets shown as ***)."""
     apply_config_option(ctx, config)
-    loaded, path, _ = _load_or_fail(ctx)
+    loaded, path, env = _load_or_fail(ctx)
     data = redacted_config(loaded)
+    data["gateway"].setdefault("stateDir", str(state_dir(loaded, env)))
+    data["accounts"] = effective_accounts(loaded)
     if as_json:
         print_json(data)
         return
     source = path if loaded.source_path is not None else f"defaults (no file at {path})"
-    out_console.print(f"// effective config from {source}; secrets shown as ***", markup=False)
+    out_console.print(
+        f"// effective config from {source}; secrets shown as ***; `accounts`: what applies to"
+        " each channel account once defaults and inheritance are resolved",
+        markup=False,
+    )
     out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
 
 
@@ -108,9 +110,7 @@ def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, s
 
 
 @app.command("path")
-def path_command(
-    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
-) -> None:
+def path_command(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Print where the config file is (and the state dir, with --json)."""
     apply_config_option(ctx, config)
     explicit, env, path = _paths(ctx)
@@ -132,7 +132,7 @@ def init(
         bool,
         typer.Option("--force", help="Replace an existing file (the old one is kept as .bak)."),
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Write a commented starter zalogate.json5 (mode 0600); never overwrites without --force."""

@@ -16,18 +16,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from zalogate.cli.channel_access import (
     ChannelHandle,
     bounded,
-    channel_id,
+    choose_channel,
     error_line,
     installed_plugins,
     load_cli_config,
     open_channel,
 )
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import AccountOpt, ChannelOpt, JsonOpt, LimitOpt
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.core.channel import ChannelAccount, Directory, DirectoryEntry, GroupMembers
 
@@ -42,13 +43,9 @@ groups_app = typer.Typer(help="Groups the account is in.", no_args_is_help=True)
 app.add_typer(peers_app, name="peers")
 app.add_typer(groups_app, name="groups")
 
-ChannelOpt = Annotated[str, typer.Option("--channel", help="zalo or zalouser.")]
-AccountOpt = Annotated[str | None, typer.Option("--account", help="The account (default account).")]
 QueryOpt = Annotated[
     str | None, typer.Option("--query", "-q", help="Only entries whose id or name contains this.")
 ]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N entries.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 Lookup = Callable[[ChannelHandle, ChannelAccount], Awaitable[Any]]
 
@@ -59,12 +56,12 @@ def entry_json(entry: DirectoryEntry) -> dict[str, Any]:
 
 
 def _run(
-    ctx: typer.Context, channel: str, account_id: str | None, lookup: Lookup, as_json: bool
+    ctx: typer.Context, channel: str | None, account_id: str | None, lookup: Lookup, as_json: bool
 ) -> tuple[str, str, Any]:
     try:
         plugins = installed_plugins()
-        chosen = channel_id(channel, plugins)
         config, state_dir = load_cli_config(get_state(ctx))
+        chosen = choose_channel(config, channel, plugins)
 
         async def main() -> tuple[str, str, Any]:
             async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
@@ -122,15 +119,13 @@ def _print_entries(
     if not entries:
         out_console.print(f"No {what} for {channel} account {account}.", markup=False)
         return
-    table = Table("id", "name", title=f"{what.capitalize()} ({len(entries)})", title_justify="left")
-    for entry in entries:
-        table.add_row(entry.id, entry.name or "")
-    out_console.print(table)
+    rows = [[entry.id, entry.name or ""] for entry in entries]
+    print_rows(("ID", "NAME"), rows, title=f"{what.capitalize()} ({len(entries)})")
 
 
 def _list(
     ctx: typer.Context,
-    channel: str,
+    channel: str | None,
     account: str | None,
     groups: bool,
     what: str,
@@ -152,7 +147,7 @@ def _list(
 @app.command("self")
 def self_command(
     ctx: typer.Context,
-    channel: ChannelOpt,
+    channel: ChannelOpt = None,
     account: AccountOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -190,7 +185,7 @@ def self_command(
 @peers_app.command("list")
 def peers_list(
     ctx: typer.Context,
-    channel: ChannelOpt,
+    channel: ChannelOpt = None,
     account: AccountOpt = None,
     query: QueryOpt = None,
     limit: LimitOpt = None,
@@ -203,7 +198,7 @@ def peers_list(
 @groups_app.command("list")
 def groups_list(
     ctx: typer.Context,
-    channel: ChannelOpt,
+    channel: ChannelOpt = None,
     account: AccountOpt = None,
     query: QueryOpt = None,
     limit: LimitOpt = None,
@@ -216,9 +211,9 @@ def groups_list(
 @groups_app.command("members")
 def groups_members(
     ctx: typer.Context,
-    channel: ChannelOpt,
+    channel: ChannelOpt = None,
     group: Annotated[
-        str | None, typer.Argument(metavar="[GROUP_ID]", help="The group id (or group:<id>).")
+        str | None, typer.Argument(metavar="GROUP_ID", help="The group id (or group:<id>).")
     ] = None,
     group_opt: Annotated[
         str | None, typer.Option("--group-id", help="The group id (same as the argument).")

@@ -11,7 +11,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,7 @@ from rich.markup import escape
 from zalogate.cli.channel_access import builtin_channel_ids
 from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import (
     ConfigError,
@@ -33,6 +34,7 @@ from zalogate.core.inspection import ConfigInspector
 from zalogate.runtime.logging import redact
 from zalogate.runtime.plugins import PluginError, list_plugins, load_plugin
 from zalogate.store import DATABASE_FILENAME
+from zalogate.store.database import state_dir_problem
 
 __all__ = ["Finding", "command", "run_checks"]
 
@@ -89,6 +91,11 @@ def _check_config(
 
 
 def _check_state_dir(directory: Path, findings: list[Finding]) -> None:
+    blocker = next((p for p in directory.parents if p.exists()), None)
+    if not directory.exists() and blocker is not None and not blocker.is_dir():
+        error = NotADirectoryError(20, "Not a directory")
+        findings.append(Finding("error", "state", state_dir_problem(directory, error)))
+        return
     if not directory.exists() and not directory.is_symlink():
         findings.append(
             Finding("ok", "state", f"{directory} does not exist yet (created 0700 on first run)")
@@ -243,7 +250,7 @@ def run_checks(explicit_config: Path | None, env: Mapping[str, str]) -> list[Fin
 
 def command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Check the config and the state dir; warn about risky policies."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import sys
 from datetime import UTC, datetime
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx2
 import typer
-from rich.table import Table
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
 from zalogate.runtime.endpoint import HEALTH_PATH, gateway_url
@@ -98,9 +100,15 @@ def run(
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
     from zalogate.runtime import eventloop
     from zalogate.runtime.gateway import Gateway  # the whole runtime: only when running it
+    from zalogate.runtime.wiring import configured_plugins
 
     state = get_state(ctx)
     config, state_dir = load_runtime_config(state)
+    if isinstance(config, ZalogateConfig) and not configured_plugins(config, state_dir):
+        raise CliError(
+            "no channel is configured, so the gateway would only idle: run `zalogate config init`"
+            " and enable a channel (docs/getting-started.md), or try `zalogate sandbox` first"
+        )
     front = _load_app(app_spec) if app_spec else None
     gateway = Gateway(
         config,
@@ -119,7 +127,12 @@ def run(
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(_serve(gateway))
     except OSError as exc:
-        raise CliError(redact(str(exc))) from exc
+        message = redact(exc.strerror or str(exc))
+        if exc.errno == errno.EADDRINUSE:
+            message += (
+                ". A gateway may already answer there: `zalogate gateway status`; or use --port"
+            )
+        raise CliError(message) from exc
 
 
 def _load_app(spec: str) -> Any:
@@ -146,7 +159,7 @@ async def _serve(gateway: Gateway) -> None:
 @app.command("status")
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status as JSON.")] = False,
+    as_json: JsonOpt = False,
     host: Annotated[str | None, typer.Option("--host", help="Gateway address to ask.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Gateway port to ask.")] = None,
 ) -> None:
@@ -172,9 +185,8 @@ def status(
     if not accounts:
         out_console.print("no channel account is running")
         return
-    table = Table("channel", "account", "state", "last inbound", "last outbound", "last error")
-    for account in accounts:
-        table.add_row(
+    rows = [
+        [
             str(account.get("channel", "")),
             str(account.get("account", "")),
             str(account.get("state", ""))
@@ -182,8 +194,10 @@ def status(
             _when(account.get("lastInboundAt")),
             _when(account.get("lastOutboundAt")),
             str(account.get("lastError") or ""),
-        )
-    out_console.print(table)
+        ]
+        for account in accounts
+    ]
+    print_rows(("CHANNEL", "ACCOUNT", "STATE", "LAST IN", "LAST OUT", "LAST ERROR"), rows)
     for account in accounts:
         if account.get("deadLetters"):
             out_console.print(

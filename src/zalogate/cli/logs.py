@@ -13,7 +13,8 @@ import typer
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import resolve_state_dir
-from zalogate.cli.state import get_state
+from zalogate.cli.options import JsonOpt
+from zalogate.cli.state import get_state, print_json
 from zalogate.runtime.logging import gateway_log_path
 
 __all__ = ["command", "follow", "tail_lines"]
@@ -27,16 +28,26 @@ def command(
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
     ] = False,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", min=0, help="How many of the last lines to print.")
+        int,
+        typer.Option(
+            "--limit", "-n", "--lines", min=0, help="At most N entries. The last lines of the log."
+        ),
     ] = 200,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the gateway log from the state dir."""
+    if as_json and follow_log:
+        raise CliError("--json prints the lines once; leave out --follow", exit_code=2)
     state_dir, _ = resolve_state_dir(get_state(ctx))
     path = gateway_log_path(state_dir)
     if not path.exists():
         raise CliError(
             f"no gateway log yet at {path} (it is written by `zalogate gateway run`)",
         )
+    if as_json:
+        kept = [line.rstrip("\n") for line in tail_lines(path, lines)]
+        print_json({"path": str(path), "lines": kept})
+        return
     out = sys.stdout
     for line in tail_lines(path, lines):
         out.write(line)

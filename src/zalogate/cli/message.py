@@ -22,15 +22,16 @@ from zalogate.cli.channel_access import (
     ChannelHandle,
     InstalledPlugin,
     channel_id,
+    choose_channel,
     enabled_account,
     error_line,
     installed_plugins,
     load_cli_config,
     open_channel,
-    resolved_accounts,
 )
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url, gateway_health
+from zalogate.cli.options import AccountOpt, ChannelOpt, JsonOpt
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.config import ZalogateConfig
 from zalogate.core.model import DeliveryReceipt
@@ -63,12 +64,7 @@ def send_command(
         ),
     ],
     text: Annotated[str, typer.Option("--message", "-m", help="The text to send.")] = "",
-    channel: Annotated[
-        str | None,
-        typer.Option(
-            "--channel", help="zalo or zalouser (needed when several channels are configured)."
-        ),
-    ] = None,
+    channel: ChannelOpt = None,
     media: Annotated[
         list[str] | None,
         typer.Option("--media", help="Image URL or local file (repeatable; text is the caption)."),
@@ -77,9 +73,7 @@ def send_command(
     reply_to: Annotated[
         str | None, typer.Option("--reply-to", help="Quote this message id (if supported).")
     ] = None,
-    account: Annotated[
-        str | None, typer.Option("--account", help="Send from this account (default account).")
-    ] = None,
+    account: AccountOpt = None,
     direct: Annotated[
         bool,
         typer.Option(
@@ -87,7 +81,7 @@ def send_command(
             help="Send from this process even when a gateway runs (not through the gateway).",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Send a message (text, media or a link) to a Zalo chat, through the running gateway
     when there is one."""
@@ -261,18 +255,10 @@ def _gateway_error(channel: str, account: str, exc: ControlError) -> CliError:
 def _choose_channel(
     config: ZalogateConfig, raw: str | None, target: str, plugins: Sequence[InstalledPlugin]
 ) -> str:
-    if raw:
-        return channel_id(raw, plugins)
     prefixed, _ = split_provider_prefix(target)
-    if prefixed is not None:
+    if not raw and prefixed is not None:
         return channel_id(prefixed, plugins)
-    configured = [p.id for p in plugins if resolved_accounts(config, p.id)]
-    if len(configured) == 1:
-        return configured[0]
-    if not configured:
-        names = " or ".join(f"--channel {p.id}" for p in plugins) or "--channel"
-        raise CliError(f"no channel is configured; pass {names}")
-    raise CliError(f"several channels are configured ({', '.join(configured)}); pass --channel")
+    return choose_channel(config, raw, plugins)
 
 
 def _target(raw: str, channel: str) -> str:

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from zalogate.cli.channel_access import channel_id, is_channel_name, load_cli_config, open_channel
+from zalogate.cli.channel_access import (
+    channel_id,
+    is_channel_name,
+    load_cli_config,
+    open_channel,
+    read_store,
+)
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import AccountOpt, ChannelOpt, JsonOpt
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import CliState, err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, load_config, state_dir
 from zalogate.core.model import ReplyPayload
 from zalogate.core.pairing import (
+    PAIRING_TTL_SECONDS,
     PairingError,
     PairingNotifier,
     PairingRequest,
@@ -42,34 +50,43 @@ def _state_dir(state: CliState) -> Path:
     return state_dir(config, env)
 
 
-def _run(ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]]) -> Any:
+def _run(
+    ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]], *, writes: bool = True
+) -> Any:
     state_dir = _state_dir(get_state(ctx))
 
     async def main() -> Any:
+        if not writes:
+            async with read_store(state_dir) as store:
+                return await action(PairingStore(store))
         async with await Store.open(state_dir) as store:
             return await action(PairingStore(store))
 
     return asyncio.run(main())
 
 
+def _expires_in(request: PairingRequest, now_ms: int) -> str:
+    left = max(0, request.created_at_ms + int(PAIRING_TTL_SECONDS * 1000) - now_ms) // 1000
+    return f"{left // 60} min" if left >= 60 else f"{left} s"
+
+
 def _print_table(channel: str | None, requests: list[PairingRequest]) -> None:
-    table = Table(title=f"Pairing requests ({len(requests)})", title_justify="left")
-    if channel is None:
-        table.add_column("Channel", no_wrap=True)
-    table.add_column("Code", no_wrap=True)
-    label = traits_for(channel).pairing_id_label if channel is not None else "userId"
-    table.add_column(label, no_wrap=True)
-    table.add_column("Meta", overflow="fold", min_width=12)
-    table.add_column("Requested", no_wrap=True)
+    label = traits_for(channel).pairing_id_label if channel is not None else "SENDER"
+    headers = ["CODE", label, "NAME", "ACCOUNT", "EXPIRES IN"]
+    now_ms = int(time.time() * 1000)
+    rows = []
     for request in requests:
         cells = [
             request.code,
             request.id,
-            json.dumps(dict(request.meta), ensure_ascii=False, separators=(",", ":")),
-            request.created_at,
+            str(request.meta.get("name", "")),
+            request.account_id,
+            _expires_in(request, now_ms),
         ]
-        table.add_row(*([request.channel, *cells] if channel is None else cells))
-    out_console.print(table)
+        rows.append([request.channel, *cells] if channel is None else cells)
+    if channel is None:
+        headers.insert(0, "CHANNEL")
+    print_rows(headers, rows, title=f"Pairing requests ({len(requests)})")
 
 
 @app.command("list")
@@ -78,13 +95,9 @@ def list_command(
     channel_arg: Annotated[
         str | None, typer.Argument(metavar="[CHANNEL]", help="zalo or zalouser.")
     ] = None,
-    channel_opt: Annotated[
-        str | None, typer.Option("--channel", help="The channel (same as the argument).")
-    ] = None,
-    account: Annotated[
-        str | None, typer.Option("--account", help="Only this account's requests.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    channel_opt: ChannelOpt = None,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List pending pairing requests (expired ones are pruned)."""
     raw = channel_arg or channel_opt
@@ -93,7 +106,7 @@ def list_command(
     async def action(pairing: PairingStore) -> list[PairingRequest]:
         return await pairing.list_pending(channel, account)
 
-    requests: list[PairingRequest] = _run(ctx, action)
+    requests: list[PairingRequest] = _run(ctx, action, writes=False)
     if as_json:
         items = []
         for request in requests:
@@ -133,13 +146,12 @@ def approve_command(
     ctx: typer.Context,
     first: Annotated[str, typer.Argument(metavar="CHANNEL_OR_CODE", help="Channel, or the code.")],
     second: Annotated[str | None, typer.Argument(metavar="[CODE]", help="The code.")] = None,
-    channel_opt: Annotated[str | None, typer.Option("--channel", help="The channel.")] = None,
-    account: Annotated[
-        str | None, typer.Option("--account", help="Approve into this account.")
-    ] = None,
+    channel_opt: ChannelOpt = None,
+    account: AccountOpt = None,
     notify: Annotated[
         bool, typer.Option("--notify", help="Tell the sender on the same channel.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Approve a pairing code: the sender may then DM the bot.
 
@@ -174,16 +186,30 @@ def approve_command(
         request: PairingRequest = _run(ctx, action)
     except PairingError as exc:
         raise CliError(str(exc)) from exc
-    out_console.print(f"Approved {request.channel} sender {request.id}.")
-    if not notify:
-        return
+    if not as_json:
+        out_console.print(f"Approved {request.channel} sender {request.id}.")
+    notified = _notify(ctx, request) if notify else None
+    if as_json:
+        print_json(
+            {
+                "channel": request.channel,
+                "account": request.account_id,
+                "id": request.id,
+                "approved": True,
+                "notified": notified,
+            }
+        )
+
+
+def _notify(ctx: typer.Context, request: PairingRequest) -> bool:
+    """Tell the sender they were approved; a failure is a warning (the approval stands)."""
     notifier = make_notifier(get_state(ctx), request.channel)
     if notifier is None:
         err_console.print(
             f"Warning: could not notify {request.id}: sending through {request.channel}"
             " is not available from the CLI yet. The approval stands."
         )
-        return
+        return False
     try:
         asyncio.run(
             notifier(
@@ -195,3 +221,5 @@ def approve_command(
         )
     except Exception as exc:
         err_console.print(f"Warning: could not notify {request.id}: {exc}. The approval stands.")
+        return False
+    return True

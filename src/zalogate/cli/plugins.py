@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from zalogate.cli.config import ConfigOption, apply_config_option
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import JsonOpt
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, load_config, state_dir
 from zalogate.core.channel import ENTRY_POINT_GROUP
@@ -37,7 +38,7 @@ __all__ = ["app", "installed_entry_points", "run_pip"]
 
 app = typer.Typer(help="List, enable, disable and install channel plugins.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
 _PIP_TIMEOUT = 900.0
 
 
@@ -61,9 +62,7 @@ def _plugins(config: ZalogateConfig, directory: Path) -> list[PluginInfo]:
 
 
 @app.command("list")
-def list_command(
-    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
-) -> None:
+def list_command(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = None) -> None:
     """Show the installed channel plugins: id, source, version, enabled."""
     apply_config_option(ctx, config)
     loaded, directory = _context(ctx)
@@ -74,17 +73,18 @@ def list_command(
     if not plugins:
         out_console.print("no channel plugin is installed", markup=False)
         return
-    table = Table("id", "source", "distribution", "version", "enabled", "why")
-    for info in plugins:
-        table.add_row(
+    rows = [
+        [
             info.id,
             info.source,
             info.distribution or "-",
             info.version or "-",
             "yes" if info.enabled else "no",
             info.reason,
-        )
-    out_console.print(table)
+        ]
+        for info in plugins
+    ]
+    print_rows(("ID", "SOURCE", "DISTRIBUTION", "VERSION", "ENABLED", "WHY"), rows)
 
 
 def _set_enabled(ctx: typer.Context, plugin_id: str, enabled: bool, as_json: bool) -> None:
@@ -115,7 +115,7 @@ def _set_enabled(ctx: typer.Context, plugin_id: str, enabled: bool, as_json: boo
 def enable(
     ctx: typer.Context,
     plugin_id: Annotated[str, typer.Argument(metavar="ID", help="Plugin (channel) id.")],
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Allow a channel plugin to run (recorded in the state dir)."""
@@ -127,7 +127,7 @@ def enable(
 def disable(
     ctx: typer.Context,
     plugin_id: Annotated[str, typer.Argument(metavar="ID", help="Plugin (channel) id.")],
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
     config: ConfigOption = None,
 ) -> None:
     """Stop a channel plugin from running (recorded in the state dir)."""
@@ -162,7 +162,7 @@ def install(
         list[str] | None,
         typer.Option("--pip-arg", help="Extra argument for pip (repeatable), e.g. --no-deps."),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Install a channel plugin distribution with pip and check its entry point."""
     before = installed_entry_points()

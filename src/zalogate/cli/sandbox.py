@@ -13,15 +13,17 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-import json5
 import typer
 
 from zalogate.cli.channel_access import channel_alias
 from zalogate.cli.errors import CliError
+from zalogate.cli.options import CONFIG_HELP, ChannelOpt
 from zalogate.cli.state import err_console, get_state, out_console
 from zalogate.config import ConfigError
+from zalogate.config.loading import read_json5_object
 from zalogate.runtime.logging import redact
 from zalogate.sandbox import (
+    SIMULATORS,
     BotReply,
     Sandbox,
     SandboxError,
@@ -31,6 +33,7 @@ from zalogate.sandbox import (
     parse_script,
     run_script,
 )
+from zalogate.sandbox.bundled import bundled_script_names, find_script
 
 __all__ = ["HELP_TEXT", "command"]
 
@@ -51,29 +54,21 @@ _APPROVE_WAIT = 3.0
 
 def command(
     ctx: typer.Context,
-    channel: Annotated[
-        str,
-        typer.Option(
-            "--channel",
-            help="The channel to simulate: zalo (Bot API) or zalouser (personal account,"
-            " with the QR login).",
-        ),
-    ] = "zalo",
+    channel: ChannelOpt = None,
     script: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--script",
-            help="Replay a conversation from FILE without a person (see examples/sandbox/).",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            metavar="NAME|FILE",
+            help="Replay a conversation without a person: a bundled script ("
+            + ", ".join(bundled_script_names())
+            + ") or a file.",
         ),
     ] = None,
     config_path: Annotated[
         Path | None,
-        typer.Option(
-            "--config", help="Use this config's agent and policies (e.g. a real LLM agent)."
-        ),
+        # The sandbox uses only the file's agent and policies (e.g. a real LLM agent).
+        typer.Option("--config", "-c", metavar="FILE", help=CONFIG_HELP),
     ] = None,
     state_dir: Annotated[
         Path | None,
@@ -89,17 +84,13 @@ def command(
     ] = False,
 ) -> None:
     """Chat with the gateway against a built-in Zalo simulator on 127.0.0.1."""
-    name = channel_alias(channel)
+    # Without --channel: the first simulator (the Bot API one), needing no login.
+    name = channel_alias(channel) if channel else next(iter(SIMULATORS))
     path = config_path or get_state(ctx).config_path
     user_config = _read_user_config(path) if path is not None else None
     steps = None
     if script is not None:
-        try:
-            steps = parse_script(script.read_text(encoding="utf-8"), source=str(script))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read the script {script}: {exc}") from exc
-        except ScriptError as exc:
-            raise CliError(str(exc), exit_code=2) from exc
+        script, steps = _load_script(script)
     try:
         sandbox = Sandbox(
             name,
@@ -126,16 +117,31 @@ def command(
         raise CliError(redact(str(exc))) from exc
 
 
+def _load_script(given: str) -> tuple[str, list[ScriptStep]]:
+    """``(where it was found, its steps)`` of the script ``given`` names."""
+    try:
+        found = find_script(given)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the script {given}: {exc}") from exc
+    if found is None:
+        names = ", ".join(bundled_script_names())
+        raise CliError(
+            f"no script {given!r}: give a file or a bundled script ({names})", exit_code=2
+        )
+    source, text = found
+    try:
+        return source, parse_script(text, source=source)
+    except ScriptError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+
+
 def _read_user_config(path: Path) -> dict[str, Any]:
     try:
-        data = json5.loads(path.expanduser().read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliError(f"cannot read the config {path}: {exc.strerror or exc}") from exc
+        return read_json5_object(path)
+    except FileNotFoundError as exc:
+        raise CliError(f"cannot read the config {path}: no such file") from exc
     except ValueError as exc:
-        raise CliError(f"{path}: not valid JSON5: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CliError(f"{path}: the config must be an object ({{...}})")
-    return data
+        raise CliError(str(exc)) from exc
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -148,7 +154,7 @@ def _print_problems(problems: list[str]) -> None:
 
 
 async def _replay(
-    sandbox: Sandbox, steps: list[ScriptStep], step_timeout: float, script: Path
+    sandbox: Sandbox, steps: list[ScriptStep], step_timeout: float, script: str
 ) -> bool:
     async with sandbox:
         out_console.print(

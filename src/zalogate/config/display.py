@@ -8,9 +8,11 @@ from typing import Any
 
 from pydantic import SecretBytes, SecretStr
 
+from zalogate.config.accounts import resolve_accounts
+from zalogate.config.loading import installed_channel_ids
 from zalogate.config.schema import ZalogateConfig
 
-__all__ = ["REDACTED", "redacted_config"]
+__all__ = ["REDACTED", "effective_accounts", "redacted_config"]
 
 REDACTED = "***"
 # Keys whose string values are secrets even in raw (plugin) sections and env maps.
@@ -24,6 +26,36 @@ def redacted_config(config: ZalogateConfig) -> dict[str, Any]:
     result = _redact(data, "")
     assert isinstance(result, dict)
     return result
+
+
+def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
+    """Per channel and account, the access settings that apply (defaults and inheritance
+    resolved), secrets left out: what ``config show`` adds under ``accounts``."""
+    from zalogate.core.access import effective_group_policy, policy_from_settings
+
+    shown: dict[str, dict[str, Any]] = {}
+    defaults = config.channels.defaults.group_policy
+    for channel in sorted(installed_channel_ids()):
+        try:
+            accounts = resolve_accounts(config, channel)
+        except Exception:  # noqa: S112 - a plugin's own section problem: validate says it
+            continue
+        for account in accounts:
+            try:
+                policy = policy_from_settings(
+                    channel, account.settings, defaults_group_policy=defaults
+                )
+            except ValueError:
+                continue
+            shown.setdefault(channel, {})[account.account_id] = {
+                "enabled": account.enabled,
+                "default": account.is_default,
+                "dmPolicy": policy.dm_policy,
+                "allowFrom": sorted(policy.allow_from),
+                "groupPolicy": effective_group_policy(policy),
+                "historyLimit": policy.history_limit,
+            }
+    return shown
 
 
 def _redact(value: Any, key: str) -> Any:

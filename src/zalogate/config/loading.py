@@ -166,6 +166,26 @@ def parse_config(
     return config
 
 
+def read_json5_object(path: Path) -> dict[str, Any]:
+    """The JSON5 object in ``path``, unvalidated (the sandbox and importers read other files).
+
+    Raises:
+        FileNotFoundError: There is no file at ``path``.
+        ValueError: It cannot be read, is not JSON5, or not an object (one line naming it).
+    """
+    try:
+        data = json5.loads(path.expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON5 ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the file must hold an object ({{...}})")
+    return data
+
+
 def _read(path: Path) -> str:
     try:
         info = path.stat()

@@ -120,8 +120,9 @@ def _known_keys(model: type[BaseModel], path: Sequence[str | int]) -> list[str]:
         current = _child_type(current, part)
         if current is None:
             return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or name for name, f in current.model_fields.items()]
+    for candidate in _unwrap(current):  # ``ZaloConfig | None``: the model in the union
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return [f.alias or name for name, f in candidate.model_fields.items()]
     return []
 
 

@@ -36,7 +36,9 @@ STARTER_CONFIG = """\
 
   channels: {
     defaults: {
-      groupPolicy: "allowlist", // what an unset groupPolicy means: open | allowlist | disabled
+      // What a channel's unset groupPolicy means (open | allowlist | disabled). Left out
+      // everywhere it is "open" and `zalogate doctor` warns; this file starts safe.
+      groupPolicy: "allowlist",
     },
 
     // Official Zalo Bot API (create a bot at https://bot.zaloplatforms.com).
@@ -53,7 +55,8 @@ STARTER_CONFIG = """\
       // defaultAccount: "work",
     },
 
-    // A personal Zalo account (unofficial; log in with `zalogate channels login zalouser`).
+    // A personal Zalo account (unofficial).
+    // Log in with `zalogate channels login --channel zalouser`.
     zalouser: {
       enabled: false,
       dmPolicy: "pairing",

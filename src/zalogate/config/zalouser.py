@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from zalogate.config.channel_fields import ChannelAccountFields, check_http_url, check_patterns
+from zalogate.config.channel_fields import (
+    ChannelAccountFields,
+    check_http_url,
+    check_patterns,
+    check_proxy_url,
+)
 from zalogate.config.config_model import ConfigModel
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "ZalouserApiHosts",
     "ZalouserConfig",
     "ZalouserGroupConfig",
+    "ZalouserLimits",
     "ZalouserToolPolicy",
 ]
 
@@ -53,6 +59,25 @@ class ZalouserApiHosts(ConfigModel):
         return value
 
 
+class ZalouserLimits(ConfigModel):
+    """``limits``: the send governor (0 turns a limit off; see ``docs/channels/zalouser.md``)."""
+
+    messages_per_minute: Annotated[int | None, Field(ge=0)] = None
+    """Messages per minute from the account (default 20)."""
+    conversation_messages_per_minute: Annotated[int | None, Field(ge=0)] = None
+    """Messages per minute into one conversation (default 10)."""
+    strangers_per_day: Annotated[int | None, Field(ge=0)] = None
+    """Distinct non-friends messaged in 24 hours (default 30)."""
+    new_conversations_per_hour: Annotated[int | None, Field(ge=0)] = None
+    """Conversations the account starts in an hour (default 10)."""
+    backoff_seconds: Annotated[float | None, Field(gt=0)] = None
+    """First pause after a rate-limit answer, doubled on each further one (default 300)."""
+    max_backoff_seconds: Annotated[float | None, Field(gt=0)] = None
+    """Longest pause (default 3600)."""
+    max_wait_seconds: Annotated[float | None, Field(ge=0)] = None
+    """How long a send waits for its turn before it fails as retryable (default 60)."""
+
+
 class ZalouserAccountConfig(ChannelAccountFields):
     """One personal account (``channels.zalouser`` and ``channels.zalouser.accounts.<id>``)."""
 
@@ -69,6 +94,25 @@ class ZalouserAccountConfig(ChannelAccountFields):
     """Overrides the listener URL the login returns (``zpw_ws``)."""
     client_version: Annotated[int | None, Field(ge=1)] = None
     """The web client's API version sent with requests (default 685)."""
+    limits: ZalouserLimits | None = None
+    friend_requests: Literal["ignore", "accept", "pairing"] | None = None
+    """Default ``ignore``; ``pairing`` accepts only people the DM policy admits."""
+    friend_request_greeting: str | None = None
+    """Sent to a requester once the request is accepted."""
+    quote_replies: Literal["off", "groups", "all"] | None = None
+    """Send the first message of a reply as a quote of the message it answers (text messages;
+    default ``off``)."""
+    unsupported_reply: str | Literal[False] | None = None
+    """Said once per conversation for a message kind the agent cannot use; ``false``: say
+    nothing (default: a short English notice)."""
+    proxy: str | None = None
+    """HTTP(S) or SOCKS proxy for the account's API calls and its websocket (Zalo binds a
+    session to its IP: keep one proxy per account)."""
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return check_proxy_url(value)
 
     @field_validator("mention_patterns")
     @classmethod

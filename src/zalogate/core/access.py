@@ -115,7 +115,8 @@ class AccountPolicy:
             ``defaults_group_policy`` and then to ``open``.
         defaults_group_policy: ``channels.defaults.groupPolicy``.
         group_allow_from: Normalised ``groupAllowFrom``; None or empty falls back to
-            ``allow_from``; ``*`` admits every member.
+            ``allow_from`` where the channel's traits say so (see
+            :func:`effective_group_allow_from`); ``*`` admits every member.
         groups: ``groups.<key>`` entries; keys are ids, ``group:<id>``, ``*`` or group names.
         group_name_ids: Group names (any case) resolved to ids at startup; a ``groups`` key
             that is such a name then matches that id.
@@ -274,8 +275,11 @@ def effective_group_policy(policy: AccountPolicy) -> GroupPolicy:
 
 
 def effective_group_allow_from(policy: AccountPolicy) -> frozenset[str]:
-    """``groupAllowFrom``, or ``allowFrom`` when it is unset or empty."""
-    return policy.group_allow_from or policy.allow_from
+    """``groupAllowFrom``; when it is unset or empty, ``allowFrom`` if the channel's traits
+    say so (``group_allow_from_falls_back``), else no sender filter (empty)."""
+    if policy.group_allow_from or not traits_for(policy.channel).group_allow_from_falls_back:
+        return policy.group_allow_from or frozenset()
+    return policy.allow_from
 
 
 def group_slug(name: str) -> str:
@@ -337,9 +341,10 @@ def decide_group(
     Order: ``disabled`` drops; a matching ``groups`` entry with ``enabled: false`` drops
     (``route_disabled``, even under ``open``); ``open`` admits every group and member;
     ``allowlist`` needs a configured list: when ``groups`` has keys the group must match one
-    (``route_not_allowlisted``), and when a sender list (``groupAllowFrom`` or its fallback
-    ``allowFrom``) is set the sender must be in it (``group_policy_not_allowlisted``); with
-    neither list everything is blocked (``group_policy_empty_allowlist``).
+    (``route_not_allowlisted``), and when a sender list (``groupAllowFrom``, or its fallback
+    ``allowFrom`` in channels that keep it) is set the sender must be in it
+    (``group_policy_not_allowlisted``); with neither list everything is blocked
+    (``group_policy_empty_allowlist``).
     """
     matched = _match_group_rule(policy, group_id, group_name)
     rule_key, rule = matched if matched is not None else (None, None)

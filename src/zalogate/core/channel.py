@@ -53,6 +53,7 @@ __all__ = [
     "ProbeResult",
     "Reactions",
     "RouteRegistrar",
+    "SessionImport",
     "ToolContext",
 ]
 
@@ -200,9 +201,12 @@ class Channel(abc.ABC):
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage:
+    ) -> InboundMessage | None:
         """Finish an admitted message once access control let it through (e.g. download
-        its attachments: an unauthorised sender never makes the gateway fetch anything)."""
+        its attachments: an unauthorised sender never makes the gateway fetch anything).
+
+        None means the channel answered the message itself (a notice for a kind the agent
+        cannot use): no agent turn starts."""
         return message
 
     def agent_tools(
@@ -272,6 +276,11 @@ class Channel(abc.ABC):
     @property
     def links(self) -> LinkSender | None:
         """Send a link with a preview card (``message send --link``)."""
+        return None
+
+    @property
+    def session_import(self) -> SessionImport | None:
+        """Log in with a session exported from a browser (``channels login --cookies``)."""
         return None
 
 
@@ -356,6 +365,16 @@ class Login(Protocol):
 
     async def logout(self, account: ChannelAccount) -> bool:
         """Forget the account's saved credentials; True if there were any."""
+        ...
+
+
+@runtime_checkable
+class SessionImport(Protocol):
+    """Optional capability: log in with a browser session file (a server has no QR screen)."""
+
+    async def import_session(self, account: ChannelAccount, path: Path) -> str:
+        """Check the session in ``path`` with the service, then save it; return the success
+        line. Raise with a user-facing message (nothing saved)."""
         ...
 
 

@@ -141,7 +141,7 @@ class PipelineCounters:
 class Outcome:
     """What :meth:`Pipeline.handle` did with a message."""
 
-    action: Literal["replied", "dropped", "challenged", "skipped"]
+    action: Literal["replied", "dropped", "challenged", "skipped", "handled"]
     reason: str
     session_key: str | None = None
     message_ids: tuple[str, ...] = ()
@@ -419,6 +419,8 @@ class Pipeline:
         # Work that must wait for access control, such as downloading attachments: an
         # unauthorised sender never makes the gateway fetch anything.
         prepared = await channel.prepare_inbound(account, message)
+        if prepared is None:
+            return Outcome("handled", "channel_answered")
         if prepared is not message:
             message = prepared
             text = _message_text(message)

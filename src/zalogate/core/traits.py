@@ -66,6 +66,9 @@ class ChannelTraits:
             look up), as Bot API chat ids are.
         groups_need_mention: Zalo only delivers group messages that mention (or quote) the
             account, so every group is mention-gated whatever ``requireMention`` says.
+        group_allow_from_falls_back: An unset or empty ``groupAllowFrom`` falls back to the
+            DM ``allowFrom`` (the Bot API's behaviour); False: unset means no sender filter
+            in groups (OpenClaw's zalouser after its PR 46663).
         private_dm_sessions: ``session.dmScope: main`` keeps each peer's DMs apart
             (``per-channel-peer``; ``per-account-channel-peer`` for a non-default account).
         legacy_dm_session_key: The DM session key an older release used; reused when only
@@ -81,6 +84,7 @@ class ChannelTraits:
     raw_id_markers: bool = True
     opaque_ids: bool = False
     groups_need_mention: bool = False
+    group_allow_from_falls_back: bool = True
     private_dm_sessions: bool = False
     legacy_dm_session_key: LegacyDmKey | None = field(default=None, compare=False)
     pairing_id_label: str = ""

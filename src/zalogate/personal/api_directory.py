@@ -84,6 +84,36 @@ class DirectoryApi(ApiBase):
                     )
         return out
 
+    async def user_info(self, user_ids: Sequence[str]) -> dict[str, UserProfile]:
+        """Profiles of users (zca-js ``getUserInfo``); unknown ids are left out."""
+        extra = self.session.login_info.get("extra_ver")
+        phonebook = extra.get("phonebook", 0) if isinstance(extra, Mapping) else 0
+        out: dict[str, UserProfile] = {}
+        for chunk in in_chunks([str(u) for u in user_ids], GROUP_INFO_CHUNK):
+            params = {
+                "phonebook_version": int(phonebook) if str(phonebook).isdigit() else 0,
+                "friend_pversion_map": [f"{uid}_0" for uid in chunk],
+                "avatar_size": 120,
+                "language": self.session.language,
+                "show_online_status": 1,
+                "imei": self.session.imei,
+            }
+            result = await self.http.call(
+                "POST", self._url("profile", "/api/social/friend/getprofiles/v2"), params
+            )
+            changed = result.get("changed_profiles") if isinstance(result, Mapping) else None
+            if not isinstance(changed, Mapping):
+                raise ProtocolError("getprofiles/v2 answer lacks changed_profiles")
+            for uid, profile in changed.items():
+                if isinstance(profile, Mapping):
+                    out[str(uid)] = UserProfile.from_json({"userId": str(uid), **profile})
+        return out
+
+    async def accept_friend_request(self, user_id: str) -> None:
+        """Accept ``user_id``'s friend request (zca-js ``acceptFriendRequest``)."""
+        params = {"fid": str(user_id), "language": self.session.language}
+        await self.http.call("POST", self._url("friend", "/api/friend/accept"), params)
+
     async def own_profile(self) -> UserProfile:
         """This account's profile."""
         result = await self.http.call("GET", self._url("profile", "/api/social/profile/me-v2"))

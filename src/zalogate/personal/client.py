@@ -67,6 +67,8 @@ class ZaloPersonal:
         language: ``vi`` or ``en``.
         timeout_s: per-request HTTP deadline.
         transport: an ``httpx2`` transport for tests.
+        proxy: HTTP(S)/SOCKS proxy URL for the API calls and the websocket (Zalo binds a
+            session to its IP).
     """
 
     def __init__(
@@ -79,8 +81,10 @@ class ZaloPersonal:
         language: str = "vi",
         timeout_s: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._credentials = credentials
+        self._proxy = proxy
         self.endpoints = endpoints or Endpoints()
         self.client_version = client_version
         self._user_agent = user_agent or (
@@ -105,6 +109,7 @@ class ZaloPersonal:
             endpoints=self.endpoints,
             timeout_s=self._timeout_s,
             transport=self._transport,
+            proxy=self._proxy,
         )
 
     async def __aenter__(self) -> ZaloPersonal:
@@ -213,5 +218,10 @@ class ZaloPersonal:
                 on_file_done(file_id, url)
 
         return Listener(
-            self.session, self.http, endpoints=self.endpoints, on_file_done=file_done, **options
+            self.session,
+            self.http,
+            endpoints=self.endpoints,
+            on_file_done=file_done,
+            proxy=self.http.proxy,
+            **options,
         )

@@ -12,7 +12,8 @@ The tree, at a glance::
     │   └── CryptoError                       decryption failed, bad key, tampered data
     ├── ApiError                          ``error_code != 0`` (``code``, ``outer``)
     │   ├── SessionExpiredError               600: zpw_sek missing or invalid; log in again
-    │   └── NotFoundError                     216: user / group / message not found
+    │   ├── NotFoundError                     216: user / group / message not found
+    │   └── RateLimitedError                  221: too many requests; back off, never retry now
     ├── LoginError                        a login step failed (e.g. "Can't login")
     │   ├── QrExpiredError                    every QR code expired (renewals exhausted)
     │   └── QrDeclinedError                   the phone declined the login
@@ -38,17 +39,21 @@ __all__ = [
     "ProtocolError",
     "QrDeclinedError",
     "QrExpiredError",
+    "RateLimitedError",
     "RequestTimeoutError",
     "SessionExpiredError",
     "TransportError",
     "ZaloPersonalError",
     "api_error",
+    "is_rate_limited",
 ]
 
 #: ``zpw_sek`` missing or invalid (seen in the wild: another Zalo Web login, expired cookies).
 CODE_SESSION_INVALID = 600
 #: "not found" (findUser and friends).
 CODE_NOT_FOUND = 216
+#: "too many requests": the account sends too fast (zca-js issues 336, 146, 114).
+CODE_RATE_LIMITED = 221
 
 
 class ZaloPersonalError(Exception):
@@ -130,6 +135,10 @@ class NotFoundError(ApiError):
     """Code 216: the user, group or message does not exist."""
 
 
+class RateLimitedError(ApiError):
+    """Code 221: the account sent too much too fast; pause its sends (not retryable now)."""
+
+
 class LoginError(ZaloPersonalError):
     """A login step failed."""
 
@@ -170,4 +179,13 @@ def api_error(code: int, message: str, *, path: str = "", outer: bool = False) -
         cls = SessionExpiredError
     elif code == CODE_NOT_FOUND:
         cls = NotFoundError
+    elif code == CODE_RATE_LIMITED:
+        cls = RateLimitedError
     return cls(code, message, path=path, outer=outer)
+
+
+def is_rate_limited(exc: BaseException) -> bool:
+    """Zalo's "slow down" answers: error 221, or HTTP 429."""
+    return isinstance(exc, RateLimitedError) or (
+        isinstance(exc, HttpStatusError) and exc.status == 429
+    )

@@ -85,6 +85,8 @@ class PersonalHttp:
         if client_version <= 0:
             raise ConfigurationError(f"client_version must be positive, got {client_version}")
         self._user_agent = user_agent
+        self.proxy = proxy or None
+        """The proxy of the HTTP calls, which the listener's websocket also uses."""
         self.jar = jar if jar is not None else CookieJar()
         self.language = language
         self.client_version = client_version
@@ -277,7 +279,10 @@ class PersonalHttp:
         except httpx2.TimeoutException:
             raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
         except httpx2.TransportError as exc:
-            raise NetworkError(f"{type(exc).__name__}: {method} {_path(url)}") from None
+            host = urlsplit(url).hostname or "Zalo"
+            raise NetworkError(
+                f"cannot reach {host} ({type(exc).__name__}): {method} {_path(url)}"
+            ) from None
         finally:
             if slots is not None:
                 slots.release()

@@ -158,6 +158,7 @@ class Listener:
         open_timeout_s: deadline of the opening handshake, and then of the key frame.
         wall_clock: seconds since the epoch (tests inject jumps).
         rng: jitter source.
+        proxy: proxy URL of the websocket (the HTTP calls' proxy; None: direct).
 
     Raises:
         ConfigurationError: no websocket URL at all.
@@ -184,6 +185,7 @@ class Listener:
         open_timeout_s: float = 15.0,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        proxy: str | None = None,
     ) -> None:
         override = endpoints.ws_url_override if endpoints is not None else None
         urls = (override,) if override else tuple(session.ws_urls)
@@ -191,6 +193,7 @@ class Listener:
             raise ConfigurationError("the session has no websocket URL (zpw_ws) and none was given")
         self.session = session
         self._http = http
+        self._proxy = proxy
         self._urls = urls
         self._url_index = 0
         self._self_listen = self_listen
@@ -499,7 +502,7 @@ class Listener:
                 ping_interval=None,  # keep-alive is the protocol's own 1/2/1 ping
                 close_timeout=2.0,
                 max_size=_MAX_FRAME,
-                proxy=None,
+                proxy=self._proxy,  # the session's proxy, never one from the environment
             )
         except InvalidStatus as exc:
             status = exc.response.status_code

@@ -39,6 +39,7 @@ from typing import Any
 
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
+from zalogate.config import ZalogateConfig
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -97,7 +98,11 @@ log = logging.getLogger("zalogate.gateway")
 
 _ECHO_BANNER = (
     "No agent is configured: replies come from the built-in `echo` agent, which repeats "
-    "every message back. Configure an agent before letting real users in."
+    "every message back. Configure an agent before letting real users in (docs/llm.md)."
+)
+_ECHO_CHOSEN = (
+    'agent.type is "echo": every message is repeated back. Configure a real agent before '
+    "letting real users in (docs/llm.md)."
 )
 
 
@@ -304,9 +309,14 @@ class Gateway:
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
         if is_echo(self.agent):
-            log.warning(_ECHO_BANNER)
-            sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
-            sys.stderr.flush()
+            written = isinstance(self.config, ZalogateConfig) and (
+                "type" in self.config.agent.model_fields_set
+            )
+            banner = _ECHO_CHOSEN if written and self._agent is None else _ECHO_BANNER
+            log.warning(banner)  # on the console too when it logs there: said once
+            if not (self._configure_logs and self._console_log):
+                sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
+                sys.stderr.flush()
 
         self.takeover = Takeover(store)
         metrics = self.metrics = GatewayMetrics(

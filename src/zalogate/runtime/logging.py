@@ -46,7 +46,18 @@ _MAX_LOG_BYTES = 5 * 1024 * 1024
 _LOG_BACKUPS = 5
 _MIN_SECRET_LENGTH = 4
 # Third-party loggers that print request URLs (which hold the Bot API token) at INFO.
-_CHATTY_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "websockets", "openai")
+# "uvicorn.error" logs "Started server process" at INFO: alarming in a log, and said by
+# the gateway's own "HTTP server listening on ..." line.
+_CHATTY_LOGGERS = (
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "websockets",
+    "openai",
+    "uvicorn",
+    "uvicorn.error",
+)
 
 # Header names whose whole value is secret.
 _REDACT_HEADERS = r"set-cookie|cookie|authorization|proxy-authorization|x-bot-api-secret-token"

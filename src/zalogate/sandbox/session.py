@@ -31,6 +31,7 @@ from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
 from zalogate.core.pairing import PairingError, PairingRequest, PairingStore
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.plugins import PluginError, load_plugin
+from zalogate.sandbox.operator_lines import operator_lines
 from zalogate.sandbox.simulators import BotReply, SandboxError, Simulator, simulator_for
 
 __all__ = ["Sandbox", "sandbox_config_data"]
@@ -148,6 +149,7 @@ class Sandbox:
         env = dict(os.environ if self._env is None else self._env)
         self.config = parse_config(data, env=env, source=self._config_source)
         await self.simulator.prepare(self.config, state_dir, self._info)
+        stack.enter_context(operator_lines(self._info))
         gateway = Gateway(
             self.config,
             state_dir=state_dir,
@@ -160,6 +162,7 @@ class Sandbox:
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         self._gateway = gateway
+        self.simulator.attach(gateway.url)
 
     def _channel_plugin(self) -> ChannelPlugin:
         """The installed plugin of the simulated channel, handing it the simulator's extras."""

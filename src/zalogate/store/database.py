@@ -33,6 +33,7 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "load_migrations",
+    "state_dir_problem",
 ]
 
 T = TypeVar("T")
@@ -48,6 +49,19 @@ log = logging.getLogger(__name__)
 
 class StoreError(Exception):
     """The store could not be opened or migrated."""
+
+
+def state_dir_problem(state_dir: Path, exc: OSError) -> str:
+    """Why ``state_dir`` cannot be created, and the fix, in one line."""
+    blocker = next((p for p in (state_dir, *state_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        why = f"{blocker} is a file, not a folder"
+    else:
+        why = exc.strerror or str(exc)
+    return (
+        f"cannot create the state dir {state_dir}: {why}; set gateway.stateDir or"
+        " $ZALOGATE_STATE_DIR to a folder you can write"
+    )
 
 
 class StoreClosedError(StoreError):
@@ -141,8 +155,15 @@ class Store:
         synchronous: Synchronous = "FULL",
         migrations: Iterable[Migration] | None = None,
     ) -> Store:
-        """Open (creating if needed) ``state_dir/filename`` and apply pending migrations."""
-        ensure_private_dir(state_dir)
+        """Open (creating if needed) ``state_dir/filename`` and apply pending migrations.
+
+        Raises:
+            StoreError: The state dir cannot be created (the message names the fix).
+        """
+        try:
+            ensure_private_dir(state_dir)
+        except OSError as exc:
+            raise StoreError(state_dir_problem(state_dir, exc)) from exc
         store = cls(
             state_dir / filename, readers=readers, synchronous=synchronous, migrations=migrations
         )

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
-from zalogate.channels.zalo.inbound import InvalidUpdateError, normalize_update, unwrap_update
+from zalogate.channels.zalo.inbound import (
+    STICKER_TEXT,
+    UNSUPPORTED_TEXT,
+    InvalidUpdateError,
+    normalize_update,
+    unwrap_update,
+)
 from zalogate.core.agent import Turn
 from zalogate.core.model import ChatType, MediaRef, ReplyPayload
 from zalogate.net.urlguard import UrlGuard
@@ -146,13 +152,22 @@ def test_malformed_events_are_ignored_with_a_reason(change: dict[str, Any], reas
 
 
 @pytest.mark.parametrize(
-    ("event", "reason"),
+    ("event", "sticker", "text", "media_urls"),
     [
-        ("message.sticker.received", "sticker"),
-        ("message.unsupported.received", "unsupported"),
+        ("message.sticker.received", "abc", STICKER_TEXT, []),
+        (
+            "message.sticker.received",
+            "https://zalo-api.zadn.vn/api/emoticon/oasticker?eid=1&size=130",
+            STICKER_TEXT,
+            ["https://zalo-api.zadn.vn/api/emoticon/oasticker?eid=1&size=130"],
+        ),
+        ("message.unsupported.received", None, UNSUPPORTED_TEXT, []),
     ],
 )
-def test_stickers_and_unsupported_events_are_not_messages(event: str, reason: str) -> None:
+def test_stickers_and_unsupported_events_reach_the_agent_described(
+    event: str, sticker: str | None, text: str, media_urls: list[str]
+) -> None:
+    """OpenClaw issue 47550: no silence; a sticker image URL becomes an image to download."""
     update = {
         "event_name": event,
         "message": {
@@ -160,11 +175,13 @@ def test_stickers_and_unsupported_events_are_not_messages(event: str, reason: st
             "chat": {"id": "c1", "chat_type": "PRIVATE"},
             "message_id": "m1",
             "date": 1774080000000,
-            "sticker": "abc",
+            **({"sticker": sticker} if sticker else {}),
         },
     }
-    result = normalize_update(update, "default")
-    assert (result.message, result.ignored, result.sender_id) == (None, reason, "u1")
+    message = normalize_update(update, "default").message
+    assert message is not None
+    assert message.text == text
+    assert [m.url for m in message.media] == media_urls
 
 
 def test_unwrap_update_wants_message_and_chat_ids() -> None:
@@ -268,28 +285,20 @@ async def test_loopback_photo_urls_are_refused_by_default(
     assert fake.media_requests == []
 
 
-@pytest.mark.parametrize(
-    ("text", "event"),
-    [("   ", "text"), ("", "sticker"), ("", "unsupported")],
-)
-async def test_stickers_unsupported_and_blank_texts_start_no_turn(
-    fake: FakeZaloBotApi, make_harness: HarnessFactory, text: str, event: str
+async def test_blank_texts_start_no_turn_stickers_and_unsupported_events_do(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
 ) -> None:
     agent = RecordingAgent()
     harness = await polling(fake, make_harness, agent)
     user = fake.user("u1")
-    if event == "text":
-        user.says(text)
-    elif event == "sticker":
-        user.sends_sticker()
-    else:
-        user.sends_unsupported()
+    user.says("   ")
+    user.sends_sticker()
+    user.sends_unsupported()
     user.says("after")
-    [reply] = await fake.wait_for_sent(1)
+    await fake.wait_for_sent(3)
     await harness.settle()
-    assert reply.text == "got it"
-    assert [t.text for t in agent.turns] == ["after"]
-    assert harness.inbox.counters.admitted == 1
+    assert [t.text for t in agent.turns] == [STICKER_TEXT, UNSUPPORTED_TEXT, "after"]
+    assert harness.inbox.counters.admitted == 3
 
 
 # ------------------------------------------------------------------ the fetcher itself

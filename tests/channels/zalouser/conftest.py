@@ -62,6 +62,15 @@ class _RefusingInbox:
         raise RuntimeError("a one-off command does not receive messages")
 
 
+UNPACED = {
+    "messagesPerMinute": 0,
+    "conversationMessagesPerMinute": 0,
+    "strangersPerDay": 0,
+    "newConversationsPerHour": 0,
+}
+"""Send governor limits that never pace nor cap (tests of other behaviour)."""
+
+
 @dataclass
 class World:
     """The fake, a state dir, and helpers to build configs, sessions, gateways and channels."""
@@ -78,11 +87,13 @@ class World:
     channels: list[ZalouserChannel] = field(default_factory=list)
 
     def section(self, **settings: Any) -> dict[str, Any]:
-        """A ``channels.zalouser`` block pointing at the fake, plus ``settings``."""
+        """A ``channels.zalouser`` block pointing at the fake, plus ``settings``; the send
+        governor is off (``UNPACED``) unless ``limits`` is given."""
         fake = self.fake
         return {
             "apiHosts": {"id": fake.base_url, "wpa": fake.base_url, "jr": fake.base_url},
             "websocketUrl": fake.ws_url,
+            "limits": UNPACED,
             **settings,
         }
 

@@ -4,12 +4,14 @@ attachment placeholders, receipts only for admitted senders."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 from pathlib import Path
 
 import pytest
 
+from zalogate.channels.zalouser.accounts import UNSUPPORTED_REPLY
 from zalogate.core.pairing import PairingStore
 from zalogate.testing.fake_botapi import make_png
 
@@ -164,22 +166,41 @@ async def test_photo_over_the_size_cap_is_announced_unavailable(world: World) ->
     assert "unavailable" in turn.body
 
 
-async def test_file_attachment_reaches_the_agent_as_a_placeholder(world: World) -> None:
+async def test_every_inbound_kind_reaches_the_agent(world: World) -> None:
+    """Files, voice and video are downloaded (path, MIME type, size) within mediaMaxMb; a file
+    over the cap keeps a note; a sticker and a location are short descriptions."""
     world.save_session()
     agent = RecordingAgent(lambda turn: "got it")
-    config = world.config(dmPolicy="open", allowFrom=["*"])
+    config = world.config(dmPolicy="open", allowFrom=["*"], mediaMaxMb=0.001)
     async with world.gateway(config, agent=agent):
         await world.fake.wait_for_listener(world.BOT)
-        content = {"title": "report.pdf", "href": f"{world.fake.base_url}/media/x", "params": "{}"}
-        await world.fake._deliver_dm(world.ALICE, world.BOT, "share.file", content, None, None)
-        await world.fake._deliver_dm(
-            world.ALICE, world.BOT, "chat.sticker", {"id": 1, "catId": 2}, None, None
-        )
-        await world.sent(kind="text", thread_id=world.ALICE, count=2)
-    first, second = agent.turns
-    assert "report.pdf" in first.body
-    assert "<media:document>" in first.body
-    assert second.body == "<media:sticker>"
+        alice = world.fake.user(world.ALICE)
+        await alice.sends_file_to(world.BOT, b"%PDF-1.4 tiny", "report.pdf")
+        await alice.sends_file_to(world.BOT, b"\x00" * 300, "voice.m4a", msg_type="chat.voice")
+        await alice.sends_file_to(world.BOT, b"\x00" * 5000, "clip.mp4", msg_type="chat.video.msg")
+        await alice.sends_to(world.BOT, "chat.sticker", {"id": 1, "catId": 2, "type": 7})
+        location = {"title": "Cafe", "params": '{"latitude":10.7,"longitude":106.6}'}
+        await alice.sends_to(world.BOT, "chat.location.new", location)
+        await world.sent(kind="text", thread_id=world.ALICE, count=5)
+    document, voice, video, sticker, place = agent.turns
+    (pdf,) = document.media
+    assert (pdf.kind, pdf.name, pdf.mime_type, pdf.size) == (
+        "file",
+        "report.pdf",
+        "application/pdf",
+        13,
+    )
+    assert pdf.path is not None
+    assert await asyncio.to_thread(Path(pdf.path).read_bytes) == b"%PDF-1.4 tiny"
+    assert "report.pdf" in document.body
+    (audio,) = voice.media
+    assert (audio.kind, audio.mime_type, audio.size) == ("audio", "audio/mp4", 300)
+    assert voice.body == "<media:audio>"
+    (clip,) = video.media
+    assert clip.path is None
+    assert "not downloaded: over mediaMaxMb" in video.body
+    assert sticker.body == "[sticker]"
+    assert place.body == "[location: Cafe 10.7,106.6]"
 
 
 async def test_legacy_group_kind_dm_session_is_reused(world: World) -> None:
@@ -254,3 +275,27 @@ async def test_a_burst_from_two_senders_is_answered_in_each_senders_order(world:
         expected = [f"{who} {i}" for i in range(15)]
         assert [t.text for t in agent.turns if t.text.startswith(who)] == expected
         assert replies[who] == [f"echo: {text}" for text in expected]
+
+
+@pytest.mark.parametrize("notice", [None, "Mình chưa đọc được tin này.", False])
+async def test_a_kind_the_agent_cannot_use_gets_one_notice_per_conversation(
+    world: World, notice: str | bool | None
+) -> None:
+    """Two polls (a kind the agent cannot use) and then a text: one notice (configurable, or
+    none with ``unsupportedReply: false``), no agent turn for the polls."""
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "got it")
+    extra = {} if notice is None else {"unsupportedReply": notice}
+    config = world.config(dmPolicy="open", allowFrom=["*"], **extra)
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        alice = world.fake.user(world.ALICE)
+        await alice.sends_to(world.BOT, "group.poll", {"pollId": 7})
+        await alice.sends_to(world.BOT, "group.poll", {"pollId": 8})
+        await alice.says_to(world.BOT, "and now text")
+        await world.sent(kind="text", thread_id=world.ALICE, count=1 if notice is False else 2)
+        await eventually(lambda: len(agent.turns) == 1)
+    texts = [r.text for r in world.records("text")]
+    expected = {None: [UNSUPPORTED_REPLY], False: []}.get(notice, [notice])
+    assert texts == [*expected, "got it"]
+    assert [t.text for t in agent.turns] == ["and now text"]

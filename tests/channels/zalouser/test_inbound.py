@@ -94,11 +94,9 @@ async def test_photo_is_an_image_reference_with_its_caption() -> None:
 @pytest.mark.parametrize(
     ("msg_type", "placeholder"),
     [
-        ("chat.sticker", "<media:sticker>"),
         ("chat.voice", "<media:audio>"),
         ("chat.video.msg", "<media:video>"),
         ("share.file", "<media:document>"),
-        ("chat.location.new", "<media:location>"),
     ],
 )
 async def test_other_attachments_are_placeholders(msg_type: str, placeholder: str) -> None:
@@ -110,6 +108,27 @@ async def test_other_attachments_are_placeholders(msg_type: str, placeholder: st
     assert media.path is None
     if msg_type == "share.file":
         assert (message.text, media.name, media.size) == ("report.pdf", "report.pdf", 12)
+
+
+async def test_location_contact_card_and_unknown_kinds_are_described() -> None:
+    """Kinds without a file reach the agent as a short description."""
+    location = {"title": "Cafe", "params": '{"latitude":10.77,"longitude":106.7}'}
+    card = {
+        "title": "Minh",
+        "action": "recommened.user",
+        "params": '{"contactUid":"3003","phone":"0901234567"}',
+    }
+    cases = [
+        ("chat.location.new", location, "[location: Cafe 10.77,106.7]"),
+        ("chat.recommended", card, "[contact card: Minh (Zalo id 3003, phone 0901234567)]"),
+        ("chat.todo", {"foo": 1}, "[unsupported Zalo message: chat.todo]"),
+        ("chat.sticker", {"id": 1, "catId": 2}, "[sticker]"),
+    ]
+    for msg_type, content, text in cases:
+        event = dm(msgType=msg_type, content=content)
+        message = (await normalize_message(event, "a", BOT)).message
+        assert message is not None
+        assert message.text == text
 
 
 async def test_link_message_carries_title_and_url_as_text() -> None:

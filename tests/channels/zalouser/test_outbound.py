@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from zalogate.channels.zalouser.mentions import find_mentions
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ReplyPayload
 from zalogate.testing.fake_botapi import make_png
@@ -288,3 +289,57 @@ async def test_sending_without_a_session_is_a_clear_error(world: World) -> None:
             await channel.send_link(account, world.ALICE, "https://example.com")
         with pytest.raises(DeliveryError, match="needs QR login"):
             await channel.reactions.react(account, world.ALICE, "1:2", "like")
+
+
+async def test_quote_replies_in_groups_quote_the_message_answered(world: World) -> None:
+    """``quoteReplies: "groups"``: the first message of a group reply quotes the message it
+    answers (Zalo's quote endpoint, strict checks passed); DM replies stay plain."""
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "answer")
+    config = world.config(
+        groupPolicy="open",
+        dmPolicy="open",
+        allowFrom=["*"],
+        quoteReplies="groups",
+        groups={"*": {"requireMention": False}},
+    )
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        asked = await world.fake.group(world.GROUP).user(world.ALICE).says("what time is it?")
+        await world.sent(kind="text", thread_id=world.GROUP)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "and in a DM?")
+        await world.sent(kind="text", thread_id=world.ALICE)
+    group_reply, dm_reply = world.records("text")
+    assert group_reply.endpoint.endswith("/api/group/quote")
+    assert (group_reply.params["qmsgId"], group_reply.params["qmsg"]) == (
+        asked["msgId"],
+        "what time is it?",
+    )
+    assert dm_reply.endpoint.endswith("/api/message/sms")
+
+
+async def test_at_names_of_group_members_become_real_mentions(world: World) -> None:
+    """The agent writes ``@Carol`` and ``**@Alice**``: the group reply carries mention spans
+    at their UTF-16 positions after formatting (Zalo's mention endpoint, strict checks);
+    ``@Nobody`` stays text."""
+    world.save_session()
+    agent = RecordingAgent(lambda turn: "👋 @Carol and **@Alice**, ask @Nobody")
+    config = world.config(groupPolicy="open", groups={"*": {"requireMention": False}})
+    async with world.gateway(config, agent=agent):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.group(world.GROUP).user(world.ALICE).says("who is here?")
+        await world.sent(kind="text", thread_id=world.GROUP)
+    (reply,) = world.records("text")
+    assert reply.text == "👋 @Carol and @Alice, ask @Nobody"
+    assert reply.endpoint.endswith("/api/group/mention")
+    mentions = json.loads(reply.params["mentionInfo"])
+    assert [(m["uid"], m["pos"], m["len"]) for m in mentions] == [
+        (world.CAROL, 3, 6),
+        (world.ALICE, 14, 6),
+    ]
+
+
+def test_find_mentions_prefers_longer_names_and_whole_names() -> None:
+    members = [("An", "1"), ("An Nguyen", "2"), ("Bo", "3")]
+    found = find_mentions("@An Nguyen hi @An, @Bob no, @Bo.", members)
+    assert [(m.uid, m.pos, m.length) for m in found] == [("2", 0, 10), ("1", 14, 3), ("3", 28, 3)]

@@ -30,9 +30,9 @@ Group gating (fixture: groups ``{"*": {requireMention: true}}``, groupPolicy ope
     test_group_gating.py::test_authorised_command_bypasses_the_mention_gate
 * P8  command authorisation through groupAllowFrom
     test_group_gating.py::test_command_authorised_through_group_allow_from
-* P9  allowlisted group, sender outside the list: blocked (PD: groupAllowFrom falls back to
-  allowFrom, so the fallback list decides)
-    test_group_gating.py::test_allowlisted_group_blocks_senders_outside_the_fallback_list
+* P9  allowlisted group, sender outside allowFrom: answered now (PD, OpenClaw PR 46663:
+  groupAllowFrom no longer falls back to allowFrom)
+    test_group_gating.py::test_allowlisted_group_admits_members_outside_allow_from
 * P10 sender not in groupAllowFrom: blocked
     test_group_gating.py::test_sender_outside_group_allow_from_is_blocked
 * P11 a (spoofed) group name does not match by default
@@ -78,9 +78,11 @@ Inbound
 * photos downloaded (within mediaMaxMb, 0600) only after access control
     test_dm.py::test_photo_is_downloaded_only_for_an_admitted_sender
     test_dm.py::test_photo_over_the_size_cap_is_announced_unavailable
-* other attachments as ``<media:...>`` placeholders
-    test_dm.py::test_file_attachment_reaches_the_agent_as_a_placeholder
+* other attachments: files, voice, video downloaded within mediaMaxMb; stickers, locations,
+  contact cards, unknown kinds described (issue 14)
+    test_dm.py::test_every_inbound_kind_reaches_the_agent
     test_inbound.py::test_other_attachments_are_placeholders
+    test_inbound.py::test_location_contact_card_and_unknown_kinds_are_described
 * group name and the first 20 member names from a cached lookup
     test_inbound.py::test_group_name_and_first_twenty_members_come_from_the_lookup
     test_inbound.py::test_group_cache_expires_bounds_its_size_and_survives_failures
@@ -88,7 +90,7 @@ Inbound
     test_inbound.py::test_own_messages_and_empty_ones_are_ignored
 * delivered + seen receipts only for processed messages (PD)
     test_group_gating.py::test_explicit_mention_dispatches_to_the_group_with_typing
-    test_group_gating.py::test_allowlisted_group_blocks_senders_outside_the_fallback_list
+    test_group_gating.py::test_allowlisted_group_admits_members_outside_allow_from
     test_dm.py::test_stranger_gets_one_pairing_code_then_is_answered_after_approval
 
 Outbound

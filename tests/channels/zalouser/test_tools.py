@@ -47,6 +47,7 @@ def test_schema_has_exactly_the_reference_parameters() -> None:
         "friends",
         "groups",
         "me",
+        "profile",
         "status",
     ]
 
@@ -155,6 +156,24 @@ async def test_friends_groups_me_status(world: World) -> None:
     }
     assert (me["userId"], me["displayName"]) == (world.BOT, "Bot")
     assert status == {"authenticated": True, "output": "authenticated"}
+
+
+async def test_profile_of_a_user_and_members_of_a_group(world: World) -> None:
+    """``profile``: getUserInfo for a user (the current DM by default), the member list for
+    a group."""
+    world.save_session()
+    async with world.channel(world.config()) as channel:
+        dm = tool_for(channel, ToolContext("zalouser", "default", world.DAVE, ChatType.DIRECT))
+        dave = await dm.call({"action": "profile"})
+        team = await tool_for(channel, group_context(world)).call({"action": "profile"})
+    assert (dave["userId"], dave["displayName"]) == (world.DAVE, "Dave")
+    assert dave["avatar"].startswith("https://")
+    assert team["groupId"] == world.GROUP
+    assert {(m["userId"], m["displayName"]) for m in team["members"]} >= {
+        (world.ALICE, "Alice"),
+        (world.CAROL, "Carol"),
+    }
+    assert team["count"] == 4
 
 
 async def test_me_and_status_without_a_session(world: World) -> None:

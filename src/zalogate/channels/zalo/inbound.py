@@ -2,8 +2,10 @@
 
 ``normalize_update`` validates an update the way the reference's webhook spool does
 (``zalo-bot-api.md`` §1.3) and either returns the message to admit or says why it is ignored:
-stickers and unsupported events are logged and never reach the agent; a text event with only
-whitespace starts no turn; a malformed event is dropped as ``invalid-event``.
+a sticker reaches the agent as ``[sticker]`` (with the sticker image when Zalo gives its URL),
+an unsupported event (voice, video, file… which the Bot API does not deliver) as a short
+notice, so that the agent answers instead of staying silent (OpenClaw issue 47550); a text
+event with only whitespace starts no turn; a malformed event is dropped as ``invalid-event``.
 
 Images are *not* downloaded here. An image message is admitted with a ``MediaRef`` holding
 ``photo_url`` only; :class:`~zalogate.channels.media.MediaFetcher` downloads it when the
@@ -24,6 +26,8 @@ from zalogate.channels.media import IMAGE_UNAVAILABLE
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
 
 __all__ = [
+    "STICKER_TEXT",
+    "UNSUPPORTED_TEXT",
     "InvalidUpdateError",
     "Normalized",
     "normalize_update",
@@ -97,6 +101,13 @@ def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+STICKER_TEXT = "[sticker]"
+UNSUPPORTED_TEXT = (
+    "[unsupported Zalo message: a kind the Zalo Bot API does not deliver (voice, video, file,"
+    " location…); it cannot be read, ask for text or a photo]"
+)
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -157,12 +168,15 @@ def normalize_update(
         return Normalized(
             None, "invalid-event: Zalo webhook message has an invalid date.", sender_id
         )
-    if event == _STICKER:
-        return Normalized(None, "sticker", sender_id)
-    if event == _UNSUPPORTED:
-        return Normalized(None, "unsupported", sender_id)
     media: tuple[MediaRef, ...] = ()
-    if event == _TEXT:
+    if event == _STICKER:
+        sticker = (_text(message.get("sticker")) or "").strip()
+        text = STICKER_TEXT
+        if sticker.startswith(("https://", "http://")):
+            media = (MediaRef(kind="image", url=sticker),)
+    elif event == _UNSUPPORTED:
+        text = UNSUPPORTED_TEXT
+    elif event == _TEXT:
         raw_text = message.get("text")
         if not isinstance(raw_text, str):
             return Normalized(

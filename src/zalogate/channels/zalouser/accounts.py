@@ -14,18 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zalogate.channels.media import media_max_bytes
+from zalogate.channels.zalouser.governor import SendLimits
 from zalogate.config import ZalogateConfig, resolve_accounts
+from zalogate.config.accounts import plain_section
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints
 
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_ENV_VARS",
+    "UNSUPPORTED_REPLY",
     "ZalouserAccount",
     "resolve_profile",
     "resolve_zalouser_accounts",
 ]
 
 DEFAULT_PROFILE = "default"
+UNSUPPORTED_REPLY = (
+    "Sorry, I can't read this kind of Zalo message yet. Please send it as text, a photo or a file."
+)
 PROFILE_ENV_VARS = ("ZALOUSER_PROFILE", "ZCA_PROFILE")
 
 
@@ -99,6 +105,29 @@ class ZalouserAccount:
         return mode if mode in ("length", "newline") else "length"
 
     @property
+    def limits(self) -> SendLimits:
+        """``limits``: the send governor's limits (key by key over the top-level ones)."""
+        return SendLimits.from_settings(self.settings.get("limits"))
+
+    def quotes(self, is_group: bool) -> bool:
+        """``quoteReplies`` (``off``, ``groups``, ``all``) applies to this kind of chat."""
+        mode = self.settings.get("quoteReplies")
+        return mode == "all" or (mode == "groups" and is_group)
+
+    @property
+    def unsupported_reply(self) -> str | None:
+        """``unsupportedReply``: the notice for kinds the agent cannot use (None: silence)."""
+        value = self.settings.get("unsupportedReply")
+        if value is False:
+            return None
+        return _text(value) or UNSUPPORTED_REPLY
+
+    @property
+    def proxy(self) -> str | None:
+        """``proxy`` (HTTP and websocket), None for direct connections."""
+        return _text(self.settings.get("proxy"))
+
+    @property
     def mention_patterns(self) -> tuple[str, ...]:
         """``mentionPatterns`` of the account (regular expressions)."""
         value = self.settings.get("mentionPatterns")
@@ -125,8 +154,12 @@ def resolve_zalouser_accounts(
     """Every ``zalouser`` account of ``config`` (default first); ``[]`` without the section."""
     environ = os.environ if env is None else env
     accounts: list[ZalouserAccount] = []
+    section = plain_section(config.channels.zalouser) if config.channels.zalouser else None
+    top_limits = section.get("limits") if isinstance(section, Mapping) else None
     for resolved in resolve_accounts(config, "zalouser", env=environ):
         settings = dict(resolved.settings)
+        if isinstance(top_limits, Mapping) and isinstance(settings.get("limits"), Mapping):
+            settings["limits"] = {**top_limits, **settings["limits"]}
         profile, source = resolve_profile(resolved.account_id, settings, environ)
         version = settings.get("clientVersion")
         accounts.append(

@@ -7,8 +7,8 @@
 * runs one monitor per account (``run``): a cookie login from the saved session, the startup
   name -> id resolution of ``allowFrom``/``groups`` (:mod:`.resolution`), then the websocket
   listener (:mod:`.monitor`) whose messages go to ``context.inbox.admit``;
-* after access control (``prepare_inbound``) downloads photos and sends delivered + seen
-  receipts (best effort: a stranger never learns the account is automated);
+* after access control (``prepare_inbound``) downloads photos, voice, video and files and
+  sends delivered + seen receipts (best effort: a stranger never learns the account is automated);
 * formats and sends replies (``send``: Markdown -> Zalo styles, chunked after formatting,
   ``chunks_replies = True``), links, reactions (``react``) and "typing…";
 * answers ``probe``, ``account_snapshot``, the directory, ``login_interactive`` / ``logout``
@@ -22,39 +22,40 @@ use. Call ``aclose()`` when done.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
-from zalogate.channels.media import MediaFetcher
+from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
+from zalogate.channels.zalouser.attachments import AttachmentFetcher
 from zalogate.channels.zalouser.connection import AccountConnection
+from zalogate.channels.zalouser.cookie_login import cookie_login
 from zalogate.channels.zalouser.credentials import CredentialStore
-from zalogate.channels.zalouser.directory import ZalouserDirectory
+from zalogate.channels.zalouser.directory import ZalouserDirectory, group_facts_lookup
 from zalogate.channels.zalouser.errors import (
     LOGIN_HINT,
     NeedsLoginError,
     ProfileInUseError,
 )
-from zalogate.channels.zalouser.inbound import GroupFacts, GroupInfoCache
+from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
+from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_of
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
-from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState, MonitorOptions
-from zalogate.channels.zalouser.outbound import SendRetry, ZalouserSender, thread_of
+from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
+from zalogate.channels.zalouser.options import OPTIONS_EXTRA, ZalouserChannelOptions
+from zalogate.channels.zalouser.outbound import ZalouserSender, thread_of
 from zalogate.channels.zalouser.reactions import react
 from zalogate.channels.zalouser.receipts import ReceiptBatcher
 from zalogate.channels.zalouser.resolution import (
     NameResolution,
-    resolution_fingerprint,
+    load_resolution,
     resolve_names,
+    save_resolution,
 )
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
@@ -65,7 +66,6 @@ from zalogate.core.channel import (
     Channel,
     ChannelAccount,
     ChannelContext,
-    Directory,
     GroupMembers,
     LinkSender,
     Login,
@@ -73,21 +73,24 @@ from zalogate.core.channel import (
     Presence,
     ProbeResult,
     Reactions,
+    SessionImport,
     ToolContext,
 )
+from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.pairing import PairingStore
+from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
-from zalogate.net.urlguard import Resolver, UrlGuard
-from zalogate.personal.api import PersonalApi
+from zalogate.net.urlguard import UrlGuard
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.outgoing import MessageRef
 from zalogate.personal.session import ThreadType
-from zalogate.store import write_private_file
 
 __all__ = [
     "NOT_AUTHENTICATED",
     "OPEN_DM_WARNING",
     "OPEN_GROUP_WARNING",
+    "OPTIONS_EXTRA",
     "ZalouserChannel",
     "ZalouserChannelOptions",
     "create_channel",
@@ -96,8 +99,6 @@ __all__ = [
 log = logging.getLogger("zalogate.channels.zalouser")
 
 TEXT_LIMIT = 2000
-OPTIONS_EXTRA = "zalouser_options"
-"""``ChannelContext.extras`` key under which a :class:`ZalouserChannelOptions` may be passed."""
 NOT_AUTHENTICATED = f"Not authenticated (no saved Zalo session): {LOGIN_HINT}"
 OPEN_DM_WARNING = (
     'Zalo Personal dmPolicy is "open", allowing any user to message the account without'
@@ -108,46 +109,7 @@ OPEN_GROUP_WARNING = (
     ' trigger the agent. Set channels.zalouser.groupPolicy to "allowlist" and list the groups'
     " in groups (and the senders in groupAllowFrom)."
 )
-_LOOKUP_TIMEOUT = 12.0
 _LISTENING = frozenset({"connecting", "connected", "reconnecting"})
-
-
-@dataclass(frozen=True, slots=True)
-class ZalouserChannelOptions:
-    """Knobs that are not part of the user's config (tests, the sandbox, benchmarks).
-
-    Attributes:
-        env: Environment for ``ZALOUSER_PROFILE`` / ``ZCA_PROFILE`` (default ``os.environ``).
-        transport: ``httpx2`` transport of the personal client (tests).
-        allow_loopback_media: Photo downloads and media URLs may point at 127.0.0.1 (a fake
-            on this machine). Off by default: SSRF guard.
-        allow_private_media: Also allow private networks (implies loopback).
-        resolver: DNS resolver for the SSRF guard.
-        monitor: Listener reconnect rules and timings.
-        send_retry: Retries of one API call of a send.
-        receipts: Send delivered + seen receipts for processed messages.
-        receipt_delay: Seconds a receipt waits for others of its conversation (one batch).
-        probe_timeout: Seconds a probe may take (at least 1).
-        lookup_timeout: Seconds a directory lookup or a receipt may take.
-        group_info_ttl: Seconds a group-info lookup is cached.
-        login_wait: Seconds ``channels login`` waits for the scan and the confirmation.
-        qr_timeout: Seconds one QR code is valid before it is renewed.
-    """
-
-    env: Mapping[str, str] | None = None
-    transport: httpx2.AsyncBaseTransport | None = None
-    allow_loopback_media: bool = False
-    allow_private_media: bool = False
-    resolver: Resolver | None = None
-    monitor: MonitorOptions = field(default_factory=MonitorOptions)
-    send_retry: SendRetry = field(default_factory=SendRetry)
-    receipts: bool = True
-    receipt_delay: float = 1.0
-    probe_timeout: float = _LOOKUP_TIMEOUT
-    lookup_timeout: float = _LOOKUP_TIMEOUT
-    group_info_ttl: float = 300.0
-    login_wait: float = 180.0
-    qr_timeout: float = 100.0
 
 
 class ZalouserChannel(Channel):
@@ -187,7 +149,7 @@ class ZalouserChannel(Channel):
             allow_private=self.options.allow_private_media,
             resolver=self.options.resolver,
         )
-        self._fetcher = MediaFetcher(context.state_dir / "media" / "zalouser", guard=guard)
+        self._fetcher = AttachmentFetcher(context.state_dir / "media" / "zalouser", guard=guard)
         self._directory = ZalouserDirectory(self.connection, self.options.lookup_timeout)
         self._media = MediaLoader(guard)
         self._connections: dict[str, AccountConnection] = {}
@@ -197,6 +159,9 @@ class ZalouserChannel(Channel):
         self._policies: dict[str, AccountPolicy] = {}
         self._active_profiles: dict[str, str] = {}
         self._batchers: dict[str, ReceiptBatcher] = {}
+        self._governors: dict[str, SendGovernor] = {}
+        self._noticed: set[tuple[str, str]] = set()
+        self._answering: dict[tuple[str, str], InboundMessage] = {}
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -208,7 +173,7 @@ class ZalouserChannel(Channel):
         return self
 
     @property
-    def directory(self) -> Directory:
+    def directory(self) -> ZalouserDirectory:
         return self._directory
 
     @property
@@ -225,6 +190,10 @@ class ZalouserChannel(Channel):
 
     @property
     def links(self) -> LinkSender:
+        return self
+
+    @property
+    def session_import(self) -> SessionImport:
         return self
 
     def accounts(self) -> Sequence[ChannelAccount]:
@@ -261,41 +230,48 @@ class ZalouserChannel(Channel):
             )
         return found
 
+    def governor(self, account: ChannelAccount | str) -> SendGovernor:
+        """The account's send governor (its :meth:`~SendGovernor.status` feeds metrics)."""
+        zacct = self.zalouser_account(account)
+        found = self._governors.get(zacct.account_id)
+        if found is None:
+            found = self._governors[zacct.account_id] = SendGovernor(zacct.account_id, zacct.limits)
+        return found
+
+    def send_status(self, account: ChannelAccount | str) -> GovernorStatus:
+        """The send governor's counters and pause of an account (no network)."""
+        return self.governor(account).status()
+
     def _sender(self, account: ChannelAccount | str) -> ZalouserSender:
         zacct = self.zalouser_account(account)
         sender = self._senders.get(zacct.account_id)
         if sender is None:
+            connection = self.connection(zacct.account_id)
+
+            async def friend_ids() -> frozenset[str]:
+                friends = await connection.call(lambda api: api.friends())
+                return frozenset(f.uid for f in friends)
+
+            async def members(group_id: str) -> Sequence[tuple[str, str]]:
+                facts = await self._group_cache(zacct.account_id).get(group_id)
+                return facts.member_ids if facts is not None else ()
+
             sender = self._senders[zacct.account_id] = ZalouserSender(
-                self.connection(zacct.account_id),
+                connection,
                 self._media,
                 retry=self.options.send_retry,
                 listening=lambda: self.listener_state(zacct.account_id).state in _LISTENING,
+                governor=self.governor(zacct.account_id),
+                friends=FriendIds(friend_ids),
+                members=members,
             )
         return sender
 
     def _group_cache(self, account_id: str) -> GroupInfoCache:
         cache = self._groups.get(account_id)
         if cache is None:
-            connection = self.connection(account_id)
-
-            async def fetch(group_id: str) -> GroupFacts | None:
-                async def lookup(api: PersonalApi) -> GroupFacts | None:
-                    infos = await api.groups_info([group_id])
-                    info = infos.get(group_id)
-                    if info is None:
-                        return None
-                    members = info.raw.get("currentMems") or []
-                    names = tuple(
-                        str(m.get("dName") or m.get("zaloName") or "")
-                        for m in members
-                        if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
-                    )
-                    return GroupFacts(info.name or None, names)
-
-                return await connection.call(lookup)
-
             cache = self._groups[account_id] = GroupInfoCache(
-                fetch, ttl_s=self.options.group_info_ttl
+                group_facts_lookup(self.connection(account_id)), ttl_s=self.options.group_info_ttl
             )
         return cache
 
@@ -348,28 +324,11 @@ class ZalouserChannel(Channel):
         return self.context.state_dir / "zalouser" / f"resolved-{name}.json"
 
     def _save_resolution(self, zacct: ZalouserAccount, resolution: NameResolution) -> None:
-        body = {
-            "fingerprint": resolution_fingerprint(zacct.settings),
-            "resolution": resolution.to_json(),
-        }
-        try:
-            write_private_file(
-                self._resolution_path(zacct.account_id),
-                json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            )
-        except OSError as exc:
-            log.warning("[%s] could not save the name resolution: %s", zacct.account_id, exc)
+        path = self._resolution_path(zacct.account_id)
+        save_resolution(path, zacct.settings, resolution, zacct.account_id)
 
     def _load_resolution(self, zacct: ZalouserAccount) -> NameResolution | None:
-        try:
-            data = json.loads(self._resolution_path(zacct.account_id).read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, Mapping) or not isinstance(data.get("resolution"), Mapping):
-            return None
-        if data.get("fingerprint") != resolution_fingerprint(zacct.settings):
-            return None  # the config changed since: resolve again at start-up
-        return NameResolution.from_json(data["resolution"])
+        return load_resolution(self._resolution_path(zacct.account_id), zacct.settings)
 
     def status_warnings(self, account: ChannelAccount) -> list[str]:
         """Login and policy warnings for an enabled account."""
@@ -409,6 +368,8 @@ class ZalouserChannel(Channel):
             "listener": state.state,
             "dmPolicy": zacct.dm_policy,
             "groupPolicy": effective_group_policy(self.policy(account)),
+            "proxy": zacct.proxy is not None,
+            "sends": self.send_status(account).to_json(),
             "warnings": self.status_warnings(account),
         }
 
@@ -452,12 +413,19 @@ class ZalouserChannel(Channel):
             )
             if stop.is_set():
                 return
+            governor, admit = self.governor(account), self.context.inbox.admit
+
+            async def admit_noting(message: InboundMessage) -> Any:
+                governor.note_inbound(message.chat_id)  # replying there starts nothing new
+                return await admit(message)
+
             monitor = AccountMonitor(
                 connection,
-                self.context.inbox.admit,
+                admit_noting,
                 self._group_cache(zacct.account_id),
                 state,
                 self.options.monitor,
+                on_control=self._account_events(account).handle,
             )
             await monitor.run(stop)
         except NeedsLoginError:
@@ -466,6 +434,24 @@ class ZalouserChannel(Channel):
         finally:
             if self._active_profiles.get(zacct.profile.lower()) == zacct.account_id:
                 del self._active_profiles[zacct.profile.lower()]
+
+    def _account_events(self, account: ChannelAccount) -> AccountEvents:
+        zacct = self.zalouser_account(account)
+        pairing = PairingStore(self.context.store)
+
+        async def greet(user_id: str, text: str) -> None:
+            await self.send(account, user_id, ReplyPayload(text=text))
+
+        return AccountEvents(
+            zacct.account_id,
+            zacct.settings,
+            call=self.connection(account).call,
+            policy=lambda: self.policy(account),
+            approved=lambda: pairing.allowed_senders(self.id, zacct.account_id),
+            greet=greet,
+            history=GroupHistory(self.context.store),
+            groups=self._group_cache(zacct.account_id),
+        )
 
     async def _learn_own_name(self, connection: AccountConnection) -> None:
         try:
@@ -482,12 +468,24 @@ class ZalouserChannel(Channel):
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage:
-        """After access control: download photos, send delivered + seen receipts."""
+    ) -> InboundMessage | None:
+        """After access control: send delivered + seen receipts, download attachments; a
+        kind the agent cannot use gets one notice per conversation instead (None)."""
         zacct = self.zalouser_account(account)
+        self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
-        return await self._fetcher.resolve(message, max_bytes=zacct.media_max_bytes)
+        if zacct.quotes(message.is_group):
+            self._answering[(zacct.account_id, reply_target(message))] = message
+        if only_unsupported(message):
+            notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
+            if notice and key not in self._noticed:
+                self._noticed.add(key)
+                await self.send(account, reply_target(message), ReplyPayload(text=notice))
+            return None
+        cap, proxy = zacct.media_max_bytes, zacct.proxy
+        message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
+        return await self._fetcher.resolve_files(message, max_bytes=cap, proxy=proxy)
 
     def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
         raw = message.raw.get("eventMessage")
@@ -514,12 +512,14 @@ class ZalouserChannel(Channel):
         """
         zacct = self.zalouser_account(account)
         policy = self.policy(account)
+        answering = self._answering.pop((zacct.account_id, target), None)
         return await self._sender(account).send(
             target,
             reply,
             limit=min(policy.text_chunk_limit, TEXT_LIMIT),
             mode=policy.chunk_mode,
             max_media_bytes=zacct.media_max_bytes,
+            quote=quote_of(answering) if answering is not None else None,
         )
 
     async def send_link(
@@ -615,6 +615,13 @@ class ZalouserChannel(Channel):
             qr_timeout_s=self.options.qr_timeout,
             transport=self.options.transport,
         )
+        await self.connection(account).forget()
+        return line
+
+    async def import_session(self, account: ChannelAccount, path: Path) -> str:
+        """``channels login --cookies FILE`` (see :mod:`.cookie_login`)."""
+        zacct = self.zalouser_account(account)
+        line = await cookie_login(zacct, self.credentials, path, transport=self.options.transport)
         await self.connection(account).forget()
         return line
 

@@ -80,6 +80,7 @@ class AccountConnection:
             client_version=self.account.client_version,
             timeout_s=self._timeout_s,
             transport=self._transport,
+            proxy=self.account.proxy,
         )
 
     async def client(self, *, touch: bool = False) -> ZaloPersonal:

@@ -6,15 +6,36 @@ Every lookup goes through the account's logged-in connection and is bounded in t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.channels.zalouser.inbound import GroupFacts, GroupLookup
 from zalogate.channels.zalouser.outbound import thread_of
 from zalogate.core.channel import ChannelAccount, DirectoryEntry
 
-__all__ = ["ZalouserDirectory", "select_entries"]
+__all__ = ["ZalouserDirectory", "group_facts_lookup", "select_entries"]
+
+
+def group_facts_lookup(connection: AccountConnection) -> GroupLookup:
+    """A group's name and member names, asked from Zalo (``getGroupInfo``) on each call."""
+
+    async def fetch(group_id: str) -> GroupFacts | None:
+        infos = await connection.call(lambda api: api.groups_info([group_id]))
+        info = infos.get(group_id)
+        if info is None:
+            return None
+        members = info.raw.get("currentMems") or []
+        named = [
+            (str(m.get("dName") or m.get("zaloName")), str(m.get("id") or ""))
+            for m in members
+            if isinstance(m, Mapping) and (m.get("dName") or m.get("zaloName"))
+        ]
+        ids = tuple((name, uid) for name, uid in named if uid)
+        return GroupFacts(info.name or None, tuple(name for name, _ in named), ids)
+
+    return fetch
 
 
 class ZalouserDirectory:
@@ -74,6 +95,20 @@ class ZalouserDirectory:
             for g in groups.values()
         ]
         return select_entries(entries, query, limit)
+
+    async def directory_user(self, account: ChannelAccount, user_id: str) -> DirectoryEntry:
+        """One user's profile (zca-js ``getUserInfo``)."""
+        uid, _ = thread_of(user_id)
+        profiles = await self._lookup(account, "user info", lambda api: api.user_info([uid]))
+        profile = profiles.get(uid)
+        if profile is None:
+            raise ZalouserChannelError(f"Zalo user {uid} not found")
+        extra: dict[str, Any] = {"zaloName": profile.raw.get("zaloName") or ""}
+        if profile.avatar:
+            extra["avatar"] = profile.avatar
+        if isinstance(profile.raw.get("isFr"), int):
+            extra["isFriend"] = bool(profile.raw["isFr"])
+        return DirectoryEntry(id=uid, name=profile.display_name or None, extra=extra)
 
     async def directory_group_members(
         self, account: ChannelAccount, group_id: str

@@ -5,10 +5,12 @@
 * the account's own messages (from its other sessions) are ignored, and so are undo events;
 * ``senderId`` is ``uidFrom`` without a trailing ``_<digits>``; the chat is the group, or the
   other user of a DM; timestamps in seconds become milliseconds;
-* text messages carry their text; a photo becomes an ``image`` :class:`MediaRef` with its URL
-  (downloaded later, after access control, within ``mediaMaxMb``) and its caption as text;
-  other attachments become ``<media:...>`` placeholders (a file keeps its name, a link its
-  title and URL); a message with neither text nor attachment is ignored;
+* text messages carry their text; a photo or GIF becomes an ``image`` :class:`MediaRef` with
+  its URL and its caption as text; voice, video and files become ``audio``/``video``/``file``
+  refs with their URL, name and size (all downloaded later, after access control, within
+  ``mediaMaxMb``); stickers, locations and contact cards become a short description
+  (``[sticker]``, ``[location: …]``, ``[contact card: …]``), a link its title and URL, any
+  other kind ``[unsupported Zalo message: <type>]``; a message with nothing is ignored;
 * mention facts: the account's own uid among the mentions (``was_mentioned``), any mention
   (``has_any_mention``), a quote of one of the account's messages (``quoted_bot``); without
   the own uid mentions cannot be detected (``can_detect`` false: gated groups fail closed).
@@ -35,17 +37,22 @@ from urllib.parse import urlsplit
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
+from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.events import GroupMessage, Message, UserMessage
+from zalogate.personal.outgoing import Quote
 
 __all__ = [
     "GROUP_MEMBER_NAMES",
     "GroupFacts",
     "GroupInfoCache",
+    "GroupLookup",
     "Normalized",
     "command_text_without_own_mentions",
     "event_message",
     "mention_facts",
     "normalize_message",
+    "only_unsupported",
+    "quote_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,16 +63,19 @@ _SENDER_SUFFIX = re.compile(r"_\d+$")
 _IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".heic"})
 _EVENT_FIELDS = ("msgId", "cliMsgId", "uidFrom", "idTo", "msgType", "st", "at", "cmd", "ts")
 _GROUP_NAME_FIELDS = ("groupName", "gName", "idToName", "threadName", "roomName")
-_PLACEHOLDERS: dict[str, tuple[str, str]] = {
-    # msgType -> (MediaRef kind, placeholder)
-    "chat.sticker": ("sticker", "<media:sticker>"),
+_FILE_KINDS: dict[str, tuple[str, str]] = {
+    # msgType -> (MediaRef kind, placeholder); downloaded after access control
     "chat.voice": ("audio", "<media:audio>"),
     "chat.video.msg": ("video", "<media:video>"),
     "share.file": ("file", "<media:document>"),
-    "chat.location.new": ("other", "<media:location>"),
 }
 _IMAGE_TYPES = frozenset({"chat.photo", "chat.gif", "chat.doodle"})
 _LINK_TYPES = frozenset({"chat.recommended", "chat.link"})
+_CONTACT_ACTION = "recommened.user"  # sic: a shared contact card is a "recommended" message
+_STICKER_TYPE = "chat.sticker"
+_LOCATION_TYPE = "chat.location.new"
+UNSUPPORTED = "<media:unsupported>"
+"""The placeholder of a message kind the agent cannot use (a poll, a to-do, an unknown type)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,8 @@ class GroupFacts:
 
     name: str | None
     members: tuple[str, ...] = ()
+    member_ids: tuple[tuple[str, str], ...] = ()
+    """``(display name, uid)`` of the members (for mentions in replies)."""
 
 
 GroupLookup = Callable[[str], Awaitable[GroupFacts | None]]
@@ -204,41 +216,88 @@ def _is_image_url(url: str) -> bool:
     return suffix in _IMAGE_EXTENSIONS
 
 
+def _params(content: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The attachment's ``params`` (a JSON string on the wire)."""
+    params = content.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return {}
+    return params if isinstance(params, Mapping) else {}
+
+
+def _size(params: Mapping[str, Any]) -> int | None:
+    raw = params.get("fileSize")
+    return int(raw) if isinstance(raw, str | int) and str(raw).isdigit() else None
+
+
+def _location(content: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    lat = params.get("latitude", params.get("lat"))
+    lng = params.get("longitude", params.get("lng", params.get("lon")))
+    where = [_text(content.get("title")), _text(content.get("description"))]
+    if isinstance(lat, int | float | str) and isinstance(lng, int | float | str) and str(lat):
+        where.append(f"{lat},{lng}")
+    where.append(_text(content.get("href")))
+    return "[location: " + " ".join(w for w in where if w) + "]"
+
+
+def _contact(content: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    name = _text(content.get("title")) or "unknown"
+    facts = [f"Zalo id {params['contactUid']}" if params.get("contactUid") else ""]
+    facts.append(f"phone {params['phone']}" if params.get("phone") else "")
+    details = ", ".join(f for f in facts if f)
+    return f"[contact card: {name}" + (f" ({details})]" if details else "]")
+
+
+def quote_of(message: InboundMessage) -> Quote | None:
+    """The quote of a processed text message (other kinds are not quoted)."""
+    raw = message.raw.get("eventMessage")
+    if not isinstance(raw, Mapping) or raw.get("msgType", "webchat") != "webchat":
+        return None
+    try:
+        return Quote.from_message({**raw, "content": message.text})
+    except ZaloPersonalError:
+        return None
+
+
+def only_unsupported(message: InboundMessage) -> bool:
+    """True when the message holds nothing but kinds the agent cannot use."""
+    return bool(message.media) and all(m.placeholder == UNSUPPORTED for m in message.media)
+
+
 def _attachment(message: Message) -> tuple[str, tuple[MediaRef, ...]]:
-    """Text and media of an attachment message."""
+    """Text and media of an attachment message: a file to download, or a short description."""
     content = message.attachment or {}
     title = _text(content.get("title"))
     description = _text(content.get("description"))
     href = _text(content.get("href"))
     kind = message.msg_type
+    params = _params(content)
     if (
         kind in _IMAGE_TYPES
         or _text(content.get("type")) == "photo"
-        or (kind not in _LINK_TYPES and kind not in _PLACEHOLDERS and href and _is_image_url(href))
+        or (kind not in _LINK_TYPES and kind not in _FILE_KINDS and href and _is_image_url(href))
     ):
         caption = title or description
         if href:
             return caption, (MediaRef(kind="image", url=href, mime_type="image/*"),)
         return caption, (MediaRef(kind="image", placeholder="<media:image>"),)
+    if kind in _LINK_TYPES and _text(content.get("action")) == _CONTACT_ACTION:
+        return _contact(content, params), ()
     if kind in _LINK_TYPES:
         return "\n".join(p for p in (title, description, href) if p), ()
-    if kind in _PLACEHOLDERS:
-        media_kind, placeholder = _PLACEHOLDERS[kind]
-        size: int | None = None
-        params = content.get("params")
-        if isinstance(params, str):
-            try:
-                parsed = json.loads(params)
-            except ValueError:
-                parsed = None
-            raw_size = parsed.get("fileSize") if isinstance(parsed, dict) else None
-            if isinstance(raw_size, str | int) and str(raw_size).isdigit():
-                size = int(raw_size)
+    if kind == _STICKER_TYPE:
+        return "[sticker]", (MediaRef(kind="sticker"),)
+    if kind == _LOCATION_TYPE:
+        return _location(content, params), ()
+    if kind in _FILE_KINDS:
+        media_kind, placeholder = _FILE_KINDS[kind]
         ref = MediaRef(
             kind=media_kind,
             url=href or None,
             name=(title or None) if media_kind == "file" else None,
-            size=size,
+            size=_size(params),
             placeholder=placeholder,
         )
         return (title if media_kind == "file" else ""), (ref,)
@@ -247,7 +306,9 @@ def _attachment(message: Message) -> tuple[str, tuple[MediaRef, ...]]:
         return joined, ()
     if not content:
         return "", ()
-    return "", (MediaRef(kind="other", placeholder="<media:document>"),)
+    return f"[unsupported Zalo message: {kind or 'unknown'}]", (
+        MediaRef(kind="other", placeholder=UNSUPPORTED),
+    )
 
 
 async def normalize_message(

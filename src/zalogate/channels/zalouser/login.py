@@ -69,6 +69,7 @@ async def _existing_name(
         client_version=account.client_version,
         timeout_s=12.0,
         transport=transport,
+        proxy=account.proxy,
     )
     try:
         async with asyncio.timeout(15.0):
@@ -134,6 +135,7 @@ async def qr_login(
         endpoints=account.endpoints,
         client_version=account.client_version,
         transport=transport,
+        proxy=account.proxy,
     )
     try:
         async with asyncio.timeout(wait_s):

@@ -29,7 +29,7 @@ from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import DuplicateConnectionError, ListenerStoppedError
 from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
 from zalogate.core.model import InboundMessage
-from zalogate.personal.events import GroupMessage, UserMessage
+from zalogate.personal.events import FriendEvent, GroupEvent, GroupMessage, Undo, UserMessage
 from zalogate.personal.listener import Listener
 from zalogate.personal.listener_lifecycle import (
     CloseReason,
@@ -87,9 +87,12 @@ class AccountMonitor:
         groups: GroupInfoCache,
         state: ListenerState,
         options: MonitorOptions,
+        on_control: Callable[[FriendEvent | GroupEvent | Undo], Awaitable[None]] | None = None,
     ) -> None:
         self.connection = connection
         self.admit = admit
+        self.on_control = on_control
+        """Friend requests, group membership and recalls (``.account_events``)."""
         self.groups = groups
         self.state = state
         self.options = options
@@ -111,6 +114,7 @@ class AccountMonitor:
             reconnect=self.options.reconnect,
             self_listen=False,
             on_file_done=client.api.resolve_file_done,
+            proxy=client.http.proxy,
             **(self.options.listener_options or {}),
         )
         consumer = asyncio.create_task(
@@ -164,6 +168,9 @@ class AccountMonitor:
                     message = await self._normalize(event, own_uid)
                     if message is not None:
                         await admissions.add(message)
+                elif isinstance(event, FriendEvent | GroupEvent | Undo):
+                    if self.on_control is not None:
+                        await self.on_control(event)
                 elif isinstance(event, Connected):
                     self.state.state, self.state.detail = "connected", ""
                     self.state.connections = event.connection

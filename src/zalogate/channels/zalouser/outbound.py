@@ -9,9 +9,11 @@
   styles), anything else as a file (which needs the running listener for Zalo's
   ``file_done``). Caption text beyond one chunk follows as text messages.
 * Links: ``send_link`` (Zalo fetches a preview).
-* Every call is retried on 429, 5xx, timeouts and connection errors with a jittered backoff,
-  never on other errors. A failure after something went out gives a *partial* receipt with the
-  ids that did go out; a failure before raises :class:`~zalogate.core.errors.DeliveryError`.
+* Every message first asks the account's send governor (:mod:`.governor`) for its turn.
+* Every call is retried on 5xx, timeouts and connection errors with a jittered backoff, never
+  on other errors; a rate-limit answer (221, HTTP 429) pauses the account's sends instead.
+  A failure after something went out gives a *partial* receipt with the ids that did go out;
+  a failure before raises :class:`~zalogate.core.errors.DeliveryError`.
 """
 
 from __future__ import annotations
@@ -22,18 +24,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, TypeVar
 
 from zalogate.channels.zalouser.connection import AccountConnection
-from zalogate.channels.zalouser.errors import NeedsLoginError
+from zalogate.channels.zalouser.governor import (
+    FriendIds,
+    SendGovernor,
+    SendLimits,
+    SendPausedError,
+)
 from zalogate.channels.zalouser.markdown_styles import StyledText, markdown_to_styled
 from zalogate.channels.zalouser.media import LoadedMedia, MediaLoader, MediaLoadError
+from zalogate.channels.zalouser.mentions import find_mentions
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
-from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.errors import ChannelError, DeliveryError, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
 from zalogate.personal.api import PersonalApi
-from zalogate.personal.errors import ConfigurationError, ZaloPersonalError
-from zalogate.personal.outgoing import SentMessage
+from zalogate.personal.errors import ConfigurationError, ZaloPersonalError, is_rate_limited
+from zalogate.personal.outgoing import Quote, SentMessage
 from zalogate.personal.session import ThreadType
+from zalogate.personal.spans import Mention
 
 __all__ = ["SendRetry", "ZalouserSender", "is_retryable_send_error", "thread_of"]
 
@@ -48,8 +57,9 @@ SendRetry = RetryPolicy
 
 
 def is_retryable_send_error(exc: BaseException) -> bool:
-    """429, 5xx, timeouts and connection errors (``retryable`` personal errors); nothing else."""
-    return isinstance(exc, ZaloPersonalError) and exc.retryable
+    """5xx, timeouts and connection errors (``retryable`` personal errors); never a rate limit
+    (that pauses the account's sends instead)."""
+    return isinstance(exc, ZaloPersonalError) and exc.retryable and not is_rate_limited(exc)
 
 
 def thread_of(target: str) -> tuple[str, ThreadType]:
@@ -81,6 +91,11 @@ class ZalouserSender:
         listening: True while this process runs the account's listener (file sends need it:
             Zalo confirms a file upload over the websocket).
         sleep: Awaitable sleep (tests inject a fast one).
+        governor: Paces and caps the account's sends (default: the default limits).
+        members: ``(display name, uid)`` of a group's members: ``@Name`` in a group reply
+            becomes a real mention.
+        friends: The account's friends (a DM to anyone else counts against
+            ``strangersPerDay``); None: nobody is a stranger.
     """
 
     def __init__(
@@ -91,8 +106,14 @@ class ZalouserSender:
         retry: SendRetry | None = None,
         listening: Callable[[], bool] = lambda: True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        governor: SendGovernor | None = None,
+        friends: FriendIds | None = None,
+        members: Callable[[str], Awaitable[Sequence[tuple[str, str]]]] | None = None,
     ) -> None:
+        self._members = members
         self.connection = connection
+        self.governor = governor or SendGovernor(connection.account.account_id, SendLimits())
+        self._friends = friends
         self.media = media
         self.retry = retry or SendRetry()
         self._listening = listening
@@ -103,17 +124,44 @@ class ZalouserSender:
         """The account this sender works for."""
         return self.connection.account.account_id
 
-    async def _call(self, action: Callable[[PersonalApi], Awaitable[_T]]) -> _T:
+    async def _call(
+        self,
+        thread_id: str,
+        thread_type: ThreadType,
+        action: Callable[[PersonalApi], Awaitable[_T]],
+    ) -> _T:
+        """One message: the governor's turn, then the call (retried while worth it)."""
         try:
-            return await call_with_retry(
+            stranger = thread_type is ThreadType.USER and (
+                self._friends is not None and not await self._friends.contains(thread_id)
+            )
+            await self.governor.admit(thread_id, stranger=stranger)
+            result = await call_with_retry(
                 lambda: self.connection.call(action),
                 self.retry,
                 retryable=is_retryable_send_error,
                 label=f"[{self.account_id}] zalouser send",
                 sleep=self._sleep,
             )
-        except (NeedsLoginError, ZaloPersonalError) as exc:
+        except ZaloPersonalError as exc:
+            if not is_rate_limited(exc):
+                raise _SendFailedError(exc) from exc
+            pause = self.governor.rate_limited()
+            log.warning(
+                "[%s] Zalo rate-limited a send (%s): sends paused for %.0f s",
+                self.account_id,
+                exc,
+                pause,
+            )
+            paused = SendPausedError(
+                f"[{self.account_id}] Zalo answered 'too many requests': sends paused for"
+                f" {pause:.0f} s"
+            )
+            raise _SendFailedError(paused) from exc
+        except ChannelError as exc:  # NeedsLoginError, the governor's refusals
             raise _SendFailedError(exc) from exc
+        self.governor.sent()
+        return result
 
     # ------------------------------------------------------------------ replies
 
@@ -126,8 +174,10 @@ class ZalouserSender:
         mode: ChunkMode = "length",
         markdown: bool = True,
         max_media_bytes: int = 5 * 1024 * 1024,
+        quote: Quote | None = None,
     ) -> DeliveryReceipt:
-        """Send ``reply`` to ``target`` (see the module docstring).
+        """Send ``reply`` to ``target`` (see the module docstring); ``quote``: the first text
+        message quotes that message (a reply with media quotes nothing).
 
         Raises:
             DeliveryError: Nothing went out (``retryable`` says whether a retry may help).
@@ -151,20 +201,49 @@ class ZalouserSender:
                     sent.append(result.msg_id)
                     if index == 0 and first and loaded.is_image:
                         chunks = chunks[1:]
-            for chunk in chunks:
-                result = await self._send_chunk(thread_id, thread_type, chunk)
+            members = await self._mentionable(thread_id, thread_type, chunks)
+            for index, chunk in enumerate(chunks):
+                quoted = quote if index == 0 and not media else None
+                mentions = find_mentions(chunk.text, members)
+                result = await self._send_chunk(thread_id, thread_type, chunk, quoted, mentions)
                 sent.append(result.msg_id)
         except _SendFailedError as failure:
             return self._failed(reply.kind.value, failure.cause, sent)
         return DeliveryReceipt(message_ids=tuple(sent))
 
+    async def _mentionable(
+        self, thread_id: str, thread_type: ThreadType, chunks: Sequence[StyledText]
+    ) -> Sequence[tuple[str, str]]:
+        """The group's members when a chunk may mention one (best effort: none on failure)."""
+        if self._members is None or thread_type is not ThreadType.GROUP:
+            return ()
+        if not any("@" in chunk.text for chunk in chunks):
+            return ()
+        try:
+            return await self._members(thread_id)
+        except Exception as exc:  # a failed lookup sends plain text, never nothing
+            log.debug("[%s] group members for mentions: %s", self.account_id, exc)
+            return ()
+
     async def _send_chunk(
-        self, thread_id: str, thread_type: ThreadType, chunk: StyledText
+        self,
+        thread_id: str,
+        thread_type: ThreadType,
+        chunk: StyledText,
+        quote: Quote | None = None,
+        mentions: Sequence[Mention] = (),
     ) -> SentMessage:
         return await self._call(
+            thread_id,
+            thread_type,
             lambda api: api.send_text(
-                thread_id, chunk.text, thread_type=thread_type, styles=chunk.styles
-            )
+                thread_id,
+                chunk.text,
+                thread_type=thread_type,
+                styles=chunk.styles,
+                quote=quote,
+                mentions=mentions,
+            ),
         )
 
     async def _send_media(
@@ -181,7 +260,7 @@ class ZalouserSender:
                     caption=caption,
                 )
 
-            return await self._call(photo)
+            return await self._call(thread_id, thread_type, photo)
         if not self._listening():
             raise _SendFailedError(
                 ConfigurationError(
@@ -197,7 +276,7 @@ class ZalouserSender:
                 thread_id, media.data, media.filename, thread_type=thread_type
             )
 
-        return await self._call(document)
+        return await self._call(thread_id, thread_type, document)
 
     async def _load(self, ref: str, max_bytes: int) -> LoadedMedia:
         try:
@@ -216,9 +295,11 @@ class ZalouserSender:
             raise DeliveryError("No link URL provided", retryable=False)
         try:
             result = await self._call(
+                thread_id,
+                thread_type,
                 lambda api: api.send_link(
                     thread_id, url.strip(), text=caption, thread_type=thread_type
-                )
+                ),
             )
         except _SendFailedError as failure:
             return self._failed("link", failure.cause, [])
@@ -240,5 +321,7 @@ class ZalouserSender:
         log.warning("[%s] zalouser %s send failed: %s", self.account_id, what, error)
         if sent:
             return DeliveryReceipt(message_ids=tuple(sent), partial=True, error=error)
-        retryable = is_retryable_send_error(cause) or isinstance(cause, NeedsLoginError)
+        retryable = is_retryable_send_error(cause) or (
+            isinstance(cause, ChannelError) and not cause.fatal
+        )
         raise DeliveryError(error, retryable=retryable) from cause

@@ -20,11 +20,13 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zalogate.core.access import WILDCARD, match_key
 from zalogate.personal.api import PersonalApi
 from zalogate.personal.profiles import GroupInfo, UserProfile
+from zalogate.store import write_private_file
 
 __all__ = [
     "NameResolution",
@@ -249,3 +251,27 @@ def _log_mapping(
         log.info("[%s] %s resolved: %s", account_id, what, pairs)
     if missing:
         log.warning("[%s] %s unresolved: %s", account_id, what, ", ".join(missing))
+
+
+def save_resolution(
+    path: Path, settings: Mapping[str, Any], resolution: NameResolution, account_id: str
+) -> None:
+    """Keep ``resolution`` for the config it was made for (best effort, logged)."""
+    body = {"fingerprint": resolution_fingerprint(settings), "resolution": resolution.to_json()}
+    try:
+        write_private_file(path, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    except OSError as exc:
+        log.warning("[%s] could not save the name resolution: %s", account_id, exc)
+
+
+def load_resolution(path: Path, settings: Mapping[str, Any]) -> NameResolution | None:
+    """The resolution saved for this very config, if any (a changed config resolves again)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, Mapping) or not isinstance(data.get("resolution"), Mapping):
+        return None
+    if data.get("fingerprint") != resolution_fingerprint(settings):
+        return None
+    return NameResolution.from_json(data["resolution"])

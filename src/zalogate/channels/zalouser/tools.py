@@ -11,6 +11,8 @@ parameters ``threadId``, ``message``, ``isGroup``, ``profile``, ``query``, ``url
   avatar}], "count": n}``; ``groups`` -> ``{"groups": [{groupId, name, memberCount}], ...}``
   (wrapped in an object: tool results are JSON objects);
 * ``me`` -> ``{userId, displayName, avatar}`` or ``{"error": "Not authenticated"}``;
+* ``profile`` (``threadId``) -> a user's ``{userId, displayName, zaloName, avatar, isFriend}``,
+  or for a group ``{groupId, members: [{userId, displayName}], count}``;
 * ``status`` -> ``{"authenticated": bool, "output": "authenticated" | "not authenticated"}``.
 
 ``threadId`` and ``isGroup`` default to the current conversation when it is a ``zalouser``
@@ -143,6 +145,17 @@ async def _me(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     return {"userId": me.id, "displayName": me.name or "", **_avatar(me.extra)}
 
 
+async def _profile(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+    account, target = _account(call), _target(call)
+    directory = call.owner.directory
+    if target.startswith("group:"):
+        members = await directory.directory_group_members(account, target)
+        listed = [{"userId": m.id, "displayName": m.name or ""} for m in members]
+        return {"groupId": target.removeprefix("group:"), "members": listed, "count": len(listed)}
+    user = await call.owner.directory.directory_user(account, target)
+    return {"userId": user.id, "displayName": user.name or "", **user.extra}
+
+
 async def _status(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     account = _account(call)
     authenticated = call.owner.has_session(account)
@@ -165,8 +178,9 @@ ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
     title="Zalo Personal",
     description=(
         "Act through the personal Zalo account: send a message, an image or a link to a user "
-        "or a group, list friends and groups, show the account (me) and whether it is logged "
-        "in (status). Without threadId a send goes to the current conversation."
+        "or a group, list friends and groups, show the account (me), a user's profile or a "
+        "group's members (profile) and whether it is logged in (status). Without threadId a "
+        "send goes to the current conversation."
     ),
     params=(
         ToolParam(
@@ -193,9 +207,10 @@ ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
         ToolAction("friends", _friends),
         ToolAction("groups", _groups),
         ToolAction("me", _me),
+        ToolAction("profile", _profile, requires=("threadId",)),
         ToolAction("status", _status),
     ),
-    action_description="send | image | link | friends | groups | me | status",
+    action_description="send | image | link | friends | groups | me | profile | status",
     channel=CHANNEL_ID,
 )
 """The declared ``zalouser`` tool (bind it with ``ZALOUSER_TOOL.bind(channel, account, ctx)``)."""

@@ -30,6 +30,9 @@ TRAITS = register_traits(
         raw_id_markers=True,
         # A personal account's DMs are its own conversations, never one shared session.
         private_dm_sessions=True,
+        # OpenClaw PR 46663 (issue 40146): an allowlisted group admits its members without
+        # the DM allowFrom; groupAllowFrom alone filters senders.
+        group_allow_from_falls_back=False,
         legacy_dm_session_key=legacy_dm_session_key,
         pairing_id_label="zalouserUserId",
     )

@@ -388,6 +388,8 @@ RULES: dict[str, tuple[str, Fields]] = {
         {"phone": _str, "avatar_size": _int, "language": _str, "imei": _imei, "reqSrc": _int},
     ),
     "/api/social/profile/me-v2": ("GET", {}),
+    # acceptFriendRequest.js
+    "/api/friend/accept": ("POST", {"fid": _id, "language": _str}),
     "/keepalive": ("GET", {"imei": _imei}),
 }
 

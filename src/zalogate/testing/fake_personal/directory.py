@@ -21,6 +21,15 @@ class Directory(FakeState):
             if uid in self.accounts
         ]
 
+    async def _accept_friend(self, call: Call) -> Any:
+        requester = str(call.params["fid"])
+        if requester not in call.account.friend_requests:
+            raise ApiError(ERR_NOT_FOUND, "no friend request from this user")
+        call.account.friend_requests.discard(requester)
+        call.account.friends.add(requester)
+        self._account_or_new(requester).friends.add(call.account.uid)
+        return ""
+
     async def _group_ids(self, call: Call) -> Any:
         mine = {
             g.group_id: g.version for g in self.groups.values() if call.account.uid in g.members

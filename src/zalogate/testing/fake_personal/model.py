@@ -20,6 +20,8 @@ class FakeAccount:
     phone: str | None = None
     avatar: str = ""
     friends: set[str] = field(default_factory=set)
+    friend_requests: set[str] = field(default_factory=set)
+    """Uids whose friend request to this account waits for an answer."""
 
     def profile(self) -> dict[str, Any]:
         """The ``User`` object shape of friend lists and ``me-v2``."""

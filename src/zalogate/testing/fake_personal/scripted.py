@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,51 @@ class ScriptedUser:
             self.account.uid, self._fake._uid(account), "chat.photo", content, None, None
         )
 
+    async def sends_to(
+        self, account: FakeAccount | str, msg_type: str, content: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Send a message of any kind (``chat.voice``, ``chat.sticker``…) with ``content``."""
+        return await self._fake._deliver_dm(
+            self.account.uid, self._fake._uid(account), msg_type, dict(content), None, None
+        )
+
+    async def sends_file_to(
+        self,
+        account: FakeAccount | str,
+        data: bytes,
+        name: str,
+        *,
+        msg_type: str = "share.file",
+    ) -> dict[str, Any]:
+        """Send a file (or, with ``msg_type``, a voice or video message) served by the fake."""
+        url = self._fake._store_media(data, "." + name.rsplit(".", 1)[-1])
+        params = {"fileSize": str(len(data)), "fileExt": name.rsplit(".", 1)[-1]}
+        return await self.sends_to(account, msg_type, attachment(name, url, "", params))
+
+    async def sends_friend_request_to(self, account: FakeAccount | str, message: str = "") -> None:
+        """Ask ``account`` for friendship (a 601 ``fr``/``req_v2`` control to its listeners)."""
+        to = self._fake._uid(account)
+        self._fake._account_or_new(to).friend_requests.add(self.account.uid)
+        data = {"fromUid": self.account.uid, "toUid": to, "message": message, "src": 30}
+        await self._fake._push_control(to, "fr", "req_v2", json.dumps(data))
+
+    async def recalls(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Recall (undo) a message this user sent, in its DM or group."""
+        content = {
+            "deleteMsg": 1,
+            "globalMsgId": message["msgId"],
+            "cliMsgId": message.get("cliMsgId"),
+            "srcId": self.account.uid,
+            "destId": message.get("idTo"),
+        }
+        if message.get("cmd") == 521:
+            return await self._fake._deliver_group(
+                self.account.uid, str(message["idTo"]), "chat.undo", content, None, None
+            )
+        return await self._fake._deliver_dm(
+            self.account.uid, str(message["idTo"]), "chat.undo", content, None, None
+        )
+
     async def types_to(self, account: FakeAccount | str) -> None:
         """Show "typing..." to ``account`` (a 602 event)."""
         to = self._fake._uid(account)
@@ -74,6 +120,25 @@ class ScriptedGroup:
     def __init__(self, fake: FakeZaloPersonal, group: FakeGroup) -> None:
         self._fake = fake
         self.group = group
+
+    async def event(self, act: str, actor: str, **data: Any) -> None:
+        """A 601 ``group`` control (``join``, ``leave``, ``update``…) to the members' listeners;
+        ``actor`` is the member it concerns (``updateMembers``)."""
+        who = self._fake._account_or_new(actor)
+        body = {
+            "groupId": self.group.group_id,
+            "groupName": self.group.name,
+            "sourceId": actor,
+            "creatorId": actor,
+            "updateMembers": [{"id": actor, "dName": who.name, "avatar": ""}],
+            **data,
+        }
+        if act == "join" and actor not in self.group.members:
+            self.group.members.append(actor)
+        for uid in list(self.group.members):
+            await self._fake._push_control(uid, "group", act, json.dumps(body))
+        if act == "leave" and actor in self.group.members:
+            self.group.members.remove(actor)
 
     def user(self, uid: str) -> ScriptedGroupMember:
         """A scripted member of this group (added to the members if missing)."""

@@ -393,5 +393,6 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
             "/api/social/friend/getprofiles/v2": self._user_info,
             "/api/friend/profile/get": self._find_user,
             "/api/social/profile/me-v2": self._me,
+            "/api/friend/accept": self._accept_friend,
             "/keepalive": self._keepalive,
         }

@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 import functools
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -157,6 +158,9 @@ class SessionDispatch(LoginRoutes):
             params,
         )
         refused = checks.refusal(view, self.groups)
+        wire_log = os.environ.get(WIRE_LOG_ENV)
+        if wire_log:
+            _log_wire(wire_log, view, refused)
         if refused is not None:
             return 200, _error_body(refused.code, refused.message)
         if self._faults:
@@ -186,6 +190,26 @@ class SessionDispatch(LoginRoutes):
         # = _json_body({"error_code": 0, "error_message": "", "data": sealed}): base64 needs
         # no JSON escaping.
         return 200, b'{"error_code":0,"error_message":"","data":"' + sealed.encode() + b'"}'
+
+
+WIRE_LOG_ENV = "ZALOGATE_FAKE_WIRE_LOG"
+"""When set, every session call's shape is appended to that file (``bench/protocol_drift.py``)."""
+
+
+def _log_wire(path: str, view: checks.SessionView, refused: checks.Refusal | None) -> None:
+    """One JSON line: method, path, the query and parameter names (with JSON types), the
+    client version, and why the strict checks refused it (never a value: no secrets)."""
+    line = {
+        "method": view.method,
+        "path": view.path,
+        "query": sorted(k for k in view.query if k not in ("zpw_ver", "zpw_type")),
+        "zpw_ver": view.query.get("zpw_ver"),
+        "zpw_type": view.query.get("zpw_type"),
+        "params": {k: type(v).__name__ for k, v in sorted(view.params.items())},
+        "refused": refused.message if refused is not None else None,
+    }
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
 
 
 _MEDIA_ID = re.compile(r"[^/]+")  # Starlette's ``{media_id}`` (one non-empty path segment)

@@ -264,6 +264,12 @@ class FakeState:
         msg.update(extra or {})
         return msg
 
+    async def _push_control(self, uid: str, act_type: str, act: str, data: Any) -> None:
+        """A 601 control (``fr``, ``group``…) to every listener of ``uid``."""
+        control = {"content": {"act_type": act_type, "act": act, "data": data}}
+        for lst in self._listeners_of(uid):
+            await self._send_event(lst, 601, 0, {"data": {"controls": [control]}})
+
     async def _send_event(self, lst: Listener, cmd: int, sub_cmd: int, obj: Any) -> None:
         envelope = wire.encode_event(obj, encrypt=self.event_encrypt, key=lst.key)
         if lst.tamper_next and self.event_encrypt in (2, 3):

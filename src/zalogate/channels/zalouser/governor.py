@@ -1,0 +1,341 @@
+"""The send governor: how fast, and to whom, one personal account may send.
+
+Zalo has no published limits for personal accounts; accounts that message many strangers get
+blocked (users report blocks after ~100 strangers an hour, zca-js issues 336, 146, 114), and
+Zalo answers error 221 "too many requests" when an account sends too fast. The governor makes
+every outgoing message of an account ask first (:meth:`SendGovernor.admit`):
+
+* pacing: at most ``messagesPerMinute`` per account and ``conversationMessagesPerMinute`` per
+  conversation (sliding one-minute windows); a send waits for its turn, up to
+  ``maxWaitSeconds``, then fails as retryable (:class:`SendPausedError`);
+* caps: at most ``strangersPerDay`` distinct non-friends messaged in 24 hours, and at most
+  ``newConversationsPerHour`` conversations the account starts (no message came from there)
+  in an hour; a send beyond a cap is refused (:class:`SendLimitError`, not retried);
+* back-off: a rate-limit answer (:func:`~zalogate.personal.errors.is_rate_limited`) pauses the
+  account's sends for ``backoffSeconds``, doubled on each further one up to
+  ``maxBackoffSeconds``, reset by a successful send. It is never retried at once.
+
+A limit set to 0 is off. :meth:`SendGovernor.status` is what status and metrics read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.core.errors import FailureKind
+
+__all__ = [
+    "FriendIds",
+    "GovernorStatus",
+    "SendGovernor",
+    "SendLimitError",
+    "SendLimits",
+    "SendPausedError",
+]
+
+_MINUTE = 60.0
+_HOUR = 3600.0
+_DAY = 86400.0
+
+
+class SendPausedError(ZalouserChannelError):
+    """The account's sends are paused (Zalo said "too many requests") or paced beyond the
+    wait a send may take; the send is worth retrying later."""
+
+    kind = FailureKind.RETRYABLE
+
+
+class SendLimitError(ZalouserChannelError):
+    """A daily or hourly cap of the account is reached; the send is refused."""
+
+    kind = FailureKind.FATAL
+
+
+_KEYS = {
+    "messagesPerMinute": "messages_per_minute",
+    "conversationMessagesPerMinute": "conversation_messages_per_minute",
+    "strangersPerDay": "strangers_per_day",
+    "newConversationsPerHour": "new_conversations_per_hour",
+    "backoffSeconds": "backoff_s",
+    "maxBackoffSeconds": "max_backoff_s",
+    "maxWaitSeconds": "max_wait_s",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    """``channels.zalouser.limits`` (see ``docs/channels/zalouser.md`` for the reasoning)."""
+
+    messages_per_minute: int = 20
+    conversation_messages_per_minute: int = 10
+    strangers_per_day: int = 30
+    new_conversations_per_hour: int = 10
+    backoff_s: float = 300.0
+    max_backoff_s: float = 3600.0
+    max_wait_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, value: Any) -> SendLimits:
+        """Limits from a camelCase ``limits`` mapping; missing keys keep their defaults."""
+        if not isinstance(value, Mapping):
+            return cls()
+        given = {
+            field: value[key]
+            for key, field in _KEYS.items()
+            if isinstance(value.get(key), int | float) and not isinstance(value.get(key), bool)
+        }
+        return cls(**given)
+
+    def to_json(self) -> dict[str, float]:
+        """The limits under their config names."""
+        values = asdict(self)
+        return {key: values[field] for key, field in _KEYS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorStatus:
+    """Counters and state of one account's governor (status, metrics).
+
+    Attributes:
+        sent: Messages admitted and sent.
+        paced: Sends that waited for their turn.
+        paced_seconds: Total time sends waited.
+        refused: Sends refused by a cap.
+        rate_limited: Rate-limit answers from Zalo.
+        paused_for_s: Seconds the account's sends stay paused (0: not paused).
+        strangers_today: Distinct non-friends messaged in the last 24 hours.
+        new_conversations_last_hour: Conversations started in the last hour.
+        limits: The limits in effect.
+    """
+
+    sent: int
+    paced: int
+    paced_seconds: float
+    refused: int
+    rate_limited: int
+    paused_for_s: float
+    strangers_today: int
+    new_conversations_last_hour: int
+    limits: SendLimits
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase for ``channels status --json``."""
+        return {
+            "sent": self.sent,
+            "paced": self.paced,
+            "pacedSeconds": round(self.paced_seconds, 3),
+            "refused": self.refused,
+            "rateLimited": self.rate_limited,
+            "pausedForSeconds": round(self.paused_for_s, 1),
+            "strangersToday": self.strangers_today,
+            "newConversationsLastHour": self.new_conversations_last_hour,
+            "limits": self.limits.to_json(),
+        }
+
+
+class _Window:
+    """Times of sends (some reserved in the near future) within a sliding window."""
+
+    __slots__ = ("_times", "limit", "span")
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit = limit
+        self.span = span
+        self._times: list[float] = []
+
+    def _trim(self, now: float) -> None:
+        cut = bisect.bisect_right(self._times, now - self.span)
+        if cut:
+            del self._times[:cut]
+
+    def free_at(self, now: float) -> float:
+        """The earliest time from ``now`` on with room for one more send."""
+        self._trim(now)
+        if self.limit <= 0 or len(self._times) < self.limit:
+            return now
+        return max(now, self._times[-self.limit] + self.span)
+
+    def add(self, at: float) -> None:
+        bisect.insort(self._times, at)
+
+    def count(self, now: float) -> int:
+        """Sends within the window ending ``now`` (reservations included)."""
+        self._trim(now)
+        return len(self._times)
+
+
+class FriendIds:
+    """The account's friend ids, loaded on first use and again after ``ttl_s``.
+
+    Args:
+        load: Fetches the friend ids (raises on failure: then nobody counts as a friend,
+            the conservative answer, until the next try).
+        ttl_s: Seconds a loaded list is trusted.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[frozenset[str]]],
+        *,
+        ttl_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._ids: frozenset[str] = frozenset()
+        self._loaded_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def contains(self, user_id: str) -> bool:
+        """True when ``user_id`` is a friend (as far as the last successful load knows)."""
+        async with self._lock:
+            now = self._clock()
+            if self._loaded_at is None or now - self._loaded_at > self._ttl_s:
+                self._loaded_at = now  # a failed load is not retried on every send
+                try:
+                    self._ids = await self._load()
+                except Exception:  # a failed lookup must not stop sending
+                    self._loaded_at = now - self._ttl_s + 60.0
+        return user_id in self._ids
+
+
+class SendGovernor:
+    """Paces and caps one account's sends (see the module docstring).
+
+    Args:
+        account_id: For messages.
+        limits: The limits in effect.
+        clock: Monotonic seconds (tests inject a fake clock).
+        sleep: Awaitable sleep.
+    """
+
+    def __init__(
+        self,
+        account_id: str,
+        limits: SendLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.account_id = account_id
+        self.limits = limits
+        self._clock = clock
+        self._sleep = sleep
+        self._account = _Window(limits.messages_per_minute, _MINUTE)
+        self._conversations: dict[str, _Window] = {}
+        self._new_conversations = _Window(limits.new_conversations_per_hour, _HOUR)
+        self._strangers: dict[str, float] = {}
+        self._known: dict[str, float] = {}
+        self._paused_until = 0.0
+        self._backoff_step = 0
+        self._sent = self._paced = self._refused = self._rate_limited = 0
+        self._paced_s = 0.0
+
+    def note_inbound(self, thread_id: str) -> None:
+        """A message came from ``thread_id``: answering there starts no new conversation."""
+        self._known[thread_id] = self._clock()
+
+    def _is_known(self, thread_id: str, now: float) -> bool:
+        seen = self._known.get(thread_id)
+        return seen is not None and now - seen < _DAY
+
+    def _conversation(self, thread_id: str, now: float) -> _Window:
+        window = self._conversations.get(thread_id)
+        if window is None:
+            if len(self._conversations) > 1024:  # forget idle conversations
+                for key in [k for k, w in self._conversations.items() if not w.count(now)]:
+                    del self._conversations[key]
+            window = self._conversations[thread_id] = _Window(
+                self.limits.conversation_messages_per_minute, _MINUTE
+            )
+        return window
+
+    def _refuse(self, what: str, limit: int, key: str) -> SendLimitError:
+        self._refused += 1
+        return SendLimitError(
+            f"[{self.account_id}] send refused: {what} ({limit}) reached; Zalo blocks"
+            f" accounts that message many strangers. Wait, or raise"
+            f" channels.zalouser.limits.{key} if you accept the risk"
+        )
+
+    async def admit(self, thread_id: str, *, stranger: bool) -> None:
+        """Wait for this message's turn in ``thread_id`` (``stranger``: a DM to a non-friend).
+
+        Raises:
+            SendPausedError: Paused after a rate-limit answer, or the turn is further away
+                than ``maxWaitSeconds`` (retryable).
+            SendLimitError: A cap is reached (not retryable).
+        """
+        limits = self.limits
+        now = self._clock()
+        if self._paused_until > now:
+            raise SendPausedError(
+                f"[{self.account_id}] sends paused for {self._paused_until - now:.0f} s more:"
+                " Zalo answered 'too many requests'; they resume by themselves"
+            )
+        new = not self._is_known(thread_id, now)
+        if new and self._new_conversations.free_at(now) > now:
+            raise self._refuse(
+                "new conversations per hour", limits.new_conversations_per_hour,
+                "newConversationsPerHour",
+            )  # fmt: skip
+        first_time_today = stranger and now - self._strangers.get(thread_id, -_DAY) >= _DAY
+        if first_time_today and limits.strangers_per_day > 0:
+            self._strangers = {k: t for k, t in self._strangers.items() if now - t < _DAY}
+            if len(self._strangers) >= limits.strangers_per_day:
+                raise self._refuse("strangers per day", limits.strangers_per_day, "strangersPerDay")
+        conversation = self._conversation(thread_id, now)
+        turn = max(self._account.free_at(now), conversation.free_at(now))
+        wait = turn - now
+        if wait > limits.max_wait_s:
+            raise SendPausedError(
+                f"[{self.account_id}] send paced: the next turn is {wait:.0f} s away"
+                f" (more than maxWaitSeconds {limits.max_wait_s:g}); try again later"
+            )
+        # Reserve the turn before waiting, so that concurrent sends queue behind it.
+        self._account.add(turn)
+        conversation.add(turn)
+        if new:
+            self._new_conversations.add(now)
+        self._known[thread_id] = turn
+        if first_time_today:
+            self._strangers[thread_id] = now
+        if wait > 0:
+            self._paced += 1
+            self._paced_s += wait
+            await self._sleep(wait)
+
+    def sent(self) -> None:
+        """A message went out: the back-off starts again from its first step."""
+        self._sent += 1
+        self._backoff_step = 0
+
+    def rate_limited(self) -> float:
+        """Zalo answered with a rate limit: pause the account; returns the pause in seconds."""
+        self._rate_limited += 1
+        pause = min(self.limits.backoff_s * 2.0**self._backoff_step, self.limits.max_backoff_s)
+        self._backoff_step += 1
+        self._paused_until = max(self._paused_until, self._clock() + pause)
+        return pause
+
+    def status(self) -> GovernorStatus:
+        """The counters and state (no network)."""
+        now = self._clock()
+        return GovernorStatus(
+            sent=self._sent,
+            paced=self._paced,
+            paced_seconds=self._paced_s,
+            refused=self._refused,
+            rate_limited=self._rate_limited,
+            paused_for_s=max(0.0, self._paused_until - now),
+            strangers_today=sum(1 for t in self._strangers.values() if now - t < _DAY),
+            new_conversations_last_hour=self._new_conversations.count(now),
+            limits=self.limits,
+        )

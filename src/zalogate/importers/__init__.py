@@ -1,0 +1,1 @@
+"""Moving to zalogate from another gateway: ``zalogate import openclaw``."""
