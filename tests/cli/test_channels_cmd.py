@@ -400,7 +400,7 @@ async def test_probe_shows_the_bot_account_name_and_a_bad_token(
             run_cli, ["channels", "status", "--probe", "--account", "default"]
         )
         text = capsys.readouterr().out
-    assert code == 0
+    assert code == 1  # a failed probe fails the command: usable as a health check
     assert fake.token.split(":")[1] not in raw
     assert "not-a-registered-token" not in raw
     zalo = next(c for c in json.loads(raw)["channels"] if c["channel"] == "zalo")
@@ -428,7 +428,7 @@ async def test_probe_that_hangs_is_cut_at_five_seconds(
     write_config(tmp_path, f"{{ {no_gateway()} channels: {{ stub: {{}} }} }}", monkeypatch)
     code = await asyncio.to_thread(run_cli, ["channels", "status", "--probe", "--json"])
     body = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert code == 1  # the report is printed; the failed probe fails the command
     stub = next(c for c in body["channels"] if c["channel"] == "stub")
     assert stub["accounts"][0]["probe"] == {
         "ok": False,

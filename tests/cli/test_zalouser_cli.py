@@ -191,10 +191,11 @@ def test_status_send_directory_and_logout_after_a_login(
     state_dir: Path, fake: FakeZaloPersonal, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status = ["channels", "status", "--channel", "zalouser", "--probe"]
-    assert run_cli(status) == 0  # not logged in: status reports it, it does not fail
+    assert run_cli(status) == 1  # not logged in: the probe fails, so does --probe
     out = capsys.readouterr().out
     assert "zalogate channels login --channel zalouser" in out
-    before = json_out(capsys, [*status, "--json"])
+    assert run_cli([*status, "--json"]) == 1
+    before = json.loads(capsys.readouterr().out)
     assert isinstance(before, dict)
     (row,) = before["channels"][0]["accounts"]
     assert (row["configured"], row["probe"]["ok"]) == (False, False)

@@ -74,6 +74,9 @@ _RAW_JSON_HEADERS = (
 
 _FORM_ONLY = UrlGuard(allow_private=True)
 _M = TypeVar("_M", bound=BaseModel)
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+"""Failures before the request was written: the call cannot have reached Zalo."""
+
 _log = logging.getLogger(__name__)
 
 
@@ -330,7 +333,7 @@ class ZaloBot:
                 except TimeoutError:
                     # What the pool itself would say when no connection frees up in time.
                     raise RequestTimeoutError(
-                        method, f"no answer within {deadline:g} s (PoolTimeout)"
+                        method, f"no answer within {deadline:g} s (PoolTimeout)", maybe_sent=False
                     ) from None
             else:
                 await slots.acquire()  # a free slot: returns at once
@@ -358,11 +361,17 @@ class ZaloBot:
                 )
         except httpx2.TimeoutException as exc:
             error = RequestTimeoutError(
-                method, f"no answer within {deadline:g} s ({type(exc).__name__})"
+                method,
+                f"no answer within {deadline:g} s ({type(exc).__name__})",
+                maybe_sent=not isinstance(exc, _NOT_SENT),
             )
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             detail = redact(str(exc), self._token)
-            error = NetworkError(method, f"{type(exc).__name__}: {detail}".rstrip(": "))
+            error = NetworkError(
+                method,
+                f"{type(exc).__name__}: {detail}".rstrip(": "),
+                maybe_sent=not isinstance(exc, (*_NOT_SENT, httpx2.InvalidURL)),
+            )
         else:
             return check_response(method, response, token=self._token)
         finally:

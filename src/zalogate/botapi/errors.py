@@ -74,11 +74,17 @@ class UnsafeUrlError(InvalidRequestError, urlguard.UnsafeUrlError):
 
 
 class TransportError(ZaloBotError):
-    """No usable HTTP answer arrived. The call may or may not have reached Zalo."""
+    """No usable HTTP answer arrived.
 
-    def __init__(self, method: str, message: str) -> None:
+    ``maybe_sent`` is False only when the request cannot have reached Zalo (no connection
+    could be made or taken from the pool); otherwise (a reset after the request was
+    written, a read timeout) the call may have taken effect.
+    """
+
+    def __init__(self, method: str, message: str, *, maybe_sent: bool = True) -> None:
         super().__init__(f"{method}: {message}")
         self.method = method
+        self.maybe_sent = maybe_sent
 
     @property
     def retryable(self) -> bool:

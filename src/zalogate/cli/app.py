@@ -56,6 +56,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "agents": _Subcommand("zalogate.cli.agents"),
     "directory": _Subcommand("zalogate.cli.directory"),
     "pairing": _Subcommand("zalogate.cli.pairing"),
+    "inbox": _Subcommand("zalogate.cli.inbox"),
     "plugins": _Subcommand("zalogate.cli.plugins"),
     "doctor": _Subcommand(
         "zalogate.cli.doctor",

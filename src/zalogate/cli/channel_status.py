@@ -268,6 +268,8 @@ def _live_runtime(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "lastInboundAt": record.get("lastInboundAt"),
         "lastOutboundAt": record.get("lastOutboundAt"),
         "lastError": record.get("lastError"),
+        "degradedSince": record.get("degradedSince"),
+        "deadLetters": record.get("deadLetters") or 0,
         "restarts": record.get("restarts"),
         "reason": record.get("reason"),
     }
@@ -341,8 +343,15 @@ def _print_account(row: Mapping[str, Any]) -> None:
     out_console.print(line, markup=False)
     if runtime.get("reason"):
         out_console.print(f"    {runtime['reason']}", markup=False)
+    if runtime.get("degradedSince"):
+        out_console.print(f"    failing since {_when(runtime['degradedSince'])}", markup=False)
     if runtime.get("lastError"):
         out_console.print(f"    last error: {runtime['lastError']}", markup=False)
+    if runtime.get("deadLetters"):
+        out_console.print(
+            f"    dead letters: {runtime['deadLetters']} (zalogate inbox list --state dead)",
+            markup=False,
+        )
     probe = row.get("probe")
     if probe is not None:
         if probe["ok"]:
@@ -362,3 +371,15 @@ def _print_account(row: Mapping[str, Any]) -> None:
             out_console.print(f"    probe failed: {probe['detail']}", markup=False)
     for warning in row["warnings"]:
         out_console.print(f"    warning: {warning}", markup=False)
+
+
+def failed_probes(report: Mapping[str, Any]) -> int:
+    """How many accounts were probed and failed (``--probe`` exits 1 when any did)."""
+    failed = 0
+    for channel in report.get("channels") or ():
+        for row in channel.get("accounts") or ():
+            probe = row.get("probe")
+            detail = str(probe.get("detail") or "") if probe else ""
+            if probe and not probe.get("ok") and not detail.startswith("not probed"):
+                failed += 1
+    return failed

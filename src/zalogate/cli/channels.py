@@ -34,7 +34,12 @@ from zalogate.cli.channel_access import (
     open_channel,
     resolved_accounts,
 )
-from zalogate.cli.channel_status import collect_status, gateway_accounts, print_status
+from zalogate.cli.channel_status import (
+    collect_status,
+    failed_probes,
+    gateway_accounts,
+    print_status,
+)
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url
 from zalogate.cli.login_ui import ConsoleLoginUI
@@ -149,8 +154,10 @@ def status_command(
         raise CliError(f"no configured account {account!r}")
     if as_json:
         print_json(report)
-        return
-    print_status(report)
+    else:
+        print_status(report)
+    if probe and failed_probes(report):
+        raise typer.Exit(1)  # usable as a health check
 
 
 def _login_refusal(plugin_id: str, plugins: list[InstalledPlugin]) -> str | None:

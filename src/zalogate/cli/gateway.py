@@ -189,7 +189,8 @@ def status(
         [
             str(account.get("channel", "")),
             str(account.get("account", "")),
-            str(account.get("state", "")),
+            str(account.get("state", ""))
+            + (f" since {_when(account['degradedSince'])}" if account.get("degradedSince") else ""),
             _when(account.get("lastInboundAt")),
             _when(account.get("lastOutboundAt")),
             str(account.get("lastError") or ""),
@@ -198,6 +199,12 @@ def status(
     ]
     print_rows(("CHANNEL", "ACCOUNT", "STATE", "LAST IN", "LAST OUT", "LAST ERROR"), rows)
     for account in accounts:
+        if account.get("deadLetters"):
+            out_console.print(
+                f"{account.get('channel', '')}/{account.get('account', '')}:"
+                f" {account['deadLetters']} dead letter(s) (zalogate inbox list --state dead)",
+                markup=False,
+            )
         if account.get("reason"):  # why it was stopped, e.g. by channels logout
             out_console.print(
                 f"{account.get('channel', '')}/{account.get('account', '')}: {account['reason']}",

@@ -125,11 +125,22 @@ class GroupChatConfig(ConfigModel):
         return check_patterns(value)
 
 
+class DeliveryConfig(ConfigModel):
+    """``messages.delivery``: how replies are retried (docs/reliability.md)."""
+
+    resend_unknown: Literal["once", "never"] = "once"
+    """A send whose outcome is unknown (a reset after the request was written, a read
+    timeout) is sent once more (a possible duplicate) or never (a possible loss)."""
+    retry_window_seconds: Annotated[int, Field(ge=60)] = 3600
+    """How long a message whose reply keeps failing is retried before it is a dead letter."""
+
+
 class MessagesConfig(ConfigModel):
     """``messages``: settings that apply to every channel."""
 
     response_prefix: str | None = None
     group_chat: GroupChatConfig = Field(default_factory=GroupChatConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
 
 class ChannelDefaults(ConfigModel):

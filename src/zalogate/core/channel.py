@@ -106,6 +106,10 @@ class ChannelContext:
     routes: RouteRegistrar | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("zalogate.channels"))
     extras: dict[str, Any] = field(default_factory=dict)
+    health: Callable[[str, str | None], None] = field(default=lambda account_id, error: None)
+    """``health(account_id, error)``: a running monitor reports a failure it retries itself
+    (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
+    works again."""
 
 
 @dataclass(frozen=True, slots=True)

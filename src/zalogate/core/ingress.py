@@ -9,10 +9,11 @@ tombstones for 30 days, at most 20,000 per account).
 Processing runs in lanes: messages of one conversation (``InboundMessage.conversation_key``)
 one after another in admission order, different conversations in parallel, at most
 ``max_concurrency`` at a time. A handler that raises a transient error is retried with jittered
-backoff (the lane waits, later messages of that conversation stay behind it); after
-``max_attempts`` or on a non-retryable error (:mod:`zalogate.core.errors`) the message goes to
-the dead letters. Rows still pending when the process stops or crashes are replayed by the next
-``start()``, in their original order per conversation.
+backoff capped at a minute (the lane waits, later messages of that conversation stay behind
+it) for ``max_age`` (an hour) after admission, then it becomes a dead letter (state ``dead``);
+a non-retryable error (:mod:`zalogate.core.errors`) makes it ``failed`` at once. ``retry``
+(``zalogate inbox retry``) puts either back. Rows still pending when the process stops or
+crashes are replayed by the next ``start()``, in their original order per conversation.
 
 Guarantee: the done mark is written after the handler returned, so a crash between the two
 replays the message (at-least-once). The lane moves on without waiting for that commit (it
@@ -35,7 +36,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -100,10 +101,15 @@ class InboxConfig:
     Most of that time is spent waiting for the agent (an LLM answers in seconds), and an idle
     worker costs one parked task, so this is set for 100+ conversations waiting on a slow
     agent at once (``bench/zalo_slow_agent.py``), not for the CPU."""
-    max_attempts: int = 8
-    """Attempts per message before a transient failure is dead-lettered."""
+    max_attempts: int | None = None
+    """Attempts per message before a transient failure is dead-lettered (None: no limit,
+    only ``max_age`` counts)."""
+    max_age: float = 3600.0
+    """Seconds since admission during which a transient failure is retried; a message
+    still failing after that becomes a dead letter (``zalogate inbox retry`` requeues it).
+    An hour waits out an outage of Zalo or of the network."""
     backoff: BackoffConfig = field(
-        default_factory=lambda: BackoffConfig(min_delay=1.0, max_delay=180.0)
+        default_factory=lambda: BackoffConfig(min_delay=1.0, max_delay=60.0)
     )
     tombstone_days: float = 30.0
     tombstone_limit: int = 20_000
@@ -121,8 +127,10 @@ class InboxConfig:
     write the marks at once."""
 
     def __post_init__(self) -> None:
-        if self.max_concurrency < 1 or self.max_attempts < 1:
+        if self.max_concurrency < 1 or (self.max_attempts is not None and self.max_attempts < 1):
             raise ValueError("max_concurrency and max_attempts must be at least 1")
+        if self.max_age <= 0:
+            raise ValueError("max_age must be positive")
         if self.done_delay < 0:
             raise ValueError("done_delay must not be negative")
 
@@ -135,7 +143,13 @@ class InboxCounters:
     duplicates: int = 0
     processed: int = 0
     retried: int = 0
+    """Automatic retries after a transient failure."""
     dead_lettered: int = 0
+    """Messages that ran out of retries (``dead``) or failed for good (``failed``)."""
+    failed: int = 0
+    """Of ``dead_lettered``: the ones no retry could fix (``failed``)."""
+    requeued: int = 0
+    """Dead or failed messages put back by :meth:`Inbox.retry` (``zalogate inbox retry``)."""
     replayed: int = 0
 
 
@@ -148,6 +162,7 @@ class _Entry:
     attempts: int = 0
     backoff: Backoff | None = None
     replayed: bool = False
+    admitted_ms: int | None = None
 
 
 def _entry_id(entry: _Entry) -> int:
@@ -194,6 +209,8 @@ class Inbox:
         self._idle.set()
         self._done = DoneMarks(store, self.config.done_delay, self._check_idle)
         self._idle_waiters = 0
+        self.dead_counts: dict[tuple[str, str], int] = {}
+        """(channel, account id) -> dead letters (state ``dead``), for status output."""
 
     # ------------------------------------------------------------------ admission
     def set_handler(self, handler: Handler) -> None:
@@ -219,6 +236,8 @@ class Inbox:
             "processed": c.processed,
             "retried": c.retried,
             "dead_lettered": c.dead_lettered,
+            "failed": c.failed,
+            "requeued": c.requeued,
             "replayed": c.replayed,
             "pending": self.pending,
         }
@@ -237,8 +256,33 @@ class Inbox:
             self.counters.duplicates += 1
             return Admission(entry_id, duplicate=True)
         self.counters.admitted += 1
-        self._enqueue(_Entry(entry_id, lane, message, None))
+        self._enqueue(_Entry(entry_id, lane, message, None, admitted_ms=now_ms))
         return Admission(entry_id)
+
+    def _enqueue_rows(self, rows: list[sqlite3.Row]) -> int:
+        """Queue journal rows (a replay or a requeue); return how many were new."""
+        added = 0
+        for row in rows:
+            if row["id"] not in self._queued:
+                added += 1
+                entry = _Entry(row["id"], row["lane"], None, row["payload"], row["attempts"])
+                entry.replayed, entry.admitted_ms = True, row["admitted_at_ms"]
+                self._enqueue(entry)
+        return added
+
+    async def retry(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Put dead or failed messages back in the queue (``ids``, or every dead one).
+
+        Each gets a new retry window; a running inbox processes it at once, a stopped one
+        at its next ``start()``. Returns how many were requeued.
+        """
+        now_ms = int(self._clock() * 1000)
+        requeued = await self._journal.requeue(ids, all_dead=all_dead, now_ms=now_ms)
+        self.counters.requeued += len(requeued)
+        self.dead_counts = await self._journal.dead_counts()
+        if requeued and self._running:
+            self._enqueue_rows(await self._journal.pending(requeued))
+        return len(requeued)
 
     def _enqueue(self, entry: _Entry) -> None:
         if entry.id in self._queued:
@@ -264,16 +308,8 @@ class Inbox:
         if self._handler is None:
             raise RuntimeError("Inbox.start() needs a handler (set_handler)")
         await self.prune()
-        rows = await self._journal.pending()
-        replayed = 0
-        for row in rows:
-            if row["id"] not in self._queued:
-                replayed += 1
-                self._enqueue(
-                    _Entry(
-                        row["id"], row["lane"], None, row["payload"], row["attempts"], replayed=True
-                    )
-                )
+        self.dead_counts = await self._journal.dead_counts()
+        replayed = self._enqueue_rows(await self._journal.pending())
         self.counters.replayed += replayed
         if replayed:
             log.info("inbox: replaying %d unfinished message(s)", replayed)
@@ -390,8 +426,11 @@ class Inbox:
             raise
         except Exception as exc:
             attempts = entry.attempts + 1
-            if not is_retryable(exc) or attempts >= self.config.max_attempts:
-                await self._dead_letter(entry, attempts, exc)
+            if not is_retryable(exc):
+                await self._dead_letter(entry, attempts, exc, state="failed")
+                return True
+            if self._expired(entry, attempts):
+                await self._dead_letter(entry, attempts, exc, state="dead")
                 return True
             await self._schedule_retry(entry, attempts, exc)
             return False
@@ -437,10 +476,9 @@ class Inbox:
         entry.attempts = attempts
         error = describe_error(exc)
         log.warning(
-            "inbox: entry %d failed (attempt %d/%d), will retry: %s",
+            "inbox: entry %d failed (attempt %d), will retry: %s",
             entry.id,
             attempts,
-            self.config.max_attempts,
             error,
         )
         with contextlib.suppress(Exception):
@@ -462,20 +500,40 @@ class Inbox:
         timer = loop.call_later(delay, wake)
         self._timers.add(timer)
 
-    async def _dead_letter(self, entry: _Entry, attempts: int, exc: Exception) -> None:
+    def _expired(self, entry: _Entry, attempts: int) -> bool:
+        """True when a transient failure is not retried any more (attempts or age)."""
+        cfg = self.config
+        if cfg.max_attempts is not None and attempts >= cfg.max_attempts:
+            return True
+        if entry.admitted_ms is None:
+            entry.admitted_ms = int(self._clock() * 1000)
+        return self._clock() * 1000 - entry.admitted_ms >= cfg.max_age * 1000
+
+    async def _dead_letter(
+        self, entry: _Entry, attempts: int, exc: Exception, *, state: str
+    ) -> None:
         error = describe_error(exc)
         log.error(
-            "inbox: entry %d dead-lettered after %d attempt(s): %s", entry.id, attempts, error
+            "inbox: entry %d %s after %d attempt(s): %s",
+            entry.id,
+            "dead-lettered" if state == "dead" else "failed for good",
+            attempts,
+            error,
         )
         payload = entry.payload
         if payload is None and entry.message is not None:
             payload = entry.message.model_dump_json()
         now_ms = int(self._clock() * 1000)
         try:
-            await self._journal.dead_letter(entry.id, attempts, error, payload, now_ms)
+            await self._journal.dead_letter(entry.id, attempts, error, payload, now_ms, state=state)
         except Exception as err:
             log.error("inbox: could not dead-letter entry %d: %s", entry.id, describe_error(err))
         self.counters.dead_lettered += 1
+        if state == "failed":
+            self.counters.failed += 1
+        elif entry.message is not None:
+            key = (entry.message.channel, entry.message.account_id)
+            self.dead_counts[key] = self.dead_counts.get(key, 0) + 1
 
     # ------------------------------------------------------------------ maintenance
     async def prune(self) -> int:

@@ -8,7 +8,9 @@ what is written.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,14 +96,61 @@ class Journal:
 
         return await self.store.write(insert)
 
-    async def pending(self) -> list[sqlite3.Row]:
-        """The rows not yet done or dead, oldest first (id, lane, payload, attempts)."""
+    async def pending(self, ids: Sequence[int] | None = None) -> list[sqlite3.Row]:
+        """The rows not yet done or dead (of ``ids``, or all), oldest first (id, lane,
+        payload, attempts, admitted_at_ms)."""
+        wanted = None if ids is None else json.dumps([int(i) for i in ids])
         return await self.store.read(
             lambda conn: conn.execute(
-                "SELECT id, lane, payload, attempts FROM inbox_entries"
-                " WHERE state = 'pending' ORDER BY id"
+                "SELECT id, lane, payload, attempts, admitted_at_ms FROM inbox_entries"
+                " WHERE state = 'pending'"
+                " AND (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) ORDER BY id",
+                (wanted,),
             ).fetchall()
         )
+
+    async def requeue(self, ids: Sequence[int] | None, *, all_dead: bool, now_ms: int) -> list[int]:
+        """Make dead or failed rows pending again (their payload back from the dead letters,
+        attempts and age restarted); return the ids that were requeued."""
+        wanted = json.dumps([int(i) for i in ids or ()])
+
+        def write(conn: sqlite3.Connection) -> list[int]:
+            if all_dead:
+                rows = conn.execute(
+                    "SELECT id FROM inbox_entries WHERE state = 'dead' ORDER BY id"
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT id FROM inbox_entries WHERE state IN ('dead', 'failed')"
+                    " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                    (wanted,),
+                ).fetchall()
+            done: list[int] = []
+            for (entry_id,) in rows:
+                payload = conn.execute(
+                    "SELECT payload FROM inbox_dead_letters WHERE entry_id = ?", (entry_id,)
+                ).fetchone()
+                if payload is None or payload[0] is None:
+                    continue  # pruned: nothing left to process
+                conn.execute(
+                    "UPDATE inbox_entries SET state = 'pending', payload = ?, attempts = 0,"
+                    " admitted_at_ms = ?, finished_at_ms = NULL WHERE id = ?",
+                    (payload[0], now_ms, entry_id),
+                )
+                conn.execute("DELETE FROM inbox_dead_letters WHERE entry_id = ?", (entry_id,))
+                done.append(int(entry_id))
+            return done
+
+        result: list[int] = await self.store.write(write)
+        return result
+
+    async def dead_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, account id) -> rows in state ``dead``."""
+        rows = await self.store.fetchall(
+            "SELECT channel, account_id, COUNT(*) AS n FROM inbox_entries"
+            " WHERE state = 'dead' GROUP BY channel, account_id"
+        )
+        return {(row["channel"], row["account_id"]): int(row["n"]) for row in rows}
 
     async def record_attempt(self, entry_id: int, attempts: int, error: str) -> None:
         """Note a failed attempt on a row that will be retried."""
@@ -113,9 +162,19 @@ class Journal:
         )
 
     async def dead_letter(
-        self, entry_id: int, attempts: int, error: str, payload: str | None, now_ms: int
+        self,
+        entry_id: int,
+        attempts: int,
+        error: str,
+        payload: str | None,
+        now_ms: int,
+        *,
+        state: str = "dead",
     ) -> None:
-        """Copy a row to the dead letters and close it, in one transaction."""
+        """Copy a row to the dead letters and close it, in one transaction.
+
+        ``state`` is ``dead`` (its retry window ran out) or ``failed`` (an error that no
+        retry can fix)."""
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -127,9 +186,9 @@ class Journal:
                 (attempts, error, payload, now_ms, entry_id),
             )
             conn.execute(
-                "UPDATE inbox_entries SET state = 'dead', payload = NULL, attempts = ?,"
+                "UPDATE inbox_entries SET state = ?, payload = NULL, attempts = ?,"
                 " last_error = ?, finished_at_ms = ? WHERE id = ?",
-                (attempts, error, now_ms, entry_id),
+                (state, attempts, error, now_ms, entry_id),
             )
 
         await self.store.write(write)

@@ -13,25 +13,24 @@
    with the channel's typing indicator (its ``presence`` capability) kept alive meanwhile.
 3. every payload the agent yields is normalised (``NO_REPLY`` suppressed, response prefix),
    chunked with ``chunk_text`` and sent serially in order, one ``channel.send`` per chunk (media
-   on the first). Each chunk is recorded in ``pipeline_deliveries`` under
-   (channel, account, message id, seq) right after it went out.
+   on the first), by :class:`~zalogate.core.delivery.Deliverer`: each chunk's intent and
+   outcome go to the outbox log at once and to ``pipeline_deliveries`` right after.
 
 Errors propagate, so the inbox retries (or dead-letters) the message. On a retry or a replay
-after a crash, chunks already recorded as sent are skipped: a reply is delivered at least
-once, and twice only if the process died between Zalo accepting a chunk and the record of it
-being committed (a window of one SQLite commit). A partial receipt (some pieces out, then a
-failure) is recorded with the ids that did go out and raised as a retryable
+after a crash, chunks already confirmed are skipped and a chunk whose send was cut off or
+ended unknown is resent at most once (``resend_unknown``); a reply is sent twice only when
+the process died (or the answer was lost) during that chunk's call. A partial receipt (some
+pieces out, then a failure) is recorded with the ids that did go out and raised as a retryable
 :class:`~zalogate.core.errors.DeliveryError`; the retry does not repeat that chunk.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from zalogate.core.access import (
@@ -44,7 +43,11 @@ from zalogate.core.access import (
 )
 from zalogate.core.agent import Agent, AgentTool, Turn
 from zalogate.core.chunking import chunk_text
-from zalogate.core.errors import DeliveryError, NonRetryableError, describe_error
+from zalogate.core.delivery import Deliverer, record_delivery, reply_target
+from zalogate.core.errors import (
+    NonRetryableError,
+    describe_error,
+)
 from zalogate.core.history import (
     GroupHistory,
     HistoryEntry,
@@ -54,6 +57,7 @@ from zalogate.core.history import (
 )
 from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
+from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
 from zalogate.core.pairing import PairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
 from zalogate.core.sessions import legacy_dm_key, session_key
@@ -123,6 +127,14 @@ class PipelineCounters:
     chunks_sent: int = 0
     chunks_already_sent: int = 0
     delivery_failures: int = 0
+    ambiguous: int = 0
+    """Sends whose outcome is unknown (reset after the request was written, read timeout)."""
+    resends: int = 0
+    """Chunks sent again because an earlier send's outcome was unknown (at most once each)."""
+    abandoned: int = 0
+    """Ambiguous chunks not sent again (policy ``never``, or a resend that was unknown too)."""
+    unrecorded: int = 0
+    """Delivery records the store could not write (e.g. a full disk); nothing was resent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +179,6 @@ def media_placeholder(kind: str, placeholder: str | None = None) -> str:
     return f"<media:{name if name in _PLACEHOLDER_KINDS else 'document'}>"
 
 
-def reply_target(message: InboundMessage) -> str:
-    """Where replies to ``message`` go: ``group:<id>`` for groups, else the chat id."""
-    return f"group:{message.chat_id}" if message.is_group else message.chat_id
-
-
 def _message_text(message: InboundMessage) -> str:
     text = message.text.strip()
     if text:
@@ -184,109 +191,6 @@ def _message_text(message: InboundMessage) -> str:
 
 def _sender_label(message: InboundMessage) -> str:
     return (message.sender_name or "").strip() or message.sender_id
-
-
-def _json_ids(ids: Sequence[str]) -> str:
-    """``json.dumps(list(ids))`` without building an encoder per call (a hot path)."""
-    return "[" + ", ".join(map(encode_basestring_ascii, ids)) + "]"
-
-
-class _Deliverer:
-    """Sends chunks in order and records each one; skips chunks recorded before."""
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        message: InboundMessage,
-        channel: Channel,
-        account: ChannelAccount,
-        already_sent: frozenset[int],
-    ) -> None:
-        self.pipeline = pipeline
-        self.message = message
-        self.channel = channel
-        self.account = account
-        self.target = reply_target(message)
-        self.already_sent = already_sent
-        self.seq = 0
-        self.message_ids: list[str] = []
-
-    async def send(self, reply: ReplyPayload) -> None:
-        seq = self.seq
-        self.seq += 1
-        counters = self.pipeline.counters
-        if seq in self.already_sent:
-            counters.chunks_already_sent += 1
-            return
-        try:
-            receipt = await self.channel.send(self.account, self.target, reply)
-        except DeliveryError as exc:
-            counters.delivery_failures += 1
-            status = "partial" if exc.partial_ids else "failed"
-            await self.record(seq, status, exc.partial_ids, describe_error(exc))
-            raise
-        except Exception as exc:
-            counters.delivery_failures += 1
-            await self.record(seq, "failed", (), describe_error(exc))
-            raise
-        ids = tuple(receipt.message_ids)
-        self.message_ids.extend(ids)
-        delivered = self.pipeline.on_delivered
-        if ids and delivered is not None:
-            delivered(self.message.channel, self.account.account_id)
-        if receipt.partial:
-            counters.delivery_failures += 1
-            error = receipt.error or "partial delivery"
-            await self.record(seq, "partial", ids, error)
-            raise DeliveryError(error, retryable=True, partial_ids=ids)
-        await self.record(seq, "sent", ids, None)
-        counters.chunks_sent += 1
-
-    async def record(self, seq: int, status: str, ids: Sequence[str], error: str | None) -> None:
-        m = self.message
-        await record_delivery(
-            self.pipeline.store,
-            (m.channel, m.account_id, m.message_id, seq),
-            self.target,
-            status,
-            ids,
-            error,
-            at_ms=int(self.pipeline.clock() * 1000),
-        )
-
-
-async def record_delivery(
-    store: Store,
-    key: tuple[str, str, str, int],
-    target: str,
-    status: str,
-    ids: Sequence[str],
-    error: str | None,
-    *,
-    at_ms: int,
-) -> None:
-    """Write (or replace) one ``pipeline_deliveries`` row.
-
-    Args:
-        store: The shared store.
-        key: ``(channel, account_id, message_id, seq)``: which chunk of which message.
-        target: Where it was sent.
-        status: ``sent``, ``partial`` or ``failed``.
-        ids: The message ids Zalo gave back.
-        error: What went wrong (already redacted), or None.
-        at_ms: When, in ms since the epoch.
-    """
-    params = (*key, target, status, _json_ids(ids), error, at_ms)
-
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO pipeline_deliveries (channel, account_id, message_id,"
-            " seq, target, status, message_ids, error, created_at_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params,
-        )
-
-    await store.write(write)
 
 
 class Pipeline:
@@ -308,6 +212,10 @@ class Pipeline:
             :func:`~zalogate.core.sessions.legacy_dm_key`); None: legacy keys are not reused.
         on_delivered: Called with ``(channel, account id)`` after a chunk went out (the
             gateway stamps the account's last outbound).
+        outbox: The outbox log (default: ``outbox.log`` next to the store's database).
+        resend_unknown: Send a chunk whose outcome is unknown once more (default) or never.
+        on_send_failed: Called with ``(channel, account id, error)`` when a send failed (the
+            gateway shows the account ``degraded`` until a send works again).
         paused: True when an operator has taken the message's conversation over (it is then
             recorded there and not answered; see :mod:`zalogate.core.takeover`).
         select_agent: Picks the agent of a message (default: ``agent``, with the session
@@ -333,6 +241,9 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sessions: SessionIndex | None = None,
         on_delivered: Callable[[str, str], None] | None = None,
+        outbox: Outbox | None = None,
+        resend_unknown: bool = True,
+        on_send_failed: Callable[[str, str, str], None] | None = None,
         paused: PausedCheck | None = None,
         select_agent: AgentSelector | None = None,
     ) -> None:
@@ -351,6 +262,9 @@ class Pipeline:
         self.counters = PipelineCounters()
         self.sessions = sessions
         self.on_delivered = on_delivered
+        self.outbox = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
+        self.resend_unknown = resend_unknown
+        self.on_send_failed = on_send_failed
         self.paused = paused
         self.select_agent = select_agent
         # Session keys whose legacy twin had no transcript: nothing writes legacy
@@ -378,16 +292,21 @@ class Pipeline:
                     return account
         raise NonRetryableError(f"no account {message.account_id!r} in channel {message.channel!r}")
 
-    async def _already_sent(self, message: InboundMessage) -> frozenset[int]:
+    async def _chunk_statuses(self, message: InboundMessage) -> dict[int, str]:
+        """seq -> the last status of each chunk of ``message``'s reply sent before."""
+        key = (message.channel, message.account_id, message.message_id)
         context = current_entry.get()
-        if context is not None and context.fresh:
-            return frozenset()  # first attempt of a new message: nothing was sent yet
-        rows = await self.store.fetchall(
-            "SELECT seq FROM pipeline_deliveries WHERE channel = ? AND account_id = ?"
-            " AND message_id = ? AND status IN ('sent', 'partial')",
-            (message.channel, message.account_id, message.message_id),
-        )
-        return frozenset(int(row["seq"]) for row in rows)
+        statuses: dict[int, str] = {}
+        if context is None or not context.fresh:  # first attempt of a new message: none
+            rows = await self.store.fetchall(
+                "SELECT seq, status FROM pipeline_deliveries WHERE channel = ?"
+                " AND account_id = ? AND message_id = ?",
+                key,
+            )
+            statuses = {int(row["seq"]): str(row["status"]) for row in rows}
+        if self.outbox.has(key):  # newer than the store's rows (written before them)
+            statuses.update((seq, st) for seq, (st, _ids) in self.outbox.statuses(key).items())
+        return statuses
 
     def _typing_callback(
         self, channel: Channel, account: ChannelAccount, target: str
@@ -538,13 +457,15 @@ class Pipeline:
             timestamp_ms=message.timestamp_ms,
             history=tuple(pending),
         )
-        deliverer = _Deliverer(self, message, channel, account, await self._already_sent(message))
+        statuses = await self._chunk_statuses(message)
+        deliverer = Deliverer(self, message, channel, account, statuses)
         typing = self._typing_callback(channel, account, deliverer.target)
         async with typing_keepalive(typing, self.typing_interval) as presence:
             async for payload in agent.respond(turn):
                 with presence.sending():
                     for piece in self._pieces(payload, policy, account, channel):
                         await deliverer.send(piece)
+        deliverer.finish()
         if history_key is not None and pending:
             await self.history.clear(history_key)
         self.counters.replied += 1
@@ -640,11 +561,12 @@ class Pipeline:
             return Outcome("challenged", "pairing_capped")
         if not result.created:
             return Outcome("challenged", "pairing_pending")
-        deliverer = _Deliverer(self, message, channel, account, frozenset())
+        deliverer = Deliverer(self, message, channel, account, {})
         text = pairing_challenge_text(message.channel, message.sender_id, result.code)
         try:
             await deliverer.send(ReplyPayload(text=text))
         except Exception as exc:
+            deliverer.finish()
             log.warning(
                 "%s: could not send the pairing code to %s (account %s): %s",
                 message.channel,
@@ -653,6 +575,7 @@ class Pipeline:
                 describe_error(exc),
             )
             return Outcome("challenged", "pairing_send_failed")
+        deliverer.finish()
         log.info(
             "pairing code issued to %s sender %s (account %s)",
             message.channel,

@@ -13,6 +13,8 @@ A running gateway restarts or stops one channel account on request:
   200 with the delivery receipt (``{ok, channel, accountId, target, messageIds}``); 400 for a
   bad body, 404 unknown account, 409 account not running, 502 Zalo refused the send (with the
   ``messageIds`` that went out before the failure).
+* ``POST /control/inbox/retry`` — put dead or failed inbox messages back in the queue (body:
+  ``{"ids": [1, 2]}`` or ``{"allDead": true}``); 200 with ``{ok, requeued}``.
 
 Requests need ``Authorization: Bearer <token>``. The gateway makes a new token at every start
 (:func:`new_token`), writes it to ``<state dir>/gateway.token`` (mode 0600 from the first byte)
@@ -32,7 +34,7 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,11 +50,13 @@ from zalogate.store import write_private_file
 __all__ = [
     "ACTIONS",
     "CONTROL_PREFIX",
+    "INBOX_RETRY_PATH",
     "TOKEN_FILENAME",
     "AccountControl",
     "ControlError",
     "ControlResult",
     "ControlUnavailableError",
+    "InboxControl",
     "MessageControl",
     "MessageRequest",
     "SendRefusedError",
@@ -62,6 +66,7 @@ __all__ = [
     "bearer_matches",
     "client_refusal",
     "deliver",
+    "inbox_retry",
     "is_control_path",
     "message_path",
     "new_token",
@@ -76,6 +81,7 @@ CONTROL_PREFIX = "/control"
 """Reserved on the gateway's HTTP server: no channel may mount a route at or below it."""
 TOKEN_FILENAME = "gateway.token"  # noqa: S105 - a file name
 ACTIONS = ("restart", "stop")
+INBOX_RETRY_PATH = CONTROL_PREFIX + "/inbox/retry"
 DEFAULT_TIMEOUT = 20.0
 """Seconds a client waits for an answer (a stop waits for the monitor to finish)."""
 MESSAGE_TIMEOUT = 300.0
@@ -199,6 +205,14 @@ class MessageRequest:
             link=link.strip() if link else None,
             reply_to=reply_to or None,
         )
+
+
+class InboxControl(Protocol):
+    """What the inbox control route needs from the running gateway."""
+
+    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Requeue dead/failed inbox entries; return how many."""
+        ...
 
 
 class MessageControl(Protocol):
@@ -448,6 +462,32 @@ async def send_message(
         detail=detail,
         message_ids=sent,
     )
+
+
+async def inbox_retry(
+    base_url: str,
+    token: str,
+    ids: Sequence[int] = (),
+    *,
+    all_dead: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT,
+) -> int:
+    """Ask the gateway at ``base_url`` to requeue inbox entries; return how many it did.
+
+    Raises:
+        ControlError: No gateway answered (``unreachable``) or it refused the request.
+    """
+    body = {"ids": [int(i) for i in ids], "allDead": all_dead}
+    status, answer = await _post(
+        base_url, INBOX_RETRY_PATH, token, body, timeout_s, may_have_acted=False
+    )
+    requeued = answer.get("requeued") if answer is not None else None
+    if status != 200 or not isinstance(requeued, int):
+        raise ControlError(
+            f"the gateway at {base_url} refused to retry inbox entries: {_refusal(status, answer)}",
+            status_code=status,
+        )
+    return requeued
 
 
 async def _post(

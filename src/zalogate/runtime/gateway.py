@@ -31,6 +31,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,6 +48,7 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.schedules import ScheduleStore
 from zalogate.core.takeover import Takeover
@@ -197,12 +200,13 @@ class Gateway:
         self.http = HttpServer(
             str(host),
             DEFAULT_PORT if port is None else int(port),
-            status=self.status_board.snapshot,
+            status=self.status,
             shutdown_timeout=max(0.2, shutdown_timeout * 0.15),
         )
         self.store: Store | None = None
         self.agent: Any = None
         self.inbox: InboxLike | None = None
+        self._ready = False
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
         self.metrics: GatewayMetrics | None = None
@@ -230,8 +234,12 @@ class Gateway:
         return self._stop.is_set()
 
     def status(self) -> list[AccountStatus]:
-        """A snapshot of every supervised account."""
-        return self.status_board.snapshot()
+        """A snapshot of every supervised account (with its dead letters)."""
+        records = self.status_board.snapshot()
+        if not isinstance(self.inbox, Inbox) or not self.inbox.dead_counts:
+            return records
+        dead = self.inbox.dead_counts
+        return [replace(r, dead_letters=dead.get((r.channel, r.account), 0)) for r in records]
 
     def request_stop(self) -> None:
         """Ask the gateway to stop; :meth:`wait` returns and ``__aexit__`` shuts down."""
@@ -326,7 +334,10 @@ class Gateway:
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
         )
-        inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
+        if self._inbox_factory is not None:
+            inbox = self.inbox = self._inbox_factory(store, handler)
+        else:
+            inbox = self.inbox = default_inbox(store, handler, self.config)
         admitter = _TrackingAdmitter(inbox, self.status_board, metrics)
 
         sources = (
@@ -343,6 +354,9 @@ class Gateway:
                 register_secret_values(account.settings)
         wiring.channels.update(self.channels)
 
+        # Until every account has started (and mounted its webhook), an unserved path
+        # answers 503 so that Zalo retries, never 404.
+        self.http.set_warming(self._warming)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
         # Runs after the inbox stopped (its handlers still send through the channels).
@@ -366,13 +380,14 @@ class Gateway:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
         self._enable_console(stack)
+        self._ready = True
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
 
     def _enable_control(self, stack: contextlib.AsyncExitStack) -> None:
         """Serve the control endpoint with a fresh token, written to ``gateway.token``."""
         token = new_token()
         register_secret(token)  # never in a log line, whatever logs it
-        self.http.enable_control(self, token, messages=self)
+        self.http.enable_control(self, token, messages=self, inbox=self)
         stack.callback(self.http.disable_control)
         try:
             write_token_file(self.state_dir, token)
@@ -400,18 +415,6 @@ class Gateway:
         stack.callback(self.http.serve_console, None, None)
         stack.push_async_callback(console.aclose)
 
-    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
-        """Admit dead-lettered messages again (``ids``, or every one); how many."""
-        from zalogate.core.inbox_admin import take_dead_letters
-
-        if self.store is None or self.inbox is None:
-            raise ControlUnavailableError("the gateway is not running")
-        payloads = await take_dead_letters(self.store, list(ids or []), all_dead=all_dead)
-        for payload in payloads:
-            await self.inbox.admit(InboundMessage.model_validate_json(payload))
-        log.info("inbox: %d dead letter(s) admitted again", len(payloads))
-        return len(payloads)
-
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):
             return source
@@ -425,10 +428,20 @@ class Gateway:
             routes=self.http,
             logger=logging.getLogger(f"zalogate.channels.{source.id}"),
             extras={"status": self.status_board},
+            health=partial(self._monitor_health, source.id),
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)
         return channel
+
+    def _monitor_health(self, channel: str, account_id: str, error: str | None) -> None:
+        self.status_board.report(channel, account_id, "monitor", error)
+
+    def _warming(self) -> bool:
+        if not self._ready:
+            return True
+        waiting = (AccountState.STARTING, AccountState.BACKOFF)
+        return any(record.state in waiting for record in self.status_board.snapshot())
 
     # -- account control ------------------------------------------------------------------
 
@@ -445,6 +458,21 @@ class Gateway:
             ControlUnavailableError: The gateway is stopping, or the old monitor did not stop.
         """
         return await self.supervisor.restart(self._monitor_for(channel, account_id))
+
+    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Put dead or failed inbox entries (``ids``, or every dead one) back in the queue;
+        the running inbox processes them at once. Returns how many were requeued.
+
+        Raises:
+            ControlUnavailableError: The gateway has no store (not started, or stopping).
+        """
+        from zalogate.core.inbox_admin import requeue_entries
+
+        if isinstance(self.inbox, Inbox):
+            return await self.inbox.retry(ids, all_dead=all_dead)
+        if self.store is None or self.stopping:
+            raise ControlUnavailableError("the gateway is not running")
+        return await requeue_entries(self.store, ids, all_dead=all_dead)
 
     async def stop_account(
         self, channel: str, account_id: str, *, reason: str | None = None

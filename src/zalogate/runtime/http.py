@@ -9,6 +9,12 @@ request scope unchanged, with the full path), ``unmount(path)`` removes it. Anyt
 and a root mount (``/``) never receives them. The server binds its socket itself, so port 0
 works and :attr:`HttpServer.port` is the real port, and a busy port fails ``start()`` with an
 ordinary ``OSError``.
+
+Abuse limits (:mod:`zalogate.runtime.http_guard`): a connection must send a request head
+within 8 s, at most 256 connections per client address and 768 in all (the oldest idle one
+is closed to make room), keep-alive connections close after 5 s idle. While the gateway is
+still starting (``warming``), a path nothing serves yet answers 503 with ``Retry-After: 1``
+instead of 404, so that Zalo retries a webhook delivery that came too early.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from zalogate.runtime.control import (
     CONTROL_PREFIX,
     AccountControl,
     ControlUnavailableError,
+    InboxControl,
     MessageControl,
     MessageRequest,
     SendRefusedError,
@@ -46,6 +53,7 @@ from zalogate.runtime.control import (
     is_control_path,
 )
 from zalogate.runtime.endpoint import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH
+from zalogate.runtime.http_guard import ConnectionGuard, guarded_protocol
 from zalogate.runtime.logging import redact
 from zalogate.runtime.status import AccountStatus
 
@@ -90,6 +98,7 @@ class _Router:
 
     def __init__(self, fallback: ASGIApp) -> None:
         self._fallback = fallback
+        self.warming: Callable[[], bool] = lambda: False
         self._mounts: dict[str, ASGIApp] = {}
         self._names: dict[str, str | None] = {}
         self._resolved: dict[str, ASGIApp | None] = {}
@@ -147,8 +156,26 @@ class _Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = None
         if scope["type"] in ("http", "websocket"):
-            app = self.resolve(scope.get("path", "/"))
+            path = scope.get("path", "/")
+            app = self.resolve(path)
+            if app is None and self.warming() and not _builtin(path):
+                app = _starting
         await (app or self._fallback)(scope, receive, send)
+
+
+def _builtin(path: str) -> bool:
+    return path == HEALTH_PATH or is_control_path(path)
+
+
+async def _starting(scope: Scope, receive: Receive, send: Send) -> None:
+    """503 for a path that may be mounted in a moment (a webhook while its account starts)."""
+    if scope["type"] != "http":
+        return
+    body = b"Service Unavailable: starting"
+    headers = [(b"content-type", b"text/plain"), (b"retry-after", b"1")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -176,6 +203,7 @@ class HttpServer:
         port: Port to bind; 0 picks a free one (read it from :attr:`port` after ``start``).
         status: Returns the account records shown by ``/healthz``.
         shutdown_timeout: Seconds to let open requests finish on ``stop``.
+        guard: Connection limits (default: :class:`ConnectionGuard`'s).
     """
 
     def __init__(
@@ -185,6 +213,7 @@ class HttpServer:
         *,
         status: StatusSource | None = None,
         shutdown_timeout: float = 5.0,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -193,6 +222,7 @@ class HttpServer:
         self._shutdown_timeout = shutdown_timeout
         self._control: AccountControl | None = None
         self._messages: MessageControl | None = None
+        self._inbox: InboxControl | None = None
         self._control_token = ""
         self._health: dict[str, Callable[[], Any]] = {}
         builtin = Starlette(
@@ -204,6 +234,7 @@ class HttpServer:
             ]
         )
         self._router = _Router(builtin)
+        self.guard = guard or ConnectionGuard()
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -237,6 +268,10 @@ class HttpServer:
         self._router.mount(path, app, name=name)
         log.debug("mounted %s (%s)", _normalise(path), name or "unnamed")
 
+    def set_warming(self, warming: Callable[[], bool]) -> None:
+        """While ``warming()`` is true, unserved paths answer 503 (``Retry-After: 1``)."""
+        self._router.warming = warming
+
     def unmount(self, path: str) -> None:
         """Stop serving ``path``; no error if it is not mounted."""
         self._router.unmount(path)
@@ -258,17 +293,25 @@ class HttpServer:
         self._health[name] = source
 
     def enable_control(
-        self, control: AccountControl, token: str, *, messages: MessageControl | None = None
+        self,
+        control: AccountControl,
+        token: str,
+        *,
+        messages: MessageControl | None = None,
+        inbox: InboxControl | None = None,
     ) -> None:
         """Serve the control endpoint for ``control``, for requests bearing ``token``;
-        ``messages`` also serves ``POST /control/messages/{channel}/{account}``."""
+        ``messages`` also serves ``POST /control/messages/{channel}/{account}``, ``inbox``
+        ``POST /control/inbox/retry``."""
         if not token:
             raise ValueError("the control endpoint needs a token")
         self._control, self._messages, self._control_token = control, messages, token
+        self._inbox = inbox
 
     def disable_control(self) -> None:
         """Stop serving the control endpoint (it answers 404 again)."""
         self._control, self._messages, self._control_token = None, None, ""
+        self._inbox = None
 
     async def start(self) -> None:
         """Bind the socket and serve in a background task; return once it accepts requests.
@@ -297,6 +340,8 @@ class HttpServer:
             # also one ASGI layer less per request.
             proxy_headers=False,
             server_header=False,
+            http=guarded_protocol(self.guard),
+            timeout_keep_alive=5,
             timeout_graceful_shutdown=max(1, math.ceil(self._shutdown_timeout)),
         )
         server = self._server = _EmbeddedServer(config)
@@ -364,7 +409,8 @@ class HttpServer:
         parts = request.url.path.removeprefix(CONTROL_PREFIX).strip("/").split("/")
         is_account = len(parts) == 4 and parts[0] == "accounts"
         is_message = len(parts) == 3 and parts[0] == "messages" and messages is not None
-        if control is None or not (is_account or is_message):
+        inbox = self._inbox if parts == ["inbox", "retry"] else None
+        if control is None or not (is_account or is_message or inbox is not None):
             return _control_error(404, "no such control endpoint")
         if request.method != "POST":
             return _control_error(405, "use POST", headers={"Allow": "POST"})
@@ -374,6 +420,8 @@ class HttpServer:
             )
         if messages is not None and is_message:
             return await self._message_request(messages, parts[1], parts[2], request)
+        if inbox is not None:
+            return await _inbox_retry_request(inbox, request)
         _, channel, account, action = parts  # the ASGI path is already percent-decoded
         if action not in ACTIONS:
             return _control_error(404, f"unknown action {action!r} (use restart or stop)")
@@ -440,6 +488,25 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _inbox_retry_request(inbox: InboxControl, request: Request) -> Response:
+    """``{"ids": [...]}`` or ``{"allDead": true}`` -> ``{"ok": true, "requeued": n}``."""
+    body = await _read_body(request, _MAX_CONTROL_BODY * 16)
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    ids = data.get("ids") if isinstance(data, dict) else None
+    all_dead = isinstance(data, dict) and data.get("allDead") is True
+    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+        return _control_error(400, 'the body must be {"ids": [<entry id>, ...]} or allDead')
+    try:
+        requeued = await inbox.retry_inbox(ids, all_dead=all_dead)
+    except Exception as exc:
+        return _control_failure(exc, "inbox retry")
+    log.info("control: requeued %d inbox entr(y/ies)", requeued)
+    return JSONResponse({"ok": True, "requeued": requeued}, headers=_NO_STORE)
 
 
 def _control_failure(exc: Exception, what: str) -> JSONResponse:

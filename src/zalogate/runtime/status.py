@@ -55,13 +55,27 @@ class AccountStatus:
     restarts: int = 0
     reason: str | None = None
     """Why the account is in its state when it was put there on request (control endpoint)."""
+    degraded_since: int | None = None
+    """Since when (ms) the running monitor reports failures (polls, sends); None: healthy."""
+    dead_letters: int = 0
+    """Messages of this account whose retry window ran out (``zalogate inbox list``)."""
+
+    @property
+    def shown_state(self) -> str:
+        """The state, ``degraded`` for a running monitor that reports failures."""
+        live = (AccountState.RUNNING, AccountState.STARTING)
+        if self.degraded_since is not None and self.state in live:
+            return "degraded"
+        return self.state.value
 
     def to_json(self) -> dict[str, Any]:
         """The record as the ``/healthz`` endpoint and ``--json`` output show it."""
         return {
             "channel": self.channel,
             "account": self.account,
-            "state": self.state.value,
+            "state": self.shown_state,
+            "degradedSince": self.degraded_since,
+            "deadLetters": self.dead_letters,
             "lastError": self.last_error,
             "lastInboundAt": self.last_inbound_at,
             "lastOutboundAt": self.last_outbound_at,
@@ -91,6 +105,8 @@ def _replaced(current: AccountStatus, changes: dict[str, Any]) -> AccountStatus:
         get("last_stop_at", current.last_stop_at),
         get("restarts", current.restarts),
         get("reason", current.reason),
+        get("degraded_since", current.degraded_since),
+        get("dead_letters", current.dead_letters),
     )
 
 
@@ -101,6 +117,7 @@ class StatusBoard:
         self._records: dict[tuple[str, str], AccountStatus] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[AccountStatus], None]] = []
+        self._failing: dict[tuple[str, str], dict[str, int]] = {}
 
     def subscribe(self, listener: Callable[[AccountStatus], None]) -> None:
         """Call ``listener`` with the new record after every change (on the changing thread)."""
@@ -134,6 +151,28 @@ class StatusBoard:
             for listener in list(self._listeners):
                 listener(record)
         return record
+
+    def report(self, channel: str, account: str, source: str, error: str | None) -> None:
+        """A running account's ``source`` (``monitor``, ``send``) failed with ``error``, or
+        (None) works again. The account is ``degraded`` while any source fails, since the
+        first failure; its last error is the newest one."""
+        key = (channel, account)
+        failing = self._failing.get(key)
+        if error is None and (failing is None or source not in failing):
+            return  # the common case: nothing was failing
+        with self._lock:
+            failing = self._failing.setdefault(key, {})
+            if error is None:
+                failing.pop(source, None)
+            elif source not in failing:
+                failing[source] = now_ms()
+            since = min(failing.values()) if failing else None
+            if not failing:
+                del self._failing[key]
+        if error is not None:
+            self.update(channel, account, degraded_since=since, last_error=error)
+        else:
+            self.update(channel, account, degraded_since=since)
 
     def snapshot(self) -> list[AccountStatus]:
         """Every record, in registration order."""

@@ -88,8 +88,13 @@ class GatewayWiring:
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
         self.status.update(channel, account_id, last_outbound_at=now_ms())
+        self.status.report(channel, account_id, "send", None)
         if self.on_outbound is not None:
             self.on_outbound(channel, account_id)
+
+    def record_send_failure(self, channel: str, account_id: str, error: str) -> None:
+        """A reply could not be sent: the account shows ``degraded`` until one goes out."""
+        self.status.report(channel, account_id, "send", f"send failed: {error}")
 
 
 HandlerFactory = Callable[[GatewayWiring], Handler]
@@ -207,6 +212,8 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
+        on_send_failed=wiring.record_send_failure,
+        resend_unknown=config.messages.delivery.resend_unknown == "once",
         paused=wiring.takeover.paused if wiring.takeover is not None else None,
         select_agent=select_agent if router is not None else None,
     )
@@ -214,11 +221,13 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     return pipeline.process
 
 
-def default_inbox(store: Store, handler: Handler) -> InboxLike:
-    """The durable SQLite inbox (``zalogate.core.ingress.Inbox``)."""
-    from zalogate.core.ingress import Inbox
+def default_inbox(store: Store, handler: Handler, config: Any = None) -> InboxLike:
+    """The durable SQLite inbox (``zalogate.core.ingress.Inbox``); ``config`` (the root
+    config) gives its retry window (``messages.delivery.retryWindowSeconds``)."""
+    from zalogate.core.ingress import Inbox, InboxConfig
 
-    return Inbox(store, handler)
+    window = _config_model(config).messages.delivery.retry_window_seconds
+    return Inbox(store, handler, config=InboxConfig(max_age=float(window)))
 
 
 def _config_model(config: Any) -> ZalogateConfig:

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from zalogate.channels.zalo.errors import ZaloConfigError
+from zalogate.channels.zalo.media_host import sniff_image_type
+from zalogate.channels.zalo.outbound import MEDIA_REFUSED_NOTE
 from zalogate.core.channel import ChannelContext
-from zalogate.core.errors import DeliveryError, is_retryable
+from zalogate.core.errors import DeliveryError, FailureKind, is_retryable
 from zalogate.core.model import DeliveryReceipt, ReplyKind, ReplyPayload
 from zalogate.store import Store
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
@@ -129,23 +131,35 @@ async def test_an_unusable_api_url_is_a_delivery_error_and_a_fatal_monitor_error
     assert caught.value.fatal is True
 
 
-@pytest.mark.parametrize(
-    "fault", ["html429", "502", "drop"], ids=["rate-limited", "bad-gateway", "dropped"]
-)
+@pytest.mark.parametrize("fault", ["html429", "502"], ids=["rate-limited", "bad-gateway"])
 async def test_transient_failures_are_retried_and_delivered_once(
     fake: FakeZaloBotApi, make_harness: HarnessFactory, fault: str
 ) -> None:
     if fault == "html429":
         fake.fail_next("sendMessage", 429)
-    elif fault == "502":
-        fake.fail_next("sendMessage", 502)
     else:
-        fake.drop_next("sendMessage")
+        fake.fail_next("sendMessage", 502)
     harness = await make_harness(zalo_config(fake))
     receipt = await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
     assert [r.text for r in fake.sent] == ["hi"]
     assert receipt.message_ids == (fake.sent[0].message_id,)
     assert sum(1 for c in fake.calls if c.method == "sendMessage") == 2
+
+
+@pytest.mark.parametrize("fault", ["drop", "drop_after"])
+async def test_a_reset_after_the_request_was_written_is_delivery_unknown_and_not_resent(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, fault: str
+) -> None:
+    if fault == "drop":
+        fake.drop_next("sendMessage")  # Zalo never saw it; the client cannot tell
+    else:
+        fake.drop_after_next("sendMessage")  # Zalo recorded it
+    harness = await make_harness(zalo_config(fake))
+    with pytest.raises(DeliveryError) as caught:
+        await harness.channel.send(harness.account(), "u1", ReplyPayload(text="hi"))
+    assert caught.value.kind is FailureKind.DELIVERY_UNKNOWN
+    assert sum(1 for c in fake.calls if c.method == "sendMessage") == 1
+    assert len(fake.sent) == (1 if fault == "drop_after" else 0)
 
 
 async def test_client_errors_are_not_retried(
@@ -257,3 +271,25 @@ async def test_a_channel_for_cli_sends_needs_no_inbox_and_no_routes(
 @pytest.fixture(autouse=True)
 def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+
+
+async def test_a_refused_media_url_still_delivers_the_text_with_a_note(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    strict = fast_options(allow_loopback_media=False)
+    harness = await make_harness(zalo_config(fake), options=strict)
+    not_an_image = tmp_path / "notes.bmp"
+    not_an_image.write_text("BM but only text, not a bitmap")
+    for url in ("https://intranet.example/a.png", str(not_an_image)):
+        reply = ReplyPayload(text="here is the report", media_urls=(url,))
+        receipt = await harness.channel.send(harness.account(), "u1", reply)
+        assert len(receipt.message_ids) == 2
+    assert [r.text for r in fake.sent] == ["here is the report", MEDIA_REFUSED_NOTE] * 2
+    assert all(r.photo is None for r in fake.sent)
+
+
+def test_a_text_file_starting_with_bm_is_not_a_bitmap() -> None:
+    assert sniff_image_type(b"BM but only text, not a bitmap at all") is None
+    header = b"BM" + (70).to_bytes(4, "little") + b"\0\0\0\0" + (54).to_bytes(4, "little")
+    bitmap = header + (40).to_bytes(4, "little") + bytes(52)
+    assert sniff_image_type(bitmap) == "image/bmp"

@@ -263,14 +263,14 @@ async def test_failure_after_a_chunk_went_out_is_a_partial_delivery(world: World
 
 
 async def test_delivery_failure_reaches_the_inbox(world: World) -> None:
-    """P20: a send that fails for good fails the message (dead-lettered with the error)."""
+    """P20: a send that fails for good fails the message (state `failed`, with the error)."""
     world.save_session()
     config = world.config(dmPolicy="open", allowFrom=["*"])
     async with world.gateway(config) as (gateway, _):
         await world.fake.wait_for_listener(world.BOT)
         world.fake.fail("api/message/sms", 102, "zalouser send boom", times=None)
         message = await world.fake.user(world.ALICE).says_to(world.BOT, "hi")
-        assert await world.processed(gateway, message) == "dead"
+        assert await world.processed(gateway, message) == "failed"
         assert gateway.store is not None
         row = await gateway.store.fetchone(
             "SELECT last_error FROM inbox_entries WHERE message_id = ?", (message["msgId"],)

@@ -25,6 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from zalogate.backoff import BackoffConfig
@@ -408,6 +409,7 @@ class ZaloChannel(Channel):
                     lambda raw: self.accept_update(zacct, raw),
                     poll_timeout=self.options.poll_timeout or zacct.poll_timeout,
                     backoff=self.options.polling_backoff,
+                    health=partial(self.context.health, zacct.account_id),
                 )
                 await monitor.run(stop)
         finally:

@@ -37,8 +37,9 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
 )
+_BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})
+"""Sizes of the BMP info headers (``BITMAPCOREHEADER`` ... ``BITMAPV5HEADER``)."""
 
 
 class MediaHostError(ValueError):
@@ -52,7 +53,20 @@ def sniff_image_type(content: bytes) -> str | None:
     for signature, mime in _SIGNATURES:
         if content.startswith(signature):
             return mime
+    if _is_bmp(content):
+        return "image/bmp"
     return None
+
+
+def _is_bmp(content: bytes) -> bool:
+    """``BM``, then a file size, reserved zeros, a pixel offset inside the file and a known
+    info header size: a text file that starts with "BM" is not an image."""
+    if len(content) < 26 or content[:2] != b"BM" or content[6:10] != b"\0\0\0\0":
+        return False
+    size = int.from_bytes(content[2:6], "little")
+    offset = int.from_bytes(content[10:14], "little")
+    header = int.from_bytes(content[14:18], "little")
+    return header in _BMP_HEADERS and 14 + header <= offset < len(content) and size >= offset
 
 
 def media_prefix(webhook_path: str) -> str:

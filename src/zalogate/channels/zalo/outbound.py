@@ -35,7 +35,7 @@ from zalogate.botapi import (
 )
 from zalogate.channels.zalo.media_host import HostedMedia, MediaHostError
 from zalogate.core.chunking import chunk_text
-from zalogate.core.errors import DeliveryError, describe_error
+from zalogate.core.errors import DeliveryError, FailureKind, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import TargetError, parse_target
@@ -50,9 +50,13 @@ _T = TypeVar("_T")
 
 
 def is_retryable_send_error(exc: BaseException) -> bool:
-    """429, 5xx (and Zalo's 408), timeouts and connection errors; nothing else."""
+    """429, 5xx (and Zalo's 408), failures to connect; nothing else.
+
+    A transport failure after the request was written (``maybe_sent``: a reset, a read
+    timeout) is not retried here: the message may have gone out, and the pipeline decides
+    whether it is sent once more (``DELIVERY_UNKNOWN``)."""
     if isinstance(exc, TransportError):
-        return True
+        return not exc.maybe_sent
     if isinstance(exc, ApiError):
         return exc.retryable
     return False
@@ -82,6 +86,18 @@ def _local_path(url: str) -> Path | None:
     if text.startswith(("/", "./", "../", "~")) or (not scheme and Path(text).suffix):
         return Path(text).expanduser()
     return None
+
+
+MEDIA_REFUSED_NOTE = "(An attachment of this reply could not be sent.)"
+_REFUSED_MEDIA = (InvalidRequestError, MediaHostError)
+"""A media URL the SSRF guard refuses, a local file that is not an image: not retryable,
+and no reason to drop the reply's text."""
+
+
+def _text_chunks(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    return chunk_text(text, TEXT_LIMIT) if utf16_len(text) > TEXT_LIMIT else [text]
 
 
 class _SendFailedError(Exception):
@@ -157,15 +173,32 @@ class ZaloSender:
         try:
             if media:
                 caption, overflow = _split_caption(text)
-                for index, url in enumerate(media):
-                    photo, hosted = self._photo_url(url, host, max_media_bytes)
-                    first = caption if index == 0 and caption else None
-                    send = partial(bot.send_photo, chat_id, photo, first, trusted_url=hosted)
-                    result = await self._call(send)
+                captioned = 0
+                refused: list[_SendFailedError] = []
+                for url in media:
+                    first = caption if caption and not captioned else None
+                    try:
+                        photo, hosted = self._photo_url(url, host, max_media_bytes)
+                        send = partial(bot.send_photo, chat_id, photo, first, trusted_url=hosted)
+                        result = await self._call(send)
+                    except _SendFailedError as failure:
+                        if not isinstance(failure.cause, _REFUSED_MEDIA) or not text.strip():
+                            raise  # a reply that is only media fails as a whole
+                        # The URL guard or the type check said no: the text still goes out.
+                        log.warning(
+                            "[%s] Zalo reply media refused, sending the text without it: %s",
+                            self.account_id,
+                            describe_error(failure.cause),
+                        )
+                        refused.append(failure)
+                        continue
+                    captioned += first is not None
                     sent.append(_message_id(result))
-                chunks = overflow
+                chunks = overflow if captioned else _text_chunks(text)
+                if refused:
+                    chunks = [*chunks, MEDIA_REFUSED_NOTE]
             else:
-                chunks = chunk_text(text, TEXT_LIMIT) if utf16_len(text) > TEXT_LIMIT else [text]
+                chunks = _text_chunks(text)
             for chunk in chunks:
                 result = await self._call(partial(bot.send_message, chat_id, chunk))
                 sent.append(_message_id(result))
@@ -197,6 +230,8 @@ class ZaloSender:
         log.warning("[%s] Zalo %s reply failed: %s", self.account_id, reply.kind.value, error)
         if sent:
             return DeliveryReceipt(message_ids=tuple(sent), partial=True, error=error)
+        if isinstance(cause, TransportError) and cause.maybe_sent:
+            raise DeliveryError(error, kind=FailureKind.DELIVERY_UNKNOWN) from cause
         raise DeliveryError(error, retryable=is_retryable_send_error(cause)) from cause
 
 

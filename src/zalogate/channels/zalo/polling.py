@@ -78,6 +78,8 @@ class PollingMonitor:
             with backoff before the next poll).
         poll_timeout: Seconds Zalo may hold a poll.
         backoff: Delays after a failed poll.
+        health: Told each failed poll's error, and None once a poll works again (the
+            account shows ``degraded`` meanwhile).
     """
 
     def __init__(
@@ -88,12 +90,15 @@ class PollingMonitor:
         *,
         poll_timeout: int = 30,
         backoff: BackoffConfig | None = None,
+        health: Callable[[str | None], None] | None = None,
     ) -> None:
         self.bot = bot
         self.account_id = account_id
         self.sink = sink
         self.poll_timeout = poll_timeout
         self.backoff = Backoff(backoff or BackoffConfig(min_delay=1.0, max_delay=30.0))
+        self.health = health
+        self._failing = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Clear a stale webhook, then poll until ``stop`` is set."""
@@ -134,10 +139,17 @@ class PollingMonitor:
             ) from None
         except ZaloBotError as exc:
             log.warning("[%s] Zalo polling error: %s", self.account_id, exc)
+            self._failing = True
+            if self.health is not None:
+                self.health(f"polling: {exc}")
             if await self.backoff.sleep(stop):
                 raise _StoppedError from None
             return
         self.backoff.reset()
+        if self._failing:
+            self._failing = False
+            if self.health is not None:
+                self.health(None)
         if update is None:
             return  # an empty poll: poll again at once
         await self._deliver(update.to_wire(), stop)

@@ -11,11 +11,13 @@ Checks and answers, in this order (``zalo-bot-api.md`` §2.2; plain-text bodies)
    path: no match -> 401 ``unauthorized``; more than one (two accounts, same secret) -> 401
    ``ambiguous webhook target`` and no account sees the event;
 5. a content type other than ``application/json`` or ``*/*+json`` -> 415;
-6. a body over 1 MiB -> 413; a body that does not arrive within ``body_timeout`` (30 s) -> 408;
+6. a body over 1 MiB -> 413; a body that does not arrive within ``body_timeout`` (10 s) -> 408;
 7. an empty body, invalid JSON, a non-object, or no ``message.message_id`` /
    ``message.chat.id`` -> 400 ``Bad Request``;
-8. the update is admitted to the durable inbox (3 attempts, 0/100/300 ms apart); if that
-   fails -> 500 ``Internal Server Error`` so that Zalo delivers it again;
+8. the update is admitted to the durable inbox (3 attempts, 0/100/300 ms apart); if the
+   journal write fails -> 500 ``Internal Server Error`` so that Zalo delivers it again; an
+   update the channel cannot turn into a message -> 400 (a redelivery would fail alike).
+   Lone UTF-16 surrogates in strings (valid JSON, not storable) become U+FFFD first;
 9. 200 ``ok`` — only after the admission is durable (duplicates too).
 
 Every 1st and 25th answer per path and status among 400/401/408/413/415/429 is logged as an
@@ -29,7 +31,9 @@ import hashlib
 import ipaddress
 import json
 import logging
+import re
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -39,6 +43,7 @@ from typing import Any
 from zalogate.channels.zalo.inbound import InvalidUpdateError, unwrap_update
 from zalogate.core.channel import Receive, RouteRegistrar, Scope, Send
 from zalogate.core.errors import describe_error
+from zalogate.store import StoreError
 
 __all__ = [
     "ANOMALY_STATUSES",
@@ -70,7 +75,7 @@ class WebhookOptions:
     rate_window: float = 60.0
     rate_max_keys: int = 4096
     body_limit: int = MAX_BODY_BYTES
-    body_timeout: float = 30.0
+    body_timeout: float = 10.0
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks (``10.0.0.0/8``) whose forwarded-for headers are believed."""
     admit_delays: tuple[float, ...] = _ADMIT_DELAYS
@@ -329,13 +334,17 @@ class WebhookEndpoint:
         except _DisconnectedError:
             return
         try:
-            update = unwrap_update(json.loads(body)) if body.strip() else None
+            update = unwrap_update(_parse_body(body)) if body.strip() else None
         except (ValueError, RecursionError, InvalidUpdateError):
             update = None
         if update is None:
             await self._fail(send, 400, "Bad Request")
             return
-        if not await self._admit(target, update):
+        admitted = await self._admit(target, update)
+        if admitted is None:  # the update itself cannot be taken in: a redelivery won't help
+            await self._fail(send, 400, "Bad Request")
+            return
+        if not admitted:
             await _answer(send, 500, "Internal Server Error")
             return
         await _answer(send, 200, "ok")
@@ -383,7 +392,9 @@ class WebhookEndpoint:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _admit(self, target: WebhookTarget, update: dict[str, Any]) -> bool:
+    async def _admit(self, target: WebhookTarget, update: dict[str, Any]) -> bool | None:
+        """True once admitted; False when the journal write kept failing (500: Zalo
+        redelivers); None when the update itself is refused (400)."""
         error: BaseException | None = None
         for delay in self.options.admit_delays:
             if delay:
@@ -393,14 +404,47 @@ class WebhookEndpoint:
                 return True
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except _STORE_ERRORS as exc:
                 error = exc
+            except Exception as exc:
+                log.warning(
+                    "[%s] Zalo webhook update refused: %s", target.account_id, describe_error(exc)
+                )
+                return None
         log.error(
             "[%s] Zalo webhook admission failed: %s",
             target.account_id,
             describe_error(error) if error else "unknown error",
         )
         return False
+
+
+_STORE_ERRORS = (sqlite3.Error, StoreError, OSError)
+"""Failures of the journal write: the only ones answered 500 (Zalo delivers again)."""
+
+
+def _parse_body(body: bytes) -> Any:
+    """``json.loads``, with lone UTF-16 surrogates (valid JSON: ``"\\ud800"``) replaced by
+    U+FFFD: they cannot be stored or sent, and refusing them would lose the message."""
+    data = json.loads(body)
+    if b"\\u" in body:
+        return _without_surrogates(data)
+    return data
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class WebhookRegistry:

@@ -38,7 +38,9 @@ Behaviour, and where it comes from:
 
 Faults: ``fail_next`` (HTTP error; 429/502/503/504 come as nginx HTML pages), ``error_next``
 (``ok: false`` with HTTP 200), ``timeout_next`` (hold the request until the client gives up) and
-``drop_next`` (close the connection without an answer).
+``drop_next`` (close the connection without an answer); ``drop_after_next`` and
+``hold_after_next`` carry the call out first (a send is recorded) and then drop or hold the
+answer: the ambiguous failures where Zalo has the message but the client cannot know.
 
 The server runs in the current event loop (``async with`` / ``start()``) or in a thread of its
 own (``with`` / ``start_in_thread()``) for synchronous callers; scripted users and fault

@@ -48,6 +48,16 @@ class Faults(BotApiState):
         """Close the connection of the next ``count`` calls without any answer."""
         self._add_fault(method, Fault("drop", count))
 
+    def drop_after_next(self, method: str, *, count: int = 1) -> None:
+        """Carry out the next ``count`` calls (a send is recorded), then close the connection
+        without the answer: a reset after Zalo took the request."""
+        self._add_fault(method, Fault("drop_after", count))
+
+    def hold_after_next(self, method: str, *, count: int = 1) -> None:
+        """Carry out the next ``count`` calls, then hold the answer until the client gives
+        up: a send that outlives the client's timeout."""
+        self._add_fault(method, Fault("hold_after", count))
+
     def _take_fault(self, method: str) -> Fault | None:
         for key in (method, "*"):
             queue = self._faults.get(key)
@@ -72,7 +82,7 @@ class Faults(BotApiState):
                 )
                 return Reply(page.encode(), fault.status, "text/html; charset=utf-8")
             return self._error(fault.status, reason, fault.status)
-        if fault.kind == "timeout":
+        if fault.kind in ("timeout", "hold_after"):
             await self._hold_until_gone(request)
         request.abort()
         with contextlib.suppress(TimeoutError):

@@ -73,14 +73,17 @@ class Routes(Faults):
         self.calls.append(ApiCall(method, bot.id if bot else None, payload, time.time()))
         self._calls_signal.notify()
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and fault.kind not in ("drop_after", "hold_after"):
             return await self._apply_fault(fault, request)
         if bot is None:
             return self._error(401, "Unauthorized")
         handler = self._handlers.get(method)
         if handler is None or request.method != "POST":
             return self._error(404, "Not Found")
-        return await handler(bot, payload, request)
+        reply = await handler(bot, payload, request)
+        if fault is not None:  # the call took effect; its answer is lost
+            return await self._apply_fault(fault, request)
+        return reply
 
     # ----------------------------------------------------------------- methods
 

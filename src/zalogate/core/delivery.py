@@ -1,0 +1,192 @@
+"""Delivery of one reply: each chunk sent once, in order, with its intent and outcome noted.
+
+:class:`Deliverer` is the pipeline's sending half. Before each ``channel.send`` it notes the
+chunk's intent in the outbox log (:mod:`zalogate.core.outbox`) and right after Zalo answered
+its outcome, then records it in ``pipeline_deliveries``. A retry or a replay reads those
+statuses back: a confirmed chunk is skipped; one whose outcome is unknown (the process died
+during the call, or the call's answer was lost: :attr:`FailureKind.DELIVERY_UNKNOWN`) is sent
+once more, or never with ``resend_unknown=False``; a resend is never resent. A store record
+that fails after a confirmed send is logged and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING
+
+from zalogate.core.errors import DeliveryError, FailureKind, classify, describe_error
+from zalogate.core.model import InboundMessage, ReplyPayload
+from zalogate.core.outbox import ChunkKey, next_step
+
+if TYPE_CHECKING:
+    from zalogate.core.channel import Channel, ChannelAccount
+    from zalogate.core.pipeline import Pipeline
+    from zalogate.store import Store
+
+__all__ = ["Deliverer", "record_delivery", "reply_target"]
+
+log = logging.getLogger(__name__)
+
+
+def reply_target(message: InboundMessage) -> str:
+    """Where replies to ``message`` go: ``group:<id>`` for groups, else the chat id."""
+    return f"group:{message.chat_id}" if message.is_group else message.chat_id
+
+
+def _json_ids(ids: Sequence[str]) -> str:
+    """``json.dumps(list(ids))`` without building an encoder per call (a hot path)."""
+    return "[" + ", ".join(map(encode_basestring_ascii, ids)) + "]"
+
+
+class Deliverer:
+    """Sends chunks in order, noting each one's intent and outcome (see :mod:`.outbox`);
+    skips chunks that went out before and resends an ambiguous one at most once."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        message: InboundMessage,
+        channel: Channel,
+        account: ChannelAccount,
+        statuses: Mapping[int, str],
+    ) -> None:
+        self.pipeline = pipeline
+        self.message = message
+        self.channel = channel
+        self.account = account
+        self.target = reply_target(message)
+        self.statuses = statuses
+        self.seq = 0
+        self.message_ids: list[str] = []
+        self.unrecorded = False
+        """A store record failed: the outbox keeps this message's statuses for retries."""
+
+    async def send(self, reply: ReplyPayload) -> None:
+        seq = self.seq
+        self.seq += 1
+        pipeline = self.pipeline
+        counters = pipeline.counters
+        step = next_step(self.statuses.get(seq), resend_unknown=pipeline.resend_unknown)
+        if step == "skip":
+            counters.chunks_already_sent += 1
+            return
+        if step == "abandon":  # may have gone out: sending it again may duplicate it
+            counters.abandoned += 1
+            await self.record(seq, "abandoned", (), "delivery unknown; not resent")
+            return
+        resend = step == "resend"
+        if resend:
+            counters.resends += 1
+        key = self.key(seq)
+        pipeline.outbox.note(key, "resending" if resend else "sending")
+        try:
+            receipt = await self.channel.send(self.account, self.target, reply)
+        except Exception as exc:
+            counters.delivery_failures += 1
+            failed = pipeline.on_send_failed
+            if failed is not None:
+                failed(self.message.channel, self.account.account_id, describe_error(exc))
+            partial = exc.partial_ids if isinstance(exc, DeliveryError) else ()
+            if classify(exc) is FailureKind.DELIVERY_UNKNOWN and not partial:
+                counters.ambiguous += 1
+                if resend:  # never a resend of a resend: count it as delivered
+                    counters.abandoned += 1
+                    await self.record(seq, "abandoned", (), describe_error(exc))
+                    log.warning(
+                        "%s: resend of a reply chunk to %s ended unknown again; not resent: %s",
+                        self.message.channel,
+                        self.target,
+                        describe_error(exc),
+                    )
+                    return
+                await self.record(seq, "unknown", (), describe_error(exc))
+                raise
+            await self.record(seq, "partial" if partial else "failed", partial, describe_error(exc))
+            raise
+        ids = tuple(receipt.message_ids)
+        status = "partial" if receipt.partial else "sent"
+        pipeline.outbox.note(key, status, ids)  # first: nothing may come between send and note
+        self.message_ids.extend(ids)
+        delivered = pipeline.on_delivered
+        if ids and delivered is not None:
+            delivered(self.message.channel, self.account.account_id)
+        if receipt.partial:
+            counters.delivery_failures += 1
+            error = receipt.error or "partial delivery"
+            await self.record(seq, "partial", ids, error)
+            raise DeliveryError(error, retryable=True, partial_ids=ids)
+        await self.record(seq, "sent", ids, None)
+        counters.chunks_sent += 1
+
+    def key(self, seq: int) -> ChunkKey:
+        m = self.message
+        return (m.channel, m.account_id, m.message_id, seq)
+
+    async def record(self, seq: int, status: str, ids: Sequence[str], error: str | None) -> None:
+        """Note ``status`` in the outbox and the store; a failing store write is logged, never
+        raised (raising after a confirmed send would make the inbox send it again)."""
+        key = self.key(seq)
+        if status not in ("sent", "partial"):
+            self.pipeline.outbox.note(key, status, ids)
+        try:
+            await record_delivery(
+                self.pipeline.store,
+                key,
+                self.target,
+                status,
+                ids,
+                error,
+                at_ms=int(self.pipeline.clock() * 1000),
+            )
+        except Exception as exc:
+            self.unrecorded = True
+            self.pipeline.counters.unrecorded += 1
+            log.error(
+                "%s: could not record the delivery of chunk %d of message %s: %s",
+                key[0],
+                seq,
+                key[2],
+                describe_error(exc),
+            )
+
+    def finish(self) -> None:
+        """The message is handled: its records are in the store, the outbox may forget it."""
+        if not self.unrecorded:
+            self.pipeline.outbox.finish(self.key(0)[:3])
+
+
+async def record_delivery(
+    store: Store,
+    key: tuple[str, str, str, int],
+    target: str,
+    status: str,
+    ids: Sequence[str],
+    error: str | None,
+    *,
+    at_ms: int,
+) -> None:
+    """Write (or replace) one ``pipeline_deliveries`` row.
+
+    Args:
+        store: The shared store.
+        key: ``(channel, account_id, message_id, seq)``: which chunk of which message.
+        target: Where it was sent.
+        status: ``sent``, ``partial`` or ``failed``.
+        ids: The message ids Zalo gave back.
+        error: What went wrong (already redacted), or None.
+        at_ms: When, in ms since the epoch.
+    """
+    params = (*key, target, status, _json_ids(ids), error, at_ms)
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO pipeline_deliveries (channel, account_id, message_id,"
+            " seq, target, status, message_ids, error, created_at_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )
+
+    await store.write(write)

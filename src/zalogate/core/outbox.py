@@ -1,0 +1,169 @@
+"""The outbox log: what happened to each reply chunk, written the instant it happened.
+
+The pipeline's durable record of a chunk is its ``pipeline_deliveries`` row, but a store
+commit may wait behind others (measured: 30-140 ms under a burst, with the event loop holding
+the GIL), and a process killed in that window resent the chunk on replay. So each chunk also
+gets one line in ``<state dir>/outbox.log``: its intent before the send and its outcome right
+after Zalo answered, each a single ``write(2)`` on the event loop, before anything else runs.
+The kernel keeps what was written when the process dies (SIGKILL, OOM kill); only a power
+loss can drop the tail that SQLite has not committed yet.
+
+Lines are JSON: ``{"k": [channel, account, message id, seq], "s": status, "i": [ids]}``;
+the last line of a key wins. Statuses (see :func:`next_step`):
+
+* ``sending`` / ``resending``: the intent, written before the call;
+* ``sent`` / ``partial``: Zalo confirmed it (``i``: its message ids);
+* ``unknown``: the send may or may not have reached Zalo (reset after the request was
+  written, read timeout); ``abandoned``: a resend whose outcome is unknown again;
+* ``failed``: Zalo refused it or it never left (safe to send again).
+
+The log is rewritten (write, fsync, rename) with only the chunks of messages still in
+progress when it grows past ``max_bytes``, and read back at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from zalogate.core.errors import describe_error
+
+__all__ = ["OUTBOX_FILENAME", "ChunkKey", "MessageKey", "Outbox", "Step", "next_step"]
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILENAME = "outbox.log"
+MessageKey = tuple[str, str, str]
+"""(channel, account id, message id)."""
+ChunkKey = tuple[str, str, str, int]
+"""(channel, account id, message id, seq)."""
+Step = Literal["send", "resend", "skip", "abandon"]
+
+DONE_STATUSES = frozenset({"sent", "partial", "abandoned"})
+
+
+def next_step(status: str | None, *, resend_unknown: bool) -> Step:
+    """What to do with a chunk whose last recorded status is ``status`` (None: none).
+
+    ``sending`` means the process died during the call, ``unknown`` that the call's outcome
+    was lost: both may have reached Zalo, so they are resent once (``resend``) when
+    ``resend_unknown``, else given up (``abandon``). A resend that was itself cut off
+    (``resending``) is never resent again.
+    """
+    if status is None or status == "failed":
+        return "send"
+    if status in DONE_STATUSES:
+        return "skip"
+    if status in ("sending", "unknown"):
+        return "resend" if resend_unknown else "abandon"
+    return "abandon"  # resending: a resend of a resend would be one send too many
+
+
+class Outbox:
+    """The log file and the statuses of the chunks of messages in progress.
+
+    Args:
+        path: The log file (created 0600).
+        max_bytes: Size after which the log is rewritten with the live chunks only.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._live: dict[MessageKey, dict[int, tuple[str, tuple[str, ...]]]] = {}
+        self._fd: int | None = None
+        self._size = 0
+        self._broken = False
+        self._load()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _load(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.error("outbox: cannot read %s: %s", self.path, describe_error(exc))
+            return
+        for line in data.splitlines():
+            try:
+                item = json.loads(line)
+                channel, account, message_id, seq = item["k"]
+                status, ids = str(item["s"]), tuple(str(i) for i in item.get("i") or ())
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by the crash: its chunk counts as not started
+            self._remember((str(channel), str(account), str(message_id)), int(seq), status, ids)
+        if self._live:
+            log.info("outbox: %d message(s) had replies in progress", len(self._live))
+
+    def statuses(self, key: MessageKey) -> dict[int, tuple[str, tuple[str, ...]]]:
+        """The known chunk statuses of one message (seq -> (status, ids))."""
+        return dict(self._live.get(key, {}))
+
+    def has(self, key: MessageKey) -> bool:
+        """True when something of this message is known here."""
+        return key in self._live
+
+    # -- writing ---------------------------------------------------------------------------
+    def note(self, key: ChunkKey, status: str, ids: Sequence[str] = ()) -> None:
+        """Append one line for ``key`` (one ``write``); never raises (a full disk is logged,
+        the status is still kept in memory for this process)."""
+        self._remember(key[:3], key[3], status, tuple(ids))
+        line = json.dumps({"k": list(key), "s": status, "i": list(ids)}, separators=(",", ":"))
+        self._append((line + "\n").encode())
+
+    def finish(self, key: MessageKey) -> None:
+        """Forget a message whose chunks are all recorded in the store."""
+        self._live.pop(key, None)
+        if self._size > self.max_bytes:
+            self._rewrite()
+
+    def close(self) -> None:
+        """Close the file (the statuses stay in memory)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def _remember(self, key: MessageKey, seq: int, status: str, ids: tuple[str, ...]) -> None:
+        self._live.setdefault(key, {})[seq] = (status, ids)
+
+    def _append(self, data: bytes) -> None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._size = os.fstat(self._fd).st_size
+            os.write(self._fd, data)
+            self._size += len(data)
+            self._broken = False
+        except OSError as exc:
+            if not self._broken:  # once per outage, not once per chunk
+                log.error("outbox: cannot write %s: %s", self.path, describe_error(exc))
+            self._broken = True
+
+    def _rewrite(self) -> None:
+        """Replace the log by the live chunks only (write a copy, fsync, rename)."""
+        lines = [
+            json.dumps({"k": [*key, seq], "s": status, "i": list(ids)}, separators=(",", ":"))
+            for key, chunks in self._live.items()
+            for seq, (status, ids) in chunks.items()
+        ]
+        data = "".join(line + "\n" for line in lines).encode()
+        temp = self.path.with_name(self.path.name + ".new")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.close()
+            os.replace(temp, self.path)
+            self._size = len(data)
+        except OSError as exc:
+            log.error("outbox: cannot rewrite %s: %s", self.path, describe_error(exc))
