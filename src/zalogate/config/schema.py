@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from zalogate.config.channel_fields import GroupPolicy, check_http_url, check_patterns
+from zalogate.config.cluster import ClusterConfig
 from zalogate.config.config_model import ConfigModel
 from zalogate.config.zalo import ZaloConfig
 from zalogate.config.zalouser import ZalouserConfig
@@ -41,6 +42,8 @@ class GatewayConfig(ConfigModel):
     log_level: LogLevel = "info"
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
+    cluster: ClusterConfig | None = None
+    """Cluster mode over NATS JetStream (``docs/cluster.md``); absent: one process, SQLite."""
 
     @field_validator("log_level", mode="before")
     @classmethod

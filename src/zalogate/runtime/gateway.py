@@ -77,6 +77,7 @@ from zalogate.runtime.wiring import (
     default_handler,
     default_inbox,
     is_echo,
+    open_cluster,
 )
 from zalogate.store import Store
 
@@ -178,6 +179,8 @@ class Gateway:
         self.store: Store | None = None
         self.agent: Any = None
         self.inbox: InboxLike | None = None
+        self.cluster: Any = None
+        """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -266,9 +269,14 @@ class Gateway:
             sys.stderr.write(f"\n*** WARNING: {_ECHO_BANNER} ***\n\n")
             sys.stderr.flush()
 
+        # Cluster mode: the inbox on JetStream and a lease per account (docs/cluster.md).
+        cluster = self.cluster = await open_cluster(self.config, stack)
+        inbox_factory = self._inbox_factory or (cluster.inbox if cluster else default_inbox)
+        self.supervisor.leases = cluster.leases if cluster else None
+
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
         handler = (self._handler_factory or default_handler)(wiring)
-        inbox = self.inbox = (self._inbox_factory or default_inbox)(store, handler)
+        inbox = self.inbox = inbox_factory(store, handler)
         admitter = _TrackingAdmitter(inbox, self.status_board)
 
         sources = (
@@ -287,6 +295,8 @@ class Gateway:
 
         await self.http.start()
         stack.push_async_callback(self.http.stop)
+        if cluster is not None:
+            cluster.http_url = self.http.url
         # Runs after the inbox stopped (its handlers still send through the channels).
         stack.push_async_callback(self._close_channels)
 
