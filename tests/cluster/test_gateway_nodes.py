@@ -121,7 +121,7 @@ async def scene(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Scen
             for node in nodes:
                 node.start()
             for node in nodes:
-                await asyncio.to_thread(node.wait_healthy)
+                await asyncio.to_thread(node.wait_started)
             scene = Scene(fake, nodes)
             await scene.wait_for("one poller", lambda: len(scene.holders()) == 1, 30)
             yield scene

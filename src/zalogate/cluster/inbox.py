@@ -97,8 +97,10 @@ class JetStreamInbox:
         if self._running:
             return
         self._running = True
-        for partition in range(self._layout.partitions):
-            sub = await settle(partial(self._subscribe, partition))
+        partitions = range(self._layout.partitions)
+        # Together: on a new stream each consumer waits for its own leader election.
+        subs = await asyncio.gather(*(settle(partial(self._subscribe, p)) for p in partitions))
+        for partition, sub in zip(partitions, subs, strict=True):
             task = asyncio.create_task(self._consume(sub), name=f"inbox-partition-{partition}")
             self._tasks.add(task)
 

@@ -93,8 +93,10 @@ class ClusterNode:
             with contextlib.suppress(Exception):
                 await self._handles.nodes.delete(kv_key("node", self.node_id))
         if self._client is not None:
+            # close, not drain: acks are confirmed one by one already, and a drain waits for
+            # the pull requests still parked at the servers (up to its 30 s timeout).
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await self._client.close()
             self._client = None
 
     def inbox(self, store: Any, handler: Handler) -> JetStreamInbox:

@@ -87,6 +87,16 @@ class GatewayNode:
                 raise RuntimeError(f"gateway node {self.name} not healthy: {self.stderr_tail()}")
             time.sleep(0.1)
 
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Wait until the node supervises its first account (``running`` or ``standby``):
+        its inbox is started by then (``/healthz`` answers a little earlier)."""
+        self.wait_healthy(timeout)
+        deadline = time.monotonic() + timeout
+        while self.account_state() not in {"running", "standby"}:
+            if not self.running or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway node {self.name} did not start: {self.stderr_tail()}")
+            time.sleep(0.1)
+
     def kill(self) -> None:
         """SIGKILL: no release of leases, no ack of what it was processing."""
         if self.process is not None and self.process.poll() is None:

@@ -85,10 +85,13 @@ class NatsCluster:
         self.servers = []
         for index in range(self.size):
             name = f"n{index + 1}"
+            port, cluster_port, monitor_port = ports[3 * index : 3 * index + 3]
             self.servers.append(
                 NatsServer(
                     name,
-                    *ports[3 * index : 3 * index + 3],
+                    port,
+                    cluster_port,
+                    monitor_port,
                     self.root / name / "store",
                     self.root / name / "server.conf",
                 )
