@@ -68,6 +68,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+    "cluster": _Subcommand("zalogate.cli.cluster"),
 }
 
 

@@ -82,9 +82,12 @@ async def connect(settings: ClusterConfig, *, name: str) -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", type(exc).__name__ if not str(exc) else exc)
 
+    # nats-py's first connect also retries for ever with max_reconnect_attempts=-1: bound it,
+    # so that a wrong URL or stopped servers fail the start with one line.
+    limit = nats_settings.connect_timeout_seconds * (len(nats_settings.servers) + 1)
     try:
-        # The first connect is tried once per server: a wrong URL fails start-up at once.
-        return await nats.connect(error_cb=on_error, **options)
+        async with asyncio.timeout(limit):
+            return await nats.connect(error_cb=on_error, **options)
     except Exception as exc:
         servers = ", ".join(nats_settings.servers)
         raise ClusterUnavailableError(
