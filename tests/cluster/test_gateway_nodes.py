@@ -21,7 +21,7 @@ import pytest
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 from zalogate.testing.fake_botapi.actors import FakeUser
 from zalogate.testing.fake_llm import FakeLLMServer
-from zalogate.testing.gateway_nodes import GatewayNode
+from zalogate.testing.gateway_nodes import GatewayNode, cluster_bot_config
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -90,30 +90,20 @@ class Scene:
 @pytest.fixture
 async def scene(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Scene]:
     async with FakeZaloBotApi() as fake, FakeLLMServer(delay=0.3) as llm:
-        config = {
-            "gateway": {
-                "cluster": {
-                    "nats": {"servers": nats_cluster.urls},
-                    "nodeId": "${ZALOGATE_NODE_ID}",
-                    "prefix": f"g{os.getpid()}x{next(_prefixes)}",
-                    "leaseTtlSeconds": TTL,
-                    "partitions": 8,
-                    "maxConcurrency": 4,
-                }
-            },
-            "agent": {
-                "type": "openai",
-                "openai": {"baseUrl": llm.base_url, "model": llm.model, "apiKey": "test"},
-            },
-            "channels": {
-                "zalo": {
-                    "botToken": fake.token,
-                    "apiBaseUrl": fake.base_url,
-                    "dmPolicy": "open",
-                    "allowFrom": ["*"],
-                }
-            },
+        cluster = {
+            "nats": {"servers": nats_cluster.urls},
+            "prefix": f"g{os.getpid()}x{next(_prefixes)}",
+            "leaseTtlSeconds": TTL,
+            "partitions": 8,
+            "maxConcurrency": 4,
         }
+        config = cluster_bot_config(
+            cluster,
+            bot_token=fake.token,
+            bot_api_url=fake.base_url,
+            llm_url=llm.base_url,
+            llm_model=llm.model,
+        )
         config_file = tmp_path / "zalogate.json"
         config_file.write_text(json.dumps(config))
         nodes = [GatewayNode(f"node{i}", config_file, tmp_path / f"node{i}") for i in range(3)]

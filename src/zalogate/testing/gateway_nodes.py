@@ -16,7 +16,34 @@ from typing import Any
 
 from zalogate.testing.nats_servers import free_port
 
-__all__ = ["GatewayNode"]
+__all__ = ["GatewayNode", "cluster_bot_config"]
+
+
+def cluster_bot_config(
+    cluster: dict[str, Any],
+    *,
+    bot_token: str,
+    bot_api_url: str,
+    llm_url: str,
+    llm_model: str,
+) -> dict[str, Any]:
+    """The config every node shares: ``gateway.cluster`` (node ids from ``ZALOGATE_NODE_ID``),
+    one polling ``zalo`` account open to everybody, the ``openai`` agent at a fake LLM."""
+    return {
+        "gateway": {"cluster": {"nodeId": "${ZALOGATE_NODE_ID}", **cluster}},
+        "agent": {
+            "type": "openai",
+            "openai": {"baseUrl": llm_url, "model": llm_model, "apiKey": "fake-llm-key"},
+        },
+        "channels": {
+            "zalo": {
+                "botToken": bot_token,
+                "apiBaseUrl": bot_api_url,
+                "dmPolicy": "open",
+                "allowFrom": ["*"],
+            }
+        },
+    }
 
 
 class GatewayNode:
