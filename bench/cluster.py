@@ -14,7 +14,8 @@ Runs: ``nodes_1`` (one node), ``nodes_3`` (three nodes), ``failover`` (three nod
 poller's node SIGKILLed once every update is polled and 30 % of the replies are out: it dies
 with up to ``--per-node`` messages in work, which other nodes take over after the lease TTL).
 ``msgs_per_s`` counts distinct replies from the first message to the last reply;
-``missing`` and ``duplicates`` add up all runs; ``failover_s`` is the time from the SIGKILL until another node polls the account.
+``missing`` and ``duplicates`` add up all runs; ``failover_s`` is the time from the SIGKILL
+until another node polls the account.
 Prints one JSON object::
 
     python bench/cluster.py [--users 500 --messages 1000 --llm-delay 1.0 --per-node 20]
