@@ -223,6 +223,7 @@ class ZaloChannel(Channel):
             WebhookRegistry(context.routes, webhook_options) if context.routes is not None else None
         )
         self._bots: dict[str, ZaloBot] = {}
+        self._directory = ZaloDirectory(self)
         self._senders: dict[str, ZaloSender] = {}
         self._media_routes: dict[str, _MediaRoute] = {}
         self._account_hosts: dict[str, HostedMedia] = {}
@@ -240,7 +241,7 @@ class ZaloChannel(Channel):
 
     @property
     def directory(self) -> Directory:
-        return ZaloDirectory(self)
+        return self._directory
 
     def accounts(self) -> Sequence[ChannelAccount]:
         """Every configured account, default first."""
