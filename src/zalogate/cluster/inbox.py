@@ -153,19 +153,22 @@ class JetStreamInbox:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
-                async with self._slots:
-                    self._busy.add(task)
-                    try:
+                # Kept alive from the fetch on: a message waiting for a free slot must not
+                # look abandoned (JetStream would hand it to another node after the ack wait).
+                keepalive = asyncio.create_task(self._keep_alive(msg))
+                try:
+                    async with self._slots:
+                        self._busy.add(task)
                         await self._process(msg)
-                    finally:
-                        self._busy.discard(task)
+                finally:
+                    self._busy.discard(task)
+                    keepalive.cancel()
 
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered
         seq = msg.metadata.sequence.stream
         context = EntryContext(seq, attempt, replayed=attempt > 1)
         token = current_entry.set(context)
-        keepalive = asyncio.create_task(self._keep_alive(msg))
         try:
             try:
                 message = InboundMessage.model_validate_json(msg.data)
@@ -195,7 +198,6 @@ class JetStreamInbox:
             self.processed += 1
             await self._ack(msg)
         finally:
-            keepalive.cancel()
             current_entry.reset(token)
 
     async def _keep_alive(self, msg: Msg) -> None:
