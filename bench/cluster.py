@@ -1,10 +1,12 @@
 """Benchmark: the cluster mode, 1 gateway node against 3, and one node killed mid-run.
 
 A 3-server NATS cluster (JetStream, R=3) runs on loopback; gateway nodes are child processes
-(``zalogate gateway run``) sharing one config with ``gateway.cluster``; one ``zalo`` bot
-account polls ``FakeZaloBotApi`` (its lease holder is the only poller), and the ``openai``
-agent answers from ``FakeLLMServer`` after ``--llm-delay`` (1 s). ``--users`` users (500)
-send ``--messages`` messages (1,000) at once.
+(``zalogate gateway run``) sharing one config with ``gateway.cluster``; ``--bots`` (4) ``zalo``
+bot accounts poll ``FakeZaloBotApi`` (each account's lease holder is its only poller), and the
+``openai`` agent answers from ``FakeLLMServer`` after ``--llm-delay`` (1 s). ``--users`` users
+(500, spread over the bots) send ``--messages`` messages (1,000) at once. Several accounts
+because Zalo's ``getUpdates`` hands out one update per call: one account's poller admits some
+35 updates/s here, which would cap 3 nodes below their 60 slots.
 
 Honest comparison: every node processes at most ``--per-node`` messages at a time
 (``gateway.cluster.maxConcurrency``), so a single node cannot simply run more agents at once;
@@ -61,7 +63,11 @@ def node_config(
         "maxConcurrency": args.per_node,
     }
     config = cluster_bot_config(
-        cluster, bot_token=fake.token, bot_api_url=fake.base_url, llm_url=llm[0], llm_model=llm[1]
+        cluster,
+        bot_tokens=[bot.token for bot in fake.bots],
+        bot_api_url=fake.base_url,
+        llm_url=llm[0],
+        llm_model=llm[1],
     )
     config["gateway"]["logLevel"] = "warning"
     return config
@@ -87,6 +93,8 @@ async def one_run(
     kill_at: float | None = None,
 ) -> dict[str, Any]:
     async with FakeZaloBotApi() as fake:
+        for _ in range(args.bots - 1):
+            fake.add_bot()
         config_file = root / f"{name}.json"
         config = node_config(args, nats.urls, name, llm, fake)
         config_file.write_text(json.dumps(config))
@@ -99,7 +107,8 @@ async def one_run(
                 node.start()
             for node in nodes:
                 await asyncio.to_thread(node.wait_started, 120)
-            users = [fake.user(user_id(u)) for u in range(args.users)]
+            bots = fake.bots
+            users = [bots[u % len(bots)].user(user_id(u)) for u in range(args.users)]
             expected = {message_text(i) for i in range(args.messages)}
             begin = time.time()
             for i in range(args.messages):
@@ -108,8 +117,7 @@ async def one_run(
             if kill_at is not None:
                 # Every update published first: Zalo's getUpdates forgets what it handed out,
                 # so an update in the killed poller's hands would be lost on any set-up.
-                bot = fake.bots[0]
-                await wait_for(lambda: bot.pending == 0, args.timeout)
+                await wait_for(lambda: not any(b.pending for b in bots), args.timeout)
                 await asyncio.sleep(0.5)
                 await wait_for(lambda: len(fake.sent) >= kill_at * args.messages, args.timeout)
                 holder = next(n for n in nodes if n.account_state() == "running")
@@ -153,6 +161,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "llm_delay_s": args.llm_delay,
         "per_node_concurrency": args.per_node,
         "partitions": args.partitions,
+        "bot_accounts": args.bots,
         "lease_ttl_s": TTL,
         "nodes_1_msgs_per_s": one["msgs_per_s"],
         "nodes_3_msgs_per_s": three["msgs_per_s"],
@@ -176,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--llm-delay", type=float, default=1.0)
     parser.add_argument("--per-node", type=int, default=20, help="messages at once per node")
     parser.add_argument("--partitions", type=int, default=256)
+    parser.add_argument("--bots", type=int, default=4, help="bot accounts the users write to")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--grace", type=float, default=2.0, help="wait for duplicates (s)")
     args = parser.parse_args(argv)

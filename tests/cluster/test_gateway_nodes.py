@@ -99,7 +99,7 @@ async def scene(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Scen
         }
         config = cluster_bot_config(
             cluster,
-            bot_token=fake.token,
+            bot_tokens=[fake.token],
             bot_api_url=fake.base_url,
             llm_url=llm.base_url,
             llm_model=llm.model,

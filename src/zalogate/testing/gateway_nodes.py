@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +23,26 @@ __all__ = ["GatewayNode", "cluster_bot_config"]
 def cluster_bot_config(
     cluster: dict[str, Any],
     *,
-    bot_token: str,
+    bot_tokens: Sequence[str],
     bot_api_url: str,
     llm_url: str,
     llm_model: str,
 ) -> dict[str, Any]:
     """The config every node shares: ``gateway.cluster`` (node ids from ``ZALOGATE_NODE_ID``),
-    one polling ``zalo`` account open to everybody, the ``openai`` agent at a fake LLM."""
+    polling ``zalo`` accounts open to everybody (one token: the default account; more:
+    accounts ``bot0``, ``bot1``, ...), the ``openai`` agent at a fake LLM."""
+    zalo: dict[str, Any] = {"apiBaseUrl": bot_api_url, "dmPolicy": "open", "allowFrom": ["*"]}
+    if len(bot_tokens) == 1:
+        zalo["botToken"] = bot_tokens[0]
+    else:
+        zalo["accounts"] = {f"bot{i}": {"botToken": t} for i, t in enumerate(bot_tokens)}
     return {
         "gateway": {"cluster": {"nodeId": "${ZALOGATE_NODE_ID}", **cluster}},
         "agent": {
             "type": "openai",
             "openai": {"baseUrl": llm_url, "model": llm_model, "apiKey": "fake-llm-key"},
         },
-        "channels": {
-            "zalo": {
-                "botToken": bot_token,
-                "apiBaseUrl": bot_api_url,
-                "dmPolicy": "open",
-                "allowFrom": ["*"],
-            }
-        },
+        "channels": {"zalo": zalo},
     }
 
 
