@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
@@ -62,3 +63,37 @@ async def test_a_lease_taken_by_another_node_is_reported_lost(
 async def _hold_once(node: ClusterNode, stop: asyncio.Event) -> str:
     async with node.leases.hold(ACCOUNT, stop) as lost:
         return "held" if lost is not None else "stopped"
+
+
+async def test_accounts_spread_over_the_nodes(cluster_settings: ClusterConfig) -> None:
+    accounts = [("zalo", f"bot{i}") for i in range(4)]
+    stop = asyncio.Event()
+    async with ClusterNode(cluster_settings, node_id="a") as a:
+        # a alone takes every account
+        holders = [asyncio.create_task(_hold_until(a, account, stop)) for account in accounts]
+        await _eventually(lambda: len(a.leases.held) == 4, 10)
+        async with ClusterNode(cluster_settings, node_id="b") as b:
+            holders += [asyncio.create_task(_hold_until(b, account, stop)) for account in accounts]
+            # b joins: a hands over one account per TTL until both hold their share
+            await _eventually(lambda: len(a.leases.held) == 2 and len(b.leases.held) == 2, 30)
+            assert set(a.leases.held).isdisjoint(b.leases.held)
+            stop.set()
+            await asyncio.gather(*holders)
+
+
+async def _hold_until(node: ClusterNode, account: tuple[str, str], stop: asyncio.Event) -> None:
+    """What the supervisor does: hold the lease, stand by again when it is lost."""
+    while not stop.is_set():
+        async with node.leases.hold(account, stop) as lost:
+            if lost is None:
+                return
+            waits = [asyncio.ensure_future(lost.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+
+
+async def _eventually(check: Callable[[], bool], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.05)

@@ -68,7 +68,10 @@ class ClusterNode:
             await client.close()
             raise
         self._leases = AccountLeases(
-            self._handles.leases, self.node_id, self.settings.lease_ttl_seconds
+            self._handles.leases,
+            self.node_id,
+            self.settings.lease_ttl_seconds,
+            nodes=self._handles.nodes,
         )
         try:
             await settle(self._beat)  # a bucket just created answers once its leader is elected
