@@ -15,6 +15,7 @@ def test_redacted_config_hides_every_secret_and_shows_defaults() -> None:
     config = parse_config(
         {
             "agent": {"openai": {"apiKey": "sk-SECRET"}, "command": {"env": {"MY_TOKEN": "t0k"}}},
+            "gateway": {"console": {"password": "SECRET-console"}},
             "channels": {
                 "zalo": {
                     "botToken": "1:SECRET",
@@ -38,6 +39,7 @@ def test_redacted_config_hides_every_secret_and_shows_defaults() -> None:
         "port": 18789,
         "logLevel": "info",
         "trustedProxies": [],
+        "console": {"enabled": True, "password": REDACTED},
     }
 
 

@@ -154,3 +154,69 @@ def test_three_independent_mistakes_are_three_problems() -> None:
         'channels.zalouser.allowFrom: dmPolicy "open" requires "*" in allowFrom',
         "gateway.port: must be <= 65535",
     ]
+
+
+def test_agents_and_bindings_name_the_key_path_of_every_mistake() -> None:
+    problems = problems_of(
+        {
+            "agent": {"type": "http", "http": {"url": "https://n8n.example/webhook/x"}},
+            "agents": {
+                "list": [
+                    {"id": "sales", "type": "command"},
+                    {"id": "Sales", "default": True},
+                    {"id": "x", "default": True, "type": "python"},
+                    {"id": "bad id"},
+                ]
+            },
+            "bindings": [
+                {"agentId": "nobody", "match": {"channel": "zalo"}},
+                {"agentId": "sales", "match": {"channel": "telegram", "accountId": "*"}},
+                {"agentId": "x", "match": {"channel": "zalo", "peer": {"kind": "dm", "id": "1"}}},
+            ],
+        }
+    )
+    assert problems == [
+        'agent.http.secret: required when agent.type is "http" (it signs every request)',
+        'agents.list[0].command.argv: required when agents.list[0].type is "command"',
+        "agents.list[1].id: same id 'Sales' as agents.list[0] (ids are unique)",
+        'agents.list[2].python.app: required when agents.list[2].type is "python"',
+        "agents.list[2].default: only one agent may be the default (agents.list[1] already is)",
+        "agents.list[3].id: 1-64 letters, digits, '-' or '_' (it is part of session keys)",
+        "bindings[0].agentId: no agent 'nobody' (known: main, sales, x, bad id)",
+        "bindings[1].match.channel: unknown channel 'telegram' (known: zalo, zalouser)",
+        "bindings[2].match.peer.kind: must be 'direct' or 'group'",
+    ]
+
+
+def test_a_complete_multi_agent_config_is_valid() -> None:
+    config = parse_config(
+        {
+            "agents": {
+                "list": [
+                    {
+                        "id": "sales",
+                        "default": True,
+                        "type": "openai",
+                        "openai": {"model": "gpt-4o-mini", "systemPrompt": "Sell."},
+                    },
+                    {
+                        "id": "support",
+                        "type": "http",
+                        "http": {
+                            "url": "https://n8n.example/webhook/zalo",
+                            "secret": "s3cret",
+                            "timeoutSeconds": 20,
+                            "retries": 3,
+                        },
+                    },
+                ]
+            },
+            "bindings": [
+                {"agentId": "support", "match": {"channel": "zalo", "accountId": "help"}},
+                {"agentId": "sales", "match": {"channel": "zalo", "accountId": "*"}},
+            ],
+        },
+        env={},
+    )
+    assert [a.id for a in config.agents.entries] == ["sales", "support"]
+    assert config.bindings[0].match.account_id == "help"

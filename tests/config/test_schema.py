@@ -224,7 +224,10 @@ def test_wrong_types_name_the_key_path(data: dict[str, Any], expected: str) -> N
             "session.dmScope: must be 'main', 'per-peer', 'per-channel-peer' or "
             "'per-account-channel-peer'",
         ),
-        ({"agent": {"type": "gpt"}}, "agent.type: must be 'echo', 'openai' or 'command'"),
+        (
+            {"agent": {"type": "gpt"}},
+            "agent.type: must be 'echo', 'openai', 'command', 'http' or 'python'",
+        ),
         (
             {"agent": {"openai": {"onError": "ignore"}}},
             "agent.openai.onError: must be 'apology' or 'raise'",

@@ -376,7 +376,7 @@ async def test_gateway_closes_the_agent_it_created_but_not_one_handed_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = _ClosableAgent()
-    monkeypatch.setattr(gateway_module, "default_agent", lambda config, store: created)
+    monkeypatch.setattr(gateway_module, "default_agent", lambda config, store, *_rest: created)
     async with Harness(tmp_path).gateway(["a"], {}, agent=None):
         assert created.closed == 0
     assert created.closed == 1

@@ -1,6 +1,9 @@
-"""Agent backends: ``echo``, ``openai`` (any OpenAI-compatible endpoint) and ``command``.
+"""Agent backends: ``echo``, ``openai`` (any OpenAI-compatible endpoint), ``command``,
+``http`` and ``python`` (in-process handlers, :mod:`zalogate.handlers`).
 
-``create_agent(config, store)`` builds the one named by ``config.agent.type``. The ``openai``
+``create_agent(config, store)`` builds the one named by ``config.agent.type``;
+``zalogate.agents.factory.build_agents`` builds every agent of ``agents.list`` behind an
+:class:`~zalogate.agents.routing.AgentRouter`. The ``openai``
 backend's names are imported on first use: the SDK takes longer to import than the rest of
 zalogate's agents together, and a gateway running the echo or command agent never needs it.
 """
@@ -99,19 +102,11 @@ def command_options_from_config(section: Any) -> CommandAgentOptions:
 
 
 def create_agent(config: Any, store: Store | None = None) -> Agent:
-    """The agent named by ``config.agent.type`` (``echo`` when there is no agent section).
+    """The agent of the single ``agent`` block (``echo`` when there is no agent section).
 
     Raises:
-        ValueError: For an unknown agent type or a command agent without ``argv``.
+        ValueError: For an unknown agent type or a backend missing a required setting.
     """
-    section = _get(config, "agent")
-    kind = str(_get(section, "type", "echo")).lower()
-    if kind == "echo":
-        return EchoAgent()
-    if kind == "openai":
-        from zalogate.agents.openai import OpenAIAgent
+    from zalogate.agents.factory import agent_from_section
 
-        return OpenAIAgent(openai_options_from_config(_get(section, "openai")), store=store)
-    if kind == "command":
-        return CommandAgent(command_options_from_config(_get(section, "command")))
-    raise ValueError(f"unknown agent type {kind!r} (expected echo, openai or command)")
+    return agent_from_section(_get(config, "agent"), store=store)

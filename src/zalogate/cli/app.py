@@ -51,6 +51,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
     "gateway": _Subcommand("zalogate.cli.gateway"),
     "channels": _Subcommand("zalogate.cli.channels"),
     "message": _Subcommand("zalogate.cli.message"),
+    "agents": _Subcommand("zalogate.cli.agents"),
     "directory": _Subcommand("zalogate.cli.directory"),
     "pairing": _Subcommand("zalogate.cli.pairing"),
     "plugins": _Subcommand("zalogate.cli.plugins"),
@@ -68,6 +69,11 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
         "zalogate.cli.mcp", "command", "Run an MCP server (stdio) that exposes Zalo tools."
     ),
     "logs": _Subcommand("zalogate.cli.logs", "command", "Show the gateway log from the state dir."),
+    "console": _Subcommand(
+        "zalogate.cli.console",
+        "command",
+        "Print a one-time login link to the running gateway's operator console.",
+    ),
     "cluster": _Subcommand("zalogate.cli.cluster"),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,6 +87,13 @@ def run(
         int | None,
         typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
     ] = None,
+    app_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="Python handlers (module:router) in front of the agents; see docs/agents.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM."""
     from zalogate.runtime import eventloop
@@ -93,6 +101,7 @@ def run(
 
     state = get_state(ctx)
     config, state_dir = load_runtime_config(state)
+    front = _load_app(app_spec) if app_spec else None
     gateway = Gateway(
         config,
         state_dir=state_dir,
@@ -100,6 +109,7 @@ def run(
         http_port=port,
         handle_signals=True,
         log_level="debug" if state.verbose else None,
+        app=front,
     )
     try:
         factory = eventloop.loop_factory()  # uvloop unless ZALOGATE_EVENT_LOOP=asyncio
@@ -110,6 +120,18 @@ def run(
             runner.run(_serve(gateway))
     except OSError as exc:
         raise CliError(redact(str(exc))) from exc
+
+
+def _load_app(spec: str) -> Any:
+    """The handlers' router; the current directory is importable (as for uvicorn's apps)."""
+    from zalogate.handlers import load_router
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return load_router(spec)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
 
 async def _serve(gateway: Gateway) -> None:

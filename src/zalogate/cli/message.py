@@ -292,3 +292,12 @@ def _media_ref(raw: str) -> str:
     if not path.is_file():
         raise CliError(f"--media: {value} is neither a URL nor a readable file")
     return str(path.resolve())
+
+
+def _add_schedule_commands() -> None:
+    from zalogate.cli.schedule import app as schedule_app
+
+    app.add_typer(schedule_app, name="schedule")
+
+
+_add_schedule_commands()

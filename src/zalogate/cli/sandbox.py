@@ -83,6 +83,10 @@ def command(
         float,
         typer.Option("--step-timeout", min=0.1, help="Seconds to wait for each expected reply."),
     ] = 10.0,
+    console: Annotated[
+        bool,
+        typer.Option("--console", help="Print a login link to the operator console (/console)."),
+    ] = False,
 ) -> None:
     """Chat with the gateway against a built-in Zalo simulator on 127.0.0.1."""
     name = channel_alias(channel)
@@ -112,7 +116,7 @@ def command(
             if not ok:
                 raise typer.Exit(1)
         else:
-            asyncio.run(_chat(sandbox))
+            asyncio.run(_chat(sandbox, console=console))
     except ConfigError as exc:
         _print_problems(exc.problems)
         raise CliError("the sandbox config is invalid") from exc
@@ -183,9 +187,15 @@ def _print_step(outcome: StepOutcome) -> None:
 # -- interactive chat -------------------------------------------------------------------
 
 
-async def _chat(sandbox: Sandbox) -> None:
+async def _chat(sandbox: Sandbox, *, console: bool = False) -> None:
     async with sandbox:
         sim = sandbox.simulator
+        if console:
+            out_console.print(
+                f"Operator console (one-time link): {sandbox.console_link()}",
+                markup=False,
+                soft_wrap=True,
+            )
         out_console.print(
             f"[bold]zalogate sandbox[/bold] — channel {sandbox.channel}, agent"
             f" [bold]{sandbox.agent_name}[/bold], gateway {sandbox.gateway.url}",

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zalogate.config.accounts import AccountLayout, layout_accounts
+from zalogate.config.agent_rules import check_agents
 from zalogate.config.problems import KeyPath, Problem, problem
 
 __all__ = ["BUILTIN_CHANNELS", "check_rules"]
@@ -34,7 +35,7 @@ def check_rules(
             section = channels.get(channel)
             if isinstance(section, Mapping):
                 problems += _check_channel(channel, section, env)
-    problems += _check_agent(data.get("agent"))
+    problems += check_agents(data, set(plugin_ids))
     return problems
 
 
@@ -174,15 +175,3 @@ def _reserved_route(path: str) -> str | None:
         if clean == prefix or clean.startswith(prefix + "/"):
             return what
     return None
-
-
-def _check_agent(agent: Any) -> list[Problem]:
-    if not isinstance(agent, Mapping) or agent.get("type") != "command":
-        return []
-    command = agent.get("command")
-    argv = command.get("argv") if isinstance(command, Mapping) else None
-    if isinstance(argv, list) and argv:
-        return []
-    if argv is not None and not isinstance(argv, list):
-        return []  # a type problem, reported by the schema
-    return [problem(("agent", "command", "argv"), 'required when agent.type is "command"')]

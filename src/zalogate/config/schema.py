@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from zalogate.config.channel_fields import GroupPolicy, check_http_url, check_patterns
+from zalogate.config.agents import (
+    AgentsConfig,
+    AgentType,
+    BindingConfig,
+    CommandAgentConfig,
+    HttpAgentConfig,
+    OpenAIAgentConfig,
+    PythonAgentConfig,
+)
+from zalogate.config.channel_fields import GroupPolicy, check_patterns
 from zalogate.config.cluster import ClusterConfig
 from zalogate.config.config_model import ConfigModel
 from zalogate.config.zalo import ZaloConfig
@@ -15,6 +24,8 @@ from zalogate.config.zalouser import ZalouserConfig
 
 __all__ = [
     "AgentConfig",
+    "AgentsConfig",
+    "BindingConfig",
     "ChannelDefaults",
     "ChannelsConfig",
     "CommandAgentConfig",
@@ -24,11 +35,20 @@ __all__ = [
     "OpenAIAgentConfig",
     "PluginEntryConfig",
     "PluginsConfig",
+    "SchedulesConfig",
     "SessionConfig",
     "ZalogateConfig",
 ]
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class ConsoleConfig(ConfigModel):
+    """``gateway.console``: the operator console (``/console``) and ``/metrics``."""
+
+    enabled: bool = True
+    password: SecretStr | None = None
+    """Needed before clients other than loopback may use the console or ``/metrics``."""
 
 
 class GatewayConfig(ConfigModel):
@@ -42,6 +62,7 @@ class GatewayConfig(ConfigModel):
     log_level: LogLevel = "info"
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     cluster: ClusterConfig | None = None
     """Cluster mode over NATS JetStream (``docs/cluster.md``); absent: one process, SQLite."""
 
@@ -51,41 +72,26 @@ class GatewayConfig(ConfigModel):
         return value.lower() if isinstance(value, str) else value
 
 
-class OpenAIAgentConfig(ConfigModel):
-    """``agent.openai``: any OpenAI-compatible Chat Completions endpoint."""
-
-    base_url: str | None = None
-    model: str = "gpt-4o-mini"
-    api_key: SecretStr | None = None
-    system_prompt: str | None = None
-    history_window: Annotated[int, Field(ge=0)] = 20
-    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
-    max_tool_rounds: Annotated[int, Field(ge=0)] = 4
-    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
-    on_error: Literal["apology", "raise"] = "apology"
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        check_http_url(value)
-        return value
-
-
-class CommandAgentConfig(ConfigModel):
-    """``agent.command``: a program that reads the turn as JSON on stdin."""
-
-    argv: list[str] = Field(default_factory=list)
-    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-
-
 class AgentConfig(ConfigModel):
-    """``agent``: which backend answers messages."""
+    """``agent``: the single agent (the default one when ``agents.list`` is also written)."""
 
-    type: Literal["echo", "openai", "command"] = "echo"
+    type: AgentType = "echo"
     openai: OpenAIAgentConfig = Field(default_factory=OpenAIAgentConfig)
     command: CommandAgentConfig = Field(default_factory=CommandAgentConfig)
+    http: HttpAgentConfig = Field(default_factory=HttpAgentConfig)
+    python: PythonAgentConfig = Field(default_factory=PythonAgentConfig)
+
+
+class SchedulesConfig(ConfigModel):
+    """``schedules``: how scheduled messages are sent (``zalogate message schedule``)."""
+
+    missed: Literal["send", "skip"] = "send"
+    """An occurrence that fell in a downtime: sent once on start, or skipped."""
+    min_interval_seconds: Annotated[float, Field(ge=0)] = 1.0
+    """Send limit: at least this long between two scheduled sends of one account."""
+    agent_tool: bool = False
+    """Offer agents the ``schedule`` tool (off by default: a model without tool support
+    would start failing once any tool is offered)."""
 
 
 class SessionConfig(ConfigModel):
@@ -165,6 +171,9 @@ class ZalogateConfig(ConfigModel):
     schema_: str | None = Field(default=None, alias="$schema")
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    bindings: list[BindingConfig] = Field(default_factory=list)
+    schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     messages: MessagesConfig = Field(default_factory=MessagesConfig)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SILENT_TOKEN",
+    "AgentSelector",
     "Outcome",
     "Pipeline",
     "PipelineCounters",
@@ -92,6 +93,10 @@ SILENT_TOKEN = "NO_REPLY"  # noqa: S105 (not a secret: the silent-reply token)
 TypingHook = Callable[["ChannelAccount", str], Awaitable[object]]
 AccountLookup = Callable[[str, str], "ChannelAccount"]
 ToolsFor = Callable[[InboundMessage], "Sequence[AgentTool]"]
+PausedCheck = Callable[[InboundMessage], Awaitable[bool]]
+AgentSelector = Callable[[InboundMessage], "tuple[str, Agent]"]
+"""``message -> (agent id, agent)``: which agent answers (the bindings); the id is part of the
+session key."""
 
 _PLACEHOLDER_KINDS = {"image", "video", "audio", "sticker", "file", "document"}
 
@@ -303,6 +308,10 @@ class Pipeline:
             :func:`~zalogate.core.sessions.legacy_dm_key`); None: legacy keys are not reused.
         on_delivered: Called with ``(channel, account id)`` after a chunk went out (the
             gateway stamps the account's last outbound).
+        paused: True when an operator has taken the message's conversation over (it is then
+            recorded there and not answered; see :mod:`zalogate.core.takeover`).
+        select_agent: Picks the agent of a message (default: ``agent``, with the session
+            options' agent id).
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -324,6 +333,8 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sessions: SessionIndex | None = None,
         on_delivered: Callable[[str, str], None] | None = None,
+        paused: PausedCheck | None = None,
+        select_agent: AgentSelector | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -340,6 +351,8 @@ class Pipeline:
         self.counters = PipelineCounters()
         self.sessions = sessions
         self.on_delivered = on_delivered
+        self.paused = paused
+        self.select_agent = select_agent
         # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()
@@ -482,6 +495,8 @@ class Pipeline:
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
+        if self.paused is not None and await self.paused(message):
+            return Outcome("skipped", "taken_over")  # an operator answers (core.takeover)
         # Work that must wait for access control, such as downloading attachments: an
         # unauthorised sender never makes the gateway fetch anything.
         prepared = await channel.prepare_inbound(account, message)
@@ -497,7 +512,12 @@ class Pipeline:
         if policy.message_prefix:
             body = f"{policy.message_prefix} {body}"
         body = format_with_history(pending, body)
-        key = await self._session_key(message)
+        agent_id, agent = (
+            self.select_agent(message)
+            if self.select_agent is not None
+            else (self.session.agent_id, self.agent)
+        )
+        key = await self._session_key(message, agent_id)
         turn = Turn(
             session_key=key,
             body=body,
@@ -519,7 +539,7 @@ class Pipeline:
         deliverer = _Deliverer(self, message, channel, account, await self._already_sent(message))
         typing = self._typing_callback(channel, account, deliverer.target)
         async with typing_keepalive(typing, self.typing_interval) as presence:
-            async for payload in self.agent.respond(turn):
+            async for payload in agent.respond(turn):
                 with presence.sending():
                     for piece in self._pieces(payload, policy, account, channel):
                         await deliverer.send(piece)
@@ -529,31 +549,34 @@ class Pipeline:
         return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
 
     def _plain_session_key(
-        self, message: InboundMessage, exists: Callable[[str], bool] | None = None
+        self,
+        message: InboundMessage,
+        agent_id: str,
+        exists: Callable[[str], bool] | None = None,
     ) -> str:
         options = self.session
         return session_key(
             message,
             dm_scope=options.dm_scope,
-            agent_id=options.agent_id,
+            agent_id=agent_id,
             main_key=options.main_key,
             group_scope=options.group_scope,
             identity_links=options.identity_links,
             session_exists=exists,
         )
 
-    async def _session_key(self, message: InboundMessage) -> str:
-        key = self._plain_session_key(message)
+    async def _session_key(self, message: InboundMessage, agent_id: str) -> str:
+        key = self._plain_session_key(message, agent_id)
         if self.sessions is None or key in self._no_legacy:
             return key
         # A channel may keep an old release's DM session when only that one exists (zalouser's
         # group-kind DM key); a session "exists" when it has a stored transcript.
-        legacy = legacy_dm_key(message, agent_id=self.session.agent_id)
+        legacy = legacy_dm_key(message, agent_id=agent_id)
         if legacy is None or legacy == key:
             return key
         found = set(await self.sessions.existing((key, legacy)))
         if legacy in found:
-            return self._plain_session_key(message, found.__contains__)
+            return self._plain_session_key(message, agent_id, found.__contains__)
         if len(self._no_legacy) >= 100_000:
             self._no_legacy.clear()
         self._no_legacy.add(key)

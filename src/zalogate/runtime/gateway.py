@@ -28,12 +28,14 @@ import logging
 import os
 import signal
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
 from zalogate.core.channel import (
     Admission,
@@ -43,7 +45,9 @@ from zalogate.core.channel import (
     ChannelPlugin,
 )
 from zalogate.core.errors import DeliveryError, describe_error
-from zalogate.core.model import DeliveryReceipt, InboundMessage
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.schedules import ScheduleStore
+from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
     ControlUnavailableError,
@@ -63,6 +67,9 @@ from zalogate.runtime.logging import (
     register_secret,
     reset_logging,
 )
+from zalogate.runtime.metrics import GatewayMetrics, message_tracer
+from zalogate.runtime.scheduler import Scheduler
+from zalogate.runtime.scheduling import build_scheduler, schedule_tools
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
 from zalogate.runtime.supervisor import Monitor, Supervisor
@@ -77,6 +84,7 @@ from zalogate.runtime.wiring import (
     default_handler,
     default_inbox,
     is_echo,
+    mount_deferred_replies,
     open_cluster,
 )
 from zalogate.store import Store
@@ -94,13 +102,15 @@ _ECHO_BANNER = (
 class _TrackingAdmitter:
     """The inbox as channels see it: every admission stamps the account's last inbound."""
 
-    def __init__(self, inbox: Admitter, status: StatusBoard) -> None:
+    def __init__(self, inbox: Admitter, status: StatusBoard, metrics: GatewayMetrics) -> None:
         self._inbox = inbox
         self._status = status
+        self._count = metrics.count_admission
 
     async def admit(self, message: InboundMessage) -> Admission:
         admission = await self._inbox.admit(message)
         self._status.update(message.channel, message.account_id, last_inbound_at=now_ms())
+        self._count(message.channel, message.account_id, duplicate=admission.duplicate)
         return admission
 
 
@@ -124,6 +134,9 @@ class Gateway:
         log_level: Overrides ``config.gateway.log_level``.
         console_log: Also log to stderr.
         handle_signals: Stop on SIGINT/SIGTERM (only from the main thread).
+        app: Python handlers (``zalogate.handlers.Router``) in front of every agent.
+        clock: Seconds since the epoch, for scheduled messages (tests move it).
+        schedule_poll: Seconds between two looks at the ``schedules`` table.
     """
 
     def __init__(
@@ -145,6 +158,9 @@ class Gateway:
         log_level: str | int | None = None,
         console_log: bool = True,
         handle_signals: bool = False,
+        app: Any = None,
+        clock: Callable[[], float] = time.time,
+        schedule_poll: float = 1.0,
     ) -> None:
         gateway_config = getattr(config, "gateway", None)
         self.config = config
@@ -160,6 +176,10 @@ class Gateway:
         self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
         self._console_log = console_log
         self._handle_signals = handle_signals
+        self._app = app
+        self._clock = clock
+        self._schedule_poll = schedule_poll
+        self.scheduler: Scheduler | None = None
 
         self.status_board = StatusBoard()
         self.supervisor = Supervisor(
@@ -182,6 +202,8 @@ class Gateway:
         self.cluster: Any = None
         """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
+        self.takeover: Takeover | None = None
+        self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._signals: list[signal.Signals] = []
@@ -261,7 +283,19 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
-        self.agent = self._agent if self._agent is not None else default_agent(self.config, store)
+        services = AgentServices(
+            store=store,
+            routes=self.http,
+            send=self._send_payload,
+            base_url=lambda: self.http.url,
+            channels=self.channels,
+        )
+        self.agent = (
+            self._agent
+            if self._agent is not None
+            else default_agent(self.config, store, services, self._app)
+        )
+        mount_deferred_replies(self.config, services)
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
         if is_echo(self.agent):
@@ -274,10 +308,23 @@ class Gateway:
         inbox_factory = self._inbox_factory or (cluster.inbox if cluster else default_inbox)
         self.supervisor.leases = cluster.leases if cluster else None
 
-        wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
-        handler = (self._handler_factory or default_handler)(wiring)
+        self.takeover = Takeover(store)
+        metrics = self.metrics = GatewayMetrics(
+            self.status_board,
+            store=store,
+            pipeline_counters=lambda: wiring.pipeline_counters,
+            inbox_counters=lambda: getattr(self.inbox, "counters", None),
+        )
+        agent = metrics.timed_agent(self.agent, on_reply=self.takeover.agent_said)
+        wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
+        wiring.takeover = self.takeover
+        wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
+        wiring.on_outbound = metrics.count_sent
+        handler = metrics.timed(
+            (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
+        )
         inbox = self.inbox = inbox_factory(store, handler)
-        admitter = _TrackingAdmitter(inbox, self.status_board)
+        admitter = _TrackingAdmitter(inbox, self.status_board, metrics)
 
         sources = (
             self._sources
@@ -308,9 +355,16 @@ class Gateway:
             for account in channel.accounts():
                 if account.enabled:
                     self.supervisor.start(channel, account)
+        scheduler = self.scheduler = build_scheduler(
+            self.config, store, self._send_payload, self._clock, self._schedule_poll
+        )
+        scheduler.start()
+        stack.push_async_callback(scheduler.stop)
+        self.http.add_health("schedules", scheduler.health)
         if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")
         self._enable_control(stack)
+        self._enable_console(stack)
         log.info("gateway listening on %s; log file %s", self.http.url, self.log_file)
 
     def _enable_control(self, stack: contextlib.AsyncExitStack) -> None:
@@ -331,6 +385,31 @@ class Gateway:
             return
         # Runs first on shutdown: the CLI stops asking as soon as the gateway stops.
         stack.callback(remove_token_file, self.state_dir, token)
+
+    def _enable_console(self, stack: contextlib.AsyncExitStack) -> None:
+        """Serve ``/console`` and ``/metrics`` (``gateway.console``)."""
+        from zalogate.console import Console
+
+        settings = getattr(getattr(self.config, "gateway", None), "console", None)
+        if settings is not None and not settings.enabled:
+            return
+        password = getattr(settings, "password", None)
+        console = Console(self, password=password.get_secret_value() if password else None)
+        self.http.serve_console(console.app, console.metrics_app)
+        stack.callback(self.http.serve_console, None, None)
+        stack.push_async_callback(console.aclose)
+
+    async def retry_inbox(self, ids: Sequence[int] | None = None, *, all_dead: bool = False) -> int:
+        """Admit dead-lettered messages again (``ids``, or every one); how many."""
+        from zalogate.core.inbox_admin import take_dead_letters
+
+        if self.store is None or self.inbox is None:
+            raise ControlUnavailableError("the gateway is not running")
+        payloads = await take_dead_letters(self.store, list(ids or []), all_dead=all_dead)
+        for payload in payloads:
+            await self.inbox.admit(InboundMessage.model_validate_json(payload))
+        log.info("inbox: %d dead letter(s) admitted again", len(payloads))
+        return len(payloads)
 
     def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
         if not isinstance(source, ChannelPlugin):
@@ -419,6 +498,8 @@ class Gateway:
         ids = tuple(receipt.message_ids)
         if ids:
             self.status_board.update(*monitor.key, last_outbound_at=now_ms())
+            if self.metrics is not None:
+                self.metrics.count_sent(*monitor.key)
         if receipt.error or not ids:
             error = Exception(receipt.error or "Zalo returned no message id")
             status = "partial" if ids else "failed"
@@ -448,6 +529,13 @@ class Gateway:
             )
         except Exception as exc:
             log.warning("%s: recording a control send failed: %s", monitor.label, exc)
+
+    async def _send_payload(
+        self, channel: str, account_id: str, target: str, payload: ReplyPayload
+    ) -> Sequence[str]:
+        """Send one payload through a running account (deferred replies, schedules)."""
+        request = MessageRequest(target=target, text=payload.text, media=payload.media_urls)
+        return (await self.send_message(channel, account_id, request))[1].message_ids
 
     def _monitor_for(self, channel: str, account_id: str) -> Monitor:
         return self.supervisor.find(self.channels, channel, account_id)

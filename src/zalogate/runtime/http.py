@@ -62,6 +62,8 @@ _MAX_CONTROL_BODY = 4096
 _MAX_MESSAGE_BODY = 1024 * 1024
 _MAX_REASON_CHARS = 200
 _NO_STORE = {"Cache-Control": "no-store"}
+CONSOLE_PATH = "/console"
+METRICS_PATH = "/metrics"
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -192,6 +194,7 @@ class HttpServer:
         self._control: AccountControl | None = None
         self._messages: MessageControl | None = None
         self._control_token = ""
+        self._health: dict[str, Callable[[], Any]] = {}
         builtin = Starlette(
             routes=[
                 Route(HEALTH_PATH, self._healthz, methods=["GET", "HEAD"]),
@@ -241,6 +244,18 @@ class HttpServer:
     def mounted(self) -> dict[str, str | None]:
         """The mounted paths and their names."""
         return self._router.mounted()
+
+    def serve_console(self, console: ASGIApp | None, metrics: ASGIApp | None) -> None:
+        """Serve the operator console at ``/console`` and ``metrics`` at ``/metrics`` (None
+        stops serving them); see :mod:`zalogate.console`."""
+        for path, app in ((CONSOLE_PATH, console), (METRICS_PATH, metrics)):
+            self._router.unmount(path)
+            if app is not None:
+                self._router.mount(path, app, name="operator")
+
+    def add_health(self, name: str, source: Callable[[], Any]) -> None:
+        """Show ``source()`` under ``name`` in ``/healthz`` (e.g. the scheduler's counters)."""
+        self._health[name] = source
 
     def enable_control(
         self, control: AccountControl, token: str, *, messages: MessageControl | None = None
@@ -329,6 +344,8 @@ class HttpServer:
     async def _healthz(self, request: Request) -> Response:
         accounts = [record.to_json() for record in self._status()]
         body: dict[str, Any] = {"ok": True, "version": __version__, "accounts": accounts}
+        for name, source in self._health.items():
+            body[name] = source()
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def _control_request(self, request: Request) -> Response:

@@ -16,9 +16,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from zalogate.agents.services import AgentServices
 from zalogate.config import ZalogateConfig
+from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
 from zalogate.core.model import InboundMessage
+from zalogate.core.takeover import Takeover
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
@@ -35,6 +38,7 @@ __all__ = [
     "default_handler",
     "default_inbox",
     "is_echo",
+    "mount_deferred_replies",
     "open_cluster",
 ]
 
@@ -71,10 +75,20 @@ class GatewayWiring:
     agent: Any
     status: StatusBoard
     channels: dict[str, Channel] = field(default_factory=dict)
+    takeover: Takeover | None = None
+    """Human takeover: the pipeline leaves paused conversations to the operator."""
+    pipeline_counters: object | None = None
+    """The default pipeline's running totals (for ``/metrics``)."""
+    on_outbound: Callable[[str, str], None] | None = None
+    """Also told of every reply that went out (``/metrics`` counts them)."""
+    extra_tools: Callable[[InboundMessage], Sequence[AgentTool]] = lambda _message: ()
+    """Tools the runtime offers besides the channel's (the ``schedule`` tool)."""
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
         self.status.update(channel, account_id, last_outbound_at=now_ms())
+        if self.on_outbound is not None:
+            self.on_outbound(channel, account_id)
 
 
 HandlerFactory = Callable[[GatewayWiring], Handler]
@@ -90,19 +104,33 @@ def is_echo(agent: Any) -> bool:
     return type(agent).__name__.lower().startswith("echo")
 
 
-def default_agent(config: Any, store: Store) -> Any:
-    """The agent the config describes (``zalogate.agents.create_agent``)."""
-    from zalogate.agents import create_agent
+def default_agent(
+    config: Any, store: Store, services: AgentServices | None = None, front: Any = None
+) -> Any:
+    """Every agent the config describes, behind the bindings' router
+    (``zalogate.agents.factory.build_agents``); ``front``: ``gateway run --app`` handlers."""
+    from zalogate.agents.factory import build_agents
 
-    return create_agent(config, store)
+    return build_agents(config, store, services=services, front=front)
+
+
+def mount_deferred_replies(config: Any, services: AgentServices) -> None:
+    """Serve ``/agents/<id>/replies/<token>`` when the config has an ``http`` agent."""
+    from zalogate.agents.deferred import DEFERRED_PREFIX, deferred_reply_app
+    from zalogate.agents.factory import http_secrets
+
+    secrets = http_secrets(config)
+    if secrets and services.routes is not None:
+        app = deferred_reply_app(secrets, services)
+        services.routes.mount(DEFERRED_PREFIX, app, name="agent replies")
 
 
 def default_handler(wiring: GatewayWiring) -> Handler:
     """The core pipeline, with each account's policy, the channels' tools and the status
     board's last-outbound stamp on every delivered reply."""
+    from zalogate.agents.routing import AgentRouter
     from zalogate.agents.transcripts import TranscriptStore
     from zalogate.core.access import AccountPolicy, policy_from_settings
-    from zalogate.core.agent import AgentTool
     from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
@@ -138,16 +166,23 @@ def default_handler(wiring: GatewayWiring) -> Handler:
             policies[key] = policy
         return policy
 
+    router = wiring.agent if isinstance(wiring.agent, AgentRouter) else None
+
     def tools_for(message: InboundMessage) -> Sequence[AgentTool]:
         channel = wiring.channels[message.channel]
         account = channel.account(message.account_id)
         if account is None:
             return ()
         try:
-            return channel.agent_tools(account, ToolContext.from_message(message))
+            tools = [*channel.agent_tools(account, ToolContext.from_message(message))]
         except Exception:  # tools are extras: a broken provider must not block the reply
             log.exception("channel %s failed to list its agent tools", message.channel)
-            return ()
+            tools = []
+        tools += wiring.extra_tools(message)
+        if router is None:
+            return tools
+        agent_id = router.select(message)[0]
+        return [t for t in tools if router.offers_tool(agent_id, t.name)]
 
     pipeline = Pipeline(
         store=wiring.store,
@@ -158,7 +193,10 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
+        paused=wiring.takeover.paused if wiring.takeover is not None else None,
+        select_agent=router.select if router is not None else None,
     )
+    wiring.pipeline_counters = pipeline.counters
     return pipeline.process
 
 

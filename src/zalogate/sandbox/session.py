@@ -177,6 +177,16 @@ class Sandbox:
             id=plugin.id, label=plugin.label, create=create, description=plugin.description
         )
 
+    def console_link(self) -> str:
+        """A one-time login link to the sandbox gateway's operator console."""
+        from zalogate.console import login_link
+        from zalogate.runtime.control import read_token_file
+
+        token = read_token_file(self.state_dir)
+        if not token:
+            raise SandboxError("the sandbox gateway has no control token (see its log)")
+        return login_link(self.gateway.url, token)
+
     # -- playing the user ----------------------------------------------------------------
 
     async def say(self, text: str) -> None:

@@ -1,0 +1,170 @@
+"""Who may use the console: one-time login links, sessions, CSRF and the client address.
+
+* A login link is signed with the gateway's control token (``gateway.token``, 0600, which
+  only the gateway's user can read): ``/console/login?n=<nonce>&e=<expiry>&s=<hmac>``. The
+  gateway accepts each nonce once, before its expiry.
+* A used link (or the operator password) opens a session: a random id in a cookie that is
+  ``HttpOnly`` and ``SameSite=Strict``, held in memory (a restart logs everyone out).
+* Every state-changing request carries the session's CSRF token (form field ``csrf`` or
+  header ``X-CSRF-Token``) and, when the browser sends one, an ``Origin`` of the console's
+  own host.
+* Clients other than loopback (or requests relayed by a proxy) are refused unless an
+  operator password is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+from zalogate.runtime.control import client_refusal
+
+__all__ = [
+    "COOKIE_NAME",
+    "LINK_TTL_S",
+    "ConsoleAuth",
+    "Session",
+    "login_link",
+    "origin_matches",
+]
+
+COOKIE_NAME = "zalogate_console"
+LINK_TTL_S = 300
+"""Seconds a login link stays valid."""
+SESSION_TTL_S = 12 * 3600
+_MAX_SESSIONS = 64
+_LOGIN_PATH = "/console/login"
+
+
+def _signature(key: str, nonce: str, expiry: int) -> str:
+    message = f"zalogate-console|{nonce}|{expiry}".encode()
+    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def login_link(base_url: str, key: str, *, now: float | None = None) -> str:
+    """A one-time console login link for the gateway at ``base_url`` whose token is ``key``."""
+    nonce = secrets.token_urlsafe(16)
+    expiry = int((time.time() if now is None else now) + LINK_TTL_S)
+    query = urlencode({"n": nonce, "e": expiry, "s": _signature(key, nonce, expiry)})
+    return f"{base_url.rstrip('/')}{_LOGIN_PATH}?{query}"
+
+
+def origin_matches(origin: str | None, host: str | None) -> bool:
+    """True when a browser's ``Origin`` names the host the request was sent to."""
+    if origin is None:
+        return True  # not a browser's cross-site request (CSRF token still required)
+    if not host:
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+
+@dataclass(slots=True)
+class Session:
+    """One logged-in browser."""
+
+    id: str
+    csrf: str
+    expires_at: float
+    lang: str = "vi"
+    flashes: list[str] = field(default_factory=list)
+
+
+class ConsoleAuth:
+    """Login links, sessions and the password (see the module docstring).
+
+    Args:
+        key: Returns the control token the links are signed with ("" while it is off).
+        password: The operator password, or None (then only loopback clients are served).
+        clock: Seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        key: Callable[[], str],
+        *,
+        password: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._key = key
+        self._password = password or None
+        self._clock = clock
+        self._used: dict[str, float] = {}
+        self._sessions: dict[str, Session] = {}
+
+    @property
+    def has_password(self) -> bool:
+        """Whether an operator password is configured."""
+        return self._password is not None
+
+    def refusal(self, client_host: str | None, headers: Mapping[str, str]) -> str | None:
+        """Why this client may not use the console at all, or None."""
+        if client_refusal(client_host, headers) is None or self.has_password:
+            return None
+        return (
+            "the console answers loopback clients only; set gateway.console.password in the"
+            " config to open it to other addresses"
+        )
+
+    def password_matches(self, given: str | None) -> bool:
+        """Constant-time check of the operator password (False when none is set)."""
+        if self._password is None or not given:
+            return False
+        return hmac.compare_digest(given.encode("utf-8"), self._password.encode("utf-8"))
+
+    def redeem(self, nonce: str, expiry: str, signature: str) -> Session | None:
+        """A new session for a valid, unused, unexpired login link; else None."""
+        key = self._key()
+        now = self._clock()
+        try:
+            expires = int(expiry)
+        except ValueError:
+            return None
+        if not key or not nonce or expires < now or expires > now + LINK_TTL_S + 60:
+            return None
+        if not hmac.compare_digest(_signature(key, nonce, expires), signature):
+            return None
+        self._used = {n: t for n, t in self._used.items() if t >= now}
+        if nonce in self._used:
+            return None
+        self._used[nonce] = float(expires)
+        return self.open_session()
+
+    def open_session(self) -> Session:
+        """A new session (the oldest is dropped beyond a bound)."""
+        now = self._clock()
+        self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at > now}
+        while len(self._sessions) >= _MAX_SESSIONS:
+            self._sessions.pop(next(iter(self._sessions)))
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(24),
+            expires_at=now + SESSION_TTL_S,
+        )
+        self._sessions[session.id] = session
+        return session
+
+    def session(self, cookie: str | None) -> Session | None:
+        """The live session of a cookie value, or None."""
+        if not cookie:
+            return None
+        session = self._sessions.get(cookie)
+        if session is None or session.expires_at <= self._clock():
+            return None
+        return session
+
+    def close(self, session: Session) -> None:
+        """Log ``session`` out."""
+        self._sessions.pop(session.id, None)
+
+    @staticmethod
+    def csrf_ok(session: Session, given: str | None) -> bool:
+        """Whether ``given`` is the session's CSRF token."""
+        return bool(given) and hmac.compare_digest(
+            (given or "").encode("utf-8"), session.csrf.encode("utf-8")
+        )

@@ -1,0 +1,245 @@
+"""Human takeover: an operator pauses the agent for one conversation and answers by hand.
+
+The paused set is durable (table ``takeover_pauses``) and held in memory by the running
+gateway, so the pipeline's check (:meth:`Takeover.paused`) is one set look-up per message.
+While a conversation is paused its messages are recorded (``takeover_messages``) and not
+answered by the agent; the operator's replies are recorded there too. Every message the
+pipeline lets through access control is also kept in a small in-memory ring, so the console
+can list recent conversations without a write per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from zalogate.core.model import ChatType
+
+if TYPE_CHECKING:
+    from zalogate.core.agent import Turn
+    from zalogate.core.model import InboundMessage
+    from zalogate.store import Store
+
+__all__ = ["Conversation", "ConversationKey", "Takeover", "TranscriptLine"]
+
+_RING_LINES = 50
+"""Lines of recent activity kept in memory per conversation."""
+_RING_CONVERSATIONS = 500
+"""Conversations kept in memory (the least recently active are forgotten first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """One conversation: a direct chat or a group of one channel account."""
+
+    channel: str
+    account_id: str
+    chat_id: str
+    is_group: bool = False
+
+    @property
+    def target(self) -> str:
+        """Where a reply goes (``group:<id>`` for groups)."""
+        return f"group:{self.chat_id}" if self.is_group else self.chat_id
+
+    @classmethod
+    def of(cls, message: InboundMessage) -> ConversationKey:
+        """The conversation ``message`` belongs to."""
+        return cls(message.channel, message.account_id, message.chat_id, message.is_group)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    """One message of a conversation as the console shows it."""
+
+    direction: Literal["in", "out"]
+    author: str
+    text: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation with its latest line and whether an operator has taken it over."""
+
+    key: ConversationKey
+    title: str
+    last: TranscriptLine | None
+    paused: bool
+
+
+def _line_of(message: InboundMessage, now_ms: int) -> TranscriptLine:
+    """The line of an inbound message, stamped with the gateway's clock (as replies are, so
+    the transcript's order does not depend on the phone's clock)."""
+    text = message.text or " ".join(f"<{m.kind}>" for m in message.media)
+    author = (message.sender_name or "").strip() or message.sender_id
+    return TranscriptLine("in", author, text, now_ms)
+
+
+class Takeover:
+    """The paused conversations and their transcripts, on the shared :class:`Store`."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._clock = clock
+        self._paused: dict[tuple[str, str, str], ConversationKey] | None = None
+        self._load_lock = asyncio.Lock()
+        self._recent: OrderedDict[ConversationKey, deque[TranscriptLine]] = OrderedDict()
+        self._titles: dict[ConversationKey, str] = {}
+
+    async def _paused_map(self) -> dict[tuple[str, str, str], ConversationKey]:
+        paused = self._paused
+        if paused is not None:
+            return paused
+        async with self._load_lock:
+            if self._paused is None:
+                rows = await self.store.fetchall(
+                    "SELECT channel, account_id, chat_id, is_group FROM takeover_pauses"
+                )
+                self._paused = {
+                    (r["channel"], r["account_id"], r["chat_id"]): ConversationKey(
+                        r["channel"], r["account_id"], r["chat_id"], bool(r["is_group"])
+                    )
+                    for r in rows
+                }
+            return self._paused
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _remember(self, key: ConversationKey, line: TranscriptLine, title: str | None) -> None:
+        ring = self._recent.get(key)
+        if ring is None:
+            ring = self._recent[key] = deque(maxlen=_RING_LINES)
+            while len(self._recent) > _RING_CONVERSATIONS:
+                old, _ = self._recent.popitem(last=False)
+                self._titles.pop(old, None)
+        else:
+            self._recent.move_to_end(key)
+        ring.append(line)
+        if title:
+            self._titles[key] = title
+
+    async def paused(self, message: InboundMessage) -> bool:
+        """The pipeline's check: True when an operator has this conversation (the message is
+        then recorded and must not be answered by the agent)."""
+        key = ConversationKey.of(message)
+        line = _line_of(message, self._now_ms())
+        title = message.group_name if message.is_group else message.sender_name
+        paused = key_of(key) in await self._paused_map()
+        if paused:
+            await self._record(key, line)
+        self._remember(key, line, title)
+        return paused
+
+    def title(self, key: ConversationKey) -> str:
+        """The sender's or group's name when a message showed it, else the chat id."""
+        return self._titles.get(key) or key.chat_id
+
+    def agent_said(self, turn: Turn, text: str) -> None:
+        """Keep one agent reply among the conversation's recent lines (memory only; the
+        gateway's agent wrapper, :meth:`GatewayMetrics.timed_agent`, calls it)."""
+        key = ConversationKey(
+            turn.channel, turn.account_id, turn.chat_id, turn.chat_type is ChatType.GROUP
+        )
+        self._remember(key, TranscriptLine("out", "agent", text, self._now_ms()), None)
+
+    async def is_paused(self, key: ConversationKey) -> bool:
+        """Whether the agent is paused for ``key``."""
+        return (key.channel, key.account_id, key.chat_id) in await self._paused_map()
+
+    async def pause(self, key: ConversationKey) -> None:
+        """Pause the agent for ``key`` (durable; idempotent)."""
+        paused = await self._paused_map()
+        params = (key.channel, key.account_id, key.chat_id, int(key.is_group), self._now_ms())
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO takeover_pauses"
+                " (channel, account_id, chat_id, is_group, paused_at_ms) VALUES (?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self.store.write(write)
+        paused[(key.channel, key.account_id, key.chat_id)] = key
+
+    async def resume(self, key: ConversationKey) -> bool:
+        """Give ``key`` back to the agent; True if it was paused."""
+        paused = await self._paused_map()
+        params = (key.channel, key.account_id, key.chat_id)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM takeover_pauses WHERE channel = ? AND account_id = ? AND chat_id = ?",
+                params,
+            )
+            return cursor.rowcount
+
+        removed = await self.store.write(write)
+        paused.pop(params, None)
+        return bool(removed)
+
+    async def paused_keys(self) -> list[ConversationKey]:
+        """Every paused conversation."""
+        return list((await self._paused_map()).values())
+
+    async def record_reply(self, key: ConversationKey, text: str, author: str) -> None:
+        """Record an operator's reply that went out."""
+        line = TranscriptLine("out", author, text, self._now_ms())
+        await self._record(key, line)
+        self._remember(key, line, None)
+
+    async def _record(self, key: ConversationKey, line: TranscriptLine) -> None:
+        params = (
+            key.channel,
+            key.account_id,
+            key.chat_id,
+            line.direction,
+            line.author,
+            line.text,
+            line.at_ms,
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO takeover_messages (channel, account_id, chat_id, direction, author,"
+                " text, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self.store.write(write)
+
+    async def conversations(self) -> list[Conversation]:
+        """Recent and paused conversations, most recently active first."""
+        paused = await self._paused_map()
+        seen: list[Conversation] = []
+        for key in reversed(self._recent):
+            ring = self._recent[key]
+            title = self._titles.get(key) or key.chat_id
+            seen.append(Conversation(key, title, ring[-1] if ring else None, key_of(key) in paused))
+        known = {c.key for c in seen}
+        for key in paused.values():
+            if key not in known:
+                seen.append(Conversation(key, self._titles.get(key) or key.chat_id, None, True))
+        return seen
+
+    async def transcript(self, key: ConversationKey, limit: int = 100) -> list[TranscriptLine]:
+        """The conversation's lines, oldest first: the recorded ones and the recent ones."""
+        rows = await self.store.fetchall(
+            "SELECT direction, author, text, at_ms FROM takeover_messages"
+            " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
+            (key.channel, key.account_id, key.chat_id, limit),
+        )
+        lines = {TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows}
+        lines.update(self._recent.get(key, ()))
+        return sorted(lines, key=lambda line: line.at_ms)[-limit:]
+
+
+def key_of(key: ConversationKey) -> tuple[str, str, str]:
+    """The identity of a conversation (``is_group`` follows from the chat)."""
+    return (key.channel, key.account_id, key.chat_id)

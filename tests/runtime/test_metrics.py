@@ -1,0 +1,69 @@
+"""The metrics hooks: per-account counts, the handler wrapper, optional OpenTelemetry spans."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from zalogate.core.model import ChatType, InboundMessage
+from zalogate.runtime.metrics import TRACES_ENV, GatewayMetrics, message_tracer, series_names
+from zalogate.runtime.status import StatusBoard
+
+
+def message(n: int) -> InboundMessage:
+    return InboundMessage(
+        channel="zalo",
+        account_id="a",
+        chat_type=ChatType.DIRECT,
+        chat_id="u1",
+        sender_id="u1",
+        message_id=f"m{n}",
+        timestamp_ms=1,
+        text="hi",
+    )
+
+
+class Spans:
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, dict[str, Any]]] = []
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, attributes: dict[str, Any]) -> Iterator[None]:
+        self.opened.append((name, attributes))
+        yield
+
+
+async def test_counts_per_account_and_spans_when_traced() -> None:
+    metrics = GatewayMetrics(StatusBoard())
+    spans = Spans()
+
+    async def handler(msg: InboundMessage) -> None:
+        if msg.message_id == "m2":
+            raise RuntimeError("boom")
+
+    handle = metrics.timed(handler, tracer=spans)
+    await handle(message(1))
+    with pytest.raises(RuntimeError):
+        await handle(message(2))
+    metrics.count_admission("zalo", "a", duplicate=False)
+    metrics.count_admission("zalo", "a", duplicate=True)
+    metrics.count_sent("zalo", "a")
+    body = (await metrics.exposition()).decode()
+    assert 'zalogate_messages_processed_total{account="a",channel="zalo"} 1.0' in body
+    assert 'zalogate_messages_failed_total{account="a",channel="zalo"} 1.0' in body
+    assert 'zalogate_messages_received_total{account="a",channel="zalo"} 2.0' in body
+    assert 'zalogate_messages_admitted_total{account="a",channel="zalo"} 1.0' in body
+    assert 'zalogate_messages_sent_total{account="a",channel="zalo"} 1.0' in body
+    assert "zalogate_end_to_end_seconds_count" in series_names(body.encode())
+    assert [name for name, _ in spans.opened] == ["zalogate.message", "zalogate.message"]
+    assert spans.opened[0][1]["zalogate.account"] == "a"
+
+
+def test_traces_are_off_unless_asked_for() -> None:
+    assert message_tracer({}) is None
+    assert message_tracer({TRACES_ENV: "0"}) is None
+    pytest.importorskip("opentelemetry")
+    assert message_tracer({TRACES_ENV: "1"}) is not None
