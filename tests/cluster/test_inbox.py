@@ -109,8 +109,41 @@ async def test_a_message_that_cannot_be_handled_goes_to_the_dead_letters(
     assert dead["message_id"] == "u1-0"
     assert dead["attempts"] == 1
     assert "refused" in dead["error"]
-    assert inbox.stats() == {"processed": 1, "dead_lettered": 1}
+    assert inbox.stats() == {"processed": 1, "dead_lettered": 1, "skipped": 0}
 
 
 async def _ignore(msg: InboundMessage) -> None:
     return None
+
+
+async def test_a_message_whose_ack_was_lost_is_not_run_again(
+    cluster_settings: ClusterConfig,
+) -> None:
+    handled: list[str] = []
+    skipped = asyncio.Event()
+
+    async def handle(msg: InboundMessage) -> None:
+        handled.append(msg.message_id)
+
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, handle)
+        real_ack = inbox._ack
+        acks = 0
+
+        async def lose_first_ack(msg: object) -> None:
+            nonlocal acks
+            acks += 1
+            if acks > 1:  # the first ack never reaches the server (it died meanwhile)
+                await real_ack(msg)  # type: ignore[arg-type]
+                skipped.set()
+
+        inbox._ack = lose_first_ack  # type: ignore[method-assign]
+        await inbox.start()
+        try:
+            await inbox.admit(message("u1", 0))
+            # redelivered after the ack wait (the lease TTL), then acknowledged unrun
+            await asyncio.wait_for(skipped.wait(), 30)
+        finally:
+            await inbox.stop()
+    assert handled == ["u1-0"]
+    assert inbox.stats()["skipped"] == 1

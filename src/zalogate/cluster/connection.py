@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,18 +111,21 @@ async def settle(operation: Callable[[], Awaitable[T]], *, within: float = 30.0)
             await asyncio.sleep(0.5)
 
 
+@dataclass(frozen=True, slots=True)
 class Handles:
     """The JetStream context and the KV buckets of one cluster."""
 
-    def __init__(self, js: JetStreamContext, layout: Layout, leases: KeyValue, nodes: KeyValue):
-        self.js = js
-        self.layout = layout
-        self.leases = leases
-        self.nodes = nodes
+    js: JetStreamContext
+    layout: Layout
+    leases: KeyValue
+    nodes: KeyValue
+    done: KeyValue
+    """Inbox messages handled (key: stream sequence), kept for the dedupe window: a message
+    redelivered after its ack was lost is acknowledged without running it again."""
 
 
 async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
-    """Create (or find) the inbox and dead-letter streams and the lease and node buckets.
+    """Create (or find) the inbox and dead-letter streams and the lease, node and done buckets.
 
     Creating what exists with the same settings is a no-op, so every node runs this at start.
     """
@@ -143,12 +147,22 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
                 KeyValueConfig(bucket=layout.node_bucket, ttl=ttl, history=1, replicas=replicas)
             )
         )
+        done = await settle(
+            lambda: js.create_key_value(
+                KeyValueConfig(
+                    bucket=layout.done_bucket,
+                    ttl=settings.dedupe_window_seconds,
+                    history=1,
+                    replicas=replicas,
+                )
+            )
+        )
     except Exception as exc:
         raise ClusterUnavailableError(
             f"NATS refused the cluster's streams or buckets ({_describe(exc)}); run the"
             " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
         ) from None
-    return Handles(js, layout, leases, nodes)
+    return Handles(js, layout, leases, nodes, done)
 
 
 def _streams(layout: Layout, settings: ClusterConfig) -> tuple[StreamConfig, StreamConfig]:

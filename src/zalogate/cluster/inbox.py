@@ -9,8 +9,10 @@ A conversation always lands in the same partition. Each partition has one durabl
 consumer shared by every node, with at most one unacknowledged message: a partition is
 processed one message at a time across the cluster (so a conversation keeps its order, also
 when its node dies mid-message) while the partitions run in parallel on all nodes, at most
-``max_concurrency`` per node. A message is acknowledged after the handler returned; a node
-that dies leaves it unacknowledged and JetStream hands it to another node after the ack wait
+``max_concurrency`` per node. A message is marked handled (a done bucket kept for the dedupe
+window) and acknowledged after the handler returned, so a redelivery whose ack was lost (a
+NATS server died) is acknowledged without running again; a node that dies leaves its message
+unacknowledged and JetStream hands it to another node after the ack wait
 (the lease TTL). A transient failure is retried with a growing delay (the partition waits, as
 a lane does in the single-node inbox); after ``max_attempts`` or on a non-retryable error the
 message goes to the dead-letter stream.
@@ -30,6 +32,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from zalogate.cluster.connection import Handles, settle
@@ -72,6 +75,7 @@ class JetStreamInbox:
     ) -> None:
         self._js = handles.js
         self._layout = handles.layout
+        self._done = handles.done
         self._handler = handler
         self.config = config or JetStreamInboxConfig()
         self._slots = asyncio.Semaphore(self.config.max_concurrency)
@@ -80,6 +84,8 @@ class JetStreamInbox:
         self._running = False
         self.processed = 0
         self.dead_lettered = 0
+        self.skipped = 0
+        """Redeliveries of messages already handled (their first ack was lost)."""
 
     async def admit(self, message: InboundMessage) -> Admission:
         """Publish ``message`` to its partition; return after JetStream's acknowledgement."""
@@ -135,7 +141,11 @@ class JetStreamInbox:
 
     def stats(self) -> dict[str, int]:
         """Counters of this node, for status output."""
-        return {"processed": self.processed, "dead_lettered": self.dead_lettered}
+        return {
+            "processed": self.processed,
+            "dead_lettered": self.dead_lettered,
+            "skipped": self.skipped,
+        }
 
     async def _consume(self, sub: object) -> None:
         fetch = sub.fetch  # type: ignore[attr-defined]
@@ -170,6 +180,10 @@ class JetStreamInbox:
         context = EntryContext(seq, attempt, replayed=attempt > 1)
         token = current_entry.set(context)
         try:
+            if attempt > 1 and await self._handled(seq):
+                self.skipped += 1
+                await self._ack(msg)
+                return
             try:
                 message = InboundMessage.model_validate_json(msg.data)
             except ValidationError as exc:
@@ -196,9 +210,31 @@ class JetStreamInbox:
                 await msg.nak(delay=delay)
                 return
             self.processed += 1
+            await self._mark_handled(seq)
             await self._ack(msg)
         finally:
             current_entry.reset(token)
+
+    async def _handled(self, seq: int) -> bool:
+        """Whether a node finished stream message ``seq`` already (its ack was lost)."""
+        try:
+            await self._done.get(str(seq))
+        except NotFoundError:
+            return False
+        except Exception as exc:  # unknown: run it (at-least-once)
+            log.debug("inbox done check: %s", exc)
+            return False
+        return True
+
+    async def _mark_handled(self, seq: int) -> None:
+        # Before the ack: an ack lost with a NATS server then costs no second run elsewhere.
+        for _ in range(3):
+            try:
+                await self._done.put(str(seq), b"")
+                return
+            except Exception as exc:
+                log.debug("inbox done mark: %s", exc)
+        log.warning("inbox: done mark not written; a redelivery would run the message again")
 
     async def _keep_alive(self, msg: Msg) -> None:
         """Tell JetStream the message is still being worked on (a slow agent is no death)."""

@@ -40,8 +40,8 @@ class Layout:
         return f"{self.prefix}_nodes"
 
     @property
-    def state_bucket(self) -> str:
-        return f"{self.prefix}_state"
+    def done_bucket(self) -> str:
+        return f"{self.prefix}_done"
 
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
