@@ -315,8 +315,9 @@ class Gateway:
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
         )
-        agent = metrics.timed_agent(self.agent, on_reply=self.takeover.agent_said)
-        wiring = GatewayWiring(self.config, self.state_dir, store, agent, self.status_board)
+        wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
+        takeover = self.takeover
+        wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent

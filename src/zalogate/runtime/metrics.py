@@ -219,8 +219,8 @@ class GatewayMetrics:
         return handle
 
     def timed_agent(self, agent: Any, *, on_reply: ReplyHook | None = None) -> Any:
-        """``agent`` with each turn timed (other attributes pass through); ``on_reply`` also
-        sees each text payload (the console's transcript), in the same wrapper."""
+        """``agent`` with each turn timed; ``on_reply`` also sees each text payload (the
+        console's transcript), in the same wrapper."""
         return _TimedAgent(agent, self.agent_seconds, on_reply)
 
     async def refresh(self) -> None:
@@ -261,9 +261,6 @@ class _TimedAgent:
         self._agent = agent
         self._histogram = histogram
         self._on_reply = on_reply
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._agent, name)
 
     async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
         started = time.perf_counter()

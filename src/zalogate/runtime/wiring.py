@@ -83,6 +83,9 @@ class GatewayWiring:
     """Also told of every reply that went out (``/metrics`` counts them)."""
     extra_tools: Callable[[InboundMessage], Sequence[AgentTool]] = lambda _message: ()
     """Tools the runtime offers besides the channel's (the ``schedule`` tool)."""
+    wrap_agent: Callable[[Any], Any] = lambda agent: agent
+    """Wraps the agent that answers a message (``/metrics`` times it, the console's transcript
+    sees its replies); applied to each agent the bindings may pick, once."""
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
@@ -184,17 +187,30 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent_id = router.select(message)[0]
         return [t for t in tools if router.offers_tool(agent_id, t.name)]
 
+    wrapped: dict[int, Any] = {}
+
+    def answering(agent: Any) -> Any:
+        found = wrapped.get(id(agent))
+        if found is None:
+            found = wrapped[id(agent)] = wiring.wrap_agent(agent)
+        return found
+
+    def select_agent(message: InboundMessage) -> tuple[str, Any]:
+        assert router is not None
+        agent_id, agent = router.select(message)
+        return agent_id, answering(agent)
+
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
         policy_for=policy_for,
-        agent=wiring.agent,
+        agent=answering(wiring.agent),
         session=options,
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         on_delivered=wiring.record_outbound,
         paused=wiring.takeover.paused if wiring.takeover is not None else None,
-        select_agent=router.select if router is not None else None,
+        select_agent=select_agent if router is not None else None,
     )
     wiring.pipeline_counters = pipeline.counters
     return pipeline.process
