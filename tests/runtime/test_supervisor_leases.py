@@ -5,43 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from zalogate.backoff import BackoffConfig
-from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
-from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.runtime.status import AccountState, StatusBoard
 from zalogate.runtime.supervisor import Supervisor
 
+from .test_account_control import ScriptedChannel, until
+
 TINY = BackoffConfig(min_delay=0.001, max_delay=0.01, jitter=0.0)
-
-
-class RunningChannel(Channel):
-    id = "fake"
-    text_limit = 2000
-
-    def __init__(self) -> None:
-        self.running = asyncio.Event()
-        self.runs = 0
-        self.stops = 0
-
-    def accounts(self) -> Sequence[ChannelAccount]:
-        return [ChannelAccount("fake", "a", True, {})]
-
-    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
-        self.runs += 1
-        self.running.set()
-        await stop.wait()
-        self.running.clear()
-        self.stops += 1
-
-    async def send(
-        self, account: ChannelAccount, target: str, reply: ReplyPayload
-    ) -> DeliveryReceipt:
-        return DeliveryReceipt(message_ids=())
-
-    async def probe(self, account: ChannelAccount) -> ProbeResult:
-        return ProbeResult(ok=True)
 
 
 class GrantedByHand:
@@ -67,8 +39,9 @@ class GrantedByHand:
         yield self.lost
 
 
-def make_supervisor(status: StatusBoard, leases: GrantedByHand) -> Supervisor:
-    return Supervisor(
+def start(leases: GrantedByHand) -> tuple[Supervisor, StatusBoard, ScriptedChannel]:
+    status = StatusBoard()
+    supervisor = Supervisor(
         status,
         backoff=TINY,
         slow_backoff=TINY,
@@ -77,45 +50,40 @@ def make_supervisor(status: StatusBoard, leases: GrantedByHand) -> Supervisor:
         stopping=lambda: False,
         leases=leases,
     )
+    channel = ScriptedChannel(["a"], {})
+    supervisor.start(channel, channel.accounts()[0])
+    return supervisor, status, channel
 
 
-async def wait_state(status: StatusBoard, state: AccountState) -> None:
-    async with asyncio.timeout(5):
-        while (record := status.get("fake", "a")) is None or record.state is not state:
-            await asyncio.sleep(0.005)
+def state(status: StatusBoard) -> AccountState | None:
+    record = status.get("fake", "a")
+    return record.state if record is not None else None
 
 
 async def test_a_monitor_waits_for_its_lease_and_stops_when_it_is_lost() -> None:
-    status = StatusBoard()
     leases = GrantedByHand()
-    channel = RunningChannel()
-    supervisor = make_supervisor(status, leases)
-    supervisor.start(channel, channel.accounts()[0])
-    await wait_state(status, AccountState.STANDBY)
-    assert channel.runs == 0
+    supervisor, status, channel = start(leases)
+    await until(lambda: state(status) is AccountState.STANDBY)
+    assert channel.runs["a"] == 0
 
     leases.granted.set()
-    await asyncio.wait_for(channel.running.wait(), 5)
-    await wait_state(status, AccountState.RUNNING)
+    await until(lambda: state(status) is AccountState.RUNNING)
+    assert channel.runs["a"] == 1
 
     leases.lost.set()  # another node has it now
-    await wait_state(status, AccountState.STANDBY)
-    assert channel.stops == 1
-    assert not channel.running.is_set()
+    await until(lambda: state(status) is AccountState.STANDBY)
+    assert channel.stopped["a"] == 1
 
     leases.granted.set()  # and back
-    await asyncio.wait_for(channel.running.wait(), 5)
-    assert channel.runs == 2
+    await until(lambda: state(status) is AccountState.RUNNING)
+    assert channel.runs["a"] == 2
     await supervisor.stop_all()
-    assert status.get("fake", "a").state is AccountState.STOPPED  # type: ignore[union-attr]
+    assert state(status) is AccountState.STOPPED
 
 
 async def test_a_standby_monitor_stops_with_the_gateway() -> None:
-    status = StatusBoard()
-    channel = RunningChannel()
-    supervisor = make_supervisor(status, GrantedByHand())
-    supervisor.start(channel, channel.accounts()[0])
-    await wait_state(status, AccountState.STANDBY)
+    supervisor, status, channel = start(GrantedByHand())
+    await until(lambda: state(status) is AccountState.STANDBY)
     await supervisor.stop_all()
-    assert channel.runs == 0
-    assert status.get("fake", "a").state is AccountState.STOPPED  # type: ignore[union-attr]
+    assert channel.runs["a"] == 0
+    assert state(status) is AccountState.STOPPED
