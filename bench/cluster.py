@@ -20,7 +20,7 @@ with up to ``--per-node`` messages in work, which other nodes take over after th
 until another node polls the account.
 Prints one JSON object::
 
-    python bench/cluster.py [--users 500 --messages 1000 --llm-delay 1.0 --per-node 20]
+    python bench/cluster.py [--users 500 --messages 1000 --llm-delay 1.0 --per-node 10]
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--llm-delay", type=float, default=1.0)
-    parser.add_argument("--per-node", type=int, default=20, help="messages at once per node")
+    parser.add_argument("--per-node", type=int, default=10, help="messages at once per node")
     parser.add_argument("--partitions", type=int, default=256)
     parser.add_argument("--bots", type=int, default=4, help="bot accounts the users write to")
     parser.add_argument("--timeout", type=float, default=300.0)
