@@ -11,6 +11,7 @@ import pytest
 ALLOWED = {
     # Usable without the gateway: its own package and the ``net`` plumbing below it.
     "zalogate.botapi": ("zalogate.botapi", "zalogate.net", "zalogate.text"),
+    "zalogate.oa": ("zalogate.oa", "zalogate.net", "zalogate.text"),
     "zalogate.personal": (
         "zalogate.personal",
         "zalogate.net",

@@ -94,7 +94,7 @@ def test_unknown_plugin_is_a_one_line_error(
 ) -> None:
     assert run_cli(["plugins", "disable", "nope"]) == 1
     err = capsys.readouterr().err
-    assert "no channel plugin 'nope' is installed (installed: zalo, zalouser)" in err
+    assert "no channel plugin 'nope' is installed (installed: zalo, zalooa, zalouser)" in err
     assert "Traceback" not in err
     assert not (state / "plugins.json").exists()
 

@@ -142,7 +142,7 @@ def test_a_damaged_choices_file_is_an_error_but_does_not_stop_discovery(state: P
     plugin_choices_path(state).write_text('{"enabled": {"zalo": "no"}}')
     with pytest.raises(PluginError, match="expected"):
         read_plugin_choices(state)
-    assert discover_plugins(state_dir=state) == ["zalo", "zalouser"]
+    assert discover_plugins(state_dir=state) == ["zalo", "zalooa", "zalouser"]
 
 
 def decide(config_plugins: dict[str, object], state: Path, plugin_id: str) -> tuple[bool, str]:

@@ -55,8 +55,8 @@ def command(
         str,
         typer.Option(
             "--channel",
-            help="The channel to simulate: zalo (Bot API) or zalouser (personal account,"
-            " with the QR login).",
+            help="The channel to simulate: zalo (Bot API), zalouser (personal account,"
+            " with the QR login) or zalooa (Official Account, with the OAuth consent).",
         ),
     ] = "zalo",
     script: Annotated[

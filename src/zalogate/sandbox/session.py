@@ -160,6 +160,7 @@ class Sandbox:
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         self._gateway = gateway
+        self.simulator.attach(gateway.url)
 
     def _channel_plugin(self) -> ChannelPlugin:
         """The installed plugin of the simulated channel, handing it the simulator's extras."""

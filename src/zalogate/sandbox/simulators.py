@@ -5,7 +5,8 @@ configured to use it (the ``channels.<id>`` block and ``ChannelContext.extras``)
 steps an operator takes before the gateway starts (``prepare``), plays the sandbox user (in a
 direct chat or in a group) and hands out the bot's replies in the order the fake got them.
 
-``zalo`` runs :class:`~zalogate.testing.FakeZaloBotApi`; ``zalouser`` runs
+``zalo`` runs :class:`~zalogate.testing.FakeZaloBotApi`; ``zalooa`` runs ``FakeZaloOA``
+(:mod:`~zalogate.sandbox.zalooa_simulator`); ``zalouser`` runs
 ``zalogate.testing.fake_personal.FakeZaloPersonal``
 (:class:`~zalogate.sandbox.zalouser_simulator.ZalouserSimulator`: the QR login in
 ``prepare``, direct and group messages with real mentions). A new simulator is one class and
@@ -93,6 +94,10 @@ class Simulator(Protocol):
         """
         ...
 
+    def attach(self, gateway_url: str) -> None:
+        """The gateway is up at ``gateway_url`` (for a fake that POSTs webhooks to it)."""
+        ...
+
     async def say(self, text: str) -> None:
         """The user writes ``text`` to the bot in a direct chat."""
         ...
@@ -175,6 +180,9 @@ class BotApiSimulator:
     ) -> None:
         """Nothing to do: a bot token needs no login."""
 
+    def attach(self, gateway_url: str) -> None:
+        """Nothing to do: the bot long-polls the fake."""
+
     async def say(self, text: str) -> None:
         """Send ``text`` to the bot in a DM."""
         self.fake.user(self.user_id, name=self.user_name).says(text)
@@ -224,9 +232,16 @@ def _zalouser_simulator() -> Simulator:
     return ZalouserSimulator()
 
 
+def _zalooa_simulator() -> Simulator:
+    from zalogate.sandbox.zalooa_simulator import ZalooaSimulator
+
+    return ZalooaSimulator()
+
+
 SIMULATORS: dict[str, Callable[[], Simulator]] = {
     "zalo": BotApiSimulator,
     "zalouser": _zalouser_simulator,
+    "zalooa": _zalooa_simulator,
 }
 """Channel id -> simulator factory."""
 

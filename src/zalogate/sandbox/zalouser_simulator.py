@@ -189,6 +189,9 @@ class ZalouserSimulator:
         )
         return {OPTIONS_EXTRA: options}
 
+    def attach(self, gateway_url: str) -> None:
+        """Nothing to do: the gateway connects to the fake."""
+
     async def prepare(
         self, config: ZalogateConfig, state_dir: Path, info: Callable[[str], None]
     ) -> None:

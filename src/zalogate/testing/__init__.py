@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from zalogate.testing.fake_botapi import FakeZaloBotApi
     from zalogate.testing.fake_llm import FakeLLMServer
+    from zalogate.testing.fake_oa import FakeZaloOA
     from zalogate.testing.fake_personal import FakeZaloPersonal
 
 _LAZY: dict[str, str] = {
     "FakeZaloBotApi": "zalogate.testing.fake_botapi",
     "FakeLLMServer": "zalogate.testing.fake_llm",
     "FakeZaloPersonal": "zalogate.testing.fake_personal",
+    "FakeZaloOA": "zalogate.testing.fake_oa",
 }
 
 __all__ = [
     "FakeLLMServer",
     "FakeZaloBotApi",
+    "FakeZaloOA",
     "FakeZaloPersonal",
 ]
 

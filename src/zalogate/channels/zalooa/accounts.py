@@ -1,0 +1,113 @@
+"""The configured OA accounts and the clients each one needs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zalogate.channels.zalooa.traits import CHANNEL_ID
+from zalogate.channels.zalooa.window import Interactions
+from zalogate.config.zalooa import ZalooaAccountConfig, ZalooaConfig
+from zalogate.core.channel import ChannelAccount
+from zalogate.core.errors import ChannelError, FailureKind
+from zalogate.oa import (
+    DEFAULT_API_URL,
+    DEFAULT_OAUTH_URL,
+    OAuthClient,
+    TokenFile,
+    TokenKeeper,
+    ZaloOA,
+)
+
+__all__ = ["OAAccount", "configured_accounts"]
+
+_log = logging.getLogger("zalogate.channels.zalooa")
+
+
+def configured_accounts(section: dict[str, Any] | None) -> list[ChannelAccount]:
+    """Every account of ``channels.zalooa`` (``default`` when no ``accounts`` are written)."""
+    if section is None:
+        return []
+    try:
+        config = ZalooaConfig.model_validate(section)
+    except ValueError as exc:
+        first = str(exc).splitlines()[1:2] or ["invalid"]
+        raise ChannelError(f"channels.zalooa: {first[0].strip()}", kind=FailureKind.FATAL) from None
+    top = config.model_dump(exclude={"accounts", "default_account"}, exclude_none=True)
+    entries = config.accounts or {"default": ZalooaAccountConfig()}
+    accounts = []
+    for account_id, own in entries.items():
+        merged = ZalooaAccountConfig.model_validate({**top, **own.model_dump(exclude_none=True)})
+        accounts.append(
+            ChannelAccount(CHANNEL_ID, account_id, merged.enabled is not False, merged, merged.name)
+        )
+    return accounts
+
+
+@dataclass(slots=True)
+class OAAccount:
+    """The live parts of one OA account."""
+
+    settings: ZalooaAccountConfig
+    oauth: OAuthClient
+    keeper: TokenKeeper
+    client: ZaloOA
+    interactions: Interactions
+    oa_id_path: Path
+    token_file: TokenFile
+
+    @property
+    def consent_path(self) -> Path:
+        """Where ``channels login`` keeps its pending consent."""
+        return self.oa_id_path.parent / "consent.json"
+
+    @classmethod
+    def build(cls, account: ChannelAccount, state_dir: Path) -> OAAccount:
+        """Clients for ``account`` (``ChannelError`` FATAL when keys are missing)."""
+        settings: ZalooaAccountConfig = account.settings
+        if not settings.app_id or settings.secret_key is None:
+            raise ChannelError(
+                f"[{account.account_id}] set channels.zalooa appId and secretKey "
+                "(Zalo developer console → your app → Settings)",
+                kind=FailureKind.FATAL,
+            )
+        directory = state_dir / "zalooa" / account.account_id
+        oauth = OAuthClient(
+            settings.app_id,
+            settings.secret_key.get_secret_value(),
+            oauth_url=settings.oauth_url or DEFAULT_OAUTH_URL,
+            pkce=settings.pkce is not False,
+        )
+        oa_id_path = directory / "oa_id"
+        token_file = TokenFile(directory, "grant")
+        keeper = TokenKeeper(
+            oauth,
+            token_file,
+            oa_id=settings.oa_id or account.account_id,
+            on_alert=lambda text: _log.error("[%s] %s", account.account_id, text),
+        )
+        client = ZaloOA(keeper, api_url=settings.api_url or DEFAULT_API_URL)
+        interactions = Interactions(directory / "interactions.json")
+        return cls(settings, oauth, keeper, client, interactions, oa_id_path, token_file)
+
+    @property
+    def oa_id(self) -> str | None:
+        """The configured OA id, else the one the last consent reported."""
+        if self.settings.oa_id:
+            return self.settings.oa_id
+        try:
+            return self.oa_id_path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def remember_oa_id(self, oa_id: str) -> None:
+        """Keep the OA id a consent callback reported."""
+        self.oa_id_path.parent.mkdir(parents=True, exist_ok=True)
+        self.oa_id_path.write_text(oa_id, encoding="utf-8")
+
+    async def aclose(self) -> None:
+        """Close the clients."""
+        await self.client.aclose()
+        await self.oauth.aclose()
