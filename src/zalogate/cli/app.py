@@ -78,6 +78,7 @@ _SUBCOMMANDS: dict[str, _Subcommand] = {
         "command",
         "Print a one-time login link to the running gateway's operator console.",
     ),
+    "cluster": _Subcommand("zalogate.cli.cluster"),
 }
 
 

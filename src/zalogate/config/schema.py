@@ -18,6 +18,7 @@ from zalogate.config.agents import (
     PythonAgentConfig,
 )
 from zalogate.config.channel_fields import GroupPolicy, check_patterns
+from zalogate.config.cluster import ClusterConfig
 from zalogate.config.config_model import ConfigModel
 from zalogate.config.zalo import ZaloConfig
 from zalogate.config.zalouser import ZalouserConfig
@@ -63,6 +64,8 @@ class GatewayConfig(ConfigModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    cluster: ClusterConfig | None = None
+    """Cluster mode over NATS JetStream (``docs/cluster.md``); absent: one process, SQLite."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -102,6 +102,7 @@ _WORDS: Mapping[str, tuple[str, str]] = {
     "state_running": ("đang chạy", "running"),
     "state_backoff": ("chờ thử lại", "backoff"),
     "state_unauthorized": ("chưa đăng nhập", "unauthorized"),
+    "state_standby": ("chờ (nút khác chạy)", "standby"),
     "state_failed": ("lỗi", "failed"),
     "state_stopped": ("đã dừng", "stopped"),
 }

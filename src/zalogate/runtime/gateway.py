@@ -89,6 +89,7 @@ from zalogate.runtime.wiring import (
     default_inbox,
     is_echo,
     mount_deferred_replies,
+    open_cluster,
 )
 from zalogate.store import Store
 
@@ -207,6 +208,8 @@ class Gateway:
         self.agent: Any = None
         self.inbox: InboxLike | None = None
         self._ready = False
+        self.cluster: Any = None
+        """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
         self.metrics: GatewayMetrics | None = None
@@ -318,6 +321,10 @@ class Gateway:
                 sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
                 sys.stderr.flush()
 
+        # Cluster mode: the inbox on JetStream and a lease per account (docs/cluster.md).
+        cluster = self.cluster = await open_cluster(self.config, stack)
+        self.supervisor.leases = cluster.leases if cluster else None
+
         self.takeover = Takeover(store)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
@@ -336,6 +343,8 @@ class Gateway:
         )
         if self._inbox_factory is not None:
             inbox = self.inbox = self._inbox_factory(store, handler)
+        elif cluster is not None:
+            inbox = self.inbox = cluster.inbox(store, handler)
         else:
             inbox = self.inbox = default_inbox(store, handler, self.config)
         admitter = _TrackingAdmitter(inbox, self.status_board, metrics)
@@ -359,6 +368,8 @@ class Gateway:
         self.http.set_warming(self._warming)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
+        if cluster is not None:
+            cluster.http_url = self.http.url
         # Runs after the inbox stopped (its handlers still send through the channels).
         stack.push_async_callback(self._close_channels)
 

@@ -35,6 +35,8 @@ class AccountState(StrEnum):
     """Zalo refused the credentials; the monitor is retried slowly."""
     FAILED = "failed"
     """The monitor failed in a way a restart cannot fix; it is not restarted."""
+    STANDBY = "standby"
+    """Cluster mode: another node holds the account's lease; this one takes over if it dies."""
     STOPPED = "stopped"
     """Not running: the gateway stopped, the monitor returned, or it was stopped on request
     (``reason`` says why, e.g. "stopped by channels logout")."""

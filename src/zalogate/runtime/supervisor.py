@@ -12,6 +12,10 @@ One account can be restarted or stopped while the others run. Each account has a
 of its own, which is the one its monitor gets; on a restart or stop on request the channel's
 ``reset_account`` hook runs right after that event is set, to drop what it holds of the
 account's session without saving it (so the next run starts from the saved credentials).
+
+In cluster mode the supervisor has a lease gate (:class:`AccountLeases`): a monitor runs only
+while this node holds its account's lease, stands by (state ``standby``) while another node
+does, and stops when the lease is lost.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from zalogate.backoff import Backoff, BackoffConfig
 from zalogate.core.channel import Channel, ChannelAccount
@@ -29,7 +35,7 @@ from zalogate.runtime.control import ControlUnavailableError, UnknownAccountErro
 from zalogate.runtime.logging import redact
 from zalogate.runtime.status import AccountState, AccountStatus, StatusBoard, now_ms
 
-__all__ = ["Monitor", "Supervisor", "classify_failure"]
+__all__ = ["AccountLeases", "Monitor", "Supervisor", "classify_failure"]
 
 log = logging.getLogger("zalogate.gateway")
 
@@ -42,6 +48,16 @@ _STATES = {
 def classify_failure(exc: BaseException) -> AccountState:
     """Map a monitor's exception to ``unauthorized``, ``failed`` or ``backoff``."""
     return _STATES.get(classify(exc), AccountState.BACKOFF)
+
+
+class AccountLeases(Protocol):
+    """One owner per account across nodes (``zalogate.cluster.leases`` fits)."""
+
+    def hold(
+        self, account: tuple[str, str], stop: asyncio.Event
+    ) -> AbstractAsyncContextManager[asyncio.Event | None]:
+        """Wait for the lease (or ``stop``); yield the event set when it is lost, or None."""
+        ...
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +91,7 @@ class Supervisor:
         startup_grace: Seconds a monitor must survive before it counts as ``running``.
         shutdown_timeout: The gateway's upper bound for a shutdown, in seconds.
         stopping: Tells whether the gateway is stopping (control requests are refused then).
+        leases: The lease gate in cluster mode (None: every monitor runs here).
     """
 
     def __init__(
@@ -86,6 +103,7 @@ class Supervisor:
         startup_grace: float,
         shutdown_timeout: float,
         stopping: Callable[[], bool],
+        leases: AccountLeases | None = None,
     ) -> None:
         self.status = status
         self._backoff = backoff
@@ -93,6 +111,7 @@ class Supervisor:
         self._startup_grace = startup_grace
         self._shutdown_timeout = shutdown_timeout
         self._stopping = stopping
+        self.leases = leases
         self.monitors: dict[tuple[str, str], Monitor] = {}
 
     # -- starting and finding ------------------------------------------------------------
@@ -220,15 +239,39 @@ class Supervisor:
     async def _supervise(self, monitor: Monitor) -> None:
         final = AccountState.STOPPED
         try:
-            final = await self._run_with_restarts(monitor)
+            if self.leases is None:
+                final = await self._run_with_restarts(monitor, monitor.stop)
+            else:
+                final = await self._run_leased(monitor, self.leases)
         finally:
             monitor.settled.set()
             self.status.update(*monitor.key, state=final, last_stop_at=now_ms())
 
-    async def _run_with_restarts(self, monitor: Monitor) -> AccountState:
-        """Run the monitor until its stop event; return the final state (``stopped`` or
-        ``failed``)."""
-        channel, account, stop = monitor.channel, monitor.account, monitor.stop
+    async def _run_leased(self, monitor: Monitor, leases: AccountLeases) -> AccountState:
+        """Run the monitor whenever this node holds the account's lease, until its stop."""
+        while not monitor.stop.is_set():
+            self.status.update(*monitor.key, state=AccountState.STANDBY)
+            monitor.settled.set()
+            async with leases.hold(monitor.key, monitor.stop) as lost:
+                if lost is None:
+                    break
+                tenure = asyncio.Event()
+                watch = asyncio.create_task(_set_on_first(tenure, monitor.stop, lost))
+                try:
+                    final = await self._run_with_restarts(monitor, tenure)
+                finally:
+                    watch.cancel()
+                if final is AccountState.FAILED or monitor.stop.is_set():
+                    return final
+                if lost.is_set():
+                    log.warning("%s lease lost: the monitor moves to another node", monitor.label)
+                else:
+                    return final
+        return AccountState.STOPPED
+
+    async def _run_with_restarts(self, monitor: Monitor, stop: asyncio.Event) -> AccountState:
+        """Run the monitor until ``stop``; return the final state (``stopped`` or ``failed``)."""
+        channel, account = monitor.channel, monitor.account
         key, label = monitor.key, monitor.label
         normal = Backoff(self._backoff)
         slow = Backoff(self._slow_backoff)
@@ -288,3 +331,14 @@ class Supervisor:
                 log.warning("%s monitor returned before the gateway stopped; not restarted", label)
             break
         return AccountState.STOPPED
+
+
+async def _set_on_first(target: asyncio.Event, *sources: asyncio.Event) -> None:
+    """Set ``target`` as soon as one of ``sources`` is set."""
+    waits = [asyncio.create_task(source.wait()) for source in sources]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        target.set()
+    finally:
+        for wait in waits:
+            wait.cancel()

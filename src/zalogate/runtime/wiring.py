@@ -7,6 +7,7 @@ scripted handler, a fake inbox) and keep the rest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ __all__ = [
     "default_inbox",
     "is_echo",
     "mount_deferred_replies",
+    "open_cluster",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -228,6 +230,21 @@ def default_inbox(store: Store, handler: Handler, config: Any = None) -> InboxLi
 
     window = _config_model(config).messages.delivery.retry_window_seconds
     return Inbox(store, handler, config=InboxConfig(max_age=float(window)))
+
+
+async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
+    """Join the cluster when ``gateway.cluster`` is set (a ``zalogate.cluster.ClusterNode``,
+    left with ``stack``); None in the single-node default, which never imports NATS."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        return None
+    try:
+        from zalogate.cluster import ClusterNode
+    except ImportError:
+        raise ConnectionError(
+            "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
+        ) from None
+    return await stack.enter_async_context(ClusterNode(settings))
 
 
 def _config_model(config: Any) -> ZalogateConfig:

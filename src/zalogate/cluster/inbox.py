@@ -1,0 +1,273 @@
+"""The inbox on JetStream: admit = a replicated publish, processing by partition consumers.
+
+``admit`` publishes the message to ``<prefix>.in.<partition>`` with ``Nats-Msg-Id`` =
+channel:account:message id and returns once JetStream acknowledged it (the stream is
+replicated, so the message survives the loss of a NATS server); a redelivered message inside
+the dedupe window is answered as a duplicate and not stored again.
+
+A conversation always lands in the same partition. Each partition has one durable pull
+consumer shared by every node, with at most one unacknowledged message: a partition is
+processed one message at a time across the cluster (so a conversation keeps its order, also
+when its node dies mid-message) while the partitions run in parallel on all nodes, at most
+``max_concurrency`` per node. A message is marked handled (a done bucket kept for the dedupe
+window) and acknowledged after the handler returned, so a redelivery whose ack was lost (a
+NATS server died) is acknowledged without running again; a node that dies leaves its message
+unacknowledged and JetStream hands it to another node after the ack wait
+(the lease TTL). A transient failure is retried with a growing delay (the partition waits, as
+a lane does in the single-node inbox); after ``max_attempts`` or on a non-retryable error the
+message goes to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from zalogate.cluster.connection import Handles, settle
+from zalogate.core.channel import Admission
+from zalogate.core.errors import describe_error, is_retryable
+from zalogate.core.ingress import EntryContext, Handler, current_entry
+from zalogate.core.model import InboundMessage
+
+__all__ = ["JetStreamInbox", "JetStreamInboxConfig", "message_id_header"]
+
+log = logging.getLogger("zalogate.cluster")
+
+
+def message_id_header(message: InboundMessage) -> str:
+    """The ``Nats-Msg-Id`` of ``message``: JetStream drops a second publish of it."""
+    return f"{message.channel}:{message.account_id}:{message.message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class JetStreamInboxConfig:
+    """Tuning of the JetStream inbox (from ``gateway.cluster``)."""
+
+    max_concurrency: int = 64
+    max_attempts: int = 8
+    ack_wait: float = 10.0
+    """Seconds before an unacknowledged message goes to another node (the lease TTL)."""
+    publish_timeout: float = 10.0
+    retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
+
+
+class JetStreamInbox:
+    """The ``Admitter``/inbox seam over a partitioned, replicated JetStream stream."""
+
+    def __init__(
+        self,
+        handles: Handles,
+        handler: Handler,
+        *,
+        config: JetStreamInboxConfig | None = None,
+    ) -> None:
+        self._js = handles.js
+        self._layout = handles.layout
+        self._done = handles.done
+        self._handler = handler
+        self.config = config or JetStreamInboxConfig()
+        self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[None]] = set()
+        self._running = False
+        self.processed = 0
+        self.dead_lettered = 0
+        self.skipped = 0
+        """Redeliveries of messages already handled (their first ack was lost)."""
+
+    async def admit(self, message: InboundMessage) -> Admission:
+        """Publish ``message`` to its partition; return after JetStream's acknowledgement."""
+        partition = self._layout.partition_of(message.conversation_key)
+        ack = await self._js.publish(
+            self._layout.inbox_subject(partition),
+            message.model_dump_json().encode(),
+            timeout=self.config.publish_timeout,
+            headers={"Nats-Msg-Id": message_id_header(message)},
+        )
+        return Admission(int(ack.seq), duplicate=bool(ack.duplicate))
+
+    async def start(self) -> None:
+        """Create (or join) the partition consumers and start fetching."""
+        if self._running:
+            return
+        self._running = True
+        partitions = range(self._layout.partitions)
+        # Together: on a new stream each consumer waits for its own leader election.
+        subs = await asyncio.gather(*(settle(partial(self._subscribe, p)) for p in partitions))
+        for partition, sub in zip(partitions, subs, strict=True):
+            task = asyncio.create_task(self._consume(sub), name=f"inbox-partition-{partition}")
+            self._tasks.add(task)
+
+    async def _subscribe(self, partition: int) -> Any:
+        return await self._js.pull_subscribe(
+            self._layout.inbox_subject(partition),
+            durable=self._layout.consumer(partition),
+            stream=self._layout.inbox_stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                max_ack_pending=1,
+                ack_wait=self.config.ack_wait,
+                max_deliver=-1,
+            ),
+        )
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a grace period)
+        """Stop fetching; wait up to ``timeout`` for running handlers, then cancel them (their
+        messages stay unacknowledged and go to another node)."""
+        if not self._running:
+            return
+        self._running = False
+        for task in self._tasks - self._busy:
+            task.cancel()
+        if self._busy:
+            _, still = await asyncio.wait(set(self._busy), timeout=timeout)
+            for task in still:
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this node, for status output."""
+        return {
+            "processed": self.processed,
+            "dead_lettered": self.dead_lettered,
+            "skipped": self.skipped,
+        }
+
+    async def _consume(self, sub: object) -> None:
+        fetch = sub.fetch  # type: ignore[attr-defined]
+        task = asyncio.current_task()
+        assert task is not None
+        while self._running:
+            try:
+                messages: list[Msg] = await fetch(1, timeout=5.0)
+            except NatsTimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a NATS server went away: the client reconnects
+                log.debug("inbox fetch: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                # Kept alive from the fetch on: a message waiting for a free slot must not
+                # look abandoned (JetStream would hand it to another node after the ack wait).
+                keepalive = asyncio.create_task(self._keep_alive(msg))
+                try:
+                    async with self._slots:
+                        self._busy.add(task)
+                        await self._process(msg)
+                finally:
+                    self._busy.discard(task)
+                    keepalive.cancel()
+
+    async def _process(self, msg: Msg) -> None:
+        attempt = msg.metadata.num_delivered
+        seq = msg.metadata.sequence.stream
+        context = EntryContext(seq, attempt, replayed=attempt > 1)
+        token = current_entry.set(context)
+        try:
+            if attempt > 1 and await self._handled(seq):
+                self.skipped += 1
+                await self._ack(msg)
+                return
+            try:
+                message = InboundMessage.model_validate_json(msg.data)
+            except ValidationError as exc:
+                await self._dead_letter(msg, None, attempt, f"payload does not parse: {exc}")
+                return
+            try:
+                await self._handler(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_retryable(exc) or attempt >= self.config.max_attempts:
+                    await self._dead_letter(msg, message, attempt, describe_error(exc))
+                    return
+                delays = self.config.retry_delays
+                delay = delays[min(attempt - 1, len(delays) - 1)]
+                log.warning(
+                    "inbox: %s failed (attempt %d/%d), retry in %gs: %s",
+                    message_id_header(message),
+                    attempt,
+                    self.config.max_attempts,
+                    delay,
+                    describe_error(exc),
+                )
+                await msg.nak(delay=delay)
+                return
+            self.processed += 1
+            await self._mark_handled(seq)
+            await self._ack(msg)
+        finally:
+            current_entry.reset(token)
+
+    async def _handled(self, seq: int) -> bool:
+        """Whether a node finished stream message ``seq`` already (its ack was lost)."""
+        try:
+            await self._done.get(str(seq))
+        except NotFoundError:
+            return False
+        except Exception as exc:  # unknown: run it (at-least-once)
+            log.debug("inbox done check: %s", exc)
+            return False
+        return True
+
+    async def _mark_handled(self, seq: int) -> None:
+        # Before the ack: an ack lost with a NATS server then costs no second run elsewhere.
+        for _ in range(3):
+            try:
+                await self._done.put(str(seq), b"")
+                return
+            except Exception as exc:
+                log.debug("inbox done mark: %s", exc)
+        log.warning("inbox: done mark not written; a redelivery would run the message again")
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        """Tell JetStream the message is still being worked on (a slow agent is no death)."""
+        while True:
+            await asyncio.sleep(self.config.ack_wait / 3)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _ack(self, msg: Msg) -> None:
+        # A confirmed ack: once it returns, no other node gets the message again.
+        for _ in range(3):
+            try:
+                await msg.ack_sync(timeout=2.0)
+                return
+            except Exception as exc:
+                log.debug("inbox ack: %s", exc)
+        log.warning("inbox: ack not confirmed; the message may be processed again")
+
+    async def _dead_letter(
+        self, msg: Msg, message: InboundMessage | None, attempts: int, error: str
+    ) -> None:
+        log.error("inbox: message dead-lettered after %d attempt(s): %s", attempts, error)
+        record = {
+            "channel": message.channel if message else None,
+            "account_id": message.account_id if message else None,
+            "message_id": message.message_id if message else None,
+            "lane": message.conversation_key if message else None,
+            "attempts": attempts,
+            "error": error,
+            "payload": msg.data.decode(errors="replace"),
+            "dead_at": int(time.time() * 1000),
+        }
+        subject = self._layout.dead_subject(message.channel if message else "unknown")
+        await self._js.publish(subject, json.dumps(record).encode())
+        self.dead_lettered += 1
+        await self._ack(msg)

@@ -1,0 +1,58 @@
+"""The names of everything a cluster keeps in NATS, derived from ``gateway.cluster.prefix``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+__all__ = ["Layout", "kv_key"]
+
+_KEY_PART = re.compile(r"^[-_=A-Za-z0-9]+$")
+
+
+def kv_key(*parts: str) -> str:
+    """A KV key from ``parts``; a part NATS would refuse (dots, spaces, ...) is hex-encoded."""
+    return ".".join(p if _KEY_PART.match(p) else "x" + p.encode().hex() for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Streams, buckets and subjects of one cluster (``prefix`` keeps two clusters apart)."""
+
+    prefix: str
+    partitions: int
+
+    @property
+    def inbox_stream(self) -> str:
+        return f"{self.prefix.upper()}_INBOX"
+
+    @property
+    def dead_stream(self) -> str:
+        return f"{self.prefix.upper()}_DEAD"
+
+    @property
+    def lease_bucket(self) -> str:
+        return f"{self.prefix}_leases"
+
+    @property
+    def node_bucket(self) -> str:
+        return f"{self.prefix}_nodes"
+
+    @property
+    def done_bucket(self) -> str:
+        return f"{self.prefix}_done"
+
+    def inbox_subject(self, partition: int | str) -> str:
+        return f"{self.prefix}.in.{partition}"
+
+    def dead_subject(self, channel: str) -> str:
+        return f"{self.prefix}.dead.{kv_key(channel)}"
+
+    def consumer(self, partition: int) -> str:
+        return f"{self.prefix}_p{partition}"
+
+    def partition_of(self, conversation_key: str) -> int:
+        """The partition of a conversation: stable across nodes and restarts."""
+        digest = hashlib.blake2b(conversation_key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.partitions

@@ -1,0 +1,143 @@
+"""One gateway node in a cluster: its NATS connection, leases, inbox and heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from types import TracebackType
+from typing import Any
+
+from nats.aio.client import Client
+
+from zalogate.cluster.connection import (
+    Handles,
+    connect,
+    default_node_id,
+    ensure_layout,
+    settle,
+)
+from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
+from zalogate.cluster.layout import kv_key
+from zalogate.cluster.leases import AccountLeases
+from zalogate.config.cluster import ClusterConfig
+from zalogate.core.ingress import Handler
+
+__all__ = ["ClusterNode"]
+
+log = logging.getLogger("zalogate.cluster")
+
+
+class ClusterNode:
+    """``async with ClusterNode(settings) as node``: connected, layout ensured, heartbeating.
+
+    ``node.leases`` is the supervisor's lease gate, ``node.inbox(store, handler)`` the inbox
+    factory; ``node.http_url`` is shown by ``cluster status`` once set.
+    """
+
+    def __init__(self, settings: ClusterConfig, *, node_id: str | None = None) -> None:
+        self.settings = settings
+        self.node_id = node_id or settings.node_id or default_node_id()
+        self.http_url = ""
+        self._client: Client | None = None
+        self._handles: Handles | None = None
+        self._leases: AccountLeases | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._started_at = int(time.time() * 1000)
+        self.inboxes: list[JetStreamInbox] = []
+
+    @property
+    def handles(self) -> Handles:
+        if self._handles is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._handles
+
+    @property
+    def leases(self) -> AccountLeases:
+        if self._leases is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._leases
+
+    async def __aenter__(self) -> ClusterNode:
+        client = self._client = await connect(self.settings, name=f"zalogate:{self.node_id}")
+        try:
+            self._handles = await ensure_layout(client, self.settings)
+        except BaseException:
+            await client.close()
+            raise
+        self._leases = AccountLeases(
+            self._handles.leases,
+            self.node_id,
+            self.settings.lease_ttl_seconds,
+            nodes=self._handles.nodes,
+        )
+        try:
+            await settle(self._beat)  # a bucket just created answers once its leader is elected
+        except BaseException:
+            await client.close()
+            raise
+        self._heartbeat = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
+        log.info("cluster node %s joined (NATS %s)", self.node_id, client.connected_url)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self._handles is not None:
+            with contextlib.suppress(Exception):
+                await self._handles.nodes.delete(kv_key("node", self.node_id))
+        if self._client is not None:
+            # close, not drain: acks are confirmed one by one already, and a drain waits for
+            # the pull requests still parked at the servers (up to its 30 s timeout).
+            with contextlib.suppress(Exception):
+                await self._client.close()
+            self._client = None
+
+    def inbox(self, store: Any, handler: Handler) -> JetStreamInbox:
+        """The inbox factory (``Gateway(inbox_factory=...)``); the store stays per node."""
+        settings = self.settings
+        inbox = JetStreamInbox(
+            self.handles,
+            handler,
+            config=JetStreamInboxConfig(
+                max_concurrency=settings.max_concurrency,
+                max_attempts=settings.max_attempts,
+                ack_wait=settings.lease_ttl_seconds,
+            ),
+        )
+        self.inboxes.append(inbox)
+        return inbox
+
+    def describe(self) -> dict[str, Any]:
+        """This node's heartbeat record."""
+        processed = sum(inbox.processed for inbox in self.inboxes)
+        return {
+            "node": self.node_id,
+            "url": self.http_url,
+            "started_at": self._started_at,
+            "seen_at": int(time.time() * 1000),
+            "leases": sorted("/".join(key) for key in self.leases.held),
+            "processed": processed,
+        }
+
+    async def _beat(self) -> None:
+        await self.handles.nodes.put(
+            kv_key("node", self.node_id), json.dumps(self.describe()).encode()
+        )
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_ttl_seconds / 3)
+            try:
+                await self._beat()
+            except Exception as exc:
+                log.debug("cluster heartbeat: %s", exc)

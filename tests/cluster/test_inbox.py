@@ -1,0 +1,149 @@
+"""The JetStream inbox against a real 3-server NATS cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from zalogate.cluster import ClusterNode
+from zalogate.config.cluster import ClusterConfig
+from zalogate.core.errors import NonRetryableError
+from zalogate.core.model import ChatType, InboundMessage
+
+
+def message(chat: str, index: int) -> InboundMessage:
+    return InboundMessage(
+        channel="zalo",
+        account_id="default",
+        chat_type=ChatType.DIRECT,
+        chat_id=chat,
+        sender_id=chat,
+        message_id=f"{chat}-{index}",
+        timestamp_ms=1_700_000_000_000 + index,
+        text=str(index),
+    )
+
+
+async def test_a_redelivered_message_is_admitted_once(cluster_settings: ClusterConfig) -> None:
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, _ignore)
+        first = await inbox.admit(message("u1", 1))
+        again = await inbox.admit(message("u1", 1))
+        assert not first.duplicate
+        assert again.duplicate
+        assert again.entry_id == first.entry_id
+        info = await node.handles.js.stream_info(node.handles.layout.inbox_stream)
+        assert info.state.messages == 1
+        assert info.config.num_replicas == 3
+
+
+async def test_two_nodes_process_everything_once_in_conversation_order(
+    cluster_settings: ClusterConfig,
+) -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+    by_node: dict[str, int] = defaultdict(int)
+    done = asyncio.Event()
+    total = 40
+
+    def handler_for(name: str) -> Callable[[InboundMessage], Awaitable[None]]:
+        async def handle(msg: InboundMessage) -> None:
+            await asyncio.sleep(0.01)
+            seen[msg.chat_id].append(int(msg.text))
+            by_node[name] += 1
+            if sum(len(v) for v in seen.values()) >= total:
+                done.set()
+
+        return handle
+
+    async with (
+        ClusterNode(cluster_settings, node_id="a") as a,
+        ClusterNode(cluster_settings, node_id="b") as b,
+    ):
+        inbox_a = a.inbox(None, handler_for("a"))
+        inbox_b = b.inbox(None, handler_for("b"))
+        await inbox_a.start()
+        await inbox_b.start()
+        try:
+            for index in range(total // 8):
+                for chat in range(8):
+                    # webhooks arrive at either node
+                    target = inbox_a if chat % 2 else inbox_b
+                    await target.admit(message(f"u{chat}", index))
+            await asyncio.wait_for(done.wait(), 60)
+        finally:
+            await inbox_a.stop()
+            await inbox_b.stop()
+    assert dict(seen.items()) == {f"u{chat}": list(range(total // 8)) for chat in range(8)}
+    assert by_node["a"] > 0
+    assert by_node["b"] > 0
+
+
+async def test_a_message_that_cannot_be_handled_goes_to_the_dead_letters(
+    cluster_settings: ClusterConfig,
+) -> None:
+    handled: list[str] = []
+    after = asyncio.Event()
+
+    async def handle(msg: InboundMessage) -> None:
+        if msg.text == "0":
+            raise NonRetryableError("the agent refused it")
+        handled.append(msg.text)
+        after.set()
+
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, handle)
+        await inbox.start()
+        try:
+            await inbox.admit(message("u1", 0))
+            await inbox.admit(message("u1", 1))
+            await asyncio.wait_for(after.wait(), 30)
+        finally:
+            await inbox.stop()
+        js = node.handles.js
+        sub = await js.subscribe(f"{cluster_settings.prefix}.dead.>", ordered_consumer=True)
+        dead = json.loads((await sub.next_msg(timeout=5)).data)
+        await sub.unsubscribe()
+    assert handled == ["1"]
+    assert dead["message_id"] == "u1-0"
+    assert dead["attempts"] == 1
+    assert "refused" in dead["error"]
+    assert inbox.stats() == {"processed": 1, "dead_lettered": 1, "skipped": 0}
+
+
+async def _ignore(msg: InboundMessage) -> None:
+    return None
+
+
+async def test_a_message_whose_ack_was_lost_is_not_run_again(
+    cluster_settings: ClusterConfig,
+) -> None:
+    handled: list[str] = []
+    skipped = asyncio.Event()
+
+    async def handle(msg: InboundMessage) -> None:
+        handled.append(msg.message_id)
+
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, handle)
+        real_ack = inbox._ack
+        acks = 0
+
+        async def lose_first_ack(msg: object) -> None:
+            nonlocal acks
+            acks += 1
+            if acks > 1:  # the first ack never reaches the server (it died meanwhile)
+                await real_ack(msg)  # type: ignore[arg-type]
+                skipped.set()
+
+        inbox._ack = lose_first_ack  # type: ignore[method-assign]
+        await inbox.start()
+        try:
+            await inbox.admit(message("u1", 0))
+            # redelivered after the ack wait (the lease TTL), then acknowledged unrun
+            await asyncio.wait_for(skipped.wait(), 30)
+        finally:
+            await inbox.stop()
+    assert handled == ["u1-0"]
+    assert inbox.stats()["skipped"] == 1
