@@ -25,7 +25,7 @@ from pathlib import Path
 
 from zalogate.agents.echo import EchoAgent
 from zalogate.core.access import AccountPolicy, decide_dm
-from zalogate.core.channel import ChannelAccount, ProbeResult
+from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pipeline import Pipeline
@@ -34,7 +34,7 @@ from zalogate.store import Store
 ACCOUNT = ChannelAccount(channel="zalo", account_id="default", enabled=True, settings={})
 
 
-class CountingChannel:
+class CountingChannel(Channel):
     """An in-memory channel that counts sends and checks that each reply echoes its message."""
 
     id = "zalo"

@@ -143,3 +143,10 @@ def test_zalouser_accounts_bench() -> None:
     assert (result["accounts"], result["connected"]) == (3, 3)
     assert (result["replies"], result["missing"]) == (6, 0)
     assert result["rss_idle_mb"] > 0
+
+
+def test_core_pipeline() -> None:
+    result = run_bench("core_pipeline.py", "--messages", "200", "--conversations", "20")
+    assert result["messages"] == 200
+    assert result["dead_lettered"] == 0
+    assert result["processed_per_s"] > 0
