@@ -39,8 +39,8 @@ async def test_stop_restart_pause_resume_and_prune(tmp_path: Path) -> None:
             assert "state-stopped" in page.text
             assert (await post("/console/accounts/fake/a/restart")).status_code == 303
             await until(is_running(gateway, "a"))
-            # No login capability: the QR page and log out are not offered or served.
-            assert "Log in by QR" not in (await browser.get("/console/")).text
+            # No login capability: the login page and log out are not offered or served.
+            assert "/console/accounts/fake/a/login" not in (await browser.get("/console/")).text
             assert (await post("/console/accounts/fake/a/logout")).status_code == 404
 
             key = ConversationKey("fake", "a", "u1")

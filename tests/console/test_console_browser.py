@@ -142,7 +142,7 @@ async def test_operator_journey_in_chromium(browser: Any, tmp_path: Path) -> Non
         await shots.take(page, "overview")
 
         # QR login: the page follows the simulated phone's scan and confirmation.
-        await card.get_by_role("link", name="Log in by QR").click()
+        await card.get_by_role("link", name="Log in", exact=True).click()
         await page.get_by_role("button", name="Start the login").click()
         await page.locator("#qr-image:not([hidden])").wait_for()
         await shots.take(page, "qr")

@@ -10,13 +10,14 @@ from pathlib import Path
 import typer
 
 from zalogate.cli.state import out_console
+from zalogate.core.channel import LoginUI
 from zalogate.store import write_private_file
 
 __all__ = ["ConsoleLoginUI"]
 
 
-class ConsoleLoginUI:
-    """The terminal side of an interactive login (a :class:`~zalogate.core.channel.LoginUI`)."""
+class ConsoleLoginUI(LoginUI):
+    """The terminal side of an interactive login; a link is printed as its label, then the URL."""
 
     def __init__(self, state_dir: Path, channel: str, account_id: str) -> None:
         self._qr_path = state_dir / "tmp" / f"{channel}-login-qr-{account_id}.png"

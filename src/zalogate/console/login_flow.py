@@ -1,8 +1,10 @@
 """A channel's interactive login run from the console: the channel's ``login`` capability
 with a :class:`~zalogate.core.channel.LoginUI` that streams to the page (server-sent events).
 
-The channel reports progress as lines; the page follows steps (``qr``, ``scanned``,
-``confirmed``, ``declined``, ``expired``, ``done``, ``failed``), read from those lines.
+The channel reports progress as lines; the page follows steps (``qr``, ``link``, ``scanned``,
+``confirmed``, ``declined``, ``expired``, ``done``, ``failed``), read from the UI calls and the
+lines. Nothing here knows a channel: a QR login calls ``show_qr``, a consent login
+``show_link``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import asyncio
 import base64
 import contextlib
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zalogate.core.channel import ChannelAccount, Login
+from zalogate.core.channel import ChannelAccount, Login, LoginUI
 from zalogate.runtime.logging import redact
 from zalogate.store import write_private_file
 
@@ -40,6 +43,8 @@ class LoginEvent:
     text: str = ""
     qr: str | None = None
     """The QR code as a ``data:image/png`` URL (only with ``step == "qr"``)."""
+    link: str | None = None
+    """A page to open in a new tab (only with ``step == "link"``; http or https)."""
 
 
 def step_of(line: str) -> str:
@@ -51,7 +56,7 @@ def step_of(line: str) -> str:
     return "info"
 
 
-class WebLoginUI:
+class WebLoginUI(LoginUI):
     """A :class:`LoginUI` whose output goes to the console page.
 
     Args:
@@ -68,6 +73,10 @@ class WebLoginUI:
     def push(self, event: LoginEvent) -> None:
         """Add an event and wake the streams."""
         self.events.append(event)
+        self._changed.set()
+
+    def wake(self) -> None:
+        """Wake the streams without an event (the login ended)."""
         self._changed.set()
 
     def info(self, message: str) -> None:
@@ -87,6 +96,12 @@ class WebLoginUI:
         url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         self.push(LoginEvent("qr", qr=url))
         return path
+
+    def show_link(self, url: str, label: str) -> None:
+        """Send the link to the page (unredacted: it is for the operator to open)."""
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"not a web link: {redact(url)[:60]}")
+        self.push(LoginEvent("link", redact(label), link=url))
 
     async def follow(self, done: Callable[[], bool]) -> AsyncIterator[LoginEvent]:
         """Every event, then each new one as it comes, until the login is over."""
@@ -117,6 +132,8 @@ class LoginFlow:
     ) -> None:
         self.ui = ui
         self._task = asyncio.create_task(self._run(login, account, after), name="console-login")
+        # The streams wait for a change: the end is one (else they linger up to a ping).
+        self._task.add_done_callback(lambda _: ui.wake())
 
     @property
     def done(self) -> bool:

@@ -22,6 +22,7 @@ from zalogate.core.pairing import PairingError, PairingStore, pairing_approved_t
 from zalogate.core.takeover import ConversationKey
 from zalogate.runtime.control import MessageRequest
 from zalogate.runtime.logging import redact
+from zalogate.runtime.status import AccountState
 
 if TYPE_CHECKING:
     from zalogate.console.app import Console, Page
@@ -85,12 +86,16 @@ class Views:
         for record in self.gateway.status():
             found = self._account(record.channel, record.account)
             mode = ""
-            can_login = False
+            can_login = reauth = False
             if found is not None:
                 channel, account = found
                 snapshot = channel.account_snapshot(account)
                 mode = str(snapshot.get("mode") or "")
                 can_login = channel.login is not None
+                reauth = can_login and (
+                    record.state is AccountState.UNAUTHORIZED
+                    or snapshot.get("tokenStatus") == "reauthorize"
+                )
             rows.append(
                 {
                     "channel": record.channel,
@@ -102,6 +107,7 @@ class Views:
                     "last_error": redact(record.last_error or record.reason or ""),
                     "dead": await dead_letter_count(store, record.channel, record.account),
                     "can_login": can_login,
+                    "reauth": reauth,
                 }
             )
         return self.console.render(request, session, "overview.html", accounts=rows)
@@ -130,7 +136,7 @@ class Views:
             session.flashes.append(f"{channel}/{account}: {_error_line(exc)}")
         return _back("/console/")
 
-    # -- QR login ---------------------------------------------------------------------
+    # -- interactive login (QR code or consent link) -----------------------------------
 
     async def login_page(self, request: Request, session: Session) -> Response:
         channel = request.path_params["channel"]
@@ -176,6 +182,8 @@ class Views:
         async def stream() -> AsyncIterator[bytes]:
             async for event in flow.ui.follow(lambda: flow.done):
                 data = {"step": event.step, "text": event.text, "qr": event.qr}
+                if event.link:
+                    data["link"] = event.link
                 yield f"data: {json.dumps(data)}\n\n".encode()
             yield b'data: {"step": "end"}\n\n'
 

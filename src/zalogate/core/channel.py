@@ -223,9 +223,10 @@ class Channel(abc.ABC):
     def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
         """Display-safe config facts for ``channels status``, without any network.
 
-        camelCase keys: ``configured``, ``mode``, ``tokenSource``, ``tokenStatus``,
-        ``tokenDetail``, ``dmPolicy``, ``groupPolicy``, ``warnings`` (replacing the CLI's own
-        open-policy warnings) and any other display-safe value. Never a secret. Empty: the
+        camelCase keys: ``configured``, ``mode``, ``tokenSource``, ``tokenStatus``
+        (``"reauthorize"``: the account needs its ``login`` again), ``tokenDetail``,
+        ``dmPolicy``, ``groupPolicy``, ``warnings`` (replacing the CLI's own open-policy
+        warnings) and any other display-safe value. Never a secret. Empty: the
         CLI says what the config alone tells.
         """
         return {}
@@ -353,6 +354,14 @@ class LoginUI(Protocol):
         otherwise the drawing is made from the PNG itself.
         """
         ...
+
+    def show_link(self, url: str, label: str) -> None:
+        """Offer a link to open in a browser (an OAuth consent page) with its one-line label.
+
+        Front ends that subclass ``LoginUI`` inherit this default: two ``info`` lines.
+        """
+        self.info(label)
+        self.info(url)
 
 
 @runtime_checkable

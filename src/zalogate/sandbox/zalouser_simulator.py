@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zalogate.core.channel import LoginUI
 from zalogate.sandbox.simulators import BotReply, SandboxError
 from zalogate.store import write_private_file
 from zalogate.testing.fake_personal import FakeZaloPersonal, SentRecord
@@ -65,7 +66,7 @@ _PHONE_WAIT = 10.0
 """Seconds the simulated phone waits for the login to show the scan before confirming."""
 
 
-class _PhoneLogin:
+class _PhoneLogin(LoginUI):
     """The login's terminal (``LoginUI``) with a simulated phone next to it.
 
     Progress lines go to ``info``; the QR image is saved 0600 and its path printed, as

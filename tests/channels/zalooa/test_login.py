@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from zalogate.channels.zalooa.channel import ZalooaChannel
+from zalogate.core.channel import LoginUI
 from zalogate.core.model import ReplyPayload
 from zalogate.oa import TokenFile
 from zalogate.testing import FakeZaloOA
@@ -21,7 +22,7 @@ from ...cli.conftest import cli
 from .world import Agent, started, world
 
 
-class UI:
+class UI(LoginUI):
     def __init__(self) -> None:
         self.lines: list[str] = []
 

@@ -74,8 +74,7 @@ class OALogin:
         request = live.oauth.consent(redirect)
         save_consent(live.consent_path, request)
         before = live.token_file.load()
-        ui.info("Open this link as the OA admin and allow access:")
-        ui.info(request.url)
+        ui.show_link(request.url, "Open this link as the OA admin and allow access:")
         ui.info(
             "Waiting for Zalo's callback on the gateway; or paste here the URL your browser "
             "was sent to."

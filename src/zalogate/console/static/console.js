@@ -1,4 +1,5 @@
-// zalogate console: live QR login and log tail over server-sent events. No dependencies.
+// zalogate console: live login (QR code or consent link) and log tail over server-sent
+// events. No dependencies.
 "use strict";
 
 function followQrLogin(box) {
@@ -14,12 +15,22 @@ function followQrLogin(box) {
     const event = JSON.parse(message.data);
     if (event.step === "end") { source.close(); return; }
     if (event.step === "ping") return;
-    if (event.qr) { img.src = event.qr; img.hidden = false; }
+    if (event.qr) {
+      img.src = event.qr; img.hidden = false;
+      document.getElementById("qr-help").hidden = false;
+    }
+    if (event.link) {
+      const linkBox = document.getElementById("login-link");
+      linkBox.querySelector("a").href = event.link;
+      linkBox.hidden = false;
+      document.getElementById("link-help").hidden = false;
+    }
     if (event.step in words) {
       step.textContent = words[event.step];
       step.dataset.step = event.step;
       if (["done", "failed", "declined", "expired"].includes(event.step) && !event.qr) {
         if (event.step !== "expired") img.hidden = true;
+        document.getElementById("login-link").hidden = true;
       }
     }
     if (event.text) {
