@@ -11,15 +11,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from zalogate.channels.zalooa.channel import ZalooaChannel
-from zalogate.core.model import ReplyPayload
 from zalogate.oa import TokenFile
 from zalogate.runtime.logging import clear_registered_secrets
 from zalogate.runtime.status import AccountState
 from zalogate.testing import FakeZaloOA
 
 from ..channels.zalooa.test_login import admin_allows
-from ..channels.zalooa.world import Agent, started, until, world
+from ..channels.zalooa.world import Agent, sends_again, started, until, world
 from .test_console_security import logged_in
 
 REDIRECT = "https://gw.example.com/zalooa/default/oauth"
@@ -99,12 +97,7 @@ async def test_the_console_reauthorises_an_oa_through_the_consent_link(tmp_path:
                     await until(running)
                     assert "Log in again" not in (await browser.get("/console/")).text
                     # The restarted account sends with the new grant.
-                    fake.user("42")
-                    channel = gateway.channels["zalooa"]
-                    assert isinstance(channel, ZalooaChannel)
-                    [account] = channel.accounts()
-                    receipt = await channel.send(account, "42", ReplyPayload(text="back"))
-                    assert receipt.message_ids
+                    await sends_again(gateway, fake)
                 finally:
                     await browser.aclose()
         finally:

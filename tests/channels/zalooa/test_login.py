@@ -14,12 +14,11 @@ import pytest
 
 from zalogate.channels.zalooa.channel import ZalooaChannel
 from zalogate.core.channel import LoginUI
-from zalogate.core.model import ReplyPayload
 from zalogate.oa import TokenFile
 from zalogate.testing import FakeZaloOA
 
 from ...cli.conftest import cli
-from .world import Agent, started, world
+from .world import Agent, sends_again, started, world
 
 
 class UI(LoginUI):
@@ -86,12 +85,7 @@ async def test_a_login_started_in_the_cli_completes_on_the_gateways_callback(
         assert fake.oa_id in line
         assert store.reauth_reason() is None
         # The gateway's own keeper picks the new grant up: sends work again.
-        fake.user("42")
-        channel = gateway.channels["zalooa"]
-        assert isinstance(channel, ZalooaChannel)
-        [gw_account] = channel.accounts()
-        receipt = await channel.send(gw_account, "42", ReplyPayload(text="back"))
-        assert receipt.message_ids
+        await sends_again(gateway, fake)
         await cli.aclose()
     assert not (tmp_path / "state" / "zalooa" / "default" / "consent.json").exists()
 

@@ -12,7 +12,7 @@ import httpx2
 
 from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalooa import plugin
-from zalogate.channels.zalooa.channel import LOOPBACK_MEDIA_EXTRA
+from zalogate.channels.zalooa.channel import LOOPBACK_MEDIA_EXTRA, ZalooaChannel
 from zalogate.core.agent import Turn
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 from zalogate.core.model import ReplyPayload
@@ -94,3 +94,13 @@ async def started(gateway: Gateway, fake: FakeZaloOA) -> None:
         async with asyncio.timeout(10):
             while not await mounted():
                 await asyncio.sleep(0.02)
+
+
+async def sends_again(gateway: Gateway, fake: FakeZaloOA) -> None:
+    """The gateway's zalooa account sends with the grant it holds now."""
+    fake.user("42")
+    channel = gateway.channels["zalooa"]
+    assert isinstance(channel, ZalooaChannel)
+    [account] = channel.accounts()
+    receipt = await channel.send(account, "42", ReplyPayload(text="back"))
+    assert receipt.message_ids
