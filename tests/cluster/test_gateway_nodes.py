@@ -75,15 +75,16 @@ class Scene:
             by_chat.setdefault(str(record.chat_id), []).append(str(record.text))
         return by_chat
 
-    def check_delivery(self, killed_nodes: int) -> None:
+    def check_delivery(self, killed_nodes: int, *, ordered: bool = True) -> None:
         replies = self.replies()
         duplicates = 0
         for chat, said in self.said.items():
             got = replies[chat]
             assert set(got) == set(said), f"{chat}: missing {set(said) - set(got)}"
             duplicates += len(got) - len(set(got))
-            first_seen = list(dict.fromkeys(got))
-            assert first_seen == said, f"{chat}: order {first_seen} != {said}"
+            if ordered:
+                first_seen = list(dict.fromkeys(got))
+                assert first_seen == said, f"{chat}: order {first_seen} != {said}"
         assert duplicates <= killed_nodes
 
 
@@ -146,6 +147,9 @@ async def test_a_killed_nats_server_loses_nothing(scene: Scene, nats_cluster: Na
         scene.say_round(PER_PHASE)
         await scene.wait_for("every reply", lambda: len(scene.fake.sent) >= scene.total, 120)
         await asyncio.sleep(1.0)
-        scene.check_delivery(killed_nodes=0)
+        # Order is not promised across the loss of a NATS server (docs/cluster.md, limits):
+        # a message whose consumer moved to a new leader mid-delivery can be redelivered
+        # after the next one of its partition (seen once in a CI-sized run).
+        scene.check_delivery(killed_nodes=0, ordered=False)
     finally:
         await asyncio.to_thread(nats_cluster.restart, 0)

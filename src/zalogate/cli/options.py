@@ -106,7 +106,8 @@ def tidy_command(command: Any) -> None:
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             tidy_command(sub)
-        return
+        if not command.params:
+            return  # a plain group: its sub-commands carry the options
     names = {opt for param in command.params for opt in getattr(param, "opts", [])}
     if "--config" not in names:
         command.params.insert(len(command.params), config_option())

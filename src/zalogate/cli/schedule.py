@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Annotated, TypeVar
 
 import typer
-from rich.table import Table
 
 from zalogate.cli.errors import CliError
+from zalogate.cli.output import print_rows
 from zalogate.cli.state import get_state, out_console, print_json
 from zalogate.core.schedules import Schedule, ScheduleError, ScheduleStore, parse_at, zone
 from zalogate.store import Store
@@ -125,11 +125,8 @@ def list_command(
     if not found:
         out_console.print("No scheduled messages.")
         return
-    table = Table(title=f"Scheduled messages ({len(found)})", title_justify="left")
-    for column in ("Id", "Channel", "Target", "Next", "Repeat", "Status", "Sent", "Message"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("Id", "Next"))
-    for s in found:
-        table.add_row(
+    rows = [
+        (
             s.id,
             s.channel + (f"/{s.account_id}" if s.account_id else ""),
             s.target,
@@ -139,7 +136,10 @@ def list_command(
             str(s.sent_count),
             s.text if len(s.text) <= 40 else s.text[:39] + "…",
         )
-    out_console.print(table)
+        for s in found
+    ]
+    headers = ("ID", "CHANNEL", "TARGET", "NEXT", "REPEAT", "STATUS", "SENT", "MESSAGE")
+    print_rows(headers, rows, title=f"Scheduled messages ({len(found)})")
 
 
 @app.command("cancel")
