@@ -15,6 +15,7 @@ from zalogate.oa import (
     ReauthorizationRequiredError,
     TokenFile,
     TokenKeeper,
+    TokenPair,
     ZaloOA,
 )
 from zalogate.testing import FakeZaloOA
@@ -146,3 +147,15 @@ async def test_processes_sharing_a_state_dir_adopt_each_others_refresh(
     assert fake.refresh_calls == 1
     saved = json.loads((tmp_path / f"{fake.oa_id}.json").read_text())
     assert saved["access_token"] == a
+
+
+def test_every_pair_loaded_or_saved_is_shown_to_the_secret_hook(tmp_path: Path) -> None:
+    seen: list[TokenPair] = []
+    store = TokenFile(tmp_path, "grant", on_pair=seen.append)
+    assert store.load() is None
+    assert seen == []  # nothing stored yet: nothing to hide
+    pair = TokenPair(access_token="acc-1", refresh_token="ref-1", expires_at=1.0)
+    store.save(pair)
+    again = TokenFile(tmp_path, "grant", on_pair=seen.append).load()
+    assert again == pair
+    assert [(p.access_token, p.refresh_token) for p in seen] == [("acc-1", "ref-1")] * 2

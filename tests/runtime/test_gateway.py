@@ -308,6 +308,8 @@ async def test_inbound_and_outbound_times_are_tracked_and_shown_by_healthz(
     async with gateway:
         await wait_for(lambda: bool(harness.channel and harness.channel.sent))
         await wait_for(lambda: state_of(gateway, "a").state is AccountState.RUNNING)
+        # The handler stamps the outbound right after the send returns.
+        await wait_for(lambda: state_of(gateway, "a").last_outbound_at is not None)
         async with httpx2.AsyncClient(base_url=gateway.url) as client:
             body = (await client.get("/healthz")).json()
     assert body["ok"] is True
@@ -418,6 +420,23 @@ async def test_configured_secrets_never_reach_the_log_file(tmp_path: Path) -> No
     assert secret not in text
     assert TOKEN not in text
     assert "gateway listening on" in text
+
+
+@pytest.mark.timeout(20)
+async def test_a_secret_a_channel_learns_at_run_time_never_reaches_the_log_file(
+    tmp_path: Path,
+) -> None:
+    harness = Harness(tmp_path)
+    learned = "refreshed-access-token-4f1c9a"  # matches no built-in token pattern
+    config = SimpleNamespace(gateway=SimpleNamespace(host="127.0.0.1", port=0, log_level="debug"))
+    gateway = harness.gateway(["a"], {}, config=config, configure_logs=True, console_log=False)
+    async with gateway:
+        assert harness.channel is not None
+        harness.channel.context.register_secret(learned)
+        logging.getLogger("zalogate.channels.fake").info("new token %s", learned)
+    text = gateway.log_file.read_text(encoding="utf-8")
+    assert "new token" in text
+    assert learned not in text
 
 
 def test_failures_are_classified() -> None:

@@ -106,6 +106,9 @@ class ChannelContext:
     routes: RouteRegistrar | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("zalogate.channels"))
     extras: dict[str, Any] = field(default_factory=dict)
+    register_secret: Callable[[str], None] = lambda _secret: None
+    """Hide a secret the channel learned at run time (a refreshed token) from every log line
+    (the gateway's log redaction; a no-op outside the gateway)."""
     health: Callable[[str, str | None], None] = field(default=lambda account_id, error: None)
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it

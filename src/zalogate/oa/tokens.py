@@ -40,9 +40,14 @@ _LOCK_POLL = 0.02
 
 
 class TokenFile:
-    """The stored grant of one OA: ``<key>.json``, ``.reauth`` and ``.lock`` in ``dir``."""
+    """The stored grant of one OA: ``<key>.json``, ``.reauth`` and ``.lock`` in ``dir``.
 
-    def __init__(self, directory: Path, key: str) -> None:
+    ``on_pair`` sees every pair loaded or saved (the channel hides its tokens from the logs).
+    """
+
+    def __init__(
+        self, directory: Path, key: str, *, on_pair: Callable[[TokenPair], None] | None = None
+    ) -> None:
         if not key or any(c in key for c in "/\\\0") or key.startswith("."):
             raise ValueError(f"unusable token file key {key!r}")
         self.dir = directory
@@ -50,16 +55,20 @@ class TokenFile:
         self.path = directory / f"{key}.json"
         self.reauth_path = directory / f"{key}.reauth"
         self.lock_path = directory / f"{key}.lock"
+        self._on_pair = on_pair or (lambda _pair: None)
 
     def load(self) -> TokenPair | None:
         """The stored pair, or ``None`` when there is none (or it is unreadable)."""
         try:
-            return TokenPair.from_json(json.loads(self.path.read_text(encoding="utf-8")))
+            pair = TokenPair.from_json(json.loads(self.path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        self._on_pair(pair)
+        return pair
 
     def save(self, pair: TokenPair) -> None:
         """Replace the stored pair atomically and durably (0600), and clear a re-auth mark."""
+        self._on_pair(pair)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.dir / f".{self.key}.{os.getpid()}.tmp"
         data = json.dumps(pair.to_json()).encode()

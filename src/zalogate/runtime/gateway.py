@@ -438,6 +438,7 @@ class Gateway:
             inbox=inbox,
             routes=self.http,
             logger=logging.getLogger(f"zalogate.channels.{source.id}"),
+            register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
         )

@@ -12,6 +12,10 @@ from zalogate.oa import TokenFile, TokenPair
 from zalogate.testing import FakeZaloOA
 
 
+def _not_logged(_secret: str) -> None:
+    """No log redaction outside a gateway."""
+
+
 def channel_for(fake: FakeZaloOA, tmp_path: Path) -> ZalooaChannel:
     section = {
         "appId": fake.app_id,
@@ -25,7 +29,9 @@ def channel_for(fake: FakeZaloOA, tmp_path: Path) -> ZalooaChannel:
         TokenPair(pair["access_token"], pair["refresh_token"], fake.clock() + 90000)
     )
     config = SimpleNamespace(channels=SimpleNamespace(plugin_section=lambda c: section))
-    context = SimpleNamespace(config=config, state_dir=tmp_path, extras={})
+    context = SimpleNamespace(
+        config=config, state_dir=tmp_path, extras={}, register_secret=_not_logged
+    )
     return ZalooaChannel(context)  # type: ignore[arg-type]
 
 

@@ -88,6 +88,7 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
 ) -> None:
     gateway = world(fake, tmp_path, Agent())  # saves the grant; not started
     del gateway
+    hidden: list[str] = []
     context = SimpleNamespace(
         config=SimpleNamespace(
             channels=SimpleNamespace(
@@ -101,10 +102,15 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
         ),
         state_dir=tmp_path / "state",
         extras={},
+        register_secret=hidden.append,
     )
     channel = ZalooaChannel(context)  # type: ignore[arg-type]
     [account] = channel.accounts()
     live = channel.live(account)
+    # The saved grant's tokens are hidden from the logs as soon as the account is built.
+    pair = live.token_file.load()
+    assert pair is not None
+    assert {pair.access_token, pair.refresh_token} <= set(hidden)
     for user_id, days in (("42", 8), ("43", 3), ("44", 1)):
         fake.user(user_id)
         live.interactions.touch(user_id, int((fake.clock() - days * 86400) * 1000))

@@ -35,6 +35,10 @@ class UI(LoginUI):
         raise AssertionError("no QR for an OA")
 
 
+def _not_logged(_secret: str) -> None:
+    """No log redaction outside a gateway."""
+
+
 def cli_channel(fake: FakeZaloOA, state_dir: Path, redirect: str) -> ZalooaChannel:
     section: dict[str, Any] = {
         "appId": fake.app_id,
@@ -44,7 +48,9 @@ def cli_channel(fake: FakeZaloOA, state_dir: Path, redirect: str) -> ZalooaChann
         "redirectUri": redirect,
     }
     config = SimpleNamespace(channels=SimpleNamespace(plugin_section=lambda c: section))
-    return ZalooaChannel(SimpleNamespace(config=config, state_dir=state_dir, extras={}))  # type: ignore[arg-type]
+    return ZalooaChannel(
+        SimpleNamespace(config=config, state_dir=state_dir, extras={}, register_secret=_not_logged)
+    )  # type: ignore[arg-type]
 
 
 async def consent_link(ui: UI) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from zalogate.oa import (
     OAuthClient,
     TokenFile,
     TokenKeeper,
+    TokenPair,
     ZaloOA,
 )
 
@@ -64,7 +66,12 @@ class OAAccount:
         return self.oa_id_path.parent / "consent.json"
 
     @classmethod
-    def build(cls, account: ChannelAccount, state_dir: Path) -> OAAccount:
+    def build(
+        cls,
+        account: ChannelAccount,
+        state_dir: Path,
+        register_secret: Callable[[str], None] = lambda _secret: None,
+    ) -> OAAccount:
         """Clients for ``account`` (``ChannelError`` FATAL when keys are missing)."""
         settings: ZalooaAccountConfig = account.settings
         if not settings.app_id or settings.secret_key is None:
@@ -81,7 +88,12 @@ class OAAccount:
             pkce=settings.pkce is not False,
         )
         oa_id_path = directory / "oa_id"
-        token_file = TokenFile(directory, "grant")
+
+        def hide(pair: TokenPair) -> None:
+            register_secret(pair.access_token)
+            register_secret(pair.refresh_token)
+
+        token_file = TokenFile(directory, "grant", on_pair=hide)
         keeper = TokenKeeper(
             oauth,
             token_file,

@@ -93,7 +93,9 @@ class ZalooaChannel(Channel):
         """The clients of ``account`` (built on first use)."""
         live = self._live.get(account.account_id)
         if live is None:
-            live = self._live[account.account_id] = OAAccount.build(account, self.context.state_dir)
+            live = self._live[account.account_id] = OAAccount.build(
+                account, self.context.state_dir, self.context.register_secret
+            )
         return live
 
     def paths(self, account: ChannelAccount) -> tuple[str, str]:
