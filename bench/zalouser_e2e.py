@@ -70,6 +70,14 @@ def gateway_config(fake: FakeZaloPersonal, accounts: int, users: int) -> dict[st
         "websocketUrl": fake.ws_url,
         "dmPolicy": "allowlist",
         "allowFrom": [friend_uid(i) for i in range(users)],
+        # The send governor's ban-safe pacing (20 messages a minute by default) would measure
+        # the governor, not the gateway: off here (0 turns a limit off).
+        "limits": {
+            "messagesPerMinute": 0,
+            "conversationMessagesPerMinute": 0,
+            "strangersPerDay": 0,
+            "newConversationsPerHour": 0,
+        },
     }
     if accounts > 1:
         section["accounts"] = {"default": {}, **{f"a{n}": {} for n in range(1, accounts)}}
