@@ -97,6 +97,10 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("zalogate.gateway")
 
+_AGENT_SEND_WAIT = 10.0
+"""Seconds a deferred reply or a schedule waits for its account to finish restarting."""
+_RESTARTING = frozenset({AccountState.STARTING, AccountState.BACKOFF})
+
 _ECHO_BANNER = (
     "No agent is configured: replies come from the built-in `echo` agent, which repeats "
     "every message back. Configure an agent before letting real users in (docs/llm.md)."
@@ -574,9 +578,24 @@ class Gateway:
     async def _send_payload(
         self, channel: str, account_id: str, target: str, payload: ReplyPayload
     ) -> Sequence[str]:
-        """Send one payload through a running account (deferred replies, schedules)."""
+        """Send one payload through a running account (deferred replies, schedules).
+
+        An account that is restarting (``starting``, or a short backoff) is waited for up to
+        ``_AGENT_SEND_WAIT`` seconds: a deferred answer or a due schedule should not fail
+        because its monitor happened to restart at that moment.
+        """
         request = MessageRequest(target=target, text=payload.text, media=payload.media_urls)
-        return (await self.send_message(channel, account_id, request))[1].message_ids
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _AGENT_SEND_WAIT
+        while True:
+            try:
+                return (await self.send_message(channel, account_id, request))[1].message_ids
+            except ControlUnavailableError:
+                record = self.status_board.get(channel, account_id)
+                waiting = record is not None and record.state in _RESTARTING
+                if self.stopping or not waiting or loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     def _monitor_for(self, channel: str, account_id: str) -> Monitor:
         return self.supervisor.find(self.channels, channel, account_id)
