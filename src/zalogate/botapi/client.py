@@ -34,7 +34,7 @@ from zalogate.botapi.errors import (
 )
 from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
-from zalogate.net.answer import Answer
+from zalogate.net.answer import Answer, error_code_of
 from zalogate.net.tls import shared_tls_context
 from zalogate.net.transport import LeanTransport
 from zalogate.net.urlguard import UnsafeUrlError as RefusedUrlError
@@ -109,19 +109,6 @@ def resolve_base_url(base_url: str | None = None, env: Mapping[str, str] | None 
     return value.rstrip("/")
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def _retry_after(response: Answer) -> float | None:
     header = response.headers.get("retry-after")
     if header is None:
@@ -171,7 +158,7 @@ def check_response(method: str, response: Answer, *, token: str | None = None) -
         raise _raise_api_error(method, None, response.reason_phrase or f"HTTP {status}", response)
     if envelope["ok"] and success:
         return envelope.get("result")
-    code = _as_int(envelope.get("error_code"))
+    code = error_code_of(envelope.get("error_code"))
     if code is None and not success:
         code = status
     raw_description = envelope.get("description")

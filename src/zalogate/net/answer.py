@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx2
 
-__all__ = ["Answer", "RawHeaders", "RawResponse", "decoded_body"]
+__all__ = ["Answer", "RawHeaders", "RawResponse", "decoded_body", "error_code_of"]
 
 
 class _AnswerHeaders(Protocol):
@@ -114,3 +114,18 @@ def decoded_body(body: bytes, encoding: str | None) -> bytes:
     except zlib.error:
         raise httpx2.RemoteProtocolError("the response body does not decompress") from None
     return body
+
+
+def error_code_of(value: object) -> int | None:
+    """An error code read from a JSON body: an int, or an int written as a string (Zalo does
+    both); None for anything else (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx2
 
-from zalogate.net.answer import Answer
+from zalogate.net.answer import Answer, error_code_of
 from zalogate.net.tls import shared_tls_context
 from zalogate.net.transport import LeanTransport
 from zalogate.oa.errors import (
@@ -58,22 +58,9 @@ def parse_body(call: str, response: Answer) -> dict[str, Any]:
     raise MalformedResponseError(call, f"malformed response (HTTP {status})", status_code=status)
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def body_error(call: str, body: Mapping[str, Any], status: int) -> None:
     """Raise the typed error a body with a non-zero ``error`` stands for (HTTP status aside)."""
-    code = _as_int(body.get("error"))
+    code = error_code_of(body.get("error"))
     if code is None or code == 0:
         if 200 <= status <= 299:
             return
