@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretBytes, SecretStr
 
 from zalogate.config.accounts import resolve_accounts
 from zalogate.config.loading import installed_channel_ids
 from zalogate.config.schema import ZalogateConfig
+
+if TYPE_CHECKING:
+    from zalogate.core.access_overlay import AccessOverlay
 
 __all__ = ["REDACTED", "effective_accounts", "redacted_config"]
 
@@ -28,10 +31,15 @@ def redacted_config(config: ZalogateConfig) -> dict[str, Any]:
     return result
 
 
-def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
+def effective_accounts(
+    config: ZalogateConfig, overlays: Mapping[tuple[str, str], AccessOverlay] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per channel and account, the access settings that apply (defaults and inheritance
-    resolved), secrets left out: what ``config show`` adds under ``accounts``."""
+    resolved, the console's allowlist edits ``overlays`` merged in), secrets left out: what
+    ``config show`` adds under ``accounts``."""
     from zalogate.core.access import effective_group_policy, policy_from_settings
+    from zalogate.core.access_overlay import EMPTY_OVERLAY, LISTS, apply_overlay
+    from zalogate.core.pairing import normalize_account_id
 
     shown: dict[str, dict[str, Any]] = {}
     defaults = config.channels.defaults.group_policy
@@ -47,14 +55,30 @@ def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
                 )
             except ValueError:
                 continue
+            key = (channel, normalize_account_id(account.account_id))
+            overlay = (overlays or {}).get(key, EMPTY_OVERLAY)
+            policy = apply_overlay(policy, overlay)
             shown.setdefault(channel, {})[account.account_id] = {
                 "enabled": account.enabled,
                 "default": account.is_default,
                 "dmPolicy": policy.dm_policy,
                 "allowFrom": sorted(policy.allow_from),
                 "groupPolicy": effective_group_policy(policy),
+                "groupAllowFrom": (
+                    None if policy.group_allow_from is None else sorted(policy.group_allow_from)
+                ),
+                "groups": sorted(policy.groups),
                 "historyLimit": policy.history_limit,
             }
+            if overlay.entries:
+                shown[channel][account.account_id]["console"] = {
+                    name: {
+                        "added": sorted(overlay.added(name)),
+                        "removed": sorted(overlay.blocked(name)),
+                    }
+                    for name in LISTS
+                    if overlay.added(name) or overlay.blocked(name)
+                }
     return shown
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from zalogate.core.access_overlay import EMPTY_OVERLAY, AccessOverlay
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.traits import ChannelTraits, traits_for
 
@@ -113,6 +114,9 @@ class ChannelContext:
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
     works again."""
+    access_overlay: Callable[[str], AccessOverlay] = field(default=lambda account_id: EMPTY_OVERLAY)
+    """``access_overlay(account_id)``: the console's allowlist edits of that account; a channel
+    that builds its own policy merges them (``core.access_overlay.apply_overlay``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,11 @@ class Channel(abc.ABC):
         returns one is asked for every message (its policy may change while it runs).
         """
         return None
+
+    def access_changed(self, account: ChannelAccount) -> None:
+        """The console changed ``account``'s allowlists (``context.access_overlay``): drop
+        what the channel cached from them (its policy); the next message sees the change."""
+        return
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage

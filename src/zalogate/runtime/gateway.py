@@ -40,6 +40,7 @@ from typing import Any
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
 from zalogate.config import ZalogateConfig
+from zalogate.core.access_overlay import AccessOverlays, SqliteAccessOverlayStore
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -216,6 +217,8 @@ class Gateway:
         """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
+        self.access: AccessOverlays | None = None
+        """The console's allowlist edits (merged into every account's policy)."""
         self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -342,6 +345,10 @@ class Gateway:
         wiring.takeover = self.takeover
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
+        access = self.access = AccessOverlays(SqliteAccessOverlayStore(store))
+        await access.load()
+        wiring.access_overlay = access.get
+        access.subscribe(wiring.access_changed)
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
         )
@@ -359,7 +366,7 @@ class Gateway:
             else configured_plugins(self.config, self.state_dir)
         )
         for source in sources:
-            channel = self._create_channel(source, store, admitter)
+            channel = self._create_channel(source, store, admitter, access)
             if channel.id in self.channels:
                 raise ValueError(f"two channels share the id {channel.id!r}")
             self.channels[channel.id] = channel
@@ -430,7 +437,9 @@ class Gateway:
         stack.callback(self.http.serve_console, None, None)
         stack.push_async_callback(console.aclose)
 
-    def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
+    def _create_channel(
+        self, source: ChannelSource, store: Store, inbox: Admitter, access: AccessOverlays
+    ) -> Channel:
         if not isinstance(source, ChannelPlugin):
             return source
         if source.traits is not None:
@@ -445,6 +454,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
+            access_overlay=partial(access.get, source.id),
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

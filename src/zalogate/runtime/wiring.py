@@ -18,9 +18,12 @@ from pydantic import BaseModel
 
 from zalogate.agents.services import AgentServices
 from zalogate.config import ZalogateConfig
+from zalogate.core.access import AccountPolicy
+from zalogate.core.access_overlay import EMPTY_OVERLAY, AccessOverlay
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
 from zalogate.core.model import InboundMessage
+from zalogate.core.pairing import normalize_account_id
 from zalogate.core.takeover import Takeover
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
@@ -86,6 +89,20 @@ class GatewayWiring:
     wrap_agent: Callable[[Any], Any] = lambda agent: agent
     """Wraps the agent that answers a message (``/metrics`` times it, the console's transcript
     sees its replies); applied to each agent the bindings may pick, once."""
+    access_overlay: Callable[[str, str], AccessOverlay] = lambda _c, _a: EMPTY_OVERLAY
+    """``(channel, account_id)``: the console's allowlist edits, merged into each policy."""
+    policies: dict[tuple[str, str], AccountPolicy] = field(default_factory=dict)
+    """The policies the default pipeline built (for channels that build none)."""
+
+    def access_changed(self, channel_id: str, account_id: str) -> None:
+        """An account's allowlists changed: drop its cached policy here and in its channel."""
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return
+        for account in channel.accounts():
+            if normalize_account_id(account.account_id) == normalize_account_id(account_id):
+                self.policies.pop((channel_id, account.account_id), None)
+                channel.access_changed(account)
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
@@ -138,7 +155,8 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     board's last-outbound stamp on every delivered reply."""
     from zalogate.agents.routing import AgentRouter
     from zalogate.agents.transcripts import TranscriptStore
-    from zalogate.core.access import AccountPolicy, policy_from_settings
+    from zalogate.core.access import policy_from_settings
+    from zalogate.core.access_overlay import apply_overlay
     from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
@@ -148,7 +166,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         main_key=config.session.main_key,
         identity_links=config.session.identity_links,
     )
-    policies: dict[tuple[str, str], AccountPolicy] = {}
+    policies = wiring.policies
 
     def policy_for(message: InboundMessage) -> AccountPolicy:
         key = (message.channel, message.account_id)
@@ -171,7 +189,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
                 response_prefix=config.messages.response_prefix,
                 text_chunk_limit=channel.text_limit,
             )
-            policies[key] = policy
+            policy = policies[key] = apply_overlay(policy, wiring.access_overlay(*key))
         return policy
 
     router = wiring.agent if isinstance(wiring.agent, AgentRouter) else None

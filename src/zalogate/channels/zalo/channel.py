@@ -64,6 +64,7 @@ from zalogate.core.access import (
     effective_group_policy,
     policy_from_settings,
 )
+from zalogate.core.access_overlay import apply_overlay
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
     Channel,
@@ -318,8 +319,13 @@ class ZaloChannel(Channel):
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=TEXT_LIMIT,
         )
+        policy = apply_overlay(policy, self.context.access_overlay(account.account_id))
         self._policies[account.account_id] = policy
         return policy
+
+    def access_changed(self, account: ChannelAccount) -> None:
+        """Drop the cached policy: the next message builds it with the console's edits."""
+        self._policies.pop(account.account_id, None)
 
     def _trusted_proxies(self) -> tuple[str, ...]:
         return tuple(self._config.gateway.trusted_proxies) if self._config else ()

@@ -60,6 +60,7 @@ from zalogate.channels.zalouser.resolution import (
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
+from zalogate.core.access_overlay import apply_overlay
 from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
@@ -287,7 +288,7 @@ class ZalouserChannel(Channel):
         config: ZalogateConfig = self.context.config
         group_chat = config.messages.group_chat
         settings = resolution.apply(zacct.settings) if resolution else zacct.settings
-        return policy_from_settings(
+        policy = policy_from_settings(
             self.id,
             settings,
             defaults_group_policy=config.channels.defaults.group_policy,
@@ -297,6 +298,15 @@ class ZalouserChannel(Channel):
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=zacct.text_limit,
         )
+        return apply_overlay(policy, self.context.access_overlay(zacct.account_id))
+
+    def access_changed(self, account: ChannelAccount) -> None:
+        """Rebuild the cached policy with the console's new allowlist edits (and the names
+        resolved at start-up, which were saved)."""
+        if account.account_id in self._policies:
+            zacct = self.zalouser_account(account)
+            policy = self._build_policy(zacct, self._load_resolution(zacct))
+            self._policies[account.account_id] = policy
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
         """The account's access policy (names resolved to ids once the monitor started).
