@@ -75,3 +75,30 @@ async def test_a_dropped_sender_is_neither_answered_nor_recorded(store: Store) -
     pipeline = make_pipeline(store, channel, agent, closed, paused=takeover.paused)
     assert (await pipeline.handle(dm(1))).action == "dropped"
     assert await takeover.conversations() == []
+
+
+async def test_every_transcript_is_kept_across_a_restart_then_pruned(tmp_path: Path) -> None:
+    now = [1_700_000_000.0]
+    async with await Store.open(tmp_path) as store:
+        channel, agent = MemoryChannel(), ScriptedAgent()
+        takeover = Takeover(store, clock=lambda: now[0], keep_days=2, flush_interval=0.01)
+        takeover.start()
+        watched = GatewayMetrics(StatusBoard()).timed_agent(agent, on_reply=takeover.agent_said)
+        pipeline = make_pipeline(store, channel, watched, paused=takeover.paused)
+        await pipeline.handle(dm(1))
+        now[0] += 1
+        await pipeline.handle(dm(2, sender="u2"))
+        await takeover.aclose()  # never taken over: written in a batch, not per message
+    async with await Store.open(tmp_path) as store:
+        again = Takeover(store, clock=lambda: now[0], keep_days=2)
+        listed = await again.conversations()
+        assert [(c.key.chat_id, c.title, c.paused) for c in listed] == [
+            ("u2", "An", False),
+            ("u1", "An", False),
+        ]
+        lines = [(line.direction, line.text) for line in await again.transcript(KEY)]
+        assert lines == [("in", "hello 1"), ("out", "hello 1")]
+        assert again.title(KEY) == "An"
+        now[0] += 2 * 86_400 - 0.5  # u1's lines are older than 2 days, u2's are not yet
+        assert await again.prune() == 2
+        assert [c.key.chat_id for c in await again.conversations()] == ["u2"]

@@ -2,15 +2,21 @@
 
 The paused set is durable (table ``takeover_pauses``) and held in memory by the running
 gateway, so the pipeline's check (:meth:`Takeover.paused`) is one set look-up per message.
-While a conversation is paused its messages are recorded (``takeover_messages``) and not
-answered by the agent; the operator's replies are recorded there too. Every message the
-pipeline lets through access control is also kept in a small in-memory ring, so the console
-can list recent conversations without a write per message.
+While a conversation is paused its messages are not answered by the agent.
+
+Transcripts (table ``takeover_messages``): every message the pipeline lets through access
+control, the agent's replies and the operator's. The operator's replies and what arrives while
+paused are written at once; the rest is kept in a small in-memory ring per conversation and
+written in batches (one transaction per second at most, :meth:`Takeover.flush`), so the message
+path never waits for a write; a crash loses at most the last second of those lines. Lines older
+than ``keep_days`` (``gateway.console.transcriptDays``) are pruned every hour.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections import OrderedDict, deque
@@ -27,10 +33,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Conversation", "ConversationKey", "Takeover", "TranscriptLine"]
 
+log = logging.getLogger(__name__)
+
 _RING_LINES = 50
 """Lines of recent activity kept in memory per conversation."""
 _RING_CONVERSATIONS = 500
 """Conversations kept in memory (the least recently active are forgotten first)."""
+_MAX_UNSAVED = 10_000
+"""Lines waiting for their batch write (beyond it the oldest are not kept)."""
+_PRUNE_EVERY_S = 3600.0
+_DAY_MS = 86_400_000
+_COLUMNS = "channel, account_id, chat_id, direction, author, text, at_ms, is_group, title"
+_Row = tuple[str, str, str, str, str, str, int, int, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +95,95 @@ def _line_of(message: InboundMessage, now_ms: int) -> TranscriptLine:
     return TranscriptLine("in", author, text, now_ms)
 
 
-class Takeover:
-    """The paused conversations and their transcripts, on the shared :class:`Store`."""
+def _row(key: ConversationKey, line: TranscriptLine, title: str | None) -> _Row:
+    return (
+        key.channel,
+        key.account_id,
+        key.chat_id,
+        line.direction,
+        line.author,
+        line.text,
+        line.at_ms,
+        int(key.is_group),
+        title or None,
+    )
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+
+class Takeover:
+    """The paused conversations and their transcripts, on the shared :class:`Store`.
+
+    Args:
+        store: The shared store.
+        clock: Seconds since the epoch.
+        keep_days: Days transcript lines are kept.
+        flush_interval: Seconds between two batch writes (after :meth:`start`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        keep_days: float = 30.0,
+        flush_interval: float = 1.0,
+    ) -> None:
         self.store = store
         self._clock = clock
+        self._keep_ms = int(keep_days * _DAY_MS)
+        self._flush_interval = flush_interval
+        self._unsaved: deque[_Row] = deque(maxlen=_MAX_UNSAVED)
+        self._task: asyncio.Task[None] | None = None
         self._paused: dict[tuple[str, str, str], ConversationKey] | None = None
         self._load_lock = asyncio.Lock()
         self._recent: OrderedDict[ConversationKey, deque[TranscriptLine]] = OrderedDict()
         self._titles: dict[ConversationKey, str] = {}
+
+    def start(self) -> None:
+        """Write the transcripts in batches and prune old lines until :meth:`aclose`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="takeover transcripts")
+
+    async def aclose(self) -> None:
+        """Stop the batch writer and write what is left."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def _run(self) -> None:
+        last_prune = -_PRUNE_EVERY_S
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush()
+                if time.monotonic() - last_prune >= _PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    await self.prune()
+            except Exception as exc:  # the transcript is a convenience: keep the gateway going
+                log.warning("could not save the console's transcripts: %s", type(exc).__name__)
+
+    async def flush(self) -> int:
+        """Write the lines kept since the last batch in one transaction; returns how many."""
+        if not self._unsaved or self.store.closed:
+            return 0
+        rows = list(self._unsaved)
+        self._unsaved.clear()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                f"INSERT INTO takeover_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 (constant columns)
+                rows,
+            )
+
+        await self.store.write(write)
+        return len(rows)
+
+    async def prune(self) -> int:
+        """Forget transcript lines older than ``keep_days``; returns how many."""
+        cutoff = self._now_ms() - self._keep_ms
+        return await self.store.execute("DELETE FROM takeover_messages WHERE at_ms < ?", (cutoff,))
 
     async def _paused_map(self) -> dict[tuple[str, str, str], ConversationKey]:
         paused = self._paused
@@ -133,7 +226,9 @@ class Takeover:
         title = message.group_name if message.is_group else message.sender_name
         paused = key_of(key) in await self._paused_map()
         if paused:
-            await self._record(key, line)
+            await self._record(key, line, title)
+        else:
+            self._unsaved.append(_row(key, line, title))
         self._remember(key, line, title)
         return paused
 
@@ -147,7 +242,9 @@ class Takeover:
         key = ConversationKey(
             turn.channel, turn.account_id, turn.chat_id, turn.chat_type is ChatType.GROUP
         )
-        self._remember(key, TranscriptLine("out", "agent", text, self._now_ms()), None)
+        line = TranscriptLine("out", "agent", text, self._now_ms())
+        self._unsaved.append(_row(key, line, None))
+        self._remember(key, line, None)
 
     async def is_paused(self, key: ConversationKey) -> bool:
         """Whether the agent is paused for ``key``."""
@@ -191,42 +288,39 @@ class Takeover:
     async def record_reply(self, key: ConversationKey, text: str, author: str) -> None:
         """Record an operator's reply that went out."""
         line = TranscriptLine("out", author, text, self._now_ms())
-        await self._record(key, line)
+        await self._record(key, line, None)
         self._remember(key, line, None)
 
-    async def _record(self, key: ConversationKey, line: TranscriptLine) -> None:
-        params = (
-            key.channel,
-            key.account_id,
-            key.chat_id,
-            line.direction,
-            line.author,
-            line.text,
-            line.at_ms,
-        )
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO takeover_messages (channel, account_id, chat_id, direction, author,"
-                " text, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
-
-        await self.store.write(write)
+    async def _record(self, key: ConversationKey, line: TranscriptLine, title: str | None) -> None:
+        self._unsaved.append(_row(key, line, title))
+        await self.flush()
 
     async def conversations(self) -> list[Conversation]:
-        """Recent and paused conversations, most recently active first."""
+        """Recent and paused conversations, most recently active first (those of earlier runs
+        from the store)."""
         paused = await self._paused_map()
-        seen: list[Conversation] = []
-        for key in reversed(self._recent):
-            ring = self._recent[key]
+        found: dict[tuple[str, str, str], Conversation] = {}
+        for r in await self.store.fetchall(
+            f"SELECT m.*, c.title AS any_title FROM (SELECT MAX(id) AS last_id, MAX(title) AS title"  # noqa: S608 (a constant)
+            " FROM takeover_messages GROUP BY channel, account_id, chat_id"
+            f" ORDER BY last_id DESC LIMIT {_RING_CONVERSATIONS}) c"
+            " JOIN takeover_messages m ON m.id = c.last_id"
+        ):
+            key = ConversationKey(r["channel"], r["account_id"], r["chat_id"], bool(r["is_group"]))
+            line = TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"])
+            if r["any_title"]:
+                self._titles.setdefault(key, r["any_title"])
             title = self._titles.get(key) or key.chat_id
-            seen.append(Conversation(key, title, ring[-1] if ring else None, key_of(key) in paused))
-        known = {c.key for c in seen}
+            found[key_of(key)] = Conversation(key, title, line, key_of(key) in paused)
+        for key, ring in self._recent.items():
+            title = self._titles.get(key) or key.chat_id
+            last = ring[-1] if ring else None
+            found[key_of(key)] = Conversation(key, title, last, key_of(key) in paused)
         for key in paused.values():
-            if key not in known:
-                seen.append(Conversation(key, self._titles.get(key) or key.chat_id, None, True))
-        return seen
+            if key_of(key) not in found:
+                title = self._titles.get(key) or key.chat_id
+                found[key_of(key)] = Conversation(key, title, None, True)
+        return sorted(found.values(), key=lambda c: c.last.at_ms if c.last else -1, reverse=True)
 
     async def transcript(self, key: ConversationKey, limit: int = 100) -> list[TranscriptLine]:
         """The conversation's lines, oldest first: the recorded ones and the recent ones."""
@@ -235,8 +329,10 @@ class Takeover:
             " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
             (key.channel, key.account_id, key.chat_id, limit),
         )
-        lines = {TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows}
-        lines.update(self._recent.get(key, ()))
+        stored = (TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows)
+        # In write order (a reply stamped in the same millisecond stays after its question),
+        # the lines not written yet after them.
+        lines = dict.fromkeys([*reversed(list(stored)), *self._recent.get(key, ())])
         return sorted(lines, key=lambda line: line.at_ms)[-limit:]
 
 

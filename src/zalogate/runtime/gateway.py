@@ -332,7 +332,10 @@ class Gateway:
         cluster = self.cluster = await open_cluster(self.config, stack)
         self.supervisor.leases = cluster.leases if cluster else None
 
-        self.takeover = Takeover(store)
+        console = self.config.gateway.console if isinstance(self.config, ZalogateConfig) else None
+        self.takeover = Takeover(store, keep_days=console.transcript_days if console else 30.0)
+        self.takeover.start()
+        stack.push_async_callback(self.takeover.aclose)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
