@@ -401,6 +401,7 @@ class Views:
         lang = request.path_params["lang"]
         if lang in LANGUAGES:
             session.lang = lang
+            self.console.auth.remember(session)
         referer = request.headers.get("referer", "")
         path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if referer else "/console/"
         return _back(path if path.startswith("/console") else "/console/")
