@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from zalogate.core.access_overlay import EMPTY_OVERLAY, AccessOverlay
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ASGIApp",
+    "AccountCounter",
     "Admission",
     "Admitter",
     "Channel",
@@ -132,6 +133,21 @@ class ChannelAccount:
     enabled: bool
     settings: Any
     name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCounter:
+    """One number a channel keeps per account, for ``/metrics``.
+
+    ``name`` is lower-case ``[a-z0-9_]`` (served as ``zalogate_channel_<name>_total`` for a
+    ``counter``, which only grows while the gateway runs, or ``zalogate_channel_<name>`` for a
+    ``gauge``), labelled with the channel and the account.
+    """
+
+    name: str
+    value: float
+    kind: Literal["counter", "gauge"] = "counter"
+    help: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +258,11 @@ class Channel(abc.ABC):
         CLI says what the config alone tells.
         """
         return {}
+
+    def account_counters(self, account: ChannelAccount) -> Sequence[AccountCounter]:
+        """The channel's own numbers for a running ``account`` (``/metrics`` reads them at
+        every scrape: no network, no waiting)."""
+        return ()
 
     def status_warnings(self, account: ChannelAccount) -> Sequence[str]:
         """Risky or broken settings of ``account`` (shown by ``channels status``)."""

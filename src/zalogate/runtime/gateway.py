@@ -341,6 +341,7 @@ class Gateway:
             store=store,
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
+            channels=lambda: self.channels,
         )
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
         takeover = self.takeover

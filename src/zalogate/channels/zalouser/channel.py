@@ -64,6 +64,7 @@ from zalogate.core.access_overlay import apply_overlay
 from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
+    AccountCounter,
     Channel,
     ChannelAccount,
     ChannelContext,
@@ -243,6 +244,10 @@ class ZalouserChannel(Channel):
         """The send governor's counters and pause of an account (no network)."""
         return self.governor(account).status()
 
+    def account_counters(self, account: ChannelAccount) -> Sequence[AccountCounter]:
+        """The send governor's counters (``zalogate_channel_send_*`` in ``/metrics``)."""
+        return self.send_status(account).counters()
+
     def _sender(self, account: ChannelAccount | str) -> ZalouserSender:
         zacct = self.zalouser_account(account)
         sender = self._senders.get(zacct.account_id)
@@ -301,12 +306,11 @@ class ZalouserChannel(Channel):
         return apply_overlay(policy, self.context.access_overlay(zacct.account_id))
 
     def access_changed(self, account: ChannelAccount) -> None:
-        """Rebuild the cached policy with the console's new allowlist edits (and the names
-        resolved at start-up, which were saved)."""
+        """Rebuild the cached policy with the console's edits (and the saved name resolution)."""
         if account.account_id in self._policies:
             zacct = self.zalouser_account(account)
-            policy = self._build_policy(zacct, self._load_resolution(zacct))
-            self._policies[account.account_id] = policy
+            saved = self._load_resolution(zacct)
+            self._policies[account.account_id] = self._build_policy(zacct, saved)
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
         """The account's access policy (names resolved to ids once the monitor started).
