@@ -222,7 +222,9 @@ async def test_allowlists_edited_in_chromium(browser: Any, tmp_path: Path) -> No
         await until_running(page, "zalouser/default")
 
         request = f'.pairing-request[data-sender="{sim.user_id}"]'
-        await press(page, shots, ("Pairing", "pairing-before"), request, "Reject")
+        await page.get_by_role("link", name="Pairing").click()
+        await page.locator(request).get_by_role("button", name="Reject").click()
+        await page.locator(".flash", has_text="rejected").wait_for()
         assert await page.locator(request).count() == 0
 
         card = page.locator('.allowlists[data-account="zalouser/default"]')
