@@ -289,17 +289,7 @@ class PairingStore:
         Raises:
             PairingError: ``No pending pairing request found for code: <CODE>``.
         """
-        wanted = code.strip().upper()
-        now = self._now_ms()
-        account = normalize_account_id(account_id) if account_id is not None else None
-
-        def apply(conn: sqlite3.Connection) -> PairingRequest:
-            row = self._take_pending(conn, channel, wanted, account, now)
-            request = _row_to_request(row)
-            self._insert_allowed(conn, channel, request.account_id, request.id, now)
-            return request
-
-        return await self._store.write(apply)
+        return await self._close_request(channel, code, account_id, allow=True)
 
     def _take_pending(
         self, conn: sqlite3.Connection, channel: str, code: str, account: str | None, now: int
@@ -329,12 +319,20 @@ class PairingStore:
         Raises:
             PairingError: ``No pending pairing request found for code: <CODE>``.
         """
+        return await self._close_request(channel, code, account_id, allow=False)
+
+    async def _close_request(
+        self, channel: str, code: str, account_id: str | None, *, allow: bool
+    ) -> PairingRequest:
         wanted = code.strip().upper()
         now = self._now_ms()
         account = normalize_account_id(account_id) if account_id is not None else None
 
         def apply(conn: sqlite3.Connection) -> PairingRequest:
-            return _row_to_request(self._take_pending(conn, channel, wanted, account, now))
+            request = _row_to_request(self._take_pending(conn, channel, wanted, account, now))
+            if allow:
+                self._insert_allowed(conn, channel, request.account_id, request.id, now)
+            return request
 
         return await self._store.write(apply)
 
