@@ -183,7 +183,13 @@ class Takeover:
     async def prune(self) -> int:
         """Forget transcript lines older than ``keep_days``; returns how many."""
         cutoff = self._now_ms() - self._keep_ms
-        return await self.store.execute("DELETE FROM takeover_messages WHERE at_ms < ?", (cutoff,))
+        # Lines are written in time order (within the batch interval), so the old ones are
+        # the lowest ids: walk them by rowid up to the first recent one (no index on at_ms).
+        return await self.store.execute(
+            "DELETE FROM takeover_messages WHERE id < COALESCE((SELECT id FROM takeover_messages"
+            " WHERE at_ms >= ? ORDER BY id LIMIT 1), (SELECT MAX(id) + 1 FROM takeover_messages))",
+            (cutoff,),
+        )
 
     async def _paused_map(self) -> dict[tuple[str, str, str], ConversationKey]:
         paused = self._paused
