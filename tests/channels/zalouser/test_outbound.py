@@ -173,6 +173,59 @@ async def test_file_send_needs_the_listener(world: World, tmp_path: Path) -> Non
     assert receipt.message_ids == (record.msg_id, text[0].msg_id)
 
 
+async def test_several_images_go_out_as_one_album_after_the_text(
+    world: World, tmp_path: Path
+) -> None:
+    """Two images or more: the text first, on its own (quoted when quoting), then one album
+    (shared groupLayoutId, idInGroup 0..n-1) with no captions; the receipt lists all."""
+    world.save_session()
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"p{index}.png")
+        paths[-1].write_bytes(make_png(index + 2, 2))
+    payload = ReplyPayload(text="our trip", media_urls=tuple(str(p) for p in paths))
+    async with world.channel(world.config()) as channel:
+        receipt = await channel.send(channel.accounts()[0], f"group:{world.GROUP}", payload)
+    (text,) = world.records("text")
+    photos = world.records("photo")
+    assert text.text == "our trip"
+    assert [p.params["idInGroup"] for p in photos] == [0, 1, 2]
+    assert {p.params["groupLayoutId"] for p in photos} == {photos[0].params["groupLayoutId"]}
+    assert {(p.params["totalItemInGroup"], p.params["desc"]) for p in photos} == {(3, "")}
+    assert [p.params["width"] for p in photos] == [2, 3, 4]
+    assert receipt.message_ids == (text.msg_id, *(p.msg_id for p in photos))
+    # One governor turn per photo (an album is several messages to Zalo).
+    assert channel.send_status("default").sent == 4
+
+
+async def test_video_from_a_url_goes_out_as_video_a_local_one_as_file(
+    world: World, tmp_path: Path
+) -> None:
+    world.save_session()
+    clip = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    url = world.fake._store_media(clip, ".mp4")
+    async with world.channel(world.config()) as channel:
+        receipt = await channel.send(
+            channel.accounts()[0], world.ALICE, ReplyPayload(text="clip", media_urls=(url,))
+        )
+    (video,) = world.records("video")
+    info = json.loads(video.params["msgInfo"])
+    assert (info["videoUrl"], info["fileSize"]) == (url, len(clip))
+    assert (info["width"], info["height"], info["duration"]) == (1280, 720, 0)
+    assert "thumbUrl" not in info
+    (text,) = world.records("text")
+    assert receipt.message_ids == (video.msg_id, text.msg_id)
+    local = tmp_path / "clip.mp4"
+    local.write_bytes(clip)
+    async with world.gateway(world.config()) as (_, channel):
+        await eventually(lambda: channel.listener_state("default").state == "connected")
+        await channel.send(
+            channel.accounts()[0], world.ALICE, ReplyPayload(media_urls=(str(local),))
+        )
+    (document,) = world.records("file")
+    assert document.text == "clip.mp4"
+
+
 async def test_link_with_preview(world: World) -> None:
     world.save_session()
     async with world.channel(world.config()) as channel:

@@ -528,6 +528,12 @@ class ZalouserChannel(Channel):
         """Send ``url`` with Zalo's link preview, ``caption`` before it."""
         return await self._sender(account).send_link(target, url, caption)
 
+    async def send_sticker(
+        self, account: ChannelAccount, target: str, sticker: str
+    ) -> DeliveryReceipt:
+        """Send a sticker (its id, or a keyword: Zalo's best suggestion)."""
+        return await self._sender(account).send_sticker(target, sticker)
+
     async def typing(self, account: ChannelAccount, target: str) -> None:
         """Show "typing…" in ``target``."""
         thread_id, thread_type = thread_of(target)
