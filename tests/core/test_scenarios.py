@@ -1144,6 +1144,26 @@ async def test_channel_that_chunks_itself_gets_the_whole_reply(store: Store) -> 
     assert channel.texts == [text]
 
 
+async def test_the_first_piece_keeps_the_quoted_message(store: Store) -> None:
+    """The agent's ``reply_to_id`` reaches the channel on the first piece only, whether the
+    core chunks the reply or the channel does (``chunks_replies``)."""
+    open_dm = AccountPolicy(
+        channel="zalo", dm_policy="open", allow_from=frozenset({"*"}), text_chunk_limit=5
+    )
+    quoted = ReplyPayload(text="one two three", reply_to_id="m1")
+    chunked = Channel()
+    await pipeline(store, chunked, Agent([quoted]), open_dm).handle(dm(1))
+    assert [(r.text, r.reply_to_id) for _, _, r in chunked.sent] == [
+        ("one", "m1"),
+        ("two", None),
+        ("three", None),
+    ]
+    whole = SelfChunkingChannel(id="zalouser")
+    policy = AccountPolicy(channel="zalouser", dm_policy="open", allow_from=frozenset({"*"}))
+    await pipeline(store, whole, Agent([quoted]), policy).handle(dm(2, channel="zalouser"))
+    assert [(r.text, r.reply_to_id) for _, _, r in whole.sent] == [("one two three", "m1")]
+
+
 async def test_failure_on_second_of_three_chunks_keeps_the_first_as_delivered(
     store: Store,
 ) -> None:

@@ -515,22 +515,31 @@ class Pipeline:
         """Normalise one agent payload into the payloads to send (one per text chunk).
 
         A channel with ``chunks_replies`` (it formats Markdown into native styles and must
-        chunk after formatting, as zalouser does) gets the whole text in one payload.
+        chunk after formatting, as zalouser does) gets the whole text in one payload. The
+        agent's ``reply_to_id`` (the message its answer quotes) stays on the first piece only.
         """
         text = "" if is_silent(payload.text) else payload.text
         media = payload.media_urls
         if not text.strip() and not media:
             return []
         text = apply_response_prefix(text, policy.response_prefix, identity=account.name)
+        quoted = payload.reply_to_id
         if channel is not None and channel.chunks_replies:
-            return [ReplyPayload(text=text, media_urls=media, kind=payload.kind)]
+            return [
+                ReplyPayload(text=text, media_urls=media, kind=payload.kind, reply_to_id=quoted)
+            ]
         chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
         if not chunks:
-            return [ReplyPayload(media_urls=media, kind=payload.kind)]
-        if len(chunks) == 1 and chunks[0] == payload.text and payload.reply_to_id is None:
+            return [ReplyPayload(media_urls=media, kind=payload.kind, reply_to_id=quoted)]
+        if len(chunks) == 1 and chunks[0] == payload.text:
             return [payload]  # the common case: nothing to change, no new model to build
         return [
-            ReplyPayload(text=chunk, media_urls=media if i == 0 else (), kind=payload.kind)
+            ReplyPayload(
+                text=chunk,
+                media_urls=media if i == 0 else (),
+                kind=payload.kind,
+                reply_to_id=quoted if i == 0 else None,
+            )
             for i, chunk in enumerate(chunks)
         ]
 

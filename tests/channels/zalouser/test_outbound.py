@@ -5,7 +5,7 @@ targets, retries and partial deliveries."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from zalogate.channels.zalouser.mentions import find_mentions
+from zalogate.core.agent import Turn
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ReplyPayload
 from zalogate.testing.fake_botapi import make_png
@@ -369,6 +370,31 @@ async def test_quote_replies_in_groups_quote_the_message_answered(world: World) 
         "what time is it?",
     )
     assert dm_reply.endpoint.endswith("/api/message/sms")
+
+
+class QuotingAgent:
+    """Answers a long text that quotes the user's message (``reply_to_id``), as an HTTP
+    agent's ``replyTo`` does."""
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        yield ReplyPayload(text="x" * 2100, reply_to_id=turn.message_id)
+
+
+async def test_the_agents_reply_to_quotes_the_users_message_on_the_first_chunk(
+    world: World,
+) -> None:
+    """With ``quoteReplies`` off, the agent's ``reply_to_id`` (kept by the pipeline for a
+    channel that chunks itself) makes the first chunk quote the DM; the second is plain."""
+    world.save_session()
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, agent=QuotingAgent()):
+        await world.fake.wait_for_listener(world.BOT)
+        asked = await world.fake.user(world.ALICE).says_to(world.BOT, "tell me everything")
+        await world.sent(kind="text", thread_id=world.ALICE, count=2)
+    first, second = world.records("text")
+    assert first.endpoint.endswith("/api/message/quote")
+    assert (first.params["qmsgId"], first.params["qmsg"]) == (asked["msgId"], "tell me everything")
+    assert second.endpoint.endswith("/api/message/sms")
 
 
 async def test_at_names_of_group_members_become_real_mentions(world: World) -> None:

@@ -43,7 +43,7 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
-from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_of
+from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_for
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -475,8 +475,7 @@ class ZalouserChannel(Channel):
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
-        if zacct.quotes(message.is_group):
-            self._answering[(zacct.account_id, reply_target(message))] = message
+        self._answering[(zacct.account_id, reply_target(message))] = message
         if only_unsupported(message):
             notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
             if notice and key not in self._noticed:
@@ -519,7 +518,7 @@ class ZalouserChannel(Channel):
             limit=min(policy.text_chunk_limit, TEXT_LIMIT),
             mode=policy.chunk_mode,
             max_media_bytes=zacct.media_max_bytes,
-            quote=quote_of(answering) if answering is not None else None,
+            quote=quote_for(answering, reply.reply_to_id, zacct.quotes),
         )
 
     async def send_link(

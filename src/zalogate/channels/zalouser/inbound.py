@@ -52,6 +52,7 @@ __all__ = [
     "mention_facts",
     "normalize_message",
     "only_unsupported",
+    "quote_for",
     "quote_of",
 ]
 
@@ -259,6 +260,17 @@ def quote_of(message: InboundMessage) -> Quote | None:
         return Quote.from_message({**raw, "content": message.text})
     except ZaloPersonalError:
         return None
+
+
+def quote_for(
+    answering: InboundMessage | None, reply_to_id: str | None, quotes: Callable[[bool], bool]
+) -> Quote | None:
+    """The quote of a reply to ``answering``: the agent's ``reply_to_id`` when it names that
+    message (another message is not known here: no quote), else ``quoteReplies``."""
+    if answering is None:
+        return None
+    wanted = answering.message_id == reply_to_id if reply_to_id else quotes(answering.is_group)
+    return quote_of(answering) if wanted else None
 
 
 def only_unsupported(message: InboundMessage) -> bool:
