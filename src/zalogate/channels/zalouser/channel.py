@@ -43,6 +43,7 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
+from zalogate.channels.zalouser.governor_store import GovernorJournal
 from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_for
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
@@ -235,7 +236,9 @@ class ZalouserChannel(Channel):
         zacct = self.zalouser_account(account)
         found = self._governors.get(zacct.account_id)
         if found is None:
-            found = self._governors[zacct.account_id] = SendGovernor(zacct.account_id, zacct.limits)
+            journal = GovernorJournal(self.context.store, zacct.account_id)
+            found = SendGovernor(zacct.account_id, zacct.limits, journal=journal)
+            self._governors[zacct.account_id] = found
         return found
 
     def send_status(self, account: ChannelAccount | str) -> GovernorStatus:
@@ -394,6 +397,7 @@ class ZalouserChannel(Channel):
             )
         self._active_profiles[zacct.profile.lower()] = zacct.account_id
         state = self.listener_state(account)
+        await self.governor(account).restore()  # status shows the saved counters at once
         try:
             connection = self.connection(account)
             client = await connection.client(touch=True)
@@ -664,6 +668,8 @@ class ZalouserChannel(Channel):
         batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             await batcher.flush()
+        for governor in self._governors.values():
+            await governor.flush()
         connections, self._connections = list(self._connections.values()), {}
         self._senders.clear()
         for connection in connections:
