@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from zalogate.core.access import (
     AccountPolicy,
@@ -89,6 +89,14 @@ class SessionIndex(Protocol):
 
     async def existing(self, session_keys: Sequence[str]) -> Collection[str]:
         """The keys among ``session_keys`` that have a stored transcript."""
+        ...
+
+
+class TranscriptNotes(Protocol):
+    """Where a conversation event is noted (the agents layer's transcripts)."""
+
+    async def append(self, session_key: str, messages: Sequence[dict[str, Any]]) -> None:
+        """Append ``messages`` (chat message dicts) to the session's transcript."""
         ...
 
 
@@ -220,6 +228,8 @@ class Pipeline:
             recorded there and not answered; see :mod:`zalogate.core.takeover`).
         select_agent: Picks the agent of a message (default: ``agent``, with the session
             options' agent id).
+        notes: Where conversation events (``InboundMessage.event``) are noted; None: they
+            are only counted.
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -246,6 +256,7 @@ class Pipeline:
         on_send_failed: Callable[[str, str, str], None] | None = None,
         paused: PausedCheck | None = None,
         select_agent: AgentSelector | None = None,
+        notes: TranscriptNotes | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -267,6 +278,7 @@ class Pipeline:
         self.on_send_failed = on_send_failed
         self.paused = paused
         self.select_agent = select_agent
+        self.notes = notes
         # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()
@@ -411,11 +423,15 @@ class Pipeline:
                 )
             if dm.action == "drop":
                 return self._drop(message, dm.reason)
+            if dm.action == "challenge" and message.event is not None:
+                return self._drop(message, "event_from_unpaired_sender")
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
         if self.paused is not None and await self.paused(message):
             return Outcome("skipped", "taken_over")  # an operator answers (core.takeover)
+        if message.event is not None:
+            return await self._note_event(message, text)
         # Work that must wait for access control, such as downloading attachments: an
         # unauthorised sender never makes the gateway fetch anything.
         prepared = await channel.prepare_inbound(account, message)
@@ -470,6 +486,18 @@ class Pipeline:
             await self.history.clear(history_key)
         self.counters.replied += 1
         return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
+
+    async def _note_event(self, message: InboundMessage, text: str) -> Outcome:
+        """Note a conversation event (a recalled message) in the transcript, no agent turn."""
+        if self.select_agent is not None:
+            agent_id = self.select_agent(message)[0]
+        else:
+            agent_id = self.session.agent_id
+        key = await self._session_key(message, agent_id)
+        if self.notes is not None:
+            body = f"{_sender_label(message)}: {text}" if message.is_group else text
+            await self.notes.append(key, [{"role": "user", "content": body}])
+        return Outcome("handled", f"event_{message.event}", key)
 
     def _plain_session_key(
         self,

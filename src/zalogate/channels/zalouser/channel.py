@@ -455,6 +455,7 @@ class ZalouserChannel(Channel):
             greet=greet,
             history=GroupHistory(self.context.store),
             groups=self._group_cache(zacct.account_id),
+            admit=self.context.inbox.admit,
         )
 
     async def _learn_own_name(self, connection: AccountConnection) -> None:

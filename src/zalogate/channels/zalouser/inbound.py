@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
 from zalogate.personal.errors import ZaloPersonalError
-from zalogate.personal.events import GroupMessage, Message, UserMessage
+from zalogate.personal.events import GroupMessage, Message, Undo, UserMessage
 from zalogate.personal.outgoing import Quote
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "only_unsupported",
     "quote_for",
     "quote_of",
+    "recall_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -271,6 +272,25 @@ def quote_for(
         return None
     wanted = answering.message_id == reply_to_id if reply_to_id else quotes(answering.is_group)
     return quote_of(answering) if wanted else None
+
+
+def recall_event(account_id: str, event: Undo) -> InboundMessage | None:
+    """A DM recall as a conversation event (``event="recall"``): the pipeline notes
+    "message X was recalled" in the conversation's transcript (None: own or anonymous)."""
+    sender = _SENDER_SUFFIX.sub("", event.sender_id.strip())
+    if event.is_self or not sender or not event.undone_msg_id:
+        return None
+    return InboundMessage(
+        channel=CHANNEL_ID,
+        account_id=account_id,
+        chat_type=ChatType.DIRECT,
+        chat_id=sender,
+        sender_id=sender,
+        message_id=f"recall:{event.msg_id or event.undone_msg_id}",
+        timestamp_ms=_timestamp_ms(event.ts_ms),
+        text=f"(message {event.undone_msg_id} was recalled)",
+        event="recall",
+    )
 
 
 def only_unsupported(message: InboundMessage) -> bool:
