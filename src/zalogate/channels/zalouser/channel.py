@@ -44,7 +44,7 @@ from zalogate.channels.zalouser.errors import (
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
 from zalogate.channels.zalouser.governor_store import GovernorJournal
-from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_for
+from zalogate.channels.zalouser.inbound import GroupInfoCache, quote_for
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -79,6 +79,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.notices import ConversationNotices, only_unsupported
 from zalogate.core.pairing import PairingStore
 from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
@@ -161,7 +162,7 @@ class ZalouserChannel(Channel):
         self._active_profiles: dict[str, str] = {}
         self._batchers: dict[str, ReceiptBatcher] = {}
         self._governors: dict[str, SendGovernor] = {}
-        self._noticed: set[tuple[str, str]] = set()
+        self._notices = ConversationNotices()
         self._answering: dict[tuple[str, str], InboundMessage] = {}
 
     def __repr__(self) -> str:
@@ -482,10 +483,7 @@ class ZalouserChannel(Channel):
             self._receipts(zacct, message)
         self._answering[(zacct.account_id, reply_target(message))] = message
         if only_unsupported(message):
-            notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
-            if notice and key not in self._noticed:
-                self._noticed.add(key)
-                await self.send(account, reply_target(message), ReplyPayload(text=notice))
+            await self._notices.answer(self, account, message, zacct.unsupported_reply)
             return None
         cap, proxy = zacct.media_max_bytes, zacct.proxy
         message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)

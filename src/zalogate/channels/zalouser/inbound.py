@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
+from zalogate.core.notices import UNSUPPORTED
 from zalogate.personal.errors import ZaloPersonalError
 from zalogate.personal.events import GroupMessage, Message, Undo, UserMessage
 from zalogate.personal.outgoing import Quote
@@ -51,7 +52,6 @@ __all__ = [
     "event_message",
     "mention_facts",
     "normalize_message",
-    "only_unsupported",
     "quote_for",
     "quote_of",
     "recall_event",
@@ -76,7 +76,6 @@ _LINK_TYPES = frozenset({"chat.recommended", "chat.link"})
 _CONTACT_ACTION = "recommened.user"  # sic: a shared contact card is a "recommended" message
 _STICKER_TYPE = "chat.sticker"
 _LOCATION_TYPE = "chat.location.new"
-UNSUPPORTED = "<media:unsupported>"
 """The placeholder of a message kind the agent cannot use (a poll, a to-do, an unknown type)."""
 
 
@@ -291,11 +290,6 @@ def recall_event(account_id: str, event: Undo) -> InboundMessage | None:
         text=f"(message {event.undone_msg_id} was recalled)",
         event="recall",
     )
-
-
-def only_unsupported(message: InboundMessage) -> bool:
-    """True when the message holds nothing but kinds the agent cannot use."""
-    return bool(message.media) and all(m.placeholder == UNSUPPORTED for m in message.media)
 
 
 def _attachment(message: Message) -> tuple[str, tuple[MediaRef, ...]]:
