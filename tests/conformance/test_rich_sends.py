@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from zalogate.personal import ThreadType
+from zalogate.personal.api_base import NO_RETRY
 from zalogate.personal.api_stickers import Sticker
 from zalogate.personal.api_uploads import AlbumImage
 from zalogate.personal.api_video import HostedVideo
@@ -33,8 +34,9 @@ def _video_url(fake: FakeZaloPersonal, data: bytes) -> str:
     return "https://tt-files-wpa.chat.zalo.me" + local[len(fake.base_url) :]
 
 
-def _keys(params: Mapping[str, Any]) -> set[str]:
-    return set(params)
+def _keys(params: Mapping[str, Any]) -> dict[str, str]:
+    """Each parameter's name and JSON type (an int where zca-js sends a number, …)."""
+    return {name: type(value).__name__ for name, value in params.items()}
 
 
 async def test_stickers_albums_and_videos_match_zcajs(
@@ -123,7 +125,8 @@ def _credentials(creds: Mapping[str, Any]) -> Any:
 async def test_strict_fake_refuses_half_an_album_and_a_video_without_url(
     fake: FakeZaloPersonal,
 ) -> None:
-    """What zca-js never sends: one layout field alone, a video message without a URL."""
+    """What zca-js never sends: one layout field alone, a video message without a URL, a
+    sticker of type 0, a sticker send without ``nretry=0``."""
     from zalogate.personal import ApiError
 
     async with client(fake) as zp:
@@ -152,6 +155,22 @@ async def test_strict_fake_refuses_half_an_album_and_a_video_without_url(
                     "msgInfo": "{}",
                     "imei": zp.session.imei,
                 },
+            )
+        zero_type = Sticker(21979, 10399, 0)
+        with pytest.raises(ApiError, match="type must be a non-zero number"):
+            await api.http.call(
+                "POST",
+                api._url("chat", "/api/message/sticker"),
+                {
+                    "stickerId": zero_type.id,
+                    "cateId": zero_type.cate_id,
+                    "type": zero_type.type,
+                    "clientId": 1,
+                    "imei": zp.session.imei,
+                    "zsource": 101,
+                    "toid": ALICE,
+                },
+                query=NO_RETRY,
             )
         with pytest.raises(ApiError, match="nretry"):
             await api.http.call(

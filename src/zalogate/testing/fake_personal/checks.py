@@ -240,6 +240,16 @@ def _any(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str 
     return None
 
 
+def _sticker_type(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    # sendSticker.js refuses a sticker whose ``type`` is missing or 0 before sending.
+    return None if _is_int(value) and value != 0 else "must be a non-zero number"
+
+
+def _client_id_text(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    # sendVideo.js: ``String(Date.now())``.
+    return None if isinstance(value, str) and value.isdigit() else "must be a numeric string"
+
+
 _VIDEO_NUMBERS = ("duration", "width", "height", "fileSize")
 
 
@@ -339,14 +349,14 @@ _UNDO: Fields = {"msgId": _id, "clientId": _client_id, "cliMsgIdUndo": _id}
 _STICKER: Fields = {
     "stickerId": _int,
     "cateId": _int,
-    "type": _int,
+    "type": _sticker_type,
     "clientId": _int,
     "imei": _imei,
     "zsource": _int,
 }
 # sendVideo.js: ``String(Date.now())``, no nretry query.
 _VIDEO: Fields = {
-    "clientId": _client_id,
+    "clientId": _client_id_text,
     "ttl": _int,
     "zsource": _int,
     "msgType": _int,
