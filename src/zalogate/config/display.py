@@ -37,8 +37,12 @@ def effective_accounts(
     """Per channel and account, the access settings that apply (defaults and inheritance
     resolved, the console's allowlist edits ``overlays`` merged in), secrets left out: what
     ``config show`` adds under ``accounts``."""
-    from zalogate.core.access import effective_group_policy, policy_from_settings
-    from zalogate.core.access_overlay import EMPTY_OVERLAY, LISTS, apply_overlay
+    from zalogate.core.access import (
+        EMPTY_OVERLAY,
+        LISTS,
+        effective_group_policy,
+        policy_from_settings,
+    )
     from zalogate.core.pairing import normalize_account_id
 
     shown: dict[str, dict[str, Any]] = {}
@@ -49,15 +53,14 @@ def effective_accounts(
         except Exception:  # noqa: S112 - a plugin's own section problem: validate says it
             continue
         for account in accounts:
+            key = (channel, normalize_account_id(account.account_id))
+            overlay = (overlays or {}).get(key, EMPTY_OVERLAY)
             try:
                 policy = policy_from_settings(
-                    channel, account.settings, defaults_group_policy=defaults
+                    channel, account.settings, defaults_group_policy=defaults, overlay=overlay
                 )
             except ValueError:
                 continue
-            key = (channel, normalize_account_id(account.account_id))
-            overlay = (overlays or {}).get(key, EMPTY_OVERLAY)
-            policy = apply_overlay(policy, overlay)
             shown.setdefault(channel, {})[account.account_id] = {
                 "enabled": account.enabled,
                 "default": account.is_default,

@@ -19,18 +19,19 @@ runtime and the channels drop the cached policy of that account
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import Protocol
 
 from zalogate.core.access import (
+    EMPTY_OVERLAY,
+    LISTS,
     WILDCARD,
-    AccountPolicy,
-    GroupRule,
-    match_key,
+    AccessOverlay,
+    OverlayEntry,
+    OverlayList,
+    apply_overlay,
     normalize_allow_entry,
 )
 from zalogate.core.pairing import normalize_account_id
@@ -50,39 +51,8 @@ __all__ = [
     "normalize_overlay_entry",
 ]
 
-OverlayList = Literal["allowFrom", "groupAllowFrom", "groups"]
-LISTS: tuple[OverlayList, ...] = get_args(OverlayList)
-
 AccessChanged = Callable[[str, str], None]
 """``(channel, account_id)``: that account's overlay changed."""
-
-
-@dataclass(frozen=True, slots=True)
-class OverlayEntry:
-    """One console edit: ``entry`` added to (``blocked`` False) or hidden from the ``kind`` list."""
-
-    kind: OverlayList
-    entry: str
-    blocked: bool = False
-    added_at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class AccessOverlay:
-    """The console edits of one account's allowlists."""
-
-    entries: tuple[OverlayEntry, ...] = ()
-
-    def added(self, name: OverlayList) -> frozenset[str]:
-        """Entries the console added to ``name``."""
-        return frozenset(e.entry for e in self.entries if e.kind == name and not e.blocked)
-
-    def blocked(self, name: OverlayList) -> frozenset[str]:
-        """Config entries of ``name`` the console removed (compared with ``match_key``)."""
-        return frozenset(match_key(e.entry) for e in self.entries if e.kind == name and e.blocked)
-
-
-EMPTY_OVERLAY = AccessOverlay()
 
 
 def normalize_overlay_entry(channel: str, name: OverlayList, raw: str) -> str:
@@ -101,26 +71,6 @@ def normalize_overlay_entry(channel: str, name: OverlayList, raw: str) -> str:
     if entry == WILDCARD:
         raise ValueError("'*' opens the list to everyone: set it in the config file instead")
     return entry
-
-
-def apply_overlay(policy: AccountPolicy, overlay: AccessOverlay) -> AccountPolicy:
-    """``policy`` with the overlay's blocked entries removed and added entries added."""
-    if not overlay.entries:
-        return policy
-    allow_from = (policy.allow_from - overlay.blocked("allowFrom")) | overlay.added("allowFrom")
-    group_allow_from = policy.group_allow_from
-    added = overlay.added("groupAllowFrom")
-    if group_allow_from is not None or added:
-        group_allow_from = (group_allow_from or frozenset()) - overlay.blocked("groupAllowFrom")
-        group_allow_from |= added
-    hidden = overlay.blocked("groups")
-    groups = {k: rule for k, rule in policy.groups.items() if match_key(k) not in hidden}
-    for key in sorted(overlay.added("groups")):
-        if policy.group_rule_key(key) is None:
-            groups[key] = GroupRule()
-    return dataclasses.replace(
-        policy, allow_from=allow_from, group_allow_from=group_allow_from, groups=groups
-    )
 
 
 class AccessOverlayStore(Protocol):

@@ -117,7 +117,7 @@ class ChannelContext:
     works again."""
     access_overlay: Callable[[str], AccessOverlay] = field(default=lambda account_id: EMPTY_OVERLAY)
     """``access_overlay(account_id)``: the console's allowlist edits of that account; a channel
-    that builds its own policy merges them (``core.access_overlay.apply_overlay``)."""
+    that builds its own policy passes them to ``policy_from_settings(..., overlay=...)``."""
 
 
 @dataclass(frozen=True, slots=True)

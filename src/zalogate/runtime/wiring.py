@@ -156,7 +156,6 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.agents.routing import AgentRouter
     from zalogate.agents.transcripts import TranscriptStore
     from zalogate.core.access import policy_from_settings
-    from zalogate.core.access_overlay import apply_overlay
     from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
@@ -188,8 +187,9 @@ def default_handler(wiring: GatewayWiring) -> Handler:
                 history_limit=config.messages.group_chat.history_limit,
                 response_prefix=config.messages.response_prefix,
                 text_chunk_limit=channel.text_limit,
+                overlay=wiring.access_overlay(*key),
             )
-            policy = policies[key] = apply_overlay(policy, wiring.access_overlay(*key))
+            policies[key] = policy
         return policy
 
     router = wiring.agent if isinstance(wiring.agent, AgentRouter) else None

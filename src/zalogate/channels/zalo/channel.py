@@ -64,7 +64,6 @@ from zalogate.core.access import (
     effective_group_policy,
     policy_from_settings,
 )
-from zalogate.core.access_overlay import apply_overlay
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
     Channel,
@@ -320,8 +319,8 @@ class ZaloChannel(Channel):
             history_limit=config.messages.group_chat.history_limit,
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=TEXT_LIMIT,
+            overlay=self.context.access_overlay(account.account_id),
         )
-        policy = apply_overlay(policy, self.context.access_overlay(account.account_id))
         self._policies[account.account_id] = policy
         return policy
 

@@ -61,7 +61,6 @@ from zalogate.channels.zalouser.resolution import (
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
-from zalogate.core.access_overlay import apply_overlay
 from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
@@ -297,7 +296,7 @@ class ZalouserChannel(Channel):
         config: ZalogateConfig = self.context.config
         group_chat = config.messages.group_chat
         settings = resolution.apply(zacct.settings) if resolution else zacct.settings
-        policy = policy_from_settings(
+        return policy_from_settings(
             self.id,
             settings,
             defaults_group_policy=config.channels.defaults.group_policy,
@@ -306,24 +305,21 @@ class ZalouserChannel(Channel):
             history_limit=group_chat.history_limit,
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=zacct.text_limit,
+            overlay=self.context.access_overlay(zacct.account_id),
         )
-        return apply_overlay(policy, self.context.access_overlay(zacct.account_id))
 
     def access_changed(self, account: ChannelAccount) -> None:
         """Rebuild the cached policy with the console's edits (and the saved name resolution)."""
         if account.account_id in self._policies:
             zacct = self.zalouser_account(account)
-            saved = self._load_resolution(zacct)
-            self._policies[account.account_id] = self._build_policy(zacct, saved)
+            resolved = self._load_resolution(zacct)
+            self._policies[zacct.account_id] = self._build_policy(zacct, resolved)
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
         """The account's access policy (names resolved to ids once the monitor started).
 
-        Built with :func:`~zalogate.core.access.policy_from_settings`:
-        ``channels.defaults.groupPolicy``, ``messages.responsePrefix`` and
-        ``messages.groupChat.historyLimit`` / ``mentionPatterns`` as fallbacks, the
-        account's ``mentionPatterns`` and the group name -> id mapping of the startup
-        resolution.
+        :func:`~zalogate.core.access.policy_from_settings` with the config's fallbacks, the
+        account's ``mentionPatterns``, the start-up resolution and the console's edits.
         """
         cached = self._policies.get(account.account_id)
         if cached is not None:
