@@ -445,6 +445,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
+            reconnected=partial(self.status_board.count_reconnect, source.id),
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

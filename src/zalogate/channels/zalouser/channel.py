@@ -27,6 +27,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,7 @@ class ZalouserChannel(Channel):
             "displayName": stored.display_name if stored else None,
             "lastUsedAt": stored.last_used_at if stored else None,
             "listener": state.state,
+            "catchUp": state.catch_up,
             "dmPolicy": zacct.dm_policy,
             "groupPolicy": effective_group_policy(self.policy(account)),
             "proxy": zacct.proxy is not None,
@@ -426,6 +428,9 @@ class ZalouserChannel(Channel):
                 state,
                 self.options.monitor,
                 on_control=self._account_events(account).handle,
+                catch_up=zacct.catch_up,
+                health=partial(self.context.health, zacct.account_id),
+                reconnected=partial(self.context.reconnected, zacct.account_id),
             )
             await monitor.run(stop)
         except NeedsLoginError:

@@ -9,6 +9,10 @@
   account at one commit per message. Messages of one conversation are still admitted one
   after the other, in arrival order (from there on, order is the inbox's job); an admission
   that fails ends the monitor with its error, as a failed ``admit`` always did;
+* after every (re)connection it asks Zalo for the messages it missed (:mod:`.catch_up`) and
+  admits them like live ones (the inbox drops the ones it already has);
+* a disconnection reports the account degraded (``health``) until the listener is connected
+  again; every reconnection of a running listener is counted (``reconnected``);
 * refreshed cookies are written back every ``refresh_s`` and when the monitor ends;
 * when the listener ends for good it raises: :class:`~.errors.DuplicateConnectionError`
   (``fatal``: Zalo Web was opened elsewhere; the account stops instead of fighting) or
@@ -25,11 +29,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zalogate.channels.zalouser.catch_up import CatchUp, CatchUpOptions
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import DuplicateConnectionError, ListenerStoppedError
 from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
 from zalogate.core.model import InboundMessage
-from zalogate.personal.events import FriendEvent, GroupEvent, GroupMessage, Undo, UserMessage
+from zalogate.personal.errors import ListenerError
+from zalogate.personal.events import (
+    FriendEvent,
+    GroupEvent,
+    GroupMessage,
+    OldMessages,
+    Undo,
+    UserMessage,
+)
 from zalogate.personal.listener import Listener
 from zalogate.personal.listener_lifecycle import (
     CloseReason,
@@ -75,6 +88,8 @@ class ListenerState:
     """``connecting``, ``connected``, ``reconnecting``, ``stopped`` or ``failed``."""
     detail: str = ""
     connections: int = 0
+    catch_up: dict[str, int] | None = None
+    """The catch-up counters (``CatchUpStats.to_json``) of the running monitor."""
 
 
 class AccountMonitor:
@@ -88,8 +103,17 @@ class AccountMonitor:
         state: ListenerState,
         options: MonitorOptions,
         on_control: Callable[[FriendEvent | GroupEvent | Undo], Awaitable[None]] | None = None,
+        *,
+        catch_up: CatchUpOptions | None = None,
+        health: Callable[[str | None], None] = lambda error: None,
+        reconnected: Callable[[], None] = lambda: None,
     ) -> None:
         self.connection = connection
+        self.catch_up = CatchUp(connection.account.account_id, catch_up or CatchUpOptions())
+        self.health = health
+        """``health(error)``: the listener is down (the account shows ``degraded``), or
+        (None) connected again."""
+        self.reconnected = reconnected
         self.admit = admit
         self.on_control = on_control
         """Friend requests, group membership and recalls (``.account_events``)."""
@@ -107,6 +131,7 @@ class AccountMonitor:
         client = await self.connection.client(touch=True)
         session = client.session
         self.state.state, self.state.detail = "connecting", ""
+        self.state.catch_up = self.catch_up.stats.to_json()
         listener = Listener(
             session,
             client.http,
@@ -168,6 +193,11 @@ class AccountMonitor:
                     message = await self._normalize(event, own_uid)
                     if message is not None:
                         await admissions.add(message)
+                elif isinstance(event, OldMessages):
+                    for old in await self._catch_up(listener, event):
+                        message = await self._normalize(old, own_uid)
+                        if message is not None:
+                            await admissions.add(message)
                 elif isinstance(event, FriendEvent | GroupEvent | Undo):
                     if self.on_control is not None:
                         await self.on_control(event)
@@ -175,6 +205,10 @@ class AccountMonitor:
                     self.state.state, self.state.detail = "connected", ""
                     self.state.connections = event.connection
                     log.info("[%s] zalouser listener connected", self.account_id)
+                    if event.connection > 1:
+                        self.reconnected()
+                    self.health(None)
+                    await self._catch_up(listener, None)
                 elif isinstance(event, Disconnected):
                     self._disconnected(event)
                 admissions.raise_failure()
@@ -184,10 +218,30 @@ class AccountMonitor:
             await admissions.drain()
         admissions.raise_failure()
 
+    async def _catch_up(
+        self, listener: Listener, answer: OldMessages | None
+    ) -> list[UserMessage | GroupMessage]:
+        """Start a pass (``answer`` None) or take one of its answers; a request that cannot
+        be sent (the socket just closed) waits for the next connection's pass."""
+        try:
+            if answer is None:
+                await self.catch_up.start(listener)
+                return []
+            return await self.catch_up.answer(listener, answer)
+        except ListenerError as exc:
+            log.info("[%s] zalouser catch-up request not sent: %s", self.account_id, exc)
+            return []
+        finally:
+            self.state.catch_up = self.catch_up.stats.to_json()
+
     def _disconnected(self, event: Disconnected) -> None:
         self.state.state = "reconnecting" if event.will_retry else "stopped"
         self.state.detail = f"{event.reason.value} (code {event.code})"
         if event.reason is not CloseReason.MANUAL:
+            self.health(
+                f"listener disconnected: {event.reason.value} (code {event.code})"
+                + ("; reconnecting" if event.will_retry else "")
+            )
             log.warning(
                 "[%s] zalouser listener disconnected: %s%s",
                 self.account_id,
