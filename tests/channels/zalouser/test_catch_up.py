@@ -143,7 +143,9 @@ async def test_catch_up_pages_back_to_the_window_and_skips_older_messages(world:
     assert replies(world)["echo: two hours ago"] == 0
     dm_pages = [last for _, cmd, last in world.fake.history_requests if cmd == 510]
     # 6 messages, 2 per page: the third page reaches the message outside the window and ends.
-    assert dm_pages[0] is None and len(dm_pages) == 3 and all(dm_pages[1:]), dm_pages
+    assert len(dm_pages) == 3, dm_pages
+    assert dm_pages[0] is None
+    assert all(dm_pages[1:]), dm_pages
 
 
 async def test_catch_up_can_be_turned_off(world: World) -> None:
