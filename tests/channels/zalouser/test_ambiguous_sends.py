@@ -109,3 +109,28 @@ async def test_the_pipeline_resends_an_ambiguous_reply_at_most_once(
         assert counters.resends == copies - 1
         assert counters.abandoned == 1
     assert texts(world, "echo: hello") == copies
+
+
+async def test_sends_that_keep_failing_show_the_account_degraded_until_one_works(
+    world: World,
+) -> None:
+    world.save_session()
+    transport = FaultyTransport(SMS, httpx2.ConnectError, after=False)
+    transport.count = 1_000
+    opts = world.options(transport=transport)
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, opts, agent=RecordingAgent()) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "are you there")
+
+        def shown() -> dict[str, Any]:
+            (record,) = [s for s in gateway.status() if s.channel == "zalouser"]
+            return record.to_json()
+
+        await eventually(lambda: shown()["state"] == "degraded")
+        assert "send failed" in (shown()["lastError"] or "")
+        assert shown()["degradedSince"] is not None
+        transport.count = 0  # Zalo reachable again: the inbox's next retry delivers
+        await eventually(lambda: texts(world, "echo: are you there") == 1, timeout_s=15.0)
+        await eventually(lambda: shown()["state"] == "running")
+        assert shown()["degradedSince"] is None
