@@ -4,6 +4,9 @@ admits them through the deduplicating inbox: each is answered exactly once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -159,3 +162,61 @@ async def test_catch_up_can_be_turned_off(world: World) -> None:
         await idle(gateway)
     assert replies(world)["echo: nobody hears this"] == 0
     assert world.fake.history_requests == []
+
+
+async def test_restarts_and_drops_under_traffic_lose_and_double_nothing(world: World) -> None:
+    """The figures for docs/reliability.md: a sender writes from three users without pause
+    while the gateway is stopped and started and its websocket is cut; every message must be
+    answered exactly once. ``ZALOGATE_CATCHUP_ROUNDS`` (default 2) sets the rounds."""
+    rounds = int(os.environ.get("ZALOGATE_CATCHUP_ROUNDS", "2"))
+    world.save_session()
+    config = world.config(**OPEN)
+    agent = RecordingAgent()
+    users = [world.fake.user(uid) for uid in (world.ALICE, world.CAROL, world.DAVE)]
+    sent: list[str] = []
+    stop = asyncio.Event()
+
+    async def chatter() -> None:
+        n = 0
+        while not stop.is_set():
+            text = f"m{n}"
+            await users[n % len(users)].says_to(world.BOT, text)
+            sent.append(text)
+            n += 1
+            await asyncio.sleep(0.02)
+
+    sender = asyncio.create_task(chatter())
+    started = time.monotonic()
+    try:
+        for _ in range(rounds):
+            async with world.gateway(config, agent=agent):
+                await world.fake.wait_for_listener(world.BOT)
+                await asyncio.sleep(0.3)
+                await world.fake.drop(world.BOT)  # reconnects after ~1 s
+                await world.fake.wait_for_listener(world.BOT, timeout_s=10)
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)  # stopped: the sender goes on
+        stop.set()
+        await sender
+        async with world.gateway(config, agent=agent) as (gateway, _):
+            await eventually(
+                lambda: sum(replies(world)[f"echo: {t}"] for t in sent) >= len(sent),
+                timeout_s=30.0,
+            )
+            await idle(gateway)
+    finally:
+        stop.set()
+        await sender
+    counts = replies(world)
+    lost = [t for t in sent if counts[f"echo: {t}"] == 0]
+    doubled = [t for t in sent if counts[f"echo: {t}"] > 1]
+    figures = {
+        "rounds": rounds,
+        "messages": len(sent),
+        "lost": len(lost),
+        "duplicated": len(doubled),
+        "history_requests": len(world.fake.history_requests),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(figures))
+    assert (lost, doubled) == ([], [])
