@@ -12,10 +12,12 @@ from collections import Counter
 from typing import Any
 
 from zalogate.backoff import BackoffConfig
+from zalogate.channels.zalouser.catch_up import CatchUpCursor
 from zalogate.channels.zalouser.monitor import MonitorOptions
 from zalogate.personal.reconnect import ReconnectPolicy, ReconnectRule
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountStatus
+from zalogate.store import Store
 
 from .conftest import RecordingAgent, World, eventually
 
@@ -130,8 +132,15 @@ async def test_a_reconnect_mid_run_loses_nothing_and_reports_degraded(world: Wor
     assert replies(world)["echo: live"] == 1  # fetched again at the reconnection, not answered
 
 
+async def set_cursor(world: World, at_ms: int) -> None:
+    """The account was last connected at ``at_ms`` (as a gateway run would have saved it)."""
+    async with await Store.open(world.state_dir) as store:
+        await CatchUpCursor(store, "default").save(at_ms)
+
+
 async def test_catch_up_pages_back_to_the_window_and_skips_older_messages(world: World) -> None:
     world.save_session()
+    await set_cursor(world, int((time.time() - 3 * 3600) * 1000))  # down for three hours
     world.fake.history_page_size = 2
     alice = world.fake.user(world.ALICE)
     old = await alice.says_to(world.BOT, "two hours ago")
@@ -151,8 +160,24 @@ async def test_catch_up_pages_back_to_the_window_and_skips_older_messages(world:
     assert all(dm_pages[1:]), dm_pages
 
 
+async def test_a_first_start_answers_nothing_from_before_it(world: World) -> None:
+    """No cursor: the account never ran here; what was said before is not zalogate's."""
+    world.save_session()
+    await world.fake.user(world.ALICE).says_to(world.BOT, "before zalogate")
+    async with world.gateway(world.config(**OPEN), agent=RecordingAgent()) as (gateway, channel):
+        await world.fake.wait_for_listener(world.BOT)
+        await world.fake.user(world.ALICE).says_to(world.BOT, "live")
+        await eventually(lambda: replies(world)["echo: live"] == 1)
+        await idle(gateway)
+        stats = channel.account_snapshot(channel.accounts()[0])["catchUp"]
+    assert (stats["passes"], stats["skipped"]) == (0, 1)
+    assert replies(world)["echo: before zalogate"] == 0
+    assert world.fake.history_requests == []
+
+
 async def test_catch_up_can_be_turned_off(world: World) -> None:
     world.save_session()
+    await set_cursor(world, int(time.time() * 1000) - 1000)
     await world.fake.user(world.ALICE).says_to(world.BOT, "nobody hears this")
     config = world.config(**OPEN, catchUp={"enabled": False})
     async with world.gateway(config, agent=RecordingAgent()) as (gateway, _):
@@ -185,18 +210,20 @@ async def test_restarts_and_drops_under_traffic_lose_and_double_nothing(world: W
             n += 1
             await asyncio.sleep(0.02)
 
-    sender = asyncio.create_task(chatter())
+    sender: asyncio.Task[None] | None = None
     started = time.monotonic()
     try:
         for _ in range(rounds):
             async with world.gateway(config, agent=agent):
                 await world.fake.wait_for_listener(world.BOT)
+                sender = sender or asyncio.create_task(chatter())  # after the first connection
                 await asyncio.sleep(0.3)
                 await world.fake.drop(world.BOT)  # reconnects after ~1 s
                 await world.fake.wait_for_listener(world.BOT, timeout_s=10)
                 await asyncio.sleep(0.3)
             await asyncio.sleep(0.5)  # stopped: the sender goes on
         stop.set()
+        assert sender is not None
         await sender
         async with world.gateway(config, agent=agent) as (gateway, _):
             await eventually(
@@ -206,7 +233,8 @@ async def test_restarts_and_drops_under_traffic_lose_and_double_nothing(world: W
             await idle(gateway)
     finally:
         stop.set()
-        await sender
+        if sender is not None:
+            await sender
     counts = replies(world)
     lost = [t for t in sent if counts[f"echo: {t}"] == 0]
     doubled = [t for t in sent if counts[f"echo: {t}"] > 1]

@@ -9,12 +9,16 @@ preIds: [], req_id}``; Zalo answers with an event of the same cmd/sub holding ``
 across all its conversations, its own ones included. zca-js reads no ``req_id`` from the
 answer, so answers are matched by their kind only.
 
-A pass (:class:`CatchUp`) asks for both kinds at once, keeps the messages sent within the
-window (``catchUp.windowMinutes``, default 60), and asks for an older page (``lastId`` = the
-oldest message id of the page) while a page is entirely inside the window and brought
-something new, at most ``maxPages`` pages per kind. The messages go through the monitor's
-admissions, into the same deduplicating inbox as live ones: a message already handled (or
-arriving live as well) is a duplicate there and is answered once.
+A pass (:class:`CatchUp`) asks for both kinds at once, keeps the messages sent since the
+listener was last known connected (:class:`CatchUpCursor`, less a margin of
+``CURSOR_MARGIN_S`` for a socket that died silently before the watchdog noticed) but never
+beyond the window (``catchUp.windowMinutes``, default 60), and asks for an older page
+(``lastId`` = the oldest message id of the page) while a page lies entirely inside that range
+and brought something new, at most ``maxPages`` pages per kind. The messages go through the
+monitor's admissions, into the same deduplicating inbox as live ones: a message already handled (or
+arriving live as well) is a duplicate there and is answered once. An account that was never
+connected before (no cursor) is not caught up: messages sent before zalogate first ran for it
+are not answered.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from typing import Any, Protocol
 
 from zalogate.personal.events import GroupMessage, OldMessages, UserMessage
 from zalogate.personal.session import ThreadType
+from zalogate.store import Store
 
 __all__ = [
     "DEFAULT_WINDOW_MINUTES",
     "CatchUp",
+    "CatchUpCursor",
     "CatchUpOptions",
     "CatchUpStats",
     "HistorySource",
@@ -40,6 +46,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_MINUTES = 60
 DEFAULT_MAX_PAGES = 10
+CURSOR_MARGIN_S = 300.0
+"""How far before the cursor a pass reaches: a dead socket is noticed after up to three ping
+intervals and a pong timeout (70 s with Zalo's 20 s pings), the cursor is saved every 30 s,
+and Zalo's clock is not ours."""
 
 
 class HistorySource(Protocol):
@@ -79,6 +89,31 @@ class CatchUpOptions:
         )
 
 
+class CatchUpCursor:
+    """Until when an account's listener was last known connected (``zalouser_catch_up``)."""
+
+    def __init__(self, store: Store, account_id: str) -> None:
+        self._store = store
+        self.account_id = account_id
+
+    async def load(self) -> int | None:
+        """The saved time (ms), or None when the account never connected."""
+        row = await self._store.fetchone(
+            "SELECT connected_until_ms FROM zalouser_catch_up WHERE account_id = ?",
+            (self.account_id,),
+        )
+        return int(row["connected_until_ms"]) if row is not None else None
+
+    async def save(self, at_ms: int) -> None:
+        """Move the cursor forward to ``at_ms`` (never back)."""
+        await self._store.execute(
+            "INSERT INTO zalouser_catch_up (account_id, connected_until_ms) VALUES (?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET connected_until_ms ="
+            " MAX(connected_until_ms, excluded.connected_until_ms)",
+            (self.account_id, at_ms),
+        )
+
+
 @dataclass(slots=True)
 class _Pass:
     """One kind's paging state in a pass."""
@@ -93,13 +128,20 @@ class CatchUpStats:
     """Counters shown by ``channels status`` (``catchUp``)."""
 
     passes: int = 0
+    skipped: int = 0
+    """Connections not caught up: the account had never been connected before."""
     pages: int = 0
     messages: int = 0
     """Messages within the window handed to the inbox (duplicates included)."""
 
     def to_json(self) -> dict[str, int]:
         """Under their JSON names."""
-        return {"passes": self.passes, "pages": self.pages, "messages": self.messages}
+        return {
+            "passes": self.passes,
+            "skipped": self.skipped,
+            "pages": self.pages,
+            "messages": self.messages,
+        }
 
 
 class CatchUp:
@@ -109,24 +151,45 @@ class CatchUp:
         self,
         account_id: str,
         options: CatchUpOptions,
+        cursor: CatchUpCursor | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.account_id = account_id
         self.options = options
+        self.cursor = cursor
+        """None: no memory, every pass reaches back the whole window."""
         self.stats = CatchUpStats()
         self._clock = clock
         self._passes: dict[ThreadType, _Pass] = {}
 
-    def _cutoff_ms(self) -> int:
-        return int((self._clock() - self.options.window_minutes * 60.0) * 1000)
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def connected(self) -> None:
+        """The listener is connected now (saved, so that the next pass starts from here)."""
+        if self.cursor is not None:
+            await self.cursor.save(self._now_ms())
 
     async def start(self, source: HistorySource) -> None:
-        """Ask for the recent DMs and group messages (on every ``Connected``)."""
+        """Ask for the DMs and group messages missed (on every ``Connected``)."""
+        now = self._now_ms()
+        cutoff = now - int(self.options.window_minutes * 60_000)
+        if self.cursor is not None:
+            since = await self.cursor.load()
+            await self.cursor.save(now)
+            if since is None:
+                self.stats.skipped += 1
+                log.info(
+                    "[%s] zalouser catch-up: first connection of this account, nothing to"
+                    " catch up (messages from now on are answered)",
+                    self.account_id,
+                )
+                return
+            cutoff = max(cutoff, since - int(CURSOR_MARGIN_S * 1000))
         if not self.options.enabled:
             return
         self.stats.passes += 1
-        cutoff = self._cutoff_ms()
         for kind in (ThreadType.USER, ThreadType.GROUP):
             self._passes[kind] = _Pass(cutoff)
             await source.request_old_messages(kind)

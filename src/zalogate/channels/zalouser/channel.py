@@ -34,6 +34,7 @@ from typing import Any
 from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
+from zalogate.channels.zalouser.catch_up import CatchUpCursor
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.cookie_login import cookie_login
 from zalogate.channels.zalouser.credentials import CredentialStore
@@ -429,6 +430,7 @@ class ZalouserChannel(Channel):
                 self.options.monitor,
                 on_control=self._account_events(account).handle,
                 catch_up=zacct.catch_up,
+                cursor=CatchUpCursor(self.context.store, zacct.account_id),
                 health=partial(self.context.health, zacct.account_id),
                 reconnected=partial(self.context.reconnected, zacct.account_id),
             )

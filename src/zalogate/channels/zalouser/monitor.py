@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zalogate.channels.zalouser.catch_up import CatchUp, CatchUpOptions
+from zalogate.channels.zalouser.catch_up import CatchUp, CatchUpCursor, CatchUpOptions
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import DuplicateConnectionError, ListenerStoppedError
 from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
@@ -71,6 +71,7 @@ class MonitorOptions:
         refresh_s: Seconds between write-backs of refreshed cookies.
         listener_options: Extra keyword arguments for :class:`Listener`.
         max_admitting: Admissions in flight at most; the next event waits for a place.
+        cursor_every_s: Seconds between saves of the catch-up cursor while connected.
     """
 
     reconnect: bool | ReconnectPolicy = True
@@ -78,6 +79,7 @@ class MonitorOptions:
     refresh_s: float = 600.0
     listener_options: dict[str, Any] | None = None
     max_admitting: int = 256
+    cursor_every_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -105,11 +107,12 @@ class AccountMonitor:
         on_control: Callable[[FriendEvent | GroupEvent | Undo], Awaitable[None]] | None = None,
         *,
         catch_up: CatchUpOptions | None = None,
+        cursor: CatchUpCursor | None = None,
         health: Callable[[str | None], None] = lambda error: None,
         reconnected: Callable[[], None] = lambda: None,
     ) -> None:
         self.connection = connection
-        self.catch_up = CatchUp(connection.account.account_id, catch_up or CatchUpOptions())
+        self.catch_up = CatchUp(connection.account.account_id, catch_up or CatchUpOptions(), cursor)
         self.health = health
         """``health(error)``: the listener is down (the account shows ``degraded``), or
         (None) connected again."""
@@ -146,6 +149,9 @@ class AccountMonitor:
             self._consume(listener, session.uid), name=f"zalouser-consume-{self.account_id}"
         )
         refresher = asyncio.create_task(self._refresh(), name=f"zalouser-refresh-{self.account_id}")
+        marker = asyncio.create_task(
+            self._mark_connected(), name=f"zalouser-mark-{self.account_id}"
+        )
         stopper = asyncio.create_task(stop.wait())
         try:
             await listener.start()
@@ -176,9 +182,9 @@ class AccountMonitor:
             await self.connection.invalidate()
             raise ListenerStoppedError(f"[{self.account_id}] zalouser {exc}") from exc
         finally:
-            for task in (stopper, refresher, consumer):
+            for task in (stopper, refresher, marker, consumer):
                 task.cancel()
-            await asyncio.gather(stopper, refresher, consumer, return_exceptions=True)
+            await asyncio.gather(stopper, refresher, marker, consumer, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await listener.close()
             self.connection.persist()
@@ -211,6 +217,7 @@ class AccountMonitor:
                     await self._catch_up(listener, None)
                 elif isinstance(event, Disconnected):
                     self._disconnected(event)
+                    await self._save_cursor()
                 admissions.raise_failure()
         finally:
             # Admissions in flight were handed to the store: let them finish (never cancel
@@ -263,6 +270,19 @@ class AccountMonitor:
                 result.ignored,
             )
         return result.message
+
+    async def _mark_connected(self) -> None:
+        """Save the catch-up cursor while the listener is connected."""
+        while True:
+            await asyncio.sleep(self.options.cursor_every_s)
+            if self.state.state == "connected":
+                await self._save_cursor()
+
+    async def _save_cursor(self) -> None:
+        try:
+            await self.catch_up.connected()
+        except Exception as exc:  # the store closing under a stop: the next pass reaches further
+            log.warning("[%s] zalouser catch-up cursor not saved: %s", self.account_id, exc)
 
     async def _refresh(self) -> None:
         while True:
