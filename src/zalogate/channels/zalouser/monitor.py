@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -272,10 +273,13 @@ class AccountMonitor:
         return result.message
 
     async def _mark_connected(self) -> None:
-        """Save the catch-up cursor while the listener is connected."""
+        """Save the catch-up cursor while the listener is connected; not after a wait that
+        overran (the host slept or stalled: the socket may be dead, unnoticed yet)."""
+        every = self.options.cursor_every_s
         while True:
-            await asyncio.sleep(self.options.cursor_every_s)
-            if self.state.state == "connected":
+            before = time.time()
+            await asyncio.sleep(every)
+            if self.state.state == "connected" and time.time() - before < 2 * every:
                 await self._save_cursor()
 
     async def _save_cursor(self) -> None:
