@@ -9,12 +9,15 @@ import json
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from zalogate.backoff import BackoffConfig
-from zalogate.channels.zalouser.catch_up import CatchUpCursor
+from zalogate.channels.zalouser.catch_up import CatchUp, CatchUpCursor, CatchUpOptions
 from zalogate.channels.zalouser.monitor import MonitorOptions
+from zalogate.personal.events import OldMessages
 from zalogate.personal.reconnect import ReconnectPolicy, ReconnectRule
+from zalogate.personal.session import ThreadType
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountStatus
 from zalogate.store import Store
@@ -248,3 +251,41 @@ async def test_restarts_and_drops_under_traffic_lose_and_double_nothing(world: W
     }
     print(json.dumps(figures))
     assert (lost, doubled) == ([], [])
+
+
+class Requests:
+    """A history source that records the requests."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+    async def request_old_messages(
+        self, thread_type: ThreadType | str, last_msg_id: str | None = None
+    ) -> str:
+        self.calls.append((str(thread_type), last_msg_id))
+        return f"req_{len(self.calls)}"
+
+
+async def test_the_cursor_moves_only_once_a_pass_brought_everything_in(tmp_path: Path) -> None:
+    """A crash during a catch-up must not skip what the pass was fetching: heartbeats leave
+    the cursor alone until the pass's messages are admitted."""
+    async with await Store.open(tmp_path) as store:
+        cursor = CatchUpCursor(store, "a")
+        await cursor.save(1_000_000)
+        clock = [2_000.0]
+        catch_up = CatchUp("a", CatchUpOptions(), cursor, clock=lambda: clock[0])
+        source = Requests()
+        await catch_up.start(source)
+        assert source.calls == [("user", None), ("group", None)]
+        clock[0] = 2_030.0
+        await catch_up.connected()  # a heartbeat while the pass runs
+        assert await cursor.load() == 1_000_000
+        await catch_up.answer(source, OldMessages(thread_type=ThreadType.USER, messages=()))
+        assert catch_up.finished() is None  # the groups' answer is still due
+        await catch_up.answer(source, OldMessages(thread_type=ThreadType.GROUP, messages=()))
+        started = catch_up.finished()
+        assert started == 2_000_000
+        await catch_up.advance(started)
+        assert await cursor.load() == 2_000_000
+        await catch_up.connected()
+        assert await cursor.load() == 2_030_000

@@ -162,34 +162,56 @@ class CatchUp:
         self.stats = CatchUpStats()
         self._clock = clock
         self._passes: dict[ThreadType, _Pass] = {}
+        self._started_ms: int | None = None
+        """Start of the pass whose messages are not all admitted yet: the cursor stays."""
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
     async def connected(self) -> None:
-        """The listener is connected now (saved, so that the next pass starts from here)."""
-        if self.cursor is not None:
+        """The listener is connected now: move the cursor here, unless a pass is still
+        bringing in older messages (a crash then must not skip them)."""
+        if self.cursor is not None and self._started_ms is None:
             await self.cursor.save(self._now_ms())
+
+    def finished(self) -> int | None:
+        """When the pass that just ended started (once), to :meth:`advance` to after its
+        messages were admitted; None while it runs or when none ended."""
+        if self._passes or self._started_ms is None:
+            return None
+        return self._started_ms
+
+    async def advance(self, started_ms: int) -> None:
+        """Every message of the pass begun at ``started_ms`` is in the inbox: move the cursor."""
+        if self._started_ms == started_ms:
+            self._started_ms = None
+            if self.cursor is not None:
+                await self.cursor.save(started_ms)
 
     async def start(self, source: HistorySource) -> None:
         """Ask for the DMs and group messages missed (on every ``Connected``)."""
         now = self._now_ms()
         cutoff = now - int(self.options.window_minutes * 60_000)
+        self._passes.clear()
         if self.cursor is not None:
             since = await self.cursor.load()
-            await self.cursor.save(now)
-            if since is None:
-                self.stats.skipped += 1
-                log.info(
-                    "[%s] zalouser catch-up: first connection of this account, nothing to"
-                    " catch up (messages from now on are answered)",
-                    self.account_id,
-                )
+            if since is None or not self.options.enabled:
+                # Nothing to catch up (never connected before, or turned off): from now on.
+                self._started_ms = None
+                await self.cursor.save(now)
+                if since is None:
+                    self.stats.skipped += 1
+                    log.info(
+                        "[%s] zalouser catch-up: first connection of this account, nothing"
+                        " to catch up (messages from now on are answered)",
+                        self.account_id,
+                    )
                 return
             cutoff = max(cutoff, since - int(CURSOR_MARGIN_S * 1000))
         if not self.options.enabled:
             return
         self.stats.passes += 1
+        self._started_ms = now
         for kind in (ThreadType.USER, ThreadType.GROUP):
             self._passes[kind] = _Pass(cutoff)
             await source.request_old_messages(kind)

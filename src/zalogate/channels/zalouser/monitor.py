@@ -194,6 +194,7 @@ class AccountMonitor:
 
     async def _consume(self, listener: Listener, own_uid: str) -> None:
         admissions = _Admissions(self.admit, self.options.max_admitting)
+        advances: set[asyncio.Task[None]] = set()
         try:
             async for event in listener:
                 if isinstance(event, UserMessage | GroupMessage):
@@ -205,6 +206,9 @@ class AccountMonitor:
                         message = await self._normalize(old, own_uid)
                         if message is not None:
                             await admissions.add(message)
+                    started = self.catch_up.finished()
+                    if started is not None:
+                        advances.add(asyncio.create_task(self._advance(admissions, started)))
                 elif isinstance(event, FriendEvent | GroupEvent | Undo):
                     if self.on_control is not None:
                         await self.on_control(event)
@@ -224,7 +228,19 @@ class AccountMonitor:
             # Admissions in flight were handed to the store: let them finish (never cancel
             # them), so that a message read before the listener closed is not left behind.
             await admissions.drain()
+            for task in advances:
+                task.cancel()  # the cursor stays: the next start fetches that pass again
+            await asyncio.gather(*advances, return_exceptions=True)
         admissions.raise_failure()
+
+    async def _advance(self, admissions: _Admissions, started_ms: int) -> None:
+        """Move the catch-up cursor once the pass's admissions (all those now in flight)
+        are durable; not if one failed (the monitor ends with that failure)."""
+        if await admissions.settled():
+            try:
+                await self.catch_up.advance(started_ms)
+            except Exception as exc:  # the next start simply fetches more
+                log.warning("[%s] zalouser catch-up cursor not saved: %s", self.account_id, exc)
 
     async def _catch_up(
         self, listener: Listener, answer: OldMessages | None
@@ -330,6 +346,13 @@ class _Admissions:
         self._room.release()
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
+
+    async def settled(self) -> bool:
+        """Wait for the admissions now in flight; whether all of them succeeded."""
+        tasks = set(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+        return all(not t.cancelled() and t.exception() is None for t in tasks)
 
     def raise_failure(self) -> None:
         """Raise the first admission's error, if one failed."""
