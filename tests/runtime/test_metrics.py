@@ -81,3 +81,14 @@ async def test_reconnects_are_counted_per_account_in_status_and_metrics() -> Non
     assert seen == [1, 2]
     body = (await GatewayMetrics(board).exposition()).decode()
     assert 'zalogate_account_reconnects_total{account="a",channel="zalouser"} 2.0' in body
+
+
+def test_channels_status_shows_the_gateways_reconnect_count() -> None:
+    from zalogate.cli.channel_status import _live_runtime
+
+    board = StatusBoard()
+    board.count_reconnect("zalouser", "a")
+    record = board.get("zalouser", "a")
+    assert record is not None
+    assert _live_runtime(record.to_json())["reconnects"] == 1
+    assert _live_runtime({"state": "running"})["reconnects"] == 0
