@@ -99,3 +99,28 @@ async def test_channels_own_counters_are_typed_series_per_account() -> None:
     assert "broken" not in text  # its error is logged; the other series are served
     assert 'account="off"' not in text  # disabled accounts report nothing
     assert not [name for name in families if "bad" in name.lower() or "double" in name]
+
+
+async def test_reconnects_are_counted_per_account_in_status_and_metrics() -> None:
+    board = StatusBoard()
+    seen: list[int] = []
+    board.subscribe(lambda record: seen.append(record.reconnects))
+    board.count_reconnect("zalouser", "a")
+    board.count_reconnect("zalouser", "a")
+    record = board.get("zalouser", "a")
+    assert record is not None
+    assert record.to_json()["reconnects"] == 2
+    assert seen == [1, 2]
+    body = (await GatewayMetrics(board).exposition()).decode()
+    assert 'zalogate_account_reconnects_total{account="a",channel="zalouser"} 2.0' in body
+
+
+def test_channels_status_shows_the_gateways_reconnect_count() -> None:
+    from zalogate.cli.channel_status import _live_runtime
+
+    board = StatusBoard()
+    board.count_reconnect("zalouser", "a")
+    record = board.get("zalouser", "a")
+    assert record is not None
+    assert _live_runtime(record.to_json())["reconnects"] == 1
+    assert _live_runtime({"state": "running"})["reconnects"] == 0

@@ -118,6 +118,9 @@ class ChannelContext:
     access_overlay: Callable[[str], AccessOverlay] = field(default=lambda account_id: EMPTY_OVERLAY)
     """``access_overlay(account_id)``: the console's allowlist edits of that account; a channel
     that builds its own policy passes them to ``policy_from_settings(..., overlay=...)``."""
+    reconnected: Callable[[str], None] = field(default=lambda account_id: None)
+    """``reconnected(account_id)``: a running monitor re-established its connection by itself
+    (a websocket listener after a drop); counted per account in status and metrics."""
 
 
 @dataclass(frozen=True, slots=True)

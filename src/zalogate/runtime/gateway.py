@@ -459,6 +459,7 @@ class Gateway:
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
             access_overlay=partial(access.get, source.id),
+            reconnected=partial(self.status_board.count_reconnect, source.id),
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

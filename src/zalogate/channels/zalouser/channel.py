@@ -25,14 +25,15 @@ import asyncio
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
+from zalogate.channels.zalouser.catch_up import CatchUpCursor
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.cookie_login import cookie_login
 from zalogate.channels.zalouser.credentials import CredentialStore
@@ -312,7 +313,7 @@ class ZalouserChannel(Channel):
         """Rebuild the cached policy with the console's edits (and the saved name resolution)."""
         if account.account_id in self._policies:
             zacct = self.zalouser_account(account)
-            resolved = self._load_resolution(zacct)
+            resolved = load_resolution(self.context.state_dir, zacct.account_id, zacct.settings)
             self._policies[zacct.account_id] = self._build_policy(zacct, resolved)
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
@@ -327,22 +328,11 @@ class ZalouserChannel(Channel):
         zacct = self.zalouser_account(account)
         # Before the monitor resolved names (a message replayed at start-up, a one-off
         # command): the last resolution saved for this very config, if any.
-        saved = self._load_resolution(zacct)
+        saved = load_resolution(self.context.state_dir, zacct.account_id, zacct.settings)
         if saved is not None:
             policy = self._policies[zacct.account_id] = self._build_policy(zacct, saved)
             return policy
         return self._build_policy(zacct, None)
-
-    def _resolution_path(self, account_id: str) -> Path:
-        name = urllib.parse.quote(account_id, safe="")
-        return self.context.state_dir / "zalouser" / f"resolved-{name}.json"
-
-    def _save_resolution(self, zacct: ZalouserAccount, resolution: NameResolution) -> None:
-        path = self._resolution_path(zacct.account_id)
-        save_resolution(path, zacct.settings, resolution, zacct.account_id)
-
-    def _load_resolution(self, zacct: ZalouserAccount) -> NameResolution | None:
-        return load_resolution(self._resolution_path(zacct.account_id), zacct.settings)
 
     def status_warnings(self, account: ChannelAccount) -> list[str]:
         """Login and policy warnings for an enabled account."""
@@ -380,6 +370,7 @@ class ZalouserChannel(Channel):
             "displayName": stored.display_name if stored else None,
             "lastUsedAt": stored.last_used_at if stored else None,
             "listener": state.state,
+            "catchUp": state.catch_up,
             "dmPolicy": zacct.dm_policy,
             "groupPolicy": effective_group_policy(self.policy(account)),
             "proxy": zacct.proxy is not None,
@@ -418,7 +409,9 @@ class ZalouserChannel(Channel):
             )
             self._policies[zacct.account_id] = self._build_policy(zacct, resolution)
             if resolution.users or resolution.group_name_ids:
-                self._save_resolution(zacct, resolution)
+                save_resolution(
+                    self.context.state_dir, zacct.account_id, zacct.settings, resolution
+                )
             log.info(
                 "[%s] starting zalouser provider (%s, uid %s, profile %s)",
                 zacct.account_id,
@@ -441,6 +434,10 @@ class ZalouserChannel(Channel):
                 state,
                 self.options.monitor,
                 on_control=self._account_events(account).handle,
+                catch_up=zacct.catch_up,
+                cursor=CatchUpCursor(self.context.store, zacct.account_id),
+                health=partial(self.context.health, zacct.account_id),
+                reconnected=partial(self.context.reconnected, zacct.account_id),
             )
             await monitor.run(stop)
         except NeedsLoginError:
