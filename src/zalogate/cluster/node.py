@@ -22,8 +22,11 @@ from zalogate.cluster.connection import (
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
+from zalogate.cluster.sends import OwnerRoutedChannel
 from zalogate.config.cluster import ClusterConfig
+from zalogate.core.channel import Channel
 from zalogate.core.ingress import Handler
+from zalogate.core.traits import traits_for
 
 __all__ = ["ClusterNode"]
 
@@ -116,6 +119,14 @@ class ClusterNode:
         )
         self.inboxes.append(inbox)
         return inbox
+
+    def route_sends(self, channel: Channel) -> Channel:
+        """``channel``, its sends routed to the account's node when its traits ask for it."""
+        if not traits_for(channel.id).sends_need_session_owner:
+            return channel
+        timeout = self.settings.send_timeout_seconds
+        handles = self.handles
+        return OwnerRoutedChannel(channel, handles.client, handles.layout, timeout=timeout)
 
     def describe(self) -> dict[str, Any]:
         """This node's heartbeat record."""

@@ -360,6 +360,8 @@ class Gateway:
         )
         for source in sources:
             channel = self._create_channel(source, store, admitter)
+            if cluster is not None:  # a personal account's sends go out from its node
+                channel = cluster.route_sends(channel)
             if channel.id in self.channels:
                 raise ValueError(f"two channels share the id {channel.id!r}")
             self.channels[channel.id] = channel
@@ -525,7 +527,8 @@ class Gateway:
         self.supervisor.check_accepting()
         record = self.status_board.get(*monitor.key)
         state = record.state if record is not None else AccountState.STARTING
-        if state is not AccountState.RUNNING:
+        sendable = (AccountState.RUNNING, AccountState.STANDBY if self.cluster else None)
+        if state not in sendable:  # in a cluster a standby account sends too (or routes)
             why = (record.last_error or record.reason) if record is not None else None
             detail = f": {redact(why)}" if why else ""
             raise ControlUnavailableError(
