@@ -216,6 +216,9 @@ class OwnerRoutedChannel(Channel):
     async def reset_account(self, account: ChannelAccount) -> None:
         await self.inner.reset_account(account)
 
+    async def serve_inbound(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        await self.inner.serve_inbound(account, stop)
+
     async def aclose(self) -> None:
         for task in list(self._serving):
             task.cancel()
