@@ -19,7 +19,7 @@ from zalogate.cluster.connection import ClusterUnavailableError, connect
 from zalogate.cluster.layout import Layout
 from zalogate.config.cluster import ClusterConfig
 
-__all__ = ["cluster_status"]
+__all__ = ["cluster_status", "collect"]
 
 
 async def cluster_status(settings: ClusterConfig) -> dict[str, Any]:
@@ -30,12 +30,14 @@ async def cluster_status(settings: ClusterConfig) -> dict[str, Any]:
     """
     client = await connect(settings, name="zalogate:status")
     try:
-        return await _collect(client, settings)
+        return await collect(client, settings)
     finally:
         await client.close()
 
 
-async def _collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
+async def collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
+    """:func:`cluster_status` through an open connection (a node's own, for its metrics and
+    its console page)."""
     layout = Layout(settings.prefix, settings.partitions)
     js = client.jetstream(timeout=5.0)
     try:

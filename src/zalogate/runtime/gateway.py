@@ -336,6 +336,8 @@ class Gateway:
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
         )
+        if cluster is not None:
+            cluster.instrument(metrics)
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
         takeover = self.takeover
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)

@@ -1,0 +1,81 @@
+"""A node's ``/metrics`` carries the ``zalogate_cluster_*`` series and its console a Cluster
+page, both from the real 3-server NATS cluster; a single node's console has no cluster."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import httpx2
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from zalogate.runtime.status import AccountState
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+from zalogate.testing.nats_servers import NatsCluster
+
+from ..console.test_console_security import logged_in
+from ..runtime.test_account_control import ScriptedChannel, is_running, make_gateway, until
+from .test_webhook_any_node import state, webhook_node
+from .test_webhook_any_node import until as eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+_prefixes = itertools.count(1)
+
+
+async def test_metrics_and_the_console_show_the_cluster(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    cluster = {
+        "nats": {"servers": nats_cluster.urls},
+        "prefix": f"views{next(_prefixes)}",
+        "leaseTtlSeconds": 2,
+        "partitions": 4,
+    }
+    async with (
+        FakeZaloBotApi() as fake,
+        webhook_node(fake, cluster, "a", tmp_path) as node,
+    ):
+        await eventually(lambda: state(node) is AccountState.RUNNING)
+        async with httpx2.AsyncClient(trust_env=False) as client:
+            exposition = (await client.get(f"{node.url}/metrics")).text
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+        }
+        assert samples[("zalogate_cluster_up", (("node", "a"),))] == 1.0
+        assert samples[("zalogate_cluster_leases_held", (("node", "a"),))] == 1.0
+        assert samples[("zalogate_cluster_node_up", (("peer", "a"),))] == 1.0
+        assert samples[("zalogate_cluster_leases", (("holder", "a"),))] == 1.0
+        assert samples[("zalogate_cluster_inbox_pending", ())] == 0.0
+        lags = [key for key in samples if key[0] == "zalogate_cluster_replica_lag"]
+        assert len(lags) == 3  # the inbox stream on every NATS server
+
+        browser, _ = await logged_in(node)
+        try:
+            overview = await browser.get("/console/")
+            assert 'href="/console/cluster"' in overview.text
+            page = await browser.get("/console/cluster")
+        finally:
+            await browser.aclose()
+        assert page.status_code == 200
+        assert 'data-node="a"' in page.text
+        assert "<td>zalo.default</td><td>a</td>" in page.text  # the lease and its holder
+        assert f"{cluster['prefix'].upper()}_INBOX" in page.text
+        assert fake.token not in page.text
+
+
+@pytest.mark.timeout(30)
+async def test_a_single_node_console_has_no_cluster_page_link(tmp_path: Path) -> None:
+    async with make_gateway(tmp_path, ScriptedChannel(["a"], {})) as gateway:
+        await until(is_running(gateway, "a"))
+        browser, _ = await logged_in(gateway)
+        try:
+            assert "/console/cluster" not in (await browser.get("/console/")).text
+            page = await browser.get("/console/cluster")
+        finally:
+            await browser.aclose()
+    assert page.status_code == 200
+    assert "single node" in page.text or "một nút" in page.text
