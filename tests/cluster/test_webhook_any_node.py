@@ -18,6 +18,7 @@ from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalo.channel import ZaloChannelOptions, plugin_with_options
 from zalogate.config import parse_config
+from zalogate.runtime.control import MessageRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing.fake_botapi import FakeZaloBotApi
@@ -112,3 +113,9 @@ async def test_a_standby_node_accepts_the_webhook_and_the_cluster_answers_once(
             assert state(standby) is AccountState.STANDBY  # b never ran the account
             # One conversation runs in order: a second answer to "one" would precede "two".
             assert [r.text for r in fake.sent if r.chat_id == "u1"] == ["one", "two"]
+
+            # A Bot API account sends from any node, also where it stands by.
+            request = MessageRequest(target="u1", text="from b")
+            await standby.send_message("zalo", "default", request)
+            sent = await fake.wait_for_sent(3, chat_id="u1")
+            assert [r.text for r in sent] == ["one", "two", "from b"]
