@@ -3,8 +3,8 @@ page, both from the real 3-server NATS cluster; a single node's console has no c
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from zalogate.runtime.status import AccountState
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.nats_servers import NatsCluster
 
 from ..console.test_console_security import logged_in
 from ..runtime.test_account_control import ScriptedChannel, is_running, make_gateway, until
@@ -21,21 +20,13 @@ from .test_webhook_any_node import until as eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-_prefixes = itertools.count(1)
-
 
 async def test_metrics_and_the_console_show_the_cluster(
-    nats_cluster: NatsCluster, tmp_path: Path
+    cluster_section: dict[str, Any], tmp_path: Path
 ) -> None:
-    cluster = {
-        "nats": {"servers": nats_cluster.urls},
-        "prefix": f"views{next(_prefixes)}",
-        "leaseTtlSeconds": 2,
-        "partitions": 4,
-    }
     async with (
         FakeZaloBotApi() as fake,
-        webhook_node(fake, cluster, "a", tmp_path) as node,
+        webhook_node(fake, cluster_section, "a", tmp_path) as node,
     ):
         await eventually(lambda: state(node) is AccountState.RUNNING)
         async with httpx2.AsyncClient(trust_env=False) as client:
@@ -63,7 +54,7 @@ async def test_metrics_and_the_console_show_the_cluster(
         assert page.status_code == 200
         assert 'data-node="a"' in page.text
         assert "<td>zalo.default</td><td>a</td>" in page.text  # the lease and its holder
-        assert f"{cluster['prefix'].upper()}_INBOX" in page.text
+        assert f"{cluster_section['prefix'].upper()}_INBOX" in page.text
         assert fake.token not in page.text
 
 

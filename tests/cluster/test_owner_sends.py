@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from zalogate.runtime.control import MessageRequest, SendRefusedError
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing import FakeZaloPersonal
-from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -42,7 +40,6 @@ UNPACED = {
     "strangersPerDay": 0,
     "newConversationsPerHour": 0,
 }
-_prefixes = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
@@ -99,20 +96,14 @@ async def state_becomes(gateway: Gateway, state: AccountState) -> None:
 
 
 async def test_a_standby_node_sends_through_the_node_holding_the_session(
-    nats_cluster: NatsCluster, tmp_path: Path
+    cluster_section: dict[str, Any], tmp_path: Path
 ) -> None:
-    cluster = {
-        "nats": {"servers": nats_cluster.urls},
-        "prefix": f"own{next(_prefixes)}",
-        "leaseTtlSeconds": 2,
-        "partitions": 4,
-    }
     async with FakeZaloPersonal(long_poll_s=0.2) as fake:
         fake.add_account(BOT, "Bot", friends=(ALICE,))
         fake.add_account(ALICE, "Alice")
-        async with personal_node(fake, cluster, "a", tmp_path) as holder:
+        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
             await state_becomes(holder, AccountState.RUNNING)
-            async with personal_node(fake, cluster, "b", tmp_path) as standby:
+            async with personal_node(fake, cluster_section, "b", tmp_path) as standby:
                 await state_becomes(standby, AccountState.STANDBY)
                 request = MessageRequest(target=ALICE, text="sent from b")
                 account_id, receipt = await standby.send_message("zalouser", "default", request)

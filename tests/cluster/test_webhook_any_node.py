@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,11 @@ from zalogate.runtime.control import MessageRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SECRET = "cluster-webhook-secret"
 TINY = BackoffConfig(min_delay=0.01, max_delay=0.05, jitter=0.0)
-_prefixes = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
@@ -76,21 +73,15 @@ def state(gateway: Gateway) -> AccountState | None:
 
 
 async def test_a_standby_node_accepts_the_webhook_and_the_cluster_answers_once(
-    nats_cluster: NatsCluster, tmp_path: Path
+    cluster_section: dict[str, Any], tmp_path: Path
 ) -> None:
-    cluster = {
-        "nats": {"servers": nats_cluster.urls},
-        "prefix": f"hook{next(_prefixes)}",
-        "leaseTtlSeconds": 2,
-        "partitions": 4,
-    }
     async with (
         FakeZaloBotApi(webhook_retry_delays=(0.05, 0.1, 0.2)) as fake,
-        webhook_node(fake, cluster, "a", tmp_path) as holder,
+        webhook_node(fake, cluster_section, "a", tmp_path) as holder,
     ):
         await until(lambda: state(holder) is AccountState.RUNNING)
         await fake.wait_for_calls("setWebhook")
-        async with webhook_node(fake, cluster, "b", tmp_path) as standby:
+        async with webhook_node(fake, cluster_section, "b", tmp_path) as standby:
             await until(lambda: state(standby) is AccountState.STANDBY)
             await until(lambda: "/hooks/zalo" in standby.http.mounted())
 

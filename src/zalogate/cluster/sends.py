@@ -111,7 +111,7 @@ class OwnerRoutedChannel(Channel):
         return _RoutedPresence(self) if self.inner.presence is not None else None
 
     async def _call(self, account: ChannelAccount, op: str, args: Mapping[str, Any]) -> Any:
-        """Do ``op`` here when this node runs ``account``, else ask the node that does."""
+        """Ask the node running ``account`` to do ``op``; its outcome, typed."""
         subject = self._layout.send_subject(self.id, account.account_id)
         label = f"{self.id} account {account.account_id}"
         body = json.dumps({"op": op, **args}).encode()
@@ -183,6 +183,13 @@ class OwnerRoutedChannel(Channel):
         """Whether this node runs ``account`` now."""
         return account.account_id in self._local
 
+    async def route(self, account: ChannelAccount, op: str, args: Mapping[str, Any]) -> Any:
+        """Do ``op`` (``link``, ``react``, ``typing``) here when this node runs ``account``,
+        else on the node that does; the result as JSON-able data."""
+        if self.is_local(account):
+            return await self._perform(account, {"op": op, **args})
+        return await self._call(account, op, args)
+
     # -- everything else is the inner channel's ------------------------------------------------
 
     def accounts(self) -> Sequence[ChannelAccount]:
@@ -248,12 +255,8 @@ class _RoutedLinks:
     async def send_link(
         self, account: ChannelAccount, target: str, url: str, caption: str
     ) -> DeliveryReceipt:
-        channel = self._channel
-        links = channel.inner.links
-        if channel.is_local(account) and links is not None:
-            return await links.send_link(account, target, url, caption)
         args = {"target": target, "url": url, "caption": caption}
-        return DeliveryReceipt.model_validate(await channel._call(account, "link", args))
+        return DeliveryReceipt.model_validate(await self._channel.route(account, "link", args))
 
 
 class _RoutedReactions:
@@ -263,13 +266,8 @@ class _RoutedReactions:
     async def react(
         self, account: ChannelAccount, target: str, message_id: str, reaction: str
     ) -> None:
-        channel = self._channel
-        reactions = channel.inner.reactions
-        if channel.is_local(account) and reactions is not None:
-            await reactions.react(account, target, message_id, reaction)
-            return
         args = {"target": target, "message_id": message_id, "reaction": reaction}
-        await channel._call(account, "react", args)
+        await self._channel.route(account, "react", args)
 
 
 class _RoutedPresence:
@@ -277,9 +275,4 @@ class _RoutedPresence:
         self._channel = channel
 
     async def typing(self, account: ChannelAccount, target: str) -> None:
-        channel = self._channel
-        presence = channel.inner.presence
-        if channel.is_local(account) and presence is not None:
-            await presence.typing(account, target)
-            return
-        await channel._call(account, "typing", {"target": target})
+        await self._channel.route(account, "typing", {"target": target})

@@ -13,7 +13,7 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoKeysError, NotFoundError
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect
 from zalogate.cluster.layout import Layout
@@ -107,10 +107,15 @@ async def _entries(js: JetStreamContext, bucket: str) -> dict[str, str]:
     except NotFoundError:
         return {}
     found: dict[str, str] = {}
-    try:
-        keys = await kv.keys()
-    except Exception:  # nats-py raises NoKeysError on an empty bucket
-        return {}
+    for attempt in range(3):
+        try:
+            keys = await kv.keys()
+            break
+        except NoKeysError:  # an empty bucket
+            return {}
+        except Exception:  # a listing timed out (a busy server): ask again
+            if attempt == 2:
+                return {}
     for key in keys:
         with contextlib.suppress(Exception):  # expired between the listing and the read
             entry = await kv.get(key)
