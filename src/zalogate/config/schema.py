@@ -136,6 +136,13 @@ class DeliveryConfig(ConfigModel):
     timeout) is sent once more (a possible duplicate) or never (a possible loss)."""
     retry_window_seconds: Annotated[int, Field(ge=60)] = 3600
     """How long a message whose reply keeps failing is retried before it is a dead letter."""
+    max_in_flight: Annotated[int, Field(ge=0)] = 1
+    """Sends of one account awaiting Zalo's answer at a time (0: no limit). A kill cuts off at
+    most this many, each sent again on replay: raise it for throughput at the price of up to
+    that many duplicates per kill. An account's ``maxInFlight`` overrides it."""
+    fsync: bool = False
+    """``fdatasync`` the outbox log after each line: the record of a confirmed send then
+    survives a power loss, not only a killed process (costs a disk flush per reply chunk)."""
 
 
 class MessagesConfig(ConfigModel):
