@@ -28,10 +28,12 @@ progress when it grows past ``max_bytes``, and read back at start-up.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Literal
@@ -148,7 +150,7 @@ class Outbox:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self._size = os.fstat(self._fd).st_size
-            os.write(self._fd, data)
+            _write(self._fd, data)
             if self.fsync:
                 os.fdatasync(self._fd)
             self._size += len(data)
@@ -189,3 +191,40 @@ def _line(key: ChunkKey, status: str, ids: Sequence[str]) -> bytes:
         f'{{"k":[{encode_basestring_ascii(channel)},{encode_basestring_ascii(account)},'
         f'{encode_basestring_ascii(message_id)},{int(seq)}],"s":"{status}","i":[{quoted}]}}\n'
     ).encode()
+
+
+def _libc_write() -> Callable[[int, bytes, int], int] | None:
+    """libc's ``write`` called with the GIL held (``ctypes.PyDLL``), or None."""
+    try:
+        write = ctypes.PyDLL(None, use_errno=True).write
+    except (OSError, AttributeError):
+        return None
+    write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+    write.restype = ctypes.c_ssize_t
+    return write
+
+
+_LIBC_WRITE = _libc_write()
+
+
+def _write(fd: int, data: bytes) -> None:
+    """Append ``data`` without letting go of the GIL.
+
+    ``os.write`` releases the GIL, and the store's writer thread, usually waiting for it,
+    takes it: the event loop then waits for it to be handed back, and the writer commits
+    smaller batches more often. Measured on ``bench/core_pipeline.py``: 112 µs a line with
+    ``os.write`` under cProfile, against a 3 µs syscall. A line is a few hundred bytes to a
+    regular file, so the call does not block for long.
+    """
+    write = _LIBC_WRITE
+    if write is None:
+        os.write(fd, data)
+        return
+    while data:
+        done = write(fd, data, len(data))
+        if done < 0:
+            code = ctypes.get_errno()
+            if code == errno.EINTR:
+                continue
+            raise OSError(code, os.strerror(code))
+        data = data[done:]
