@@ -4,6 +4,7 @@ Scenarios (each prints one JSON object)::
 
     python bench/chaos.py kill --mode webhook [--messages 1000 --users 100 --kills 6]
     python bench/chaos.py kill --mode polling
+    python bench/chaos.py kill --max-in-flight 20    # messages.delivery.maxInFlight
     python bench/chaos.py sockets [--idle 1100 --nofile 1024]
     python bench/chaos.py outage [--outage 300 --messages 200]
 
@@ -182,6 +183,8 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
             mode = {}
         config = zalo_config(fake.token, fake.base_url, args.users, mode)
         config["gateway"] = {"port": port}
+        if args.max_in_flight is not None:
+            config["messages"] = {"delivery": {"maxInFlight": args.max_in_flight}}
         with _state_root(args) as tmp:
             child = Child(
                 config, Path(tmp), port, agent_min=args.agent_min, agent_max=args.agent_max
@@ -205,8 +208,9 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resent_in_flight(path: Path) -> dict[str, int]:
-    """From the outbox log: chunks sent again after a kill cut their send off (``resending``:
-    the only ones that may be duplicates) and chunks whose resend was itself cut off."""
+    """From the outbox log: chunks sent on a replay or retry (an intent, ``sending`` or
+    ``resending``, is noted only then: the only chunks that may be duplicates), chunks resent
+    after an unknown outcome (``resending``) and chunks given up (``abandoned``)."""
     history: dict[tuple[Any, ...], list[str]] = {}
     with contextlib.suppress(FileNotFoundError):
         for line in path.read_text().splitlines():
@@ -214,7 +218,8 @@ def _resent_in_flight(path: Path) -> dict[str, int]:
                 item = json.loads(line)
                 history.setdefault(tuple(item["k"]), []).append(item["s"])
     return {
-        "resent_in_flight": sum("resending" in h for h in history.values()),
+        "resent_in_flight": sum("sending" in h or "resending" in h for h in history.values()),
+        "resent_unknown": sum("resending" in h for h in history.values()),
         "abandoned": sum("abandoned" in h for h in history.values()),
     }
 
@@ -285,6 +290,7 @@ def _kill_summary(
         "duplicated_per_kill": per_kill,
         "max_duplicated_per_kill": max(per_kill),
         "lost_per_kill": round(lost / max(1, len(kill_times)), 2),
+        "max_in_flight": args.max_in_flight,
         "seconds": round(answered - started, 1),
     }
 
@@ -467,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     kill.add_argument("--seed", type=int, default=None)
     kill.add_argument("--keep", action="store_true", help="keep the state dir")
     kill.add_argument("--dump", action="store_true", help="list duplicated replies")
+    kill.add_argument(
+        "--max-in-flight", type=int, default=None, help="messages.delivery.maxInFlight"
+    )
     sockets = sub.add_parser("sockets")
     sockets.add_argument("--idle", type=int, default=1100)
     sockets.add_argument("--nofile", type=int, default=1024)
