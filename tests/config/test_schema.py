@@ -495,3 +495,15 @@ def test_delivery_limits_are_read_and_checked() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"messages": {"delivery": {"maxInFlight": -1}}}, env={})
     assert caught.value.problems[0].startswith("messages.delivery.maxInFlight: ")
+
+
+def test_an_account_may_set_its_own_max_in_flight() -> None:
+    from zalogate.config import ConfigError, parse_config
+
+    written = {"channels": {"zalo": {"botToken": "1:x", "accounts": {"b": {"maxInFlight": 4}}}}}
+    config = parse_config(written, env={})
+    assert config.channels.zalo is not None
+    assert config.channels.zalo.accounts["b"].max_in_flight == 4
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"channels": {"zalo": {"botToken": "1:x", "maxInFlight": -2}}}, env={})
+    assert caught.value.problems[0].startswith("channels.zalo.maxInFlight: ")

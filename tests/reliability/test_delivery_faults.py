@@ -20,7 +20,7 @@ import pytest
 from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
 from zalogate.core import outbox as outbox_module
-from zalogate.core.access import AccountPolicy
+from zalogate.core.access import AccountPolicy, policy_from_settings
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.errors import DeliveryError, FailureKind
 from zalogate.core.ingress import Inbox, InboxConfig
@@ -316,19 +316,25 @@ def from_user(n: int) -> InboundMessage:
     return dm(n).model_copy(update={"chat_id": f"u{n}", "sender_id": f"u{n}"})
 
 
-@pytest.mark.parametrize(("limit", "most"), [(None, 1), (3, 3), (0, 8)])
+@pytest.mark.parametrize(
+    ("limit", "own", "most"), [(None, None, 1), (3, None, 3), (0, None, 8), (None, 2, 2)]
+)
 async def test_sends_in_flight_per_account_are_capped(
-    store: Store, limit: int | None, most: int
+    store: Store, limit: int | None, own: int | None, most: int
 ) -> None:
     """The default (1) lets one send per account await Zalo's answer: a kill cuts off at
-    most one. The agents of different conversations still think at the same time."""
+    most one; an account's own ``maxInFlight`` overrides it. The agents of different
+    conversations still think at the same time."""
     SlowAgent.most = 0
     channel = SlowZalo()
     options = {} if limit is None else {"max_in_flight": limit}
+    policy = policy_from_settings(
+        "zalo", {"dmPolicy": "open", "allowFrom": ["*"], "maxInFlight": own}
+    )
     pipe = Pipeline(
         store=store,
         channels={"zalo": channel},
-        policy_for=lambda m: POLICY,
+        policy_for=lambda m: policy,
         agent=SlowAgent(),
         **options,
     )

@@ -89,7 +89,7 @@ class Deliverer:
         outbox = pipeline.outbox
         # The send and the note of its outcome hold one of the account's in-flight slots:
         # a kill cuts off at most that many sends, the only ones a replay may duplicate.
-        async with pipeline.send_slot(self.message.channel, self.account.account_id):
+        async with pipeline.send_slot(self.message):
             if resend or self.intents:
                 outbox.note(key, "resending" if resend else "sending")
             try:

@@ -280,13 +280,16 @@ class Pipeline:
         self._no_legacy: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
-    def send_slot(self, channel: str, account_id: str) -> AbstractAsyncContextManager[object]:
-        """Held by a send from the request until its outcome is noted (``max_in_flight``)."""
-        slot = self._send_slots.get((channel, account_id))
+    def send_slot(self, message: InboundMessage) -> AbstractAsyncContextManager[object]:
+        """Held by a send to ``message``'s account from the request until its outcome is
+        noted (``max_in_flight``, or the account policy's own)."""
+        key = (message.channel, message.account_id)
+        slot = self._send_slots.get(key)
         if slot is None:
-            limit = self.max_in_flight
+            own = self.policy_for(message).max_in_flight
+            limit = self.max_in_flight if own is None else own
             slot = asyncio.Semaphore(limit) if limit > 0 else nullcontext()
-            self._send_slots[(channel, account_id)] = slot
+            self._send_slots[key] = slot
         return slot
 
     def _channel(self, message: InboundMessage) -> Channel:
