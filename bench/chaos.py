@@ -14,7 +14,8 @@ in a child process that is SIGKILLed ``--kills`` times at random moments and res
 same state dir and port. In webhook mode the fake redelivers an update until the gateway
 answers 200 (as Zalo retries); in polling mode the gateway takes updates with ``getUpdates``.
 Reported: replies ``lost`` (never sent), ``duplicated`` (sent more than once) in all and per
-kill (a resend counts against the last kill before it).
+kill (a resend counts against the kill that cut the previous send off: the first kill after
+Zalo recorded it).
 
 ``sockets``: the gateway runs with ``RLIMIT_NOFILE`` ``--nofile``; this process opens
 ``--idle`` sockets to it from 127.0.0.2 (half send nothing, half an unfinished header), then
@@ -259,24 +260,27 @@ def _kill_summary(
 ) -> dict[str, Any]:
     to_mono = time.monotonic() - time.time()
     first: dict[int, float] = {}
+    last: dict[int, float] = {}
     per_kill = [0] * max(1, len(kill_times))
     duplicates = 0
     for record in sent:
         index = _index(record.text)
         if index is None:
             continue
+        at = record.time + to_mono
         if index not in first:
-            first[index] = record.time
+            first[index] = last[index] = at
             continue
         duplicates += 1
-        at = record.time + to_mono
         if args.dump:
             sys.stderr.write(
-                f"dup {index}: first {first[index] + to_mono - started:.3f}"
+                f"dup {index}: first {first[index] - started:.3f}"
                 f" again {at - started:.3f} kills {[round(k - started, 3) for k in kill_times]}\n"
             )
-        before = [k for k, t in enumerate(kill_times) if t <= at]
-        per_kill[before[-1] if before else 0] += 1
+        # The kill that cut the previous send off: the first one after Zalo recorded it.
+        after = [k for k, t in enumerate(kill_times) if t >= last[index]]
+        per_kill[after[0] if after else len(per_kill) - 1] += 1
+        last[index] = at
     lost = args.messages - len(first)
     return {
         "scenario": "kill",
