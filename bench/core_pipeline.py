@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     cpu_before = cpu_seconds()
-    result.update(asyncio.run(run_pipeline(args.messages, args.conversations, args.clients, args.fsync)))
+    run = run_pipeline(args.messages, args.conversations, args.clients, args.fsync)
+    result.update(asyncio.run(run))
     # CPU time per message (both threads): less sensitive to other load than the rates.
     result["cpu_ms_per_message"] = round((cpu_seconds() - cpu_before) / args.messages * 1000, 3)
     ns_10, ns_100k = time_decisions([10, 100_000])
