@@ -8,6 +8,7 @@ sends of an account await Zalo's answer at a time; the agents still run concurre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -259,17 +260,33 @@ def test_lines_are_json_and_read_back(tmp_path: Path, monkeypatch: Any, libc: bo
     assert Outbox(path).statuses(key[:3]) == {3: ("partial", ('i"1', "2"))}
 
 
-def test_fsync_flushes_each_line(tmp_path: Path, monkeypatch: Any) -> None:
+async def test_fsync_flushes_the_lines_once_for_every_waiting_send(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
     flushed: list[int] = []
     monkeypatch.setattr(os, "fdatasync", flushed.append)
     log = Outbox(tmp_path / OUTBOX_FILENAME, fsync=True)
-    log.note(("zalo", "a", "m", 0), "sent", ["1"])
-    log.note(("zalo", "a", "m", 1), "sent", ["2"])
-    log.close()
+    for seq in range(5):
+        log.note(("zalo", "a", "m", seq), "sent", [str(seq)])
+    await asyncio.gather(*(log.flush() for _ in range(5)))
+    assert len(flushed) == 1  # one fdatasync for the five lines and five waiting sends
+    await log.flush()
+    assert len(flushed) == 1  # nothing new to flush
+    log.note(("zalo", "a", "m", 5), "sent", ["5"])
+    await log.flush()
     assert len(flushed) == 2
     unsynced = Outbox(tmp_path / "other.log")
     unsynced.note(("zalo", "a", "m", 0), "sent", ["1"])
+    await unsynced.flush()
     assert len(flushed) == 2
+
+
+async def test_a_send_with_fsync_goes_through(store: Store, tmp_path: Path) -> None:
+    log = Outbox(tmp_path / "fsynced.log", fsync=True)
+    channel = ZaloLike()
+    await run(store, pipeline(store, channel, outbox=log), dm(1), dm(2))
+    assert sorted(channel.accepted) == ["hello 1", "hello 2"]
+    assert log._synced == log._lines == 2
 
 
 def test_a_failing_write_keeps_the_status_in_memory(tmp_path: Path) -> None:
@@ -279,10 +296,13 @@ def test_a_failing_write_keeps_the_status_in_memory(tmp_path: Path) -> None:
 
 
 class SlowZalo(ZaloLike):
-    """Takes 20 ms to confirm a send; records the most sends in flight at once."""
+    """Holds each send until ``gate`` sends are in flight (or 5 s passed); records the most
+    sends in flight at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: int) -> None:
         super().__init__()
+        self.gate = gate
+        self.opened = asyncio.Event()
         self.in_flight = 0
         self.most = 0
 
@@ -291,8 +311,11 @@ class SlowZalo(ZaloLike):
     ) -> DeliveryReceipt:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
+        if self.in_flight >= self.gate:
+            self.opened.set()
         try:
-            await asyncio.sleep(0.02)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.opened.wait(), 5)
             return await super().send(account, target, reply)
         finally:
             self.in_flight -= 1
@@ -326,7 +349,7 @@ async def test_sends_in_flight_per_account_are_capped(
     most one; an account's own ``maxInFlight`` overrides it. The agents of different
     conversations still think at the same time."""
     SlowAgent.most = 0
-    channel = SlowZalo()
+    channel = SlowZalo(gate=most)
     options = {} if limit is None else {"max_in_flight": limit}
     policy = policy_from_settings(
         "zalo", {"dmPolicy": "open", "allowFrom": ["*"], "maxInFlight": own}

@@ -108,6 +108,8 @@ class Deliverer:
                 ids = tuple(receipt.message_ids)
                 status = "partial" if receipt.partial else "sent"
             outbox.note(key, status, ids)  # first: nothing may come between send and note
+            if outbox.fsync:  # on the disk before the account's next send
+                await outbox.flush()
         if failure is not None:
             await self._failed(seq, failure, status, ids, resend)
             return

@@ -6,8 +6,8 @@ the GIL), and a process killed in that window resent the chunk on replay. So eac
 gets a line in ``<state dir>/outbox.log``, its outcome right after Zalo answered, one
 ``write(2)`` on the event loop before anything else runs. The kernel keeps what was written
 when the process dies (SIGKILL, OOM kill); only a power loss can drop the tail that SQLite has
-not committed yet, unless ``fsync`` is on (``messages.delivery.fsync``: one ``fdatasync``
-per line).
+not committed yet, unless ``fsync`` is on (``messages.delivery.fsync``: a send's slot is
+freed only once its line is on the disk, :meth:`Outbox.flush`).
 
 Lines are JSON: ``{"k": [channel, account, message id, seq], "s": status, "i": [ids]}``;
 the last line of a key wins. Statuses (see :func:`next_step`):
@@ -27,6 +27,7 @@ progress when it grows past ``max_bytes``, and read back at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
@@ -77,7 +78,8 @@ class Outbox:
     Args:
         path: The log file (created 0600).
         max_bytes: Size after which the log is rewritten with the live chunks only.
-        fsync: ``fdatasync`` after each line (survives a power loss, not only a kill).
+        fsync: :meth:`flush` waits until the lines are on the disk (they then survive a power
+            loss, not only a kill); without it, it returns at once.
     """
 
     def __init__(
@@ -86,6 +88,9 @@ class Outbox:
         self.path = path
         self.max_bytes = max_bytes
         self.fsync = fsync
+        self._lines = 0
+        self._synced = 0
+        self._flushing: asyncio.Future[None] | None = None
         self._live: dict[MessageKey, dict[int, tuple[str, tuple[str, ...]]]] = {}
         self._fd: int | None = None
         self._size = 0
@@ -129,6 +134,28 @@ class Outbox:
         self._live.setdefault((channel, account, message_id), {})[seq] = (status, ids)
         self._append(_line(key, status, ids))
 
+    async def flush(self) -> None:
+        """With ``fsync``: wait until every line written so far is on the disk. One
+        ``fdatasync``, in a thread (the event loop keeps running), serves every caller that
+        came meanwhile: under load a flush covers many sends' lines."""
+        target = self._lines
+        while self.fsync and self._synced < target:
+            running = self._flushing
+            if running is None:
+                running = self._flushing = asyncio.ensure_future(self._sync())
+            await asyncio.shield(running)
+
+    async def _sync(self) -> None:
+        upto, fd = self._lines, self._fd
+        try:
+            if fd is not None:
+                await asyncio.to_thread(os.fdatasync, fd)
+        except OSError as exc:  # the file is then as durable as without fsync
+            log.error("outbox: cannot flush %s: %s", self.path, describe_error(exc))
+        finally:
+            self._synced = max(self._synced, upto)
+            self._flushing = None
+
     def finish(self, key: MessageKey) -> None:
         """Forget a message whose chunks are all recorded in the store."""
         self._live.pop(key, None)
@@ -151,8 +178,7 @@ class Outbox:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self._size = os.fstat(self._fd).st_size
             _write(self._fd, data)
-            if self.fsync:
-                os.fdatasync(self._fd)
+            self._lines += 1
             self._size += len(data)
             self._broken = False
         except OSError as exc:
