@@ -225,7 +225,8 @@ def _libc_write() -> Callable[[int, bytes, int], int] | None:
         write = ctypes.PyDLL(None, use_errno=True).write
     except (OSError, AttributeError):
         return None
-    write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+    # No argtypes: converting through them doubled the call's cost. ctypes passes the int
+    # arguments as C ints, which libffi widens; a line is far below 2 GiB.
     write.restype = ctypes.c_ssize_t
     return write
 
