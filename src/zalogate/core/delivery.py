@@ -1,12 +1,13 @@
-"""Delivery of one reply: each chunk sent once, in order, with its intent and outcome noted.
+"""Delivery of one reply: each chunk sent once, in order, with its outcome noted.
 
-:class:`Deliverer` is the pipeline's sending half. Before each ``channel.send`` it notes the
-chunk's intent in the outbox log (:mod:`zalogate.core.outbox`) and right after Zalo answered
-its outcome, then records it in ``pipeline_deliveries``. A retry or a replay reads those
-statuses back: a confirmed chunk is skipped; one whose outcome is unknown (the process died
-during the call, or the call's answer was lost: :attr:`FailureKind.DELIVERY_UNKNOWN`) is sent
-once more, or never with ``resend_unknown=False``; a resend is never resent. A store record
-that fails after a confirmed send is logged and counted, never raised.
+:class:`Deliverer` is the pipeline's sending half. Each send holds one of its account's
+in-flight slots (``Pipeline.send_slot``, ``maxInFlight``) until Zalo answered and the outcome
+is a line in the outbox log (:mod:`zalogate.core.outbox`; before the send, its intent too on
+a retry or replay), then it is recorded in ``pipeline_deliveries``. A retry or a replay reads
+those statuses back: a confirmed chunk is skipped; one whose outcome is unknown (the process
+died during the call, or the call's answer was lost: :attr:`FailureKind.DELIVERY_UNKNOWN`) is
+sent once more, or never with ``resend_unknown=False``; a resend is never resent. A store
+record that fails after a confirmed send is logged and counted, never raised.
 """
 
 from __future__ import annotations
