@@ -43,7 +43,7 @@ def _json_ids(ids: Sequence[str]) -> str:
 
 
 class Deliverer:
-    """Sends chunks in order, noting each one's intent and outcome (see :mod:`.outbox`);
+    """Sends chunks in order, noting each one's outcome (see :mod:`.outbox`);
     skips chunks that went out before and resends an ambiguous one at most once."""
 
     def __init__(
