@@ -206,6 +206,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent_id, agent = router.select(message)
         return agent_id, answering(agent)
 
+    transcripts = TranscriptStore(wiring.store)
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
@@ -213,7 +214,8 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent=answering(wiring.agent),
         session=options,
         tools=tools_for,
-        sessions=TranscriptStore(wiring.store),
+        sessions=transcripts,
+        notes=transcripts,
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",
