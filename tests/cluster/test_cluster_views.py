@@ -3,6 +3,7 @@ page, both from the real 3-server NATS cluster; a single node's console has no c
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,18 @@ async def test_metrics_and_the_console_show_the_cluster(
         webhook_node(fake, cluster_section, "a", tmp_path) as node,
     ):
         await eventually(lambda: state(node) is AccountState.RUNNING)
-        async with httpx2.AsyncClient(trust_env=False) as client:
-            exposition = (await client.get(f"{node.url}/metrics")).text
-        samples = {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(exposition)
-            for sample in family.samples
-        }
+        lease = ("zalogate_cluster_leases", (("holder", "a"),))
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        async with httpx2.AsyncClient(trust_env=False) as client, asyncio.timeout(30):
+            while lease not in samples:  # the cluster's view is read every 2 s at most
+                if samples:
+                    await asyncio.sleep(0.5)
+                exposition = (await client.get(f"{node.url}/metrics")).text
+                samples = {
+                    (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                    for family in text_string_to_metric_families(exposition)
+                    for sample in family.samples
+                }
         assert samples[("zalogate_cluster_up", (("node", "a"),))] == 1.0
         assert samples[("zalogate_cluster_leases_held", (("node", "a"),))] == 1.0
         assert samples[("zalogate_cluster_node_up", (("peer", "a"),))] == 1.0
