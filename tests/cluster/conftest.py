@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,14 +26,17 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 
 
 @pytest.fixture
-def cluster_settings(nats_cluster: NatsCluster) -> ClusterConfig:
+def cluster_section(nats_cluster: NatsCluster) -> dict[str, Any]:
+    """A fresh cluster's ``gateway.cluster`` (its own prefix) on the shared NATS servers."""
+    return {
+        "nats": {"servers": nats_cluster.urls},
+        "prefix": f"t{next(_prefixes)}",
+        "leaseTtlSeconds": 2,
+        "partitions": 4,
+    }
+
+
+@pytest.fixture
+def cluster_settings(cluster_section: dict[str, Any]) -> ClusterConfig:
     """Settings of a fresh cluster (its own prefix) on the shared NATS servers."""
-    return ClusterConfig.model_validate(
-        {
-            "nats": {"servers": nats_cluster.urls},
-            "prefix": f"t{next(_prefixes)}",
-            "leaseTtlSeconds": 2,
-            "partitions": 4,
-            "maxConcurrency": 8,
-        }
-    )
+    return ClusterConfig.model_validate({**cluster_section, "maxConcurrency": 8})

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.errors import NonRetryableError
+from zalogate.core.ingress import current_entry
 from zalogate.core.model import ChatType, InboundMessage
 
 
@@ -147,3 +148,38 @@ async def test_a_message_whose_ack_was_lost_is_not_run_again(
             await inbox.stop()
     assert handled == ["u1-0"]
     assert inbox.stats()["skipped"] == 1
+
+
+async def test_a_clean_stop_hands_unfinished_messages_back_at_once(
+    cluster_settings: ClusterConfig,
+) -> None:
+    # An ack wait far longer than the test: only the nak on stop can move the message.
+    settings = cluster_settings.model_copy(update={"lease_ttl_seconds": 300})
+    started = asyncio.Event()
+    redelivered: list[int] = []
+    taken = asyncio.Event()
+
+    async def stuck(msg: InboundMessage) -> None:
+        started.set()
+        await asyncio.Event().wait()  # an agent that never answers before the stop
+
+    async with ClusterNode(settings, node_id="a") as a, ClusterNode(settings, node_id="b") as b:
+        first = a.inbox(None, stuck)
+        await first.start()
+        await first.admit(message("u1", 0))
+        await asyncio.wait_for(started.wait(), 30)
+        await first.stop(timeout=0.1)
+
+        async def take(msg: InboundMessage) -> None:
+            entry = current_entry.get()
+            assert entry is not None
+            redelivered.append(entry.attempt)
+            taken.set()
+
+        second = b.inbox(None, take)
+        await second.start()
+        try:
+            await asyncio.wait_for(taken.wait(), 60)  # far less than the 300 s ack wait
+        finally:
+            await second.stop()
+    assert redelivered == [2]

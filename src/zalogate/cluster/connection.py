@@ -113,8 +113,9 @@ async def settle(operation: Callable[[], Awaitable[T]], *, within: float = 30.0)
 
 @dataclass(frozen=True, slots=True)
 class Handles:
-    """The JetStream context and the KV buckets of one cluster."""
+    """The connection, its JetStream context and the KV buckets of one cluster."""
 
+    client: Client
     js: JetStreamContext
     layout: Layout
     leases: KeyValue
@@ -162,7 +163,7 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
             f"NATS refused the cluster's streams or buckets ({_describe(exc)}); run the"
             " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
         ) from None
-    return Handles(js, layout, leases, nodes, done)
+    return Handles(client, js, layout, leases, nodes, done)
 
 
 def _streams(layout: Layout, settings: ClusterConfig) -> tuple[StreamConfig, StreamConfig]:

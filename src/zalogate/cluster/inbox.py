@@ -13,7 +13,8 @@ when its node dies mid-message) while the partitions run in parallel on all node
 window) and acknowledged after the handler returned, so a redelivery whose ack was lost (a
 NATS server died) is acknowledged without running again; a node that dies leaves its message
 unacknowledged and JetStream hands it to another node after the ack wait
-(the lease TTL). A transient failure is retried with a growing delay (the partition waits, as
+(the lease TTL); a node that stops cleanly naks what it fetched and did not finish, so another
+node takes it at once. A transient failure is retried with a growing delay (the partition waits, as
 a lane does in the single-node inbox); after ``max_attempts`` or on a non-retryable error the
 message goes to the dead-letter stream.
 """
@@ -73,6 +74,7 @@ class JetStreamInbox:
         *,
         config: JetStreamInboxConfig | None = None,
     ) -> None:
+        self._client = handles.client
         self._js = handles.js
         self._layout = handles.layout
         self._done = handles.done
@@ -81,6 +83,9 @@ class JetStreamInbox:
         self._slots = asyncio.Semaphore(self.config.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
+        self._subs: list[Any] = []
+        self._held: dict[int, Msg] = {}
+        """Fetched and not yet acknowledged, by stream sequence: naked on a clean stop."""
         self._running = False
         self.processed = 0
         self.dead_lettered = 0
@@ -106,6 +111,7 @@ class JetStreamInbox:
         partitions = range(self._layout.partitions)
         # Together: on a new stream each consumer waits for its own leader election.
         subs = await asyncio.gather(*(settle(partial(self._subscribe, p)) for p in partitions))
+        self._subs = list(subs)
         for partition, sub in zip(partitions, subs, strict=True):
             task = asyncio.create_task(self._consume(sub), name=f"inbox-partition-{partition}")
             self._tasks.add(task)
@@ -125,8 +131,8 @@ class JetStreamInbox:
         )
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a grace period)
-        """Stop fetching; wait up to ``timeout`` for running handlers, then cancel them (their
-        messages stay unacknowledged and go to another node)."""
+        """Stop fetching; wait up to ``timeout`` for running handlers, then cancel them and nak
+        every message this node holds unfinished, so that another node takes it at once."""
         if not self._running:
             return
         self._running = False
@@ -138,6 +144,23 @@ class JetStreamInbox:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        # First: a pull request still parked at the server would get the naked message back.
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """Nak the messages fetched and not finished, confirmed (as ``ack_sync`` confirms)."""
+        held, self._held = list(self._held.values()), {}
+        for msg in held:
+            try:
+                await self._client.request(msg.reply, Msg.Ack.Nak, timeout=2.0)
+            except Exception as exc:  # then it goes to another node after the ack wait
+                log.debug("inbox nak on stop: %s", exc)
+        if held:
+            log.info("inbox: %d unfinished message(s) handed back to the cluster", len(held))
 
     def stats(self) -> dict[str, int]:
         """Counters of this node, for status output."""
@@ -163,6 +186,8 @@ class JetStreamInbox:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
+                seq = msg.metadata.sequence.stream
+                self._held[seq] = msg
                 # Kept alive from the fetch on: a message waiting for a free slot must not
                 # look abandoned (JetStream would hand it to another node after the ack wait).
                 keepalive = asyncio.create_task(self._keep_alive(msg))
@@ -170,6 +195,7 @@ class JetStreamInbox:
                     async with self._slots:
                         self._busy.add(task)
                         await self._process(msg)
+                    self._held.pop(seq, None)  # acknowledged, naked or dead-lettered
                 finally:
                     self._busy.discard(task)
                     keepalive.cancel()

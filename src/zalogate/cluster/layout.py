@@ -46,6 +46,10 @@ class Layout:
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 
+    def send_subject(self, channel: str, account_id: str) -> str:
+        """Where the node running an account answers the other nodes' sends for it."""
+        return f"{self.prefix}.send.{kv_key(channel)}.{kv_key(account_id)}"
+
     def dead_subject(self, channel: str) -> str:
         return f"{self.prefix}.dead.{kv_key(channel)}"
 

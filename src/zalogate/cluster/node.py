@@ -22,8 +22,12 @@ from zalogate.cluster.connection import (
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
+from zalogate.cluster.sends import OwnerRoutedChannel
+from zalogate.cluster.status import collect
 from zalogate.config.cluster import ClusterConfig
+from zalogate.core.channel import Channel
 from zalogate.core.ingress import Handler
+from zalogate.core.traits import traits_for
 
 __all__ = ["ClusterNode"]
 
@@ -47,6 +51,7 @@ class ClusterNode:
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
         self.inboxes: list[JetStreamInbox] = []
+        self._snapshot: tuple[float, dict[str, Any]] | None = None
 
     @property
     def handles(self) -> Handles:
@@ -116,6 +121,36 @@ class ClusterNode:
         )
         self.inboxes.append(inbox)
         return inbox
+
+    def route_sends(self, channel: Channel) -> Channel:
+        """``channel``, its sends routed to the account's node when its traits ask for it."""
+        if not traits_for(channel.id).sends_need_session_owner:
+            return channel
+        timeout = self.settings.send_timeout_seconds
+        handles = self.handles
+        return OwnerRoutedChannel(channel, handles.client, handles.layout, timeout=timeout)
+
+    async def snapshot(self, *, max_age: float = 2.0) -> dict[str, Any]:
+        """What ``cluster status`` shows, read through this node's connection; reused for
+        ``max_age`` seconds (a scrape and a console page need no fresher view).
+
+        Raises:
+            ClusterUnavailableError, TimeoutError: NATS did not answer in time.
+        """
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._snapshot[0] < max_age:
+            return self._snapshot[1]
+        async with asyncio.timeout(5.0):
+            data = await collect(self.handles.client, self.settings)
+        self._snapshot = (now, data)
+        return data
+
+    def instrument(self, metrics: Any) -> None:
+        """Add the ``zalogate_cluster_*`` series to the gateway's ``metrics``."""
+        from zalogate.cluster.metrics import ClusterCollector
+
+        collector = ClusterCollector(self)
+        metrics.add_collector(collector, refresh=collector.refresh)
 
     def describe(self) -> dict[str, Any]:
         """This node's heartbeat record."""

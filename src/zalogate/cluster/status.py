@@ -13,13 +13,13 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoKeysError, NotFoundError
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect
 from zalogate.cluster.layout import Layout
 from zalogate.config.cluster import ClusterConfig
 
-__all__ = ["cluster_status"]
+__all__ = ["cluster_status", "collect"]
 
 
 async def cluster_status(settings: ClusterConfig) -> dict[str, Any]:
@@ -30,12 +30,14 @@ async def cluster_status(settings: ClusterConfig) -> dict[str, Any]:
     """
     client = await connect(settings, name="zalogate:status")
     try:
-        return await _collect(client, settings)
+        return await collect(client, settings)
     finally:
         await client.close()
 
 
-async def _collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
+async def collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
+    """:func:`cluster_status` through an open connection (a node's own, for its metrics and
+    its console page)."""
     layout = Layout(settings.prefix, settings.partitions)
     js = client.jetstream(timeout=5.0)
     try:
@@ -105,10 +107,15 @@ async def _entries(js: JetStreamContext, bucket: str) -> dict[str, str]:
     except NotFoundError:
         return {}
     found: dict[str, str] = {}
-    try:
-        keys = await kv.keys()
-    except Exception:  # nats-py raises NoKeysError on an empty bucket
-        return {}
+    for attempt in range(3):
+        try:
+            keys = await kv.keys()
+            break
+        except NoKeysError:  # an empty bucket
+            return {}
+        except Exception:  # a listing timed out (a busy server): ask again
+            if attempt == 2:
+                return {}
     for key in keys:
         with contextlib.suppress(Exception):  # expired between the listing and the read
             entry = await kv.get(key)

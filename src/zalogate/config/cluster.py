@@ -55,4 +55,7 @@ class ClusterConfig(ConfigModel):
     """Messages this node processes at the same time."""
     dedupe_window_seconds: Annotated[float, Field(ge=1)] = 3600.0
     """How long a redelivered message id is recognised and dropped."""
+    send_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """How long a send waits for the node holding the account's session (a personal
+    account's sends go out there); no answer by then is an unknown delivery."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8

@@ -85,9 +85,11 @@ class Console:
             lstrip_blocks=True,
         )
         self._static = _load_static()
+        from zalogate.console.cluster_page import cluster_routes
         from zalogate.console.views import routes
 
-        self.app = Starlette(routes=[*routes(self), *self._own_routes()])
+        own = [*routes(self), *cluster_routes(self), *self._own_routes()]
+        self.app = Starlette(routes=own)
         self.metrics_app = Starlette(
             routes=[Route("/metrics", self._metrics, methods=["GET", "HEAD"])]
         )
@@ -154,6 +156,7 @@ class Console:
             logged_in=session is not None,
             path=request.url.path,
             flashes=flashes,
+            cluster_mode=self.gateway.cluster is not None,
             **data,
         )
         return HTMLResponse(html, headers=_HEADERS)

@@ -124,6 +124,33 @@ _WORDS: Mapping[str, tuple[str, str]] = {
     "state_standby": ("chờ (nút khác chạy)", "standby"),
     "state_failed": ("lỗi", "failed"),
     "state_stopped": ("đã dừng", "stopped"),
+    # the Cluster page (console/cluster_page.py)
+    "cluster": ("Cụm", "Cluster"),
+    "cluster_off": (
+        "Gateway chạy một nút (chưa cấu hình gateway.cluster).",
+        "The gateway runs as a single node (gateway.cluster is not set).",
+    ),
+    "cluster_unreachable": ("Không đọc được trạng thái cụm", "Cannot read the cluster's state"),
+    "cluster_prefix": ("Tiền tố", "Prefix"),
+    "cluster_nodes": ("Các nút", "Nodes"),
+    "cluster_node": ("Nút", "Node"),
+    "cluster_this_node": ("nút này", "this node"),
+    "cluster_leases": ("Quyền giữ tài khoản", "Leases"),
+    "cluster_processed": ("Đã xử lý", "Processed"),
+    "cluster_seen": ("Nhịp gần nhất", "Last heartbeat"),
+    "cluster_stream": ("Luồng hộp thư đến", "Inbox stream"),
+    "cluster_messages": ("Tin trong luồng", "Messages kept"),
+    "cluster_pending": ("Đang chờ", "Waiting"),
+    "cluster_in_flight": ("Đang xử lý", "In work"),
+    "cluster_server": ("Máy chủ NATS", "NATS server"),
+    "cluster_role": ("Vai trò", "Role"),
+    "cluster_lag": ("Độ trễ", "Lag"),
+    "cluster_leader": ("dẫn đầu", "leader"),
+    "cluster_current": ("bắt kịp", "current"),
+    "cluster_behind": ("tụt lại", "behind"),
+    "cluster_consumers": ("Phân vùng bận nhất", "Busiest partitions"),
+    "cluster_partition": ("Phân vùng", "Partition"),
+    "cluster_redelivered": ("Giao lại", "Redelivered"),
 }
 
 

@@ -283,6 +283,16 @@ class Channel(abc.ABC):
         """Release clients and sessions (after the inbox stopped, or after a CLI command)."""
         return
 
+    async def serve_inbound(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        """Accept ``account``'s inbound HTTP (its webhook) until ``stop``, without running it.
+
+        Cluster mode calls it on every node for as long as the node supervises the account,
+        whichever node holds the lease and runs it, so that a load balancer may send Zalo's
+        POSTs to any node (each admits into the shared inbox). Registering what ``run`` also
+        registers must be counted, not replaced. Default: nothing to serve.
+        """
+        return
+
     # -- optional capabilities (None: the channel does not offer it) --------------------------
 
     @property

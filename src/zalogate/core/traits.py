@@ -76,6 +76,9 @@ class ChannelTraits:
         pairing_id_label: What ``pairing list`` calls a requester's id; default
             ``<id>UserId``.
         credentials_hint: Appended to "no account is configured" (``or set ZALO_BOT_TOKEN``).
+        sends_need_session_owner: An account's sends must go out from the process that runs
+            it (one live session per account); in cluster mode other nodes ask that node.
+            False: any node can send with the account's credentials.
     """
 
     id: str
@@ -89,6 +92,7 @@ class ChannelTraits:
     legacy_dm_session_key: LegacyDmKey | None = field(default=None, compare=False)
     pairing_id_label: str = ""
     credentials_hint: str = ""
+    sends_need_session_owner: bool = False
 
     def __post_init__(self) -> None:
         prefixes = tuple(p.strip().lower() for p in self.prefixes if p.strip())

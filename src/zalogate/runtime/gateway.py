@@ -40,7 +40,8 @@ from typing import Any
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
 from zalogate.config import ZalogateConfig
-from zalogate.core.access_overlay import AccessOverlays, SqliteAccessOverlayStore
+from zalogate.config.schema import HttpLimitsConfig
+from zalogate.core.access_overlay import AccessOverlays
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -65,6 +66,7 @@ from zalogate.runtime.control import (
     write_token_file,
 )
 from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HttpServer
+from zalogate.runtime.http_guard import guard_from
 from zalogate.runtime.logging import (
     configure_logging,
     gateway_log_path,
@@ -90,7 +92,9 @@ from zalogate.runtime.wiring import (
     default_inbox,
     is_echo,
     mount_deferred_replies,
+    open_access,
     open_cluster,
+    open_takeover,
 )
 from zalogate.store import Store
 
@@ -184,6 +188,7 @@ class Gateway:
         self._inbox_factory = inbox_factory
         host = http_host or getattr(gateway_config, "host", None) or DEFAULT_HOST
         port = http_port if http_port is not None else getattr(gateway_config, "port", None)
+        limits = getattr(gateway_config, "http", None)
         self._shutdown_timeout = shutdown_timeout
         self._configure_logs = configure_logs
         self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
@@ -208,6 +213,7 @@ class Gateway:
             DEFAULT_PORT if port is None else int(port),
             status=self.status,
             shutdown_timeout=max(0.2, shutdown_timeout * 0.15),
+            guard=guard_from(limits) if isinstance(limits, HttpLimitsConfig) else None,
         )
         self.store: Store | None = None
         self.agent: Any = None
@@ -332,10 +338,7 @@ class Gateway:
         cluster = self.cluster = await open_cluster(self.config, stack)
         self.supervisor.leases = cluster.leases if cluster else None
 
-        console = self.config.gateway.console if isinstance(self.config, ZalogateConfig) else None
-        self.takeover = Takeover(store, keep_days=console.transcript_days if console else 30.0)
-        self.takeover.start()
-        stack.push_async_callback(self.takeover.aclose)
+        self.takeover = open_takeover(self.config, store, stack)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
@@ -343,16 +346,15 @@ class Gateway:
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
             channels=lambda: self.channels,
         )
+        if cluster is not None:
+            cluster.instrument(metrics)
         wiring = GatewayWiring(self.config, self.state_dir, store, self.agent, self.status_board)
         takeover = self.takeover
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
-        access = self.access = AccessOverlays(SqliteAccessOverlayStore(store))
-        await access.load()
-        wiring.access_overlay = access.get
-        access.subscribe(wiring.access_changed)
+        access = self.access = await open_access(store, wiring)
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
         )
@@ -371,6 +373,8 @@ class Gateway:
         )
         for source in sources:
             channel = self._create_channel(source, store, admitter, access)
+            if cluster is not None:  # a personal account's sends go out from its node
+                channel = cluster.route_sends(channel)
             if channel.id in self.channels:
                 raise ValueError(f"two channels share the id {channel.id!r}")
             self.channels[channel.id] = channel
@@ -540,7 +544,8 @@ class Gateway:
         self.supervisor.check_accepting()
         record = self.status_board.get(*monitor.key)
         state = record.state if record is not None else AccountState.STARTING
-        if state is not AccountState.RUNNING:
+        sendable = (AccountState.RUNNING, AccountState.STANDBY if self.cluster else None)
+        if state not in sendable:  # in a cluster a standby account sends too (or routes)
             why = (record.last_error or record.reason) if record is not None else None
             detail = f": {redact(why)}" if why else ""
             raise ControlUnavailableError(

@@ -191,6 +191,7 @@ class GatewayMetrics:
             registry=r,
         )
         r.register(_Totals(self))
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
         self._accounts: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
     def _account(self, channel: str, account: str) -> tuple[Any, Any, Any]:
@@ -268,8 +269,18 @@ class GatewayMetrics:
         console's transcript), in the same wrapper."""
         return _TimedAgent(agent, self.agent_seconds, on_reply)
 
+    def add_collector(
+        self, collector: Collector, *, refresh: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """More series (cluster mode's); ``refresh`` runs before each scrape."""
+        self.registry.register(collector)
+        if refresh is not None:
+            self._refreshers.append(refresh)
+
     async def refresh(self) -> None:
         """Read the inbox depth and dead letters from the store (before a scrape)."""
+        for refresh in self._refreshers:
+            await refresh()
         if self.store is None or self.store.closed:
             return
         rows = await self.store.fetchall(

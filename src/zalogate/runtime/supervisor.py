@@ -248,7 +248,23 @@ class Supervisor:
             self.status.update(*monitor.key, state=final, last_stop_at=now_ms())
 
     async def _run_leased(self, monitor: Monitor, leases: AccountLeases) -> AccountState:
-        """Run the monitor whenever this node holds the account's lease, until its stop."""
+        """Run the monitor whenever this node holds the account's lease, until its stop; serve
+        the account's inbound routes (a webhook behind a load balancer) all along."""
+        serving = asyncio.create_task(self._serve_inbound(monitor), name=f"inbound:{monitor.label}")
+        try:
+            return await self._hold_and_run(monitor, leases)
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+
+    async def _serve_inbound(self, monitor: Monitor) -> None:
+        try:
+            await monitor.channel.serve_inbound(monitor.account, monitor.stop)
+        except Exception as exc:  # the holder still serves it through its run()
+            log.warning("%s: inbound routes not served on this node: %s", monitor.label, exc)
+
+    async def _hold_and_run(self, monitor: Monitor, leases: AccountLeases) -> AccountState:
         while not monitor.stop.is_set():
             self.status.update(*monitor.key, state=AccountState.STANDBY)
             monitor.settled.set()

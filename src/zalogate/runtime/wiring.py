@@ -19,7 +19,12 @@ from pydantic import BaseModel
 from zalogate.agents.services import AgentServices
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy
-from zalogate.core.access_overlay import EMPTY_OVERLAY, AccessOverlay
+from zalogate.core.access_overlay import (
+    EMPTY_OVERLAY,
+    AccessOverlay,
+    AccessOverlays,
+    SqliteAccessOverlayStore,
+)
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
 from zalogate.core.model import InboundMessage
@@ -42,7 +47,9 @@ __all__ = [
     "default_inbox",
     "is_echo",
     "mount_deferred_replies",
+    "open_access",
     "open_cluster",
+    "open_takeover",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -157,6 +164,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.agents.transcripts import TranscriptStore
     from zalogate.core.access import policy_from_settings
     from zalogate.core.channel import ToolContext
+    from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
     config = _config_model(wiring.config)
@@ -236,6 +244,10 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",
+        max_in_flight=config.messages.delivery.max_in_flight,
+        outbox=Outbox(
+            Path(wiring.store.path).parent / OUTBOX_FILENAME, fsync=config.messages.delivery.fsync
+        ),
         paused=wiring.takeover.paused if wiring.takeover is not None else None,
         select_agent=select_agent if router is not None else None,
     )
@@ -265,6 +277,26 @@ async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
             "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
         ) from None
     return await stack.enter_async_context(ClusterNode(settings))
+
+
+def open_takeover(config: Any, store: Store, stack: contextlib.AsyncExitStack) -> Takeover:
+    """Human takeover keeping transcripts ``gateway.console.transcriptDays``; its batch writer
+    runs until ``stack`` closes."""
+    days = _config_model(config).gateway.console.transcript_days
+    takeover = Takeover(store, keep_days=days)
+    takeover.start()
+    stack.push_async_callback(takeover.aclose)
+    return takeover
+
+
+async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
+    """The console's allowlist edits, loaded and merged into the wiring's policies (a change
+    drops the cached ones)."""
+    access = AccessOverlays(SqliteAccessOverlayStore(store))
+    await access.load()
+    wiring.access_overlay = access.get
+    access.subscribe(wiring.access_changed)
+    return access
 
 
 def _config_model(config: Any) -> ZalogateConfig:

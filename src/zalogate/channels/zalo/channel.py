@@ -461,9 +461,7 @@ class ZaloChannel(Channel):
         except Exception as exc:
             raise ZaloChannelError(f"Failed to register HTTP route: {prefix}") from exc
         try:
-            registry.register(
-                path, WebhookTarget(acct, secret, lambda raw: self.accept_update(zacct, raw))
-            )
+            registry.register(path, self._webhook_target(zacct, secret))
         except Exception as exc:
             self._release_media(acct)
             raise ZaloChannelError(f"Failed to register HTTP route: {path}") from exc
@@ -482,6 +480,24 @@ class ZaloChannel(Channel):
             registry.unregister(path, acct)
             self._release_media(acct)
             log.info("[%s] Zalo provider stopped mode=webhook", acct)
+
+    def _webhook_target(self, zacct: ZaloAccount, secret: str) -> WebhookTarget:
+        return WebhookTarget(zacct.account_id, secret, lambda raw: self.accept_update(zacct, raw))
+
+    async def serve_inbound(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        """Accept the account's webhook POSTs until ``stop`` (cluster mode, every node);
+        ``setWebhook`` stays with the node that runs the account."""
+        zacct = self.zalo_account(account)
+        if zacct.mode != "webhook" or self._webhooks is None:
+            return
+        _, secret, path = zacct.require_webhook()
+        registry = self._webhooks
+        acct = zacct.account_id
+        registry.register(path, self._webhook_target(zacct, secret))
+        try:
+            await stop.wait()
+        finally:
+            registry.unregister(path, acct)
 
     async def _delete_webhook(self, acct: str, bot: ZaloBot) -> None:
         limit = self.options.delete_webhook_timeout

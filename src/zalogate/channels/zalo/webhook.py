@@ -457,6 +457,9 @@ class WebhookRegistry:
         self.routes = routes
         self.options = options or WebhookOptions()
         self._endpoints: dict[str, WebhookEndpoint] = {}
+        self._holds: dict[tuple[str, str], int] = {}
+        """Registrations per (path, account): a cluster node registers an account it serves
+        and also runs; the target stays until the last one leaves."""
 
     def endpoint(self, path: str) -> WebhookEndpoint | None:
         """The endpoint serving ``path``, if any."""
@@ -474,11 +477,17 @@ class WebhookRegistry:
             self.routes.mount(path, endpoint, name="zalo-webhook")
             self._endpoints[path] = endpoint
         endpoint.add(target)
+        key = (path, target.account_id)
+        self._holds[key] = self._holds.get(key, 0) + 1
 
     def unregister(self, path: str, account_id: str) -> None:
         """Stop serving ``account_id`` at ``path`` (unmounting the path when it is empty)."""
         endpoint = self._endpoints.get(path)
         if endpoint is None:
+            return
+        left = self._holds.pop((path, account_id), 1) - 1
+        if left > 0:
+            self._holds[(path, account_id)] = left
             return
         endpoint.remove(account_id)
         if not endpoint.targets:

@@ -35,5 +35,7 @@ TRAITS = register_traits(
         group_allow_from_falls_back=False,
         legacy_dm_session_key=legacy_dm_session_key,
         pairing_id_label="zalouserUserId",
+        # One websocket per account: in a cluster, sends go out from the node holding it.
+        sends_need_session_owner=True,
     )
 )
