@@ -357,6 +357,7 @@ from zalogate.core.pairing import (
     PAIRING_TTL_SECONDS,
     PairingError,
     PairingStore,
+    SqlitePairingStore,
     pairing_challenge_text,
 )
 from zalogate.core.pipeline import Outcome, Pipeline, SessionOptions
@@ -545,7 +546,7 @@ async def test_pairing_code_is_regenerated_until_unique(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """G §1.1: a new code differs from every pending code of the store."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     codes = iter(["AAAA2222", "AAAA2222", "AAAA2222", "BBBB3333"])
     monkeypatch.setattr("zalogate.core.pairing.generate_code", lambda: next(codes))
     first = await pairing.request("zalo", "default", "1")
@@ -555,7 +556,7 @@ async def test_pairing_code_is_regenerated_until_unique(
 
 async def test_approval_code_is_trimmed_and_upper_cased(store: Store) -> None:
     """G §1.1: the code is trimmed and upper-cased before comparison."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     result = await pairing.request("zalo", "default", "42")
     assert result.code is not None
     approved = await pairing.approve("zalo", f"  {result.code.lower()}\n")
@@ -565,7 +566,7 @@ async def test_approval_code_is_trimmed_and_upper_cased(store: Store) -> None:
 
 async def test_request_meta_carries_account_and_name(store: Store) -> None:
     """G §1.1: ``meta.accountId`` always (normalised, ``default`` when blank), ``meta.name``."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     await pairing.request("zalouser", " Beta ", "7", sender_name=" Eve ")
     await pairing.request("zalouser", "", "8", meta={"empty": ""})
     by_id = {r.id: r for r in await pairing.list_pending("zalouser")}
@@ -577,12 +578,12 @@ async def test_request_meta_carries_account_and_name(store: Store) -> None:
 async def test_over_cap_requests_are_trimmed_to_the_most_recently_seen(store: Store) -> None:
     """G §1.2 step 3: over the cap, keep the 3 most recently seen, then refuse the newcomer."""
     clock = Clock()
-    roomy = PairingStore(store, clock=clock, max_pending=5)
+    roomy = SqlitePairingStore(store, clock=clock, max_pending=5)
     for sender in ("1", "2", "3", "4", "5"):
         await roomy.request("zalo", "default", sender)
         clock.advance(1)
     await roomy.request("zalo", "default", "1")  # "1" is seen again: now the most recent
-    strict = PairingStore(store, clock=clock)
+    strict = SqlitePairingStore(store, clock=clock)
     newcomer = await strict.request("zalo", "default", "6")
     assert newcomer.capped
     assert sorted(r.id for r in await strict.list_pending("zalo")) == ["1", "4", "5"]
@@ -591,7 +592,7 @@ async def test_over_cap_requests_are_trimmed_to_the_most_recently_seen(store: St
 async def test_listing_deletes_expired_requests(store: Store) -> None:
     """G §1.5: listing also prunes expired requests (they are gone from the table)."""
     clock = Clock()
-    pairing = PairingStore(store, clock=clock)
+    pairing = SqlitePairingStore(store, clock=clock)
     await pairing.request("zalo", "default", "1")
     clock.advance(PAIRING_TTL_SECONDS / 2)
     await pairing.request("zalo", "default", "2")
@@ -604,7 +605,7 @@ async def test_listing_deletes_expired_requests(store: Store) -> None:
 async def test_approval_without_account_matches_any_account(store: Store) -> None:
     """G §1.5: without ``--account`` a code of any account matches and lands in that
     account's allow store; with ``--account`` only that account's code does."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     beta = await pairing.request("zalo", "beta", "9")
     assert beta.code is not None
     with pytest.raises(PairingError, match="No pending pairing request found for code"):
@@ -650,7 +651,7 @@ async def test_pairing_reply_goes_out_once_across_redelivery_and_restart(tmp_pat
         async with inbox:
             assert (await inbox.admit(dm(1, "555"))).duplicate
             await asyncio.wait_for(inbox.wait_idle(), 10)
-        [request] = await PairingStore(store).list_pending("zalo")
+        [request] = await SqlitePairingStore(store).list_pending("zalo")
     assert (request.id, request.account_id) == ("555", "default")
     assert [(acct, target) for acct, target, _ in channel.sent] == [("default", "555")]
     assert request.code in channel.texts[0]
@@ -671,7 +672,7 @@ async def test_failed_pairing_send_is_not_raised_and_not_repeated(store: Store) 
         await asyncio.wait_for(inbox.wait_idle(), 10)
     assert channel.sent == []
     assert (inbox.counters.retried, inbox.counters.dead_lettered) == (0, 0)
-    assert len(await PairingStore(store).list_pending("zalo")) == 1
+    assert len(await SqlitePairingStore(store).list_pending("zalo")) == 1
     row = await store.fetchone("SELECT status, error FROM pipeline_deliveries")
     assert row is not None
     assert (row["status"], "zalo down" in row["error"]) == ("failed", True)
@@ -691,7 +692,7 @@ async def test_pairing_is_scoped_to_the_account(store: Store) -> None:
     """P18: on account ``beta`` the request carries ``accountId: beta`` and the reply goes out
     through ``beta``; approval admits the sender on ``beta`` only."""
     channel, agent = Channel(accounts_=("default", "beta")), Agent()
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     p = pipeline(store, channel, agent, AccountPolicy(channel="zalo"), pairing=pairing)
     assert (await p.handle(dm(1, "attacker", account="beta"))).reason == "pairing_code_sent"
     [request] = await pairing.list_pending("zalo")
@@ -726,7 +727,7 @@ async def test_pairing_store_failure_issues_no_code_and_is_retried(store: Store)
 
 async def test_paired_sender_still_needs_group_allowlists(store: Store) -> None:
     """G §1.7: a pairing approval grants DM access only."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     await pairing.add_allowed("zalouser", "default", "123")
     policy = AccountPolicy(
         channel="zalouser", group_policy="allowlist", group_allow_from=frozenset({"999"})

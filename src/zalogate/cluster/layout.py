@@ -43,6 +43,14 @@ class Layout:
     def done_bucket(self) -> str:
         return f"{self.prefix}_done"
 
+    @property
+    def pairing_bucket(self) -> str:
+        return f"{self.prefix}_pairing"
+
+    @property
+    def takeover_bucket(self) -> str:
+        return f"{self.prefix}_takeover"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
     from zalogate.core.agent import AgentTool
     from zalogate.core.inspection import ConfigInspector
+    from zalogate.core.pairing import AllowStore
     from zalogate.store import Store
 
 __all__ = [
@@ -113,6 +114,17 @@ class ChannelContext:
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
     works again."""
+    allow: AllowStore | None = None
+    """The allow store (senders approved by pairing) the runtime picked; see
+    :meth:`allow_store`."""
+
+    def allow_store(self) -> AllowStore:
+        """The runtime's allow store, or the SQLite one on :attr:`store` (outside a gateway)."""
+        if self.allow is not None:
+            return self.allow
+        from zalogate.core.pairing import SqlitePairingStore
+
+        return SqlitePairingStore(self.store)
 
 
 @dataclass(frozen=True, slots=True)

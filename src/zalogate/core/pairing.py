@@ -11,9 +11,12 @@ store. Rules:
 * approval matches the code case-insensitively and adds the sender to the allow store of the
   request's account; approvals never leak between accounts and never grant group access.
 
-Both tables live in the shared SQLite store (migrations ``0010_pairing`` and
-``0011_allow_store``); every change runs in one writer transaction, so concurrent requests
-cannot exceed the cap or hand out the same code twice.
+:class:`PairingStore` is the seam (an async protocol: its callers are the pipeline, channels,
+console and CLI, all async). :class:`SqlitePairingStore` is the single-node implementation:
+both tables live in the shared SQLite store (migrations ``0010_pairing`` and
+``0011_allow_store``) and every change runs in one writer transaction, so concurrent requests
+cannot exceed the cap or hand out the same code twice. In cluster mode the runtime picks
+``zalogate.cluster.shared.KvPairingStore`` (JetStream KV, compare-and-set) instead.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "MAX_PENDING_PER_ACCOUNT",
     "PAIRING_TTL_SECONDS",
+    "AllowStore",
     "PairingError",
     "PairingNotifier",
     "PairingRequest",
     "PairingRequestResult",
     "PairingStore",
+    "SqlitePairingStore",
     "generate_code",
     "issue_pairing_challenge",
     "normalize_account_id",
@@ -138,6 +143,58 @@ class PairingNotifier(Protocol):
         ...
 
 
+class AllowStore(Protocol):
+    """The per-account allow store: senders admitted by pairing (or by the console)."""
+
+    async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
+        """The normalised sender ids approved for ``channel``'s ``account_id``."""
+        ...
+
+    async def add_allowed(self, channel: str, account_id: str, sender_id: str) -> None:
+        """Add a sender (idempotent); :class:`PairingError` for an empty id or ``*``."""
+        ...
+
+    async def remove_allowed(self, channel: str, account_id: str, sender_id: str) -> bool:
+        """Remove a sender; True when it was there."""
+        ...
+
+
+class PairingStore(AllowStore, Protocol):
+    """Pairing requests and the allow store they feed (see the module's rules)."""
+
+    async def request(
+        self,
+        channel: str,
+        account_id: str,
+        sender_id: str,
+        *,
+        sender_name: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> PairingRequestResult:
+        """Create or refresh the pairing request of an unknown DM sender."""
+        ...
+
+    async def list_pending(
+        self, channel: str | None = None, account_id: str | None = None
+    ) -> list[PairingRequest]:
+        """Pending requests (expired ones pruned), oldest first."""
+        ...
+
+    async def approve(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Remove the request with ``code`` and allow its sender; :class:`PairingError` when
+        no such request is pending (so of two approvals of one code, one fails)."""
+        ...
+
+    async def reject(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Remove the request with ``code`` without allowing its sender; :class:`PairingError`
+        when no such request is pending."""
+        ...
+
+
 def _row_to_request(row: sqlite3.Row) -> PairingRequest:
     try:
         meta_raw = json.loads(row["meta_json"])
@@ -155,8 +212,8 @@ def _row_to_request(row: sqlite3.Row) -> PairingRequest:
     )
 
 
-class PairingStore:
-    """Pairing requests and the per-account allow store, on the shared :class:`Store`."""
+class SqlitePairingStore:
+    """:class:`PairingStore` on the node's SQLite :class:`Store` (the single-node mode)."""
 
     def __init__(
         self,
@@ -294,15 +351,7 @@ class PairingStore:
         account = normalize_account_id(account_id) if account_id is not None else None
 
         def apply(conn: sqlite3.Connection) -> PairingRequest:
-            self._prune(conn, now, channel)
-            sql = "SELECT * FROM pairing_requests WHERE channel = ? AND code = ?"
-            params = [channel, wanted]
-            if account is not None:
-                sql += " AND account_id = ?"
-                params.append(account)
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                raise PairingError(f"No pending pairing request found for code: {wanted}")
+            row = self._pending_row(conn, now, channel, wanted, account)
             request = _row_to_request(row)
             conn.execute(
                 "DELETE FROM pairing_requests"
@@ -313,6 +362,44 @@ class PairingStore:
             return request
 
         return await self._store.write(apply)
+
+    async def reject(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Drop the pending request with ``code`` (case-insensitive) without approving it.
+
+        Raises:
+            PairingError: ``No pending pairing request found for code: <CODE>``.
+        """
+        wanted = code.strip().upper()
+        now = self._now_ms()
+        account = normalize_account_id(account_id) if account_id is not None else None
+
+        def apply(conn: sqlite3.Connection) -> PairingRequest:
+            row = self._pending_row(conn, now, channel, wanted, account)
+            conn.execute(
+                "DELETE FROM pairing_requests"
+                " WHERE channel = ? AND account_id = ? AND sender_key = ?",
+                (channel, row["account_id"], row["sender_key"]),
+            )
+            return _row_to_request(row)
+
+        return await self._store.write(apply)
+
+    def _pending_row(
+        self, conn: sqlite3.Connection, now: int, channel: str, code: str, account: str | None
+    ) -> sqlite3.Row:
+        """The live request row with ``code``, or :class:`PairingError`."""
+        self._prune(conn, now, channel)
+        sql = "SELECT * FROM pairing_requests WHERE channel = ? AND code = ?"
+        params = [channel, code]
+        if account is not None:
+            sql += " AND account_id = ?"
+            params.append(account)
+        row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
+        if row is None:
+            raise PairingError(f"No pending pairing request found for code: {code}")
+        return row
 
     @staticmethod
     def _insert_allowed(

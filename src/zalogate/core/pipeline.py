@@ -58,7 +58,7 @@ from zalogate.core.history import (
 from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
-from zalogate.core.pairing import PairingStore, pairing_challenge_text
+from zalogate.core.pairing import PairingStore, SqlitePairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
 from zalogate.core.sessions import legacy_dm_key, session_key
 
@@ -253,7 +253,7 @@ class Pipeline:
         self.agent = agent
         self._accounts = accounts
         self.session = session or SessionOptions()
-        self.pairing = pairing or PairingStore(store, clock=clock)
+        self.pairing = pairing or SqlitePairingStore(store, clock=clock)
         self.history = history or GroupHistory(store)
         self.tools = tools
         self.on_typing = on_typing

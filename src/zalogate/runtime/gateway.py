@@ -51,6 +51,7 @@ from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.schedules import ScheduleStore
+from zalogate.core.shared_state import SharedState
 from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
@@ -90,6 +91,7 @@ from zalogate.runtime.wiring import (
     is_echo,
     mount_deferred_replies,
     open_cluster,
+    shared_state,
 )
 from zalogate.store import Store
 
@@ -216,6 +218,8 @@ class Gateway:
         """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
+        self.shared: SharedState | None = None
+        """Pairing, allow store and takeover: this node's SQLite, or the cluster's KV."""
         self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -329,7 +333,8 @@ class Gateway:
         cluster = self.cluster = await open_cluster(self.config, stack)
         self.supervisor.leases = cluster.leases if cluster else None
 
-        self.takeover = Takeover(store)
+        shared = self.shared = shared_state(store, cluster)
+        self.takeover = Takeover(shared.takeover)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
@@ -340,6 +345,7 @@ class Gateway:
         takeover = self.takeover
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
+        wiring.shared = shared
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
         handler = metrics.timed(
@@ -445,6 +451,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
+            allow=self.shared.pairing if self.shared is not None else None,
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

@@ -28,7 +28,7 @@ from typing import Any
 from zalogate.config import DEFAULT_ACCOUNT_ID, ZalogateConfig, parse_config
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
 from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
-from zalogate.core.pairing import PairingError, PairingRequest, PairingStore
+from zalogate.core.pairing import PairingError, PairingRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.plugins import PluginError, load_plugin
 from zalogate.sandbox.operator_lines import operator_lines
@@ -232,10 +232,10 @@ class Sandbox:
         Raises:
             SandboxError: Nothing is pending for the sandbox user.
         """
-        store = self.gateway.store
-        if store is None:  # pragma: no cover - a started gateway has a store
+        shared = self.gateway.shared
+        if shared is None:  # pragma: no cover - a started gateway has its shared state
             raise SandboxError("the sandbox is not running")
-        pairing = PairingStore(store)
+        pairing = shared.pairing
         deadline = time.monotonic() + wait
         while True:
             pending = await pairing.list_pending(self.channel)

@@ -78,7 +78,6 @@ from zalogate.core.channel import (
 )
 from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.pairing import PairingStore
 from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import UrlGuard
@@ -437,7 +436,7 @@ class ZalouserChannel(Channel):
 
     def _account_events(self, account: ChannelAccount) -> AccountEvents:
         zacct = self.zalouser_account(account)
-        pairing = PairingStore(self.context.store)
+        pairing = self.context.allow_store()
 
         async def greet(user_id: str, text: str) -> None:
             await self.send(account, user_id, ReplyPayload(text=text))

@@ -1,0 +1,50 @@
+"""The cluster's shared state: the KV buckets behind the store interfaces of
+:class:`~zalogate.core.shared_state.SharedState`, for gateway nodes and for the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+from nats.js.kv import KeyValue
+
+from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
+from zalogate.cluster.layout import Layout
+from zalogate.cluster.pairing import KvPairingStore
+from zalogate.cluster.takeover import KvTakeoverState
+from zalogate.config.cluster import ClusterConfig
+from zalogate.core.shared_state import SharedState
+
+__all__ = ["open_shared_state", "shared_state"]
+
+
+async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
+    """Create (or find) the pairing and takeover buckets (history 1, no TTL: requests
+    expire by their own clock, allow entries and pauses stay until removed)."""
+    layout = Layout(settings.prefix, settings.partitions)
+
+    async def bucket(name: str) -> KeyValue:
+        config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas)
+        return await settle(lambda: js.create_key_value(config))
+
+    try:
+        pairing = await bucket(layout.pairing_bucket)
+        takeover = await bucket(layout.takeover_bucket)
+    except Exception as exc:
+        raise ClusterUnavailableError(
+            f"NATS refused the cluster's shared-state buckets ({type(exc).__name__}); run the"
+            " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
+        ) from None
+    return SharedState(KvPairingStore(pairing), KvTakeoverState(takeover))
+
+
+@contextlib.asynccontextmanager
+async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncIterator[SharedState]:
+    """A connection of its own for a one-off command (``zalogate pairing approve``)."""
+    client = await connect(settings, name=name)
+    try:
+        yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
