@@ -343,7 +343,7 @@ from zalogate.core.agent import Turn
 from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ProbeResult
 from zalogate.core.errors import DeliveryError
-from zalogate.core.history import CURRENT_MESSAGE_MARKER, HISTORY_MARKER, GroupHistory
+from zalogate.core.history import CURRENT_MESSAGE_MARKER, HISTORY_MARKER, SqliteGroupHistory
 from zalogate.core.ingress import Inbox, InboxConfig
 from zalogate.core.model import (
     ChatType,
@@ -706,7 +706,7 @@ async def test_pairing_is_scoped_to_the_account(store: Store) -> None:
 async def test_pairing_store_failure_issues_no_code_and_is_retried(store: Store) -> None:
     """G §1.6: a pairing-store read failure issues no code; the message is retried later."""
 
-    class BrokenStore(PairingStore):
+    class BrokenStore(SqlitePairingStore):
         broken = True
 
         async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
@@ -778,7 +778,7 @@ async def test_allowlist_and_open_dms_never_read_the_pairing_store(store: Store)
     """P15 / G §2.1: the pairing store counts only under ``pairing``; other policies never
     read it."""
 
-    class CountingStore(PairingStore):
+    class CountingStore(SqlitePairingStore):
         reads = 0
 
         async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
@@ -855,7 +855,7 @@ async def test_unauthorised_group_command_is_dropped_with_the_reference_log(
     assert (outcome.action, outcome.reason) == ("dropped", "command_unauthorized")
     assert "zalouser: drop control command from unauthorized sender 123" in caplog.text
     assert agent.turns == []
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 # --------------------------------------------------------------------------- mention gating
@@ -876,7 +876,7 @@ async def test_undetectable_mentions_drop_the_group_message(store: Store) -> Non
     p = pipeline(store, Channel(id="zalouser"), agent, fixture_policy())
     outcome = await p.handle(grp(1, "hello", mentions=MentionFacts(can_detect=False)))
     assert (outcome.action, outcome.reason) == ("dropped", "mention_detection_unavailable")
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 async def test_explicit_mention_dispatches_to_the_group_with_typing(
@@ -1016,7 +1016,7 @@ async def test_history_is_kept_until_a_dispatch_succeeds(store: Store) -> None:
         await p.handle(grp(2, "@Bot hi", mentions=MENTIONED))
     await p.handle(grp(2, "@Bot hi", mentions=MENTIONED))
     assert [h.body for h in agent.turns[1].history] == ["context line"]
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 async def test_history_of_one_group_never_reaches_another(store: Store) -> None:

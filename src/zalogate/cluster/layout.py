@@ -51,6 +51,10 @@ class Layout:
     def takeover_bucket(self) -> str:
         return f"{self.prefix}_takeover"
 
+    @property
+    def history_bucket(self) -> str:
+        return f"{self.prefix}_history"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

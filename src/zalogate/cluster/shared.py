@@ -11,6 +11,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
+from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.takeover import KvTakeoverState
@@ -21,23 +22,25 @@ __all__ = ["open_shared_state", "shared_state"]
 
 
 async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
-    """Create (or find) the pairing and takeover buckets (history 1, no TTL: requests
-    expire by their own clock, allow entries and pauses stay until removed)."""
+    """Create (or find) the pairing, takeover and group-history buckets (history 1; no TTL
+    but on the group history: requests expire by their own clock, allow entries and pauses
+    stay until removed)."""
     layout = Layout(settings.prefix, settings.partitions)
 
-    async def bucket(name: str) -> KeyValue:
-        config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas)
+    async def bucket(name: str, max_age: float | None = None) -> KeyValue:
+        config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas, ttl=max_age)
         return await settle(lambda: js.create_key_value(config))
 
     try:
         pairing = await bucket(layout.pairing_bucket)
         takeover = await bucket(layout.takeover_bucket)
+        history = await bucket(layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
     except Exception as exc:
         raise ClusterUnavailableError(
             f"NATS refused the cluster's shared-state buckets ({type(exc).__name__}); run the"
             " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
         ) from None
-    return SharedState(KvPairingStore(pairing), KvTakeoverState(takeover))
+    return SharedState(KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history))
 
 
 @contextlib.asynccontextmanager

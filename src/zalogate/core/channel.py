@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
     from zalogate.core.agent import AgentTool
     from zalogate.core.inspection import ConfigInspector
-    from zalogate.core.pairing import AllowStore
+    from zalogate.core.shared_state import SharedState
     from zalogate.store import Store
 
 __all__ = [
@@ -114,17 +114,17 @@ class ChannelContext:
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
     works again."""
-    allow: AllowStore | None = None
-    """The allow store (senders approved by pairing) the runtime picked; see
-    :meth:`allow_store`."""
+    shared: SharedState | None = None
+    """The state every node agrees on, as the runtime picked it; see :meth:`shared_state`."""
 
-    def allow_store(self) -> AllowStore:
-        """The runtime's allow store, or the SQLite one on :attr:`store` (outside a gateway)."""
-        if self.allow is not None:
-            return self.allow
-        from zalogate.core.pairing import SqlitePairingStore
+    def shared_state(self) -> SharedState:
+        """Allow store, pairing, takeover and group history: the runtime's, or the SQLite
+        ones on :attr:`store` (a channel built outside a gateway)."""
+        if self.shared is not None:
+            return self.shared
+        from zalogate.core.shared_state import local_state
 
-        return SqlitePairingStore(self.store)
+        return local_state(self.store)
 
 
 @dataclass(frozen=True, slots=True)

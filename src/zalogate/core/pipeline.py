@@ -51,6 +51,7 @@ from zalogate.core.errors import (
 from zalogate.core.history import (
     GroupHistory,
     HistoryEntry,
+    SqliteGroupHistory,
     format_with_history,
     group_history_key,
     mention_gate_detail,
@@ -254,7 +255,7 @@ class Pipeline:
         self._accounts = accounts
         self.session = session or SessionOptions()
         self.pairing = pairing or SqlitePairingStore(store, clock=clock)
-        self.history = history or GroupHistory(store)
+        self.history = history or SqliteGroupHistory(store)
         self.tools = tools
         self.on_typing = on_typing
         self.typing_interval = typing_interval

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zalogate.core.history import GroupHistory, SqliteGroupHistory
 from zalogate.core.pairing import PairingStore, SqlitePairingStore
 from zalogate.core.takeover import SqliteTakeoverState, TakeoverState
 from zalogate.store import Store
@@ -19,12 +20,16 @@ __all__ = ["SharedState", "local_state"]
 
 @dataclass(frozen=True, slots=True)
 class SharedState:
-    """Pairing requests with the allow store, and takeover (paused conversations)."""
+    """Pairing requests with the allow store, takeover (paused conversations) and the pending
+    group history."""
 
     pairing: PairingStore
     takeover: TakeoverState
+    history: GroupHistory
 
 
 def local_state(store: Store) -> SharedState:
     """The single-node implementations, on ``store``."""
-    return SharedState(SqlitePairingStore(store), SqliteTakeoverState(store))
+    return SharedState(
+        SqlitePairingStore(store), SqliteTakeoverState(store), SqliteGroupHistory(store)
+    )

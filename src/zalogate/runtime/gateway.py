@@ -451,7 +451,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
-            allow=self.shared.pairing if self.shared is not None else None,
+            shared=self.shared,
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

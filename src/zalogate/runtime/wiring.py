@@ -219,6 +219,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=TranscriptStore(wiring.store),
         pairing=wiring.shared.pairing if wiring.shared is not None else None,
+        history=wiring.shared.history if wiring.shared is not None else None,
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",

@@ -27,7 +27,7 @@ from typing import Any
 
 from zalogate.config import DEFAULT_ACCOUNT_ID, ZalogateConfig, parse_config
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
-from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
+from zalogate.core.history import HistoryEntry, group_history_key
 from zalogate.core.pairing import PairingError, PairingRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.plugins import PluginError, load_plugin
@@ -216,11 +216,11 @@ class Sandbox:
         them and puts them before the next message it answers in that group, then clears
         them.
         """
-        store = self.gateway.store
-        if store is None:  # pragma: no cover - a started gateway has a store
+        shared = self.gateway.shared
+        if shared is None:  # pragma: no cover - a started gateway has its shared state
             raise SandboxError("the sandbox is not running")
         key = group_history_key(self.channel, DEFAULT_ACCOUNT_ID, self.simulator.group_id)
-        return await GroupHistory(store).peek(key)
+        return await shared.history.peek(key)
 
     async def approve(self, *, wait: float = 0.0) -> PairingRequest:
         """Approve the sandbox user's pending pairing request, as ``pairing approve`` does.

@@ -105,7 +105,7 @@ class ZaloDirectory:
         allow = zacct.settings.get("allowFrom") or []
         for entry in allow_entries(allow if isinstance(allow, list | tuple) else [allow]):
             ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "allowFrom"}))
-        paired = await self._channel.context.allow_store().allowed_senders(
+        paired = await self._channel.context.shared_state().pairing.allowed_senders(
             self._channel.id, zacct.account_id
         )
         for entry in sorted(paired):

@@ -76,7 +76,6 @@ from zalogate.core.channel import (
     SessionImport,
     ToolContext,
 )
-from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
@@ -436,7 +435,7 @@ class ZalouserChannel(Channel):
 
     def _account_events(self, account: ChannelAccount) -> AccountEvents:
         zacct = self.zalouser_account(account)
-        pairing = self.context.allow_store()
+        shared = self.context.shared_state()
 
         async def greet(user_id: str, text: str) -> None:
             await self.send(account, user_id, ReplyPayload(text=text))
@@ -446,9 +445,9 @@ class ZalouserChannel(Channel):
             zacct.settings,
             call=self.connection(account).call,
             policy=lambda: self.policy(account),
-            approved=lambda: pairing.allowed_senders(self.id, zacct.account_id),
+            approved=lambda: shared.pairing.allowed_senders(self.id, zacct.account_id),
             greet=greet,
-            history=GroupHistory(self.context.store),
+            history=shared.history,
             groups=self._group_cache(zacct.account_id),
         )
 
