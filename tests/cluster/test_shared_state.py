@@ -205,3 +205,22 @@ async def test_group_history_skipped_on_one_node_is_taken_on_the_other(
     await a.append(key, HistoryEntry("Lan", "again", 100), limit=50)
     await b.clear(key)
     assert await a.peek(key) == []
+
+
+async def test_a_transcript_written_on_one_node_is_read_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.transcripts for node in nodes)
+    assert a is not None
+    assert b is not None
+    key = "agent:main:zalo:direct:u1"
+    await a.append(
+        key, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    )
+    await b.append(key, [{"role": "user", "content": "how are you"}])
+    assert [m["content"] for m in await b.recent(key, 10)] == ["hi", "hello", "how are you"]
+    assert [m["content"] for m in await a.recent(key, 2)] == ["how are you"]  # user first
+    assert await b.existing([key, "agent:main:zalo:direct:u2"]) == {key}
+    assert await a.clear(key) == 3
+    assert await b.existing([key]) == set()
+    assert await b.recent(key, 10) == []

@@ -327,7 +327,7 @@ from pathlib import Path
 
 import pytest
 
-from zalogate.agents.transcripts import TranscriptStore
+from zalogate.agents.transcripts import SqliteTranscriptStore
 from zalogate.backoff import BackoffConfig
 from zalogate.core import presence
 from zalogate.core.access import (
@@ -524,7 +524,7 @@ def pipeline(
         agent=agent,
         pairing=pairing,
         session=session,
-        sessions=TranscriptStore(store),
+        sessions=SqliteTranscriptStore(store),
     )
 
 

@@ -42,15 +42,16 @@ __all__ = ["app", "make_notifier"]
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
 
 
-def _config(state: CliState) -> tuple[Any, Path]:
-    """The config and its state dir (``gateway.stateDir``, else ``$ZALOGATE_STATE_DIR``, else
-    ``~/.zalogate``)."""
-    env = dict(os.environ)
+def _config(state: CliState) -> Any:
     try:
-        config = load_config(state.config_path, env=env)
+        return load_config(state.config_path, env=dict(os.environ))
     except ConfigError as exc:
         raise CliError(f"could not load the config: {exc}") from exc
-    return config, state_dir(config, env)
+
+
+def _state_dir(state: CliState) -> Path:
+    """The state dir: ``gateway.stateDir``, else ``$ZALOGATE_STATE_DIR``, else ``~/.zalogate``."""
+    return state_dir(_config(state), dict(os.environ))
 
 
 def _run(
@@ -58,7 +59,8 @@ def _run(
 ) -> Any:
     """Run ``action`` on the pairing store the config selects: the cluster's (through NATS)
     when ``gateway.cluster`` is set, else the state dir's SQLite store."""
-    config, state_dir = _config(get_state(ctx))
+    state = get_state(ctx)
+    config, state_dir = _config(state), _state_dir(state)
 
     async def main() -> Any:
         async with cluster_shared_state(config, name="zalogate-cli") as shared:

@@ -55,6 +55,10 @@ class Layout:
     def history_bucket(self) -> str:
         return f"{self.prefix}_history"
 
+    @property
+    def transcript_bucket(self) -> str:
+        return f"{self.prefix}_transcripts"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

@@ -22,7 +22,8 @@ from zalogate.cluster.connection import (
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
-from zalogate.cluster.shared import shared_state
+from zalogate.cluster.shared import shared_state, transcript_store
+from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.ingress import Handler
 from zalogate.core.shared_state import SharedState
@@ -48,6 +49,8 @@ class ClusterNode:
         self._handles: Handles | None = None
         self._leases: AccountLeases | None = None
         self._shared: SharedState | None = None
+        self.transcripts: KvTranscriptStore | None = None
+        """The agents' transcripts, shared by every node (set once started)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
         self.inboxes: list[JetStreamInbox] = []
@@ -75,6 +78,7 @@ class ClusterNode:
         try:
             self._handles = await ensure_layout(client, self.settings)
             self._shared = await shared_state(self._handles.js, self.settings)
+            self.transcripts = await transcript_store(self._handles.js, self.settings)
         except BaseException:
             await client.close()
             raise

@@ -15,10 +15,24 @@ from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.takeover import KvTakeoverState
+from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.shared_state import SharedState
 
-__all__ = ["open_shared_state", "shared_state"]
+__all__ = ["open_shared_state", "shared_state", "transcript_store"]
+
+
+async def _bucket(
+    js: JetStreamContext, settings: ClusterConfig, name: str, max_age: float | None = None
+) -> KeyValue:
+    config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas, ttl=max_age)
+    try:
+        return await settle(lambda: js.create_key_value(config))
+    except Exception as exc:
+        raise ClusterUnavailableError(
+            f"NATS refused the cluster's bucket {name} ({type(exc).__name__}); run the"
+            " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
+        ) from None
 
 
 async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
@@ -26,21 +40,17 @@ async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedS
     but on the group history: requests expire by their own clock, allow entries and pauses
     stay until removed)."""
     layout = Layout(settings.prefix, settings.partitions)
-
-    async def bucket(name: str, max_age: float | None = None) -> KeyValue:
-        config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas, ttl=max_age)
-        return await settle(lambda: js.create_key_value(config))
-
-    try:
-        pairing = await bucket(layout.pairing_bucket)
-        takeover = await bucket(layout.takeover_bucket)
-        history = await bucket(layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
-    except Exception as exc:
-        raise ClusterUnavailableError(
-            f"NATS refused the cluster's shared-state buckets ({type(exc).__name__}); run the"
-            " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
-        ) from None
+    pairing = await _bucket(js, settings, layout.pairing_bucket)
+    takeover = await _bucket(js, settings, layout.takeover_bucket)
+    history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
     return SharedState(KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history))
+
+
+async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvTranscriptStore:
+    """The agents' transcripts (kept apart from :class:`SharedState`: the agents layer owns
+    them)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    return KvTranscriptStore(await _bucket(js, settings, layout.transcript_bucket))
 
 
 @contextlib.asynccontextmanager

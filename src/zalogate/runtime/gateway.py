@@ -304,12 +304,18 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
+        # Cluster mode: the inbox on JetStream, a lease per account and the shared state in
+        # KV buckets (docs/cluster.md).
+        cluster = self.cluster = await open_cluster(self.config, stack)
+        self.supervisor.leases = cluster.leases if cluster else None
+        shared = self.shared = shared_state(store, cluster)
         services = AgentServices(
             store=store,
             routes=self.http,
             send=self._send_payload,
             base_url=lambda: self.http.url,
             channels=self.channels,
+            transcripts=cluster.transcripts if cluster else None,
         )
         self.agent = (
             self._agent
@@ -329,11 +335,6 @@ class Gateway:
                 sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
                 sys.stderr.flush()
 
-        # Cluster mode: the inbox on JetStream and a lease per account (docs/cluster.md).
-        cluster = self.cluster = await open_cluster(self.config, stack)
-        self.supervisor.leases = cluster.leases if cluster else None
-
-        shared = self.shared = shared_state(store, cluster)
         self.takeover = Takeover(shared.takeover)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
@@ -346,6 +347,7 @@ class Gateway:
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
         wiring.shared = shared
+        wiring.transcripts = services.transcripts
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
         handler = metrics.timed(

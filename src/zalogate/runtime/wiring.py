@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from zalogate.agents.services import AgentServices
+from zalogate.agents.transcripts import TranscriptStore
 from zalogate.config import ZalogateConfig
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
@@ -79,7 +80,9 @@ class GatewayWiring:
     status: StatusBoard
     channels: dict[str, Channel] = field(default_factory=dict)
     shared: SharedState | None = None
-    """Pairing/allow store and takeover state (None: the SQLite ones on ``store``)."""
+    """Pairing/allow store, takeover and group history (None: the SQLite ones on ``store``)."""
+    transcripts: TranscriptStore | None = None
+    """The agents' transcripts (None: the SQLite ones on ``store``)."""
     takeover: Takeover | None = None
     """Human takeover: the pipeline leaves paused conversations to the operator."""
     pipeline_counters: object | None = None
@@ -142,7 +145,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     """The core pipeline, with each account's policy, the channels' tools and the status
     board's last-outbound stamp on every delivered reply."""
     from zalogate.agents.routing import AgentRouter
-    from zalogate.agents.transcripts import TranscriptStore
+    from zalogate.agents.transcripts import SqliteTranscriptStore
     from zalogate.core.access import AccountPolicy, policy_from_settings
     from zalogate.core.channel import ToolContext
     from zalogate.core.pipeline import Pipeline, SessionOptions
@@ -217,7 +220,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent=answering(wiring.agent),
         session=options,
         tools=tools_for,
-        sessions=TranscriptStore(wiring.store),
+        sessions=wiring.transcripts or SqliteTranscriptStore(wiring.store),
         pairing=wiring.shared.pairing if wiring.shared is not None else None,
         history=wiring.shared.history if wiring.shared is not None else None,
         on_delivered=wiring.record_outbound,
