@@ -196,3 +196,22 @@ pytest_runtest_teardown = _guarded_phase("teardown")
 def refused_connections() -> list[str]:
     """What the guard refused so far in this test; a test that empties it does not fail."""
     return _attempts
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_port_is_taken() -> Generator[None, None, None]:
+    """Hold the gateway's default port for the whole run, so that a test which forgets
+    ``gateway.port: 0`` fails at once ("address in use") instead of failing only when some
+    other run, or a real gateway on this machine, happens to hold it."""
+    from zalogate.runtime.endpoint import DEFAULT_PORT
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_PORT))
+        holder.listen(1)
+    except OSError:
+        pass  # already held by someone else: the effect is the same
+    try:
+        yield
+    finally:
+        holder.close()

@@ -121,7 +121,10 @@ async def test_the_client_helper_talks_to_the_endpoint(tmp_path: Path) -> None:
         await until(is_running(gateway, "a"))
         token = token_of(gateway)
         result = await account_action(gateway.url, token, "fake", "a", "restart")
-        assert (result.action, result.state) == ("restart", "running")
+        # The endpoint waits only a little longer than the start-up grace; a busy host may
+        # answer before the new run left ``starting``.
+        assert (result.action, result.state in {"running", "starting"}) == ("restart", True)
+        await until(is_running(gateway, "a"))
         with pytest.raises(ControlError) as refused:
             await account_action(gateway.url, "wrong-token", "fake", "a", "stop")
         assert refused.value.status_code == 401

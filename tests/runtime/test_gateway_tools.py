@@ -200,7 +200,7 @@ async def test_messages_response_prefix_applies_unless_the_account_sets_its_own(
         )
         agent_tools = None  # type: ignore[assignment]
 
-    config = parse_config({"messages": {"responsePrefix": "[bot]"}}, env={})
+    config = parse_config({"gateway": {"port": 0}, "messages": {"responsePrefix": "[bot]"}}, env={})
     gateway, channels = tool_gateway(tmp_path, PrefixChannel, Answering(), config)
     async with gateway:
         await wait_for(lambda: bool(channels) and bool(channels[0].sent))
@@ -221,7 +221,9 @@ async def test_messages_group_chat_history_limit_bounds_the_pending_history(
         )
         agent_tools = None  # type: ignore[assignment]
 
-    config = parse_config({"messages": {"groupChat": {"historyLimit": 2}}}, env={})
+    config = parse_config(
+        {"gateway": {"port": 0}, "messages": {"groupChat": {"historyLimit": 2}}}, env={}
+    )
     agent = Answering()
     gateway, channels = tool_gateway(tmp_path, GatedChannel, agent, config)
     async with gateway:

@@ -162,9 +162,9 @@ async def test_the_token_never_reaches_a_log_record(
     config = zalo_config(fake, dmPolicy="open", allowFrom=["*"])
     async with gateway(config, tmp_path, configure_logs=False):
         fake.user("u4").says("hello")
-        await fake.wait_for_sent(1)
+        await fake.wait_for_sent(1, timeout=30)  # generous: retries back off, CI hosts are busy
         fake.error_next("getUpdates", 401, "Unauthorized")
-        await fake.wait_for_calls("getUpdates", 5)
+        await fake.wait_for_calls("getUpdates", 5, timeout=30)
     secret_part = fake.token.split(":", 1)[1]
     assert "Zalo polling error" in caplog.text
     for record in caplog.records:
