@@ -15,6 +15,7 @@ import pytest
 
 from zalogate.cli.app import main
 from zalogate.cluster import ClusterNode
+from zalogate.cluster.documents import Bucket
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.history import HistoryEntry
@@ -101,9 +102,9 @@ async def test_requests_expire_and_reject_drops_without_allowing(
     cluster_settings: ClusterConfig, nodes: tuple[ClusterNode, ClusterNode]
 ) -> None:
     now = [1_000.0]
-    kv = nodes[0].handles.js  # the bucket through a store with a fake clock
-    bucket = await kv.key_value(f"{cluster_settings.prefix}_pairing")
-    store = KvPairingStore(bucket, clock=lambda: now[0])
+    js = nodes[0].handles.js  # the bucket through a store with a fake clock
+    name = f"{cluster_settings.prefix}_pairing"
+    store = KvPairingStore(Bucket(await js.key_value(name), js, name), clock=lambda: now[0])
     old = (await store.request("zalo", "shop", "u1")).code
     now[0] += 3601
     assert await store.list_pending("zalo") == []

@@ -11,18 +11,41 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-__all__ = ["Document", "change", "keys", "read"]
+__all__ = ["Bucket", "Document", "change", "read"]
 
 T = TypeVar("T")
 Document = dict[str, Any]
 
 _TRIES = 100
 """Conflicts in a row before giving up (each one means another writer made progress)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A KV bucket with what listing its keys needs."""
+
+    kv: KeyValue
+    js: JetStreamContext
+    name: str
+
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys starting with ``prefix`` (which ends with a dot), deleted ones included.
+
+        Asks the stream leader for the subjects (``STREAM.INFO`` with a subject filter), not
+        ``KeyValue.keys()``: nats-py's watcher may report "no more keys" before it handed out
+        a key written a moment ago.
+        """
+        base = f"$KV.{self.name}."
+        info = await self.js.stream_info(f"KV_{self.name}", subjects_filter=f"{base}{prefix}>")
+        subjects = info.state.subjects or {}
+        return sorted(subject[len(base) :] for subject in subjects)
 
 
 async def read(kv: KeyValue, key: str) -> tuple[Document | None, int]:
@@ -54,16 +77,9 @@ async def change(
                 await kv.update(key, data, last=revision)
             else:
                 await kv.create(key, data)
-        except KeyWrongLastSequenceError:
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            # Another writer came first (a lost ``create`` race re-reads the key and may not
+            # see it yet): read again and recompute.
             continue
         return result
     raise ConnectionError(f"KV key {key}: too many concurrent writers, try again")
-
-
-async def keys(kv: KeyValue, prefix: str) -> list[str]:
-    """The keys of ``kv`` starting with ``prefix``, sorted."""
-    try:
-        found = await kv.keys()
-    except NoKeysError:
-        return []
-    return sorted(k for k in found if k.startswith(prefix))

@@ -14,9 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nats.js.kv import KeyValue
-
-from zalogate.cluster.documents import Document, change, keys, read
+from zalogate.cluster.documents import Bucket, Document, change, read
 from zalogate.cluster.layout import kv_key
 from zalogate.core.access import WILDCARD, match_key, normalize_allow_entry
 from zalogate.core.pairing import (
@@ -25,6 +23,7 @@ from zalogate.core.pairing import (
     PairingError,
     PairingRequest,
     PairingRequestResult,
+    PairingRules,
     generate_code,
     normalize_account_id,
 )
@@ -49,24 +48,20 @@ def _blank(channel: str, account: str) -> Document:
     return {"channel": channel, "account": account, "pending": {}, "allow": {}}
 
 
-class KvPairingStore:
+class KvPairingStore(PairingRules):
     """:class:`~zalogate.core.pairing.PairingStore` on a KV bucket shared by every node."""
 
     def __init__(
         self,
-        kv: KeyValue,
+        bucket: Bucket,
         *,
         clock: Callable[[], float] = time.time,
         ttl_seconds: float = PAIRING_TTL_SECONDS,
         max_pending: int = MAX_PENDING_PER_ACCOUNT,
     ) -> None:
-        self._kv = kv
-        self._clock = clock
-        self._ttl_ms = int(ttl_seconds * 1000)
-        self._max_pending = max_pending
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+        super().__init__(clock=clock, ttl_seconds=ttl_seconds, max_pending=max_pending)
+        self._bucket = bucket
+        self._kv = bucket.kv
 
     def _live(self, doc: Document | None, channel: str, account: str, now: int) -> Document:
         """A copy of ``doc`` (or a blank one) without its expired requests."""
@@ -87,16 +82,8 @@ class KvPairingStore:
         meta: Mapping[str, str] | None = None,
     ) -> PairingRequestResult:
         """As :meth:`zalogate.core.pairing.SqlitePairingStore.request`."""
-        account = normalize_account_id(account_id)
-        sender = sender_id.strip()
-        if not sender:
-            raise PairingError("a pairing request needs a sender id")
-        key = match_key(sender)
-        now = self._now_ms()
-        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
-        if sender_name and sender_name.strip():
-            merged["name"] = sender_name.strip()
-        merged["accountId"] = account
+        new = self._new_request(account_id, sender_id, sender_name, meta)
+        account, key, now = new.account, new.key, new.now_ms
 
         def compute(old: Document | None) -> tuple[Document | None, PairingRequestResult]:
             doc = self._live(old, channel, account, now)
@@ -110,8 +97,8 @@ class KvPairingStore:
             code = generate_code()
             while code in taken:  # pragma: no cover - 32**8 codes
                 code = generate_code()
-            pending[key] = {"id": sender, "code": code, "created": now, "seen": now}
-            pending[key]["meta"] = merged
+            pending[key] = {"id": new.sender, "code": code, "created": now, "seen": now}
+            pending[key]["meta"] = new.meta
             return doc, PairingRequestResult(code=code, created=True)
 
         return await change(self._kv, kv_key("acct", channel, account), compute)
@@ -172,7 +159,7 @@ class KvPairingStore:
         if channel is not None and account_id is not None:
             return [kv_key("acct", channel, normalize_account_id(account_id))]
         prefix = kv_key("acct", channel) + "." if channel is not None else "acct."
-        found = await keys(self._kv, prefix)
+        found = await self._bucket.keys(prefix)
         if account_id is None:
             return found
         account = kv_key(normalize_account_id(account_id))

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
-from nats.js.kv import KeyValue
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
+from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
 from zalogate.cluster.pairing import KvPairingStore
@@ -24,10 +24,10 @@ __all__ = ["open_shared_state", "shared_state", "transcript_store"]
 
 async def _bucket(
     js: JetStreamContext, settings: ClusterConfig, name: str, max_age: float | None = None
-) -> KeyValue:
+) -> Bucket:
     config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas, ttl=max_age)
     try:
-        return await settle(lambda: js.create_key_value(config))
+        return Bucket(await settle(lambda: js.create_key_value(config)), js, name)
     except Exception as exc:
         raise ClusterUnavailableError(
             f"NATS refused the cluster's bucket {name} ({type(exc).__name__}); run the"
@@ -43,14 +43,16 @@ async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedS
     pairing = await _bucket(js, settings, layout.pairing_bucket)
     takeover = await _bucket(js, settings, layout.takeover_bucket)
     history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
-    return SharedState(KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history))
+    return SharedState(
+        KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history.kv)
+    )
 
 
 async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvTranscriptStore:
     """The agents' transcripts (kept apart from :class:`SharedState`: the agents layer owns
     them)."""
     layout = Layout(settings.prefix, settings.partitions)
-    return KvTranscriptStore(await _bucket(js, settings, layout.transcript_bucket))
+    return KvTranscriptStore((await _bucket(js, settings, layout.transcript_bucket)).kv)
 
 
 @contextlib.asynccontextmanager

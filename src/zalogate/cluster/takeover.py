@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 
 from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
-from zalogate.cluster.documents import Document, change, keys, read
+from zalogate.cluster.documents import Bucket, Document, change, read
 from zalogate.cluster.layout import kv_key
 from zalogate.core.takeover import ConversationKey, TranscriptLine, key_of
 
@@ -27,8 +26,9 @@ KEEP_LINES = 200
 class KvTakeoverState:
     """:class:`~zalogate.core.takeover.TakeoverState` on a KV bucket shared by every node."""
 
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    def __init__(self, bucket: Bucket) -> None:
+        self._bucket = bucket
+        self._kv = bucket.kv
 
     async def is_paused(self, key: ConversationKey) -> bool:
         try:
@@ -39,7 +39,7 @@ class KvTakeoverState:
 
     async def paused_keys(self) -> list[ConversationKey]:
         found = []
-        for name in await keys(self._kv, "pause."):
+        for name in await self._bucket.keys("pause."):
             doc, _ = await read(self._kv, name)
             if doc is not None:
                 found.append(

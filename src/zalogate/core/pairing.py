@@ -41,10 +41,12 @@ __all__ = [
     "MAX_PENDING_PER_ACCOUNT",
     "PAIRING_TTL_SECONDS",
     "AllowStore",
+    "NewRequest",
     "PairingError",
     "PairingNotifier",
     "PairingRequest",
     "PairingRequestResult",
+    "PairingRules",
     "PairingStore",
     "SqlitePairingStore",
     "generate_code",
@@ -212,7 +214,55 @@ def _row_to_request(row: sqlite3.Row) -> PairingRequest:
     )
 
 
-class SqlitePairingStore:
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request as a store records it: normalised account, trimmed sender id, its match key,
+    the meta (``accountId``, and ``name`` when known), and the time in ms."""
+
+    account: str
+    sender: str
+    key: str
+    meta: dict[str, str]
+    now_ms: int
+
+
+class PairingRules:
+    """The clock, request lifetime and per-account cap every pairing store applies."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: float = PAIRING_TTL_SECONDS,
+        max_pending: int = MAX_PENDING_PER_ACCOUNT,
+    ) -> None:
+        self._clock = clock
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._max_pending = max_pending
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _new_request(
+        self,
+        account_id: str,
+        sender_id: str,
+        sender_name: str | None,
+        meta: Mapping[str, str] | None,
+    ) -> NewRequest:
+        """The normalised parts of a request; :class:`PairingError` without a sender id."""
+        account = normalize_account_id(account_id)
+        sender = sender_id.strip()
+        if not sender:
+            raise PairingError("a pairing request needs a sender id")
+        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
+        if sender_name and sender_name.strip():
+            merged["name"] = sender_name.strip()
+        merged["accountId"] = account
+        return NewRequest(account, sender, match_key(sender), merged, self._now_ms())
+
+
+class SqlitePairingStore(PairingRules):
     """:class:`PairingStore` on the node's SQLite :class:`Store` (the single-node mode)."""
 
     def __init__(
@@ -223,13 +273,8 @@ class SqlitePairingStore:
         ttl_seconds: float = PAIRING_TTL_SECONDS,
         max_pending: int = MAX_PENDING_PER_ACCOUNT,
     ) -> None:
+        super().__init__(clock=clock, ttl_seconds=ttl_seconds, max_pending=max_pending)
         self._store = store
-        self._clock = clock
-        self._ttl_ms = int(ttl_seconds * 1000)
-        self._max_pending = max_pending
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def _prune(self, conn: sqlite3.Connection, now_ms: int, channel: str | None = None) -> None:
         cutoff = now_ms - self._ttl_ms
@@ -255,17 +300,9 @@ class SqlitePairingStore:
         Returns:
             See :class:`PairingRequestResult`: send the challenge only when ``created``.
         """
-        account = normalize_account_id(account_id)
-        sender = sender_id.strip()
-        if not sender:
-            raise PairingError("a pairing request needs a sender id")
-        key = match_key(sender)
-        now = self._now_ms()
-        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
-        if sender_name and sender_name.strip():
-            merged["name"] = sender_name.strip()
-        merged["accountId"] = account
-        meta_json = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+        new = self._new_request(account_id, sender_id, sender_name, meta)
+        account, sender, key, now = new.account, new.sender, new.key, new.now_ms
+        meta_json = json.dumps(new.meta, ensure_ascii=False, sort_keys=True)
 
         def upsert(conn: sqlite3.Connection) -> PairingRequestResult:
             self._prune(conn, now, channel)
