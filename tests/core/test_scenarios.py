@@ -525,6 +525,7 @@ def pipeline(
         pairing=pairing,
         session=session,
         sessions=SqliteTranscriptStore(store),
+        notes=SqliteTranscriptStore(store),
     )
 
 
@@ -1143,6 +1144,47 @@ async def test_channel_that_chunks_itself_gets_the_whole_reply(store: Store) -> 
     open_dm = AccountPolicy(channel="zalouser", dm_policy="open", allow_from=frozenset({"*"}))
     await pipeline(store, channel, agent, open_dm).handle(dm(1, channel="zalouser"))
     assert channel.texts == [text]
+
+
+async def test_the_first_piece_keeps_the_quoted_message(store: Store) -> None:
+    """The agent's ``reply_to_id`` reaches the channel on the first piece only, whether the
+    core chunks the reply or the channel does (``chunks_replies``)."""
+    open_dm = AccountPolicy(
+        channel="zalo", dm_policy="open", allow_from=frozenset({"*"}), text_chunk_limit=5
+    )
+    quoted = ReplyPayload(text="one two three", reply_to_id="m1")
+    chunked = Channel()
+    await pipeline(store, chunked, Agent([quoted]), open_dm).handle(dm(1))
+    assert [(r.text, r.reply_to_id) for _, _, r in chunked.sent] == [
+        ("one", "m1"),
+        ("two", None),
+        ("three", None),
+    ]
+    whole = SelfChunkingChannel(id="zalouser")
+    policy = AccountPolicy(channel="zalouser", dm_policy="open", allow_from=frozenset({"*"}))
+    await pipeline(store, whole, Agent([quoted]), policy).handle(dm(2, channel="zalouser"))
+    assert [(r.text, r.reply_to_id) for _, _, r in whole.sent] == [("one two three", "m1")]
+
+
+async def test_a_conversation_event_is_noted_in_the_transcript_without_a_turn(
+    store: Store,
+) -> None:
+    """``event``: after access control the text goes into the session's transcript, the
+    agent is not asked; an unpaired sender's event is dropped, with no pairing code."""
+    channel = Channel()
+    agent = Agent()
+    allowed = AccountPolicy(channel="zalo", dm_policy="pairing", allow_from=frozenset({"u1"}))
+    p = pipeline(store, channel, agent, allowed)
+    recall = dm(1).model_copy(update={"text": "(message 7 was recalled)", "event": "recall"})
+    outcome = await p.handle(recall)
+    assert (outcome.action, outcome.reason) == ("handled", "event_recall")
+    assert outcome.session_key is not None
+    notes = await SqliteTranscriptStore(store).recent(outcome.session_key, 10)
+    assert notes == [{"role": "user", "content": "(message 7 was recalled)"}]
+    stranger = dm(2, "u9").model_copy(update={"event": "recall"})
+    assert (await p.handle(stranger)).reason == "event_from_unpaired_sender"
+    assert agent.turns == []
+    assert channel.sent == []
 
 
 async def test_failure_on_second_of_three_chunks_keeps_the_first_as_delivered(

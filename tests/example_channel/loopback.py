@@ -75,6 +75,7 @@ class Sent:
     target: str
     text: str
     kind: str = "text"
+    reply_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,7 +127,9 @@ class LoopbackChannel(Channel):
             raise DeliveryError(str(exc), retryable=False) from None
         ids: list[str] = []
         if reply.text:
-            self.outbox.append(Sent(account.account_id, parsed.canonical, reply.text))
+            self.outbox.append(
+                Sent(account.account_id, parsed.canonical, reply.text, reply_to=reply.reply_to_id)
+            )
             ids.append(self._next_id())
         for url in reply.media_urls:
             self.outbox.append(Sent(account.account_id, parsed.canonical, url, "media"))

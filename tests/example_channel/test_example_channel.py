@@ -43,10 +43,18 @@ class ScriptedAgent:
     """Echoes (``echo: <body>``), or answers with ``reply``; can call the first tool it is
     offered; can think for ``delay`` seconds first."""
 
-    def __init__(self, reply: str | None = None, *, use_tool: bool = False, delay: float = 0.0):
+    def __init__(
+        self,
+        reply: str | None = None,
+        *,
+        use_tool: bool = False,
+        delay: float = 0.0,
+        quote: bool = False,
+    ):
         self.reply = reply
         self.use_tool = use_tool
         self.delay = delay
+        self.quote = quote
         self.turns: list[Turn] = []
 
     async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
@@ -57,7 +65,8 @@ class ScriptedAgent:
             result = await turn.tools[0].call({"text": turn.text})
             yield ReplyPayload(text=f"tool said {result['ok']}")
             return
-        yield ReplyPayload(text=self.reply if self.reply is not None else f"echo: {turn.text}")
+        text = self.reply if self.reply is not None else f"echo: {turn.text}"
+        yield ReplyPayload(text=text, reply_to_id=turn.message_id if self.quote else None)
 
 
 class World:
@@ -181,6 +190,23 @@ async def test_replies_are_chunked_at_the_channels_limit(tmp_path: Path) -> None
     chunks = world.sent_to("u1")
     assert len(chunks) > 1
     assert all(len(chunk) <= TEXT_LIMIT for chunk in chunks)
+
+
+@pytest.mark.timeout(30)
+async def test_a_chunked_reply_quotes_the_users_message_on_its_first_chunk(
+    tmp_path: Path,
+) -> None:
+    words = " ".join(f"word{i}" for i in range(30))
+    agent = ScriptedAgent(reply=words, quote=True)
+    gateway, made = run_world(tmp_path, agent, {"dmPolicy": "open", "allowFrom": ["*"]})
+    async with gateway:
+        world = await started(gateway, made)
+        await world.say("u1", "long please")
+        await until(lambda: " ".join(world.sent_to("u1")) == words)
+    quotes = [sent.reply_to for sent in world.channel.outbox if sent.target == "u1"]
+    assert quotes[0] == agent.turns[0].message_id
+    assert len(quotes) > 1
+    assert set(quotes[1:]) == {None}
 
 
 @pytest.mark.timeout(30)

@@ -104,9 +104,12 @@ def parse_answer(data: Any) -> tuple[list[ReplyPayload], bool]:
     mentions = data.get("mentions")
     if mentions is not None and not isinstance(mentions, list):
         raise ValueError('"mentions" must be a list')
+    reply_to = data.get("replyTo")
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise ValueError('"replyTo" must be a message id string')
     if not text.strip() and not media:
         return [], False
-    return [ReplyPayload(text=text, media_urls=tuple(media))], False
+    return [ReplyPayload(text=text, media_urls=tuple(media), reply_to_id=reply_to or None)], False
 
 
 class HttpAgent:

@@ -17,6 +17,7 @@ __all__ = [
     "DmPolicy",
     "GroupPolicy",
     "MarkdownConfig",
+    "NoticeFields",
     "check_http_url",
     "check_patterns",
     "check_proxy_url",
@@ -89,6 +90,14 @@ class MarkdownConfig(ConfigModel):
     """``markdown``: how Markdown tables are rendered for Zalo (which shows plain text)."""
 
     tables: Literal["off", "bullets", "code"] | None = None
+
+
+class NoticeFields(ConfigModel):
+    """``unsupportedReply`` of the channels that answer what the agent cannot read."""
+
+    unsupported_reply: str | Literal[False] | None = None
+    """Said once per conversation for a message kind the agent cannot use; ``false``: say
+    nothing (default: a short English notice)."""
 
 
 class ChannelAccountFields(ConfigModel):

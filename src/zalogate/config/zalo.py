@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from zalogate.config.channel_fields import (
     ChannelAccountFields,
+    NoticeFields,
     check_http_url,
     check_proxy_url,
     check_webhook_secret,
@@ -17,7 +18,7 @@ from zalogate.config.channel_fields import (
 __all__ = ["ZaloAccountConfig", "ZaloConfig"]
 
 
-class ZaloAccountConfig(ChannelAccountFields):
+class ZaloAccountConfig(ChannelAccountFields, NoticeFields):
     """One Bot API account (``channels.zalo`` top level and ``channels.zalo.accounts.<id>``)."""
 
     bot_token: SecretStr | None = None

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from zalogate.config.channel_fields import (
     ChannelAccountFields,
+    NoticeFields,
     check_http_url,
     check_patterns,
     check_proxy_url,
@@ -78,7 +79,7 @@ class ZalouserLimits(ConfigModel):
     """How long a send waits for its turn before it fails as retryable (default 60)."""
 
 
-class ZalouserAccountConfig(ChannelAccountFields):
+class ZalouserAccountConfig(ChannelAccountFields, NoticeFields):
     """One personal account (``channels.zalouser`` and ``channels.zalouser.accounts.<id>``)."""
 
     profile: str | None = None
@@ -102,9 +103,6 @@ class ZalouserAccountConfig(ChannelAccountFields):
     quote_replies: Literal["off", "groups", "all"] | None = None
     """Send the first message of a reply as a quote of the message it answers (text messages;
     default ``off``)."""
-    unsupported_reply: str | Literal[False] | None = None
-    """Said once per conversation for a message kind the agent cannot use; ``false``: say
-    nothing (default: a short English notice)."""
     proxy: str | None = None
     """HTTP(S) or SOCKS proxy for the account's API calls and its websocket (Zalo binds a
     session to its IP: keep one proxy per account)."""

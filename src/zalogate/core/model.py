@@ -85,6 +85,9 @@ class InboundMessage(_Frozen):
     reply_to_text: str | None = None
     reply_to_sender: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
+    event: str | None = None
+    """A conversation event (``"recall"``), not a message: after access control its ``text``
+    is noted in the conversation's transcript and no agent turn starts."""
     command_text: str | None = None
     """The text as command parsing sees it, when the channel knows better than ``text``
     (zalouser cuts the bot's own mention spans out: ``@Bot /new`` → ``/new``). None: the

@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from zalogate.core.access import (
     AccountPolicy,
@@ -90,6 +90,14 @@ class SessionIndex(Protocol):
 
     async def existing(self, session_keys: Sequence[str]) -> Collection[str]:
         """The keys among ``session_keys`` that have a stored transcript."""
+        ...
+
+
+class TranscriptNotes(Protocol):
+    """Where a conversation event is noted (the agents layer's transcripts)."""
+
+    async def append(self, session_key: str, messages: Sequence[dict[str, Any]]) -> None:
+        """Append ``messages`` (chat message dicts) to the session's transcript."""
         ...
 
 
@@ -221,6 +229,8 @@ class Pipeline:
             recorded there and not answered; see :mod:`zalogate.core.takeover`).
         select_agent: Picks the agent of a message (default: ``agent``, with the session
             options' agent id).
+        notes: Where conversation events (``InboundMessage.event``) are noted; None: they
+            are only counted.
         typing_interval: Seconds between typing renewals while the agent works.
         clock: Seconds since the epoch.
     """
@@ -247,6 +257,7 @@ class Pipeline:
         on_send_failed: Callable[[str, str, str], None] | None = None,
         paused: PausedCheck | None = None,
         select_agent: AgentSelector | None = None,
+        notes: TranscriptNotes | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -268,6 +279,7 @@ class Pipeline:
         self.on_send_failed = on_send_failed
         self.paused = paused
         self.select_agent = select_agent
+        self.notes = notes
         # Session keys whose legacy twin had no transcript: nothing writes legacy
         # keys any more, so the answer never changes (saves one store read per DM).
         self._no_legacy: set[str] = set()
@@ -412,11 +424,15 @@ class Pipeline:
                 )
             if dm.action == "drop":
                 return self._drop(message, dm.reason)
+            if dm.action == "challenge" and message.event is not None:
+                return self._drop(message, "event_from_unpaired_sender")
             if dm.action == "challenge":
                 return await self._challenge(message, channel, account)
 
         if self.paused is not None and await self.paused(message):
             return Outcome("skipped", "taken_over")  # an operator answers (core.takeover)
+        if message.event is not None:
+            return await self._note_event(message, text)
         # Work that must wait for access control, such as downloading attachments: an
         # unauthorised sender never makes the gateway fetch anything.
         prepared = await channel.prepare_inbound(account, message)
@@ -472,6 +488,18 @@ class Pipeline:
         self.counters.replied += 1
         return Outcome("replied", "processed", key, tuple(deliverer.message_ids))
 
+    async def _note_event(self, message: InboundMessage, text: str) -> Outcome:
+        """Note a conversation event (a recalled message) in the transcript, no agent turn."""
+        if self.select_agent is not None:
+            agent_id = self.select_agent(message)[0]
+        else:
+            agent_id = self.session.agent_id
+        key = await self._session_key(message, agent_id)
+        if self.notes is not None:
+            body = f"{_sender_label(message)}: {text}" if message.is_group else text
+            await self.notes.append(key, [{"role": "user", "content": body}])
+        return Outcome("handled", f"event_{message.event}", key)
+
     def _plain_session_key(
         self,
         message: InboundMessage,
@@ -516,22 +544,31 @@ class Pipeline:
         """Normalise one agent payload into the payloads to send (one per text chunk).
 
         A channel with ``chunks_replies`` (it formats Markdown into native styles and must
-        chunk after formatting, as zalouser does) gets the whole text in one payload.
+        chunk after formatting, as zalouser does) gets the whole text in one payload. The
+        agent's ``reply_to_id`` (the message its answer quotes) stays on the first piece only.
         """
         text = "" if is_silent(payload.text) else payload.text
         media = payload.media_urls
         if not text.strip() and not media:
             return []
         text = apply_response_prefix(text, policy.response_prefix, identity=account.name)
+        quoted = payload.reply_to_id
         if channel is not None and channel.chunks_replies:
-            return [ReplyPayload(text=text, media_urls=media, kind=payload.kind)]
+            return [
+                ReplyPayload(text=text, media_urls=media, kind=payload.kind, reply_to_id=quoted)
+            ]
         chunks = chunk_text(text, policy.text_chunk_limit, policy.chunk_mode) if text else []
         if not chunks:
-            return [ReplyPayload(media_urls=media, kind=payload.kind)]
-        if len(chunks) == 1 and chunks[0] == payload.text and payload.reply_to_id is None:
+            return [ReplyPayload(media_urls=media, kind=payload.kind, reply_to_id=quoted)]
+        if len(chunks) == 1 and chunks[0] == payload.text:
             return [payload]  # the common case: nothing to change, no new model to build
         return [
-            ReplyPayload(text=chunk, media_urls=media if i == 0 else (), kind=payload.kind)
+            ReplyPayload(
+                text=chunk,
+                media_urls=media if i == 0 else (),
+                kind=payload.kind,
+                reply_to_id=quoted if i == 0 else None,
+            )
             for i, chunk in enumerate(chunks)
         ]
 

@@ -2,9 +2,10 @@
 
 Every call goes through `PersonalHttp.call` (the one encrypted seam). The endpoints are
 grouped by area, one module each: `api_sending` (text, links, typing, undo), `api_uploads`
-(images, files), `api_reactions`, `api_receipts` (delivered/seen) and `api_directory`
-(friends, groups, profiles). The values they take and return live in `spans` (mentions,
-styles), `outgoing` (quotes, receipts, sent ids), `reactions` and `profiles`.
+(images, albums, files), `api_stickers`, `api_video` (hosted videos), `api_reactions`,
+`api_receipts` (delivered/seen) and `api_directory` (friends, groups, profiles). The values
+they take and return live in `spans` (mentions, styles), `outgoing` (quotes, receipts, sent
+ids), `reactions` and `profiles`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from zalogate.personal.api_directory import DirectoryApi
 from zalogate.personal.api_reactions import ReactionApi
 from zalogate.personal.api_receipts import ReceiptApi
 from zalogate.personal.api_sending import SendingApi
+from zalogate.personal.api_stickers import StickerApi
 from zalogate.personal.api_uploads import UploadApi
+from zalogate.personal.api_video import VideoApi
 
 __all__ = ["PersonalApi"]
 
 
-class PersonalApi(SendingApi, UploadApi, ReactionApi, ReceiptApi, DirectoryApi):
+class PersonalApi(
+    SendingApi, UploadApi, StickerApi, VideoApi, ReactionApi, ReceiptApi, DirectoryApi
+):
     """Session endpoints of a logged-in account.
 
     Args:

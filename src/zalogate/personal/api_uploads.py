@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zalogate.personal.api_base import NO_RETRY, ApiBase
@@ -19,11 +20,20 @@ from zalogate.personal.image_size import image_size
 from zalogate.personal.outgoing import SentMessage
 from zalogate.personal.session import ThreadType
 
-__all__ = ["UploadApi"]
+__all__ = ["AlbumImage", "UploadApi"]
 
 _DEFAULT_CHUNK: Final = 3 * 1024 * 1024
 #: Chunks of one file uploaded at the same time (the web client sends all at once).
 _PARALLEL_CHUNKS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumImage:
+    """One image to send: its bytes, a file name and (when known) its width and height."""
+
+    data: bytes = field(repr=False)
+    filename: str = "image.jpg"
+    size: tuple[int, int] | None = None
 
 
 class UploadApi(ApiBase):
@@ -108,16 +118,74 @@ class UploadApi(ApiBase):
         Raises:
             ConfigurationError: too large, restricted, or size unknown (pass width/height).
         """
-        self._check_file(data, filename)
-        if width is None or height is None:
-            size = image_size(data)
-            if size is None:
-                raise ConfigurationError(
-                    f"{filename}: cannot read the image size; pass width= and height="
-                )
-            width, height = size
+        size = (width, height) if width is not None and height is not None else None
+        image = AlbumImage(data, filename, size)
         group = self._is_group(thread_type)
-        uploaded, _ = await self._upload("photo_original", thread_id, group, data, filename)
+        uploaded = await self._upload_image(thread_id, group, image)
+        return await self._send_photo(thread_id, group, image, uploaded, caption, ttl_ms, None)
+
+    async def send_album(
+        self,
+        thread_id: str,
+        images: Sequence[AlbumImage],
+        *,
+        thread_type: ThreadType | str = ThreadType.USER,
+        ttl_ms: int = 0,
+    ) -> list[SentMessage]:
+        """Send several images as one album (Zalo shows them as a grid).
+
+        As zca-js ``sendMessage`` with several attachments: every image is uploaded first,
+        then each is sent with the same ``groupLayoutId``, its index and the total; an album
+        carries no caption (send the text as its own message).
+
+        Raises:
+            ConfigurationError: fewer than two images, or one is too large / unreadable.
+        """
+        if len(images) < 2:
+            raise ConfigurationError("an album needs at least two images")
+        group = self._is_group(thread_type)
+        uploads = [await self._upload_image(thread_id, group, image) for image in images]
+        layout_id = str(self._client_id())
+        sent: list[SentMessage] = []
+        for index, (image, uploaded) in enumerate(zip(images, uploads, strict=True)):
+            layout = {
+                "groupLayoutId": layout_id,
+                "isGroupLayout": 1,
+                "idInGroup": index,
+                "totalItemInGroup": len(images),
+                "extMsgProp": f'{{"groupMediaMsg":{{"groupLayoutId":"{layout_id}"}}}}',
+            }
+            sent.append(
+                await self._send_photo(thread_id, group, image, uploaded, "", ttl_ms, layout)
+            )
+        return sent
+
+    async def _upload_image(
+        self, thread_id: str, group: bool, image: AlbumImage
+    ) -> tuple[Mapping[str, Any], tuple[int, int]]:
+        """Check and upload one image; return the upload answer and the image's size."""
+        self._check_file(image.data, image.filename)
+        size = image.size or image_size(image.data)
+        if size is None:
+            raise ConfigurationError(
+                f"{image.filename}: cannot read the image size; pass width= and height="
+            )
+        uploaded, _ = await self._upload(
+            "photo_original", thread_id, group, image.data, image.filename
+        )
+        return uploaded, size
+
+    async def _send_photo(
+        self,
+        thread_id: str,
+        group: bool,
+        image: AlbumImage,
+        upload: tuple[Mapping[str, Any], tuple[int, int]],
+        caption: str,
+        ttl_ms: int,
+        layout: Mapping[str, Any] | None,
+    ) -> SentMessage:
+        uploaded, (width, height) = upload
         client_id = self._client_id()
         normal = uploaded.get("normalUrl")
         params = {
@@ -133,10 +201,11 @@ class UploadApi(ApiBase):
             "thumbUrl": uploaded.get("thumbUrl"),
             "oriUrl": normal if group else None,
             "normalUrl": None if group else normal,
-            "hdSize": str(len(data)),
+            "hdSize": str(len(image.data)),
             "zsource": -1,
             "ttl": ttl_ms,
             "jcp": '{"convertible":"jxl"}',
+            **(layout or {}),
         }
         scope = "group" if group else "message"
         path = f"/api/{scope}/photo_original/send"

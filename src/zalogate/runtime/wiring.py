@@ -213,6 +213,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent_id, agent = router.select(message)
         return agent_id, answering(agent)
 
+    transcripts = wiring.transcripts or SqliteTranscriptStore(wiring.store)
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
@@ -220,7 +221,8 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent=answering(wiring.agent),
         session=options,
         tools=tools_for,
-        sessions=wiring.transcripts or SqliteTranscriptStore(wiring.store),
+        sessions=transcripts,
+        notes=transcripts,
         pairing=wiring.shared.pairing if wiring.shared is not None else None,
         history=wiring.shared.history if wiring.shared is not None else None,
         on_delivered=wiring.record_outbound,

@@ -96,8 +96,9 @@ Inbound content
     test_inbound.py::test_second_timestamps_become_milliseconds_and_name_falls_back
 32. failed download notice
     test_inbound.py::test_a_failed_download_still_reaches_the_agent_with_the_notice
-33. blank: no turn; sticker, unsupported: described to the agent (issue 14, OpenClaw 47550)
-    test_inbound.py::test_blank_texts_start_no_turn_stickers_and_unsupported_events_do
+33. blank: no turn; unsupported, sticker without image: one notice per conversation, no
+    turn; sticker image: to the agent (issue 14, OpenClaw 47550)
+    test_inbound.py::test_blank_texts_start_no_turn_unreadable_kinds_get_one_notice
 
 Outbound
 34. 3000-char reply

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from zalogate.channels.media import IMAGE_UNAVAILABLE, MediaFetcher
+from zalogate.channels.zalo.accounts import UNSUPPORTED_REPLY
 from zalogate.channels.zalo.inbound import (
     STICKER_TEXT,
-    UNSUPPORTED_TEXT,
     InvalidUpdateError,
     normalize_update,
     unwrap_update,
 )
 from zalogate.core.agent import Turn
 from zalogate.core.model import ChatType, MediaRef, ReplyPayload
+from zalogate.core.notices import only_unsupported
 from zalogate.net.urlguard import UrlGuard
 from zalogate.testing.fake_botapi import FakeZaloBotApi, make_png
 
@@ -154,20 +155,21 @@ def test_malformed_events_are_ignored_with_a_reason(change: dict[str, Any], reas
 @pytest.mark.parametrize(
     ("event", "sticker", "text", "media_urls"),
     [
-        ("message.sticker.received", "abc", STICKER_TEXT, []),
+        ("message.sticker.received", "abc", "", [None]),
         (
             "message.sticker.received",
             "https://zalo-api.zadn.vn/api/emoticon/oasticker?eid=1&size=130",
             STICKER_TEXT,
             ["https://zalo-api.zadn.vn/api/emoticon/oasticker?eid=1&size=130"],
         ),
-        ("message.unsupported.received", None, UNSUPPORTED_TEXT, []),
+        ("message.unsupported.received", None, "", [None]),
     ],
 )
-def test_stickers_and_unsupported_events_reach_the_agent_described(
-    event: str, sticker: str | None, text: str, media_urls: list[str]
+def test_stickers_and_unsupported_events_are_admitted_marked(
+    event: str, sticker: str | None, text: str, media_urls: list[str | None]
 ) -> None:
-    """OpenClaw issue 47550: no silence; a sticker image URL becomes an image to download."""
+    """OpenClaw issue 47550: no silence; a sticker image URL becomes an image to download,
+    a sticker without one and an unsupported event are marked for the polite notice."""
     update = {
         "event_name": event,
         "message": {
@@ -182,6 +184,7 @@ def test_stickers_and_unsupported_events_reach_the_agent_described(
     assert message is not None
     assert message.text == text
     assert [m.url for m in message.media] == media_urls
+    assert only_unsupported(message) is (text == "")
 
 
 def test_unwrap_update_wants_message_and_chat_ids() -> None:
@@ -285,20 +288,42 @@ async def test_loopback_photo_urls_are_refused_by_default(
     assert fake.media_requests == []
 
 
-async def test_blank_texts_start_no_turn_stickers_and_unsupported_events_do(
+async def test_blank_texts_start_no_turn_unreadable_kinds_get_one_notice(
     fake: FakeZaloBotApi, make_harness: HarnessFactory
 ) -> None:
+    """A sticker without an image and an unsupported event start no turn: the conversation
+    gets one polite notice (the first time only); a sticker image reaches the agent."""
     agent = RecordingAgent()
     harness = await polling(fake, make_harness, agent)
     user = fake.user("u1")
     user.says("   ")
     user.sends_sticker()
     user.sends_unsupported()
+    user.sends_sticker(fake.add_media("s.png", make_png(2, 2)))
     user.says("after")
     await fake.wait_for_sent(3)
     await harness.settle()
-    assert [t.text for t in agent.turns] == [STICKER_TEXT, UNSUPPORTED_TEXT, "after"]
-    assert harness.inbox.counters.admitted == 3
+    assert [t.text for t in agent.turns] == [STICKER_TEXT, "after"]
+    assert next(r.text for r in fake.sent) == UNSUPPORTED_REPLY
+    assert [r.text for r in fake.sent].count(UNSUPPORTED_REPLY) == 1
+    assert harness.inbox.counters.admitted == 4
+
+
+async def test_the_notice_is_configurable_and_can_be_off(
+    fake: FakeZaloBotApi, make_harness: HarnessFactory
+) -> None:
+    agent = RecordingAgent()
+    for setting, said in (("Chỉ đọc được chữ nhé!", "Chỉ đọc được chữ nhé!"), (False, None)):
+        config = zalo_config(fake, dmPolicy="open", allowFrom=["*"], unsupportedReply=setting)
+        harness = await make_harness(config, agent=agent, options=fast_options())
+        harness.start()
+        before = len(fake.sent)
+        fake.user("u2").sends_unsupported()
+        fake.user("u2").says("ping")
+        await fake.wait_for_sent(before + (2 if said else 1))
+        await harness.settle()
+        assert [r.text for r in fake.sent[before:]][:-1] == ([said] if said else [])
+        await harness.stop_monitors()
 
 
 # ------------------------------------------------------------------ the fetcher itself

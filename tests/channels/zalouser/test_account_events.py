@@ -3,6 +3,8 @@ joins, leaves, renames and recalls in the group's pending history."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import RecordingAgent, World, eventually
@@ -77,3 +79,30 @@ async def test_group_events_of_closed_groups_are_not_kept(world: World) -> None:
         await world.sent(kind="text", thread_id=world.GROUP2)
     (turn,) = agent.turns
     assert turn.history == ()
+
+
+async def test_a_recalled_dm_is_noted_in_the_conversations_transcript(world: World) -> None:
+    """Alice recalls a DM: no agent turn, the transcript of her conversation notes it (so
+    the agent sees it with her next message); a stranger's recall is not kept."""
+    world.save_session()
+    agent = RecordingAgent()
+    config = world.config(dmPolicy="allowlist", allowFrom=[world.ALICE])
+    async with world.gateway(config, agent=agent) as (gateway, _):
+        await world.fake.wait_for_listener(world.BOT)
+        said = await world.fake.user(world.ALICE).says_to(world.BOT, "my password is hunter2")
+        await world.sent(kind="text", thread_id=world.ALICE)
+        await world.fake.user(world.ALICE).recalls(said)
+        stranger = await world.fake.user(world.DAVE).says_to(world.BOT, "hi")
+        await world.fake.user(world.DAVE).recalls(stranger)
+        # One lane per conversation, in order: once this is answered, the recall was noted.
+        await world.fake.user(world.ALICE).says_to(world.BOT, "ping")
+        await world.sent(kind="text", thread_id=world.ALICE, count=2)
+        assert gateway.store is not None
+        rows = await gateway.store.fetchall(
+            "SELECT session_key, content FROM agent_transcripts ORDER BY id"
+        )
+    assert [turn.text for turn in agent.turns] == ["my password is hunter2", "ping"]
+    (row,) = rows
+    note = json.loads(row["content"])
+    assert note == {"role": "user", "content": f"(message {said['msgId']} was recalled)"}
+    assert row["session_key"] == agent.turns[1].session_key

@@ -3,6 +3,8 @@ conversations, and Zalo's rate-limit answer (221) pausing an account's sends."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zalogate.channels.zalouser.governor import (
@@ -12,6 +14,7 @@ from zalogate.channels.zalouser.governor import (
     SendLimits,
     SendPausedError,
 )
+from zalogate.channels.zalouser.governor_store import GovernorJournal
 from zalogate.channels.zalouser.outbound import is_retryable_send_error
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ReplyPayload
@@ -21,6 +24,7 @@ from zalogate.personal.errors import (
     api_error,
     is_rate_limited,
 )
+from zalogate.store import Store
 
 from .conftest import World
 
@@ -190,3 +194,79 @@ def test_rate_limit_answers_are_recognised_and_never_retried_at_once() -> None:
     assert not is_rate_limited(HttpStatusError(503, "/api/message/sms"))
     assert not is_retryable_send_error(HttpStatusError(429, "/api/message/sms"))
     assert is_retryable_send_error(HttpStatusError(503, "/api/message/sms"))
+
+
+class Wall:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_caps_and_pause_survive_a_restart(tmp_path: Path) -> None:
+    """The strangers of the day, the conversations started this hour and a rate-limit pause
+    are saved: a new governor (a restarted process, its monotonic clock back at a small
+    number) refuses what the old one would have; a day later they are gone."""
+    wall = Wall()
+    store = await Store.open(tmp_path)
+    try:
+
+        def restarted(clock_at: float) -> tuple[FakeTime, SendGovernor]:
+            t = FakeTime()
+            t.now = clock_at
+            journal = GovernorJournal(store, "acct", wall=wall)
+            limits = SendLimits(strangers_per_day=2, new_conversations_per_hour=3)
+            return t, SendGovernor("acct", limits, clock=t.clock, sleep=t.sleep, journal=journal)
+
+        _, first = restarted(1000.0)
+        first.note_inbound("friend-1")
+        await first.admit("s1", stranger=True)
+        await first.admit("s2", stranger=True)
+        await first.admit("friend-1", stranger=False)
+        await first.flush()
+
+        wall.now += 60
+        _, second = restarted(5.0)
+        await second.restore()
+        assert second.status().strangers_today == 2
+        assert second.status().new_conversations_last_hour == 2
+        with pytest.raises(SendLimitError, match="strangersPerDay"):
+            await second.admit("s3", stranger=True)
+        await second.admit("s1", stranger=True)  # already counted today
+        await second.admit("friend-1", stranger=False)  # known: starts nothing new
+        await second.admit("friend-2", stranger=False)  # the hour's third new conversation
+        with pytest.raises(SendLimitError, match="newConversationsPerHour"):
+            await second.admit("friend-3", stranger=False)
+        pause = second.rate_limited()
+        await second.flush()
+
+        wall.now += 10
+        _, third = restarted(7.0)
+        with pytest.raises(SendPausedError, match="paused"):
+            await third.admit("s1", stranger=True)
+        assert pause - 11 < third.status().paused_for_s <= pause - 10
+        assert third.rate_limited() == 2 * pause  # the back-off step was saved too
+
+        wall.now += 86400 + 7200
+        _, later = restarted(3.0)
+        await later.restore()
+        status = later.status()
+        assert (status.strangers_today, status.new_conversations_last_hour) == (0, 0)
+        assert status.paused_for_s == 0
+        await later.admit("s3", stranger=True)
+    finally:
+        await store.close()
+
+
+async def test_a_restarted_channel_keeps_refusing_the_days_strangers(world: World) -> None:
+    world.save_session()
+    config = world.config(limits={"strangersPerDay": 1, "newConversationsPerHour": 0})
+    async with world.channel(config) as channel:
+        await channel.send(channel.accounts()[0], world.DAVE, ReplyPayload(text="stranger one"))
+    async with world.channel(config) as channel:
+        account = channel.accounts()[0]
+        with pytest.raises(DeliveryError, match="strangersPerDay"):
+            await channel.send(account, world.BOT2, ReplyPayload(text="stranger two"))
+        assert channel.send_status(account).strangers_today == 1
+    assert [r.thread_id for r in world.records("text")] == [world.DAVE]

@@ -5,7 +5,7 @@ targets, retries and partial deliveries."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from zalogate.channels.zalouser.mentions import find_mentions
+from zalogate.core.agent import Turn
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import ReplyPayload
 from zalogate.testing.fake_botapi import make_png
@@ -173,6 +174,59 @@ async def test_file_send_needs_the_listener(world: World, tmp_path: Path) -> Non
     assert receipt.message_ids == (record.msg_id, text[0].msg_id)
 
 
+async def test_several_images_go_out_as_one_album_after_the_text(
+    world: World, tmp_path: Path
+) -> None:
+    """Two images or more: the text first, on its own (quoted when quoting), then one album
+    (shared groupLayoutId, idInGroup 0..n-1) with no captions; the receipt lists all."""
+    world.save_session()
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"p{index}.png")
+        paths[-1].write_bytes(make_png(index + 2, 2))
+    payload = ReplyPayload(text="our trip", media_urls=tuple(str(p) for p in paths))
+    async with world.channel(world.config()) as channel:
+        receipt = await channel.send(channel.accounts()[0], f"group:{world.GROUP}", payload)
+    (text,) = world.records("text")
+    photos = world.records("photo")
+    assert text.text == "our trip"
+    assert [p.params["idInGroup"] for p in photos] == [0, 1, 2]
+    assert {p.params["groupLayoutId"] for p in photos} == {photos[0].params["groupLayoutId"]}
+    assert {(p.params["totalItemInGroup"], p.params["desc"]) for p in photos} == {(3, "")}
+    assert [p.params["width"] for p in photos] == [2, 3, 4]
+    assert receipt.message_ids == (text.msg_id, *(p.msg_id for p in photos))
+    # One governor turn per photo (an album is several messages to Zalo).
+    assert channel.send_status("default").sent == 4
+
+
+async def test_video_from_a_url_goes_out_as_video_a_local_one_as_file(
+    world: World, tmp_path: Path
+) -> None:
+    world.save_session()
+    clip = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    url = world.fake._store_media(clip, ".mp4")
+    async with world.channel(world.config()) as channel:
+        receipt = await channel.send(
+            channel.accounts()[0], world.ALICE, ReplyPayload(text="clip", media_urls=(url,))
+        )
+    (video,) = world.records("video")
+    info = json.loads(video.params["msgInfo"])
+    assert (info["videoUrl"], info["fileSize"]) == (url, len(clip))
+    assert (info["width"], info["height"], info["duration"]) == (1280, 720, 0)
+    assert "thumbUrl" not in info
+    (text,) = world.records("text")
+    assert receipt.message_ids == (video.msg_id, text.msg_id)
+    local = tmp_path / "clip.mp4"
+    local.write_bytes(clip)
+    async with world.gateway(world.config()) as (_, channel):
+        await eventually(lambda: channel.listener_state("default").state == "connected")
+        await channel.send(
+            channel.accounts()[0], world.ALICE, ReplyPayload(media_urls=(str(local),))
+        )
+    (document,) = world.records("file")
+    assert document.text == "clip.mp4"
+
+
 async def test_link_with_preview(world: World) -> None:
     world.save_session()
     async with world.channel(world.config()) as channel:
@@ -316,6 +370,31 @@ async def test_quote_replies_in_groups_quote_the_message_answered(world: World) 
         "what time is it?",
     )
     assert dm_reply.endpoint.endswith("/api/message/sms")
+
+
+class QuotingAgent:
+    """Answers a long text that quotes the user's message (``reply_to_id``), as an HTTP
+    agent's ``replyTo`` does."""
+
+    async def respond(self, turn: Turn) -> AsyncIterator[ReplyPayload]:
+        yield ReplyPayload(text="x" * 2100, reply_to_id=turn.message_id)
+
+
+async def test_the_agents_reply_to_quotes_the_users_message_on_the_first_chunk(
+    world: World,
+) -> None:
+    """With ``quoteReplies`` off, the agent's ``reply_to_id`` (kept by the pipeline for a
+    channel that chunks itself) makes the first chunk quote the DM; the second is plain."""
+    world.save_session()
+    config = world.config(dmPolicy="open", allowFrom=["*"])
+    async with world.gateway(config, agent=QuotingAgent()):
+        await world.fake.wait_for_listener(world.BOT)
+        asked = await world.fake.user(world.ALICE).says_to(world.BOT, "tell me everything")
+        await world.sent(kind="text", thread_id=world.ALICE, count=2)
+    first, second = world.records("text")
+    assert first.endpoint.endswith("/api/message/quote")
+    assert (first.params["qmsgId"], first.params["qmsg"]) == (asked["msgId"], "tell me everything")
+    assert second.endpoint.endswith("/api/message/sms")
 
 
 async def test_at_names_of_group_members_become_real_mentions(world: World) -> None:

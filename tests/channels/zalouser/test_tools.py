@@ -44,6 +44,7 @@ def test_schema_has_exactly_the_reference_parameters() -> None:
         "send",
         "image",
         "link",
+        "sticker",
         "friends",
         "groups",
         "me",
@@ -263,3 +264,26 @@ async def test_the_mcp_toolbox_offers_the_tool_with_an_account_argument(world: W
         )
     (record,) = world.records("text")
     assert result == {"success": True, "messageId": record.msg_id}
+
+
+async def test_sticker_by_keyword_or_id(world: World) -> None:
+    """``sticker``: Zalo's first suggestion for the keyword (getStickers, then its detail),
+    or the id given; a keyword with no sticker is an error result."""
+    world.save_session()
+    async with world.channel(world.config()) as channel:
+        tool = tool_for(channel)
+        by_word = await tool.call({"action": "sticker", "threadId": world.ALICE, "query": "thanks"})
+        by_id = await tool.call(
+            {"action": "sticker", "threadId": world.GROUP, "isGroup": True, "query": "23311"}
+        )
+        none = await tool.call({"action": "sticker", "threadId": world.ALICE, "query": "zzz"})
+    dm, group = world.records("sticker")
+    assert by_word == {"success": True, "messageId": dm.msg_id}
+    assert (dm.thread_id, dm.params["stickerId"], dm.params["cateId"]) == (
+        world.ALICE,
+        21980,
+        10399,
+    )
+    assert by_id == {"success": True, "messageId": group.msg_id}
+    assert (group.thread_type, group.params["stickerId"]) == ("group", 23311)
+    assert none == {"error": "Zalo has no sticker for 'zzz'"}

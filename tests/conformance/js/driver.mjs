@@ -95,6 +95,14 @@ async function handle(cmd) {
       };
       return api.sendMessage({ msg: cmd.text || "", attachments: [source] }, cmd.threadId, cmd.threadType);
     }
+    case "send_album": {
+      // Several attachments in one sendMessage: zca-js sends them as one album.
+      const sources = cmd.files.map((f) => {
+        const data = Buffer.from(f.base64, "base64");
+        return { data, filename: f.filename, metadata: { totalSize: data.length, width: 2, height: 2 } };
+      });
+      return api.sendMessage({ msg: cmd.text || "", attachments: sources }, cmd.threadId, cmd.threadType);
+    }
     case "react":
       return api.addReaction(cmd.icon, {
         data: { msgId: cmd.msgId, cliMsgId: cmd.cliMsgId },

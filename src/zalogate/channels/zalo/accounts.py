@@ -34,10 +34,12 @@ from typing import Any, Literal, Protocol, cast
 from zalogate.channels.media import media_max_bytes
 from zalogate.channels.zalo.errors import ZaloConfigError
 from zalogate.config import ZalogateConfig, parse_config, resolve_accounts
+from zalogate.core.notices import notice_text
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_POLL_TIMEOUT",
+    "UNSUPPORTED_REPLY",
     "AccountSource",
     "RedactedSettings",
     "TokenResolution",
@@ -49,6 +51,11 @@ __all__ = [
     "resolve_zalo_accounts",
     "webhook_path",
 ]
+
+UNSUPPORTED_REPLY = (
+    "Sorry, I can't read this kind of Zalo message (voice, video, files and some stickers do"
+    " not reach me). Please send it as text or a photo."
+)
 
 DEFAULT_ACCOUNT_ID = "default"
 DEFAULT_POLL_TIMEOUT = 30
@@ -173,6 +180,11 @@ class ZaloAccount:
         """``proxy`` trimmed, None for direct connections."""
         value = self._get("proxy")
         return value.strip() if isinstance(value, str) and value.strip() else None
+
+    @property
+    def unsupported_reply(self) -> str | None:
+        """``unsupportedReply``: the notice for what the agent cannot use (None: silence)."""
+        return notice_text(self._get("unsupportedReply"), UNSUPPORTED_REPLY)
 
     @property
     def media_max_bytes(self) -> int:

@@ -77,6 +77,7 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import DeliveryError
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.notices import ConversationNotices, only_unsupported
 from zalogate.net.urlguard import Resolver, UrlGuard
 
 __all__ = [
@@ -211,6 +212,7 @@ class ZaloChannel(Channel):
             allow_private=self.options.allow_private_media,
             resolver=self.options.resolver,
         )
+        self._notices = ConversationNotices()
         self._fetcher = MediaFetcher(
             context.state_dir / "media" / "zalo",
             guard=self._guard,
@@ -539,9 +541,13 @@ class ZaloChannel(Channel):
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage:
-        """Download the message's images (called by the pipeline after access control)."""
+    ) -> InboundMessage | None:
+        """Download the message's images (called by the pipeline after access control); a
+        kind the agent cannot use gets one notice per conversation instead (None)."""
         zacct = self.zalo_account(account)
+        if only_unsupported(message):
+            await self._notices.answer(self, account, message, zacct.unsupported_reply)
+            return None
         return await self._fetcher.resolve(
             message, max_bytes=zacct.media_max_bytes, proxy=zacct.proxy
         )

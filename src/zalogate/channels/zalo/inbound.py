@@ -2,10 +2,12 @@
 
 ``normalize_update`` validates an update the way the reference's webhook spool does
 (``zalo-bot-api.md`` §1.3) and either returns the message to admit or says why it is ignored:
-a sticker reaches the agent as ``[sticker]`` (with the sticker image when Zalo gives its URL),
-an unsupported event (voice, video, file… which the Bot API does not deliver) as a short
-notice, so that the agent answers instead of staying silent (OpenClaw issue 47550); a text
-event with only whitespace starts no turn; a malformed event is dropped as ``invalid-event``.
+a sticker whose image Zalo links reaches the agent as ``[sticker]`` with that image; a
+sticker without one and an unsupported event (voice, video, file… which the Bot API does not
+deliver) are marked unsupported, and the channel answers them with one polite notice per
+conversation (``unsupportedReply``, :mod:`zalogate.core.notices`) instead of staying silent
+(OpenClaw issue 47550); a text event with only whitespace starts no turn; a malformed event is
+dropped as ``invalid-event``.
 
 Images are *not* downloaded here. An image message is admitted with a ``MediaRef`` holding
 ``photo_url`` only; :class:`~zalogate.channels.media.MediaFetcher` downloads it when the
@@ -24,10 +26,10 @@ from typing import Any, TypeGuard
 from zalogate.botapi import EventName, to_epoch_ms
 from zalogate.channels.media import IMAGE_UNAVAILABLE
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
+from zalogate.core.notices import UNSUPPORTED
 
 __all__ = [
     "STICKER_TEXT",
-    "UNSUPPORTED_TEXT",
     "InvalidUpdateError",
     "Normalized",
     "normalize_update",
@@ -102,10 +104,6 @@ def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
 
 
 STICKER_TEXT = "[sticker]"
-UNSUPPORTED_TEXT = (
-    "[unsupported Zalo message: a kind the Zalo Bot API does not deliver (voice, video, file,"
-    " location…); it cannot be read, ask for text or a photo]"
-)
 
 
 def _text(value: object) -> str | None:
@@ -169,13 +167,15 @@ def normalize_update(
             None, "invalid-event: Zalo webhook message has an invalid date.", sender_id
         )
     media: tuple[MediaRef, ...] = ()
-    if event == _STICKER:
-        sticker = (_text(message.get("sticker")) or "").strip()
+    sticker = (_text(message.get("sticker")) or "").strip() if event == _STICKER else ""
+    if sticker.startswith(("https://", "http://")):
         text = STICKER_TEXT
-        if sticker.startswith(("https://", "http://")):
-            media = (MediaRef(kind="image", url=sticker),)
-    elif event == _UNSUPPORTED:
-        text = UNSUPPORTED_TEXT
+        media = (MediaRef(kind="image", url=sticker),)
+    elif event in (_STICKER, _UNSUPPORTED):
+        text = ""
+        media = (
+            MediaRef(kind="sticker" if event == _STICKER else "other", placeholder=UNSUPPORTED),
+        )
     elif event == _TEXT:
         raw_text = message.get("text")
         if not isinstance(raw_text, str):

@@ -8,7 +8,8 @@
 * Group joins, leaves, removals and renames, and recalled messages in groups, go into the
   group's pending history (what the agent sees with the next processed message there), for
   groups the group policy lets through; a rename also refreshes the cached group name.
-* A recalled DM is logged (a DM has no pending history).
+* A recalled DM goes to the inbox as a conversation event: after access control the
+  pipeline notes "message X was recalled" in the conversation's transcript.
 
 A failure here is logged and never stops the listener.
 """
@@ -20,10 +21,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-from zalogate.channels.zalouser.inbound import GroupInfoCache
+from zalogate.channels.zalouser.inbound import GroupInfoCache, recall_event
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.access import WILDCARD, AccountPolicy, decide_group, match_key
 from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
+from zalogate.core.model import InboundMessage
 from zalogate.personal.api import PersonalApi
 from zalogate.personal.events import FriendEvent, GroupEvent, Undo
 
@@ -78,6 +80,7 @@ class AccountEvents:
         greet: Sends a text to a user (through the channel's governed sender).
         history: The pending group history.
         groups: The account's group-info cache.
+        admit: The inbox (a recalled DM is admitted as a conversation event).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class AccountEvents:
         greet: Callable[[str, str], Awaitable[Any]],
         history: GroupHistory,
         groups: GroupInfoCache,
+        admit: Callable[[InboundMessage], Awaitable[Any]] | None = None,
     ) -> None:
         mode = settings.get("friendRequests")
         self.mode: FriendRequestMode = mode if mode in FRIEND_REQUEST_MODES else "ignore"
@@ -103,6 +107,7 @@ class AccountEvents:
         self._greet = greet
         self._history = history
         self._groups = groups
+        self._admit = admit
 
     async def handle(self, event: ControlEvent) -> None:
         """Act on one event (failures are logged)."""
@@ -118,8 +123,10 @@ class AccountEvents:
             elif event.thread_type.value == "group":
                 who = event.sender_id
                 await self._remember(event.thread_id, who, "(recalled a message)", who)
-            elif not event.is_self:
-                log.info("[%s] %s recalled a DM", self.account_id, event.sender_id)
+            else:
+                recall = recall_event(self.account_id, event)
+                if recall is not None and self._admit is not None:
+                    await self._admit(recall)
         except Exception as exc:  # an event must never stop the listener
             log.warning("[%s] zalouser event %s failed: %s", self.account_id, event, exc)
 

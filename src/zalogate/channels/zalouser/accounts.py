@@ -17,6 +17,7 @@ from zalogate.channels.media import media_max_bytes
 from zalogate.channels.zalouser.governor import SendLimits
 from zalogate.config import ZalogateConfig, resolve_accounts
 from zalogate.config.accounts import plain_section
+from zalogate.core.notices import notice_text
 from zalogate.personal.session import DEFAULT_CLIENT_VERSION, Endpoints
 
 __all__ = [
@@ -117,10 +118,7 @@ class ZalouserAccount:
     @property
     def unsupported_reply(self) -> str | None:
         """``unsupportedReply``: the notice for kinds the agent cannot use (None: silence)."""
-        value = self.settings.get("unsupportedReply")
-        if value is False:
-            return None
-        return _text(value) or UNSUPPORTED_REPLY
+        return notice_text(self.settings.get("unsupportedReply"), UNSUPPORTED_REPLY)
 
     @property
     def proxy(self) -> str | None:

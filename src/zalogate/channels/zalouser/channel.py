@@ -43,7 +43,8 @@ from zalogate.channels.zalouser.errors import (
     ProfileInUseError,
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
-from zalogate.channels.zalouser.inbound import GroupInfoCache, only_unsupported, quote_of
+from zalogate.channels.zalouser.governor_store import GovernorJournal
+from zalogate.channels.zalouser.inbound import GroupInfoCache, quote_for
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -77,6 +78,7 @@ from zalogate.core.channel import (
     ToolContext,
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.notices import ConversationNotices, only_unsupported
 from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import UrlGuard
@@ -158,7 +160,7 @@ class ZalouserChannel(Channel):
         self._active_profiles: dict[str, str] = {}
         self._batchers: dict[str, ReceiptBatcher] = {}
         self._governors: dict[str, SendGovernor] = {}
-        self._noticed: set[tuple[str, str]] = set()
+        self._notices = ConversationNotices()
         self._answering: dict[tuple[str, str], InboundMessage] = {}
 
     def __repr__(self) -> str:
@@ -233,7 +235,9 @@ class ZalouserChannel(Channel):
         zacct = self.zalouser_account(account)
         found = self._governors.get(zacct.account_id)
         if found is None:
-            found = self._governors[zacct.account_id] = SendGovernor(zacct.account_id, zacct.limits)
+            journal = GovernorJournal(self.context.store, zacct.account_id)
+            found = SendGovernor(zacct.account_id, zacct.limits, journal=journal)
+            self._governors[zacct.account_id] = found
         return found
 
     def send_status(self, account: ChannelAccount | str) -> GovernorStatus:
@@ -392,6 +396,7 @@ class ZalouserChannel(Channel):
             )
         self._active_profiles[zacct.profile.lower()] = zacct.account_id
         state = self.listener_state(account)
+        await self.governor(account).restore()  # status shows the saved counters at once
         try:
             connection = self.connection(account)
             client = await connection.client(touch=True)
@@ -449,6 +454,7 @@ class ZalouserChannel(Channel):
             greet=greet,
             history=shared.history,
             groups=self._group_cache(zacct.account_id),
+            admit=self.context.inbox.admit,
         )
 
     async def _learn_own_name(self, connection: AccountConnection) -> None:
@@ -473,13 +479,9 @@ class ZalouserChannel(Channel):
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts:
             self._receipts(zacct, message)
-        if zacct.quotes(message.is_group):
-            self._answering[(zacct.account_id, reply_target(message))] = message
+        self._answering[(zacct.account_id, reply_target(message))] = message
         if only_unsupported(message):
-            notice, key = zacct.unsupported_reply, (zacct.account_id, message.chat_id)
-            if notice and key not in self._noticed:
-                self._noticed.add(key)
-                await self.send(account, reply_target(message), ReplyPayload(text=notice))
+            await self._notices.answer(self, account, message, zacct.unsupported_reply)
             return None
         cap, proxy = zacct.media_max_bytes, zacct.proxy
         message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
@@ -517,7 +519,7 @@ class ZalouserChannel(Channel):
             limit=min(policy.text_chunk_limit, TEXT_LIMIT),
             mode=policy.chunk_mode,
             max_media_bytes=zacct.media_max_bytes,
-            quote=quote_of(answering) if answering is not None else None,
+            quote=quote_for(answering, reply.reply_to_id, zacct.quotes),
         )
 
     async def send_link(
@@ -525,6 +527,12 @@ class ZalouserChannel(Channel):
     ) -> DeliveryReceipt:
         """Send ``url`` with Zalo's link preview, ``caption`` before it."""
         return await self._sender(account).send_link(target, url, caption)
+
+    async def send_sticker(
+        self, account: ChannelAccount, target: str, sticker: str
+    ) -> DeliveryReceipt:
+        """Send a sticker (its id, or a keyword: Zalo's best suggestion)."""
+        return await self._sender(account).send_sticker(target, sticker)
 
     async def typing(self, account: ChannelAccount, target: str) -> None:
         """Show "typing…" in ``target``."""
@@ -657,6 +665,8 @@ class ZalouserChannel(Channel):
         batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             await batcher.flush()
+        for governor in self._governors.values():
+            await governor.flush()
         connections, self._connections = list(self._connections.values()), {}
         self._senders.clear()
         for connection in connections:

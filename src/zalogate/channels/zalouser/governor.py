@@ -16,18 +16,23 @@ every outgoing message of an account ask first (:meth:`SendGovernor.admit`):
   ``maxBackoffSeconds``, reset by a successful send. It is never retried at once.
 
 A limit set to 0 is off. :meth:`SendGovernor.status` is what status and metrics read.
+
+With a journal (:mod:`.governor_store`) the caps' counters and the pause survive a restart:
+the governor reads them back before its first send and reports every change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from zalogate.channels.zalouser.errors import ZalouserChannelError
+from zalogate.channels.zalouser.governor_store import GovernorJournal, JournalRow
 from zalogate.core.errors import FailureKind
 
 __all__ = [
@@ -39,9 +44,13 @@ __all__ = [
     "SendPausedError",
 ]
 
+log = logging.getLogger(__name__)
+
 _MINUTE = 60.0
 _HOUR = 3600.0
 _DAY = 86400.0
+#: A known conversation's saved time is refreshed at most this often (fewer writes).
+_KNOWN_REFRESH_S = 3600.0
 
 
 class SendPausedError(ZalouserChannelError):
@@ -214,6 +223,7 @@ class SendGovernor:
         limits: The limits in effect.
         clock: Monotonic seconds (tests inject a fake clock).
         sleep: Awaitable sleep.
+        journal: Keeps the caps' counters and the pause across restarts (None: memory only).
     """
 
     def __init__(
@@ -223,8 +233,12 @@ class SendGovernor:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        journal: GovernorJournal | None = None,
     ) -> None:
         self.account_id = account_id
+        self._journal = journal
+        self._loading: asyncio.Future[None] | None = None
+        self._restored = journal is None
         self.limits = limits
         self._clock = clock
         self._sleep = sleep
@@ -240,7 +254,51 @@ class SendGovernor:
 
     def note_inbound(self, thread_id: str) -> None:
         """A message came from ``thread_id``: answering there starts no new conversation."""
-        self._known[thread_id] = self._clock()
+        self._know(thread_id, self._clock())
+
+    def _know(self, thread_id: str, at: float) -> None:
+        before = self._known.get(thread_id)
+        self._known[thread_id] = at
+        if before is None or at - before >= _KNOWN_REFRESH_S:
+            self._save("known", thread_id, at)
+
+    def _save(self, kind: Literal["stranger", "started", "known"], thread: str, at: float) -> None:
+        if self._journal is not None:
+            self._journal.record(JournalRow(kind, thread, self._clock() - at))
+
+    def _save_pause(self) -> None:
+        if self._journal is not None:
+            remaining = self._paused_until - self._clock()
+            self._journal.record(JournalRow("pause", "", -remaining, self._backoff_step))
+
+    async def restore(self) -> None:
+        """Read the saved state back (once; the first send does it too), merged with what
+        this process already noted; a failed read leaves the memory state alone."""
+        if self._journal is None:
+            self._restored = True
+            return
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load(self._journal))
+        try:
+            await asyncio.shield(self._loading)
+        except Exception as exc:  # an unreadable store must not stop sending
+            log.warning("[%s] saved send governor state unreadable: %s", self.account_id, exc)
+        self._restored = True
+
+    async def _load(self, journal: GovernorJournal) -> None:
+        rows = await journal.load()
+        now = self._clock()
+        for row in rows:
+            at = now - row.age_s
+            if row.kind == "stranger":
+                self._strangers[row.thread_id] = max(self._strangers.get(row.thread_id, at), at)
+            elif row.kind == "known":
+                self._known[row.thread_id] = max(self._known.get(row.thread_id, at), at)
+            elif row.kind == "started":
+                self._new_conversations.add(at)
+            else:
+                self._paused_until = max(self._paused_until, at)
+                self._backoff_step = max(self._backoff_step, row.step)
 
     def _is_known(self, thread_id: str, now: float) -> bool:
         seen = self._known.get(thread_id)
@@ -273,6 +331,8 @@ class SendGovernor:
                 than ``maxWaitSeconds`` (retryable).
             SendLimitError: A cap is reached (not retryable).
         """
+        if not self._restored:
+            await self.restore()
         limits = self.limits
         now = self._clock()
         if self._paused_until > now:
@@ -304,9 +364,11 @@ class SendGovernor:
         conversation.add(turn)
         if new:
             self._new_conversations.add(now)
-        self._known[thread_id] = turn
+            self._save("started", thread_id, now)
+        self._know(thread_id, turn)
         if first_time_today:
             self._strangers[thread_id] = now
+            self._save("stranger", thread_id, now)
         if wait > 0:
             self._paced += 1
             self._paced_s += wait
@@ -315,7 +377,9 @@ class SendGovernor:
     def sent(self) -> None:
         """A message went out: the back-off starts again from its first step."""
         self._sent += 1
-        self._backoff_step = 0
+        if self._backoff_step:
+            self._backoff_step = 0
+            self._save_pause()
 
     def rate_limited(self) -> float:
         """Zalo answered with a rate limit: pause the account; returns the pause in seconds."""
@@ -323,7 +387,13 @@ class SendGovernor:
         pause = min(self.limits.backoff_s * 2.0**self._backoff_step, self.limits.max_backoff_s)
         self._backoff_step += 1
         self._paused_until = max(self._paused_until, self._clock() + pause)
+        self._save_pause()
         return pause
+
+    async def flush(self) -> None:
+        """Wait until the reported changes are saved (before the store closes)."""
+        if self._journal is not None:
+            await self._journal.flush()
 
     def status(self) -> GovernorStatus:
         """The counters and state (no network)."""

@@ -37,8 +37,9 @@ from urllib.parse import urlsplit
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
+from zalogate.core.notices import UNSUPPORTED
 from zalogate.personal.errors import ZaloPersonalError
-from zalogate.personal.events import GroupMessage, Message, UserMessage
+from zalogate.personal.events import GroupMessage, Message, Undo, UserMessage
 from zalogate.personal.outgoing import Quote
 
 __all__ = [
@@ -51,8 +52,9 @@ __all__ = [
     "event_message",
     "mention_facts",
     "normalize_message",
-    "only_unsupported",
+    "quote_for",
     "quote_of",
+    "recall_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,6 @@ _LINK_TYPES = frozenset({"chat.recommended", "chat.link"})
 _CONTACT_ACTION = "recommened.user"  # sic: a shared contact card is a "recommended" message
 _STICKER_TYPE = "chat.sticker"
 _LOCATION_TYPE = "chat.location.new"
-UNSUPPORTED = "<media:unsupported>"
 """The placeholder of a message kind the agent cannot use (a poll, a to-do, an unknown type)."""
 
 
@@ -261,9 +262,34 @@ def quote_of(message: InboundMessage) -> Quote | None:
         return None
 
 
-def only_unsupported(message: InboundMessage) -> bool:
-    """True when the message holds nothing but kinds the agent cannot use."""
-    return bool(message.media) and all(m.placeholder == UNSUPPORTED for m in message.media)
+def quote_for(
+    answering: InboundMessage | None, reply_to_id: str | None, quotes: Callable[[bool], bool]
+) -> Quote | None:
+    """The quote of a reply to ``answering``: the agent's ``reply_to_id`` when it names that
+    message (another message is not known here: no quote), else ``quoteReplies``."""
+    if answering is None:
+        return None
+    wanted = answering.message_id == reply_to_id if reply_to_id else quotes(answering.is_group)
+    return quote_of(answering) if wanted else None
+
+
+def recall_event(account_id: str, event: Undo) -> InboundMessage | None:
+    """A DM recall as a conversation event (``event="recall"``): the pipeline notes
+    "message X was recalled" in the conversation's transcript (None: own or anonymous)."""
+    sender = _SENDER_SUFFIX.sub("", event.sender_id.strip())
+    if event.is_self or not sender or not event.undone_msg_id:
+        return None
+    return InboundMessage(
+        channel=CHANNEL_ID,
+        account_id=account_id,
+        chat_type=ChatType.DIRECT,
+        chat_id=sender,
+        sender_id=sender,
+        message_id=f"recall:{event.msg_id or event.undone_msg_id}",
+        timestamp_ms=_timestamp_ms(event.ts_ms),
+        text=f"(message {event.undone_msg_id} was recalled)",
+        event="recall",
+    )
 
 
 def _attachment(message: Message) -> tuple[str, tuple[MediaRef, ...]]:

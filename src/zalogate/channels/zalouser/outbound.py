@@ -6,9 +6,12 @@
   chunk, in order.
 * Media: each item is loaded (local file or URL, within ``mediaMaxMb``); images go out as
   photos, the first one with the text as its caption (plain: Zalo photo captions have no
-  styles), anything else as a file (which needs the running listener for Zalo's
-  ``file_done``). Caption text beyond one chunk follows as text messages.
-* Links: ``send_link`` (Zalo fetches a preview).
+  styles); two images or more go out as one album, after the text (as zca-js sends them); a
+  video from an http(s) URL goes out as a video message (Zalo's apps play it from that URL),
+  anything else as a file (which needs the running listener for Zalo's ``file_done``).
+  Caption text beyond one chunk follows as text messages.
+* Links: ``send_link`` (Zalo fetches a preview); stickers: ``send_sticker`` (an id, or a
+  keyword Zalo suggests stickers for).
 * Every message first asks the account's send governor (:mod:`.governor`) for its turn.
 * Every call is retried on 5xx, timeouts and connection errors with a jittered backoff, never
   on other errors; a rate-limit answer (221, HTTP 429) pauses the account's sends instead.
@@ -31,7 +34,12 @@ from zalogate.channels.zalouser.governor import (
     SendPausedError,
 )
 from zalogate.channels.zalouser.markdown_styles import StyledText, markdown_to_styled
-from zalogate.channels.zalouser.media import LoadedMedia, MediaLoader, MediaLoadError
+from zalogate.channels.zalouser.media import (
+    LoadedMedia,
+    MediaLoader,
+    MediaLoadError,
+    local_media_path,
+)
 from zalogate.channels.zalouser.mentions import find_mentions
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
 from zalogate.core.errors import ChannelError, DeliveryError, describe_error
@@ -39,6 +47,9 @@ from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
 from zalogate.personal.api import PersonalApi
+from zalogate.personal.api_stickers import Sticker
+from zalogate.personal.api_uploads import AlbumImage
+from zalogate.personal.api_video import HostedVideo
 from zalogate.personal.errors import ConfigurationError, ZaloPersonalError, is_rate_limited
 from zalogate.personal.outgoing import Quote, SentMessage
 from zalogate.personal.session import ThreadType
@@ -129,13 +140,16 @@ class ZalouserSender:
         thread_id: str,
         thread_type: ThreadType,
         action: Callable[[PersonalApi], Awaitable[_T]],
+        messages: int = 1,
     ) -> _T:
-        """One message: the governor's turn, then the call (retried while worth it)."""
+        """``messages`` messages in one call (an album: one per photo): the governor's turn
+        for each, then the call (retried while worth it)."""
         try:
             stranger = thread_type is ThreadType.USER and (
                 self._friends is not None and not await self._friends.contains(thread_id)
             )
-            await self.governor.admit(thread_id, stranger=stranger)
+            for _ in range(messages):
+                await self.governor.admit(thread_id, stranger=stranger)
             result = await call_with_retry(
                 lambda: self.connection.call(action),
                 self.retry,
@@ -160,7 +174,8 @@ class ZalouserSender:
             raise _SendFailedError(paused) from exc
         except ChannelError as exc:  # NeedsLoginError, the governor's refusals
             raise _SendFailedError(exc) from exc
-        self.governor.sent()
+        for _ in range(messages):
+            self.governor.sent()
         return result
 
     # ------------------------------------------------------------------ replies
@@ -192,24 +207,54 @@ class ZalouserSender:
         sent: list[str] = []
         try:
             chunks = chunk_styled(styled, limit, mode) if styled.text.strip() else []
-            if media:
-                caption = chunks[0].text if chunks else ""
-                for index, ref in enumerate(media):
-                    loaded = await self._load(ref, max_media_bytes)
-                    first = caption if index == 0 else ""
-                    result = await self._send_media(thread_id, thread_type, loaded, first)
-                    sent.append(result.msg_id)
-                    if index == 0 and first and loaded.is_image:
-                        chunks = chunks[1:]
-            members = await self._mentionable(thread_id, thread_type, chunks)
-            for index, chunk in enumerate(chunks):
-                quoted = quote if index == 0 and not media else None
-                mentions = find_mentions(chunk.text, members)
-                result = await self._send_chunk(thread_id, thread_type, chunk, quoted, mentions)
+            loaded = [(ref, await self._load(ref, max_media_bytes)) for ref in media]
+            album = [item for _, item in loaded if item.is_image]
+            if len(album) >= 2:
+                # As zca-js: the text goes first on its own (Zalo would repeat a caption on
+                # every photo), then the images as one album, then anything else.
+                await self._send_chunks(thread_id, thread_type, chunks, quote, sent)
+                chunks = []
+                sent.extend(await self._send_album(thread_id, thread_type, album))
+                loaded = [(ref, item) for ref, item in loaded if not item.is_image]
+            caption = chunks[0].text if chunks else ""
+            for index, (ref, item) in enumerate(loaded):
+                first = caption if index == 0 else ""
+                result = await self._send_media(thread_id, thread_type, ref, item, first)
                 sent.append(result.msg_id)
+                if index == 0 and first and item.is_image:
+                    chunks = chunks[1:]
+            await self._send_chunks(thread_id, thread_type, chunks, None if media else quote, sent)
         except _SendFailedError as failure:
             return self._failed(reply.kind.value, failure.cause, sent)
         return DeliveryReceipt(message_ids=tuple(sent))
+
+    async def _send_chunks(
+        self,
+        thread_id: str,
+        thread_type: ThreadType,
+        chunks: Sequence[StyledText],
+        quote: Quote | None,
+        sent: list[str],
+    ) -> None:
+        """The text chunks in order, the first quoting ``quote``; ids appended to ``sent``."""
+        members = await self._mentionable(thread_id, thread_type, chunks)
+        for index, chunk in enumerate(chunks):
+            quoted = quote if index == 0 else None
+            mentions = find_mentions(chunk.text, members)
+            result = await self._send_chunk(thread_id, thread_type, chunk, quoted, mentions)
+            sent.append(result.msg_id)
+
+    async def _send_album(
+        self, thread_id: str, thread_type: ThreadType, images: Sequence[LoadedMedia]
+    ) -> list[str]:
+        items = [AlbumImage(image.data, image.filename) for image in images]
+        result = await self._call(
+            thread_id,
+            thread_type,
+            lambda api: api.send_album(thread_id, items, thread_type=thread_type),
+            messages=len(items),
+        )
+        return [message.msg_id for message in result]
 
     async def _mentionable(
         self, thread_id: str, thread_type: ThreadType, chunks: Sequence[StyledText]
@@ -247,8 +292,22 @@ class ZalouserSender:
         )
 
     async def _send_media(
-        self, thread_id: str, thread_type: ThreadType, media: LoadedMedia, caption: str
+        self,
+        thread_id: str,
+        thread_type: ThreadType,
+        ref: str,
+        media: LoadedMedia,
+        caption: str,
     ) -> SentMessage:
+        if media.mime_type.startswith("video/") and local_media_path(ref) is None:
+            # Zalo shows a video message from a public URL (its recipients fetch it); the
+            # download above checked the size and gave the byte count the message carries.
+            video = HostedVideo(ref, len(media.data))
+            return await self._call(
+                thread_id,
+                thread_type,
+                lambda api: api.send_video(thread_id, video, thread_type=thread_type),
+            )
         if media.is_image:
 
             async def photo(api: PersonalApi) -> SentMessage:
@@ -303,6 +362,37 @@ class ZalouserSender:
             )
         except _SendFailedError as failure:
             return self._failed("link", failure.cause, [])
+        return DeliveryReceipt(message_ids=(result.msg_id,))
+
+    async def send_sticker(self, target: str, sticker: str) -> DeliveryReceipt:
+        """Send a sticker: ``sticker`` is its id, or a keyword (Zalo's best suggestion).
+
+        Raises:
+            DeliveryError: No sticker for the keyword, or it did not go out.
+        """
+        thread_id, thread_type = thread_of(target)
+        wanted = sticker.strip()
+        if not wanted:
+            raise DeliveryError("No sticker keyword or id provided", retryable=False)
+
+        async def lookup(api: PersonalApi) -> Sticker | None:
+            ids = [int(wanted)] if wanted.isdigit() else await api.search_stickers(wanted)
+            return await api.sticker_detail(ids[0]) if ids else None
+
+        try:
+            found = await self.connection.call(lookup)
+        except ZaloPersonalError as exc:
+            raise DeliveryError(f"sticker lookup failed: {exc}", retryable=exc.retryable) from exc
+        if found is None:
+            raise DeliveryError(f"Zalo has no sticker for {wanted!r}", retryable=False)
+        try:
+            result = await self._call(
+                thread_id,
+                thread_type,
+                lambda api: api.send_sticker(thread_id, found, thread_type=thread_type),
+            )
+        except _SendFailedError as failure:
+            return self._failed("sticker", failure.cause, [])
         return DeliveryReceipt(message_ids=(result.msg_id,))
 
     async def send_texts(self, target: str, chunks: Sequence[StyledText]) -> DeliveryReceipt:

@@ -5,8 +5,9 @@ parameters ``threadId``, ``message``, ``isGroup``, ``profile``, ``query``, ``url
 
 * ``send`` (``threadId``, ``message``) -> ``{"success": true, "messageId": ...}``; the text
   may use Markdown (converted to Zalo styles, as replies are);
-* ``image`` (``threadId``, ``url``; ``message`` is the caption) and ``link`` (``threadId``,
-  ``url``; ``message`` before the link) -> the same shape;
+* ``image`` (``threadId``, ``url``; ``message`` is the caption), ``link`` (``threadId``,
+  ``url``; ``message`` before the link) and ``sticker`` (``threadId``, ``query``: a keyword,
+  Zalo's best suggestion is sent, or a sticker id) -> the same shape;
 * ``friends`` (``query`` filters by name or id) -> ``{"friends": [{userId, displayName,
   avatar}], "count": n}``; ``groups`` -> ``{"groups": [{groupId, name, memberCount}], ...}``
   (wrapped in an object: tool results are JSON objects);
@@ -115,6 +116,16 @@ async def _link(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     return _sent(receipt)
 
 
+async def _sticker(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+    account = _account(call)
+    wanted = call.string("query") or ""
+    try:
+        receipt = await call.owner.send_sticker(account, _target(call), wanted)
+    except DeliveryError as exc:
+        raise ToolError(str(exc)) from None
+    return _sent(receipt)
+
+
 async def _friends(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     account = _account(call)
     entries = await call.owner.directory.directory_peers(account, call.string("query"))
@@ -177,10 +188,10 @@ ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
     name="zalouser",
     title="Zalo Personal",
     description=(
-        "Act through the personal Zalo account: send a message, an image or a link to a user "
-        "or a group, list friends and groups, show the account (me), a user's profile or a "
-        "group's members (profile) and whether it is logged in (status). Without threadId a "
-        "send goes to the current conversation."
+        "Act through the personal Zalo account: send a message, an image, a link or a sticker "
+        "(by keyword) to a user or a group, list friends and groups, show the account (me), a "
+        "user's profile or a group's members (profile) and whether it is logged in (status). "
+        "Without threadId a send goes to the current conversation."
     ),
     params=(
         ToolParam(
@@ -197,20 +208,25 @@ ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
             context_default=_current_is_group,
         ),
         ToolParam("profile", "Credential profile of the account to use (default: this one)."),
-        ToolParam("query", "Filter for friends/groups (name or id, case-insensitive)."),
+        ToolParam(
+            "query",
+            "Filter for friends/groups (name or id, case-insensitive); for sticker, a keyword"
+            " (e.g. hello, thanks) or a sticker id.",
+        ),
         ToolParam("url", "Image URL (image) or link (link)."),
     ),
     actions=(
         ToolAction("send", _send, requires=("threadId", "message")),
         ToolAction("image", _image, requires=("threadId", "url")),
         ToolAction("link", _link, requires=("threadId", "url")),
+        ToolAction("sticker", _sticker, requires=("threadId", "query")),
         ToolAction("friends", _friends),
         ToolAction("groups", _groups),
         ToolAction("me", _me),
         ToolAction("profile", _profile, requires=("threadId",)),
         ToolAction("status", _status),
     ),
-    action_description="send | image | link | friends | groups | me | profile | status",
+    action_description="send | image | link | sticker | friends | groups | me | profile | status",
     channel=CHANNEL_ID,
 )
 """The declared ``zalouser`` tool (bind it with ``ZALOUSER_TOOL.bind(channel, account, ctx)``)."""

@@ -240,6 +240,62 @@ def _any(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str 
     return None
 
 
+def _sticker_type(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    # sendSticker.js refuses a sticker whose ``type`` is missing or 0 before sending.
+    return None if _is_int(value) and value != 0 else "must be a non-zero number"
+
+
+def _client_id_text(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    # sendVideo.js: ``String(Date.now())``.
+    return None if isinstance(value, str) and value.isdigit() else "must be a numeric string"
+
+
+_VIDEO_NUMBERS = ("duration", "width", "height", "fileSize")
+
+
+def _video_info(value: Any, view: SessionView, groups: Mapping[str, FakeGroup]) -> str | None:
+    """sendVideo.js ``msgInfo``: JSON ``{videoUrl, thumbUrl?, duration, width, height,
+    fileSize, properties{type: 1003}, title}`` (``thumbUrl`` left out when not given)."""
+    info = _json_in_text(value, dict)
+    if info is None:
+        return "must be a JSON object in a string"
+    url = info.get("videoUrl")
+    if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        return "videoUrl must be an http(s) URL"
+    if "thumbUrl" in info and not isinstance(info["thumbUrl"], str):
+        return "thumbUrl must be a string"
+    if not all(_is_int(info.get(name)) for name in _VIDEO_NUMBERS):
+        return "duration, width, height and fileSize must be numbers"
+    properties = info.get("properties")
+    if not isinstance(properties, dict) or properties.get("type") != 1003:
+        return "properties must be an object with type 1003"
+    return None if isinstance(info.get("title"), str) else "title must be a string"
+
+
+_LAYOUT = ("groupLayoutId", "isGroupLayout", "idInGroup", "totalItemInGroup", "extMsgProp")
+
+
+def _album_layout(params: Mapping[str, Any]) -> str | None:
+    """sendMessage.js ``handleAttachment`` with several attachments: each photo carries all
+    five group-layout fields, none alone; ``extMsgProp`` names the same ``groupLayoutId``."""
+    present = [name for name in _LAYOUT if name in params]
+    if not present:
+        return None
+    if len(present) != len(_LAYOUT):
+        return f"album photos need all of {', '.join(_LAYOUT)}"
+    layout_id = params["groupLayoutId"]
+    if not (isinstance(layout_id, str) and layout_id.isdigit()):
+        return "groupLayoutId must be a numeric string"
+    total, index = params["totalItemInGroup"], params["idInGroup"]
+    if params["isGroupLayout"] != 1 or not (_is_int(total) and _is_int(index)):
+        return "isGroupLayout must be 1, idInGroup and totalItemInGroup numbers"
+    if not (total >= 2 and 0 <= index < total):
+        return f"idInGroup {index} of totalItemInGroup {total} is out of range"
+    if params["extMsgProp"] != f'{{"groupMediaMsg":{{"groupLayoutId":"{layout_id}"}}}}':
+        return "extMsgProp must name the groupLayoutId"
+    return None
+
+
 Fields = dict[str, Check]
 
 _TO_USER: Fields = {"toid": _id}
@@ -289,6 +345,24 @@ _LINK: Fields = {
     "clientId": _client_id,
 }
 _UNDO: Fields = {"msgId": _id, "clientId": _client_id, "cliMsgIdUndo": _id}
+# sendSticker.js: the numbers of a ``sticker_detail`` answer, ``Date.now()``, zsource 101.
+_STICKER: Fields = {
+    "stickerId": _int,
+    "cateId": _int,
+    "type": _sticker_type,
+    "clientId": _int,
+    "imei": _imei,
+    "zsource": _int,
+}
+# sendVideo.js: ``String(Date.now())``, no nretry query.
+_VIDEO: Fields = {
+    "clientId": _client_id_text,
+    "ttl": _int,
+    "zsource": _int,
+    "msgType": _int,
+    "msgInfo": _video_info,
+    "imei": _imei,
+}
 
 #: path -> (method, fields zca-js always sends, with their check). ``visibility`` on group
 #: text sends and undo, ``destType`` on user typing, ``imei`` where the op sends it.
@@ -356,6 +430,18 @@ RULES: dict[str, tuple[str, Fields]] = {
     "/api/group/photo_original/send": ("POST", {**_PHOTO, "oriUrl": _str, **_TO_GROUP}),
     "/api/message/asyncfile/msg": ("POST", {**_FILE, **_TO_USER}),
     "/api/group/asyncfile/msg": ("POST", {**_FILE, **_TO_GROUP}),
+    # getStickers.js (GET, sticker host), getStickersDetail.js (GET, one call per id)
+    "/api/message/sticker/suggest/stickers": (
+        "GET",
+        {"keyword": _str, "gif": _int, "guggy": _int, "imei": _imei},
+    ),
+    "/api/message/sticker/sticker_detail": ("GET", {"sid": _int}),
+    # sendSticker.js (toid to a user, grid to a group)
+    "/api/message/sticker": ("POST", {**_STICKER, **_TO_USER}),
+    "/api/group/sticker": ("POST", {**_STICKER, **_TO_GROUP}),
+    # sendVideo.js (a user is ``toId`` there; a group adds ``visibility: 0``)
+    "/api/message/forward": ("POST", {**_VIDEO, "toId": _id}),
+    "/api/group/forward": ("POST", {**_VIDEO, "visibility": _int, **_TO_GROUP}),
     # getAllFriends.js, getAllGroups.js, getGroupInfo.js, getGroupMembersInfo.js,
     # getUserInfo.js, findUser.js, fetchAccountInfo.js, keepAlive.js
     "/api/social/friend/getfriends": (
@@ -422,6 +508,12 @@ def refusal(view: SessionView, groups: Mapping[str, FakeGroup]) -> Refusal | Non
         problem = check(view.params[name], view, groups)
         if problem is not None:
             return Refusal(ERR_BAD_PARAMS, f"{name} {problem}")
+    if view.path.endswith("/photo_original/send"):
+        problem = _album_layout(view.params)
+        if problem is not None:
+            return Refusal(ERR_BAD_PARAMS, problem)
+    if view.path.endswith("/sticker") and view.query.get("nretry") != "0":
+        return Refusal(ERR_BAD_PARAMS, "sticker sends carry the nretry=0 query")
     mentions = view.params.get("mentionInfo")
     if "mentionInfo" not in fields and mentions is not None and view.path.startswith("/api/group/"):
         problem = _mentions(mentions, view, groups)

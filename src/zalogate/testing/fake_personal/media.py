@@ -1,12 +1,21 @@
-"""Uploads (chunked photos and files, ``file_done``), photo/file/link sends, ``parselink``."""
+"""Uploads (chunked photos and files, ``file_done``), photo/album/file/link sends,
+``parselink``, sticker search and sends, hosted-video sends."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from zalogate.testing.fake_personal.messages import Messaging
-from zalogate.testing.fake_personal.state import ERR_BAD_PARAMS, ApiError, Call, Upload, attachment
+from zalogate.testing.fake_personal.state import (
+    ERR_BAD_PARAMS,
+    ERR_NOT_FOUND,
+    ApiError,
+    Call,
+    Upload,
+    attachment,
+)
 
 
 class Media(Messaging):
@@ -132,3 +141,51 @@ class Media(Messaging):
             },
         )
         return await self._send(call, thread, kind, "file", "share.file", content, name)
+
+    # ------------------------------------------------------------------ stickers, video
+
+    async def _sticker_suggest(self, call: Call) -> Any:
+        """getStickers.js: ``{sugg_sticker: [{sticker_id}], sugg_gif, sugg_guggy}``."""
+        keyword = str(call.params.get("keyword", "")).strip().lower()
+        found = [
+            {"sticker_id": sticker["id"], "cate_id": sticker["cateId"], "type": sticker["type"]}
+            for sticker in STICKERS.values()
+            if keyword and keyword in sticker["text"].lower()
+        ]
+        return {"sugg_sticker": found, "sugg_gif": [], "sugg_guggy": []}
+
+    async def _sticker_detail(self, call: Call) -> Any:
+        sticker = STICKERS.get(call.params.get("sid"))  # type: ignore[arg-type]
+        if sticker is None:
+            raise ApiError(ERR_NOT_FOUND, "sticker not found")
+        return {**sticker, "stickerUrl": f"{self.base_url}/media/sticker-{sticker['id']}.webp"}
+
+    async def _send_sticker(self, call: Call) -> Any:
+        thread, kind = self._thread(call)
+        sticker_id = call.params["stickerId"]
+        known = STICKERS.get(sticker_id)
+        if known is None or known["cateId"] != call.params["cateId"]:
+            raise ApiError(ERR_BAD_PARAMS, "unknown sticker or category")
+        content = {"id": sticker_id, "catId": call.params["cateId"], "type": call.params["type"]}
+        return await self._send(call, thread, kind, "sticker", "chat.sticker", content, None)
+
+    async def _send_video(self, call: Call) -> Any:
+        thread, kind = self._thread(call)
+        info = json.loads(str(call.params["msgInfo"]))
+        params = {
+            "duration": info["duration"],
+            "video_width": info["width"],
+            "video_height": info["height"],
+            "fileSize": info["fileSize"],
+        }
+        content = attachment(info["title"], info["videoUrl"], info.get("thumbUrl", ""), params)
+        text = info["title"] or None
+        return await self._send(call, thread, kind, "video", "chat.video.msg", content, text)
+
+
+#: The fake's sticker catalogue: id -> ``sticker_detail`` (``text`` is what a search matches).
+STICKERS: dict[int, dict[str, Any]] = {
+    21979: {"id": 21979, "cateId": 10399, "type": 7, "text": "hello wave hi"},
+    21980: {"id": 21980, "cateId": 10399, "type": 7, "text": "thanks thank you"},
+    23311: {"id": 23311, "cateId": 10425, "type": 7, "text": "love heart hello"},
+}
