@@ -219,7 +219,7 @@ class Gateway:
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
         self.shared: SharedState | None = None
-        """Pairing, allow store and takeover: this node's SQLite, or the cluster's KV."""
+        """Pairing, allow store, takeover, group history: this node's SQLite or the cluster's KV."""
         self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
