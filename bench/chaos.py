@@ -4,6 +4,7 @@ Scenarios (each prints one JSON object)::
 
     python bench/chaos.py kill --mode webhook [--messages 1000 --users 100 --kills 6]
     python bench/chaos.py kill --mode polling
+    python bench/chaos.py kill --max-in-flight 20    # messages.delivery.maxInFlight
     python bench/chaos.py sockets [--idle 1100 --nofile 1024]
     python bench/chaos.py outage [--outage 300 --messages 200]
 
@@ -13,7 +14,8 @@ in a child process that is SIGKILLed ``--kills`` times at random moments and res
 same state dir and port. In webhook mode the fake redelivers an update until the gateway
 answers 200 (as Zalo retries); in polling mode the gateway takes updates with ``getUpdates``.
 Reported: replies ``lost`` (never sent), ``duplicated`` (sent more than once) in all and per
-kill (a resend counts against the last kill before it).
+kill (a resend counts against the kill that cut the previous send off: the first kill after
+Zalo recorded it).
 
 ``sockets``: the gateway runs with ``RLIMIT_NOFILE`` ``--nofile``; this process opens
 ``--idle`` sockets to it from 127.0.0.2 (half send nothing, half an unfinished header), then
@@ -182,6 +184,8 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
             mode = {}
         config = zalo_config(fake.token, fake.base_url, args.users, mode)
         config["gateway"] = {"port": port}
+        if args.max_in_flight is not None:
+            config["messages"] = {"delivery": {"maxInFlight": args.max_in_flight}}
         with _state_root(args) as tmp:
             child = Child(
                 config, Path(tmp), port, agent_min=args.agent_min, agent_max=args.agent_max
@@ -205,8 +209,9 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resent_in_flight(path: Path) -> dict[str, int]:
-    """From the outbox log: chunks sent again after a kill cut their send off (``resending``:
-    the only ones that may be duplicates) and chunks whose resend was itself cut off."""
+    """From the outbox log: chunks sent on a replay or retry (an intent, ``sending`` or
+    ``resending``, is noted only then: the only chunks that may be duplicates), chunks resent
+    after an unknown outcome (``resending``) and chunks given up (``abandoned``)."""
     history: dict[tuple[Any, ...], list[str]] = {}
     with contextlib.suppress(FileNotFoundError):
         for line in path.read_text().splitlines():
@@ -214,7 +219,8 @@ def _resent_in_flight(path: Path) -> dict[str, int]:
                 item = json.loads(line)
                 history.setdefault(tuple(item["k"]), []).append(item["s"])
     return {
-        "resent_in_flight": sum("resending" in h for h in history.values()),
+        "resent_in_flight": sum("sending" in h or "resending" in h for h in history.values()),
+        "resent_unknown": sum("resending" in h for h in history.values()),
         "abandoned": sum("abandoned" in h for h in history.values()),
     }
 
@@ -254,24 +260,27 @@ def _kill_summary(
 ) -> dict[str, Any]:
     to_mono = time.monotonic() - time.time()
     first: dict[int, float] = {}
+    last: dict[int, float] = {}
     per_kill = [0] * max(1, len(kill_times))
     duplicates = 0
     for record in sent:
         index = _index(record.text)
         if index is None:
             continue
+        at = record.time + to_mono
         if index not in first:
-            first[index] = record.time
+            first[index] = last[index] = at
             continue
         duplicates += 1
-        at = record.time + to_mono
         if args.dump:
             sys.stderr.write(
-                f"dup {index}: first {first[index] + to_mono - started:.3f}"
+                f"dup {index}: first {first[index] - started:.3f}"
                 f" again {at - started:.3f} kills {[round(k - started, 3) for k in kill_times]}\n"
             )
-        before = [k for k, t in enumerate(kill_times) if t <= at]
-        per_kill[before[-1] if before else 0] += 1
+        # The kill that cut the previous send off: the first one after Zalo recorded it.
+        after = [k for k, t in enumerate(kill_times) if t >= last[index]]
+        per_kill[after[0] if after else len(per_kill) - 1] += 1
+        last[index] = at
     lost = args.messages - len(first)
     return {
         "scenario": "kill",
@@ -285,6 +294,7 @@ def _kill_summary(
         "duplicated_per_kill": per_kill,
         "max_duplicated_per_kill": max(per_kill),
         "lost_per_kill": round(lost / max(1, len(kill_times)), 2),
+        "max_in_flight": args.max_in_flight,
         "seconds": round(answered - started, 1),
     }
 
@@ -467,6 +477,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     kill.add_argument("--seed", type=int, default=None)
     kill.add_argument("--keep", action="store_true", help="keep the state dir")
     kill.add_argument("--dump", action="store_true", help="list duplicated replies")
+    kill.add_argument(
+        "--max-in-flight", type=int, default=None, help="messages.delivery.maxInFlight"
+    )
     sockets = sub.add_parser("sockets")
     sockets.add_argument("--idle", type=int, default=1100)
     sockets.add_argument("--nofile", type=int, default=1024)

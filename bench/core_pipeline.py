@@ -5,7 +5,7 @@ N messages over C conversations are admitted by concurrent "webhook" clients int
 agent and an in-memory channel. Also times the DM access decision with 10 and 100,000
 allowlist entries. Prints one JSON object::
 
-    python bench/core_pipeline.py --messages 20000 --conversations 2000
+    python bench/core_pipeline.py --messages 20000 --conversations 2000 [--fsync]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from zalogate.core.access import AccountPolicy, decide_dm
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
 from zalogate.core.pipeline import Pipeline
 from zalogate.store import Store
 
@@ -84,7 +85,9 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def run_pipeline(count: int, conversations: int, clients: int) -> dict[str, float]:
+async def run_pipeline(
+    count: int, conversations: int, clients: int, fsync: bool = False
+) -> dict[str, float]:
     messages = make_messages(count, conversations)
     allow = frozenset(f"user{n}" for n in range(conversations))
     policy = AccountPolicy(channel="zalo", dm_policy="allowlist", allow_from=allow)
@@ -96,6 +99,7 @@ async def run_pipeline(count: int, conversations: int, clients: int) -> dict[str
             channels={"zalo": channel},
             policy_for=lambda message: policy,
             agent=EchoAgent(),
+            outbox=Outbox(Path(tmp) / OUTBOX_FILENAME, fsync=fsync),
         )
         inbox = Inbox(store, pipeline.process)
         await inbox.start()
@@ -158,15 +162,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--conversations", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=256, help="concurrent admitters")
+    parser.add_argument("--fsync", action="store_true", help="messages.delivery.fsync")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     result: dict[str, float | int] = {
         "messages": args.messages,
         "conversations": args.conversations,
+        "fsync": args.fsync,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     cpu_before = cpu_seconds()
-    result.update(asyncio.run(run_pipeline(args.messages, args.conversations, args.clients)))
+    run = run_pipeline(args.messages, args.conversations, args.clients, args.fsync)
+    result.update(asyncio.run(run))
     # CPU time per message (both threads): less sensitive to other load than the rates.
     result["cpu_ms_per_message"] = round((cpu_seconds() - cpu_before) / args.messages * 1000, 3)
     ns_10, ns_100k = time_decisions([10, 100_000])

@@ -14,6 +14,7 @@ latency counts from then (a late start counts against the gateway).
 ``sendMessage``. Prints one JSON object::
 
     python bench/zalo_webhook.py [--messages 5000 --users 500 --connections 64] [--rate 500]
+    python bench/zalo_webhook.py --max-in-flight 0   # messages.delivery.maxInFlight (0: no cap)
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     last_due_started = 0.0
     async with FakeZaloBotApi() as fake:
         config = gateway_config(fake, args.users)
+        if args.max_in_flight is not None:
+            config["messages"] = {"delivery": {"maxInFlight": args.max_in_flight}}
         async with GatewayProcess(config, webhook_rate_limit=10 * args.messages + 1000) as gw:
             await wait_until(lambda: bool(fake.bot.webhook_url), 30, "the gateway's setWebhook")
             idle_rss, _ = gw.rss_mb()
@@ -182,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=0.0,
         help="offered msgs/s (0: closed loop, as fast as it goes)",
+    )
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None, help="messages.delivery.maxInFlight"
     )
     run_main(parser, run, argv, fast_loop=True)
 

@@ -16,6 +16,7 @@ connected, nothing to do, ``--settle`` seconds after start-up); ``rss_per_extra_
 Prints one JSON object::
 
     python bench/zalouser_e2e.py [--users 200 --per-user 10 --accounts 6]
+    python bench/zalouser_e2e.py --max-in-flight 0   # messages.delivery.maxInFlight (0: no cap)
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ async def round_trips(args: argparse.Namespace, fake: FakeZaloPersonal) -> dict[
     arrived: dict[int, asyncio.Event] = {i: asyncio.Event() for i in range(total)}
     stamped: list[tuple[str | None, float]] = []
     config = gateway_config(fake, 1, args.users)
+    if args.max_in_flight is not None:
+        config["messages"] = {"delivery": {"maxInFlight": args.max_in_flight}}
     async with GatewayProcess(config, prepare=save_sessions(fake, 1)) as gw:
         await fake.wait_for_listener(BOT, timeout_s=30)
         # What exists now (modules, the fake's world, the gateway handle) lives for the whole
@@ -187,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-user", type=int, default=10, help="messages per user")
     parser.add_argument("--accounts", type=int, default=6, help="accounts in the RSS run")
     parser.add_argument("--settle", type=float, default=1.5, help="idle seconds before RSS")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None, help="messages.delivery.maxInFlight"
+    )
     factory = loop_factory()
     if factory is not None:
         asyncio.set_event_loop_policy(_LoopPolicy(factory))

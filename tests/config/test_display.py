@@ -40,6 +40,12 @@ def test_redacted_config_hides_every_secret_and_shows_defaults() -> None:
         "logLevel": "info",
         "trustedProxies": [],
         "console": {"enabled": True, "password": REDACTED},
+        "http": {
+            "maxConnections": 768,
+            "maxConnectionsPerClient": 256,
+            "headerTimeoutSeconds": 8.0,
+            "idleTimeoutSeconds": 5,
+        },
     }
 
 

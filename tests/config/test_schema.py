@@ -458,3 +458,52 @@ def test_an_invalid_trusted_proxy_is_refused_with_the_fix() -> None:
     ]
     config = parse_config({"gateway": {"trustedProxies": ["127.0.0.1", "::1"]}}, env={})
     assert config.gateway.trusted_proxies == ["127.0.0.1", "::1"]
+
+
+def test_http_limits_are_read_and_checked_with_the_fix() -> None:
+    from zalogate.config import ConfigError, parse_config
+    from zalogate.runtime.http_guard import guard_from
+
+    limits = {"maxConnections": 100, "maxConnectionsPerClient": 10, "headerTimeoutSeconds": 2.5}
+    config = parse_config({"gateway": {"http": {**limits, "idleTimeoutSeconds": 3}}}, env={})
+    guard = guard_from(config.gateway.http)
+    assert (guard.max_connections, guard.max_per_client) == (100, 10)
+    assert (guard.head_timeout, guard.idle_timeout) == (2.5, 3)
+    default = guard_from(parse_config({}, env={}).gateway.http)
+    assert (default.max_connections, default.max_per_client, default.head_timeout) == (768, 256, 8)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"gateway": {"http": {"maxConnections": 10}}}, env={})
+    assert caught.value.problems == [
+        "gateway.http: maxConnectionsPerClient (256) is over maxConnections (10):"
+        " lower it or raise maxConnections"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"gateway": {"http": {"headerTimeoutSeconds": 0}}}, env={})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("gateway.http.headerTimeoutSeconds: ")
+    assert "\n" not in caught.value.problems[0]
+
+
+def test_delivery_limits_are_read_and_checked() -> None:
+    from zalogate.config import ConfigError, parse_config
+
+    delivery = parse_config({}, env={}).messages.delivery
+    assert (delivery.max_in_flight, delivery.fsync) == (1, False)
+    written = {"messages": {"delivery": {"maxInFlight": 8, "fsync": True}}}
+    delivery = parse_config(written, env={}).messages.delivery
+    assert (delivery.max_in_flight, delivery.fsync) == (8, True)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"messages": {"delivery": {"maxInFlight": -1}}}, env={})
+    assert caught.value.problems[0].startswith("messages.delivery.maxInFlight: ")
+
+
+def test_an_account_may_set_its_own_max_in_flight() -> None:
+    from zalogate.config import ConfigError, parse_config
+
+    written = {"channels": {"zalo": {"botToken": "1:x", "accounts": {"b": {"maxInFlight": 4}}}}}
+    config = parse_config(written, env={})
+    assert config.channels.zalo is not None
+    assert config.channels.zalo.accounts["b"].max_in_flight == 4
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"channels": {"zalo": {"botToken": "1:x", "maxInFlight": -2}}}, env={})
+    assert caught.value.problems[0].startswith("channels.zalo.maxInFlight: ")

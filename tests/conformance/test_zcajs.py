@@ -296,3 +296,45 @@ async def test_zcajs_group_calls_and_quotes_pass_the_strict_checks(
         await fake.user("2999").sends_friend_request_to(BOT, "hi")
         await js.call("call", name="acceptFriendRequest", args=["2999"])
         assert "2999" in fake.accounts[BOT].friends
+
+
+async def test_zcajs_request_old_messages_pages_dms_and_groups(
+    fake: FakeZaloPersonal, start_zcajs: Any
+) -> None:
+    """``requestOldMessages`` (510/511, sub 1): the fake accepts zca-js's exact request, pages
+    back with ``lastId``, and answers in the shape zca-js turns into ``old_messages``."""
+    creds = fake.credentials(BOT, user_agent=UA)
+    fake.history_page_size = 2
+    sent = [await fake.user(ALICE).says_to(BOT, f"dm {n}") for n in range(3)]
+    await fake.group(GROUP).user(CAROL).says("in the group")
+    async with start_zcajs(fake.base_url) as js:
+        await js.call("login_cookie", credentials=creds)
+        await js.call("listen")
+        await js.call("send", message="mine", threadId=ALICE, threadType=USER)
+        await fake.wait_for_sent(kind="text", thread_id=ALICE)
+
+        await js.call("request_old_messages", threadType=USER)
+        page = await js.event("old_messages", lambda e: e["type"] == USER)
+        assert [m["data"]["content"] for m in page["messages"]] == ["dm 2", "mine"]
+        assert [m["isSelf"] for m in page["messages"]] == [False, True]
+        assert page["messages"][0]["threadId"] == ALICE
+
+        oldest = page["messages"][0]["data"]["msgId"]
+        await js.call("request_old_messages", threadType=USER, lastId=oldest)
+        page = await js.event("old_messages", lambda e: e["type"] == USER)
+        assert [m["data"]["msgId"] for m in page["messages"]] == [
+            sent[0]["msgId"],
+            sent[1]["msgId"],
+        ]
+
+        await js.call("request_old_messages", threadType=GROUP_THREAD)
+        groups = await js.event("old_messages", lambda e: e["type"] == GROUP_THREAD)
+        assert [(m["threadId"], m["data"]["content"]) for m in groups["messages"]] == [
+            (GROUP, "in the group")
+        ]
+    assert [(cmd, last) for _, cmd, last in fake.history_requests] == [
+        (510, None),
+        (510, oldest),
+        (511, None),
+    ]
+    assert fake.ws_refusals == []

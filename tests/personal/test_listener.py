@@ -329,6 +329,27 @@ async def test_history_request_is_answered_with_old_messages(
     assert [m.text for m in old.messages if isinstance(m, UserMessage)] == ["earlier"]
 
 
+async def test_history_pages_back_with_last_id_and_a_malformed_request_is_ignored(
+    fake: FakeZaloPersonal, listen: Callable[..., Any]
+) -> None:
+    from zalogate.personal.events import OldMessages
+
+    fake.history_page_size = 2
+    listener = await listen(BOT)
+    for n in range(3):
+        await fake.user(ALICE).says_to(BOT, f"m{n}")
+        await next_of(listener, UserMessage)
+    # zca-js always sends preIds: [] (listen.js requestOldMessages): the fake ignores this.
+    await listener.send(510, 1, {"first": True, "lastId": None, "preIds": ["x"]})
+    await listener.request_old_messages(ThreadType.USER)
+    first = await next_of(listener, OldMessages)
+    assert [m.text for m in first.messages if isinstance(m, UserMessage)] == ["m1", "m2"]
+    await listener.request_old_messages(ThreadType.USER, first.messages[0].msg_id)
+    older = await next_of(listener, OldMessages)
+    assert [m.text for m in older.messages if isinstance(m, UserMessage)] == ["m0"]
+    assert fake.ws_refusals == ["cmd 510 preIds must be an empty list"]
+
+
 def test_retry_policy_reads_the_servers_settings_including_scalar_times() -> None:
     settings = {
         "features": {

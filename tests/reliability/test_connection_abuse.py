@@ -85,3 +85,19 @@ def test_1100_idle_sockets_under_an_open_file_limit_of_1024() -> None:
     assert result["healthz_s"] is not None, "no /healthz answer within 5 s"
     assert result["webhook_reply_s"] is not None, "no webhook reply within 5 s"
     assert result["idle_closed_within_s"] is not None, "idle sockets outlived 15 s"
+
+
+async def test_the_gateway_takes_its_limits_from_gateway_http(tmp_path: Path) -> None:
+    """``gateway.http``: a silent connection is closed after ``headerTimeoutSeconds``."""
+    from zalogate.config import parse_config
+    from zalogate.runtime.gateway import Gateway
+
+    limits = {"maxConnections": 50, "maxConnectionsPerClient": 5, "headerTimeoutSeconds": 0.3}
+    config = parse_config({"gateway": {"port": 0, "http": limits}}, env={})
+    gateway = Gateway(config, state_dir=tmp_path, configure_logs=False)
+    guard = gateway.http.guard
+    assert (guard.max_connections, guard.max_per_client, guard.idle_timeout) == (50, 5, 5)
+    async with gateway.http as server:
+        silent = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await closed_by_server(silent[0], 5)
+        silent[1].close()

@@ -1,10 +1,16 @@
 """A reply is sent once per successful send: ambiguous sends are resent at most once, a
 record that fails after a confirmed send never resends, and a replay resumes after the last
-confirmed chunk (the outbox log)."""
+confirmed chunk (the outbox log). The log holds one line per chunk on a first attempt (its
+outcome), and an intent before the send only where a replay may have to tell (a retry, a
+replay, ``resendUnknown: never``); ``fsync`` flushes each line. At most ``max_in_flight``
+sends of an account await Zalo's answer at a time; the agents still run concurrently."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -14,7 +20,8 @@ import pytest
 
 from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
-from zalogate.core.access import AccountPolicy
+from zalogate.core import outbox as outbox_module
+from zalogate.core.access import AccountPolicy, policy_from_settings
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.errors import DeliveryError, FailureKind
 from zalogate.core.ingress import Inbox, InboxConfig
@@ -211,3 +218,154 @@ def test_a_torn_last_line_counts_as_not_started(tmp_path: Path) -> None:
     path = tmp_path / OUTBOX_FILENAME
     path.write_text('{"k":["zalo","a","m",0],"s":"sent","i":["1"]}\n{"k":["zalo","a","m",1],"s')
     assert Outbox(path).statuses(("zalo", "a", "m")) == {0: ("sent", ("1",))}
+
+
+def statuses(store: Store) -> list[tuple[str, str]]:
+    path = Path(store.path).parent / OUTBOX_FILENAME
+    return [
+        (json.loads(line)["k"][2], json.loads(line)["s"]) for line in path.read_text().splitlines()
+    ]
+
+
+async def test_a_first_attempt_writes_only_the_outcome(store: Store) -> None:
+    await run(store, pipeline(store, ZaloLike()), dm(1), dm(2))
+    assert sorted(statuses(store)) == [("m1", "sent"), ("m2", "sent")]
+
+
+async def test_a_retry_notes_its_intent_before_the_send(store: Store) -> None:
+    await run(store, pipeline(store, ZaloLike(["fail"])), dm())
+    assert statuses(store) == [("m1", "failed"), ("m1", "sending"), ("m1", "sent")]
+
+
+async def test_resend_never_notes_every_intent(store: Store) -> None:
+    await run(store, pipeline(store, ZaloLike(), resend_unknown=False), dm())
+    assert statuses(store) == [("m1", "sending"), ("m1", "sent")]
+
+
+@pytest.mark.parametrize("libc", [True, False])
+def test_lines_are_json_and_read_back(tmp_path: Path, monkeypatch: Any, libc: bool) -> None:
+    if not libc:  # no libc (another OS): plain os.write
+        monkeypatch.setattr(outbox_module, "_LIBC_WRITE", None)
+    path = tmp_path / OUTBOX_FILENAME
+    log = Outbox(path)
+    key = ("zalo", 'a"\\', "m\u00e9\U0001f600", 3)
+    log.note(key, "partial", ['i"1', "2"])
+    log.close()
+    line = path.read_text()
+    assert (
+        line
+        == json.dumps({"k": list(key), "s": "partial", "i": ['i"1', "2"]}, separators=(",", ":"))
+        + "\n"
+    )
+    assert Outbox(path).statuses(key[:3]) == {3: ("partial", ('i"1', "2"))}
+
+
+async def test_fsync_flushes_the_lines_once_for_every_waiting_send(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    flushed: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", flushed.append)
+    log = Outbox(tmp_path / OUTBOX_FILENAME, fsync=True)
+    for seq in range(5):
+        log.note(("zalo", "a", "m", seq), "sent", [str(seq)])
+    await asyncio.gather(*(log.flush() for _ in range(5)))
+    assert len(flushed) == 1  # one fdatasync for the five lines and five waiting sends
+    await log.flush()
+    assert len(flushed) == 1  # nothing new to flush
+    log.note(("zalo", "a", "m", 5), "sent", ["5"])
+    await log.flush()
+    assert len(flushed) == 2
+    unsynced = Outbox(tmp_path / "other.log")
+    unsynced.note(("zalo", "a", "m", 0), "sent", ["1"])
+    await unsynced.flush()
+    assert len(flushed) == 2
+
+
+async def test_a_send_with_fsync_goes_through(store: Store, tmp_path: Path) -> None:
+    log = Outbox(tmp_path / "fsynced.log", fsync=True)
+    channel = ZaloLike()
+    await run(store, pipeline(store, channel, outbox=log), dm(1), dm(2))
+    assert sorted(channel.accepted) == ["hello 1", "hello 2"]
+    assert log._synced == log._lines == 2
+
+
+def test_a_failing_write_keeps_the_status_in_memory(tmp_path: Path) -> None:
+    log = Outbox(tmp_path / "missing" / OUTBOX_FILENAME)  # no such folder: every write fails
+    log.note(("zalo", "a", "m", 0), "sent", ["1"])
+    assert log.statuses(("zalo", "a", "m")) == {0: ("sent", ("1",))}
+
+
+class SlowZalo(ZaloLike):
+    """Holds each send until ``gate`` sends are in flight (or 5 s passed); records the most
+    sends in flight at once."""
+
+    def __init__(self, gate: int) -> None:
+        super().__init__()
+        self.gate = gate
+        self.opened = asyncio.Event()
+        self.in_flight = 0
+        self.most = 0
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        if self.in_flight >= self.gate:
+            self.opened.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.opened.wait(), 5)
+            return await super().send(account, target, reply)
+        finally:
+            self.in_flight -= 1
+
+
+class SlowAgent(EchoAgent):
+    """Thinks for 50 ms; records the most turns running at once."""
+
+    running = 0
+    most = 0
+
+    async def respond(self, turn: Any) -> AsyncIterator[ReplyPayload]:
+        SlowAgent.running += 1
+        SlowAgent.most = max(SlowAgent.most, SlowAgent.running)
+        await asyncio.sleep(0.05)
+        SlowAgent.running -= 1
+        yield ReplyPayload(text=turn.text)
+
+
+def from_user(n: int) -> InboundMessage:
+    return dm(n).model_copy(update={"chat_id": f"u{n}", "sender_id": f"u{n}"})
+
+
+@pytest.mark.parametrize(
+    ("limit", "own", "most"), [(None, None, 1), (3, None, 3), (0, None, 8), (None, 2, 2)]
+)
+async def test_sends_in_flight_per_account_are_capped(
+    store: Store, limit: int | None, own: int | None, most: int
+) -> None:
+    """The default (1) lets one send per account await Zalo's answer: a kill cuts off at
+    most one; an account's own ``maxInFlight`` overrides it. The agents of different
+    conversations still think at the same time."""
+    SlowAgent.most = 0
+    channel = SlowZalo(gate=most)
+    options = {} if limit is None else {"max_in_flight": limit}
+    policy = policy_from_settings(
+        "zalo", {"dmPolicy": "open", "allowFrom": ["*"], "maxInFlight": own}
+    )
+    pipe = Pipeline(
+        store=store,
+        channels={"zalo": channel},
+        policy_for=lambda m: policy,
+        agent=SlowAgent(),
+        **options,
+    )
+    inbox = Inbox(store, pipe.process, config=InboxConfig(backoff=FAST, max_concurrency=8))
+    async with inbox:
+        for n in range(8):
+            await inbox.admit(from_user(n))
+        await asyncio.wait_for(inbox.wait_idle(), 10)
+    assert sorted(channel.accepted) == sorted(f"hello {n}" for n in range(8))
+    assert channel.most == most
+    assert SlowAgent.most > 1

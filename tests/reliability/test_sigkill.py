@@ -1,9 +1,11 @@
 """SIGKILL a real gateway at random moments (``bench/chaos.py kill``, CI-sized).
 
 Webhook: nothing is lost (an update is acknowledged only once journalled; Zalo redelivers
-the rest) and every duplicate is a chunk whose send was cut off by a kill (the outbox log's
-``resending``), never one that was confirmed. Polling: at most one update per kill is lost
+the rest) and at most one reply is duplicated per kill: with ``maxInFlight`` 1 (the default)
+one send per account is on the wire at a kill, and only a chunk sent on a replay or retry may
+be a duplicate, never one that was confirmed. Polling: at most one update per kill is lost
 (one handed out by ``getUpdates`` at the instant of the kill), with the same duplicate rule.
+No timing is asserted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def chaos(*args: str) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["webhook", "polling"])
-def test_sigkill_loses_nothing_and_duplicates_only_cut_off_sends(mode: str) -> None:
+def test_sigkill_loses_nothing_and_duplicates_at_most_one_per_kill(mode: str) -> None:
     kills = 3
     result = chaos(
         "kill",
@@ -53,4 +55,5 @@ def test_sigkill_loses_nothing_and_duplicates_only_cut_off_sends(mode: str) -> N
         assert result["lost"] == 0
     else:
         assert result["lost"] <= kills
+    assert result["max_duplicated_per_kill"] <= 1, result["duplicated_per_kill"]
     assert result["duplicated"] <= result["resent_in_flight"]

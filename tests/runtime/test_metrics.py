@@ -67,3 +67,28 @@ def test_traces_are_off_unless_asked_for() -> None:
     assert message_tracer({TRACES_ENV: "0"}) is None
     pytest.importorskip("opentelemetry")
     assert message_tracer({TRACES_ENV: "1"}) is not None
+
+
+async def test_reconnects_are_counted_per_account_in_status_and_metrics() -> None:
+    board = StatusBoard()
+    seen: list[int] = []
+    board.subscribe(lambda record: seen.append(record.reconnects))
+    board.count_reconnect("zalouser", "a")
+    board.count_reconnect("zalouser", "a")
+    record = board.get("zalouser", "a")
+    assert record is not None
+    assert record.to_json()["reconnects"] == 2
+    assert seen == [1, 2]
+    body = (await GatewayMetrics(board).exposition()).decode()
+    assert 'zalogate_account_reconnects_total{account="a",channel="zalouser"} 2.0' in body
+
+
+def test_channels_status_shows_the_gateways_reconnect_count() -> None:
+    from zalogate.cli.channel_status import _live_runtime
+
+    board = StatusBoard()
+    board.count_reconnect("zalouser", "a")
+    record = board.get("zalouser", "a")
+    assert record is not None
+    assert _live_runtime(record.to_json())["reconnects"] == 1
+    assert _live_runtime({"state": "running"})["reconnects"] == 0

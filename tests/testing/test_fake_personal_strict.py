@@ -332,3 +332,39 @@ async def test_an_upload_with_the_wrong_type_query_is_refused(fake: FakeZaloPers
 
 def test_every_session_route_has_a_rule(fake: FakeZaloPersonal) -> None:
     assert set(fake._routes) <= set(RULES)
+
+
+HISTORY = {"first": True, "lastId": None, "preIds": [], "req_id": "req_0"}
+"""What zca-js's ``requestOldMessages`` sends (listen.js), ``sendWs`` adding ``req_id``."""
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "words"),
+    [
+        ((1, 510, 1), HISTORY, None),
+        ((1, 511, 1), {**HISTORY, "lastId": "7000000000001"}, None),
+        ((1, 610, 1), HISTORY, None),
+        ((1, 510, 0), HISTORY, "sub 1"),
+        ((2, 510, 1), HISTORY, "version 1"),
+        ((1, 510, 1), {k: v for k, v in HISTORY.items() if k != "preIds"}, "exactly"),
+        ((1, 510, 1), {**HISTORY, "count": 50}, "exactly"),
+        ((1, 510, 1), {**HISTORY, "first": False}, "first must be true"),
+        ((1, 510, 1), {**HISTORY, "lastId": 7000000000001}, "lastId"),
+        ((1, 510, 1), {**HISTORY, "lastId": ""}, "lastId"),
+        ((1, 510, 1), {**HISTORY, "preIds": ["1"]}, "preIds"),
+        ((1, 510, 1), {**HISTORY, "req_id": 0}, "req_id"),
+        ((1, 510, 1), None, "exactly"),
+        ((1, 2, 1), {"eventId": 1}, None),  # a ping: not a history request
+    ],
+)
+def test_websocket_history_requests_follow_zcajs(
+    header: tuple[int, int, int], body: Any, words: str | None
+) -> None:
+    from zalogate.testing.fake_personal.checks import ws_refusal
+
+    problem = ws_refusal(*header, body)
+    if words is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert words in problem

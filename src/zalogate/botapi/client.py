@@ -36,7 +36,7 @@ from zalogate.botapi.models import BotInfo, SentMessage, Update, WebhookInfo
 from zalogate.botapi.redaction import install_httpx_log_filter, mask_token, redact
 from zalogate.net.answer import Answer, error_code_of
 from zalogate.net.tls import shared_tls_context
-from zalogate.net.transport import LeanTransport
+from zalogate.net.transport import LeanTransport, maybe_sent
 from zalogate.net.urlguard import UnsafeUrlError as RefusedUrlError
 from zalogate.net.urlguard import UrlGuard
 from zalogate.text import truncate_utf16
@@ -74,9 +74,6 @@ _RAW_JSON_HEADERS = (
 
 _FORM_ONLY = UrlGuard(allow_private=True)
 _M = TypeVar("_M", bound=BaseModel)
-_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
-"""Failures before the request was written: the call cannot have reached Zalo."""
-
 _log = logging.getLogger(__name__)
 
 
@@ -350,14 +347,14 @@ class ZaloBot:
             error = RequestTimeoutError(
                 method,
                 f"no answer within {deadline:g} s ({type(exc).__name__})",
-                maybe_sent=not isinstance(exc, _NOT_SENT),
+                maybe_sent=maybe_sent(exc),
             )
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             detail = redact(str(exc), self._token)
             error = NetworkError(
                 method,
                 f"{type(exc).__name__}: {detail}".rstrip(": "),
-                maybe_sent=not isinstance(exc, (*_NOT_SENT, httpx2.InvalidURL)),
+                maybe_sent=maybe_sent(exc),
             )
         else:
             return check_response(method, response, token=self._token)

@@ -271,6 +271,7 @@ def _live_runtime(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "degradedSince": record.get("degradedSince"),
         "deadLetters": record.get("deadLetters") or 0,
         "restarts": record.get("restarts"),
+        "reconnects": record.get("reconnects") or 0,
         "reason": record.get("reason"),
     }
 
@@ -347,6 +348,8 @@ def _print_account(row: Mapping[str, Any]) -> None:
         out_console.print(f"    failing since {_when(runtime['degradedSince'])}", markup=False)
     if runtime.get("lastError"):
         out_console.print(f"    last error: {runtime['lastError']}", markup=False)
+    if runtime.get("reconnects"):
+        out_console.print(f"    reconnects: {runtime['reconnects']}", markup=False)
     if runtime.get("deadLetters"):
         out_console.print(
             f"    dead letters: {runtime['deadLetters']} (zalogate inbox list --state dead)",

@@ -124,3 +124,5 @@ class ChannelAccountFields(ConfigModel):
     text_chunk_limit: Annotated[int | None, Field(ge=1)] = None
     """Default 2000 (UTF-16 code units, as Zalo counts)."""
     chunk_mode: ChunkMode | None = None
+    max_in_flight: Annotated[int | None, Field(ge=0)] = None
+    """This account's ``messages.delivery.maxInFlight`` (sends awaiting Zalo's answer)."""

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from zalogate.config.agents import (
     AgentsConfig,
@@ -32,6 +32,7 @@ __all__ = [
     "CommandAgentConfig",
     "GatewayConfig",
     "GroupChatConfig",
+    "HttpLimitsConfig",
     "MessagesConfig",
     "OpenAIAgentConfig",
     "PluginEntryConfig",
@@ -52,6 +53,30 @@ class ConsoleConfig(ConfigModel):
     """Needed before clients other than loopback may use the console or ``/metrics``."""
 
 
+class HttpLimitsConfig(ConfigModel):
+    """``gateway.http``: connection limits of the HTTP server (docs/reliability.md)."""
+
+    max_connections: Annotated[int, Field(ge=1)] = 768
+    """Open connections in all; over it, the oldest idle one is closed to make room. Keep it
+    below the open-file limit (``ulimit -n``) minus what the gateway needs besides."""
+    max_connections_per_client: Annotated[int, Field(ge=1)] = 256
+    """Open connections per client address (a reverse proxy counts as one client)."""
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 8.0
+    """A connection must send a complete request head within this long of opening (or of
+    its last answer)."""
+    idle_timeout_seconds: Annotated[int, Field(ge=1)] = 5
+    """A keep-alive connection with nothing to do after an answer is closed after this long."""
+
+    @model_validator(mode="after")
+    def _per_client_within_total(self) -> HttpLimitsConfig:
+        if self.max_connections_per_client > self.max_connections:
+            raise ValueError(
+                f"maxConnectionsPerClient ({self.max_connections_per_client}) is over"
+                f" maxConnections ({self.max_connections}): lower it or raise maxConnections"
+            )
+        return self
+
+
 class GatewayConfig(ConfigModel):
     """``gateway``: where the HTTP server listens, where state lives, how much is logged."""
 
@@ -64,6 +89,7 @@ class GatewayConfig(ConfigModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     """Reverse proxies (IPs or CIDRs) whose ``X-Forwarded-For`` / ``X-Real-IP`` name the client."""
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    http: HttpLimitsConfig = Field(default_factory=HttpLimitsConfig)
     cluster: ClusterConfig | None = None
     """Cluster mode over NATS JetStream (``docs/cluster.md``); absent: one process, SQLite."""
 
@@ -136,6 +162,13 @@ class DeliveryConfig(ConfigModel):
     timeout) is sent once more (a possible duplicate) or never (a possible loss)."""
     retry_window_seconds: Annotated[int, Field(ge=60)] = 3600
     """How long a message whose reply keeps failing is retried before it is a dead letter."""
+    max_in_flight: Annotated[int, Field(ge=0)] = 1
+    """Sends of one account awaiting Zalo's answer at a time (0: no limit). A kill cuts off at
+    most this many, each sent again on replay: raise it for throughput at the price of up to
+    that many duplicates per kill. An account's ``maxInFlight`` overrides it."""
+    fsync: bool = False
+    """``fdatasync`` the outbox log after each line: the record of a confirmed send then
+    survives a power loss, not only a killed process (costs a disk flush per reply chunk)."""
 
 
 class MessagesConfig(ConfigModel):

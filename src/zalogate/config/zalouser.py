@@ -18,6 +18,7 @@ from zalogate.config.config_model import ConfigModel
 __all__ = [
     "ZalouserAccountConfig",
     "ZalouserApiHosts",
+    "ZalouserCatchUp",
     "ZalouserConfig",
     "ZalouserGroupConfig",
     "ZalouserLimits",
@@ -79,6 +80,17 @@ class ZalouserLimits(ConfigModel):
     """How long a send waits for its turn before it fails as retryable (default 60)."""
 
 
+class ZalouserCatchUp(ConfigModel):
+    """``catchUp``: after each (re)connection, fetch the messages missed meanwhile."""
+
+    enabled: bool | None = None
+    """Default ``true``."""
+    window_minutes: Annotated[float | None, Field(gt=0, le=10080)] = None
+    """How far back a missed message is still answered (default 60 minutes)."""
+    max_pages: Annotated[int | None, Field(ge=1, le=100)] = None
+    """History pages asked for per kind (DMs, groups) and connection (default 10)."""
+
+
 class ZalouserAccountConfig(ChannelAccountFields, NoticeFields):
     """One personal account (``channels.zalouser`` and ``channels.zalouser.accounts.<id>``)."""
 
@@ -96,6 +108,7 @@ class ZalouserAccountConfig(ChannelAccountFields, NoticeFields):
     client_version: Annotated[int | None, Field(ge=1)] = None
     """The web client's API version sent with requests (default 685)."""
     limits: ZalouserLimits | None = None
+    catch_up: ZalouserCatchUp | None = None
     friend_requests: Literal["ignore", "accept", "pairing"] | None = None
     """Default ``ignore``; ``pairing`` accepts only people the DM policy admits."""
     friend_request_greeting: str | None = None

@@ -143,6 +143,8 @@ class AccountPolicy:
     chunk_mode: ChunkMode = "length"
     command_allow_from: frozenset[str] | None = None
     quoted_bot_counts: bool = True
+    max_in_flight: int | None = None
+    """The account's ``maxInFlight`` (None: ``messages.delivery.maxInFlight``)."""
     _group_index: Mapping[str, str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -521,7 +523,8 @@ def policy_from_settings(
     ``settings`` is a mapping with OpenClaw's camelCase keys (``dmPolicy``, ``allowFrom``,
     ``groupPolicy``, ``groupAllowFrom``, ``groups``, ``dangerouslyAllowNameMatching``,
     ``historyLimit``, ``responsePrefix``, ``messagePrefix``, ``textChunkLimit``,
-    ``chunkMode`` or ``streaming.chunkMode``) or a config model with the snake_case names.
+    ``chunkMode`` or ``streaming.chunkMode``, ``maxInFlight``) or a config model with the
+    snake_case names.
 
     Args:
         channel: The channel id.
@@ -587,4 +590,5 @@ def policy_from_settings(
             else normalize_allow_list(channel, _entries(command_allow_from))
         ),
         quoted_bot_counts=quoted_bot_counts,
+        max_in_flight=_setting(settings, "maxInFlight", "max_in_flight"),
     )

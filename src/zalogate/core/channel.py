@@ -114,6 +114,9 @@ class ChannelContext:
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
     works again."""
+    reconnected: Callable[[str], None] = field(default=lambda account_id: None)
+    """``reconnected(account_id)``: a running monitor re-established its connection by itself
+    (a websocket listener after a drop); counted per account in status and metrics."""
     shared: SharedState | None = None
     """The state every node agrees on, as the runtime picked it; see :meth:`shared_state`."""
 

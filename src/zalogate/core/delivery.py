@@ -1,12 +1,13 @@
-"""Delivery of one reply: each chunk sent once, in order, with its intent and outcome noted.
+"""Delivery of one reply: each chunk sent once, in order, with its outcome noted.
 
-:class:`Deliverer` is the pipeline's sending half. Before each ``channel.send`` it notes the
-chunk's intent in the outbox log (:mod:`zalogate.core.outbox`) and right after Zalo answered
-its outcome, then records it in ``pipeline_deliveries``. A retry or a replay reads those
-statuses back: a confirmed chunk is skipped; one whose outcome is unknown (the process died
-during the call, or the call's answer was lost: :attr:`FailureKind.DELIVERY_UNKNOWN`) is sent
-once more, or never with ``resend_unknown=False``; a resend is never resent. A store record
-that fails after a confirmed send is logged and counted, never raised.
+:class:`Deliverer` is the pipeline's sending half. Each send holds one of its account's
+in-flight slots (``Pipeline.send_slot``, ``maxInFlight``) until Zalo answered and the outcome
+is a line in the outbox log (:mod:`zalogate.core.outbox`; before the send, its intent too on
+a retry or replay), then it is recorded in ``pipeline_deliveries``. A retry or a replay reads
+those statuses back: a confirmed chunk is skipped; one whose outcome is unknown (the process
+died during the call, or the call's answer was lost: :attr:`FailureKind.DELIVERY_UNKNOWN`) is
+sent once more, or never with ``resend_unknown=False``; a resend is never resent. A store
+record that fails after a confirmed send is logged and counted, never raised.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _json_ids(ids: Sequence[str]) -> str:
 
 
 class Deliverer:
-    """Sends chunks in order, noting each one's intent and outcome (see :mod:`.outbox`);
+    """Sends chunks in order, noting each one's outcome (see :mod:`.outbox`);
     skips chunks that went out before and resends an ambiguous one at most once."""
 
     def __init__(
@@ -52,6 +53,8 @@ class Deliverer:
         channel: Channel,
         account: ChannelAccount,
         statuses: Mapping[int, str],
+        *,
+        intents: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.message = message
@@ -59,6 +62,8 @@ class Deliverer:
         self.account = account
         self.target = reply_target(message)
         self.statuses = statuses
+        self.intents = intents
+        """Note ``sending`` before each first send (see :mod:`.outbox` for when it is not)."""
         self.seq = 0
         self.message_ids: list[str] = []
         self.unrecorded = False
@@ -75,40 +80,40 @@ class Deliverer:
             return
         if step == "abandon":  # may have gone out: sending it again may duplicate it
             counters.abandoned += 1
+            pipeline.outbox.note(self.key(seq), "abandoned")
             await self.record(seq, "abandoned", (), "delivery unknown; not resent")
             return
         resend = step == "resend"
         if resend:
             counters.resends += 1
         key = self.key(seq)
-        pipeline.outbox.note(key, "resending" if resend else "sending")
-        try:
-            receipt = await self.channel.send(self.account, self.target, reply)
-        except Exception as exc:
-            counters.delivery_failures += 1
-            failed = pipeline.on_send_failed
-            if failed is not None:
-                failed(self.message.channel, self.account.account_id, describe_error(exc))
-            partial = exc.partial_ids if isinstance(exc, DeliveryError) else ()
-            if classify(exc) is FailureKind.DELIVERY_UNKNOWN and not partial:
-                counters.ambiguous += 1
-                if resend:  # never a resend of a resend: count it as delivered
-                    counters.abandoned += 1
-                    await self.record(seq, "abandoned", (), describe_error(exc))
-                    log.warning(
-                        "%s: resend of a reply chunk to %s ended unknown again; not resent: %s",
-                        self.message.channel,
-                        self.target,
-                        describe_error(exc),
-                    )
-                    return
-                await self.record(seq, "unknown", (), describe_error(exc))
-                raise
-            await self.record(seq, "partial" if partial else "failed", partial, describe_error(exc))
-            raise
-        ids = tuple(receipt.message_ids)
-        status = "partial" if receipt.partial else "sent"
-        pipeline.outbox.note(key, status, ids)  # first: nothing may come between send and note
+        outbox = pipeline.outbox
+        # The send and the note of its outcome hold one of the account's in-flight slots:
+        # a kill cuts off at most that many sends, the only ones a replay may duplicate.
+        async with pipeline.send_slot(self.message):
+            if resend or self.intents:
+                outbox.note(key, "resending" if resend else "sending")
+            try:
+                receipt = await self.channel.send(self.account, self.target, reply)
+            except Exception as exc:
+                failure: Exception | None = exc
+                partial = exc.partial_ids if isinstance(exc, DeliveryError) else ()
+                unknown = classify(exc) is FailureKind.DELIVERY_UNKNOWN and not partial
+                if unknown:  # never a resend of a resend: a resend unknown again is given up
+                    status = "abandoned" if resend else "unknown"
+                else:
+                    status = "partial" if partial else "failed"
+                ids = tuple(partial)
+            else:
+                failure = None
+                ids = tuple(receipt.message_ids)
+                status = "partial" if receipt.partial else "sent"
+            outbox.note(key, status, ids)  # first: nothing may come between send and note
+            if outbox.fsync:  # on the disk before the account's next send
+                await outbox.flush()
+        if failure is not None:
+            await self._failed(seq, failure, status, ids, resend)
+            return
         self.message_ids.extend(ids)
         delivered = pipeline.on_delivered
         if ids and delivered is not None:
@@ -121,16 +126,38 @@ class Deliverer:
         await self.record(seq, "sent", ids, None)
         counters.chunks_sent += 1
 
+    async def _failed(
+        self, seq: int, exc: Exception, status: str, ids: tuple[str, ...], resend: bool
+    ) -> None:
+        """Count and record a failed send; raise it again unless it is given up."""
+        counters = self.pipeline.counters
+        counters.delivery_failures += 1
+        failed = self.pipeline.on_send_failed
+        if failed is not None:
+            failed(self.message.channel, self.account.account_id, describe_error(exc))
+        await self.record(seq, status, ids, describe_error(exc))
+        if status in ("unknown", "abandoned"):
+            counters.ambiguous += 1
+        if status == "abandoned":  # counted as delivered: it may have gone out
+            counters.abandoned += 1
+            log.warning(
+                "%s: resend of a reply chunk to %s ended unknown again; not resent: %s",
+                self.message.channel,
+                self.target,
+                describe_error(exc),
+            )
+            return
+        raise exc
+
     def key(self, seq: int) -> ChunkKey:
         m = self.message
         return (m.channel, m.account_id, m.message_id, seq)
 
     async def record(self, seq: int, status: str, ids: Sequence[str], error: str | None) -> None:
-        """Note ``status`` in the outbox and the store; a failing store write is logged, never
-        raised (raising after a confirmed send would make the inbox send it again)."""
+        """Record ``status`` (already in the outbox log) in the store; a failing store write
+        is logged, never raised (raising after a confirmed send would make the inbox send it
+        again)."""
         key = self.key(seq)
-        if status not in ("sent", "partial"):
-            self.pipeline.outbox.note(key, status, ids)
         try:
             await record_delivery(
                 self.pipeline.store,

@@ -26,9 +26,11 @@ pieces out, then a failure) is recorded with the ids that did go out and raised 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -223,6 +225,9 @@ class Pipeline:
             gateway stamps the account's last outbound).
         outbox: The outbox log (default: ``outbox.log`` next to the store's database).
         resend_unknown: Send a chunk whose outcome is unknown once more (default) or never.
+        max_in_flight: Sends of one account awaiting Zalo's answer at a time (0: no limit);
+            a kill cuts off at most that many, each resent once on replay. An account's
+            policy may set its own (``AccountPolicy.max_in_flight``).
         on_send_failed: Called with ``(channel, account id, error)`` when a send failed (the
             gateway shows the account ``degraded`` until a send works again).
         paused: True when an operator has taken the message's conversation over (it is then
@@ -254,6 +259,7 @@ class Pipeline:
         on_delivered: Callable[[str, str], None] | None = None,
         outbox: Outbox | None = None,
         resend_unknown: bool = True,
+        max_in_flight: int = 1,
         on_send_failed: Callable[[str, str, str], None] | None = None,
         paused: PausedCheck | None = None,
         select_agent: AgentSelector | None = None,
@@ -276,6 +282,8 @@ class Pipeline:
         self.on_delivered = on_delivered
         self.outbox = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
         self.resend_unknown = resend_unknown
+        self.max_in_flight = max_in_flight
+        self._send_slots: dict[tuple[str, str], AbstractAsyncContextManager[object]] = {}
         self.on_send_failed = on_send_failed
         self.paused = paused
         self.select_agent = select_agent
@@ -285,6 +293,18 @@ class Pipeline:
         self._no_legacy: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
+    def send_slot(self, message: InboundMessage) -> AbstractAsyncContextManager[object]:
+        """Held by a send to ``message``'s account from the request until its outcome is
+        noted (``max_in_flight``, or the account policy's own)."""
+        key = (message.channel, message.account_id)
+        slot = self._send_slots.get(key)
+        if slot is None:
+            own = self.policy_for(message).max_in_flight
+            limit = self.max_in_flight if own is None else own
+            slot = asyncio.Semaphore(limit) if limit > 0 else nullcontext()
+            self._send_slots[key] = slot
+        return slot
+
     def _channel(self, message: InboundMessage) -> Channel:
         channel = self.channels.get(message.channel)
         if channel is None:
@@ -475,7 +495,10 @@ class Pipeline:
             history=tuple(pending),
         )
         statuses = await self._chunk_statuses(message)
-        deliverer = Deliverer(self, message, channel, account, statuses)
+        context = current_entry.get()
+        # A first attempt notes no intents (see core/outbox.py) unless nothing may be resent.
+        intents = not self.resend_unknown or context is None or not context.fresh
+        deliverer = Deliverer(self, message, channel, account, statuses, intents=intents)
         typing = self._typing_callback(channel, account, deliverer.target)
         async with typing_keepalive(typing, self.typing_interval) as presence:
             async for payload in agent.respond(turn):
@@ -599,7 +622,7 @@ class Pipeline:
             return Outcome("challenged", "pairing_capped")
         if not result.created:
             return Outcome("challenged", "pairing_pending")
-        deliverer = Deliverer(self, message, channel, account, {})
+        deliverer = Deliverer(self, message, channel, account, {}, intents=False)
         text = pairing_challenge_text(message.channel, message.sender_id, result.code)
         try:
             await deliverer.send(ReplyPayload(text=text))

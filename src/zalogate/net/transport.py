@@ -20,7 +20,8 @@ HTTP/2, upgrades, or retries: a request that fails is reported, never sent twice
 ``sendMessage`` would be a second answer to the user).
 
 Errors are httpx2's: ``PoolTimeout``, ``ConnectTimeout``, ``ConnectError``, ``ReadTimeout``,
-``ReadError``, ``RemoteProtocolError``, each carrying the request.
+``ReadError``, ``RemoteProtocolError``, each carrying the request. :func:`maybe_sent` tells
+which of them (through either transport) may have reached the server.
 """
 
 from __future__ import annotations
@@ -38,10 +39,27 @@ import httpx2
 
 from zalogate.net.answer import RawHeaders, RawResponse, decoded_body
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "LeanTransport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "LeanTransport", "maybe_sent"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body read into memory before the exchange is failed."""
+
+_NOT_SENT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.InvalidURL,
+    httpx2.UnsupportedProtocol,
+)
+"""Failures before the request's first byte was written."""
+
+
+def maybe_sent(exc: BaseException) -> bool:
+    """Whether a request that failed with ``exc`` may have reached the server (a reset or a
+    read timeout after it was written): False only when it cannot have (no connection, no
+    pool slot, an unusable URL). A send that may have gone out is ``DELIVERY_UNKNOWN``."""
+    return not isinstance(exc, _NOT_SENT)
+
 
 _Key = tuple[str, str, int]
 """(scheme, host, port) of one origin."""

@@ -70,7 +70,15 @@ class ConfigurationError(ZaloPersonalError, ValueError):
 
 
 class TransportError(ZaloPersonalError):
-    """No usable HTTP answer arrived."""
+    """No usable HTTP answer arrived.
+
+    ``maybe_sent``: the request may have reached Zalo (a reset or a read timeout after it was
+    written, ``net.transport.maybe_sent``); a send that failed so may have gone out.
+    """
+
+    def __init__(self, message: str = "", *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
     @property
     def retryable(self) -> bool:

@@ -21,7 +21,7 @@ import httpx2
 
 from zalogate.net.answer import Answer
 from zalogate.net.tls import shared_tls_context
-from zalogate.net.transport import LeanTransport
+from zalogate.net.transport import LeanTransport, maybe_sent
 from zalogate.personal.cookies import CookieJar
 from zalogate.personal.crypto import (
     API_TYPE,
@@ -276,12 +276,15 @@ class PersonalHttp:
             await slots.acquire()  # a free place: returns at once
         try:
             yield
-        except httpx2.TimeoutException:
-            raise RequestTimeoutError(f"timed out: {method} {_path(url)}") from None
+        except httpx2.TimeoutException as exc:
+            raise RequestTimeoutError(
+                f"timed out: {method} {_path(url)}", maybe_sent=maybe_sent(exc)
+            ) from None
         except httpx2.TransportError as exc:
             host = urlsplit(url).hostname or "Zalo"
             raise NetworkError(
-                f"cannot reach {host} ({type(exc).__name__}): {method} {_path(url)}"
+                f"cannot reach {host} ({type(exc).__name__}): {method} {_path(url)}",
+                maybe_sent=maybe_sent(exc),
             ) from None
         finally:
             if slots is not None:

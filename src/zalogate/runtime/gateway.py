@@ -40,6 +40,7 @@ from typing import Any
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
 from zalogate.config import ZalogateConfig
+from zalogate.config.schema import HttpLimitsConfig
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -65,6 +66,7 @@ from zalogate.runtime.control import (
     write_token_file,
 )
 from zalogate.runtime.http import DEFAULT_HOST, DEFAULT_PORT, HttpServer
+from zalogate.runtime.http_guard import guard_from
 from zalogate.runtime.logging import (
     configure_logging,
     gateway_log_path,
@@ -185,6 +187,7 @@ class Gateway:
         self._inbox_factory = inbox_factory
         host = http_host or getattr(gateway_config, "host", None) or DEFAULT_HOST
         port = http_port if http_port is not None else getattr(gateway_config, "port", None)
+        limits = getattr(gateway_config, "http", None)
         self._shutdown_timeout = shutdown_timeout
         self._configure_logs = configure_logs
         self._log_level = log_level or getattr(gateway_config, "log_level", None) or "info"
@@ -209,6 +212,7 @@ class Gateway:
             DEFAULT_PORT if port is None else int(port),
             status=self.status,
             shutdown_timeout=max(0.2, shutdown_timeout * 0.15),
+            guard=guard_from(limits) if isinstance(limits, HttpLimitsConfig) else None,
         )
         self.store: Store | None = None
         self.agent: Any = None
@@ -453,6 +457,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
+            reconnected=partial(self.status_board.count_reconnect, source.id),
             shared=self.shared,
         )
         channel = source.create(context)

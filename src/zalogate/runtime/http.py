@@ -341,7 +341,7 @@ class HttpServer:
             proxy_headers=False,
             server_header=False,
             http=guarded_protocol(self.guard),
-            timeout_keep_alive=5,
+            timeout_keep_alive=self.guard.idle_timeout,
             timeout_graceful_shutdown=max(1, math.ceil(self._shutdown_timeout)),
         )
         server = self._server = _EmbeddedServer(config)

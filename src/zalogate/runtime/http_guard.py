@@ -12,7 +12,8 @@ no timer until a first request was answered, so this module adds, on its httptoo
   anyone, for the total) that has no request in progress; if there is none, the new one is
   closed at once.
 
-Idle keep-alive connections after an answer are closed by uvicorn's ``timeout_keep_alive``.
+Idle keep-alive connections after an answer are closed by uvicorn's ``timeout_keep_alive``
+(``idle_timeout``). The gateway takes all four from ``gateway.http`` (:func:`guard_from`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["ConnectionGuard", "guarded_protocol"]
+if TYPE_CHECKING:
+    from zalogate.config.schema import HttpLimitsConfig
+
+__all__ = ["ConnectionGuard", "guard_from", "guarded_protocol"]
 
 
 @dataclass(slots=True)
@@ -34,6 +38,7 @@ class ConnectionGuard:
     max_connections: int = 768
     max_per_client: int = 256
     head_timeout: float = 8.0
+    idle_timeout: int = 5
     open: OrderedDict[Any, str] = field(default_factory=OrderedDict)
     per_client: dict[str, int] = field(default_factory=dict)
     evicted: int = 0
@@ -130,3 +135,13 @@ class _Guarded(HttpToolsProtocol):
 def guarded_protocol(guard: ConnectionGuard) -> type[HttpToolsProtocol]:
     """The httptools protocol class bound to ``guard`` (uvicorn's ``Config(http=...)``)."""
     return type("GuardedHttpToolsProtocol", (_Guarded,), {"guard": guard})
+
+
+def guard_from(settings: HttpLimitsConfig) -> ConnectionGuard:
+    """The limits written under ``gateway.http``."""
+    return ConnectionGuard(
+        max_connections=settings.max_connections,
+        max_per_client=settings.max_connections_per_client,
+        head_timeout=settings.header_timeout_seconds,
+        idle_timeout=settings.idle_timeout_seconds,
+    )

@@ -70,6 +70,11 @@ class _Totals(Collector):
             "monitor restarts (reconnects after a failure) per account",
             labels=list(_LABELS),
         )
+        reconnects = CounterMetricFamily(
+            "zalogate_account_reconnects",
+            "connections a running monitor re-established by itself per account",
+            labels=list(_LABELS),
+        )
         for record in m.status.snapshot():
             for state in AccountState:
                 states.add_metric(
@@ -77,8 +82,10 @@ class _Totals(Collector):
                     1.0 if record.state is state else 0.0,
                 )
             restarts.add_metric([record.channel, record.account], record.restarts)
+            reconnects.add_metric([record.channel, record.account], record.reconnects)
         yield states
         yield restarts
+        yield reconnects
         depth = GaugeMetricFamily(
             "zalogate_inbox_depth", "inbox entries by state", labels=["state"]
         )

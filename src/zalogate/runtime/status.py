@@ -61,6 +61,9 @@ class AccountStatus:
     """Since when (ms) the running monitor reports failures (polls, sends); None: healthy."""
     dead_letters: int = 0
     """Messages of this account whose retry window ran out (``zalogate inbox list``)."""
+    reconnects: int = 0
+    """Connections the running monitor re-established by itself (a listener after a drop);
+    ``restarts`` counts the monitor's own restarts."""
 
     @property
     def shown_state(self) -> str:
@@ -84,6 +87,7 @@ class AccountStatus:
             "lastStartAt": self.last_start_at,
             "lastStopAt": self.last_stop_at,
             "restarts": self.restarts,
+            "reconnects": self.reconnects,
             "reason": self.reason,
         }
 
@@ -109,6 +113,7 @@ def _replaced(current: AccountStatus, changes: dict[str, Any]) -> AccountStatus:
         get("reason", current.reason),
         get("degraded_since", current.degraded_since),
         get("dead_letters", current.dead_letters),
+        get("reconnects", current.reconnects),
     )
 
 
@@ -175,6 +180,15 @@ class StatusBoard:
             self.update(channel, account, degraded_since=since, last_error=error)
         else:
             self.update(channel, account, degraded_since=since)
+
+    def count_reconnect(self, channel: str, account: str) -> None:
+        """The account's running monitor reconnected by itself once more."""
+        with self._lock:  # read and increment under one lock: two threads may count
+            key = (channel, account)
+            current = self._records.get(key) or AccountStatus(channel, account)
+            record = self._records[key] = replace(current, reconnects=current.reconnects + 1)
+        for listener in list(self._listeners):
+            listener(record)
 
     def snapshot(self) -> list[AccountStatus]:
         """Every record, in registration order."""

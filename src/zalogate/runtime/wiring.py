@@ -148,6 +148,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.agents.transcripts import SqliteTranscriptStore
     from zalogate.core.access import AccountPolicy, policy_from_settings
     from zalogate.core.channel import ToolContext
+    from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
     config = _config_model(wiring.config)
@@ -228,6 +229,10 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",
+        max_in_flight=config.messages.delivery.max_in_flight,
+        outbox=Outbox(
+            Path(wiring.store.path).parent / OUTBOX_FILENAME, fsync=config.messages.delivery.fsync
+        ),
         paused=wiring.takeover.paused if wiring.takeover is not None else None,
         select_agent=select_agent if router is not None else None,
     )

@@ -248,3 +248,4 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         fake.add_group(w.GROUP, "Team", [w.BOT, w.ALICE, w.CAROL, w.BOT2])
         fake.add_group(w.GROUP2, "Other", [w.BOT, w.DAVE])
         yield w
+        assert fake.ws_refusals == [], "the channel sent websocket requests zca-js never sends"

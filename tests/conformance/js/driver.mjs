@@ -67,6 +67,7 @@ function addHandlers(listener) {
   listener.on("upload_attachment", (d) => emit({ event: "upload_attachment", data: d }));
   listener.on("closed", (code, reason) => emit({ event: "closed", code, reason: String(reason || "") }));
   listener.on("disconnected", (code) => emit({ event: "disconnected", code }));
+  listener.on("old_messages", (msgs, type) => emit({ event: "old_messages", type, messages: msgs.map(summarize) }));
   listener.on("error", (err) => emit({ event: "error", message: String(err && (err.message || err)) }));
 }
 
@@ -111,6 +112,9 @@ async function handle(cmd) {
       });
     case "call":
       return api[cmd.name](...(cmd.args || []));
+    case "request_old_messages":
+      api.listener.requestOldMessages(cmd.threadType, cmd.lastId ?? null);
+      return { requested: true };
     case "stop_listener":
       api.listener.stop();
       return { stopped: true };

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zalogate.channels.media import media_max_bytes
+from zalogate.channels.zalouser.catch_up import CatchUpOptions
 from zalogate.channels.zalouser.governor import SendLimits
 from zalogate.config import ZalogateConfig, resolve_accounts
 from zalogate.config.accounts import plain_section
@@ -109,6 +110,11 @@ class ZalouserAccount:
     def limits(self) -> SendLimits:
         """``limits``: the send governor's limits (key by key over the top-level ones)."""
         return SendLimits.from_settings(self.settings.get("limits"))
+
+    @property
+    def catch_up(self) -> CatchUpOptions:
+        """``catchUp``: fetching the messages missed while disconnected."""
+        return CatchUpOptions.from_settings(self.settings.get("catchUp"))
 
     def quotes(self, is_group: bool) -> bool:
         """``quoteReplies`` (``off``, ``groups``, ``all``) applies to this kind of chat."""

@@ -27,12 +27,14 @@ import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from zalogate.channels.zalouser.account_events import AccountEvents
 from zalogate.channels.zalouser.accounts import ZalouserAccount, resolve_zalouser_accounts
 from zalogate.channels.zalouser.attachments import AttachmentFetcher
+from zalogate.channels.zalouser.catch_up import CatchUpCursor
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.cookie_login import cookie_login
 from zalogate.channels.zalouser.credentials import CredentialStore
@@ -368,6 +370,7 @@ class ZalouserChannel(Channel):
             "displayName": stored.display_name if stored else None,
             "lastUsedAt": stored.last_used_at if stored else None,
             "listener": state.state,
+            "catchUp": state.catch_up,
             "dmPolicy": zacct.dm_policy,
             "groupPolicy": effective_group_policy(self.policy(account)),
             "proxy": zacct.proxy is not None,
@@ -429,6 +432,10 @@ class ZalouserChannel(Channel):
                 state,
                 self.options.monitor,
                 on_control=self._account_events(account).handle,
+                catch_up=zacct.catch_up,
+                cursor=CatchUpCursor(self.context.store, zacct.account_id),
+                health=partial(self.context.health, zacct.account_id),
+                reconnected=partial(self.context.reconnected, zacct.account_id),
             )
             await monitor.run(stop)
         except NeedsLoginError:

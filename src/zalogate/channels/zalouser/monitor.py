@@ -9,6 +9,10 @@
   account at one commit per message. Messages of one conversation are still admitted one
   after the other, in arrival order (from there on, order is the inbox's job); an admission
   that fails ends the monitor with its error, as a failed ``admit`` always did;
+* after every (re)connection it asks Zalo for the messages it missed (:mod:`.catch_up`) and
+  admits them like live ones (the inbox drops the ones it already has);
+* a disconnection reports the account degraded (``health``) until the listener is connected
+  again; every reconnection of a running listener is counted (``reconnected``);
 * refreshed cookies are written back every ``refresh_s`` and when the monitor ends;
 * when the listener ends for good it raises: :class:`~.errors.DuplicateConnectionError`
   (``fatal``: Zalo Web was opened elsewhere; the account stops instead of fighting) or
@@ -21,15 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zalogate.channels.zalouser.catch_up import CatchUp, CatchUpCursor, CatchUpOptions
 from zalogate.channels.zalouser.connection import AccountConnection
 from zalogate.channels.zalouser.errors import DuplicateConnectionError, ListenerStoppedError
 from zalogate.channels.zalouser.inbound import GroupInfoCache, normalize_message
 from zalogate.core.model import InboundMessage
-from zalogate.personal.events import FriendEvent, GroupEvent, GroupMessage, Undo, UserMessage
+from zalogate.personal.errors import ListenerError
+from zalogate.personal.events import (
+    FriendEvent,
+    GroupEvent,
+    GroupMessage,
+    OldMessages,
+    Undo,
+    UserMessage,
+)
 from zalogate.personal.listener import Listener
 from zalogate.personal.listener_lifecycle import (
     CloseReason,
@@ -58,6 +72,7 @@ class MonitorOptions:
         refresh_s: Seconds between write-backs of refreshed cookies.
         listener_options: Extra keyword arguments for :class:`Listener`.
         max_admitting: Admissions in flight at most; the next event waits for a place.
+        cursor_every_s: Seconds between saves of the catch-up cursor while connected.
     """
 
     reconnect: bool | ReconnectPolicy = True
@@ -65,6 +80,7 @@ class MonitorOptions:
     refresh_s: float = 600.0
     listener_options: dict[str, Any] | None = None
     max_admitting: int = 256
+    cursor_every_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -75,6 +91,8 @@ class ListenerState:
     """``connecting``, ``connected``, ``reconnecting``, ``stopped`` or ``failed``."""
     detail: str = ""
     connections: int = 0
+    catch_up: dict[str, int] | None = None
+    """The catch-up counters (``CatchUpStats.to_json``) of the running monitor."""
 
 
 class AccountMonitor:
@@ -88,8 +106,18 @@ class AccountMonitor:
         state: ListenerState,
         options: MonitorOptions,
         on_control: Callable[[FriendEvent | GroupEvent | Undo], Awaitable[None]] | None = None,
+        *,
+        catch_up: CatchUpOptions | None = None,
+        cursor: CatchUpCursor | None = None,
+        health: Callable[[str | None], None] = lambda error: None,
+        reconnected: Callable[[], None] = lambda: None,
     ) -> None:
         self.connection = connection
+        self.catch_up = CatchUp(connection.account.account_id, catch_up or CatchUpOptions(), cursor)
+        self.health = health
+        """``health(error)``: the listener is down (the account shows ``degraded``), or
+        (None) connected again."""
+        self.reconnected = reconnected
         self.admit = admit
         self.on_control = on_control
         """Friend requests, group membership and recalls (``.account_events``)."""
@@ -107,6 +135,7 @@ class AccountMonitor:
         client = await self.connection.client(touch=True)
         session = client.session
         self.state.state, self.state.detail = "connecting", ""
+        self.state.catch_up = self.catch_up.stats.to_json()
         listener = Listener(
             session,
             client.http,
@@ -121,6 +150,9 @@ class AccountMonitor:
             self._consume(listener, session.uid), name=f"zalouser-consume-{self.account_id}"
         )
         refresher = asyncio.create_task(self._refresh(), name=f"zalouser-refresh-{self.account_id}")
+        marker = asyncio.create_task(
+            self._mark_connected(), name=f"zalouser-mark-{self.account_id}"
+        )
         stopper = asyncio.create_task(stop.wait())
         try:
             await listener.start()
@@ -151,9 +183,9 @@ class AccountMonitor:
             await self.connection.invalidate()
             raise ListenerStoppedError(f"[{self.account_id}] zalouser {exc}") from exc
         finally:
-            for task in (stopper, refresher, consumer):
+            for task in (stopper, refresher, marker, consumer):
                 task.cancel()
-            await asyncio.gather(stopper, refresher, consumer, return_exceptions=True)
+            await asyncio.gather(stopper, refresher, marker, consumer, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await listener.close()
             self.connection.persist()
@@ -162,12 +194,21 @@ class AccountMonitor:
 
     async def _consume(self, listener: Listener, own_uid: str) -> None:
         admissions = _Admissions(self.admit, self.options.max_admitting)
+        advances: set[asyncio.Task[None]] = set()
         try:
             async for event in listener:
                 if isinstance(event, UserMessage | GroupMessage):
                     message = await self._normalize(event, own_uid)
                     if message is not None:
                         await admissions.add(message)
+                elif isinstance(event, OldMessages):
+                    for old in await self._catch_up(listener, event):
+                        message = await self._normalize(old, own_uid)
+                        if message is not None:
+                            await admissions.add(message)
+                    started = self.catch_up.finished()
+                    if started is not None:
+                        advances.add(asyncio.create_task(self._advance(admissions, started)))
                 elif isinstance(event, FriendEvent | GroupEvent | Undo):
                     if self.on_control is not None:
                         await self.on_control(event)
@@ -175,19 +216,56 @@ class AccountMonitor:
                     self.state.state, self.state.detail = "connected", ""
                     self.state.connections = event.connection
                     log.info("[%s] zalouser listener connected", self.account_id)
+                    if event.connection > 1:
+                        self.reconnected()
+                    self.health(None)
+                    await self._catch_up(listener, None)
                 elif isinstance(event, Disconnected):
                     self._disconnected(event)
+                    await self._save_cursor()
                 admissions.raise_failure()
         finally:
             # Admissions in flight were handed to the store: let them finish (never cancel
             # them), so that a message read before the listener closed is not left behind.
             await admissions.drain()
+            for task in advances:
+                task.cancel()  # the cursor stays: the next start fetches that pass again
+            await asyncio.gather(*advances, return_exceptions=True)
         admissions.raise_failure()
+
+    async def _advance(self, admissions: _Admissions, started_ms: int) -> None:
+        """Move the catch-up cursor once the pass's admissions (all those now in flight)
+        are durable; not if one failed (the monitor ends with that failure)."""
+        if await admissions.settled():
+            try:
+                await self.catch_up.advance(started_ms)
+            except Exception as exc:  # the next start simply fetches more
+                log.warning("[%s] zalouser catch-up cursor not saved: %s", self.account_id, exc)
+
+    async def _catch_up(
+        self, listener: Listener, answer: OldMessages | None
+    ) -> list[UserMessage | GroupMessage]:
+        """Start a pass (``answer`` None) or take one of its answers; a request that cannot
+        be sent (the socket just closed) waits for the next connection's pass."""
+        try:
+            if answer is None:
+                await self.catch_up.start(listener)
+                return []
+            return await self.catch_up.answer(listener, answer)
+        except ListenerError as exc:
+            log.info("[%s] zalouser catch-up request not sent: %s", self.account_id, exc)
+            return []
+        finally:
+            self.state.catch_up = self.catch_up.stats.to_json()
 
     def _disconnected(self, event: Disconnected) -> None:
         self.state.state = "reconnecting" if event.will_retry else "stopped"
         self.state.detail = f"{event.reason.value} (code {event.code})"
         if event.reason is not CloseReason.MANUAL:
+            self.health(
+                f"listener disconnected: {event.reason.value} (code {event.code})"
+                + ("; reconnecting" if event.will_retry else "")
+            )
             log.warning(
                 "[%s] zalouser listener disconnected: %s%s",
                 self.account_id,
@@ -209,6 +287,22 @@ class AccountMonitor:
                 result.ignored,
             )
         return result.message
+
+    async def _mark_connected(self) -> None:
+        """Save the catch-up cursor while the listener is connected; not after a wait that
+        overran (the host slept or stalled: the socket may be dead, unnoticed yet)."""
+        every = self.options.cursor_every_s
+        while True:
+            before = time.time()
+            await asyncio.sleep(every)
+            if self.state.state == "connected" and time.time() - before < 2 * every:
+                await self._save_cursor()
+
+    async def _save_cursor(self) -> None:
+        try:
+            await self.catch_up.connected()
+        except Exception as exc:  # the store closing under a stop: the next pass reaches further
+            log.warning("[%s] zalouser catch-up cursor not saved: %s", self.account_id, exc)
 
     async def _refresh(self) -> None:
         while True:
@@ -252,6 +346,13 @@ class _Admissions:
         self._room.release()
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
+
+    async def settled(self) -> bool:
+        """Wait for the admissions now in flight; whether all of them succeeded."""
+        tasks = set(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+        return all(not t.cancelled() and t.exception() is None for t in tasks)
 
     def raise_failure(self) -> None:
         """Raise the first admission's error, if one failed."""

@@ -42,7 +42,7 @@ from zalogate.channels.zalouser.media import (
 )
 from zalogate.channels.zalouser.mentions import find_mentions
 from zalogate.channels.zalouser.styled_chunks import chunk_styled
-from zalogate.core.errors import ChannelError, DeliveryError, describe_error
+from zalogate.core.errors import ChannelError, DeliveryError, FailureKind, describe_error
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.retry import RetryPolicy, call_with_retry
 from zalogate.core.targets import Target, TargetError, parse_target
@@ -50,7 +50,12 @@ from zalogate.personal.api import PersonalApi
 from zalogate.personal.api_stickers import Sticker
 from zalogate.personal.api_uploads import AlbumImage
 from zalogate.personal.api_video import HostedVideo
-from zalogate.personal.errors import ConfigurationError, ZaloPersonalError, is_rate_limited
+from zalogate.personal.errors import (
+    ConfigurationError,
+    TransportError,
+    ZaloPersonalError,
+    is_rate_limited,
+)
 from zalogate.personal.outgoing import Quote, SentMessage
 from zalogate.personal.session import ThreadType
 from zalogate.personal.spans import Mention
@@ -69,7 +74,10 @@ SendRetry = RetryPolicy
 
 def is_retryable_send_error(exc: BaseException) -> bool:
     """5xx, timeouts and connection errors (``retryable`` personal errors); never a rate limit
-    (that pauses the account's sends instead)."""
+    (that pauses the account's sends instead), never a failure after the request was written
+    (``maybe_sent``: the message may be out; the pipeline decides on a resend)."""
+    if isinstance(exc, TransportError) and exc.maybe_sent:
+        return False
     return isinstance(exc, ZaloPersonalError) and exc.retryable and not is_rate_limited(exc)
 
 
@@ -411,6 +419,8 @@ class ZalouserSender:
         log.warning("[%s] zalouser %s send failed: %s", self.account_id, what, error)
         if sent:
             return DeliveryReceipt(message_ids=tuple(sent), partial=True, error=error)
+        if isinstance(cause, TransportError) and cause.maybe_sent:
+            raise DeliveryError(error, kind=FailureKind.DELIVERY_UNKNOWN) from cause
         retryable = is_retryable_send_error(cause) or (
             isinstance(cause, ChannelError) and not cause.fatal
         )

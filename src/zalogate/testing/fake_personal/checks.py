@@ -25,6 +25,7 @@ __all__ = [
     "SessionView",
     "query_fields",
     "refusal",
+    "ws_refusal",
 ]
 
 ERR_SESSION = 600
@@ -530,3 +531,31 @@ def query_fields(query: bytes) -> dict[str, str]:
         if name and name != "params":
             out.setdefault(name, value)
     return out
+
+
+# listen.js ``requestOldMessages`` / ``requestOldReactions``: frame v1, cmd 510|511 (old
+# messages of DMs | groups) or 610|611 (old reactions), sub 1; body ``{first: true, lastId:
+# lastMsgId ?? null, preIds: []}`` to which ``sendWs`` adds ``req_id: "req_<n>"``.
+_HISTORY_KEYS = frozenset({"first", "lastId", "preIds", "req_id"})
+WS_HISTORY_CMDS = frozenset({510, 511, 610, 611})
+
+
+def ws_refusal(version: int, cmd: int, sub_cmd: int, body: Any) -> str | None:
+    """Why the fake ignores this websocket request, or None when zca-js could have sent it."""
+    if cmd not in WS_HISTORY_CMDS:
+        return None
+    if version != 1 or sub_cmd != 1:
+        return f"cmd {cmd} must be version 1, sub 1"
+    if not isinstance(body, dict) or set(body) != _HISTORY_KEYS:
+        return f"cmd {cmd} body must hold exactly first, lastId, preIds and req_id"
+    if body["first"] is not True:
+        return f"cmd {cmd} first must be true"
+    last_id = body["lastId"]
+    if last_id is not None and not (isinstance(last_id, str) and last_id):
+        return f"cmd {cmd} lastId must be null or a message id string"
+    if body["preIds"] != []:
+        return f"cmd {cmd} preIds must be an empty list"
+    req_id = body["req_id"]
+    if not (isinstance(req_id, str) and req_id.startswith("req_") and req_id[4:].isdigit()):
+        return f'cmd {cmd} req_id must be "req_<n>"'
+    return None

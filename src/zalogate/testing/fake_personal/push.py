@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 
-from zalogate.testing.fake_personal import wire
+from zalogate.testing.fake_personal import checks, wire
 from zalogate.testing.fake_personal.model import (
     FakeGroup,
 )
@@ -103,10 +103,19 @@ class Push(FakeState):
             async with self._listeners_changed:
                 self._listeners_changed.notify_all()
 
-    def _history(self, uid: str, *, group: bool, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent messages of ``uid`` as its own listener would have received them."""
+    def _history(
+        self, uid: str, *, group: bool, last_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` newest messages of ``uid``'s DMs (or groups) before ``last_id``,
+        oldest first, as its own listener would have received them (its own ones as
+        ``uidFrom: "0"``)."""
         out: list[dict[str, Any]] = []
-        for msg in reversed(self.messages.values()):
+        ordered = list(self.messages.values())
+        if last_id is not None:
+            known = last_id in self.messages
+            end = next(i for i, m in enumerate(ordered) if m["msgId"] == last_id) if known else 0
+            ordered = ordered[:end]
+        for msg in reversed(ordered):
             if (
                 group
                 and msg["cmd"] == 521
@@ -123,14 +132,23 @@ class Push(FakeState):
 
     async def _ws_frame(self, lst: Listener, frame: bytes) -> None:
         try:
-            _, cmd, sub_cmd, body = wire.decode_frame(frame)
+            version, cmd, sub_cmd, body = wire.decode_frame(frame)
         except (wire.WireError, ValueError):
+            return
+        refused = checks.ws_refusal(version, cmd, sub_cmd, body)
+        if refused is not None:
+            # What real Zalo does with such a frame is unknown; it is never answered here,
+            # and the refusal is kept for the test to see.
+            self.ws_refusals.append(refused)
             return
         if cmd == 2:
             self.pings[lst.uid] = self.pings.get(lst.uid, 0) + 1
         elif cmd in (510, 511) and sub_cmd == 1:
+            self.history_requests.append((lst.uid, cmd, body["lastId"]))
             field_name = "msgs" if cmd == 510 else "groupMsgs"
-            history = self._history(lst.uid, group=cmd == 511)
+            history = self._history(
+                lst.uid, group=cmd == 511, last_id=body["lastId"], limit=self.history_page_size
+            )
             await self._send_event(
                 lst, cmd, 1, {"data": {field_name: history}, "req_id": _req_id(body)}
             )

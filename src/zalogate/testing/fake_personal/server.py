@@ -123,6 +123,9 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
         self.groups: dict[str, FakeGroup] = {}
         self.sent: list[SentRecord] = []
         self.pings: dict[str, int] = {}
+        self.ws_refusals: list[str] = []
+        self.history_requests: list[tuple[str, int, str | None]] = []
+        self.history_page_size = 50
         self.qr = QrControl()
         self.qr._accounts = self._account_or_new
         self.qr.auto_approve = auto_approve_qr
@@ -345,6 +348,12 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
         self._faults[endpoint.strip("/")] = Fault(
             error=(error_code, error_message, outer), times=times
         )
+
+    def drop_after_next(self, endpoint: str, *, times: int | None = 1) -> None:
+        """Carry out the next calls whose path ends with ``endpoint`` (a send is recorded and
+        delivered), then close the connection without the answer: a reset after Zalo took the
+        request, which the client cannot tell from one before."""
+        self._faults[endpoint.strip("/")] = Fault(drop_after=True, times=times)
 
     def slow(self, endpoint: str, seconds: float) -> None:
         """Delay answers of calls whose path ends with ``endpoint``."""

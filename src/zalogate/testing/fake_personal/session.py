@@ -100,6 +100,9 @@ class SessionDispatch(LoginRoutes):
             request.body if request.method == "POST" else None,
             content_type,
         )
+        if self._faults and self._take_drop_after(request.path):
+            request.abort()
+            return
         request.respond(status, payload, b"application/json" if payload else None)
 
     async def _session_call(self, request: Request) -> Response:

@@ -91,6 +91,8 @@ class Fault:
     delay: float = 0.0
     error: tuple[int, str, bool] | None = None  # (code, message, outer)
     times: int | None = None
+    drop_after: bool = False
+    """Carry the call out, then close the connection without the answer."""
 
 
 @dataclass
@@ -118,6 +120,12 @@ class FakeState:
     groups: dict[str, FakeGroup]
     sent: list[SentRecord]
     pings: dict[str, int]
+    ws_refusals: list[str]
+    """Websocket requests zca-js would not send (``checks.ws_refusal``), never answered."""
+    history_requests: list[tuple[str, int, str | None]]
+    """``(uid, cmd, lastId)`` of each 510/511 history request answered."""
+    history_page_size: int
+    """Messages per history answer (Zalo's real page size is not known; 50 here)."""
     qr: QrControl
     messages: dict[str, dict[str, Any]]
     media: dict[str, bytes]
@@ -297,6 +305,17 @@ class FakeState:
             if trimmed.endswith(suffix):
                 return fault
         return None
+
+    def _take_drop_after(self, path: str) -> bool:
+        """Whether this call's answer is to be dropped (a ``drop_after_next`` fault)."""
+        fault = self._fault_for(path)
+        if fault is None or not fault.drop_after:
+            return False
+        if fault.times is not None:
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults = {k: v for k, v in self._faults.items() if v is not fault}
+        return True
 
     def _fault_error(self, path: str) -> tuple[int, str, bool] | None:
         fault = self._fault_for(path)
