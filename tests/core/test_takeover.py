@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.core.access import AccountPolicy
-from zalogate.core.takeover import ConversationKey, Takeover
+from zalogate.core.takeover import ConversationKey, SqliteTakeoverState, Takeover
 from zalogate.runtime.metrics import GatewayMetrics
 from zalogate.runtime.status import StatusBoard
 from zalogate.store import Store
@@ -28,7 +28,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 async def test_a_paused_conversation_is_recorded_not_answered(store: Store) -> None:
     channel, agent = MemoryChannel(), ScriptedAgent()
-    takeover = Takeover(store)
+    takeover = Takeover(SqliteTakeoverState(store))
     watched = GatewayMetrics(StatusBoard()).timed_agent(agent, on_reply=takeover.agent_said)
     pipeline = make_pipeline(store, channel, watched, paused=takeover.paused)
     await pipeline.handle(dm(1))
@@ -58,11 +58,11 @@ async def test_the_pause_survives_a_restart_and_only_recorded_lines_remain(
     tmp_path: Path,
 ) -> None:
     async with await Store.open(tmp_path) as store:
-        takeover = Takeover(store)
+        takeover = Takeover(SqliteTakeoverState(store))
         await takeover.pause(KEY)
         assert await takeover.paused(dm(1))
     async with await Store.open(tmp_path) as store:
-        again = Takeover(store)
+        again = Takeover(SqliteTakeoverState(store))
         assert await again.is_paused(KEY)
         assert [c.key for c in await again.conversations()] == [KEY]
         assert [line.text for line in await again.transcript(KEY)] == ["hello 1"]
@@ -70,7 +70,7 @@ async def test_the_pause_survives_a_restart_and_only_recorded_lines_remain(
 
 async def test_a_dropped_sender_is_neither_answered_nor_recorded(store: Store) -> None:
     channel, agent = MemoryChannel(), ScriptedAgent()
-    takeover = Takeover(store)
+    takeover = Takeover(SqliteTakeoverState(store))
     closed = AccountPolicy(channel="zalo", dm_policy="allowlist", allow_from=frozenset({"u9"}))
     pipeline = make_pipeline(store, channel, agent, closed, paused=takeover.paused)
     assert (await pipeline.handle(dm(1))).action == "dropped"

@@ -71,6 +71,13 @@ class Views:
             raise RuntimeError("the gateway is not running")
         return store
 
+    def _pairing(self) -> PairingStore:
+        """The gateway's pairing store (this node's SQLite, or the cluster's KV)."""
+        shared = self.gateway.shared
+        if shared is None:
+            raise RuntimeError("the gateway is not running")
+        return shared.pairing
+
     def _account(self, channel_id: str, account_id: str) -> tuple[Channel, ChannelAccount] | None:
         channel = self.gateway.channels.get(channel_id)
         account = channel.account(account_id) if channel is not None else None
@@ -192,8 +199,7 @@ class Views:
     # -- pairing ----------------------------------------------------------------------
 
     async def pairing(self, request: Request, session: Session) -> Response:
-        store = self._store()
-        pairing = PairingStore(store)
+        pairing = self._pairing()
         pending = []
         allow = []
         for channel_id, channel in self.gateway.channels.items():
@@ -225,7 +231,7 @@ class Views:
         form = _form(request)
         channel = form.get("channel", "")
         account = form.get("account", "")
-        pairing = PairingStore(self._store())
+        pairing = self._pairing()
         try:
             if action == "approve":
                 approved = await pairing.approve(channel, form.get("code", ""), account or None)
@@ -235,7 +241,7 @@ class Views:
                     request_ = MessageRequest(target=approved.id, text=text)
                     await self.gateway.send_message(channel, approved.account_id, request_)
             elif action == "reject":
-                await _reject(self._store(), channel, form.get("code", ""))
+                await pairing.reject(channel, form.get("code", ""), account or None)
                 session.flashes.append(f"{form.get('code', '')}: rejected")
             elif action == "allow":
                 sender = form.get("sender", "").strip()
@@ -390,20 +396,6 @@ class Views:
         response = _back("/console/login")
         response.delete_cookie("zalogate_console", path="/")
         return response
-
-
-async def _reject(store: Any, channel: str, code: str) -> None:
-    """Drop a pending pairing request without approving it."""
-    wanted = code.strip().upper()
-
-    def write(conn: Any) -> int:
-        cursor = conn.execute(
-            "DELETE FROM pairing_requests WHERE channel = ? AND code = ?", (channel, wanted)
-        )
-        return int(cursor.rowcount)
-
-    if not await store.write(write):
-        raise PairingError(f"no pending request with code {wanted}")
 
 
 def _event_stream(body: AsyncIterator[bytes]) -> Response:

@@ -1,9 +1,11 @@
 """Human takeover: an operator pauses the agent for one conversation and answers by hand.
 
-The paused set is durable (table ``takeover_pauses``) and held in memory by the running
-gateway, so the pipeline's check (:meth:`Takeover.paused`) is one set look-up per message.
-While a conversation is paused its messages are recorded (``takeover_messages``) and not
-answered by the agent; the operator's replies are recorded there too. Every message the
+The paused set and the recorded lines live behind :class:`TakeoverState`: on one node
+:class:`SqliteTakeoverState` (tables ``takeover_pauses`` and ``takeover_messages``, the paused
+set held in memory, so the pipeline's check is one set look-up per message); in cluster mode
+``zalogate.cluster.shared.KvTakeoverState``, so a pause on one node holds on every node.
+While a conversation is paused its messages are recorded and not answered by the agent; the
+operator's replies are recorded too. Every message the
 pipeline lets through access control is also kept in a small in-memory ring, so the console
 can list recent conversations without a write per message.
 """
@@ -16,7 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from zalogate.core.model import ChatType
 
@@ -25,7 +27,14 @@ if TYPE_CHECKING:
     from zalogate.core.model import InboundMessage
     from zalogate.store import Store
 
-__all__ = ["Conversation", "ConversationKey", "Takeover", "TranscriptLine"]
+__all__ = [
+    "Conversation",
+    "ConversationKey",
+    "SqliteTakeoverState",
+    "Takeover",
+    "TakeoverState",
+    "TranscriptLine",
+]
 
 _RING_LINES = 50
 """Lines of recent activity kept in memory per conversation."""
@@ -81,16 +90,42 @@ def _line_of(message: InboundMessage, now_ms: int) -> TranscriptLine:
     return TranscriptLine("in", author, text, now_ms)
 
 
-class Takeover:
-    """The paused conversations and their transcripts, on the shared :class:`Store`."""
+class TakeoverState(Protocol):
+    """Which conversations an operator holds, and what was said in them meanwhile."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    async def is_paused(self, key: ConversationKey) -> bool:
+        """Whether the agent is paused for ``key`` (the pipeline asks once per message)."""
+        ...
+
+    async def paused_keys(self) -> list[ConversationKey]:
+        """Every paused conversation."""
+        ...
+
+    async def pause(self, key: ConversationKey, at_ms: int) -> None:
+        """Pause the agent for ``key`` (idempotent)."""
+        ...
+
+    async def resume(self, key: ConversationKey) -> bool:
+        """Give ``key`` back to the agent; True if it was paused."""
+        ...
+
+    async def record(self, key: ConversationKey, line: TranscriptLine) -> None:
+        """Keep one line said while paused (inbound, or an operator's reply)."""
+        ...
+
+    async def recorded(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
+        """The latest ``limit`` recorded lines of ``key`` (any order)."""
+        ...
+
+
+class SqliteTakeoverState:
+    """:class:`TakeoverState` on the node's SQLite :class:`Store`; the paused set is loaded
+    once and then kept in memory (this process is its only writer)."""
+
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self._clock = clock
         self._paused: dict[tuple[str, str, str], ConversationKey] | None = None
         self._load_lock = asyncio.Lock()
-        self._recent: OrderedDict[ConversationKey, deque[TranscriptLine]] = OrderedDict()
-        self._titles: dict[ConversationKey, str] = {}
 
     async def _paused_map(self) -> dict[tuple[str, str, str], ConversationKey]:
         paused = self._paused
@@ -108,6 +143,71 @@ class Takeover:
                     for r in rows
                 }
             return self._paused
+
+    async def is_paused(self, key: ConversationKey) -> bool:
+        return key_of(key) in await self._paused_map()
+
+    async def paused_keys(self) -> list[ConversationKey]:
+        return list((await self._paused_map()).values())
+
+    async def pause(self, key: ConversationKey, at_ms: int) -> None:
+        paused = await self._paused_map()
+        params = (key.channel, key.account_id, key.chat_id, int(key.is_group), at_ms)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO takeover_pauses"
+                " (channel, account_id, chat_id, is_group, paused_at_ms) VALUES (?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self.store.write(write)
+        paused[key_of(key)] = key
+
+    async def resume(self, key: ConversationKey) -> bool:
+        paused = await self._paused_map()
+        params = key_of(key)
+
+        def write(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM takeover_pauses WHERE channel = ? AND account_id = ? AND chat_id = ?",
+                params,
+            )
+            return cursor.rowcount
+
+        removed = await self.store.write(write)
+        paused.pop(params, None)
+        return bool(removed)
+
+    async def record(self, key: ConversationKey, line: TranscriptLine) -> None:
+        params = (*key_of(key), line.direction, line.author, line.text, line.at_ms)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO takeover_messages (channel, account_id, chat_id, direction, author,"
+                " text, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self.store.write(write)
+
+    async def recorded(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
+        rows = await self.store.fetchall(
+            "SELECT direction, author, text, at_ms FROM takeover_messages"
+            " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
+            (*key_of(key), limit),
+        )
+        return [TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows]
+
+
+class Takeover:
+    """The paused conversations (in ``state``) and the recent activity of this node."""
+
+    def __init__(self, state: TakeoverState, *, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self._clock = clock
+        self._recent: OrderedDict[ConversationKey, deque[TranscriptLine]] = OrderedDict()
+        self._titles: dict[ConversationKey, str] = {}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -131,9 +231,9 @@ class Takeover:
         key = ConversationKey.of(message)
         line = _line_of(message, self._now_ms())
         title = message.group_name if message.is_group else message.sender_name
-        paused = key_of(key) in await self._paused_map()
+        paused = await self.state.is_paused(key)
         if paused:
-            await self._record(key, line)
+            await self.state.record(key, line)
         self._remember(key, line, title)
         return paused
 
@@ -151,72 +251,29 @@ class Takeover:
 
     async def is_paused(self, key: ConversationKey) -> bool:
         """Whether the agent is paused for ``key``."""
-        return (key.channel, key.account_id, key.chat_id) in await self._paused_map()
+        return await self.state.is_paused(key)
 
     async def pause(self, key: ConversationKey) -> None:
         """Pause the agent for ``key`` (durable; idempotent)."""
-        paused = await self._paused_map()
-        params = (key.channel, key.account_id, key.chat_id, int(key.is_group), self._now_ms())
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO takeover_pauses"
-                " (channel, account_id, chat_id, is_group, paused_at_ms) VALUES (?, ?, ?, ?, ?)",
-                params,
-            )
-
-        await self.store.write(write)
-        paused[(key.channel, key.account_id, key.chat_id)] = key
+        await self.state.pause(key, self._now_ms())
 
     async def resume(self, key: ConversationKey) -> bool:
         """Give ``key`` back to the agent; True if it was paused."""
-        paused = await self._paused_map()
-        params = (key.channel, key.account_id, key.chat_id)
-
-        def write(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "DELETE FROM takeover_pauses WHERE channel = ? AND account_id = ? AND chat_id = ?",
-                params,
-            )
-            return cursor.rowcount
-
-        removed = await self.store.write(write)
-        paused.pop(params, None)
-        return bool(removed)
+        return await self.state.resume(key)
 
     async def paused_keys(self) -> list[ConversationKey]:
         """Every paused conversation."""
-        return list((await self._paused_map()).values())
+        return await self.state.paused_keys()
 
     async def record_reply(self, key: ConversationKey, text: str, author: str) -> None:
         """Record an operator's reply that went out."""
         line = TranscriptLine("out", author, text, self._now_ms())
-        await self._record(key, line)
+        await self.state.record(key, line)
         self._remember(key, line, None)
-
-    async def _record(self, key: ConversationKey, line: TranscriptLine) -> None:
-        params = (
-            key.channel,
-            key.account_id,
-            key.chat_id,
-            line.direction,
-            line.author,
-            line.text,
-            line.at_ms,
-        )
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO takeover_messages (channel, account_id, chat_id, direction, author,"
-                " text, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
-
-        await self.store.write(write)
 
     async def conversations(self) -> list[Conversation]:
         """Recent and paused conversations, most recently active first."""
-        paused = await self._paused_map()
+        paused = {key_of(key): key for key in await self.state.paused_keys()}
         seen: list[Conversation] = []
         for key in reversed(self._recent):
             ring = self._recent[key]
@@ -230,12 +287,7 @@ class Takeover:
 
     async def transcript(self, key: ConversationKey, limit: int = 100) -> list[TranscriptLine]:
         """The conversation's lines, oldest first: the recorded ones and the recent ones."""
-        rows = await self.store.fetchall(
-            "SELECT direction, author, text, at_ms FROM takeover_messages"
-            " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
-            (key.channel, key.account_id, key.chat_id, limit),
-        )
-        lines = {TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows}
+        lines = set(await self.state.recorded(key, limit))
         lines.update(self._recent.get(key, ()))
         return sorted(lines, key=lambda line: line.at_ms)[-limit:]
 

@@ -52,6 +52,7 @@ from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.schedules import ScheduleStore
+from zalogate.core.shared_state import SharedState
 from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
@@ -92,6 +93,7 @@ from zalogate.runtime.wiring import (
     is_echo,
     mount_deferred_replies,
     open_cluster,
+    shared_state,
 )
 from zalogate.store import Store
 
@@ -220,6 +222,8 @@ class Gateway:
         """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
+        self.shared: SharedState | None = None
+        """Pairing, allow store, takeover, group history: this node's SQLite or the cluster's KV."""
         self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -304,12 +308,18 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
+        # Cluster mode: the inbox on JetStream, a lease per account and the shared state in
+        # KV buckets (docs/cluster.md).
+        cluster = self.cluster = await open_cluster(self.config, stack)
+        self.supervisor.leases = cluster.leases if cluster else None
+        shared = self.shared = shared_state(store, cluster)
         services = AgentServices(
             store=store,
             routes=self.http,
             send=self._send_payload,
             base_url=lambda: self.http.url,
             channels=self.channels,
+            transcripts=cluster.transcripts if cluster else None,
         )
         self.agent = (
             self._agent
@@ -329,11 +339,7 @@ class Gateway:
                 sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
                 sys.stderr.flush()
 
-        # Cluster mode: the inbox on JetStream and a lease per account (docs/cluster.md).
-        cluster = self.cluster = await open_cluster(self.config, stack)
-        self.supervisor.leases = cluster.leases if cluster else None
-
-        self.takeover = Takeover(store)
+        self.takeover = Takeover(shared.takeover)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
@@ -346,6 +352,8 @@ class Gateway:
         takeover = self.takeover
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
+        wiring.shared = shared
+        wiring.transcripts = services.transcripts
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
         handler = metrics.timed(
@@ -454,6 +462,7 @@ class Gateway:
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
             reconnected=partial(self.status_board.count_reconnect, source.id),
+            shared=self.shared,
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)
