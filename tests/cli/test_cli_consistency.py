@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from zalogate.cli.app import _SUBCOMMANDS, app
 from zalogate.cli.options import ACCOUNT_HELP, CHANNEL_HELP, CONFIG_HELP, JSON_HELP, LIMIT_HELP
 from zalogate.config.starter import STARTER_CONFIG
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.store import Store
 
 from .conftest import free_port, run_cli
@@ -206,7 +206,7 @@ def test_directory_needs_no_channel_when_one_is_configured(
 def _pending_request(state: Path) -> str:
     async def request() -> str:
         async with await Store.open(state) as store:
-            made = await PairingStore(store).request(
+            made = await SqlitePairingStore(store).request(
                 "zalouser", "default", "9000000000000002", sender_name="Minh Anh"
             )
             assert made.code is not None

@@ -10,7 +10,7 @@ import pytest
 
 from zalogate.cli import pairing as pairing_cli
 from zalogate.cli.state import CliState
-from zalogate.core.pairing import PairingNotifier, PairingStore
+from zalogate.core.pairing import PairingNotifier, SqlitePairingStore
 from zalogate.store import Store
 
 from .conftest import run_cli
@@ -26,7 +26,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def seed(state_dir: Path, channel: str, account: str, sender: str, name: str | None = None) -> str:
     async def run() -> str:
         async with await Store.open(state_dir) as store:
-            result = await PairingStore(store).request(channel, account, sender, sender_name=name)
+            result = await SqlitePairingStore(store).request(
+                channel, account, sender, sender_name=name
+            )
             assert result.code is not None
             return result.code
 
@@ -36,7 +38,7 @@ def seed(state_dir: Path, channel: str, account: str, sender: str, name: str | N
 def allowed(state_dir: Path, channel: str, account: str) -> frozenset[str]:
     async def run() -> frozenset[str]:
         async with await Store.open(state_dir) as store:
-            return await PairingStore(store).allowed_senders(channel, account)
+            return await SqlitePairingStore(store).allowed_senders(channel, account)
 
     return asyncio.run(run())
 

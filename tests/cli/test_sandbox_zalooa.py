@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.sandbox import Sandbox
 from zalogate.sandbox.zalooa_simulator import ZalooaSimulator
 
@@ -26,8 +26,8 @@ async def test_a_conversation_runs_end_to_end_after_the_consent() -> None:
         assert challenge.chat_id == ZalooaSimulator.user_id
         store = sandbox.gateway.store
         assert store is not None
-        [request] = await PairingStore(store).list_pending("zalooa", "default")
-        await PairingStore(store).approve("zalooa", request.code)
+        [request] = await SqlitePairingStore(store).list_pending("zalooa", "default")
+        await SqlitePairingStore(store).approve("zalooa", request.code)
         await sandbox.say("xin chao")
         reply = await sandbox.next_reply(10)
         assert reply is not None

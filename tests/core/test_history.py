@@ -13,8 +13,8 @@ from zalogate.core.access import AccountPolicy, GroupDecision, GroupRule, decide
 from zalogate.core.history import (
     CURRENT_MESSAGE_MARKER,
     HISTORY_MARKER,
-    GroupHistory,
     HistoryEntry,
+    SqliteGroupHistory,
     format_with_history,
     group_history_key,
     mention_gate,
@@ -162,7 +162,7 @@ async def test_skipped_message_is_prepended_to_next_processed_one_then_cleared(
 ) -> None:
     """zalo-personal §8 #16: limit 5; skipped line shows up once in the next dispatch, then
     the third dispatch has no history."""
-    history = GroupHistory(store)
+    history = SqliteGroupHistory(store)
     key = group_history_key("zalouser", "default", "g-1")
     await history.append(key, entry("first unmentioned line"), limit=5)
     taken = await history.take(key)
@@ -173,7 +173,7 @@ async def test_skipped_message_is_prepended_to_next_processed_one_then_cleared(
 
 async def test_history_keeps_only_the_newest_limit_entries(store: Store) -> None:
     """gateway §2.7: each key holds at most ``limit`` entries (oldest dropped)."""
-    history = GroupHistory(store)
+    history = SqliteGroupHistory(store)
     for n in range(8):
         await history.append("k", entry(f"line {n}", n), limit=3)
     assert [e.body for e in await history.peek("k")] == ["line 5", "line 6", "line 7"]
@@ -181,14 +181,14 @@ async def test_history_keeps_only_the_newest_limit_entries(store: Store) -> None
 
 async def test_limit_zero_keeps_nothing(store: Store) -> None:
     """gateway §2.7: ``0`` disables history."""
-    history = GroupHistory(store)
+    history = SqliteGroupHistory(store)
     await history.append("k", entry("a"), limit=2)
     await history.append("k", entry("b"), limit=0)
     assert await history.peek("k") == []
 
 
 async def test_history_is_per_group_and_clear_forgets(store: Store) -> None:
-    history = GroupHistory(store)
+    history = SqliteGroupHistory(store)
     await history.append("g1", entry("one"), limit=50)
     await history.append("g2", entry("two"), limit=50)
     await history.clear("g1")
@@ -201,16 +201,16 @@ async def test_history_survives_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "state"
     media_entry = HistoryEntry("Bob", "pic", 5, None, "7", media=("a.png",) * 6)
     async with await Store.open(state) as store:
-        await GroupHistory(store).append("k", media_entry, limit=50)
+        await SqliteGroupHistory(store).append("k", media_entry, limit=50)
     async with await Store.open(state) as store:
-        [restored] = await GroupHistory(store).take("k")
+        [restored] = await SqliteGroupHistory(store).take("k")
     assert restored.sender_id == "7"
     assert restored.media == ("a.png",) * 4
 
 
 async def test_least_recently_used_keys_are_evicted_beyond_max_keys(store: Store) -> None:
     """gateway §2.7: the history holds a bounded number of keys (LRU eviction)."""
-    history = GroupHistory(store, max_keys=2)
+    history = SqliteGroupHistory(store, max_keys=2)
     await history.append("a", entry("a1"), limit=5)
     await history.append("b", entry("b1"), limit=5)
     await history.append("a", entry("a2"), limit=5)

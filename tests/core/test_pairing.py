@@ -15,6 +15,7 @@ from zalogate.core.pairing import (
     PAIRING_TTL_SECONDS,
     PairingError,
     PairingStore,
+    SqlitePairingStore,
     generate_code,
     issue_pairing_challenge,
     pairing_approved_text,
@@ -47,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def pairing(store: Store, clock: FakeClock) -> PairingStore:
-    return PairingStore(store, clock=clock)
+    return SqlitePairingStore(store, clock=clock)
 
 
 def test_codes_are_eight_characters_of_the_unambiguous_alphabet() -> None:
@@ -207,9 +208,9 @@ async def test_list_filters_by_channel_and_account_sorted_by_creation(
 async def test_requests_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     state = tmp_path / "state"
     async with await Store.open(state) as store:
-        code = (await PairingStore(store, clock=clock).request("zalo", "default", "9")).code
+        code = (await SqlitePairingStore(store, clock=clock).request("zalo", "default", "9")).code
     async with await Store.open(state) as store:
-        again = PairingStore(store, clock=clock)
+        again = SqlitePairingStore(store, clock=clock)
         assert (await again.request("zalo", "default", "9")).code == code
 
 
@@ -256,7 +257,7 @@ async def test_challenge_is_sent_once_even_when_the_first_send_failed(
 
 async def test_reject_drops_the_request_without_allowing_the_sender(tmp_path: Path) -> None:
     async with await Store.open(tmp_path) as store:
-        pairing = PairingStore(store)
+        pairing = SqlitePairingStore(store)
         created = await pairing.request("zalo", "default", "u1")
         assert created.code is not None
         with pytest.raises(PairingError, match="No pending pairing request"):

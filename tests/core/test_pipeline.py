@@ -25,7 +25,7 @@ from zalogate.core.model import (
     MentionFacts,
     ReplyPayload,
 )
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.core.pipeline import Pipeline, SessionOptions, apply_response_prefix, is_silent
 from zalogate.store import Store
 
@@ -192,7 +192,7 @@ async def test_unknown_sender_gets_one_pairing_code_and_is_not_processed(store: 
 
 async def test_approved_sender_is_processed(store: Store) -> None:
     channel, agent = MemoryChannel(), ScriptedAgent()
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     await pairing.add_allowed("zalo", "default", "u1")
     pipeline = make_pipeline(store, channel, agent, AccountPolicy(channel="zalo"), pairing=pairing)
     assert (await pipeline.handle(dm(1))).action == "replied"

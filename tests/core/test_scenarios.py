@@ -327,7 +327,7 @@ from pathlib import Path
 
 import pytest
 
-from zalogate.agents.transcripts import TranscriptStore
+from zalogate.agents.transcripts import SqliteTranscriptStore
 from zalogate.backoff import BackoffConfig
 from zalogate.core import presence
 from zalogate.core.access import (
@@ -343,7 +343,7 @@ from zalogate.core.agent import Turn
 from zalogate.core.channel import Channel as BaseChannel
 from zalogate.core.channel import ChannelAccount, ProbeResult
 from zalogate.core.errors import DeliveryError
-from zalogate.core.history import CURRENT_MESSAGE_MARKER, HISTORY_MARKER, GroupHistory
+from zalogate.core.history import CURRENT_MESSAGE_MARKER, HISTORY_MARKER, SqliteGroupHistory
 from zalogate.core.ingress import Inbox, InboxConfig
 from zalogate.core.model import (
     ChatType,
@@ -357,6 +357,7 @@ from zalogate.core.pairing import (
     PAIRING_TTL_SECONDS,
     PairingError,
     PairingStore,
+    SqlitePairingStore,
     pairing_challenge_text,
 )
 from zalogate.core.pipeline import Outcome, Pipeline, SessionOptions
@@ -523,8 +524,8 @@ def pipeline(
         agent=agent,
         pairing=pairing,
         session=session,
-        sessions=TranscriptStore(store),
-        notes=TranscriptStore(store),
+        sessions=SqliteTranscriptStore(store),
+        notes=SqliteTranscriptStore(store),
     )
 
 
@@ -546,7 +547,7 @@ async def test_pairing_code_is_regenerated_until_unique(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """G §1.1: a new code differs from every pending code of the store."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     codes = iter(["AAAA2222", "AAAA2222", "AAAA2222", "BBBB3333"])
     monkeypatch.setattr("zalogate.core.pairing.generate_code", lambda: next(codes))
     first = await pairing.request("zalo", "default", "1")
@@ -556,7 +557,7 @@ async def test_pairing_code_is_regenerated_until_unique(
 
 async def test_approval_code_is_trimmed_and_upper_cased(store: Store) -> None:
     """G §1.1: the code is trimmed and upper-cased before comparison."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     result = await pairing.request("zalo", "default", "42")
     assert result.code is not None
     approved = await pairing.approve("zalo", f"  {result.code.lower()}\n")
@@ -566,7 +567,7 @@ async def test_approval_code_is_trimmed_and_upper_cased(store: Store) -> None:
 
 async def test_request_meta_carries_account_and_name(store: Store) -> None:
     """G §1.1: ``meta.accountId`` always (normalised, ``default`` when blank), ``meta.name``."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     await pairing.request("zalouser", " Beta ", "7", sender_name=" Eve ")
     await pairing.request("zalouser", "", "8", meta={"empty": ""})
     by_id = {r.id: r for r in await pairing.list_pending("zalouser")}
@@ -578,12 +579,12 @@ async def test_request_meta_carries_account_and_name(store: Store) -> None:
 async def test_over_cap_requests_are_trimmed_to_the_most_recently_seen(store: Store) -> None:
     """G §1.2 step 3: over the cap, keep the 3 most recently seen, then refuse the newcomer."""
     clock = Clock()
-    roomy = PairingStore(store, clock=clock, max_pending=5)
+    roomy = SqlitePairingStore(store, clock=clock, max_pending=5)
     for sender in ("1", "2", "3", "4", "5"):
         await roomy.request("zalo", "default", sender)
         clock.advance(1)
     await roomy.request("zalo", "default", "1")  # "1" is seen again: now the most recent
-    strict = PairingStore(store, clock=clock)
+    strict = SqlitePairingStore(store, clock=clock)
     newcomer = await strict.request("zalo", "default", "6")
     assert newcomer.capped
     assert sorted(r.id for r in await strict.list_pending("zalo")) == ["1", "4", "5"]
@@ -592,7 +593,7 @@ async def test_over_cap_requests_are_trimmed_to_the_most_recently_seen(store: St
 async def test_listing_deletes_expired_requests(store: Store) -> None:
     """G §1.5: listing also prunes expired requests (they are gone from the table)."""
     clock = Clock()
-    pairing = PairingStore(store, clock=clock)
+    pairing = SqlitePairingStore(store, clock=clock)
     await pairing.request("zalo", "default", "1")
     clock.advance(PAIRING_TTL_SECONDS / 2)
     await pairing.request("zalo", "default", "2")
@@ -605,7 +606,7 @@ async def test_listing_deletes_expired_requests(store: Store) -> None:
 async def test_approval_without_account_matches_any_account(store: Store) -> None:
     """G §1.5: without ``--account`` a code of any account matches and lands in that
     account's allow store; with ``--account`` only that account's code does."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     beta = await pairing.request("zalo", "beta", "9")
     assert beta.code is not None
     with pytest.raises(PairingError, match="No pending pairing request found for code"):
@@ -651,7 +652,7 @@ async def test_pairing_reply_goes_out_once_across_redelivery_and_restart(tmp_pat
         async with inbox:
             assert (await inbox.admit(dm(1, "555"))).duplicate
             await asyncio.wait_for(inbox.wait_idle(), 10)
-        [request] = await PairingStore(store).list_pending("zalo")
+        [request] = await SqlitePairingStore(store).list_pending("zalo")
     assert (request.id, request.account_id) == ("555", "default")
     assert [(acct, target) for acct, target, _ in channel.sent] == [("default", "555")]
     assert request.code in channel.texts[0]
@@ -672,7 +673,7 @@ async def test_failed_pairing_send_is_not_raised_and_not_repeated(store: Store) 
         await asyncio.wait_for(inbox.wait_idle(), 10)
     assert channel.sent == []
     assert (inbox.counters.retried, inbox.counters.dead_lettered) == (0, 0)
-    assert len(await PairingStore(store).list_pending("zalo")) == 1
+    assert len(await SqlitePairingStore(store).list_pending("zalo")) == 1
     row = await store.fetchone("SELECT status, error FROM pipeline_deliveries")
     assert row is not None
     assert (row["status"], "zalo down" in row["error"]) == ("failed", True)
@@ -692,7 +693,7 @@ async def test_pairing_is_scoped_to_the_account(store: Store) -> None:
     """P18: on account ``beta`` the request carries ``accountId: beta`` and the reply goes out
     through ``beta``; approval admits the sender on ``beta`` only."""
     channel, agent = Channel(accounts_=("default", "beta")), Agent()
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     p = pipeline(store, channel, agent, AccountPolicy(channel="zalo"), pairing=pairing)
     assert (await p.handle(dm(1, "attacker", account="beta"))).reason == "pairing_code_sent"
     [request] = await pairing.list_pending("zalo")
@@ -706,7 +707,7 @@ async def test_pairing_is_scoped_to_the_account(store: Store) -> None:
 async def test_pairing_store_failure_issues_no_code_and_is_retried(store: Store) -> None:
     """G §1.6: a pairing-store read failure issues no code; the message is retried later."""
 
-    class BrokenStore(PairingStore):
+    class BrokenStore(SqlitePairingStore):
         broken = True
 
         async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
@@ -727,7 +728,7 @@ async def test_pairing_store_failure_issues_no_code_and_is_retried(store: Store)
 
 async def test_paired_sender_still_needs_group_allowlists(store: Store) -> None:
     """G §1.7: a pairing approval grants DM access only."""
-    pairing = PairingStore(store)
+    pairing = SqlitePairingStore(store)
     await pairing.add_allowed("zalouser", "default", "123")
     policy = AccountPolicy(
         channel="zalouser", group_policy="allowlist", group_allow_from=frozenset({"999"})
@@ -778,7 +779,7 @@ async def test_allowlist_and_open_dms_never_read_the_pairing_store(store: Store)
     """P15 / G §2.1: the pairing store counts only under ``pairing``; other policies never
     read it."""
 
-    class CountingStore(PairingStore):
+    class CountingStore(SqlitePairingStore):
         reads = 0
 
         async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
@@ -855,7 +856,7 @@ async def test_unauthorised_group_command_is_dropped_with_the_reference_log(
     assert (outcome.action, outcome.reason) == ("dropped", "command_unauthorized")
     assert "zalouser: drop control command from unauthorized sender 123" in caplog.text
     assert agent.turns == []
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 # --------------------------------------------------------------------------- mention gating
@@ -876,7 +877,7 @@ async def test_undetectable_mentions_drop_the_group_message(store: Store) -> Non
     p = pipeline(store, Channel(id="zalouser"), agent, fixture_policy())
     outcome = await p.handle(grp(1, "hello", mentions=MentionFacts(can_detect=False)))
     assert (outcome.action, outcome.reason) == ("dropped", "mention_detection_unavailable")
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 async def test_explicit_mention_dispatches_to_the_group_with_typing(
@@ -1016,7 +1017,7 @@ async def test_history_is_kept_until_a_dispatch_succeeds(store: Store) -> None:
         await p.handle(grp(2, "@Bot hi", mentions=MENTIONED))
     await p.handle(grp(2, "@Bot hi", mentions=MENTIONED))
     assert [h.body for h in agent.turns[1].history] == ["context line"]
-    assert await GroupHistory(store).peek("zalouser:default:group:g-1") == []
+    assert await SqliteGroupHistory(store).peek("zalouser:default:group:g-1") == []
 
 
 async def test_history_of_one_group_never_reaches_another(store: Store) -> None:
@@ -1178,7 +1179,7 @@ async def test_a_conversation_event_is_noted_in_the_transcript_without_a_turn(
     outcome = await p.handle(recall)
     assert (outcome.action, outcome.reason) == ("handled", "event_recall")
     assert outcome.session_key is not None
-    notes = await TranscriptStore(store).recent(outcome.session_key, 10)
+    notes = await SqliteTranscriptStore(store).recent(outcome.session_key, 10)
     assert notes == [{"role": "user", "content": "(message 7 was recalled)"}]
     stranger = dm(2, "u9").model_copy(update={"event": "recall"})
     assert (await p.handle(stranger)).reason == "event_from_unpaired_sender"

@@ -20,7 +20,7 @@ from zalogate.backoff import BackoffConfig
 from zalogate.core.agent import Turn
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import ReplyPayload
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.core.targets import parse_target
 from zalogate.core.traits import traits_for
 from zalogate.runtime.gateway import Gateway
@@ -138,7 +138,7 @@ async def test_an_unknown_sender_pairs_and_is_answered_after_approval(tmp_path: 
         assert (await world.say("u1", "hello")).status_code == 200
         [challenge] = await world.replies("u1", 1)
         assert gateway.store is not None
-        pairing = PairingStore(gateway.store)
+        pairing = SqlitePairingStore(gateway.store)
         [request] = await pairing.list_pending(CHANNEL_ID, "a")
         assert request.code in challenge
         assert agent.turns == []

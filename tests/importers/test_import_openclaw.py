@@ -23,7 +23,7 @@ from zalogate.channels.zalo.channel import ZaloChannelOptions, plugin_with_optio
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.cli.app import main
 from zalogate.config import load_config, state_dir
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.store import Store
@@ -102,7 +102,7 @@ async def test_the_imported_gateway_answers_the_same_people(
     capsys.readouterr()
     state = state_dir(load_config(target, env=os.environ), os.environ)  # ~/.zalogate here
     async with await Store.open(state) as store:
-        allowed = await PairingStore(store).allowed_senders("zalouser", "default")
+        allowed = await SqlitePairingStore(store).allowed_senders("zalouser", "default")
     assert allowed == frozenset({"9000000000000002"})
 
     async with FakeZaloBotApi("1234567890:fake-default-token") as fake:

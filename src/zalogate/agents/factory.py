@@ -54,7 +54,8 @@ def agent_from_section(
     if kind == "openai":
         from zalogate.agents.openai import OpenAIAgent
 
-        return OpenAIAgent(openai_options_from_config(_get(section, "openai")), store=store)
+        options = openai_options_from_config(_get(section, "openai"))
+        return OpenAIAgent(options, store=store, transcripts=services.transcripts)
     if kind == "command":
         return CommandAgent(command_options_from_config(_get(section, "command")))
     if kind == "http":

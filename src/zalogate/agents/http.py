@@ -37,7 +37,7 @@ import httpx2
 from zalogate.agents.base import AgentError, Turn
 from zalogate.agents.services import AgentServices
 from zalogate.agents.signing import signature_headers
-from zalogate.agents.transcripts import TranscriptStore
+from zalogate.agents.transcripts import SqliteTranscriptStore, TranscriptStore
 from zalogate.core.errors import NonRetryableError
 from zalogate.core.model import ChatType, ReplyPayload
 
@@ -139,7 +139,9 @@ class HttpAgent:
         self._sleep = sleep
         self._clock = clock
         store = self.services.store
-        self._transcripts = TranscriptStore(store) if store is not None else None
+        self._transcripts: TranscriptStore | None = self.services.transcripts
+        if self._transcripts is None and store is not None:
+            self._transcripts = SqliteTranscriptStore(store)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -31,7 +31,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
 from zalogate.agents.base import AgentError, AgentTool, Turn
-from zalogate.agents.transcripts import TranscriptStore
+from zalogate.agents.transcripts import SqliteTranscriptStore, TranscriptStore
 from zalogate.core.errors import NonRetryableError
 from zalogate.core.model import ReplyPayload
 from zalogate.net.transport import LeanTransport
@@ -99,9 +99,12 @@ class OpenAIAgent:
         store: Store | None = None,
         client: AsyncOpenAI | None = None,
         clock: Callable[[], float] = time.time,
+        transcripts: TranscriptStore | None = None,
     ) -> None:
         self.options = options
-        self.transcripts = TranscriptStore(store, clock=clock) if store is not None else None
+        if transcripts is None and store is not None:
+            transcripts = SqliteTranscriptStore(store, clock=clock)
+        self.transcripts = transcripts
         self._client = client or AsyncOpenAI(
             base_url=options.base_url,
             api_key=options.api_key or os.environ.get("OPENAI_API_KEY") or "not-set",

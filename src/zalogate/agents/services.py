@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from zalogate.core.model import ReplyPayload
 
 if TYPE_CHECKING:
+    from zalogate.agents.transcripts import TranscriptStore
     from zalogate.core.channel import Channel, RouteRegistrar
     from zalogate.store import Store
 
@@ -28,3 +29,5 @@ class AgentServices:
     send: Send | None = None
     base_url: Callable[[], str] = lambda: ""
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    transcripts: TranscriptStore | None = None
+    """Where agents keep transcripts (the cluster's KV); None: the SQLite ones on ``store``."""

@@ -1,4 +1,7 @@
-"""Per-session chat transcripts in the store (table ``agent_transcripts``)."""
+"""Per-session chat transcripts behind :class:`TranscriptStore`: on one node
+:class:`SqliteTranscriptStore` (table ``agent_transcripts``); in cluster mode
+``zalogate.cluster.transcripts.KvTranscriptStore``, so a conversation that moves to another
+node keeps its history."""
 
 from __future__ import annotations
 
@@ -6,16 +9,46 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from zalogate.store import Store
 
-__all__ = ["TranscriptStore"]
+__all__ = ["SqliteTranscriptStore", "TranscriptStore", "user_first"]
 
 
-class TranscriptStore:
+class TranscriptStore(Protocol):
     """Chat messages (OpenAI message dicts) per session key, oldest first."""
+
+    async def recent(self, session_key: str, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` messages of ``session_key``, oldest first, starting with the
+        user's (see :func:`user_first`)."""
+        ...
+
+    async def append(self, session_key: str, messages: Sequence[dict[str, Any]]) -> None:
+        """Append ``messages`` to the session, all or none."""
+        ...
+
+    async def existing(self, session_keys: Sequence[str]) -> set[str]:
+        """The keys among ``session_keys`` that have at least one stored message."""
+        ...
+
+    async def clear(self, session_key: str) -> int:
+        """Forget a session; return how many messages were removed."""
+        ...
+
+
+def user_first(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` without leading non-user ones: a window must not start with an assistant
+    answer whose question was cut off."""
+    start = 0
+    while start < len(messages) and messages[start].get("role") != "user":
+        start += 1
+    return messages[start:]
+
+
+class SqliteTranscriptStore:
+    """:class:`TranscriptStore` in the node's SQLite :class:`Store`."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -29,11 +62,7 @@ class TranscriptStore:
             "SELECT content FROM agent_transcripts WHERE session_key = ? ORDER BY id DESC LIMIT ?",
             (session_key, limit),
         )
-        messages: list[dict[str, Any]] = [json.loads(row["content"]) for row in reversed(rows)]
-        # A window must not start with an assistant answer whose question was cut off.
-        while messages and messages[0].get("role") != "user":
-            messages.pop(0)
-        return messages
+        return user_first([json.loads(row["content"]) for row in reversed(rows)])
 
     async def append(self, session_key: str, messages: Sequence[dict[str, Any]]) -> None:
         """Append ``messages`` to the session in one transaction."""

@@ -30,9 +30,11 @@ from zalogate.core.pairing import (
     PairingNotifier,
     PairingRequest,
     PairingStore,
+    SqlitePairingStore,
     pairing_approved_text,
 )
 from zalogate.core.traits import traits_for
+from zalogate.runtime.wiring import cluster_shared_state
 from zalogate.store import Store
 
 __all__ = ["app", "make_notifier"]
@@ -40,29 +42,40 @@ __all__ = ["app", "make_notifier"]
 app = typer.Typer(help="List and approve DM pairing requests.", no_args_is_help=True)
 
 
-def _state_dir(state: CliState) -> Path:
-    """The state dir: ``gateway.stateDir``, else ``$ZALOGATE_STATE_DIR``, else ``~/.zalogate``."""
-    env = dict(os.environ)
+def _config(state: CliState) -> Any:
     try:
-        config = load_config(state.config_path, env=env)
+        return load_config(state.config_path, env=dict(os.environ))
     except ConfigError as exc:
         raise CliError(f"could not load the config: {exc}") from exc
-    return state_dir(config, env)
+
+
+def _state_dir(state: CliState) -> Path:
+    """The state dir: ``gateway.stateDir``, else ``$ZALOGATE_STATE_DIR``, else ``~/.zalogate``."""
+    return state_dir(_config(state), dict(os.environ))
 
 
 def _run(
     ctx: typer.Context, action: Callable[[PairingStore], Awaitable[Any]], *, writes: bool = True
 ) -> Any:
-    state_dir = _state_dir(get_state(ctx))
+    """Run ``action`` on the pairing store the config selects: the cluster's (through NATS)
+    when ``gateway.cluster`` is set, else the state dir's SQLite store."""
+    state = get_state(ctx)
+    config, state_dir = _config(state), _state_dir(state)
 
     async def main() -> Any:
+        async with cluster_shared_state(config, name="zalogate-cli") as shared:
+            if shared is not None:
+                return await action(shared.pairing)
         if not writes:
             async with read_store(state_dir) as store:
-                return await action(PairingStore(store))
+                return await action(SqlitePairingStore(store))
         async with await Store.open(state_dir) as store:
-            return await action(PairingStore(store))
+            return await action(SqlitePairingStore(store))
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except ConnectionError as exc:  # the cluster's NATS servers (ClusterUnavailableError)
+        raise CliError(str(exc)) from exc
 
 
 def _expires_in(request: PairingRequest, now_ms: int) -> str:

@@ -43,6 +43,22 @@ class Layout:
     def done_bucket(self) -> str:
         return f"{self.prefix}_done"
 
+    @property
+    def pairing_bucket(self) -> str:
+        return f"{self.prefix}_pairing"
+
+    @property
+    def takeover_bucket(self) -> str:
+        return f"{self.prefix}_takeover"
+
+    @property
+    def history_bucket(self) -> str:
+        return f"{self.prefix}_history"
+
+    @property
+    def transcript_bucket(self) -> str:
+        return f"{self.prefix}_transcripts"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

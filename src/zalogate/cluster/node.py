@@ -23,10 +23,13 @@ from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.sends import OwnerRoutedChannel
+from zalogate.cluster.shared import shared_state, transcript_store
 from zalogate.cluster.status import collect
+from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel
 from zalogate.core.ingress import Handler
+from zalogate.core.shared_state import SharedState
 from zalogate.core.traits import traits_for
 
 __all__ = ["ClusterNode"]
@@ -38,7 +41,8 @@ class ClusterNode:
     """``async with ClusterNode(settings) as node``: connected, layout ensured, heartbeating.
 
     ``node.leases`` is the supervisor's lease gate, ``node.inbox(store, handler)`` the inbox
-    factory; ``node.http_url`` is shown by ``cluster status`` once set.
+    factory, ``node.shared`` the state every node agrees on (pairing, allow store,
+    takeover); ``node.http_url`` is shown by ``cluster status`` once set.
     """
 
     def __init__(self, settings: ClusterConfig, *, node_id: str | None = None) -> None:
@@ -48,6 +52,9 @@ class ClusterNode:
         self._client: Client | None = None
         self._handles: Handles | None = None
         self._leases: AccountLeases | None = None
+        self._shared: SharedState | None = None
+        self.transcripts: KvTranscriptStore | None = None
+        """The agents' transcripts, shared by every node (set once started)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
         self.inboxes: list[JetStreamInbox] = []
@@ -65,10 +72,18 @@ class ClusterNode:
             raise RuntimeError("the cluster node is not started")
         return self._leases
 
+    @property
+    def shared(self) -> SharedState:
+        if self._shared is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._shared
+
     async def __aenter__(self) -> ClusterNode:
         client = self._client = await connect(self.settings, name=f"zalogate:{self.node_id}")
         try:
             self._handles = await ensure_layout(client, self.settings)
+            self._shared = await shared_state(self._handles.js, self.settings)
+            self.transcripts = await transcript_store(self._handles.js, self.settings)
         except BaseException:
             await client.close()
             raise

@@ -74,6 +74,13 @@ class Views:
             raise RuntimeError("the gateway is not running")
         return store
 
+    def _pairing(self) -> PairingStore:
+        """The gateway's pairing store (this node's SQLite, or the cluster's KV)."""
+        shared = self.gateway.shared
+        if shared is None:
+            raise RuntimeError("the gateway is not running")
+        return shared.pairing
+
     def _account(self, channel_id: str, account_id: str) -> tuple[Channel, ChannelAccount] | None:
         channel = self.gateway.channels.get(channel_id)
         account = channel.account(account_id) if channel is not None else None
@@ -195,8 +202,7 @@ class Views:
     # -- pairing ----------------------------------------------------------------------
 
     async def pairing(self, request: Request, session: Session) -> Response:
-        store = self._store()
-        pairing = PairingStore(store)
+        pairing = self._pairing()
         pending = []
         allow = []
         for channel_id, channel in self.gateway.channels.items():
@@ -223,7 +229,7 @@ class Views:
         form = _form(request)
         channel = form.get("channel", "")
         account = form.get("account", "")
-        pairing = PairingStore(self._store())
+        pairing = self._pairing()
         try:
             if action == "approve":
                 approved = await pairing.approve(channel, form.get("code", ""), account or None)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from zalogate.core.access import AccountPolicy
     from zalogate.core.agent import AgentTool
     from zalogate.core.inspection import ConfigInspector
+    from zalogate.core.shared_state import SharedState
     from zalogate.store import Store
 
 __all__ = [
@@ -121,6 +122,17 @@ class ChannelContext:
     reconnected: Callable[[str], None] = field(default=lambda account_id: None)
     """``reconnected(account_id)``: a running monitor re-established its connection by itself
     (a websocket listener after a drop); counted per account in status and metrics."""
+    shared: SharedState | None = None
+    """The state every node agrees on, as the runtime picked it; see :meth:`shared_state`."""
+
+    def shared_state(self) -> SharedState:
+        """Allow store, pairing, takeover and group history: the runtime's, or the SQLite
+        ones on :attr:`store` (a channel built outside a gateway)."""
+        if self.shared is not None:
+            return self.shared
+        from zalogate.core.shared_state import local_state
+
+        return local_state(self.store)
 
 
 @dataclass(frozen=True, slots=True)

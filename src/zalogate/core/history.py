@@ -10,7 +10,10 @@ group takes the history (and clears it), and the agent sees it above the current
     [Current message - respond to this]
     <current message>
 
-The history is persisted (migration ``0012_group_history``), so a restart loses nothing.
+The history is persisted behind :class:`GroupHistory`: on one node :class:`SqliteGroupHistory`
+(migration ``0012_group_history``), so a restart loses nothing; in cluster mode
+``zalogate.cluster.history.KvGroupHistory``, so the node that processes a group's next message
+sees what another node skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from zalogate.core.access import GroupDecision, mentioned_by_pattern
 from zalogate.core.model import MentionFacts
@@ -33,6 +36,7 @@ __all__ = [
     "GroupHistory",
     "HistoryEntry",
     "MentionGateResult",
+    "SqliteGroupHistory",
     "format_history_entry",
     "format_with_history",
     "group_history_key",
@@ -87,8 +91,28 @@ def format_with_history(
     return f"{HISTORY_MARKER}\n{lines}\n\n{CURRENT_MESSAGE_MARKER}\n{body}"
 
 
-class GroupHistory:
-    """Persisted pending history, one bounded list per history key.
+class GroupHistory(Protocol):
+    """The pending history of skipped group messages, one bounded list per history key."""
+
+    async def append(self, history_key: str, entry: HistoryEntry, limit: int) -> None:
+        """Add ``entry`` and keep only the newest ``limit`` entries (0 keeps nothing)."""
+        ...
+
+    async def peek(self, history_key: str) -> list[HistoryEntry]:
+        """The entries of ``history_key``, oldest first, without clearing them."""
+        ...
+
+    async def take(self, history_key: str) -> list[HistoryEntry]:
+        """Return the entries of ``history_key`` (oldest first) and clear them."""
+        ...
+
+    async def clear(self, history_key: str) -> None:
+        """Forget the entries of ``history_key``."""
+        ...
+
+
+class SqliteGroupHistory:
+    """:class:`GroupHistory` in the node's SQLite :class:`Store`.
 
     At most ``max_keys`` keys are kept; when a new key would exceed that, the keys whose last
     entry is oldest are forgotten.

@@ -11,9 +11,12 @@ store. Rules:
 * approval matches the code case-insensitively and adds the sender to the allow store of the
   request's account; approvals never leak between accounts and never grant group access.
 
-Both tables live in the shared SQLite store (migrations ``0010_pairing`` and
-``0011_allow_store``); every change runs in one writer transaction, so concurrent requests
-cannot exceed the cap or hand out the same code twice.
+:class:`PairingStore` is the seam (an async protocol: its callers are the pipeline, channels,
+console and CLI, all async). :class:`SqlitePairingStore` is the single-node implementation:
+both tables live in the shared SQLite store (migrations ``0010_pairing`` and
+``0011_allow_store``) and every change runs in one writer transaction, so concurrent requests
+cannot exceed the cap or hand out the same code twice. In cluster mode the runtime picks
+``zalogate.cluster.shared.KvPairingStore`` (JetStream KV, compare-and-set) instead.
 """
 
 from __future__ import annotations
@@ -37,11 +40,15 @@ __all__ = [
     "DEFAULT_ACCOUNT_ID",
     "MAX_PENDING_PER_ACCOUNT",
     "PAIRING_TTL_SECONDS",
+    "AllowStore",
+    "NewRequest",
     "PairingError",
     "PairingNotifier",
     "PairingRequest",
     "PairingRequestResult",
+    "PairingRules",
     "PairingStore",
+    "SqlitePairingStore",
     "generate_code",
     "issue_pairing_challenge",
     "normalize_account_id",
@@ -138,6 +145,58 @@ class PairingNotifier(Protocol):
         ...
 
 
+class AllowStore(Protocol):
+    """The per-account allow store: senders admitted by pairing (or by the console)."""
+
+    async def allowed_senders(self, channel: str, account_id: str) -> frozenset[str]:
+        """The normalised sender ids approved for ``channel``'s ``account_id``."""
+        ...
+
+    async def add_allowed(self, channel: str, account_id: str, sender_id: str) -> None:
+        """Add a sender (idempotent); :class:`PairingError` for an empty id or ``*``."""
+        ...
+
+    async def remove_allowed(self, channel: str, account_id: str, sender_id: str) -> bool:
+        """Remove a sender; True when it was there."""
+        ...
+
+
+class PairingStore(AllowStore, Protocol):
+    """Pairing requests and the allow store they feed (see the module's rules)."""
+
+    async def request(
+        self,
+        channel: str,
+        account_id: str,
+        sender_id: str,
+        *,
+        sender_name: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> PairingRequestResult:
+        """Create or refresh the pairing request of an unknown DM sender."""
+        ...
+
+    async def list_pending(
+        self, channel: str | None = None, account_id: str | None = None
+    ) -> list[PairingRequest]:
+        """Pending requests (expired ones pruned), oldest first."""
+        ...
+
+    async def approve(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Remove the request with ``code`` and allow its sender; :class:`PairingError` when
+        no such request is pending (so of two approvals of one code, one fails)."""
+        ...
+
+    async def reject(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Remove the request with ``code`` without allowing its sender; :class:`PairingError`
+        when no such request is pending."""
+        ...
+
+
 def _row_to_request(row: sqlite3.Row) -> PairingRequest:
     try:
         meta_raw = json.loads(row["meta_json"])
@@ -155,8 +214,56 @@ def _row_to_request(row: sqlite3.Row) -> PairingRequest:
     )
 
 
-class PairingStore:
-    """Pairing requests and the per-account allow store, on the shared :class:`Store`."""
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request as a store records it: normalised account, trimmed sender id, its match key,
+    the meta (``accountId``, and ``name`` when known), and the time in ms."""
+
+    account: str
+    sender: str
+    key: str
+    meta: dict[str, str]
+    now_ms: int
+
+
+class PairingRules:
+    """The clock, request lifetime and per-account cap every pairing store applies."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: float = PAIRING_TTL_SECONDS,
+        max_pending: int = MAX_PENDING_PER_ACCOUNT,
+    ) -> None:
+        self._clock = clock
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._max_pending = max_pending
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _new_request(
+        self,
+        account_id: str,
+        sender_id: str,
+        sender_name: str | None,
+        meta: Mapping[str, str] | None,
+    ) -> NewRequest:
+        """The normalised parts of a request; :class:`PairingError` without a sender id."""
+        account = normalize_account_id(account_id)
+        sender = sender_id.strip()
+        if not sender:
+            raise PairingError("a pairing request needs a sender id")
+        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
+        if sender_name and sender_name.strip():
+            merged["name"] = sender_name.strip()
+        merged["accountId"] = account
+        return NewRequest(account, sender, match_key(sender), merged, self._now_ms())
+
+
+class SqlitePairingStore(PairingRules):
+    """:class:`PairingStore` on the node's SQLite :class:`Store` (the single-node mode)."""
 
     def __init__(
         self,
@@ -166,13 +273,8 @@ class PairingStore:
         ttl_seconds: float = PAIRING_TTL_SECONDS,
         max_pending: int = MAX_PENDING_PER_ACCOUNT,
     ) -> None:
+        super().__init__(clock=clock, ttl_seconds=ttl_seconds, max_pending=max_pending)
         self._store = store
-        self._clock = clock
-        self._ttl_ms = int(ttl_seconds * 1000)
-        self._max_pending = max_pending
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def _prune(self, conn: sqlite3.Connection, now_ms: int, channel: str | None = None) -> None:
         cutoff = now_ms - self._ttl_ms
@@ -198,17 +300,9 @@ class PairingStore:
         Returns:
             See :class:`PairingRequestResult`: send the challenge only when ``created``.
         """
-        account = normalize_account_id(account_id)
-        sender = sender_id.strip()
-        if not sender:
-            raise PairingError("a pairing request needs a sender id")
-        key = match_key(sender)
-        now = self._now_ms()
-        merged: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items() if v}
-        if sender_name and sender_name.strip():
-            merged["name"] = sender_name.strip()
-        merged["accountId"] = account
-        meta_json = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+        new = self._new_request(account_id, sender_id, sender_name, meta)
+        account, sender, key, now = new.account, new.sender, new.key, new.now_ms
+        meta_json = json.dumps(new.meta, ensure_ascii=False, sort_keys=True)
 
         def upsert(conn: sqlite3.Connection) -> PairingRequestResult:
             self._prune(conn, now, channel)

@@ -53,6 +53,7 @@ from zalogate.core.errors import (
 from zalogate.core.history import (
     GroupHistory,
     HistoryEntry,
+    SqliteGroupHistory,
     format_with_history,
     group_history_key,
     mention_gate_detail,
@@ -60,7 +61,7 @@ from zalogate.core.history import (
 from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
-from zalogate.core.pairing import PairingStore, pairing_challenge_text
+from zalogate.core.pairing import PairingStore, SqlitePairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
 from zalogate.core.sessions import legacy_dm_key, session_key
 
@@ -270,8 +271,8 @@ class Pipeline:
         self.agent = agent
         self._accounts = accounts
         self.session = session or SessionOptions()
-        self.pairing = pairing or PairingStore(store, clock=clock)
-        self.history = history or GroupHistory(store)
+        self.pairing = pairing or SqlitePairingStore(store, clock=clock)
+        self.history = history or SqliteGroupHistory(store)
         self.tools = tools
         self.on_typing = on_typing
         self.typing_interval = typing_interval

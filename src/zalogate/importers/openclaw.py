@@ -19,7 +19,7 @@ from typing import Any
 
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.config import ConfigError, parse_config, state_dir
-from zalogate.core.pairing import PAIRING_TTL_SECONDS, PairingStore
+from zalogate.core.pairing import PAIRING_TTL_SECONDS, SqlitePairingStore
 from zalogate.importers.openclaw_source import OpenClawSource, SavedSession
 from zalogate.personal.session import Credentials
 from zalogate.store import Store, write_private_file
@@ -272,7 +272,7 @@ def apply_import(plan: ImportPlan, *, force: bool) -> Path | None:
 
 async def _write_allow(state: Path, allow: Mapping[tuple[str, str], list[str]]) -> None:
     async with await Store.open(state) as store:
-        pairing = PairingStore(store)
+        pairing = SqlitePairingStore(store)
         for (channel, account), senders in allow.items():
             for sender in senders:
                 await pairing.add_allowed(channel, account, sender)

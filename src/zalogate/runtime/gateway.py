@@ -53,6 +53,7 @@ from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.schedules import ScheduleStore
+from zalogate.core.shared_state import SharedState
 from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
 from zalogate.runtime.control import (
@@ -95,6 +96,7 @@ from zalogate.runtime.wiring import (
     open_access,
     open_cluster,
     open_takeover,
+    shared_state,
 )
 from zalogate.store import Store
 
@@ -225,6 +227,8 @@ class Gateway:
         self.takeover: Takeover | None = None
         self.access: AccessOverlays | None = None
         """The console's allowlist edits (merged into every account's policy)."""
+        self.shared: SharedState | None = None
+        """Pairing, allow store, takeover, group history: this node's SQLite or the cluster's KV."""
         self.metrics: GatewayMetrics | None = None
         self._stop = asyncio.Event()
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -309,12 +313,18 @@ class Gateway:
         store = self.store = await Store.open(self.state_dir)
         stack.push_async_callback(self._close_store)
 
+        # Cluster mode: the inbox on JetStream, a lease per account and the shared state in
+        # KV buckets (docs/cluster.md).
+        cluster = self.cluster = await open_cluster(self.config, stack)
+        self.supervisor.leases = cluster.leases if cluster else None
+        shared = self.shared = shared_state(store, cluster)
         services = AgentServices(
             store=store,
             routes=self.http,
             send=self._send_payload,
             base_url=lambda: self.http.url,
             channels=self.channels,
+            transcripts=cluster.transcripts if cluster else None,
         )
         self.agent = (
             self._agent
@@ -334,11 +344,7 @@ class Gateway:
                 sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
                 sys.stderr.flush()
 
-        # Cluster mode: the inbox on JetStream and a lease per account (docs/cluster.md).
-        cluster = self.cluster = await open_cluster(self.config, stack)
-        self.supervisor.leases = cluster.leases if cluster else None
-
-        self.takeover = open_takeover(self.config, store, stack)
+        self.takeover = open_takeover(self.config, store, shared.takeover, stack)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
@@ -352,6 +358,8 @@ class Gateway:
         takeover = self.takeover
         wiring.wrap_agent = lambda agent: metrics.timed_agent(agent, on_reply=takeover.agent_said)
         wiring.takeover = self.takeover
+        wiring.shared = shared
+        wiring.transcripts = services.transcripts
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
         access = self.access = await open_access(store, wiring)
@@ -464,6 +472,7 @@ class Gateway:
             health=partial(self._monitor_health, source.id),
             access_overlay=partial(access.get, source.id),
             reconnected=partial(self.status_board.count_reconnect, source.id),
+            shared=self.shared,
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from zalogate.agents.services import AgentServices
+from zalogate.agents.transcripts import TranscriptStore
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy
 from zalogate.core.access_overlay import (
@@ -27,9 +28,11 @@ from zalogate.core.access_overlay import (
 )
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
+from zalogate.core.conversation_journal import ConversationJournal
 from zalogate.core.model import InboundMessage
 from zalogate.core.pairing import normalize_account_id
-from zalogate.core.takeover import Takeover
+from zalogate.core.shared_state import SharedState, local_state
+from zalogate.core.takeover import Takeover, TakeoverState
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
@@ -41,6 +44,7 @@ __all__ = [
     "InboxFactory",
     "InboxLike",
     "channel_configured",
+    "cluster_shared_state",
     "configured_plugins",
     "default_agent",
     "default_handler",
@@ -50,6 +54,7 @@ __all__ = [
     "open_access",
     "open_cluster",
     "open_takeover",
+    "shared_state",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -85,6 +90,10 @@ class GatewayWiring:
     agent: Any
     status: StatusBoard
     channels: dict[str, Channel] = field(default_factory=dict)
+    shared: SharedState | None = None
+    """Pairing/allow store, takeover and group history (None: the SQLite ones on ``store``)."""
+    transcripts: TranscriptStore | None = None
+    """The agents' transcripts (None: the SQLite ones on ``store``)."""
     takeover: Takeover | None = None
     """Human takeover: the pipeline leaves paused conversations to the operator."""
     pipeline_counters: object | None = None
@@ -161,7 +170,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     """The core pipeline, with each account's policy, the channels' tools and the status
     board's last-outbound stamp on every delivered reply."""
     from zalogate.agents.routing import AgentRouter
-    from zalogate.agents.transcripts import TranscriptStore
+    from zalogate.agents.transcripts import SqliteTranscriptStore
     from zalogate.core.access import policy_from_settings
     from zalogate.core.channel import ToolContext
     from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
@@ -231,7 +240,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         agent_id, agent = router.select(message)
         return agent_id, answering(agent)
 
-    transcripts = TranscriptStore(wiring.store)
+    transcripts = wiring.transcripts or SqliteTranscriptStore(wiring.store)
     pipeline = Pipeline(
         store=wiring.store,
         channels=wiring.channels,
@@ -241,6 +250,8 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         tools=tools_for,
         sessions=transcripts,
         notes=transcripts,
+        pairing=wiring.shared.pairing if wiring.shared is not None else None,
+        history=wiring.shared.history if wiring.shared is not None else None,
         on_delivered=wiring.record_outbound,
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",
@@ -264,6 +275,24 @@ def default_inbox(store: Store, handler: Handler, config: Any = None) -> InboxLi
     return Inbox(store, handler, config=InboxConfig(max_age=float(window)))
 
 
+@contextlib.asynccontextmanager
+async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[SharedState | None]:
+    """The cluster's shared state for a one-off command (``zalogate pairing approve``) on a
+    connection of its own; None in the single-node default (the caller opens the store)."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        yield None
+        return
+    try:
+        from zalogate.cluster.shared import open_shared_state
+    except ImportError:
+        raise ConnectionError(
+            "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
+        ) from None
+    async with open_shared_state(settings, name=name) as shared:
+        yield shared
+
+
 async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
     """Join the cluster when ``gateway.cluster`` is set (a ``zalogate.cluster.ClusterNode``,
     left with ``stack``); None in the single-node default, which never imports NATS."""
@@ -279,14 +308,17 @@ async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
     return await stack.enter_async_context(ClusterNode(settings))
 
 
-def open_takeover(config: Any, store: Store, stack: contextlib.AsyncExitStack) -> Takeover:
-    """Human takeover keeping transcripts ``gateway.console.transcriptDays``; its batch writer
+def open_takeover(
+    config: Any, store: Store, state: TakeoverState, stack: contextlib.AsyncExitStack
+) -> Takeover:
+    """Human takeover on ``state`` (this node's or the cluster's), with this node's
+    conversation journal kept ``gateway.console.transcriptDays``; the journal's batch writer
     runs until ``stack`` closes."""
     days = _config_model(config).gateway.console.transcript_days
-    takeover = Takeover(store, keep_days=days)
-    takeover.start()
-    stack.push_async_callback(takeover.aclose)
-    return takeover
+    journal = ConversationJournal(store, keep_days=days)
+    journal.start()
+    stack.push_async_callback(journal.aclose)
+    return Takeover(state, journal=journal)
 
 
 async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
@@ -297,6 +329,12 @@ async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
     wiring.access_overlay = access.get
     access.subscribe(wiring.access_changed)
     return access
+
+
+def shared_state(store: Store, cluster: Any) -> SharedState:
+    """Where pairing, allow store and takeover live: ``cluster``'s KV buckets when the node
+    joined one (``open_cluster``), else the node's own SQLite ``store``."""
+    return local_state(store) if cluster is None else cluster.shared
 
 
 def _config_model(config: Any) -> ZalogateConfig:

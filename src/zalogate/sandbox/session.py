@@ -27,8 +27,8 @@ from typing import Any
 
 from zalogate.config import DEFAULT_ACCOUNT_ID, ZalogateConfig, parse_config
 from zalogate.core.channel import Channel, ChannelContext, ChannelPlugin
-from zalogate.core.history import GroupHistory, HistoryEntry, group_history_key
-from zalogate.core.pairing import PairingError, PairingRequest, PairingStore
+from zalogate.core.history import HistoryEntry, group_history_key
+from zalogate.core.pairing import PairingError, PairingRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.plugins import PluginError, load_plugin
 from zalogate.sandbox.operator_lines import operator_lines
@@ -216,11 +216,11 @@ class Sandbox:
         them and puts them before the next message it answers in that group, then clears
         them.
         """
-        store = self.gateway.store
-        if store is None:  # pragma: no cover - a started gateway has a store
+        shared = self.gateway.shared
+        if shared is None:  # pragma: no cover - a started gateway has its shared state
             raise SandboxError("the sandbox is not running")
         key = group_history_key(self.channel, DEFAULT_ACCOUNT_ID, self.simulator.group_id)
-        return await GroupHistory(store).peek(key)
+        return await shared.history.peek(key)
 
     async def approve(self, *, wait: float = 0.0) -> PairingRequest:
         """Approve the sandbox user's pending pairing request, as ``pairing approve`` does.
@@ -232,10 +232,10 @@ class Sandbox:
         Raises:
             SandboxError: Nothing is pending for the sandbox user.
         """
-        store = self.gateway.store
-        if store is None:  # pragma: no cover - a started gateway has a store
+        shared = self.gateway.shared
+        if shared is None:  # pragma: no cover - a started gateway has its shared state
             raise SandboxError("the sandbox is not running")
-        pairing = PairingStore(store)
+        pairing = shared.pairing
         deadline = time.monotonic() + wait
         while True:
             pending = await pairing.list_pending(self.channel)

@@ -15,7 +15,7 @@ from zalogate.channels.zalo.channel import NO_SECTION_GROUP_WARNING, ZaloChannel
 from zalogate.core.access import effective_group_policy
 from zalogate.core.agent import Turn
 from zalogate.core.model import ReplyPayload
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 from .conftest import Harness, HarnessFactory, fast_options, zalo_config
@@ -79,7 +79,7 @@ async def test_pairing_sends_one_code_for_a_message_and_its_replay(
     fake.bot.push(text_event("777", "p1", "hello?"))  # Zalo replays it
     [reply] = await fake.wait_for_sent(1, chat_id="777")
     await drain(harness, fake)
-    pending = await PairingStore(harness.store).list_pending("zalo", "default")
+    pending = await SqlitePairingStore(harness.store).list_pending("zalo", "default")
     assert [request.id for request in pending] == ["777"]
     code = pending[0].code
     assert reply.text is not None
@@ -113,7 +113,7 @@ async def test_a_failed_pairing_send_is_not_retried_on_replay(
     fake.bot.push(text_event("778", "p3", "anyone?"))
     await drain(harness, fake)
     assert fake.sent == []
-    assert len(await PairingStore(harness.store).list_pending("zalo", "default")) == 1
+    assert len(await SqlitePairingStore(harness.store).list_pending("zalo", "default")) == 1
 
 
 async def test_an_approved_sender_reaches_the_agent(
@@ -123,7 +123,7 @@ async def test_an_approved_sender_reaches_the_agent(
     fake.user("779").says("let me in")
     await fake.wait_for_sent(1)
     await drain(harness, fake)
-    pairing = PairingStore(harness.store)
+    pairing = SqlitePairingStore(harness.store)
     [request] = await pairing.list_pending("zalo", "default")
     await pairing.approve("zalo", request.code)
     fake.user("779").says("thanks")
@@ -237,7 +237,7 @@ async def test_pairing_approval_does_not_open_groups(
     fake: FakeZaloBotApi, make_harness: HarnessFactory, agent: RecordingAgent
 ) -> None:
     harness = await polling(fake, make_harness, agent, dmPolicy="pairing", groupPolicy="allowlist")
-    await PairingStore(harness.store).add_allowed("zalo", "default", "555")
+    await SqlitePairingStore(harness.store).add_allowed("zalo", "default", "555")
     fake.group("g3").user("555").says("@bot hi")
     await drain(harness, fake)
     assert agent.turns == []

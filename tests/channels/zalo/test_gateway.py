@@ -19,7 +19,7 @@ from zalogate.channels.zalo import plugin
 from zalogate.channels.zalo.channel import plugin_with_options
 from zalogate.config import parse_config
 from zalogate.core.ingress import Inbox
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
 from zalogate.runtime.wiring import channel_configured as _channel_configured
@@ -229,7 +229,7 @@ async def test_env_token_only_end_to_end_groups_fail_closed_and_dms_pair(
         assert reply.text is not None
         assert "Your Zalo user id: 777" in reply.text
         assert gw.store is not None
-        pending = await PairingStore(gw.store).list_pending("zalo", "default")
+        pending = await SqlitePairingStore(gw.store).list_pending("zalo", "default")
         assert [p.id for p in pending] == ["777"]
     log_text = gw.log_file.read_text()
     assert "[default] starting provider" in log_text

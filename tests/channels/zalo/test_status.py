@@ -6,7 +6,7 @@ from typing import Any
 
 from zalogate.channels.zalo.channel import OPEN_DM_WARNING, OPEN_GROUP_WARNING
 from zalogate.core.channel import Directory
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 
 from .conftest import HarnessFactory, zalo_config
@@ -114,7 +114,7 @@ async def test_directory_self_peers_and_groups(
     fake.group("g1").user("123").says("@bot hello")
     await fake.wait_for_sent(1)  # the pairing code for 555
     await harness.settle()
-    await PairingStore(harness.store).add_allowed("zalo", "default", "666")
+    await SqlitePairingStore(harness.store).add_allowed("zalo", "default", "666")
 
     peers = await channel.directory.directory_peers(account)
     assert [p.id for p in peers] == ["555", "123", "234", "345", "666"]

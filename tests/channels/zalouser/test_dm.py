@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.channels.zalouser.accounts import UNSUPPORTED_REPLY
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 from zalogate.testing.fake_botapi import make_png
 
 from .conftest import RecordingAgent, World, eventually
@@ -55,7 +55,7 @@ async def test_stranger_gets_one_pairing_code_then_is_answered_after_approval(
         seen = {r.msg_id for r in world.records("seen")}
         assert {first["msgId"], second["msgId"]}.isdisjoint(seen)
         assert gateway.store is not None
-        pairing = PairingStore(gateway.store)
+        pairing = SqlitePairingStore(gateway.store)
         (request,) = await pairing.list_pending("zalouser", "default")
         await pairing.approve("zalouser", request.code)
         await dave.says_to(world.BOT, "now?")
@@ -74,7 +74,7 @@ async def test_pairing_is_scoped_to_the_account(world: World) -> None:
         reply = await world.sent(kind="text", thread_id=world.DAVE)
         assert reply.sender == world.BOT2
         assert gateway.store is not None
-        (request,) = await PairingStore(gateway.store).list_pending("zalouser")
+        (request,) = await SqlitePairingStore(gateway.store).list_pending("zalouser")
         assert (request.account_id, request.meta["accountId"]) == ("beta", "beta")
 
 

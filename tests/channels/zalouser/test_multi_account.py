@@ -3,7 +3,7 @@ each account answers from its own Zalo login."""
 
 from __future__ import annotations
 
-from zalogate.core.pairing import PairingStore
+from zalogate.core.pairing import SqlitePairingStore
 
 from .conftest import RecordingAgent, World
 
@@ -25,7 +25,7 @@ async def test_pairing_stores_are_isolated_per_account(world: World) -> None:
         first = await world.sent(kind="text", thread_id=world.ALICE)
         assert first.sender == world.BOT
         assert gateway.store is not None
-        pairing = PairingStore(gateway.store)
+        pairing = SqlitePairingStore(gateway.store)
         (request,) = await pairing.list_pending("zalouser", "default")
         await pairing.approve("zalouser", request.code, "default")
         assert await pairing.allowed_senders("zalouser", "default") == {world.ALICE}

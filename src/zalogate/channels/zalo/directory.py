@@ -15,7 +15,6 @@ from zalogate.botapi import ZaloBotError
 from zalogate.channels.zalo.errors import ZaloChannelError
 from zalogate.core.access import WILDCARD, normalize_allow_entry
 from zalogate.core.channel import ChannelAccount, DirectoryEntry
-from zalogate.core.pairing import PairingStore
 
 if TYPE_CHECKING:
     from zalogate.channels.zalo.channel import ZaloChannel
@@ -106,7 +105,7 @@ class ZaloDirectory:
         allow = zacct.settings.get("allowFrom") or []
         for entry in allow_entries(allow if isinstance(allow, list | tuple) else [allow]):
             ids.setdefault(entry, DirectoryEntry(id=entry, extra={"source": "allowFrom"}))
-        paired = await PairingStore(self._channel.context.store).allowed_senders(
+        paired = await self._channel.context.shared_state().pairing.allowed_senders(
             self._channel.id, zacct.account_id
         )
         for entry in sorted(paired):

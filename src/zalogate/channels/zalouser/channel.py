@@ -79,10 +79,8 @@ from zalogate.core.channel import (
     SessionImport,
     ToolContext,
 )
-from zalogate.core.history import GroupHistory
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.notices import ConversationNotices, only_unsupported
-from zalogate.core.pairing import PairingStore
 from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import UrlGuard
@@ -449,7 +447,7 @@ class ZalouserChannel(Channel):
 
     def _account_events(self, account: ChannelAccount) -> AccountEvents:
         zacct = self.zalouser_account(account)
-        pairing = PairingStore(self.context.store)
+        shared = self.context.shared_state()
 
         async def greet(user_id: str, text: str) -> None:
             await self.send(account, user_id, ReplyPayload(text=text))
@@ -459,9 +457,9 @@ class ZalouserChannel(Channel):
             zacct.settings,
             call=self.connection(account).call,
             policy=lambda: self.policy(account),
-            approved=lambda: pairing.allowed_senders(self.id, zacct.account_id),
+            approved=lambda: shared.pairing.allowed_senders(self.id, zacct.account_id),
             greet=greet,
-            history=GroupHistory(self.context.store),
+            history=shared.history,
             groups=self._group_cache(zacct.account_id),
             admit=self.context.inbox.admit,
         )

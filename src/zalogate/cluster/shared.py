@@ -1,0 +1,65 @@
+"""The cluster's shared state: the KV buckets behind the store interfaces of
+:class:`~zalogate.core.shared_state.SharedState`, for gateway nodes and for the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig
+
+from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
+from zalogate.cluster.documents import Bucket
+from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
+from zalogate.cluster.layout import Layout
+from zalogate.cluster.pairing import KvPairingStore
+from zalogate.cluster.takeover import KvTakeoverState
+from zalogate.cluster.transcripts import KvTranscriptStore
+from zalogate.config.cluster import ClusterConfig
+from zalogate.core.shared_state import SharedState
+
+__all__ = ["open_shared_state", "shared_state", "transcript_store"]
+
+
+async def _bucket(
+    js: JetStreamContext, settings: ClusterConfig, name: str, max_age: float | None = None
+) -> Bucket:
+    config = KeyValueConfig(bucket=name, history=1, replicas=settings.replicas, ttl=max_age)
+    try:
+        return Bucket(await settle(lambda: js.create_key_value(config)), js, name)
+    except Exception as exc:
+        raise ClusterUnavailableError(
+            f"NATS refused the cluster's bucket {name} ({type(exc).__name__}); run the"
+            " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
+        ) from None
+
+
+async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
+    """Create (or find) the pairing, takeover and group-history buckets (history 1; no TTL
+    but on the group history: requests expire by their own clock, allow entries and pauses
+    stay until removed)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    pairing = await _bucket(js, settings, layout.pairing_bucket)
+    takeover = await _bucket(js, settings, layout.takeover_bucket)
+    history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
+    return SharedState(
+        KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history.kv)
+    )
+
+
+async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvTranscriptStore:
+    """The agents' transcripts (kept apart from :class:`SharedState`: the agents layer owns
+    them)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    return KvTranscriptStore((await _bucket(js, settings, layout.transcript_bucket)).kv)
+
+
+@contextlib.asynccontextmanager
+async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncIterator[SharedState]:
+    """A connection of its own for a one-off command (``zalogate pairing approve``)."""
+    client = await connect(settings, name=name)
+    try:
+        yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()

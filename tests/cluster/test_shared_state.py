@@ -1,0 +1,227 @@
+"""Pairing, the allow store and takeover shared by every node (JetStream KV, real servers).
+
+Each "node" is a :class:`ClusterNode` with its own NATS connection; what one changes, the
+other sees on its next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from zalogate.cli.app import main
+from zalogate.cluster import ClusterNode
+from zalogate.cluster.documents import Bucket
+from zalogate.cluster.pairing import KvPairingStore
+from zalogate.config.cluster import ClusterConfig
+from zalogate.core.history import HistoryEntry
+from zalogate.core.model import ChatType, InboundMessage
+from zalogate.core.pairing import PairingError
+from zalogate.core.takeover import ConversationKey, Takeover
+
+
+@pytest.fixture
+async def nodes(cluster_settings: ClusterConfig) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
+    async with (
+        ClusterNode(cluster_settings, node_id="node-a") as a,
+        ClusterNode(cluster_settings, node_id="node-b") as b,
+    ):
+        yield a, b
+
+
+def message(text: str, chat: str = "u1", index: int = 0) -> InboundMessage:
+    return InboundMessage(
+        channel="zalo",
+        account_id="shop",
+        chat_type=ChatType.DIRECT,
+        chat_id=chat,
+        sender_id=chat,
+        sender_name="Lan",
+        message_id=f"m{index}",
+        timestamp_ms=index,
+        text=text,
+    )
+
+
+async def test_an_approval_on_one_node_holds_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.shared.pairing for node in nodes)
+    first = await b.request("zalo", "shop", "u1", sender_name="Lan")
+    assert first.created
+    assert first.code is not None
+    again = await a.request("zalo", "shop", "u1")  # the sender's second DM, on the other node
+    assert (again.created, again.code) == (False, first.code)
+    [pending] = await a.list_pending("zalo")
+    assert (pending.id, pending.account_id, pending.meta["name"]) == ("u1", "shop", "Lan")
+
+    approved = await a.approve("zalo", first.code.lower())
+    assert approved.id == "u1"
+    assert "u1" in await b.allowed_senders("zalo", "shop")
+    assert await b.allowed_senders("zalo", "other") == frozenset()  # never across accounts
+    assert await b.list_pending() == []
+    with pytest.raises(PairingError, match="No pending pairing request found for code"):
+        await b.approve("zalo", first.code)
+
+
+async def test_concurrent_approvals_of_one_code_let_exactly_one_succeed(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.shared.pairing for node in nodes)
+    code = (await a.request("zalo", "shop", "u1")).code
+    assert code is not None
+    results = await asyncio.gather(
+        *(store.approve("zalo", code) for store in [a, b] * 4), return_exceptions=True
+    )
+    approved = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, PairingError)]
+    assert len(approved) == 1
+    assert len(refused) == 7
+    assert await a.allowed_senders("zalo", "shop") == frozenset({"u1"})
+
+
+async def test_concurrent_requests_on_two_nodes_never_exceed_the_cap(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.shared.pairing for node in nodes)
+    results = await asyncio.gather(
+        *((a if index % 2 else b).request("zalo", "shop", f"sender{index}") for index in range(10))
+    )
+    assert sum(r.created for r in results) == 3
+    assert sum(r.capped for r in results) == 7
+    codes = [r.code for r in results if r.created]
+    assert len(set(codes)) == 3
+    assert len(await a.list_pending("zalo", "shop")) == 3
+
+
+async def test_requests_expire_and_reject_drops_without_allowing(
+    cluster_settings: ClusterConfig, nodes: tuple[ClusterNode, ClusterNode]
+) -> None:
+    now = [1_000.0]
+    js = nodes[0].handles.js  # the bucket through a store with a fake clock
+    name = f"{cluster_settings.prefix}_pairing"
+    store = KvPairingStore(Bucket(await js.key_value(name), js, name), clock=lambda: now[0])
+    old = (await store.request("zalo", "shop", "u1")).code
+    now[0] += 3601
+    assert await store.list_pending("zalo") == []
+    with pytest.raises(PairingError):
+        await store.approve("zalo", old or "")
+    code = (await store.request("zalo", "shop", "u2")).code
+    assert code is not None
+    rejected = await store.reject("zalo", code)
+    assert rejected.id == "u2"
+    assert await nodes[1].shared.pairing.allowed_senders("zalo", "shop") == frozenset()
+    with pytest.raises(PairingError):
+        await store.reject("zalo", code)
+
+
+async def test_an_allowlist_change_on_one_node_holds_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.shared.pairing for node in nodes)
+    await a.add_allowed("zalo", "shop", " U7 ")
+    await asyncio.gather(*(b.add_allowed("zalo", "shop", f"u{i}") for i in range(5)))
+    expected = frozenset({"u7", *(f"u{i}" for i in range(5))})
+    assert await b.allowed_senders("zalo", "shop") == expected
+    assert await b.remove_allowed("zalo", "shop", "u7")
+    assert not await a.remove_allowed("zalo", "shop", "u7")
+    assert "u7" not in await a.allowed_senders("zalo", "shop")
+    with pytest.raises(PairingError, match=r"no '\*'"):
+        await a.add_allowed("zalo", "shop", "*")
+
+
+async def test_a_pause_on_one_node_holds_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    on_a, on_b = (Takeover(node.shared.takeover) for node in nodes)
+    key = ConversationKey("zalo", "shop", "u1")
+    await on_a.pause(key)
+    assert await on_b.paused(message("is anyone there?"))  # recorded, not answered
+    assert not await on_b.paused(message("hi", chat="u2"))
+    await on_a.record_reply(key, "yes, Minh here", "operator")
+    lines = await on_a.transcript(key)
+    assert [(line.direction, line.text) for line in lines] == [
+        ("in", "is anyone there?"),
+        ("out", "yes, Minh here"),
+    ]
+    assert [k.chat_id for k in await on_b.paused_keys()] == ["u1"]
+    assert await on_b.resume(key)
+    assert not await on_a.paused(message("thanks"))
+    assert not await on_a.resume(key)
+
+
+def run_cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    code = exited.value.code
+    return code if isinstance(code, int) else 1
+
+
+async def test_pairing_cli_talks_to_the_cluster(
+    cluster_settings: ClusterConfig,
+    nodes: tuple[ClusterNode, ClusterNode],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = {"gateway": {"cluster": cluster_settings.model_dump(mode="json", by_alias=True)}}
+    (tmp_path / "zalogate.json").write_text(json.dumps(config))
+    monkeypatch.setenv("ZALOGATE_CONFIG", str(tmp_path / "zalogate.json"))
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+    code = (await nodes[0].shared.pairing.request("zalo", "shop", "u9")).code
+    assert code is not None
+
+    assert await asyncio.to_thread(run_cli, ["pairing", "list", "zalo", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["code"] for r in listed["requests"]] == [code]
+    assert await asyncio.to_thread(run_cli, ["pairing", "approve", "zalo", code]) == 0
+    assert "Approved zalo sender u9" in capsys.readouterr().out
+    assert "u9" in await nodes[1].shared.pairing.allowed_senders("zalo", "shop")
+    assert await asyncio.to_thread(run_cli, ["pairing", "approve", "zalo", code]) == 1
+    assert "No pending pairing request found" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # nothing went to a local SQLite store
+
+
+async def test_group_history_skipped_on_one_node_is_taken_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.shared.history for node in nodes)
+    key = "zalo:shop:group:g1"
+    await asyncio.gather(
+        *(
+            (a if i % 2 else b).append(key, HistoryEntry(f"s{i}", f"line {i}", i), limit=50)
+            for i in range(6)
+        )
+    )
+    await a.append(key, HistoryEntry("Lan", "newest", 99, message_id="m9", media=("/x.png",)), 5)
+    taken = await b.take(key)
+    assert len(taken) == 5  # the limit keeps the newest
+    assert taken[-1] == HistoryEntry("Lan", "newest", 99, message_id="m9", media=("/x.png",))
+    assert await a.peek(key) == []
+    assert await b.take(key) == []
+    await a.append(key, HistoryEntry("Lan", "again", 100), limit=50)
+    await b.clear(key)
+    assert await a.peek(key) == []
+
+
+async def test_a_transcript_written_on_one_node_is_read_on_the_other(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = (node.transcripts for node in nodes)
+    assert a is not None
+    assert b is not None
+    key = "agent:main:zalo:direct:u1"
+    await a.append(
+        key, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    )
+    await b.append(key, [{"role": "user", "content": "how are you"}])
+    assert [m["content"] for m in await b.recent(key, 10)] == ["hi", "hello", "how are you"]
+    assert [m["content"] for m in await a.recent(key, 2)] == ["how are you"]  # user first
+    assert await b.existing([key, "agent:main:zalo:direct:u2"]) == {key}
+    assert await a.clear(key) == 3
+    assert await b.existing([key]) == set()
+    assert await b.recent(key, 10) == []
