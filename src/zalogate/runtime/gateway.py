@@ -27,7 +27,6 @@ import inspect
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,7 +38,6 @@ from typing import Any
 
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
-from zalogate.config import ZalogateConfig
 from zalogate.config.schema import HttpLimitsConfig
 from zalogate.core.access_overlay import AccessOverlays
 from zalogate.core.channel import (
@@ -97,6 +95,7 @@ from zalogate.runtime.wiring import (
     open_cluster,
     open_takeover,
     shared_state,
+    warn_echo,
 )
 from zalogate.store import Store
 
@@ -107,15 +106,6 @@ log = logging.getLogger("zalogate.gateway")
 _AGENT_SEND_WAIT = 10.0
 """Seconds a deferred reply or a schedule waits for its account to finish restarting."""
 _RESTARTING = frozenset({AccountState.STARTING, AccountState.BACKOFF})
-
-_ECHO_BANNER = (
-    "No agent is configured: replies come from the built-in `echo` agent, which repeats "
-    "every message back. Configure an agent before letting real users in (docs/llm.md)."
-)
-_ECHO_CHOSEN = (
-    'agent.type is "echo": every message is repeated back. Configure a real agent before '
-    "letting real users in (docs/llm.md)."
-)
 
 
 class _TrackingAdmitter:
@@ -335,14 +325,8 @@ class Gateway:
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
         if is_echo(self.agent):
-            written = isinstance(self.config, ZalogateConfig) and (
-                "type" in self.config.agent.model_fields_set
-            )
-            banner = _ECHO_CHOSEN if written and self._agent is None else _ECHO_BANNER
-            log.warning(banner)  # on the console too when it logs there: said once
-            if not (self._configure_logs and self._console_log):
-                sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
-                sys.stderr.flush()
+            on_console = self._configure_logs and self._console_log
+            warn_echo(self.config, chosen=self._agent is None, logs_to_console=on_console)
 
         self.takeover = open_takeover(self.config, store, shared.takeover, stack)
         metrics = self.metrics = GatewayMetrics(

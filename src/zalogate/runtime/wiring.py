@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ __all__ = [
     "open_cluster",
     "open_takeover",
     "shared_state",
+    "warn_echo",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -306,6 +308,27 @@ async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
             "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
         ) from None
     return await stack.enter_async_context(ClusterNode(settings))
+
+
+_ECHO_BANNER = (
+    "No agent is configured: replies come from the built-in `echo` agent, which repeats "
+    "every message back. Configure an agent before letting real users in (docs/llm.md)."
+)
+_ECHO_CHOSEN = (
+    'agent.type is "echo": every message is repeated back. Configure a real agent before '
+    "letting real users in (docs/llm.md)."
+)
+
+
+def warn_echo(config: Any, *, chosen: bool, logs_to_console: bool) -> None:
+    """Say once, loudly, that replies come from the echo agent (``chosen``: the gateway picked
+    the agent from the config, where ``agent.type`` may say echo on purpose)."""
+    written = isinstance(config, ZalogateConfig) and "type" in config.agent.model_fields_set
+    banner = _ECHO_CHOSEN if written and chosen else _ECHO_BANNER
+    log.warning(banner)  # on the console too when it logs there
+    if not logs_to_console:
+        sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
+        sys.stderr.flush()
 
 
 def open_takeover(
