@@ -15,7 +15,7 @@ from zalogate.core.model import ChatType, InboundMessage
 from zalogate.core.schedules import (
     Schedule,
     ScheduleError,
-    ScheduleStore,
+    SqliteScheduleStore,
     next_occurrence,
     parse_at,
 )
@@ -81,7 +81,7 @@ class Outbox:
 
 async def test_each_occurrence_goes_out_once(store: Store) -> None:
     clock = Clock(NOW)
-    schedules = ScheduleStore(store, clock=clock)
+    schedules = SqliteScheduleStore(store, clock=clock)
     outbox = Outbox()
     scheduler = Scheduler(schedules, outbox, min_interval=0, clock=clock)
     await schedules.add("zalo", "u1", "every minute", cron="* * * * *")
@@ -92,14 +92,14 @@ async def test_each_occurrence_goes_out_once(store: Store) -> None:
     clock.now += 60
     assert await scheduler.tick() == 1
     # A second scheduler on the same store (another gateway) finds nothing left to send.
-    other = Scheduler(ScheduleStore(store, clock=clock), outbox, min_interval=0, clock=clock)
+    other = Scheduler(SqliteScheduleStore(store, clock=clock), outbox, min_interval=0, clock=clock)
     assert await other.tick() == 0
     assert outbox.sent == ["every minute", "every minute"]
 
 
 async def test_a_transient_refusal_keeps_the_occurrence_due(store: Store) -> None:
     clock = Clock(NOW)
-    schedules = ScheduleStore(store, clock=clock)
+    schedules = SqliteScheduleStore(store, clock=clock)
     outbox = Outbox()
     scheduler = Scheduler(schedules, outbox, min_interval=0, clock=clock)
     added = await schedules.add("zalo", "u1", "later", at_ms=int((NOW + 1) * 1000))
@@ -118,7 +118,7 @@ async def test_a_transient_refusal_keeps_the_occurrence_due(store: Store) -> Non
 
 async def test_a_permanent_failure_passes_the_occurrence(store: Store) -> None:
     clock = Clock(NOW)
-    schedules = ScheduleStore(store, clock=clock)
+    schedules = SqliteScheduleStore(store, clock=clock)
     outbox = Outbox()
     outbox.refuse = LookupError
     scheduler = Scheduler(schedules, outbox, min_interval=0, clock=clock)
@@ -133,7 +133,7 @@ async def test_a_permanent_failure_passes_the_occurrence(store: Store) -> None:
 
 async def test_the_send_limit_spaces_sends_of_one_account(store: Store) -> None:
     clock = Clock(NOW)
-    schedules = ScheduleStore(store, clock=clock)
+    schedules = SqliteScheduleStore(store, clock=clock)
     outbox = Outbox()
     scheduler = Scheduler(schedules, outbox, min_interval=5, clock=clock)
     for text in ("a", "b", "c"):
@@ -148,7 +148,7 @@ async def test_the_send_limit_spaces_sends_of_one_account(store: Store) -> None:
 
 async def test_the_schedule_tool_sets_a_reminder_for_this_conversation(store: Store) -> None:
     clock = Clock(NOW)
-    schedules = ScheduleStore(store, clock=clock)
+    schedules = SqliteScheduleStore(store, clock=clock)
     message = InboundMessage(
         channel="zalouser",
         account_id="work",

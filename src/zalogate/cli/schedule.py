@@ -1,5 +1,6 @@
 """``zalogate message schedule``: scheduled and recurring messages, kept in the state dir's
-store and sent by the running gateway (once per occurrence, across restarts)."""
+store (in cluster mode: the cluster's, through NATS) and sent by the running gateway (once
+per occurrence, across restarts)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ import typer
 from zalogate.cli.errors import CliError
 from zalogate.cli.output import print_rows
 from zalogate.cli.state import get_state, out_console, print_json
-from zalogate.core.schedules import Schedule, ScheduleError, ScheduleStore, parse_at, zone
+from zalogate.core.schedules import (
+    Schedule,
+    ScheduleError,
+    ScheduleStore,
+    SqliteScheduleStore,
+    parse_at,
+    zone,
+)
 from zalogate.store import Store
 
 __all__ = ["app"]
@@ -28,15 +36,24 @@ app = typer.Typer(
 
 
 def _run(ctx: typer.Context, action: Callable[[ScheduleStore], Awaitable[T]]) -> T:
+    """Run ``action`` on the schedule store the config selects: the cluster's when
+    ``gateway.cluster`` is set, else the state dir's SQLite store."""
     from zalogate.cli.channel_access import load_cli_config
+    from zalogate.runtime.wiring import cluster_shared_state
 
-    _, state_dir = load_cli_config(get_state(ctx))
+    config, state_dir = load_cli_config(get_state(ctx))
 
     async def main() -> T:
+        async with cluster_shared_state(config, name="zalogate-cli") as shared:
+            if shared is not None:
+                return await action(shared.schedules)
         async with await Store.open(state_dir) as store:
-            return await action(ScheduleStore(store))
+            return await action(SqliteScheduleStore(store))
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except ConnectionError as exc:  # the cluster's NATS servers (ClusterUnavailableError)
+        raise CliError(str(exc)) from exc
 
 
 @app.callback()

@@ -59,6 +59,10 @@ class Layout:
     def transcript_bucket(self) -> str:
         return f"{self.prefix}_transcripts"
 
+    @property
+    def schedule_bucket(self) -> str:
+        return f"{self.prefix}_schedules"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

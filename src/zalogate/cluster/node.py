@@ -22,6 +22,7 @@ from zalogate.cluster.connection import (
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
+from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
 from zalogate.cluster.shared import shared_state, transcript_store
 from zalogate.cluster.status import collect
@@ -59,6 +60,7 @@ class ClusterNode:
         self._started_at = int(time.time() * 1000)
         self.inboxes: list[JetStreamInbox] = []
         self._snapshot: tuple[float, dict[str, Any]] | None = None
+        self._scheduler: tuple[asyncio.Task[None], asyncio.Event] | None = None
 
     @property
     def handles(self) -> Handles:
@@ -108,6 +110,7 @@ class ClusterNode:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.stop_scheduler()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,6 +139,26 @@ class ClusterNode:
         )
         self.inboxes.append(inbox)
         return inbox
+
+    def start_scheduler(self, scheduler: Startable, *, since_ms: int) -> None:
+        """Run ``scheduler`` whenever this node holds the scheduler lease (one node of the
+        cluster at a time; a lease of its own, outside the account spreading)."""
+        settings = self.settings
+        leases = AccountLeases(self.handles.leases, self.node_id, settings.lease_ttl_seconds)
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_scheduler(leases, scheduler, stop, since_ms=since_ms), name="cluster-scheduler"
+        )
+        self._scheduler = (task, stop)
+
+    async def stop_scheduler(self) -> None:
+        """Stop the scheduler and give its lease back (another node takes it at once)."""
+        running, self._scheduler = self._scheduler, None
+        if running is not None:
+            task, stop = running
+            stop.set()
+            with contextlib.suppress(Exception):
+                await task
 
     def route_sends(self, channel: Channel) -> Channel:
         """``channel``, its sends routed to the account's node when its traits ask for it."""

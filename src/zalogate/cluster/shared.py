@@ -14,6 +14,7 @@ from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
 from zalogate.cluster.pairing import KvPairingStore
+from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
@@ -36,15 +37,19 @@ async def _bucket(
 
 
 async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
-    """Create (or find) the pairing, takeover and group-history buckets (history 1; no TTL
-    but on the group history: requests expire by their own clock, allow entries and pauses
-    stay until removed)."""
+    """Create (or find) the pairing, takeover, group-history and schedule buckets (history
+    1; no TTL but on the group history: requests expire by their own clock, allow entries,
+    pauses and schedules stay until removed)."""
     layout = Layout(settings.prefix, settings.partitions)
     pairing = await _bucket(js, settings, layout.pairing_bucket)
     takeover = await _bucket(js, settings, layout.takeover_bucket)
     history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
+    schedules = await _bucket(js, settings, layout.schedule_bucket)
     return SharedState(
-        KvPairingStore(pairing), KvTakeoverState(takeover), KvGroupHistory(history.kv)
+        KvPairingStore(pairing),
+        KvTakeoverState(takeover),
+        KvGroupHistory(history.kv),
+        KvScheduleStore(schedules),
     )
 
 

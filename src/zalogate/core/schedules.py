@@ -1,5 +1,5 @@
-"""Scheduled messages: the durable ``schedules`` table, occurrence arithmetic (``croniter``)
-and the time parsing of ``message schedule --at``.
+"""Scheduled messages: the :class:`ScheduleStore` interface and its single-node ``schedules``
+table, occurrence arithmetic (``croniter``) and the time parsing of ``message schedule --at``.
 
 A schedule's ``next_at_ms`` is the next occurrence still to send. It moves forward only after
 the occurrence went out, in a compare-and-set on its old value, so one occurrence is sent once
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -26,9 +26,13 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "ScheduleStore",
+    "SqliteScheduleStore",
     "check_cron",
+    "first_occurrence",
+    "new_schedule_id",
     "next_occurrence",
     "parse_at",
+    "passed",
     "zone",
 ]
 
@@ -149,8 +153,100 @@ def _row(row: sqlite3.Row) -> Schedule:
     return Schedule(**{key: row[key] for key in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
 
-class ScheduleStore:
-    """The ``schedules`` table."""
+def first_occurrence(
+    text: str, *, at_ms: int | None, cron: str | None, tz: str, now_ms: int
+) -> tuple[str | None, int]:
+    """A new schedule's checked cron expression and first occurrence (exactly one of
+    ``at_ms`` / ``cron``).
+
+    Raises:
+        ScheduleError: Bad input.
+    """
+    if (at_ms is None) == (cron is None):
+        raise ScheduleError("give exactly one of --at or --cron")
+    if not text.strip():
+        raise ScheduleError("the message is empty (give --message)")
+    zone(tz)
+    if cron is not None:
+        cron = check_cron(cron)
+        return cron, next_occurrence(cron, tz, now_ms)
+    assert at_ms is not None
+    return None, at_ms
+
+
+def new_schedule_id() -> str:
+    """A fresh schedule id (``s_`` + 8 hex digits)."""
+    return "s_" + secrets.token_hex(4)
+
+
+def passed(schedule: Schedule, *, sent: bool, now_ms: int) -> tuple[int | None, str]:
+    """Where ``schedule`` goes once its current occurrence was sent (or skipped): the next
+    occurrence and status.
+
+    The next occurrence is the first after both the old one and ``now_ms`` (a schedule that
+    was down for a day sends once, not once per missed occurrence); a one-shot schedule
+    becomes ``done`` (or ``missed``).
+    """
+    occurrence = schedule.next_at_ms
+    if schedule.cron is not None and occurrence is not None:
+        return next_occurrence(schedule.cron, schedule.tz, max(occurrence, now_ms)), "active"
+    return None, "done" if sent else "missed"
+
+
+class ScheduleStore(Protocol):
+    """Where schedules live: this process's SQLite table, or the cluster's KV bucket."""
+
+    clock: Callable[[], float]
+
+    async def add(
+        self,
+        channel: str,
+        target: str,
+        text: str,
+        *,
+        at_ms: int | None = None,
+        cron: str | None = None,
+        tz: str = "UTC",
+        account_id: str | None = None,
+        created_by: str = "cli",
+    ) -> Schedule:
+        """Store a new schedule (exactly one of ``at_ms`` / ``cron``).
+
+        Raises:
+            ScheduleError: Bad input.
+        """
+        ...
+
+    async def get(self, schedule_id: str) -> Schedule | None:
+        """One schedule by id."""
+        ...
+
+    async def all(self, *, include_done: bool = False) -> list[Schedule]:
+        """Schedules by next occurrence (active ones only unless ``include_done``)."""
+        ...
+
+    async def cancel(self, schedule_id: str) -> bool:
+        """Cancel an active schedule; False when there is none with that id."""
+        ...
+
+    async def due(self, now_ms: int) -> list[Schedule]:
+        """Active schedules whose next occurrence is at or before ``now_ms``."""
+        ...
+
+    async def advance(
+        self, schedule: Schedule, *, sent: bool, now_ms: int, error: str | None = None
+    ) -> bool:
+        """Move past ``schedule``'s current occurrence (see :func:`passed`), only if it is
+        still that occurrence (compare-and-set); False when another scheduler moved it first."""
+        ...
+
+    async def note_error(self, schedule_id: str, error: str) -> None:
+        """Remember why the last attempt failed (the schedule stays due)."""
+        ...
+
+
+class SqliteScheduleStore:
+    """:class:`ScheduleStore` on the ``schedules`` table (one process)."""
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -173,19 +269,9 @@ class ScheduleStore:
         Raises:
             ScheduleError: Bad input.
         """
-        if (at_ms is None) == (cron is None):
-            raise ScheduleError("give exactly one of --at or --cron")
-        if not text.strip():
-            raise ScheduleError("the message is empty (give --message)")
-        zone(tz)
         now_ms = int(self.clock() * 1000)
-        if cron is not None:
-            cron = check_cron(cron)
-            first = next_occurrence(cron, tz, now_ms)
-        else:
-            assert at_ms is not None
-            first = at_ms
-        schedule_id = "s_" + secrets.token_hex(4)
+        cron, first = first_occurrence(text, at_ms=at_ms, cron=cron, tz=tz, now_ms=now_ms)
+        schedule_id = new_schedule_id()
         await self.store.execute(
             "INSERT INTO schedules (id, channel, account_id, target, text, cron, tz, next_at_ms,"
             " status, created_by, sent_count, last_sent_at_ms, last_error, created_at_ms)"
@@ -230,19 +316,9 @@ class ScheduleStore:
         self, schedule: Schedule, *, sent: bool, now_ms: int, error: str | None = None
     ) -> bool:
         """Move past ``schedule``'s current occurrence (after it was sent, or skipped).
-
-        The next occurrence is the first after both the old one and ``now_ms`` (a schedule
-        that was down for a day sends once, not once per missed occurrence); a one-shot
-        schedule becomes ``done`` (or ``missed``). False when another process moved it first.
-        """
+        False when another process moved it first."""
         occurrence = schedule.next_at_ms
-        if schedule.cron is not None and occurrence is not None:
-            following: int | None = next_occurrence(
-                schedule.cron, schedule.tz, max(occurrence, now_ms)
-            )
-            status = "active"
-        else:
-            following, status = None, "done" if sent else "missed"
+        following, status = passed(schedule, sent=sent, now_ms=now_ms)
         changed = await self.store.execute(
             "UPDATE schedules SET next_at_ms = ?, status = ?,"
             " sent_count = sent_count + ?, last_sent_at_ms = CASE WHEN ? THEN ?"

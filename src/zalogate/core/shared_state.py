@@ -8,10 +8,13 @@ one (``runtime.wiring.shared_state``); nothing else knows which.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zalogate.core.history import GroupHistory, SqliteGroupHistory
 from zalogate.core.pairing import PairingStore, SqlitePairingStore
+from zalogate.core.schedules import ScheduleStore, SqliteScheduleStore
 from zalogate.core.takeover import SqliteTakeoverState, TakeoverState
 from zalogate.store import Store
 
@@ -20,16 +23,20 @@ __all__ = ["SharedState", "local_state"]
 
 @dataclass(frozen=True, slots=True)
 class SharedState:
-    """Pairing requests with the allow store, takeover (paused conversations) and the pending
-    group history."""
+    """Pairing requests with the allow store, takeover (paused conversations), the pending
+    group history and the scheduled messages."""
 
     pairing: PairingStore
     takeover: TakeoverState
     history: GroupHistory
+    schedules: ScheduleStore
 
 
-def local_state(store: Store) -> SharedState:
-    """The single-node implementations, on ``store``."""
+def local_state(store: Store, *, clock: Callable[[], float] = time.time) -> SharedState:
+    """The single-node implementations, on ``store`` (``clock`` dates new schedules)."""
     return SharedState(
-        SqlitePairingStore(store), SqliteTakeoverState(store), SqliteGroupHistory(store)
+        SqlitePairingStore(store),
+        SqliteTakeoverState(store),
+        SqliteGroupHistory(store),
+        SqliteScheduleStore(store, clock=clock),
     )

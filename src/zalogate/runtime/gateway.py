@@ -50,7 +50,6 @@ from zalogate.core.channel import (
 from zalogate.core.errors import DeliveryError, describe_error
 from zalogate.core.ingress import Inbox
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.schedules import ScheduleStore
 from zalogate.core.shared_state import SharedState
 from zalogate.core.takeover import Takeover
 from zalogate.core.traits import register_traits
@@ -307,7 +306,7 @@ class Gateway:
         # KV buckets (docs/cluster.md).
         cluster = self.cluster = await open_cluster(self.config, stack)
         self.supervisor.leases = cluster.leases if cluster else None
-        shared = self.shared = shared_state(store, cluster)
+        shared = self.shared = shared_state(store, cluster, self._clock)
         services = AgentServices(
             store=store,
             routes=self.http,
@@ -344,7 +343,7 @@ class Gateway:
         wiring.takeover = self.takeover
         wiring.shared = shared
         wiring.transcripts = services.transcripts
-        wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
+        wiring.extra_tools = schedule_tools(self.config, shared.schedules)
         wiring.on_outbound = metrics.count_sent
         access = self.access = await open_access(store, wiring)
         handler = metrics.timed(
@@ -393,10 +392,14 @@ class Gateway:
                 if account.enabled:
                     self.supervisor.start(channel, account)
         scheduler = self.scheduler = build_scheduler(
-            self.config, store, self._send_payload, self._clock, self._schedule_poll
+            self.config, shared.schedules, self._send_payload, self._clock, self._schedule_poll
         )
-        scheduler.start()
-        stack.push_async_callback(scheduler.stop)
+        if cluster is not None:  # one node sends the cluster's schedules: the lease holder
+            cluster.start_scheduler(scheduler, since_ms=int(self._clock() * 1000))
+            stack.push_async_callback(cluster.stop_scheduler)
+        else:
+            scheduler.start()
+            stack.push_async_callback(scheduler.stop)
         self.http.add_health("schedules", scheduler.health)
         if not self.supervisor.monitors:
             log.warning("no enabled channel account: the gateway has nothing to monitor")

@@ -1,6 +1,6 @@
 """The gateway's scheduler task: sends due scheduled messages through the running accounts.
 
-It polls the ``schedules`` table (the CLI writes to it from another process) every
+It polls the schedule store (the CLI writes to it from another process) every
 ``poll_interval`` seconds. An occurrence that fell before the gateway started is "missed":
 sent once on start (``schedules.missed: send``) or skipped (``skip``). An account that is not
 running yet leaves its schedules due for the next round; a send refused for good (unknown
@@ -60,9 +60,10 @@ class Scheduler:
         self._next_at_ms: int | None = None
         self._active = 0
 
-    def start(self) -> None:
-        """Run the poll loop in a task."""
-        self._started_ms = int(self._clock() * 1000)
+    def start(self, *, since_ms: int | None = None) -> None:
+        """Run the poll loop in a task; an occurrence before ``since_ms`` (default: now) was
+        missed while down."""
+        self._started_ms = int(self._clock() * 1000) if since_ms is None else since_ms
         self._task = asyncio.create_task(self._run(), name="zalogate-scheduler")
 
     async def stop(self) -> None:

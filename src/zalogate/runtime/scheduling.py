@@ -13,7 +13,6 @@ from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.core.schedules import Schedule, ScheduleError, ScheduleStore, parse_at
 from zalogate.runtime.control import ControlUnavailableError
 from zalogate.runtime.scheduler import Scheduler, TransientSendError
-from zalogate.store import Store
 
 __all__ = ["build_scheduler", "schedule_tools"]
 
@@ -34,12 +33,12 @@ _TOOL_PARAMETERS: dict[str, Any] = {
 
 def build_scheduler(
     config: Any,
-    store: Store,
+    schedules: ScheduleStore,
     send: Send,
     clock: Callable[[], float],
     poll_interval: float,
 ) -> Scheduler:
-    """The scheduler of ``config.schedules``, sending through ``send``."""
+    """The scheduler of ``config.schedules`` on ``schedules``, sending through ``send``."""
     settings = config.schedules if isinstance(config, ZalogateConfig) else None
 
     async def send_schedule(schedule: Schedule) -> Sequence[str]:
@@ -55,7 +54,7 @@ def build_scheduler(
             raise TransientSendError(str(exc)) from exc
 
     return Scheduler(
-        ScheduleStore(store, clock=clock),
+        schedules,
         send_schedule,
         missed=settings.missed if settings is not None else "send",
         min_interval=settings.min_interval_seconds if settings is not None else 1.0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,10 +355,10 @@ async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
     return access
 
 
-def shared_state(store: Store, cluster: Any) -> SharedState:
-    """Where pairing, allow store and takeover live: ``cluster``'s KV buckets when the node
-    joined one (``open_cluster``), else the node's own SQLite ``store``."""
-    return local_state(store) if cluster is None else cluster.shared
+def shared_state(store: Store, cluster: Any, clock: Callable[[], float] = time.time) -> SharedState:
+    """Where pairing, allow store, takeover and schedules live: ``cluster``'s KV buckets when
+    the node joined one (``open_cluster``), else the node's own SQLite ``store``."""
+    return local_state(store, clock=clock) if cluster is None else cluster.shared
 
 
 def _config_model(config: Any) -> ZalogateConfig:

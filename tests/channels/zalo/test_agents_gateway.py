@@ -20,7 +20,7 @@ from starlette.routing import Route
 from zalogate.agents.signing import signature_headers, verify
 from zalogate.channels.zalo.channel import plugin_with_options
 from zalogate.config import parse_config
-from zalogate.core.schedules import ScheduleStore
+from zalogate.core.schedules import SqliteScheduleStore
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.http import HttpServer
 from zalogate.runtime.logging import clear_registered_secrets, reset_logging
@@ -159,7 +159,7 @@ async def test_a_schedule_is_delivered_once_across_restarts(
     async with make_gateway(config, state, clock=clock, schedule_poll=0.02) as gw:
         # As `zalogate message schedule` does: another connection to the same store.
         async with await Store.open(state) as store:
-            schedule = await ScheduleStore(store, clock=clock).add(
+            schedule = await SqliteScheduleStore(store, clock=clock).add(
                 "zalo", "u9", "Nhắc: họp lúc 10h", at_ms=int((clock.now + 60) * 1000)
             )
         await settle(gw)
@@ -186,7 +186,7 @@ async def test_a_schedule_is_delivered_once_across_restarts(
         await settle(gw)
     assert len(fake.sent) == 1
     async with await Store.open(state) as store:
-        done = await ScheduleStore(store).get(schedule.id)
+        done = await SqliteScheduleStore(store).get(schedule.id)
     assert done is not None
     assert (done.status, done.sent_count, done.next_at_ms) == ("done", 1, None)
 
@@ -198,7 +198,7 @@ async def test_an_occurrence_missed_while_down_is_sent_once_or_skipped(
     clock = Clock(1_800_000_000.0)
     state = tmp_path / "state"
     async with await Store.open(state) as store:
-        schedules = ScheduleStore(store, clock=clock)
+        schedules = SqliteScheduleStore(store, clock=clock)
         await schedules.add("zalo", "u5", "Daily", cron="*/5 * * * *", tz="Asia/Ho_Chi_Minh")
     clock.now += 3600  # twelve occurrences passed while no gateway ran
     config = one_account(fake, missed=missed)
@@ -209,6 +209,6 @@ async def test_an_occurrence_missed_while_down_is_sent_once_or_skipped(
         await settle(gw)
     assert len(fake.sent) == expected
     async with await Store.open(state) as store:
-        [after] = await ScheduleStore(store).all()
+        [after] = await SqliteScheduleStore(store).all()
     assert after.next_at_ms is not None
     assert after.next_at_ms > clock.now * 1000
