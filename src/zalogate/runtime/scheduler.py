@@ -75,8 +75,10 @@ class Scheduler:
                 await task
 
     def health(self) -> dict[str, Any]:
-        """The ``schedules`` section of ``/healthz``."""
+        """The ``schedules`` section of ``/healthz`` (``sending``: this node runs the loop;
+        in a cluster only the scheduler lease holder does)."""
         return {
+            "sending": self._task is not None,
             "active": self._active,
             "nextAtMs": self._next_at_ms,
             "sent": self.sent,

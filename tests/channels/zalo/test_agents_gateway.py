@@ -174,6 +174,7 @@ async def test_a_schedule_is_delivered_once_across_restarts(
         async with httpx2.AsyncClient(trust_env=False) as client, asyncio.timeout(5):
             # The fake records the message before the gateway has recorded the send.
             while (await client.get(f"{gw.url}/healthz")).json()["schedules"] != {
+                "sending": True,
                 "active": 0,
                 "nextAtMs": None,
                 "sent": 1,

@@ -1,0 +1,124 @@
+"""Scheduled messages sent by real gateway nodes (child processes): created by
+``zalogate message schedule`` as its own process, sent once by the scheduler lease holder,
+and by the other node when the holder is SIGKILLed before the due time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from zalogate.cluster import ClusterNode
+from zalogate.cluster.layout import kv_key
+from zalogate.cluster.schedules import SCHEDULER_LEASE
+from zalogate.config.cluster import ClusterConfig
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+from zalogate.testing.fake_llm import FakeLLMServer
+from zalogate.testing.gateway_nodes import GatewayNode, cluster_bot_config
+from zalogate.testing.nats_servers import NatsCluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+Scene = tuple[FakeZaloBotApi, list[GatewayNode], Path, ClusterConfig]
+
+
+async def wait_for(what: str, check: Callable[[], bool], nodes: list[GatewayNode]) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {n.name}\n{n.stderr_tail(1500)}" for n in nodes)
+            raise AssertionError(f"timed out waiting for {what}\n{tails}")
+        await asyncio.sleep(0.1)
+
+
+def cli(config_file: Path, root: Path, *args: str) -> dict[str, object] | list[object]:
+    env = {
+        **os.environ,
+        "ZALOGATE_CONFIG": str(config_file),
+        "ZALOGATE_STATE_DIR": str(root),
+        "ZALOGATE_NODE_ID": "cli",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "zalogate", "message", "schedule", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, object] | list[object] = json.loads(done.stdout)
+    return parsed
+
+
+@pytest.fixture
+async def scene(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Scene]:
+    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
+        cluster = {
+            "nats": {"servers": nats_cluster.urls},
+            "prefix": f"sch{os.getpid()}",
+            "leaseTtlSeconds": 3,
+            "partitions": 4,
+        }
+        config = cluster_bot_config(
+            cluster,
+            bot_tokens=[fake.token],
+            bot_api_url=fake.base_url,
+            llm_url=llm.base_url,
+            llm_model=llm.model,
+        )
+        config_file = tmp_path / "zalogate.json"
+        config_file.write_text(json.dumps(config))
+        nodes = [GatewayNode(f"node{i}", config_file, tmp_path / f"node{i}") for i in range(2)]
+        try:
+            for node in nodes:
+                node.start()
+            for node in nodes:
+                await asyncio.to_thread(node.wait_started)
+            yield fake, nodes, config_file, ClusterConfig.model_validate(cluster)
+        finally:
+            for node in nodes:
+                await asyncio.to_thread(node.stop)
+
+
+async def test_a_schedule_is_sent_once_and_survives_its_senders_death(
+    scene: Scene, tmp_path: Path
+) -> None:
+    fake, nodes, config_file, settings = scene
+    user = fake.user("7100000000000000002", "Lan")
+    root = tmp_path / "cli"
+
+    def texts() -> list[str]:
+        return [str(r.text) for r in fake.sent if str(r.chat_id) == user.chat_id]
+
+    first = cli(config_file, root, "-t", user.chat_id, "-m", "nhắc 1", "--at", "+3s")
+    assert isinstance(first, dict)
+    listed = cli(config_file, root, "list")
+    assert [s["id"] for s in listed if isinstance(s, dict)] == [first["id"]]
+    await wait_for("the first reminder", lambda: "nhắc 1" in texts(), nodes)
+    await asyncio.sleep(2.0)  # a second send (by the other node) would show by now
+    assert texts() == ["nhắc 1"]
+
+    cancelled = cli(config_file, root, "-t", user.chat_id, "-m", "never", "--at", "+20s")
+    assert isinstance(cancelled, dict)
+    cli(config_file, root, "cancel", str(cancelled["id"]))
+
+    second = cli(config_file, root, "-t", user.chat_id, "-m", "nhắc 2", "--at", "+8s")
+    assert isinstance(second, dict)
+    async with ClusterNode(settings, node_id="observer") as observer:
+        lease = await observer.handles.leases.get(kv_key("account", *SCHEDULER_LEASE))
+    holder = next(n for n in nodes if n.name.encode() == lease.value)
+    sending = [(n.health() or {}).get("schedules", {}).get("sending") for n in nodes]
+    assert sending == [n is holder for n in nodes]  # only the lease holder runs the loop
+    await asyncio.to_thread(holder.kill)  # before the due time
+    await wait_for("the second reminder from the survivor", lambda: "nhắc 2" in texts(), nodes)
+    await asyncio.sleep(2.0)
+    assert texts() == ["nhắc 1", "nhắc 2"]  # once each; the cancelled one never
+    assert len(fake.sent) == 2
