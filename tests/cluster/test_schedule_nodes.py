@@ -9,8 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,12 @@ from zalogate.cluster.layout import kv_key
 from zalogate.cluster.schedules import SCHEDULER_LEASE
 from zalogate.config.cluster import ClusterConfig
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.fake_llm import FakeLLMServer
-from zalogate.testing.gateway_nodes import GatewayNode, cluster_bot_config
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 Scene = tuple[FakeZaloBotApi, list[GatewayNode], Path, ClusterConfig]
-
-
-async def wait_for(what: str, check: Callable[[], bool], nodes: list[GatewayNode]) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {n.name}\n{n.stderr_tail(1500)}" for n in nodes)
-            raise AssertionError(f"timed out waiting for {what}\n{tails}")
-        await asyncio.sleep(0.1)
 
 
 def cli(config_file: Path, root: Path, *args: str) -> dict[str, object] | list[object]:
@@ -60,32 +49,14 @@ def cli(config_file: Path, root: Path, *args: str) -> dict[str, object] | list[o
 
 @pytest.fixture
 async def scene(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Scene]:
-    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
-        cluster = {
-            "nats": {"servers": nats_cluster.urls},
-            "prefix": f"sch{os.getpid()}",
-            "leaseTtlSeconds": 3,
-            "partitions": 4,
-        }
-        config = cluster_bot_config(
-            cluster,
-            bot_tokens=[fake.token],
-            bot_api_url=fake.base_url,
-            llm_url=llm.base_url,
-            llm_model=llm.model,
-        )
-        config_file = tmp_path / "zalogate.json"
-        config_file.write_text(json.dumps(config))
-        nodes = [GatewayNode(f"node{i}", config_file, tmp_path / f"node{i}") for i in range(2)]
-        try:
-            for node in nodes:
-                node.start()
-            for node in nodes:
-                await asyncio.to_thread(node.wait_started)
-            yield fake, nodes, config_file, ClusterConfig.model_validate(cluster)
-        finally:
-            for node in nodes:
-                await asyncio.to_thread(node.stop)
+    cluster = {
+        "nats": {"servers": nats_cluster.urls},
+        "prefix": f"sch{os.getpid()}",
+        "leaseTtlSeconds": 3,
+        "partitions": 4,
+    }
+    async with bot_cluster(cluster, tmp_path) as (fake, nodes, config_file):
+        yield fake, nodes, config_file, ClusterConfig.model_validate(cluster)
 
 
 async def test_a_schedule_is_sent_once_and_survives_its_senders_death(

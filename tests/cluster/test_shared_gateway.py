@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +23,12 @@ from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.takeover import ConversationKey
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.fake_llm import FakeLLMServer
-from zalogate.testing.gateway_nodes import GatewayNode, cluster_bot_config
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 _prefixes = itertools.count(1)
-
-
-async def wait_for(what: str, check: Callable[[], bool], nodes: list[GatewayNode]) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {n.name}\n{n.stderr_tail(1500)}" for n in nodes)
-            raise AssertionError(f"timed out waiting for {what}\n{tails}")
-        await asyncio.sleep(0.1)
 
 
 def cli(config_file: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,33 +52,15 @@ def cli(config_file: Path, root: Path, *args: str) -> subprocess.CompletedProces
 async def setup(
     nats_cluster: NatsCluster, tmp_path: Path
 ) -> AsyncIterator[tuple[FakeZaloBotApi, list[GatewayNode], Path, ClusterConfig]]:
-    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
-        cluster = {
-            "nats": {"servers": nats_cluster.urls},
-            "prefix": f"s{os.getpid()}x{next(_prefixes)}",
-            "leaseTtlSeconds": 3,
-            "partitions": 4,
-        }
-        config = cluster_bot_config(
-            cluster,
-            bot_tokens=[fake.token],
-            bot_api_url=fake.base_url,
-            llm_url=llm.base_url,
-            llm_model=llm.model,
-        )
-        config["channels"]["zalo"].update({"dmPolicy": "pairing", "allowFrom": []})
-        config_file = tmp_path / "zalogate.json"
-        config_file.write_text(json.dumps(config))
-        nodes = [GatewayNode(f"node{i}", config_file, tmp_path / f"node{i}") for i in range(2)]
-        try:
-            for node in nodes:
-                node.start()
-            for node in nodes:
-                await asyncio.to_thread(node.wait_started)
-            yield fake, nodes, config_file, ClusterConfig.model_validate(cluster)
-        finally:
-            for node in nodes:
-                await asyncio.to_thread(node.stop)
+    cluster = {
+        "nats": {"servers": nats_cluster.urls},
+        "prefix": f"s{os.getpid()}x{next(_prefixes)}",
+        "leaseTtlSeconds": 3,
+        "partitions": 4,
+    }
+    pairing = {"dmPolicy": "pairing", "allowFrom": []}
+    async with bot_cluster(cluster, tmp_path, zalo=pairing) as (fake, nodes, config_file):
+        yield fake, nodes, config_file, ClusterConfig.model_validate(cluster)
 
 
 async def test_an_approval_and_a_pause_hold_on_every_node(

@@ -3,6 +3,8 @@ benchmarks: start, ask ``/healthz``, SIGKILL, stop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -11,13 +13,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from zalogate.testing.fake_botapi import FakeZaloBotApi
+from zalogate.testing.fake_llm import FakeLLMServer
 from zalogate.testing.nats_servers import free_port
 
-__all__ = ["GatewayNode", "cluster_bot_config"]
+__all__ = ["BotCluster", "GatewayNode", "bot_cluster", "cluster_bot_config", "wait_for"]
 
 
 def cluster_bot_config(
@@ -145,3 +149,46 @@ class GatewayNode:
             return (self.root / "stderr.log").read_text(errors="replace")[-limit:]
         except OSError:
             return ""
+
+
+BotCluster = tuple[FakeZaloBotApi, list[GatewayNode], Path]
+"""The fake Bot API, the started nodes and the config file they share."""
+
+
+@contextlib.asynccontextmanager
+async def bot_cluster(
+    cluster: dict[str, Any], root: Path, *, nodes: int = 2, zalo: dict[str, Any] | None = None
+) -> AsyncIterator[BotCluster]:
+    """``nodes`` gateway nodes on ``cluster`` (a ``gateway.cluster`` section) polling one fake
+    bot (``zalo`` overrides its channel settings), started, and stopped on the way out."""
+    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
+        config = cluster_bot_config(
+            cluster,
+            bot_tokens=[fake.token],
+            bot_api_url=fake.base_url,
+            llm_url=llm.base_url,
+            llm_model=llm.model,
+        )
+        config["channels"]["zalo"].update(zalo or {})
+        config_file = root / "zalogate.json"
+        config_file.write_text(json.dumps(config))
+        started = [GatewayNode(f"node{i}", config_file, root / f"node{i}") for i in range(nodes)]
+        try:
+            for node in started:
+                node.start()
+            for node in started:
+                await asyncio.to_thread(node.wait_started)
+            yield fake, started, config_file
+        finally:
+            for node in started:
+                await asyncio.to_thread(node.stop)
+
+
+async def wait_for(what: str, check: Callable[[], bool], nodes: Sequence[GatewayNode]) -> None:
+    """Wait until ``check()`` (at most a minute); else fail with the nodes' stderr tails."""
+    deadline = time.monotonic() + 60.0
+    while not check():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {n.name}\n{n.stderr_tail(1500)}" for n in nodes)
+            raise AssertionError(f"timed out waiting for {what}\n{tails}")
+        await asyncio.sleep(0.1)
