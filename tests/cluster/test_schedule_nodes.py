@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.cluster import ClusterNode
-from zalogate.cluster.layout import kv_key
-from zalogate.cluster.schedules import SCHEDULER_LEASE
+from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
 from zalogate.testing.fake_botapi import FakeZaloBotApi
 from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
@@ -84,7 +83,8 @@ async def test_a_schedule_is_sent_once_and_survives_its_senders_death(
     second = cli(config_file, root, "-t", user.chat_id, "-m", "nhắc 2", "--at", "+8s")
     assert isinstance(second, dict)
     async with ClusterNode(settings, node_id="observer") as observer:
-        lease = await observer.handles.leases.get(kv_key("account", *SCHEDULER_LEASE))
+        lease = await observer.handles.leases.get(SCHEDULER_LEASE_KEY)
+        assert (await observer.snapshot())["scheduler"] == lease.value.decode()
     holder = next(n for n in nodes if n.name.encode() == lease.value)
     sending = [(n.health() or {}).get("schedules", {}).get("sending") for n in nodes]
     assert sending == [n is holder for n in nodes]  # only the lease holder runs the loop

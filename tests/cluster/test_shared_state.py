@@ -18,9 +18,8 @@ import pytest
 from zalogate.cli.app import main
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.documents import Bucket
-from zalogate.cluster.layout import kv_key
 from zalogate.cluster.pairing import KvPairingStore
-from zalogate.cluster.schedules import SCHEDULER_LEASE
+from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.history import HistoryEntry
 from zalogate.core.model import ChatType, InboundMessage
@@ -320,7 +319,7 @@ async def test_two_schedulers_send_an_occurrence_once_and_the_survivor_takes_ove
 
         holder_name = outbox.sent[0][0]
         holder, survivor = (a, b) if holder_name == "node-a" else (b, a)
-        lease = await holder.handles.leases.get(kv_key("account", *SCHEDULER_LEASE))
+        lease = await holder.handles.leases.get(SCHEDULER_LEASE_KEY)
         assert lease.value == holder_name.encode()
         # The holder dies without giving the lease back (its task vanishes, the key stays
         # until the TTL): the survivor takes the lease and sends the next schedule.
@@ -329,7 +328,7 @@ async def test_two_schedulers_send_an_occurrence_once_and_the_survivor_takes_ove
         holder._scheduler = None
         running[0].cancel()  # a cancel inside ``hold`` gives the lease back: put it back
         await asyncio.gather(running[0], return_exceptions=True)
-        await holder.handles.leases.put(kv_key("account", *SCHEDULER_LEASE), holder_name.encode())
+        await holder.handles.leases.put(SCHEDULER_LEASE_KEY, holder_name.encode())
         later = await holder.shared.schedules.add("zalo", "u2", "later", at_ms=now_ms() + 500)
         await wait_until(
             lambda: len(outbox.sent) == 2, timeout=cluster_settings.lease_ttl_seconds * 5

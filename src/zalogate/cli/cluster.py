@@ -67,6 +67,8 @@ def _print(body: dict[str, Any]) -> None:
     for lease in body["leases"]:
         leases.add_row(lease["account"], lease["node"])
     out_console.print(leases)
+    scheduler = body.get("scheduler") or "no node (none running)"
+    out_console.print(f"scheduled messages sent by: {scheduler}", markup=False)
     replicas = Table("inbox replica", "role", "current", "lag")
     for replica in inbox["replicas"]:
         role = (

@@ -68,14 +68,15 @@ class AccountLeases:
 
     @contextlib.asynccontextmanager
     async def hold(
-        self, account: tuple[str, str], stop: asyncio.Event
+        self, account: tuple[str, str], stop: asyncio.Event, *, kind: str = "account"
     ) -> AsyncIterator[asyncio.Event | None]:
         """Wait for the lease on ``account`` (or for ``stop``), and keep it while inside.
 
         Yields the event set when the lease is lost (or handed over), or None when ``stop``
-        came first.
+        came first. ``kind`` heads the key: ``account`` leases are what ``cluster status``
+        lists as accounts (a node role such as the scheduler is ``role``).
         """
-        key = kv_key("account", *account)
+        key = kv_key(kind, *account)
         self._wanted.add(account)
         try:
             revision = await self._acquire(key, stop)

@@ -33,10 +33,11 @@ from zalogate.core.schedules import (
     passed,
 )
 
-__all__ = ["SCHEDULER_LEASE", "KvScheduleStore", "run_scheduler"]
+__all__ = ["SCHEDULER_LEASE", "SCHEDULER_LEASE_KEY", "KvScheduleStore", "run_scheduler"]
 
 SCHEDULER_LEASE = ("scheduler", "all")
-"""The lease whose holder runs the cluster's scheduler."""
+"""The lease whose holder runs the cluster's scheduler (key ``role.scheduler.all``)."""
+SCHEDULER_LEASE_KEY = kv_key("role", *SCHEDULER_LEASE)
 
 
 class Startable(Protocol):
@@ -178,7 +179,7 @@ async def run_scheduler(
     fell due while another node held the lease and died is sent by the next holder.
     """
     while not stop.is_set():
-        async with leases.hold(SCHEDULER_LEASE, stop) as lost:
+        async with leases.hold(SCHEDULER_LEASE, stop, kind="role") as lost:
             if lost is None:
                 return
             scheduler.start(since_ms=since_ms)

@@ -17,6 +17,7 @@ from nats.js.errors import NoKeysError, NotFoundError
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect
 from zalogate.cluster.layout import Layout
+from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
 
 __all__ = ["cluster_status", "collect"]
@@ -87,6 +88,7 @@ async def collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
             for key, value in sorted(leases.items())
             if key.startswith("account.")
         ],
+        "scheduler": leases.get(SCHEDULER_LEASE_KEY),
         "inbox": {
             "stream": layout.inbox_stream,
             "messages": stream.state.messages,
