@@ -75,26 +75,3 @@ async def test_a_dropped_sender_is_neither_answered_nor_recorded(store: Store) -
     pipeline = make_pipeline(store, channel, agent, closed, paused=takeover.paused)
     assert (await pipeline.handle(dm(1))).action == "dropped"
     assert await takeover.conversations() == []
-
-
-async def test_lines_of_the_same_millisecond_keep_the_order_they_were_said(store: Store) -> None:
-    channel, agent = MemoryChannel(), ScriptedAgent()
-    takeover = Takeover(SqliteTakeoverState(store), clock=lambda: 1_700_000_000.0)
-    watched = GatewayMetrics(StatusBoard()).timed_agent(agent, on_reply=takeover.agent_said)
-    pipeline = make_pipeline(store, channel, watched, paused=takeover.paused)
-    for n in (1, 2, 3):
-        await pipeline.handle(dm(n))
-    await takeover.pause(KEY)
-    await pipeline.handle(dm(4))
-    await takeover.record_reply(KEY, "a human here", "operator")
-    lines = [(line.direction, line.text) for line in await takeover.transcript(KEY)]
-    assert lines == [
-        ("in", "hello 1"),
-        ("out", "hello 1"),
-        ("in", "hello 2"),
-        ("out", "hello 2"),
-        ("in", "hello 3"),
-        ("out", "hello 3"),
-        ("in", "hello 4"),
-        ("out", "a human here"),
-    ]

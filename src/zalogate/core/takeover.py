@@ -287,10 +287,8 @@ class Takeover:
 
     async def transcript(self, key: ConversationKey, limit: int = 100) -> list[TranscriptLine]:
         """The conversation's lines, oldest first: the recorded ones and the recent ones."""
-        recorded = await self.state.recorded(key, limit)
-        # The recent lines first, in the order they were said: two lines of the same
-        # millisecond (a question and a fast answer) keep that order through the stable sort.
-        lines = dict.fromkeys([*self._recent.get(key, ()), *recorded])
+        lines = set(await self.state.recorded(key, limit))
+        lines.update(self._recent.get(key, ()))
         return sorted(lines, key=lambda line: line.at_ms)[-limit:]
 
 
