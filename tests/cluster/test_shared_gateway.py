@@ -11,12 +11,14 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from zalogate.cluster import ClusterNode
@@ -30,6 +32,9 @@ from zalogate.testing.nats_servers import NatsCluster
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 _prefixes = itertools.count(1)
+
+KNOWN_USER = "7100000000000000009"
+CONSOLE_PASSWORD = "operator-pw-for-tests"
 
 
 async def wait_for(what: str, check: Callable[[], bool], nodes: list[GatewayNode]) -> None:
@@ -76,7 +81,9 @@ async def setup(
             llm_url=llm.base_url,
             llm_model=llm.model,
         )
-        config["channels"]["zalo"].update({"dmPolicy": "pairing", "allowFrom": []})
+        allowed = [KNOWN_USER]  # blocked from a console in the allowlist test
+        config["channels"]["zalo"].update({"dmPolicy": "pairing", "allowFrom": allowed})
+        config["gateway"]["console"] = {"password": CONSOLE_PASSWORD}
         config_file = tmp_path / "zalogate.json"
         config_file.write_text(json.dumps(config))
         nodes = [GatewayNode(f"node{i}", config_file, tmp_path / f"node{i}") for i in range(2)]
@@ -132,3 +139,60 @@ async def test_an_approval_and_a_pause_hold_on_every_node(
     user.says("back to the bot")
     await wait_for("the agent again", lambda: "back to the bot" in texts(), nodes)
     assert len(texts()) == 3  # code, two answers: nothing for the paused message
+
+
+async def test_a_console_login_and_allowlist_edit_hold_on_every_node(
+    setup: tuple[FakeZaloBotApi, list[GatewayNode], Path, ClusterConfig],
+) -> None:
+    fake, nodes, _, _ = setup
+    newcomer, known = fake.user("7100000000000000002", "Mai"), fake.user(KNOWN_USER, "Hoa")
+
+    def texts(user: object) -> list[str]:
+        chat = getattr(user, "chat_id", "")
+        return [str(r.text) for r in fake.sent if str(r.chat_id) == chat]
+
+    # Both nodes build (and cache) the account's policy before the edits.
+    newcomer.says("hello?")
+    known.says("hi there")
+    await wait_for("the pairing code", lambda: len(texts(newcomer)) == 1, nodes)
+    await wait_for("the answer", lambda: "hi there" in str(texts(known)), nodes)
+    assert "Pairing code:" in texts(newcomer)[0]
+
+    async with httpx2.AsyncClient(timeout=30) as browser:
+        # Log in on node 0, use the session on node 1 (a load balancer's choice).
+        login = await browser.post(
+            f"{nodes[0].url}/console/login", data={"password": CONSOLE_PASSWORD}
+        )
+        assert login.status_code == 303, login.text
+        cookie = {"Cookie": f"zalogate_console={login.cookies['zalogate_console']}"}
+        browser.cookies.clear()  # sent by hand: the same header to either node
+        page = await browser.get(f"{nodes[1].url}/console/pairing", headers=cookie)
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+
+        async def edit(node: GatewayNode, action: str, entry: str) -> None:
+            form = {"csrf": csrf[1], "channel": "zalo", "account": "default"}
+            form |= {"list": "allowFrom", "entry": entry}
+            url = f"{node.url}/console/pairing/{action}"
+            answer = await browser.post(url, data=form, headers=cookie)
+            assert answer.status_code == 303, answer.text
+
+        await edit(nodes[1], "access-add", newcomer.id)
+        newcomer.says("may I come in now")
+        await wait_for("the newcomer's answer", lambda: len(texts(newcomer)) == 2, nodes)
+        assert "may I come in now" in texts(newcomer)[1]
+
+        await edit(nodes[0], "access-block", known.id)
+        known.says("still there?")
+        await wait_for("the reply", lambda: len(texts(known)) == 2, nodes)
+        assert "Pairing code:" in texts(known)[1]  # blocked: not let in by the config any more
+
+        # Logged out on node 1: node 0 refuses the cookie too.
+        out = await browser.post(
+            f"{nodes[1].url}/console/logout", data={"csrf": csrf[1]}, headers=cookie
+        )
+        assert out.status_code == 303
+        browser.cookies.clear()
+        again = await browser.get(f"{nodes[0].url}/console/pairing", headers=cookie)
+        assert again.status_code == 401

@@ -344,11 +344,15 @@ def open_takeover(
     return Takeover(state, journal=journal)
 
 
-async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
+async def open_access(store: Store, wiring: GatewayWiring, cluster: Any = None) -> AccessOverlays:
     """The console's allowlist edits, loaded and merged into the wiring's policies (a change
-    drops the cached ones)."""
-    access = AccessOverlays(SqliteAccessOverlayStore(store))
+    drops the cached ones); in a cluster kept in KV and reloaded when another node edits."""
+    access = AccessOverlays(
+        SqliteAccessOverlayStore(store) if cluster is None else cluster.access_store
+    )
     await access.load()
+    if cluster is not None:
+        await cluster.follow_access(access.reload)
     wiring.access_overlay = access.get
     access.subscribe(wiring.access_changed)
     return access
