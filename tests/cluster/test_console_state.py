@@ -4,27 +4,15 @@ servers): an edit on node A holds on node B without a restart, a login on A hold
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import Callable
 
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.console_state import KvAccessOverlayStore
-from zalogate.config.cluster import ClusterConfig
 from zalogate.console.auth import SESSION_TTL_S, ConsoleAuth
 from zalogate.core.access import AccountPolicy, decide_dm, policy_from_settings
 from zalogate.core.access_overlay import AccessOverlays, OverlayEntry, apply_overlay
 
 SETTINGS = {"dmPolicy": "allowlist", "allowFrom": ["111"]}
-
-
-@pytest.fixture
-async def nodes(cluster_settings: ClusterConfig) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
-    async with (
-        ClusterNode(cluster_settings, node_id="node-a") as a,
-        ClusterNode(cluster_settings, node_id="node-b") as b,
-    ):
-        yield a, b
 
 
 class PolicyCache:
@@ -102,14 +90,14 @@ async def test_a_missed_notification_is_made_up_by_the_periodic_reload(
 ) -> None:
     b = await follow(nodes[1], every=0.3)
     assert not b.answers("777")
-    silent = KvAccessOverlayStore(nodes[0].access_store._bucket)  # writes, announces nothing
+    silent = KvAccessOverlayStore(nodes[0].access_store.bucket)  # writes, announces nothing
     await silent.put("zalo", "shop", OverlayEntry("allowFrom", "777", False, 1))
     await eventually(lambda: b.answers("777"))
 
 
 async def test_a_reconnect_reloads_at_once(nodes: tuple[ClusterNode, ClusterNode]) -> None:
     b = await follow(nodes[1])  # the periodic reload is 30 s away
-    silent = KvAccessOverlayStore(nodes[0].access_store._bucket)
+    silent = KvAccessOverlayStore(nodes[0].access_store.bucket)
     await silent.put("zalo", "shop", OverlayEntry("allowFrom", "888", False, 1))
     await asyncio.sleep(0.3)
     assert not b.answers("888")  # nobody said anything
@@ -136,7 +124,7 @@ async def test_a_console_session_opened_on_one_node_holds_on_the_other(
     assert (await b.lookup(session.cookie) or on_b).lang == "en"
 
     # Only the cookie's hash is stored.
-    keys = await nodes[0].sessions._bucket.keys("s.")
+    keys = await nodes[0].sessions.bucket.keys("s.")
     assert keys == [f"s.{session.id}"]
     assert all(session.cookie not in k for k in keys)
 

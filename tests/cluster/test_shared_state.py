@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ from zalogate.core.history import HistoryEntry
 from zalogate.core.model import ChatType, InboundMessage
 from zalogate.core.pairing import PairingError
 from zalogate.core.takeover import ConversationKey, Takeover
-
-
-@pytest.fixture
-async def nodes(cluster_settings: ClusterConfig) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
-    async with (
-        ClusterNode(cluster_settings, node_id="node-a") as a,
-        ClusterNode(cluster_settings, node_id="node-b") as b,
-    ):
-        yield a, b
 
 
 def message(text: str, chat: str = "u1", index: int = 0) -> InboundMessage:

@@ -51,13 +51,14 @@ class KvAccessOverlayStore:
     """
 
     def __init__(self, bucket: Bucket, notify: Notify | None = None) -> None:
-        self._bucket = bucket
+        self.bucket = bucket
+        """The bucket (a test writes to it without announcing)."""
         self._notify = notify
 
     async def load_all(self) -> Mapping[tuple[str, str], AccessOverlay]:
         found: dict[tuple[str, str], AccessOverlay] = {}
-        for name in await self._bucket.keys("acct."):
-            doc, _ = await read(self._bucket.kv, name)
+        for name in await self.bucket.keys("acct."):
+            doc, _ = await read(self.bucket.kv, name)
             if doc is None or not doc.get("entries"):
                 continue
             entries = (OverlayEntry(k, e, bool(b), int(at)) for k, e, b, at in doc["entries"])
@@ -73,7 +74,7 @@ class KvAccessOverlayStore:
             kept = [e for e in _entries(old) if (e[0], e[1]) != (entry.kind, entry.entry)]
             return self._document(channel, account_id, [*kept, item]), None
 
-        await change(self._bucket.kv, self._key(channel, account_id), compute)
+        await change(self.bucket.kv, self._key(channel, account_id), compute)
         await self._announce()
 
     async def delete(self, channel: str, account_id: str, name: OverlayList, entry: str) -> bool:
@@ -84,7 +85,7 @@ class KvAccessOverlayStore:
                 return None, False
             return self._document(channel, account_id, kept), True
 
-        removed = await change(self._bucket.kv, self._key(channel, account_id), compute)
+        removed = await change(self.bucket.kv, self._key(channel, account_id), compute)
         if removed:
             await self._announce()
         return removed
@@ -174,26 +175,27 @@ class KvSessionStore:
     shared = True
 
     def __init__(self, bucket: Bucket) -> None:
-        self._bucket = bucket
+        self.bucket = bucket
+        """The bucket (its keys are the cookies' hashes)."""
         self._pending: set[asyncio.Task[object]] = set()
 
     async def load(self, now: float) -> list[SessionRecord]:
         found = []
-        for name in await self._bucket.keys("s."):
+        for name in await self.bucket.keys("s."):
             record = await self.find(name[2:], now)
             if record is not None:
                 found.append(record)
         return sorted(found, key=lambda r: r[3])
 
     async def find(self, key: str, now: float) -> SessionRecord | None:
-        doc, _ = await read(self._bucket.kv, f"s.{key}")
+        doc, _ = await read(self.bucket.kv, f"s.{key}")
         if doc is None or float(doc.get("exp", 0)) <= now:
             return None
         return key, str(doc["csrf"]), str(doc["lang"]), float(doc["exp"])
 
     def save(self, session: Session) -> None:
         doc = {"csrf": session.csrf, "lang": session.lang, "exp": session.expires_at}
-        self._queue(self._bucket.kv.put(f"s.{session.id}", json.dumps(doc).encode()))
+        self._queue(self.bucket.kv.put(f"s.{session.id}", json.dumps(doc).encode()))
 
     def delete(self, key: str) -> None:
         self._queue(self._delete(key))
@@ -203,7 +205,7 @@ class KvSessionStore:
 
     async def _delete(self, key: str) -> None:
         with contextlib.suppress(KeyNotFoundError):
-            await self._bucket.kv.delete(f"s.{key}")
+            await self.bucket.kv.delete(f"s.{key}")
 
     def _queue(self, write: Awaitable[object]) -> None:
         task: asyncio.Task[object] = asyncio.ensure_future(write)
