@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -19,9 +19,16 @@ from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.takeover import KvTakeoverState
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
+from zalogate.core.access import AccessOverlay
 from zalogate.core.shared_state import SharedState
 
-__all__ = ["console_stores", "open_shared_state", "shared_state", "transcript_store"]
+__all__ = [
+    "console_stores",
+    "load_overlays",
+    "open_shared_state",
+    "shared_state",
+    "transcript_store",
+]
 
 
 async def _bucket(
@@ -80,5 +87,17 @@ async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncItera
     client = await connect(settings, name=name)
     try:
         yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
+
+
+async def load_overlays(
+    settings: ClusterConfig, *, name: str
+) -> Mapping[tuple[str, str], AccessOverlay]:
+    """The console's allowlist edits, read on a connection of its own (``config show``)."""
+    client = await connect(settings, name=name)
+    try:
+        access, _ = await console_stores(client, client.jetstream(timeout=10.0), settings)
+        return await access.load_all()
     finally:
         await client.close()
