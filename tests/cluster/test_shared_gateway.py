@@ -178,12 +178,26 @@ async def test_a_console_login_and_allowlist_edit_hold_on_every_node(
             answer = await browser.post(url, data=form, headers=cookie)
             assert answer.status_code == 303, answer.text
 
+        async def shown_everywhere(marker: str) -> None:
+            """Every node's console (its in-memory overlay) shows the edit: it was announced
+            and reloaded (milliseconds; asynchronous, so a message may race it)."""
+            for node in nodes:
+                for _ in range(600):
+                    page = await browser.get(f"{node.url}/console/pairing", headers=cookie)
+                    if marker in page.text:
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError(f"{node.name} never showed {marker}")
+
         await edit(nodes[1], "access-add", newcomer.id)
+        await shown_everywhere(f'class="added" data-entry="{newcomer.id}"')
         newcomer.says("may I come in now")
         await wait_for("the newcomer's answer", lambda: len(texts(newcomer)) == 2, nodes)
         assert "may I come in now" in texts(newcomer)[1]
 
         await edit(nodes[0], "access-block", known.id)
+        await shown_everywhere(f'removed" data-entry="{known.id}"')
         known.says("still there?")
         await wait_for("the reply", lambda: len(texts(known)) == 2, nodes)
         assert "Pairing code:" in texts(known)[1]  # blocked: not let in by the config any more
