@@ -26,11 +26,9 @@ pieces out, then a failure) is recorded with the ids that did go out and raised 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -45,7 +43,7 @@ from zalogate.core.access import (
 )
 from zalogate.core.agent import Agent, AgentTool, Turn
 from zalogate.core.chunking import chunk_text
-from zalogate.core.delivery import Deliverer, record_delivery, reply_target
+from zalogate.core.delivery import Deliverer, SendSlot, record_delivery, reply_target
 from zalogate.core.errors import (
     NonRetryableError,
     describe_error,
@@ -283,7 +281,7 @@ class Pipeline:
         self.outbox = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
         self.resend_unknown = resend_unknown
         self.max_in_flight = max_in_flight
-        self._send_slots: dict[tuple[str, str], AbstractAsyncContextManager[object]] = {}
+        self._send_slots: dict[tuple[str, str], SendSlot | None] = {}
         self.on_send_failed = on_send_failed
         self.paused = paused
         self.select_agent = select_agent
@@ -293,16 +291,16 @@ class Pipeline:
         self._no_legacy: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
-    def send_slot(self, message: InboundMessage) -> AbstractAsyncContextManager[object]:
+    def send_slot(self, message: InboundMessage) -> SendSlot | None:
         """Held by a send to ``message``'s account from the request until its outcome is
-        noted (``max_in_flight``, or the account policy's own)."""
+        noted (``max_in_flight``, or the account policy's own); None: no limit."""
         key = (message.channel, message.account_id)
-        slot = self._send_slots.get(key)
-        if slot is None:
-            own = self.policy_for(message).max_in_flight
-            limit = self.max_in_flight if own is None else own
-            slot = asyncio.Semaphore(limit) if limit > 0 else nullcontext()
-            self._send_slots[key] = slot
+        slots = self._send_slots
+        if key in slots:
+            return slots[key]
+        own = self.policy_for(message).max_in_flight
+        limit = self.max_in_flight if own is None else own
+        slot = slots[key] = SendSlot(limit) if limit > 0 else None
         return slot
 
     def _channel(self, message: InboundMessage) -> Channel:
@@ -325,12 +323,12 @@ class Pipeline:
                     return account
         raise NonRetryableError(f"no account {message.account_id!r} in channel {message.channel!r}")
 
-    async def _chunk_statuses(self, message: InboundMessage) -> dict[int, str]:
-        """seq -> the last status of each chunk of ``message``'s reply sent before."""
+    async def _chunk_statuses(self, message: InboundMessage, fresh: bool) -> dict[int, str]:
+        """seq -> the last status of each chunk of ``message``'s reply sent before (on the
+        ``fresh`` first attempt of a new message: only what the outbox knows)."""
         key = (message.channel, message.account_id, message.message_id)
-        context = current_entry.get()
         statuses: dict[int, str] = {}
-        if context is None or not context.fresh:  # first attempt of a new message: none
+        if not fresh:
             rows = await self.store.fetchall(
                 "SELECT seq, status FROM pipeline_deliveries WHERE channel = ?"
                 " AND account_id = ? AND message_id = ?",
@@ -494,10 +492,15 @@ class Pipeline:
             timestamp_ms=message.timestamp_ms,
             history=tuple(pending),
         )
-        statuses = await self._chunk_statuses(message)
         context = current_entry.get()
+        fresh = context is not None and context.fresh
+        # The common case, a new message's first attempt, needs no coroutine: nothing sent.
+        if fresh and not self.outbox.has((message.channel, message.account_id, message.message_id)):
+            statuses: dict[int, str] = {}
+        else:
+            statuses = await self._chunk_statuses(message, fresh)
         # A first attempt notes no intents (see core/outbox.py) unless nothing may be resent.
-        intents = not self.resend_unknown or context is None or not context.fresh
+        intents = not self.resend_unknown or not fresh
         deliverer = Deliverer(self, message, channel, account, statuses, intents=intents)
         typing = self._typing_callback(channel, account, deliverer.target)
         async with typing_keepalive(typing, self.typing_interval) as presence:

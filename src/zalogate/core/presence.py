@@ -138,6 +138,8 @@ async def typing_keepalive(
     presence = Presence(start, grace)
     if enabled:
         presence._arm()
+    else:  # nothing to show: no timer per block and per `sending`
+        presence.started = True
     try:
         yield presence
     finally:

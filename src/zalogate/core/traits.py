@@ -113,6 +113,7 @@ class ChannelTraits:
 
 _lock = threading.Lock()
 _registry: dict[str, ChannelTraits] = {}
+_generic: dict[str, ChannelTraits] = {}
 _discovered = False
 
 
@@ -151,7 +152,15 @@ def traits_for(channel_id: str) -> ChannelTraits:
     if found is None:
         _discover()
         found = _registry.get(channel_id)
-    return found if found is not None else ChannelTraits(id=channel_id)
+    if found is not None:
+        return found
+    # The generic traits are built once per id: session keys ask once per message.
+    generic = _generic.get(channel_id)
+    if generic is None:
+        if len(_generic) >= 256:
+            _generic.clear()
+        generic = _generic[channel_id] = ChannelTraits(id=channel_id)
+    return generic
 
 
 def known_traits() -> tuple[ChannelTraits, ...]:

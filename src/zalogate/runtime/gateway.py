@@ -117,8 +117,9 @@ class _TrackingAdmitter:
         self._count = metrics.count_admission
 
     async def admit(self, message: InboundMessage) -> Admission:
+        arrived = now_ms()  # before the admit: its handler may reply before the admit returns
         admission = await self._inbox.admit(message)
-        self._status.update(message.channel, message.account_id, last_inbound_at=now_ms())
+        self._status.update(message.channel, message.account_id, last_inbound_at=arrived)
         self._count(message.channel, message.account_id, duplicate=admission.duplicate)
         return admission
 

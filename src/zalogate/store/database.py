@@ -288,13 +288,14 @@ class Store:
         return await loop.run_in_executor(self._reader_pool, lambda: fn(self._reader_conn()))
 
     # ------------------------------------------------------------------ writes
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` inside the next group commit; return once it is durable.
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``fn(conn)`` inside the next group commit; awaited, return once it is durable.
 
         If ``fn`` raises, only its own changes are rolled back and the exception is re-raised
-        here. If the commit itself fails, every write of that batch gets the error.
+        here. If the commit itself fails, every write of that batch gets the error. (The
+        store's future itself, not a coroutine around it: one fewer per write, a hot path.)
         """
-        return await self.submit(fn)
+        return self.submit(fn)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue ``fn(conn)`` for the next group commit now; the future resolves once durable.
