@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
 from zalogate.testing.nats_servers import NatsCluster, nats_server_binary
 
@@ -40,3 +41,13 @@ def cluster_section(nats_cluster: NatsCluster) -> dict[str, Any]:
 def cluster_settings(cluster_section: dict[str, Any]) -> ClusterConfig:
     """Settings of a fresh cluster (its own prefix) on the shared NATS servers."""
     return ClusterConfig.model_validate({**cluster_section, "maxConcurrency": 8})
+
+
+@pytest.fixture
+async def nodes(cluster_settings: ClusterConfig) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
+    """Two nodes of a fresh cluster, each with its own NATS connection."""
+    async with (
+        ClusterNode(cluster_settings, node_id="node-a") as a,
+        ClusterNode(cluster_settings, node_id="node-b") as b,
+    ):
+        yield a, b

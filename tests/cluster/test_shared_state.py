@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,21 +21,13 @@ from zalogate.cluster.documents import Bucket
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
+from zalogate.core.access_overlay import AccessOverlays
 from zalogate.core.history import HistoryEntry
 from zalogate.core.model import ChatType, InboundMessage
 from zalogate.core.pairing import PairingError
 from zalogate.core.schedules import Schedule
 from zalogate.core.takeover import ConversationKey, Takeover
 from zalogate.runtime.scheduler import Scheduler
-
-
-@pytest.fixture
-async def nodes(cluster_settings: ClusterConfig) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
-    async with (
-        ClusterNode(cluster_settings, node_id="node-a") as a,
-        ClusterNode(cluster_settings, node_id="node-b") as b,
-    ):
-        yield a, b
 
 
 def message(text: str, chat: str = "u1", index: int = 0) -> InboundMessage:
@@ -189,6 +181,27 @@ async def test_pairing_cli_talks_to_the_cluster(
     assert await asyncio.to_thread(run_cli, ["pairing", "approve", "zalo", code]) == 1
     assert "No pending pairing request found" in capsys.readouterr().err
     assert not (tmp_path / "state").exists()  # nothing went to a local SQLite store
+
+
+async def test_config_show_merges_the_clusters_allowlist_edits(
+    cluster_settings: ClusterConfig,
+    nodes: tuple[ClusterNode, ClusterNode],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cluster = cluster_settings.model_dump(mode="json", by_alias=True)
+    zalo = {"botToken": "12345:abc", "dmPolicy": "allowlist", "allowFrom": ["111"]}
+    config = {"gateway": {"cluster": cluster}, "channels": {"zalo": zalo}}
+    (tmp_path / "zalogate.json").write_text(json.dumps(config))
+    overlays = AccessOverlays(nodes[0].access_store)
+    await overlays.allow("zalo", "default", "allowFrom", "333")
+    await overlays.block("zalo", "default", "allowFrom", "111")
+
+    args = ["--config", str(tmp_path / "zalogate.json"), "config", "show", "--json"]
+    assert await asyncio.to_thread(run_cli, args) == 0
+    shown = json.loads(capsys.readouterr().out)["accounts"]["zalo"]["default"]
+    assert shown["allowFrom"] == ["333"]
+    assert shown["console"]["allowFrom"] == {"added": ["333"], "removed": ["111"]}
 
 
 async def test_group_history_skipped_on_one_node_is_taken_on_the_other(

@@ -20,6 +20,7 @@ from zalogate.config.display import effective_accounts, redacted_config
 from zalogate.config.starter import STARTER_CONFIG
 from zalogate.core.access_overlay import AccessOverlay, SqliteAccessOverlayStore
 from zalogate.runtime.logging import redact
+from zalogate.runtime.wiring import cluster_overlays
 from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
 __all__ = ["ConfigOption", "app", "apply_config_option"]
@@ -86,7 +87,7 @@ def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = No
     loaded, path, env = _load_or_fail(ctx)
     data = redacted_config(loaded)
     data["gateway"].setdefault("stateDir", str(state_dir(loaded, env)))
-    data["accounts"] = effective_accounts(loaded, _overlays(state_dir(loaded, env)))
+    data["accounts"] = effective_accounts(loaded, _overlays(loaded, state_dir(loaded, env)))
     if as_json:
         print_json(data)
         return
@@ -100,14 +101,21 @@ def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = No
     out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
 
 
-def _overlays(folder: Path) -> Mapping[tuple[str, str], AccessOverlay]:
-    """The console's allowlist edits saved in the state dir (none without a database)."""
+def _overlays(loaded: ZalogateConfig, folder: Path) -> Mapping[tuple[str, str], AccessOverlay]:
+    """The console's allowlist edits: the cluster's (``gateway.cluster``), else those saved in
+    the state dir (none without a database)."""
 
     async def read() -> Mapping[tuple[str, str], AccessOverlay]:
+        shared = await cluster_overlays(loaded, name="zalogate-cli")
+        if shared is not None:
+            return shared
         async with read_store(folder) as store:
             return await SqliteAccessOverlayStore(store).load_all()
 
-    return asyncio.run(read())
+    try:
+        return asyncio.run(read())
+    except ConnectionError as exc:  # the cluster's NATS servers (ClusterUnavailableError)
+        raise CliError(str(exc)) from exc
 
 
 def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:

@@ -50,8 +50,11 @@ def default_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def connect(settings: ClusterConfig, *, name: str) -> Client:
-    """A connection to the configured servers that reconnects for ever.
+async def connect(
+    settings: ClusterConfig, *, name: str, reconnected: Callable[[], Awaitable[None]] | None = None
+) -> Client:
+    """A connection to the configured servers that reconnects for ever (and then calls
+    ``reconnected``).
 
     Raises:
         ClusterUnavailableError: No server answered within the connect timeout.
@@ -65,6 +68,8 @@ async def connect(settings: ClusterConfig, *, name: str) -> Client:
         "reconnect_time_wait": 0.5,
         "allow_reconnect": True,
     }
+    if reconnected is not None:
+        options["reconnected_cb"] = reconnected
     if nats_settings.credentials:
         creds = Path(nats_settings.credentials).expanduser()  # noqa: ASYNC240 - at start-up
         if not creds.is_file():

@@ -63,6 +63,19 @@ class Layout:
     def schedule_bucket(self) -> str:
         return f"{self.prefix}_schedules"
 
+    @property
+    def access_bucket(self) -> str:
+        return f"{self.prefix}_access"
+
+    @property
+    def session_bucket(self) -> str:
+        return f"{self.prefix}_sessions"
+
+    @property
+    def access_subject(self) -> str:
+        """Where a node announces an allowlist edit (the others reload)."""
+        return f"{self.prefix}.access.changed"
+
     def inbox_subject(self, partition: int | str) -> str:
         return f"{self.prefix}.in.{partition}"
 

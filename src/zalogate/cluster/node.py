@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -19,12 +20,18 @@ from zalogate.cluster.connection import (
     ensure_layout,
     settle,
 )
+from zalogate.cluster.console_state import (
+    RELOAD_EVERY_S,
+    ChangeFeed,
+    KvAccessOverlayStore,
+    KvSessionStore,
+)
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.cluster.shared import shared_state, transcript_store
+from zalogate.cluster.shared import console_stores, shared_state, transcript_store
 from zalogate.cluster.status import collect
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
@@ -56,6 +63,8 @@ class ClusterNode:
         self._shared: SharedState | None = None
         self.transcripts: KvTranscriptStore | None = None
         """The agents' transcripts, shared by every node (set once started)."""
+        self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
+        self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
         self.inboxes: list[JetStreamInbox] = []
@@ -80,11 +89,44 @@ class ClusterNode:
             raise RuntimeError("the cluster node is not started")
         return self._shared
 
+    @property
+    def access_store(self) -> KvAccessOverlayStore:
+        """The console's allowlist edits, shared by every node."""
+        if self._console is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._console[0]
+
+    @property
+    def sessions(self) -> KvSessionStore:
+        """The console's sessions, shared by every node."""
+        if self._console is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._console[1]
+
+    async def follow_access(
+        self, reload: Callable[[], Awaitable[None]], *, every: float = RELOAD_EVERY_S
+    ) -> None:
+        """Run ``reload`` when any node changes an allowlist, after a reconnect and every
+        ``every`` seconds (until the node leaves)."""
+        feed = ChangeFeed(
+            self.handles.client, self.handles.layout.access_subject, reload, every=every
+        )
+        await feed.start()
+        self._feeds.append(feed)
+
+    async def _reconnected(self) -> None:
+        log.info("cluster node %s reconnected to NATS", self.node_id)
+        for feed in self._feeds:
+            feed.poke()
+
     async def __aenter__(self) -> ClusterNode:
-        client = self._client = await connect(self.settings, name=f"zalogate:{self.node_id}")
+        client = self._client = await connect(
+            self.settings, name=f"zalogate:{self.node_id}", reconnected=self._reconnected
+        )
         try:
             self._handles = await ensure_layout(client, self.settings)
             self._shared = await shared_state(self._handles.js, self.settings)
+            self._console = await console_stores(client, self._handles.js, self.settings)
             self.transcripts = await transcript_store(self._handles.js, self.settings)
         except BaseException:
             await client.close()
@@ -115,6 +157,9 @@ class ClusterNode:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        for feed in self._feeds:
+            await feed.aclose()
+        self._feeds.clear()
         if self._handles is not None:
             with contextlib.suppress(Exception):
                 await self._handles.nodes.delete(kv_key("node", self.node_id))

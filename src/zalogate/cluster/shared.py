@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
+from zalogate.cluster.console_state import KvAccessOverlayStore, KvSessionStore
 from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
@@ -18,9 +20,16 @@ from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
+from zalogate.core.access import AccessOverlay
 from zalogate.core.shared_state import SharedState
 
-__all__ = ["open_shared_state", "shared_state", "transcript_store"]
+__all__ = [
+    "console_stores",
+    "load_overlays",
+    "open_shared_state",
+    "shared_state",
+    "transcript_store",
+]
 
 
 async def _bucket(
@@ -60,11 +69,40 @@ async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvT
     return KvTranscriptStore((await _bucket(js, settings, layout.transcript_bucket)).kv)
 
 
+async def console_stores(
+    client: Client, js: JetStreamContext, settings: ClusterConfig
+) -> tuple[KvAccessOverlayStore, KvSessionStore]:
+    """The console's allowlist edits (each change announced on the layout's access subject)
+    and its sessions (a bucket whose max age is the session lifetime)."""
+    from zalogate.console.auth import SESSION_TTL_S
+
+    layout = Layout(settings.prefix, settings.partitions)
+    access = await _bucket(js, settings, layout.access_bucket)
+    sessions = await _bucket(js, settings, layout.session_bucket, SESSION_TTL_S)
+
+    async def announce() -> None:
+        await client.publish(layout.access_subject, b"")
+
+    return KvAccessOverlayStore(access, announce), KvSessionStore(sessions)
+
+
 @contextlib.asynccontextmanager
 async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncIterator[SharedState]:
     """A connection of its own for a one-off command (``zalogate pairing approve``)."""
     client = await connect(settings, name=name)
     try:
         yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
+
+
+async def load_overlays(
+    settings: ClusterConfig, *, name: str
+) -> Mapping[tuple[str, str], AccessOverlay]:
+    """The console's allowlist edits, read on a connection of its own (``config show``)."""
+    client = await connect(settings, name=name)
+    try:
+        access, _ = await console_stores(client, client.jetstream(timeout=10.0), settings)
+        return await access.load_all()
     finally:
         await client.close()

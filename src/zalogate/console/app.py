@@ -26,7 +26,7 @@ from zalogate.console.auth import COOKIE_NAME, ConsoleAuth, Session, origin_matc
 from zalogate.console.i18n import LANGUAGES, pick_language, translator
 from zalogate.console.login_flow import LoginFlow
 from zalogate.console.logtail import LogTail
-from zalogate.console.sessions import LoginThrottle, SqliteSessionStore
+from zalogate.console.sessions import LoginThrottle, SessionStore, SqliteSessionStore
 from zalogate.runtime.control import client_refusal, read_token_file
 from zalogate.runtime.metrics import CONTENT_TYPE_LATEST
 
@@ -72,7 +72,11 @@ class Console:
                 self._key = read_token_file(state_dir) or ""
             return self._key
 
-        store = SqliteSessionStore(gateway.store) if gateway.store is not None else None
+        store: SessionStore | None = None
+        if gateway.cluster is not None:  # shared by every node behind the load balancer
+            store = gateway.cluster.sessions
+        elif gateway.store is not None:
+            store = SqliteSessionStore(gateway.store)
         self.auth = ConsoleAuth(key, password=password, store=store)
         self.throttle = LoginThrottle()
         self.logs = LogTail()
@@ -121,8 +125,7 @@ class Console:
         refused = self._client_refusal(request)
         if refused is not None:
             return refused
-        await self.auth.load()
-        session = self.auth.session(request.cookies.get(COOKIE_NAME))
+        session = await self.auth.lookup(request.cookies.get(COOKIE_NAME))
         if session is None:
             if request.method in _SAFE_METHODS and "text/html" in request.headers.get("accept", ""):
                 return RedirectResponse("/console/login", status_code=303, headers=_HEADERS)
@@ -163,9 +166,10 @@ class Console:
 
     # -- login -------------------------------------------------------------------------
 
-    def _signed_in(self, session: Session, lang: str) -> Response:
+    async def _signed_in(self, session: Session, lang: str) -> Response:
         session.lang = lang
         self.auth.remember(session)
+        await self.auth.settled()  # the next request may reach another node of a cluster
         response = RedirectResponse("/console/", status_code=303, headers=_HEADERS)
         response.set_cookie(
             COOKIE_NAME,
@@ -189,7 +193,7 @@ class Console:
             )
             if session is not None:
                 log.info("console: a login link was used")
-                return self._signed_in(session, lang)
+                return await self._signed_in(session, lang)
             response = self.render(request, None, "login.html", invalid=True, password=False)
             response.status_code = 403
             return response
@@ -215,7 +219,7 @@ class Console:
             return PlainTextResponse("wrong password", 401, headers=_HEADERS)
         self.throttle.succeeded(client)
         lang = pick_language(request.headers.get("accept-language"))
-        return self._signed_in(self.auth.open_session(), lang)
+        return await self._signed_in(self.auth.open_session(), lang)
 
     async def _static_file(self, request: Request) -> Response:
         refused = self._client_refusal(request)
@@ -253,8 +257,7 @@ class Console:
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     async def _metrics_allowed(self, request: Request) -> bool:
-        await self.auth.load()
-        if self.auth.session(request.cookies.get(COOKIE_NAME)) is not None:
+        if await self.auth.lookup(request.cookies.get(COOKIE_NAME)) is not None:
             return self.auth.has_password
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":

@@ -114,6 +114,30 @@ class ConsoleAuth:
         for key, csrf, lang, expires_at in await self._store.load(self._clock()):
             self._sessions.setdefault(key, Session(key, csrf, expires_at, lang))
 
+    async def lookup(self, cookie: str | None) -> Session | None:
+        """The live session of a cookie value, or None; read from a shared store on every
+        call (another node may have opened or closed it)."""
+        await self.load()
+        if self._store is None or not self._store.shared or not cookie:
+            return self.session(cookie)
+        key = hash_cookie(cookie)
+        record = await self._store.find(key, self._clock())
+        if record is None:
+            self._sessions.pop(key, None)
+            return None
+        _, csrf, lang, expires_at = record
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = Session(key, csrf, expires_at, lang)
+        else:
+            session.csrf, session.lang, session.expires_at = csrf, lang, expires_at
+        return session
+
+    async def settled(self) -> None:
+        """Wait until the session writes made so far are stored."""
+        if self._store is not None:
+            await self._store.settled()
+
     def remember(self, session: Session) -> None:
         """Store ``session`` again after a change (its language)."""
         if self._store is not None:

@@ -45,7 +45,10 @@ def hash_cookie(value: str) -> str:
 
 
 class SessionStore(Protocol):
-    """Where console sessions are kept between restarts."""
+    """Where console sessions are kept between restarts (and, when ``shared``, between the
+    nodes of a cluster: then the console reads it on every request)."""
+
+    shared: bool
 
     async def load(self, now: float) -> list[SessionRecord]:
         """The sessions alive at ``now`` (expired ones are forgotten)."""
@@ -59,9 +62,19 @@ class SessionStore(Protocol):
         """Forget the session stored under ``key``."""
         ...
 
+    async def find(self, key: str, now: float) -> SessionRecord | None:
+        """The session stored under ``key`` if alive at ``now``."""
+        ...
+
+    async def settled(self) -> None:
+        """Wait for the writes queued so far (before a response that depends on them)."""
+        ...
+
 
 class SqliteSessionStore:
     """:class:`SessionStore` on the shared store (table ``console_sessions``)."""
+
+    shared = False
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -75,6 +88,21 @@ class SqliteSessionStore:
             "SELECT key, csrf, lang, expires_at_ms FROM console_sessions ORDER BY expires_at_ms"
         )
         return [(r["key"], r["csrf"], r["lang"], r["expires_at_ms"] / 1000) for r in rows]
+
+    async def find(self, key: str, now: float) -> SessionRecord | None:
+        row = await self._store.fetchone(
+            "SELECT key, csrf, lang, expires_at_ms FROM console_sessions WHERE key = ?"
+            " AND expires_at_ms > ?",
+            (key, int(now * 1000)),
+        )
+        return (
+            None
+            if row is None
+            else (row["key"], row["csrf"], row["lang"], row["expires_at_ms"] / 1000)
+        )
+
+    async def settled(self) -> None:
+        """Nothing to wait for: this node reads its sessions from memory."""
 
     def save(self, session: Session) -> None:
         params = (session.id, session.csrf, session.lang, int(session.expires_at * 1000))

@@ -408,12 +408,14 @@ class Views:
         if lang in LANGUAGES:
             session.lang = lang
             self.console.auth.remember(session)
+            await self.console.auth.settled()
         referer = request.headers.get("referer", "")
         path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if referer else "/console/"
         return _back(path if path.startswith("/console") else "/console/")
 
     async def logout(self, request: Request, session: Session) -> Response:
         self.console.auth.close(session)
+        await self.console.auth.settled()
         response = _back("/console/login")
         response.delete_cookie("zalogate_console", path="/")
         return response

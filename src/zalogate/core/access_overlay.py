@@ -13,7 +13,8 @@ required). Policies are cached; :class:`AccessOverlays` holds every overlay in m
 look-up when a policy is built) and tells its listeners which account changed, so that the
 runtime and the channels drop the cached policy of that account
 (:meth:`zalogate.core.channel.Channel.access_changed`). The durable part is behind the
-:class:`AccessOverlayStore` protocol (SQLite here).
+:class:`AccessOverlayStore` protocol (SQLite here; JetStream KV in cluster mode, where
+:meth:`AccessOverlays.reload` brings another node's edit in).
 """
 
 from __future__ import annotations
@@ -153,6 +154,16 @@ class AccessOverlays:
     async def load(self) -> None:
         """Read every overlay from the store (once, before the channels start)."""
         self._overlays = dict(await self._store.load_all())
+
+    async def reload(self) -> None:
+        """Read every overlay again (another node of a cluster changed one) and tell the
+        listeners which accounts differ."""
+        async with self._lock:
+            fresh = dict(await self._store.load_all())
+            old, self._overlays = self._overlays, fresh
+        for key in sorted(old.keys() | fresh.keys()):
+            if old.get(key, EMPTY_OVERLAY) != fresh.get(key, EMPTY_OVERLAY):
+                self._changed(*key)
 
     def get(self, channel: str, account_id: str) -> AccessOverlay:
         """The overlay of one account (empty when the console edited nothing)."""

@@ -346,7 +346,7 @@ class Gateway:
         wiring.transcripts = services.transcripts
         wiring.extra_tools = schedule_tools(self.config, shared.schedules)
         wiring.on_outbound = metrics.count_sent
-        access = self.access = await open_access(store, wiring)
+        access = self.access = await open_access(store, wiring, cluster)
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
         )

@@ -8,6 +8,7 @@ scripted handler, a fake inbox) and keep the rest.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
 import time
@@ -286,14 +287,21 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
     if settings is None:
         yield None
         return
-    try:
-        from zalogate.cluster.shared import open_shared_state
-    except ImportError:
-        raise ConnectionError(
-            "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
-        ) from None
-    async with open_shared_state(settings, name=name) as shared:
+    async with _cluster_module("shared").open_shared_state(settings, name=name) as shared:
         yield shared
+
+
+async def cluster_overlays(
+    config: Any, *, name: str
+) -> Mapping[tuple[str, str], AccessOverlay] | None:
+    """The cluster's console allowlist edits for a one-off command (``zalogate config show``);
+    None in the single-node default (the caller reads the store)."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        return None
+    overlays: Mapping[tuple[str, str], AccessOverlay]
+    overlays = await _cluster_module("shared").load_overlays(settings, name=name)
+    return overlays
 
 
 async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
@@ -302,13 +310,18 @@ async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
     settings = _config_model(config).gateway.cluster
     if settings is None:
         return None
+    node = _cluster_module("node").ClusterNode(settings)
+    return await stack.enter_async_context(node)
+
+
+def _cluster_module(name: str) -> Any:
+    """``zalogate.cluster.<name>``, imported only when the config has ``gateway.cluster``."""
     try:
-        from zalogate.cluster import ClusterNode
+        return importlib.import_module(f"zalogate.cluster.{name}")
     except ImportError:
         raise ConnectionError(
             "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
         ) from None
-    return await stack.enter_async_context(ClusterNode(settings))
 
 
 _ECHO_BANNER = (
@@ -345,11 +358,15 @@ def open_takeover(
     return Takeover(state, journal=journal)
 
 
-async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
+async def open_access(store: Store, wiring: GatewayWiring, cluster: Any = None) -> AccessOverlays:
     """The console's allowlist edits, loaded and merged into the wiring's policies (a change
-    drops the cached ones)."""
-    access = AccessOverlays(SqliteAccessOverlayStore(store))
+    drops the cached ones); in a cluster kept in KV and reloaded when another node edits."""
+    access = AccessOverlays(
+        SqliteAccessOverlayStore(store) if cluster is None else cluster.access_store
+    )
     await access.load()
+    if cluster is not None:
+        await cluster.follow_access(access.reload)
     wiring.access_overlay = access.get
     access.subscribe(wiring.access_changed)
     return access

@@ -157,10 +157,16 @@ BotCluster = tuple[FakeZaloBotApi, list[GatewayNode], Path]
 
 @contextlib.asynccontextmanager
 async def bot_cluster(
-    cluster: dict[str, Any], root: Path, *, nodes: int = 2, zalo: dict[str, Any] | None = None
+    cluster: dict[str, Any],
+    root: Path,
+    *,
+    nodes: int = 2,
+    zalo: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
 ) -> AsyncIterator[BotCluster]:
     """``nodes`` gateway nodes on ``cluster`` (a ``gateway.cluster`` section) polling one fake
-    bot (``zalo`` overrides its channel settings), started, and stopped on the way out."""
+    bot (``zalo`` overrides its channel settings, ``gateway`` the gateway's), started, and
+    stopped on the way out."""
     async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
         config = cluster_bot_config(
             cluster,
@@ -170,6 +176,7 @@ async def bot_cluster(
             llm_model=llm.model,
         )
         config["channels"]["zalo"].update(zalo or {})
+        config["gateway"].update(gateway or {})
         config_file = root / "zalogate.json"
         config_file.write_text(json.dumps(config))
         started = [GatewayNode(f"node{i}", config_file, root / f"node{i}") for i in range(nodes)]
