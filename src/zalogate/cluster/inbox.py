@@ -10,8 +10,11 @@ consumer shared by every node, with at most one unacknowledged message: a partit
 processed one message at a time across the cluster (so a conversation keeps its order, also
 when its node dies mid-message) while the partitions run in parallel on all nodes, at most
 ``max_concurrency`` per node. A message is marked handled (a done bucket kept for the dedupe
-window) and acknowledged after the handler returned, so a redelivery whose ack was lost (a
-NATS server died) is acknowledged without running again; a node that dies leaves its message
+window) and acknowledged after the handler returned, and every delivery is looked up there
+before it runs, so a message handed out again (its ack lost with a NATS server, or its
+delivery forgotten by a consumer leader that died) is acknowledged without running again;
+the mark, the ack and the look-up are retried through a leader election (``settle_time``) and
+a look-up without an answer hands the message back unrun. A node that dies leaves its message
 unacknowledged and JetStream hands it to another node after the ack wait
 (the lease TTL); a node that stops cleanly naks what it fetched and did not finish, so another
 node takes it at once. A transient failure is retried with a growing delay (the partition waits, as
