@@ -123,6 +123,8 @@ def test_config_show_fills_in_what_applies_to_each_account(
         "dmPolicy": "pairing",
         "allowFrom": [],
         "groupPolicy": "open",
+        "groupAllowFrom": None,
+        "groups": [],
         "historyLimit": 50,
     }
     assert "secret-token" not in out

@@ -199,3 +199,36 @@ def test_a_file_that_is_not_json5_is_one_clear_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {bad}: invalid JSON5: line 1")
     assert len(err.splitlines()) == 1
+
+
+def test_show_merges_the_consoles_allowlist_edits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from zalogate.core.access_overlay import AccessOverlays, SqliteAccessOverlayStore
+    from zalogate.store import Store
+
+    state = tmp_path / "state"
+    config = write(
+        tmp_path / "c.json5",
+        f'{{ gateway: {{ stateDir: "{state}" }}, channels: {{ zalo: {{ botToken: "{TOKEN}",'
+        ' dmPolicy: "allowlist", allowFrom: ["111", "222"] } } }',
+    )
+
+    async def edit() -> None:
+        async with await Store.open(state) as store:
+            overlays = AccessOverlays(SqliteAccessOverlayStore(store))
+            await overlays.allow("zalo", "default", "allowFrom", "333")
+            await overlays.block("zalo", "default", "allowFrom", "111")
+            await overlays.allow("zalo", "default", "groups", "g9")
+
+    asyncio.run(edit())
+    assert run_cli(["--config", str(config), "config", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["accounts"]["zalo"]["default"]
+    assert shown["allowFrom"] == ["222", "333"]
+    assert shown["groups"] == ["g9"]
+    assert shown["console"] == {
+        "allowFrom": {"added": ["333"], "removed": ["111"]},
+        "groups": {"added": ["g9"], "removed": []},
+    }

@@ -39,7 +39,7 @@ def test_redacted_config_hides_every_secret_and_shows_defaults() -> None:
         "port": 18789,
         "logLevel": "info",
         "trustedProxies": [],
-        "console": {"enabled": True, "password": REDACTED},
+        "console": {"enabled": True, "password": REDACTED, "transcriptDays": 30},
         "http": {
             "maxConnections": 768,
             "maxConnectionsPerClient": 256,

@@ -197,3 +197,72 @@ async def test_operator_journey_in_chromium(browser: Any, tmp_path: Path) -> Non
         await shots.take(mobile, "phone")
         await phone.close()
         await context.close()
+
+
+async def test_allowlists_edited_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """Reject a pairing request; add the user (picked from the directory) to ``allowFrom`` and
+    the group (picked too) to ``groups``: both are answered at once, without a restart; hide
+    a config entry; remove the user again: the next DM gets a pairing code."""
+    shots = Shots(tmp_path)
+    config = {
+        "channels": {
+            "zalouser": {"allowFrom": [ZalouserSimulator.other_uid], "groupPolicy": "allowlist"}
+        }
+    }
+    async with Sandbox("zalouser", user_config=config, state_dir=tmp_path / "state") as sandbox:
+        sim = sandbox.simulator
+        assert isinstance(sim, ZalouserSimulator)
+        await sandbox.say("xin chào")
+        assert "pairing" in (await reply_text(sandbox)).lower()
+
+        context = await browser.new_context(viewport={"width": 1200, "height": 900}, locale="en")
+        page = await context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        await page.goto(sandbox.console_link())
+        await until_running(page, "zalouser/default")
+
+        request = f'.pairing-request[data-sender="{sim.user_id}"]'
+        await page.get_by_role("link", name="Pairing").click()
+        await page.locator(request).get_by_role("button", name="Reject").click()
+        await page.locator(".flash", has_text="rejected").wait_for()
+        assert await page.locator(request).count() == 0
+
+        card = page.locator('.allowlists[data-account="zalouser/default"]')
+        allow_from = card.locator('.access-list[data-list="allowFrom"]')
+        await allow_from.locator(
+            f'.from-config[data-entry="{ZalouserSimulator.other_uid}"]'
+        ).wait_for()
+        # The pickers come from the channel's directory: the friend and the group.
+        assert await card.locator(f'datalist[id^="peers"] option[value="{sim.user_id}"]').count()
+        picked = card.locator('datalist[id^="groups"] option', has_text=sim.group_name)
+        group_entry = await picked.get_attribute("value")
+        assert group_entry is not None
+        assert sim.group_id in group_entry
+        await allow_from.locator("input[name=entry][required]").fill(sim.user_id)
+        await allow_from.get_by_role("button", name="Add").click()
+        await page.locator(".flash", has_text=sim.user_id).wait_for()
+        await sandbox.say("hello bot")
+        assert await reply_text(sandbox) == "hello bot"
+
+        groups = card.locator('.access-list[data-list="groups"]')
+        await groups.locator("input[name=entry][required]").fill(group_entry)
+        await groups.get_by_role("button", name="Add").click()
+        await groups.locator(f'.added[data-entry="{group_entry}"]').wait_for()
+        await sandbox.say_in_group("hi group", mention=True)
+        assert "hi group" in await reply_text(sandbox)
+
+        # A config entry is hidden (the file is not touched), and can be restored.
+        other = allow_from.locator(f'.from-config[data-entry="{ZalouserSimulator.other_uid}"]')
+        await other.get_by_role("button", name="Remove").click()
+        await allow_from.locator(f'.removed[data-entry="{ZalouserSimulator.other_uid}"]').wait_for()
+        await shots.take(page, "allowlists")
+
+        await (
+            allow_from.locator(f'.added[data-entry="{sim.user_id}"]')
+            .get_by_role("button", name="Remove")
+            .click()
+        )
+        await page.locator(".flash").first.wait_for()
+        await sandbox.say("still there?")
+        assert "pairing" in (await reply_text(sandbox)).lower()
+        await context.close()

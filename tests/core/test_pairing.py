@@ -253,3 +253,21 @@ async def test_challenge_is_sent_once_even_when_the_first_send_failed(
     other = await issue_pairing_challenge(pairing, "zalo", "default", "43", send=send)
     assert other.code is not None
     assert sent == [pairing_challenge_text("zalo", "43", other.code)]
+
+
+async def test_reject_drops_the_request_without_allowing_the_sender(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path) as store:
+        pairing = SqlitePairingStore(store)
+        created = await pairing.request("zalo", "default", "u1")
+        assert created.code is not None
+        with pytest.raises(PairingError, match="No pending pairing request"):
+            await pairing.reject("zalo", created.code, "other")
+        rejected = await pairing.reject("zalo", created.code.lower(), "default")
+        assert (rejected.id, rejected.account_id) == ("u1", "default")
+        assert await pairing.list_pending("zalo") == []
+        assert await pairing.allowed_senders("zalo", "default") == frozenset()
+        with pytest.raises(PairingError, match=created.code):
+            await pairing.reject("zalo", created.code)
+        # The sender may ask again: a new code.
+        again = await pairing.request("zalo", "default", "u1")
+        assert again.created

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from zalogate.core.access import AccountPolicy
+from zalogate.core.conversation_journal import ConversationJournal
 from zalogate.core.takeover import ConversationKey, SqliteTakeoverState, Takeover
 from zalogate.runtime.metrics import GatewayMetrics
 from zalogate.runtime.status import StatusBoard
@@ -75,3 +76,50 @@ async def test_a_dropped_sender_is_neither_answered_nor_recorded(store: Store) -
     pipeline = make_pipeline(store, channel, agent, closed, paused=takeover.paused)
     assert (await pipeline.handle(dm(1))).action == "dropped"
     assert await takeover.conversations() == []
+
+
+async def test_every_transcript_is_kept_across_a_restart_then_pruned(tmp_path: Path) -> None:
+    now = [1_700_000_000.0]
+
+    def takeover_on(store: Store, **options: float) -> Takeover:
+        journal = ConversationJournal(store, clock=lambda: now[0], keep_days=2, **options)
+        return Takeover(SqliteTakeoverState(store), journal=journal, clock=lambda: now[0])
+
+    async with await Store.open(tmp_path) as store:
+        channel, agent = MemoryChannel(), ScriptedAgent()
+        takeover = takeover_on(store, flush_interval=0.01)
+        assert takeover.journal is not None
+        takeover.journal.start()
+        watched = GatewayMetrics(StatusBoard()).timed_agent(agent, on_reply=takeover.agent_said)
+        pipeline = make_pipeline(store, channel, watched, paused=takeover.paused)
+        await pipeline.handle(dm(1))
+        now[0] += 1
+        await pipeline.handle(dm(2, sender="u2"))
+        await takeover.journal.aclose()  # never taken over: written in a batch, not per message
+    async with await Store.open(tmp_path) as store:
+        again = takeover_on(store)
+        listed = await again.conversations()
+        assert [(c.key.chat_id, c.title, c.paused) for c in listed] == [
+            ("u2", "An", False),
+            ("u1", "An", False),
+        ]
+        lines = [(line.direction, line.text) for line in await again.transcript(KEY)]
+        assert lines == [("in", "hello 1"), ("out", "hello 1")]
+        assert again.title(KEY) == "An"
+        now[0] += 2 * 86_400 - 0.5  # u1's lines are older than 2 days, u2's are not yet
+        assert again.journal is not None
+        assert await again.journal.prune() == 2
+        assert [c.key.chat_id for c in await again.conversations()] == ["u2"]
+
+
+async def test_lines_of_one_millisecond_keep_their_order(store: Store) -> None:
+    """A paused message and the operator's answer stamped in the same millisecond stay in the
+    order they were said (the transcript used to sort a set)."""
+    journal = ConversationJournal(store)
+    takeover = Takeover(SqliteTakeoverState(store), journal=journal, clock=lambda: 1_700_000_000.0)
+    await takeover.pause(KEY)
+    for n in range(1, 6):
+        assert await takeover.paused(dm(n))
+        await takeover.record_reply(KEY, f"answer {n}", "operator")
+    expected = [text for n in range(1, 6) for text in (f"hello {n}", f"answer {n}")]
+    assert [line.text for line in await takeover.transcript(KEY)] == expected

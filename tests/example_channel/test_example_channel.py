@@ -18,6 +18,7 @@ import pytest
 
 from zalogate.backoff import BackoffConfig
 from zalogate.core.agent import Turn
+from zalogate.core.ingress import Inbox
 from zalogate.core.model import ReplyPayload
 from zalogate.core.pairing import SqlitePairingStore
 from zalogate.core.targets import parse_target
@@ -294,3 +295,28 @@ def test_the_core_reads_the_declared_traits() -> None:
     target = parse_target("ex:room:r1", CHANNEL_ID)
     assert (target.kind, target.id) == ("group", "r1")
     assert parse_target("g-5", CHANNEL_ID).kind == "user"  # no raw g-/u- markers here
+
+
+@pytest.mark.timeout(30)
+async def test_the_consoles_allowlist_edits_apply_without_a_restart(tmp_path: Path) -> None:
+    agent = ScriptedAgent()
+    settings = {"dmPolicy": "allowlist", "allowFrom": ["u2"]}
+    gateway, made = run_world(tmp_path, agent, settings)
+    async with gateway:
+        world = await started(gateway, made)
+        await world.say("u2", "first")
+        await world.replies("u2", 1)  # the runtime has built (and cached) the policy
+        access = gateway.access
+        assert access is not None
+        await access.allow(CHANNEL_ID, "a", "allowFrom", "ex:u1")
+        await access.block(CHANNEL_ID, "a", "allowFrom", "u2")
+        await world.say("u1", "now allowed")
+        await world.replies("u1", 1)
+        await world.say("u2", "now removed")
+        inbox = gateway.inbox
+        assert isinstance(inbox, Inbox)
+        await until(lambda: inbox.counters.processed == 3)  # dropped before the restore
+        await access.forget(CHANNEL_ID, "a", "allowFrom", "u2")
+        await world.say("u2", "restored")
+        await world.replies("u2", 2)
+    assert [t.text for t in agent.turns] == ["first", "now allowed", "restored"]

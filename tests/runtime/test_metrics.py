@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from zalogate.core.channel import AccountCounter, ChannelAccount
 from zalogate.core.model import ChatType, InboundMessage
 from zalogate.runtime.metrics import TRACES_ENV, GatewayMetrics, message_tracer, series_names
 from zalogate.runtime.status import StatusBoard
+
+from .test_account_control import ScriptedChannel
 
 
 def message(n: int) -> InboundMessage:
@@ -67,6 +71,34 @@ def test_traces_are_off_unless_asked_for() -> None:
     assert message_tracer({TRACES_ENV: "0"}) is None
     pytest.importorskip("opentelemetry")
     assert message_tracer({TRACES_ENV: "1"}) is not None
+
+
+class CountingChannel(ScriptedChannel):
+    """Reports its own numbers per account (and one it must not be allowed to serve)."""
+
+    def account_counters(self, account: ChannelAccount) -> Sequence[AccountCounter]:
+        if account.account_id == "broken":
+            raise RuntimeError("no numbers today")
+        return [
+            AccountCounter("widgets_made", 3, help="widgets made"),
+            AccountCounter("queue_length", 1.5, "gauge"),
+            AccountCounter("Bad-Name", 1),
+            AccountCounter("double_total", 1),
+        ]
+
+
+async def test_channels_own_counters_are_typed_series_per_account() -> None:
+    channel = CountingChannel(["a", "broken"], {})
+    metrics = GatewayMetrics(StatusBoard(), channels=lambda: {"fake": channel})
+    text = (await metrics.exposition()).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["zalogate_channel_widgets_made"].type == "counter"
+    assert families["zalogate_channel_queue_length"].type == "gauge"
+    assert 'zalogate_channel_widgets_made_total{account="a",channel="fake"} 3.0' in text
+    assert 'zalogate_channel_queue_length{account="a",channel="fake"} 1.5' in text
+    assert "broken" not in text  # its error is logged; the other series are served
+    assert 'account="off"' not in text  # disabled accounts report nothing
+    assert not [name for name in families if "bad" in name.lower() or "double" in name]
 
 
 async def test_reconnects_are_counted_per_account_in_status_and_metrics() -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from zalogate.cli.channel_access import read_store
 from zalogate.cli.errors import CliError
 from zalogate.cli.options import CONFIG_HELP, JsonOpt
 from zalogate.cli.state import err_console, get_state, out_console, print_json
 from zalogate.config import ConfigError, ZalogateConfig, config_path, load_config, state_dir
 from zalogate.config.display import effective_accounts, redacted_config
 from zalogate.config.starter import STARTER_CONFIG
+from zalogate.core.access_overlay import AccessOverlay, SqliteAccessOverlayStore
 from zalogate.runtime.logging import redact
 from zalogate.store.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
@@ -82,17 +86,28 @@ def show(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOption = No
     loaded, path, env = _load_or_fail(ctx)
     data = redacted_config(loaded)
     data["gateway"].setdefault("stateDir", str(state_dir(loaded, env)))
-    data["accounts"] = effective_accounts(loaded)
+    data["accounts"] = effective_accounts(loaded, _overlays(state_dir(loaded, env)))
     if as_json:
         print_json(data)
         return
     source = path if loaded.source_path is not None else f"defaults (no file at {path})"
     out_console.print(
         f"// effective config from {source}; secrets shown as ***; `accounts`: what applies to"
-        " each channel account once defaults and inheritance are resolved",
+        " each channel account once defaults and inheritance are resolved and the console's"
+        " allowlist edits (`console`) are merged",
         markup=False,
     )
     out_console.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False)
+
+
+def _overlays(folder: Path) -> Mapping[tuple[str, str], AccessOverlay]:
+    """The console's allowlist edits saved in the state dir (none without a database)."""
+
+    async def read() -> Mapping[tuple[str, str], AccessOverlay]:
+        async with read_store(folder) as store:
+            return await SqliteAccessOverlayStore(store).load_all()
+
+    return asyncio.run(read())
 
 
 def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretBytes, SecretStr
 
 from zalogate.config.accounts import resolve_accounts
 from zalogate.config.loading import installed_channel_ids
 from zalogate.config.schema import ZalogateConfig
+
+if TYPE_CHECKING:
+    from zalogate.core.access_overlay import AccessOverlay
 
 __all__ = ["REDACTED", "effective_accounts", "redacted_config"]
 
@@ -28,10 +31,19 @@ def redacted_config(config: ZalogateConfig) -> dict[str, Any]:
     return result
 
 
-def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
+def effective_accounts(
+    config: ZalogateConfig, overlays: Mapping[tuple[str, str], AccessOverlay] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per channel and account, the access settings that apply (defaults and inheritance
-    resolved), secrets left out: what ``config show`` adds under ``accounts``."""
-    from zalogate.core.access import effective_group_policy, policy_from_settings
+    resolved, the console's allowlist edits ``overlays`` merged in), secrets left out: what
+    ``config show`` adds under ``accounts``."""
+    from zalogate.core.access import (
+        EMPTY_OVERLAY,
+        LISTS,
+        effective_group_policy,
+        policy_from_settings,
+    )
+    from zalogate.core.pairing import normalize_account_id
 
     shown: dict[str, dict[str, Any]] = {}
     defaults = config.channels.defaults.group_policy
@@ -41,9 +53,11 @@ def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
         except Exception:  # noqa: S112 - a plugin's own section problem: validate says it
             continue
         for account in accounts:
+            key = (channel, normalize_account_id(account.account_id))
+            overlay = (overlays or {}).get(key, EMPTY_OVERLAY)
             try:
                 policy = policy_from_settings(
-                    channel, account.settings, defaults_group_policy=defaults
+                    channel, account.settings, defaults_group_policy=defaults, overlay=overlay
                 )
             except ValueError:
                 continue
@@ -53,8 +67,21 @@ def effective_accounts(config: ZalogateConfig) -> dict[str, dict[str, Any]]:
                 "dmPolicy": policy.dm_policy,
                 "allowFrom": sorted(policy.allow_from),
                 "groupPolicy": effective_group_policy(policy),
+                "groupAllowFrom": (
+                    None if policy.group_allow_from is None else sorted(policy.group_allow_from)
+                ),
+                "groups": sorted(policy.groups),
                 "historyLimit": policy.history_limit,
             }
+            if overlay.entries:
+                shown[channel][account.account_id]["console"] = {
+                    name: {
+                        "added": sorted(overlay.added(name)),
+                        "removed": sorted(overlay.blocked(name)),
+                    }
+                    for name in LISTS
+                    if overlay.added(name) or overlay.blocked(name)
+                }
     return shown
 
 

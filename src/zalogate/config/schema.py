@@ -51,6 +51,8 @@ class ConsoleConfig(ConfigModel):
     enabled: bool = True
     password: SecretStr | None = None
     """Needed before clients other than loopback may use the console or ``/metrics``."""
+    transcript_days: Annotated[float, Field(gt=0, le=3650)] = 30
+    """Days the conversations' transcripts are kept (older lines are pruned)."""
 
 
 class HttpLimitsConfig(ConfigModel):

@@ -26,6 +26,7 @@ from zalogate.console.auth import COOKIE_NAME, ConsoleAuth, Session, origin_matc
 from zalogate.console.i18n import LANGUAGES, pick_language, translator
 from zalogate.console.login_flow import LoginFlow
 from zalogate.console.logtail import LogTail
+from zalogate.console.sessions import LoginThrottle, SqliteSessionStore
 from zalogate.runtime.control import client_refusal, read_token_file
 from zalogate.runtime.metrics import CONTENT_TYPE_LATEST
 
@@ -71,7 +72,9 @@ class Console:
                 self._key = read_token_file(state_dir) or ""
             return self._key
 
-        self.auth = ConsoleAuth(key, password=password)
+        store = SqliteSessionStore(gateway.store) if gateway.store is not None else None
+        self.auth = ConsoleAuth(key, password=password, store=store)
+        self.throttle = LoginThrottle()
         self.logs = LogTail()
         self.logs.attach()
         self.logins: dict[tuple[str, str], LoginFlow] = {}
@@ -118,6 +121,7 @@ class Console:
         refused = self._client_refusal(request)
         if refused is not None:
             return refused
+        await self.auth.load()
         session = self.auth.session(request.cookies.get(COOKIE_NAME))
         if session is None:
             if request.method in _SAFE_METHODS and "text/html" in request.headers.get("accept", ""):
@@ -161,10 +165,11 @@ class Console:
 
     def _signed_in(self, session: Session, lang: str) -> Response:
         session.lang = lang
+        self.auth.remember(session)
         response = RedirectResponse("/console/", status_code=303, headers=_HEADERS)
         response.set_cookie(
             COOKIE_NAME,
-            session.id,
+            session.cookie,
             httponly=True,
             samesite="strict",
             path="/",
@@ -198,10 +203,17 @@ class Console:
             return refused
         if not origin_matches(request.headers.get("origin"), request.headers.get("host")):
             return PlainTextResponse("cross-site request refused", 403, headers=_HEADERS)
+        client = request.client.host if request.client else ""
+        wait = self.throttle.retry_after(client)
+        if wait is not None:
+            why = f"too many wrong passwords; try again in {wait} s"
+            return PlainTextResponse(why, 429, headers={**_HEADERS, "Retry-After": str(wait)})
         form = await read_form(request)
         if not self.auth.password_matches(form.get("password")):
+            self.throttle.failed(client)
             log.warning("console: a wrong operator password was given")
             return PlainTextResponse("wrong password", 401, headers=_HEADERS)
+        self.throttle.succeeded(client)
         lang = pick_language(request.headers.get("accept-language"))
         return self._signed_in(self.auth.open_session(), lang)
 
@@ -225,8 +237,8 @@ class Console:
 
     async def _metrics(self, request: Request) -> Response:
         client = request.client.host if request.client else None
-        if client_refusal(client, request.headers) is not None and not self._metrics_allowed(
-            request
+        if client_refusal(client, request.headers) is not None and not (
+            await self._metrics_allowed(request)
         ):
             if not self.auth.has_password:
                 why = "metrics answer loopback clients only; set gateway.console.password"
@@ -240,7 +252,8 @@ class Console:
         body = await metrics.exposition() if metrics is not None else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
-    def _metrics_allowed(self, request: Request) -> bool:
+    async def _metrics_allowed(self, request: Request) -> bool:
+        await self.auth.load()
         if self.auth.session(request.cookies.get(COOKIE_NAME)) is not None:
             return self.auth.has_password
         scheme, _, value = request.headers.get("authorization", "").partition(" ")

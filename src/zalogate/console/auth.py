@@ -3,8 +3,10 @@
 * A login link is signed with the gateway's control token (``gateway.token``, 0600, which
   only the gateway's user can read): ``/console/login?n=<nonce>&e=<expiry>&s=<hmac>``. The
   gateway accepts each nonce once, before its expiry.
-* A used link (or the operator password) opens a session: a random id in a cookie that is
-  ``HttpOnly`` and ``SameSite=Strict``, held in memory (a restart logs everyone out).
+* A used link (or the operator password) opens a session: a random value in a cookie that is
+  ``HttpOnly`` and ``SameSite=Strict``; the session is kept under the value's SHA-256, in
+  memory and (with a :class:`~zalogate.console.sessions.SessionStore`) in the database, so a
+  restart does not log anyone out. Sessions expire after 12 hours.
 * Every state-changing request carries the session's CSRF token (form field ``csrf`` or
   header ``X-CSRF-Token``) and, when the browser sends one, an ``Origin`` of the console's
   own host.
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
+from zalogate.console.sessions import SessionStore, hash_cookie
 from zalogate.runtime.control import client_refusal
 
 __all__ = [
@@ -66,13 +69,15 @@ def origin_matches(origin: str | None, host: str | None) -> bool:
 
 @dataclass(slots=True)
 class Session:
-    """One logged-in browser."""
+    """One logged-in browser; ``id`` is the SHA-256 of its cookie (``cookie`` is known only
+    to the request that opened the session)."""
 
     id: str
     csrf: str
     expires_at: float
     lang: str = "vi"
     flashes: list[str] = field(default_factory=list)
+    cookie: str = field(default="", repr=False)
 
 
 class ConsoleAuth:
@@ -82,6 +87,7 @@ class ConsoleAuth:
         key: Returns the control token the links are signed with ("" while it is off).
         password: The operator password, or None (then only loopback clients are served).
         clock: Seconds since the epoch.
+        store: Keeps sessions across restarts (None: memory only).
     """
 
     def __init__(
@@ -90,12 +96,28 @@ class ConsoleAuth:
         *,
         password: str | None = None,
         clock: Callable[[], float] = time.time,
+        store: SessionStore | None = None,
     ) -> None:
         self._key = key
         self._password = password or None
         self._clock = clock
         self._used: dict[str, float] = {}
         self._sessions: dict[str, Session] = {}
+        self._store = store
+        self._loaded = store is None
+
+    async def load(self) -> None:
+        """Read the stored sessions (once; later calls return at once)."""
+        if self._loaded or self._store is None:
+            return
+        self._loaded = True
+        for key, csrf, lang, expires_at in await self._store.load(self._clock()):
+            self._sessions.setdefault(key, Session(key, csrf, expires_at, lang))
+
+    def remember(self, session: Session) -> None:
+        """Store ``session`` again after a change (its language)."""
+        if self._store is not None:
+            self._store.save(session)
 
     @property
     def has_password(self) -> bool:
@@ -140,20 +162,23 @@ class ConsoleAuth:
         now = self._clock()
         self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at > now}
         while len(self._sessions) >= _MAX_SESSIONS:
-            self._sessions.pop(next(iter(self._sessions)))
+            self.close(self._sessions[next(iter(self._sessions))])
+        cookie = secrets.token_urlsafe(32)
         session = Session(
-            id=secrets.token_urlsafe(32),
+            id=hash_cookie(cookie),
             csrf=secrets.token_urlsafe(24),
             expires_at=now + SESSION_TTL_S,
+            cookie=cookie,
         )
         self._sessions[session.id] = session
+        self.remember(session)
         return session
 
     def session(self, cookie: str | None) -> Session | None:
         """The live session of a cookie value, or None."""
         if not cookie:
             return None
-        session = self._sessions.get(cookie)
+        session = self._sessions.get(hash_cookie(cookie))
         if session is None or session.expires_at <= self._clock():
             return None
         return session
@@ -161,6 +186,8 @@ class ConsoleAuth:
     def close(self, session: Session) -> None:
         """Log ``session`` out."""
         self._sessions.pop(session.id, None)
+        if self._store is not None:
+            self._store.delete(session.id)
 
     @staticmethod
     def csrf_ok(session: Session, given: str | None) -> bool:

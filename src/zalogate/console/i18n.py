@@ -66,6 +66,18 @@ _WORDS: Mapping[str, tuple[str, str]] = {
     "add": ("Thêm", "Add"),
     "remove": ("Xoá", "Remove"),
     "user_id": ("ID người dùng", "User id"),
+    "group_id": ("ID nhóm", "Group id"),
+    "from_config": ("từ tệp cấu hình", "from config"),
+    "removed_here": ("đã bỏ tại đây", "removed here"),
+    "added_here": ("thêm tại đây", "added here"),
+    "restore": ("Khôi phục", "Restore"),
+    "list_unset": ("(chưa đặt trong cấu hình)", "(not set in the config)"),
+    "allowlists_help": (
+        "Thay đổi có hiệu lực ngay, không cần khởi động lại, và không sửa tệp cấu hình: mục"
+        " từ tệp cấu hình chỉ bị ẩn (Khôi phục để dùng lại).",
+        "Changes apply at the next message, without a restart, and never rewrite the config"
+        " file: removing a config entry hides it here (Restore brings it back).",
+    ),
     "no_conversations": ("Chưa có hội thoại nào.", "No conversation yet."),
     "paused": ("Đang tiếp quản", "Taken over"),
     "agent_on": ("Trợ lý đang trả lời", "Agent answering"),

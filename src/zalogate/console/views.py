@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from zalogate.console.allowlists import account_lists, directory_choices
 from zalogate.console.auth import Session
 from zalogate.console.i18n import LANGUAGES
 from zalogate.console.login_flow import LoginFlow, WebLoginUI
+from zalogate.core.access_overlay import LISTS, OverlayList
 from zalogate.core.inbox_admin import dead_letter_count, list_entries, prune_entries
 from zalogate.core.pairing import PairingError, PairingStore, pairing_approved_text
 from zalogate.core.takeover import ConversationKey
@@ -33,6 +35,7 @@ __all__ = ["routes"]
 log = logging.getLogger("zalogate.console")
 
 _DAY_MS = 86_400_000
+_ACCESS_ACTIONS = frozenset({"access-add", "access-block", "access-forget"})
 _LOG_POLL_S = 0.5
 
 
@@ -206,14 +209,7 @@ class Views:
             for req in await pairing.list_pending(channel_id):
                 pending.append({"req": req, "created": _when(int(req.created_at_ms))})
             for account in channel.accounts():
-                peers: list[Any] = []
-                directory = channel.directory
-                if directory is not None:
-                    try:
-                        async with asyncio.timeout(3):
-                            peers = list(await directory.directory_peers(account, None, 200))
-                    except Exception:  # the picker is a convenience
-                        peers = []
+                peers, groups = await directory_choices(channel, account)
                 allow.append(
                     {
                         "channel": channel_id,
@@ -221,7 +217,9 @@ class Views:
                         "stored": sorted(
                             await pairing.allowed_senders(channel_id, account.account_id)
                         ),
+                        "lists": account_lists(channel, account, self.gateway.access),
                         "peers": peers,
+                        "groups": groups,
                     }
                 )
         return self.console.render(request, session, "pairing.html", pending=pending, allow=allow)
@@ -241,8 +239,8 @@ class Views:
                     request_ = MessageRequest(target=approved.id, text=text)
                     await self.gateway.send_message(channel, approved.account_id, request_)
             elif action == "reject":
-                await pairing.reject(channel, form.get("code", ""), account or None)
-                session.flashes.append(f"{form.get('code', '')}: rejected")
+                rejected = await pairing.reject(channel, form.get("code", ""), account or None)
+                session.flashes.append(f"{rejected.code}: rejected")
             elif action == "allow":
                 sender = form.get("sender", "").strip()
                 if not sender or sender == "*":
@@ -252,12 +250,34 @@ class Views:
             elif action == "disallow":
                 await pairing.remove_allowed(channel, account, form.get("sender", ""))
                 session.flashes.append(f"{form.get('sender', '')}: removed")
+            elif action in _ACCESS_ACTIONS:
+                entry = await self._edit_access(action, channel, account, form)
+                session.flashes.append(f"{form.get('list')}: {entry} ✓")
             else:
                 return Response("unknown action", status_code=404)
             log.info("console: pairing %s on %s/%s", action, channel, account or "-")
         except Exception as exc:
             session.flashes.append(_error_line(exc))
         return _back("/console/pairing")
+
+    async def _edit_access(
+        self, action: str, channel: str, account: str, form: dict[str, str]
+    ) -> str:
+        """``access-add`` / ``access-block`` / ``access-forget`` one entry of one list."""
+        access = self.gateway.access
+        name = form.get("list", "")
+        if access is None or self._account(channel, account) is None:
+            raise LookupError(f"no running account {channel}/{account}")
+        if name not in LISTS:
+            raise ValueError(f"unknown list {name!r}")
+        list_name: OverlayList = name
+        raw = form.get("entry", "")
+        if action == "access-add":
+            return await access.allow(channel, account, list_name, raw)
+        if action == "access-block":
+            return await access.block(channel, account, list_name, raw)
+        await access.forget(channel, account, list_name, raw)
+        return raw.strip()
 
     # -- conversations ----------------------------------------------------------------
 
@@ -387,6 +407,7 @@ class Views:
         lang = request.path_params["lang"]
         if lang in LANGUAGES:
             session.lang = lang
+            self.console.auth.remember(session)
         referer = request.headers.get("referer", "")
         path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1] if referer else "/console/"
         return _back(path if path.startswith("/console") else "/console/")

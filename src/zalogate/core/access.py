@@ -13,23 +13,30 @@ For a DM: ``decide_dm`` (the pairing store counts only under ``pairing``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from zalogate.core.traits import traits_for
 
 __all__ = [
+    "EMPTY_OVERLAY",
+    "LISTS",
     "WILDCARD",
     "AccessDecision",
+    "AccessOverlay",
     "AccountPolicy",
     "DmPolicy",
     "GroupDecision",
     "GroupPolicy",
     "GroupRule",
+    "OverlayEntry",
+    "OverlayList",
+    "apply_overlay",
     "authorize_command",
     "command_body",
     "decide_dm",
@@ -48,6 +55,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+OverlayList = Literal["allowFrom", "groupAllowFrom", "groups"]
+LISTS: tuple[OverlayList, ...] = get_args(OverlayList)
 
 DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
 GroupPolicy = Literal["open", "allowlist", "disabled"]
@@ -467,6 +477,57 @@ def mentioned_by_pattern(text: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- console edits
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayEntry:
+    """One console edit: ``entry`` added to (``blocked`` False) or hidden from the ``kind`` list."""
+
+    kind: OverlayList
+    entry: str
+    blocked: bool = False
+    added_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccessOverlay:
+    """The console edits of one account's allowlists."""
+
+    entries: tuple[OverlayEntry, ...] = ()
+
+    def added(self, name: OverlayList) -> frozenset[str]:
+        """Entries the console added to ``name``."""
+        return frozenset(e.entry for e in self.entries if e.kind == name and not e.blocked)
+
+    def blocked(self, name: OverlayList) -> frozenset[str]:
+        """Config entries of ``name`` the console removed (compared with ``match_key``)."""
+        return frozenset(match_key(e.entry) for e in self.entries if e.kind == name and e.blocked)
+
+
+EMPTY_OVERLAY = AccessOverlay()
+
+
+def apply_overlay(policy: AccountPolicy, overlay: AccessOverlay) -> AccountPolicy:
+    """``policy`` with the overlay's blocked entries removed and added entries added."""
+    if not overlay.entries:
+        return policy
+    allow_from = (policy.allow_from - overlay.blocked("allowFrom")) | overlay.added("allowFrom")
+    group_allow_from = policy.group_allow_from
+    added = overlay.added("groupAllowFrom")
+    if group_allow_from is not None or added:
+        group_allow_from = (group_allow_from or frozenset()) - overlay.blocked("groupAllowFrom")
+        group_allow_from |= added
+    hidden = overlay.blocked("groups")
+    groups = {k: rule for k, rule in policy.groups.items() if match_key(k) not in hidden}
+    for key in sorted(overlay.added("groups")):
+        if policy.group_rule_key(key) is None:
+            groups[key] = GroupRule()
+    return dataclasses.replace(
+        policy, allow_from=allow_from, group_allow_from=group_allow_from, groups=groups
+    )
+
+
 # --------------------------------------------------------------------------- from config
 
 _DM_POLICIES = ("pairing", "allowlist", "open", "disabled")
@@ -517,6 +578,7 @@ def policy_from_settings(
     text_chunk_limit: int = 2000,
     quoted_bot_counts: bool = True,
     command_allow_from: Iterable[str | int] | None = None,
+    overlay: AccessOverlay = EMPTY_OVERLAY,
 ) -> AccountPolicy:
     """Build an :class:`AccountPolicy` from one account's merged channel settings.
 
@@ -539,6 +601,7 @@ def policy_from_settings(
         text_chunk_limit: Fallback when the account sets no ``textChunkLimit``.
         quoted_bot_counts: ``channels.defaults.implicitMentions.quotedBot``.
         command_allow_from: ``commands.allowFrom`` for this channel (None: unset).
+        overlay: The console's edits of the account's lists (:func:`apply_overlay`).
     """
     dm_policy = _setting(settings, "dmPolicy", "dm_policy") or "pairing"
     if dm_policy not in _DM_POLICIES:
@@ -562,7 +625,7 @@ def policy_from_settings(
     )
     if chunk_mode not in ("length", "newline"):
         raise ValueError(f"{channel}: unknown chunkMode {chunk_mode!r}")
-    return AccountPolicy(
+    policy = AccountPolicy(
         channel=channel,
         dm_policy=cast(DmPolicy, dm_policy),
         allow_from=normalize_allow_list(
@@ -592,3 +655,4 @@ def policy_from_settings(
         quoted_bot_counts=quoted_bot_counts,
         max_in_flight=_setting(settings, "maxInFlight", "max_in_flight"),
     )
+    return apply_overlay(policy, overlay)

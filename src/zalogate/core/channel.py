@@ -22,8 +22,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from zalogate.core.access_overlay import EMPTY_OVERLAY, AccessOverlay
 from zalogate.core.model import ChatType, DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.traits import ChannelTraits, traits_for
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ASGIApp",
+    "AccountCounter",
     "Admission",
     "Admitter",
     "Channel",
@@ -114,6 +116,9 @@ class ChannelContext:
     """``health(account_id, error)``: a running monitor reports a failure it retries itself
     (a failed poll: the account shows ``degraded`` with the error) or, with None, that it
     works again."""
+    access_overlay: Callable[[str], AccessOverlay] = field(default=lambda account_id: EMPTY_OVERLAY)
+    """``access_overlay(account_id)``: the console's allowlist edits of that account; a channel
+    that builds its own policy passes them to ``policy_from_settings(..., overlay=...)``."""
     reconnected: Callable[[str], None] = field(default=lambda account_id: None)
     """``reconnected(account_id)``: a running monitor re-established its connection by itself
     (a websocket listener after a drop); counted per account in status and metrics."""
@@ -143,6 +148,21 @@ class ChannelAccount:
     enabled: bool
     settings: Any
     name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCounter:
+    """One number a channel keeps per account, for ``/metrics``.
+
+    ``name`` is lower-case ``[a-z0-9_]`` (served as ``zalogate_channel_<name>_total`` for a
+    ``counter``, which only grows while the gateway runs, or ``zalogate_channel_<name>`` for a
+    ``gauge``), labelled with the channel and the account.
+    """
+
+    name: str
+    value: float
+    kind: Literal["counter", "gauge"] = "counter"
+    help: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +237,11 @@ class Channel(abc.ABC):
         """
         return None
 
+    def access_changed(self, account: ChannelAccount) -> None:
+        """The console changed ``account``'s allowlists (``context.access_overlay``): drop
+        what the channel cached from them (its policy); the next message sees the change."""
+        return
+
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
     ) -> InboundMessage | None:
@@ -248,6 +273,11 @@ class Channel(abc.ABC):
         CLI says what the config alone tells.
         """
         return {}
+
+    def account_counters(self, account: ChannelAccount) -> Sequence[AccountCounter]:
+        """The channel's own numbers for a running ``account`` (``/metrics`` reads them at
+        every scrape: no network, no waiting)."""
+        return ()
 
     def status_warnings(self, account: ChannelAccount) -> Sequence[str]:
         """Risky or broken settings of ``account`` (shown by ``channels status``)."""

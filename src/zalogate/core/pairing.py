@@ -383,50 +383,12 @@ class SqlitePairingStore(PairingRules):
         Raises:
             PairingError: ``No pending pairing request found for code: <CODE>``.
         """
-        wanted = code.strip().upper()
-        now = self._now_ms()
-        account = normalize_account_id(account_id) if account_id is not None else None
+        return await self._close_request(channel, code, account_id, allow=True)
 
-        def apply(conn: sqlite3.Connection) -> PairingRequest:
-            row = self._pending_row(conn, now, channel, wanted, account)
-            request = _row_to_request(row)
-            conn.execute(
-                "DELETE FROM pairing_requests"
-                " WHERE channel = ? AND account_id = ? AND sender_key = ?",
-                (channel, request.account_id, row["sender_key"]),
-            )
-            self._insert_allowed(conn, channel, request.account_id, request.id, now)
-            return request
-
-        return await self._store.write(apply)
-
-    async def reject(
-        self, channel: str, code: str, account_id: str | None = None
-    ) -> PairingRequest:
-        """Drop the pending request with ``code`` (case-insensitive) without approving it.
-
-        Raises:
-            PairingError: ``No pending pairing request found for code: <CODE>``.
-        """
-        wanted = code.strip().upper()
-        now = self._now_ms()
-        account = normalize_account_id(account_id) if account_id is not None else None
-
-        def apply(conn: sqlite3.Connection) -> PairingRequest:
-            row = self._pending_row(conn, now, channel, wanted, account)
-            conn.execute(
-                "DELETE FROM pairing_requests"
-                " WHERE channel = ? AND account_id = ? AND sender_key = ?",
-                (channel, row["account_id"], row["sender_key"]),
-            )
-            return _row_to_request(row)
-
-        return await self._store.write(apply)
-
-    def _pending_row(
-        self, conn: sqlite3.Connection, now: int, channel: str, code: str, account: str | None
+    def _take_pending(
+        self, conn: sqlite3.Connection, channel: str, code: str, account: str | None, now: int
     ) -> sqlite3.Row:
-        """The live request row with ``code``, or :class:`PairingError`."""
+        """Remove and return the pending request with ``code`` (in the caller's write)."""
         self._prune(conn, now, channel)
         sql = "SELECT * FROM pairing_requests WHERE channel = ? AND code = ?"
         params = [channel, code]
@@ -436,7 +398,37 @@ class SqlitePairingStore(PairingRules):
         row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
         if row is None:
             raise PairingError(f"No pending pairing request found for code: {code}")
+        conn.execute(
+            "DELETE FROM pairing_requests WHERE channel = ? AND account_id = ? AND sender_key = ?",
+            (channel, row["account_id"], row["sender_key"]),
+        )
         return row
+
+    async def reject(
+        self, channel: str, code: str, account_id: str | None = None
+    ) -> PairingRequest:
+        """Drop the pending request with ``code`` (case-insensitive) without approving it;
+        the sender is not allowed and may ask again (a new code) later.
+
+        Raises:
+            PairingError: ``No pending pairing request found for code: <CODE>``.
+        """
+        return await self._close_request(channel, code, account_id, allow=False)
+
+    async def _close_request(
+        self, channel: str, code: str, account_id: str | None, *, allow: bool
+    ) -> PairingRequest:
+        wanted = code.strip().upper()
+        now = self._now_ms()
+        account = normalize_account_id(account_id) if account_id is not None else None
+
+        def apply(conn: sqlite3.Connection) -> PairingRequest:
+            request = _row_to_request(self._take_pending(conn, channel, wanted, account, now))
+            if allow:
+                self._insert_allowed(conn, channel, request.account_id, request.id, now)
+            return request
+
+        return await self._store.write(apply)
 
     @staticmethod
     def _insert_allowed(

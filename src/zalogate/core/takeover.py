@@ -6,8 +6,9 @@ set held in memory, so the pipeline's check is one set look-up per message); in 
 ``zalogate.cluster.shared.KvTakeoverState``, so a pause on one node holds on every node.
 While a conversation is paused its messages are recorded and not answered by the agent; the
 operator's replies are recorded too. Every message the
-pipeline lets through access control is also kept in a small in-memory ring, so the console
-can list recent conversations without a write per message.
+pipeline lets through access control is also kept in a small in-memory ring and, with a
+:class:`~zalogate.core.conversation_journal.ConversationJournal`, in the node's SQLite in
+batches, so the console lists conversations of earlier runs too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from zalogate.core.model import ChatType
 
 if TYPE_CHECKING:
     from zalogate.core.agent import Turn
+    from zalogate.core.conversation_journal import ConversationJournal
     from zalogate.core.model import InboundMessage
     from zalogate.store import Store
 
@@ -114,7 +116,7 @@ class TakeoverState(Protocol):
         ...
 
     async def recorded(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
-        """The latest ``limit`` recorded lines of ``key`` (any order)."""
+        """The latest ``limit`` recorded lines of ``key``, oldest first."""
         ...
 
 
@@ -197,14 +199,25 @@ class SqliteTakeoverState:
             " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
             (*key_of(key), limit),
         )
-        return [TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in rows]
+        return [
+            TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"])
+            for r in reversed(rows)
+        ]
 
 
 class Takeover:
-    """The paused conversations (in ``state``) and the recent activity of this node."""
+    """The paused conversations (in ``state``) and the recent activity of this node (in
+    memory, and in ``journal`` when given)."""
 
-    def __init__(self, state: TakeoverState, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        state: TakeoverState,
+        *,
+        journal: ConversationJournal | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.state = state
+        self.journal = journal
         self._clock = clock
         self._recent: OrderedDict[ConversationKey, deque[TranscriptLine]] = OrderedDict()
         self._titles: dict[ConversationKey, str] = {}
@@ -234,6 +247,8 @@ class Takeover:
         paused = await self.state.is_paused(key)
         if paused:
             await self.state.record(key, line)
+        elif self.journal is not None:
+            self.journal.add(key, line, title)
         self._remember(key, line, title)
         return paused
 
@@ -247,7 +262,10 @@ class Takeover:
         key = ConversationKey(
             turn.channel, turn.account_id, turn.chat_id, turn.chat_type is ChatType.GROUP
         )
-        self._remember(key, TranscriptLine("out", "agent", text, self._now_ms()), None)
+        line = TranscriptLine("out", "agent", text, self._now_ms())
+        if self.journal is not None:
+            self.journal.add(key, line, None)
+        self._remember(key, line, None)
 
     async def is_paused(self, key: ConversationKey) -> bool:
         """Whether the agent is paused for ``key``."""
@@ -272,23 +290,31 @@ class Takeover:
         self._remember(key, line, None)
 
     async def conversations(self) -> list[Conversation]:
-        """Recent and paused conversations, most recently active first."""
+        """Recent and paused conversations, most recently active first (with a journal, those
+        of earlier runs too)."""
         paused = {key_of(key): key for key in await self.state.paused_keys()}
-        seen: list[Conversation] = []
-        for key in reversed(self._recent):
-            ring = self._recent[key]
-            title = self._titles.get(key) or key.chat_id
-            seen.append(Conversation(key, title, ring[-1] if ring else None, key_of(key) in paused))
-        known = {c.key for c in seen}
-        for key in paused.values():
-            if key not in known:
-                seen.append(Conversation(key, self._titles.get(key) or key.chat_id, None, True))
-        return seen
+        found: dict[tuple[str, str, str], Conversation] = {}
+        if self.journal is not None:
+            for seen in await self.journal.conversations(_RING_CONVERSATIONS):
+                if seen.title:
+                    self._titles.setdefault(seen.key, seen.title)
+                found[key_of(seen.key)] = Conversation(
+                    seen.key, self.title(seen.key), seen.last, key_of(seen.key) in paused
+                )
+        for key, ring in self._recent.items():
+            last = ring[-1] if ring else None
+            found[key_of(key)] = Conversation(key, self.title(key), last, key_of(key) in paused)
+        for ident, key in paused.items():
+            if ident not in found:
+                found[ident] = Conversation(key, self.title(key), None, True)
+        return sorted(found.values(), key=lambda c: c.last.at_ms if c.last else -1, reverse=True)
 
     async def transcript(self, key: ConversationKey, limit: int = 100) -> list[TranscriptLine]:
-        """The conversation's lines, oldest first: the recorded ones and the recent ones."""
-        lines = set(await self.state.recorded(key, limit))
-        lines.update(self._recent.get(key, ()))
+        """The conversation's lines, oldest first: the journal's, the recorded ones and the
+        recent ones (each line once; lines of one millisecond keep their order)."""
+        written = await self.journal.lines(key, limit) if self.journal is not None else []
+        recorded = await self.state.recorded(key, limit)
+        lines = dict.fromkeys([*written, *recorded, *self._recent.get(key, ())])
         return sorted(lines, key=lambda line: line.at_ms)[-limit:]
 
 

@@ -27,7 +27,6 @@ import inspect
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,8 +38,8 @@ from typing import Any
 
 from zalogate.agents.services import AgentServices
 from zalogate.backoff import BackoffConfig
-from zalogate.config import ZalogateConfig
 from zalogate.config.schema import HttpLimitsConfig
+from zalogate.core.access_overlay import AccessOverlays
 from zalogate.core.channel import (
     Admission,
     Admitter,
@@ -92,8 +91,11 @@ from zalogate.runtime.wiring import (
     default_inbox,
     is_echo,
     mount_deferred_replies,
+    open_access,
     open_cluster,
+    open_takeover,
     shared_state,
+    warn_echo,
 )
 from zalogate.store import Store
 
@@ -104,15 +106,6 @@ log = logging.getLogger("zalogate.gateway")
 _AGENT_SEND_WAIT = 10.0
 """Seconds a deferred reply or a schedule waits for its account to finish restarting."""
 _RESTARTING = frozenset({AccountState.STARTING, AccountState.BACKOFF})
-
-_ECHO_BANNER = (
-    "No agent is configured: replies come from the built-in `echo` agent, which repeats "
-    "every message back. Configure an agent before letting real users in (docs/llm.md)."
-)
-_ECHO_CHOSEN = (
-    'agent.type is "echo": every message is repeated back. Configure a real agent before '
-    "letting real users in (docs/llm.md)."
-)
 
 
 class _TrackingAdmitter:
@@ -222,6 +215,8 @@ class Gateway:
         """The ``zalogate.cluster.ClusterNode`` in cluster mode."""
         self.channels: dict[str, Channel] = {}
         self.takeover: Takeover | None = None
+        self.access: AccessOverlays | None = None
+        """The console's allowlist edits (merged into every account's policy)."""
         self.shared: SharedState | None = None
         """Pairing, allow store, takeover, group history: this node's SQLite or the cluster's KV."""
         self.metrics: GatewayMetrics | None = None
@@ -330,21 +325,16 @@ class Gateway:
         if self._agent is None:  # an agent handed in belongs to the caller, who closes it
             stack.push_async_callback(self._close_agent)
         if is_echo(self.agent):
-            written = isinstance(self.config, ZalogateConfig) and (
-                "type" in self.config.agent.model_fields_set
-            )
-            banner = _ECHO_CHOSEN if written and self._agent is None else _ECHO_BANNER
-            log.warning(banner)  # on the console too when it logs there: said once
-            if not (self._configure_logs and self._console_log):
-                sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
-                sys.stderr.flush()
+            on_console = self._configure_logs and self._console_log
+            warn_echo(self.config, chosen=self._agent is None, logs_to_console=on_console)
 
-        self.takeover = Takeover(shared.takeover)
+        self.takeover = open_takeover(self.config, store, shared.takeover, stack)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,
             pipeline_counters=lambda: wiring.pipeline_counters,
             inbox_counters=lambda: getattr(self.inbox, "counters", None),
+            channels=lambda: self.channels,
         )
         if cluster is not None:
             cluster.instrument(metrics)
@@ -356,6 +346,7 @@ class Gateway:
         wiring.transcripts = services.transcripts
         wiring.extra_tools = schedule_tools(self.config, ScheduleStore(store, clock=self._clock))
         wiring.on_outbound = metrics.count_sent
+        access = self.access = await open_access(store, wiring)
         handler = metrics.timed(
             (self._handler_factory or default_handler)(wiring), tracer=message_tracer()
         )
@@ -373,7 +364,7 @@ class Gateway:
             else configured_plugins(self.config, self.state_dir)
         )
         for source in sources:
-            channel = self._create_channel(source, store, admitter)
+            channel = self._create_channel(source, store, admitter, access)
             if cluster is not None:  # a personal account's sends go out from its node
                 channel = cluster.route_sends(channel)
             if channel.id in self.channels:
@@ -446,7 +437,9 @@ class Gateway:
         stack.callback(self.http.serve_console, None, None)
         stack.push_async_callback(console.aclose)
 
-    def _create_channel(self, source: ChannelSource, store: Store, inbox: Admitter) -> Channel:
+    def _create_channel(
+        self, source: ChannelSource, store: Store, inbox: Admitter, access: AccessOverlays
+    ) -> Channel:
         if not isinstance(source, ChannelPlugin):
             return source
         if source.traits is not None:
@@ -461,6 +454,7 @@ class Gateway:
             register_secret=register_secret,
             extras={"status": self.status_board},
             health=partial(self._monitor_health, source.id),
+            access_overlay=partial(access.get, source.id),
             reconnected=partial(self.status_board.count_reconnect, source.id),
             shared=self.shared,
         )

@@ -11,9 +11,11 @@ and the inbox depth are read when Prometheus scrapes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
@@ -22,11 +24,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from zalogate.core.agent import Turn
+from zalogate.core.channel import Channel
 from zalogate.core.model import InboundMessage, ReplyPayload
 from zalogate.runtime.status import AccountState, StatusBoard
 from zalogate.store import Store
 
 __all__ = ["CONTENT_TYPE_LATEST", "TRACES_ENV", "GatewayMetrics", "message_tracer"]
+
+log = logging.getLogger("zalogate.gateway")
 
 TRACES_ENV = "ZALOGATE_OTEL_TRACES"
 """Set to 1 to open an OpenTelemetry span per message (needs ``opentelemetry-api``)."""
@@ -95,6 +100,36 @@ class _Totals(Collector):
         yield GaugeMetricFamily(
             "zalogate_dead_letters", "dead-lettered messages in the store", value=m.dead_letters
         )
+        yield from _channel_counters(m.channels())
+
+
+_COUNTER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _channel_counters(channels: Mapping[str, Channel]) -> Iterable[Metric]:
+    """Each channel's :meth:`~Channel.account_counters`, one series per counter name."""
+    families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+    for channel_id, channel in channels.items():
+        for account in channel.accounts():
+            if not account.enabled:
+                continue
+            try:
+                counters = channel.account_counters(account)
+            except Exception:  # a broken channel must not break the scrape
+                log.exception("channel %s failed to report its counters", channel_id)
+                continue
+            for counter in counters:
+                if not _COUNTER_NAME.match(counter.name) or counter.name.endswith("_total"):
+                    continue
+                family = families.get(counter.name)
+                if family is None:
+                    name = f"zalogate_channel_{counter.name}"
+                    kind = CounterMetricFamily if counter.kind == "counter" else GaugeMetricFamily
+                    family = families[counter.name] = kind(
+                        name, counter.help or counter.name.replace("_", " "), labels=list(_LABELS)
+                    )
+                family.add_metric([channel_id, account.account_id], counter.value)
+    return families.values()
 
 
 class GatewayMetrics:
@@ -105,6 +140,7 @@ class GatewayMetrics:
         store: Read at scrape time for the inbox depth and dead letters.
         pipeline_counters: Returns the pipeline's ``PipelineCounters`` (or None).
         inbox_counters: Returns the inbox's ``InboxCounters`` (or None).
+        channels: Returns the running channels (their ``account_counters``).
     """
 
     def __init__(
@@ -114,11 +150,13 @@ class GatewayMetrics:
         store: Store | None = None,
         pipeline_counters: CounterSource = lambda: None,
         inbox_counters: CounterSource = lambda: None,
+        channels: Callable[[], Mapping[str, Channel]] = dict,
     ) -> None:
         self.status = status
         self.store = store
         self.pipeline_counters = pipeline_counters
         self.inbox_counters = inbox_counters
+        self.channels = channels
         self.inbox_states: dict[str, int] = {}
         self.dead_letters = 0
         self.registry = CollectorRegistry(auto_describe=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,20 @@ from pydantic import BaseModel
 from zalogate.agents.services import AgentServices
 from zalogate.agents.transcripts import TranscriptStore
 from zalogate.config import ZalogateConfig
+from zalogate.core.access import AccountPolicy
+from zalogate.core.access_overlay import (
+    EMPTY_OVERLAY,
+    AccessOverlay,
+    AccessOverlays,
+    SqliteAccessOverlayStore,
+)
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
+from zalogate.core.conversation_journal import ConversationJournal
 from zalogate.core.model import InboundMessage
+from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
-from zalogate.core.takeover import Takeover
+from zalogate.core.takeover import Takeover, TakeoverState
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
@@ -42,8 +52,11 @@ __all__ = [
     "default_inbox",
     "is_echo",
     "mount_deferred_replies",
+    "open_access",
     "open_cluster",
+    "open_takeover",
     "shared_state",
+    "warn_echo",
 ]
 
 log = logging.getLogger("zalogate.gateway")
@@ -94,6 +107,20 @@ class GatewayWiring:
     wrap_agent: Callable[[Any], Any] = lambda agent: agent
     """Wraps the agent that answers a message (``/metrics`` times it, the console's transcript
     sees its replies); applied to each agent the bindings may pick, once."""
+    access_overlay: Callable[[str, str], AccessOverlay] = lambda _c, _a: EMPTY_OVERLAY
+    """``(channel, account_id)``: the console's allowlist edits, merged into each policy."""
+    policies: dict[tuple[str, str], AccountPolicy] = field(default_factory=dict)
+    """The policies the default pipeline built (for channels that build none)."""
+
+    def access_changed(self, channel_id: str, account_id: str) -> None:
+        """An account's allowlists changed: drop its cached policy here and in its channel."""
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return
+        for account in channel.accounts():
+            if normalize_account_id(account.account_id) == normalize_account_id(account_id):
+                self.policies.pop((channel_id, account.account_id), None)
+                channel.access_changed(account)
 
     def record_outbound(self, channel: str, account_id: str) -> None:
         """Stamp the account's last outbound (a handler calls it after a reply went out)."""
@@ -146,7 +173,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     board's last-outbound stamp on every delivered reply."""
     from zalogate.agents.routing import AgentRouter
     from zalogate.agents.transcripts import SqliteTranscriptStore
-    from zalogate.core.access import AccountPolicy, policy_from_settings
+    from zalogate.core.access import policy_from_settings
     from zalogate.core.channel import ToolContext
     from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
     from zalogate.core.pipeline import Pipeline, SessionOptions
@@ -157,7 +184,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         main_key=config.session.main_key,
         identity_links=config.session.identity_links,
     )
-    policies: dict[tuple[str, str], AccountPolicy] = {}
+    policies = wiring.policies
 
     def policy_for(message: InboundMessage) -> AccountPolicy:
         key = (message.channel, message.account_id)
@@ -179,6 +206,7 @@ def default_handler(wiring: GatewayWiring) -> Handler:
                 history_limit=config.messages.group_chat.history_limit,
                 response_prefix=config.messages.response_prefix,
                 text_chunk_limit=channel.text_limit,
+                overlay=wiring.access_overlay(*key),
             )
             policies[key] = policy
         return policy
@@ -280,6 +308,50 @@ async def open_cluster(config: Any, stack: contextlib.AsyncExitStack) -> Any:
             "gateway.cluster needs the NATS client: pip install 'zalogate[cluster]'"
         ) from None
     return await stack.enter_async_context(ClusterNode(settings))
+
+
+_ECHO_BANNER = (
+    "No agent is configured: replies come from the built-in `echo` agent, which repeats "
+    "every message back. Configure an agent before letting real users in (docs/llm.md)."
+)
+_ECHO_CHOSEN = (
+    'agent.type is "echo": every message is repeated back. Configure a real agent before '
+    "letting real users in (docs/llm.md)."
+)
+
+
+def warn_echo(config: Any, *, chosen: bool, logs_to_console: bool) -> None:
+    """Say once, loudly, that replies come from the echo agent (``chosen``: the gateway picked
+    the agent from the config, where ``agent.type`` may say echo on purpose)."""
+    written = isinstance(config, ZalogateConfig) and "type" in config.agent.model_fields_set
+    banner = _ECHO_CHOSEN if written and chosen else _ECHO_BANNER
+    log.warning(banner)  # on the console too when it logs there
+    if not logs_to_console:
+        sys.stderr.write(f"\n*** WARNING: {banner} ***\n\n")
+        sys.stderr.flush()
+
+
+def open_takeover(
+    config: Any, store: Store, state: TakeoverState, stack: contextlib.AsyncExitStack
+) -> Takeover:
+    """Human takeover on ``state`` (this node's or the cluster's), with this node's
+    conversation journal kept ``gateway.console.transcriptDays``; the journal's batch writer
+    runs until ``stack`` closes."""
+    days = _config_model(config).gateway.console.transcript_days
+    journal = ConversationJournal(store, keep_days=days)
+    journal.start()
+    stack.push_async_callback(journal.aclose)
+    return Takeover(state, journal=journal)
+
+
+async def open_access(store: Store, wiring: GatewayWiring) -> AccessOverlays:
+    """The console's allowlist edits, loaded and merged into the wiring's policies (a change
+    drops the cached ones)."""
+    access = AccessOverlays(SqliteAccessOverlayStore(store))
+    await access.load()
+    wiring.access_overlay = access.get
+    access.subscribe(wiring.access_changed)
+    return access
 
 
 def shared_state(store: Store, cluster: Any) -> SharedState:

@@ -293,3 +293,29 @@ def test_a_text_file_starting_with_bm_is_not_a_bitmap() -> None:
     header = b"BM" + (70).to_bytes(4, "little") + b"\0\0\0\0" + (54).to_bytes(4, "little")
     bitmap = header + (40).to_bytes(4, "little") + bytes(52)
     assert sniff_image_type(bitmap) == "image/bmp"
+
+
+async def test_the_cached_policy_follows_the_consoles_allowlist_edits(
+    fake: FakeZaloBotApi, tmp_path: Path, store: Store
+) -> None:
+    from zalogate.channels.zalo.channel import create_channel
+    from zalogate.core.access_overlay import AccessOverlays, SqliteAccessOverlayStore
+
+    overlays = AccessOverlays(SqliteAccessOverlayStore(store))
+    context = ChannelContext(
+        config=zalo_config(fake),
+        state_dir=tmp_path,
+        store=store,
+        inbox=None,  # type: ignore[arg-type]
+        access_overlay=lambda account_id: overlays.get("zalo", account_id),
+    )
+    channel = create_channel(context, fast_options())
+    try:
+        [account] = channel.accounts()
+        assert "u7" not in channel.policy(account).allow_from
+        await overlays.allow("zalo", account.account_id, "allowFrom", "zl:U7")
+        assert "u7" not in channel.policy(account).allow_from  # cached until told
+        channel.access_changed(account)
+        assert "u7" in channel.policy(account).allow_from
+    finally:
+        await channel.aclose()

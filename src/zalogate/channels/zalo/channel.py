@@ -319,9 +319,14 @@ class ZaloChannel(Channel):
             history_limit=config.messages.group_chat.history_limit,
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=TEXT_LIMIT,
+            overlay=self.context.access_overlay(account.account_id),
         )
         self._policies[account.account_id] = policy
         return policy
+
+    def access_changed(self, account: ChannelAccount) -> None:
+        """Drop the cached policy: the next message builds it with the console's edits."""
+        self._policies.pop(account.account_id, None)
 
     def _trusted_proxies(self) -> tuple[str, ...]:
         return tuple(self._config.gateway.trusted_proxies) if self._config else ()

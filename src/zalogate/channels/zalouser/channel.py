@@ -25,7 +25,6 @@ import asyncio
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -66,6 +65,7 @@ from zalogate.core.access import AccountPolicy, effective_group_policy, policy_f
 from zalogate.core.account_lookup import account_id_of, find_account
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
+    AccountCounter,
     Channel,
     ChannelAccount,
     ChannelContext,
@@ -246,6 +246,10 @@ class ZalouserChannel(Channel):
         """The send governor's counters and pause of an account (no network)."""
         return self.governor(account).status()
 
+    def account_counters(self, account: ChannelAccount) -> Sequence[AccountCounter]:
+        """The send governor's counters (``zalogate_channel_send_*`` in ``/metrics``)."""
+        return self.send_status(account).counters()
+
     def _sender(self, account: ChannelAccount | str) -> ZalouserSender:
         zacct = self.zalouser_account(account)
         sender = self._senders.get(zacct.account_id)
@@ -300,16 +304,21 @@ class ZalouserChannel(Channel):
             history_limit=group_chat.history_limit,
             response_prefix=config.messages.response_prefix,
             text_chunk_limit=zacct.text_limit,
+            overlay=self.context.access_overlay(zacct.account_id),
         )
+
+    def access_changed(self, account: ChannelAccount) -> None:
+        """Rebuild the cached policy with the console's edits (and the saved name resolution)."""
+        if account.account_id in self._policies:
+            zacct = self.zalouser_account(account)
+            resolved = load_resolution(self.context.state_dir, zacct.account_id, zacct.settings)
+            self._policies[zacct.account_id] = self._build_policy(zacct, resolved)
 
     def policy(self, account: ChannelAccount) -> AccountPolicy:
         """The account's access policy (names resolved to ids once the monitor started).
 
-        Built with :func:`~zalogate.core.access.policy_from_settings`:
-        ``channels.defaults.groupPolicy``, ``messages.responsePrefix`` and
-        ``messages.groupChat.historyLimit`` / ``mentionPatterns`` as fallbacks, the
-        account's ``mentionPatterns`` and the group name -> id mapping of the startup
-        resolution.
+        :func:`~zalogate.core.access.policy_from_settings` with the config's fallbacks, the
+        account's ``mentionPatterns``, the start-up resolution and the console's edits.
         """
         cached = self._policies.get(account.account_id)
         if cached is not None:
@@ -317,22 +326,11 @@ class ZalouserChannel(Channel):
         zacct = self.zalouser_account(account)
         # Before the monitor resolved names (a message replayed at start-up, a one-off
         # command): the last resolution saved for this very config, if any.
-        saved = self._load_resolution(zacct)
+        saved = load_resolution(self.context.state_dir, zacct.account_id, zacct.settings)
         if saved is not None:
             policy = self._policies[zacct.account_id] = self._build_policy(zacct, saved)
             return policy
         return self._build_policy(zacct, None)
-
-    def _resolution_path(self, account_id: str) -> Path:
-        name = urllib.parse.quote(account_id, safe="")
-        return self.context.state_dir / "zalouser" / f"resolved-{name}.json"
-
-    def _save_resolution(self, zacct: ZalouserAccount, resolution: NameResolution) -> None:
-        path = self._resolution_path(zacct.account_id)
-        save_resolution(path, zacct.settings, resolution, zacct.account_id)
-
-    def _load_resolution(self, zacct: ZalouserAccount) -> NameResolution | None:
-        return load_resolution(self._resolution_path(zacct.account_id), zacct.settings)
 
     def status_warnings(self, account: ChannelAccount) -> list[str]:
         """Login and policy warnings for an enabled account."""
@@ -409,7 +407,9 @@ class ZalouserChannel(Channel):
             )
             self._policies[zacct.account_id] = self._build_policy(zacct, resolution)
             if resolution.users or resolution.group_name_ids:
-                self._save_resolution(zacct, resolution)
+                save_resolution(
+                    self.context.state_dir, zacct.account_id, zacct.settings, resolution
+                )
             log.info(
                 "[%s] starting zalouser provider (%s, uid %s, profile %s)",
                 zacct.account_id,

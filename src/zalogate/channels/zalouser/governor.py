@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from zalogate.channels.zalouser.errors import ZalouserChannelError
 from zalogate.channels.zalouser.governor_store import GovernorJournal, JournalRow
+from zalogate.core.channel import AccountCounter
 from zalogate.core.errors import FailureKind
 
 __all__ = [
@@ -146,6 +147,34 @@ class GovernorStatus:
             "newConversationsLastHour": self.new_conversations_last_hour,
             "limits": self.limits.to_json(),
         }
+
+    def counters(self) -> list[AccountCounter]:
+        """The numbers ``/metrics`` serves (``zalogate_channel_send_*``)."""
+        return [
+            AccountCounter("send_sent", self.sent, help="messages the send governor let out"),
+            AccountCounter("send_paced", self.paced, help="sends that waited for their turn"),
+            AccountCounter("send_paced_seconds", self.paced_seconds, help="time sends waited"),
+            AccountCounter("send_refused", self.refused, help="sends refused by a cap"),
+            AccountCounter("send_rate_limited", self.rate_limited, help="rate limits from Zalo"),
+            AccountCounter(
+                "send_paused_seconds",
+                self.paused_for_s,
+                "gauge",
+                help="seconds the account's sends stay paused (0: not paused)",
+            ),
+            AccountCounter(
+                "send_strangers_today",
+                self.strangers_today,
+                "gauge",
+                help="distinct non-friends messaged in the last 24 hours",
+            ),
+            AccountCounter(
+                "send_new_conversations_last_hour",
+                self.new_conversations_last_hour,
+                "gauge",
+                help="conversations started in the last hour",
+            ),
+        ]
 
 
 class _Window:

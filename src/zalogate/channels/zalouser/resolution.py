@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,10 +254,17 @@ def _log_mapping(
         log.warning("[%s] %s unresolved: %s", account_id, what, ", ".join(missing))
 
 
+def resolution_path(state_dir: Path, account_id: str) -> Path:
+    """Where an account's last resolution is saved (``<state>/zalouser/resolved-<id>.json``)."""
+    name = urllib.parse.quote(account_id, safe="")
+    return state_dir / "zalouser" / f"resolved-{name}.json"
+
+
 def save_resolution(
-    path: Path, settings: Mapping[str, Any], resolution: NameResolution, account_id: str
+    state_dir: Path, account_id: str, settings: Mapping[str, Any], resolution: NameResolution
 ) -> None:
     """Keep ``resolution`` for the config it was made for (best effort, logged)."""
+    path = resolution_path(state_dir, account_id)
     body = {"fingerprint": resolution_fingerprint(settings), "resolution": resolution.to_json()}
     try:
         write_private_file(path, json.dumps(body, ensure_ascii=False).encode("utf-8"))
@@ -264,10 +272,12 @@ def save_resolution(
         log.warning("[%s] could not save the name resolution: %s", account_id, exc)
 
 
-def load_resolution(path: Path, settings: Mapping[str, Any]) -> NameResolution | None:
+def load_resolution(
+    state_dir: Path, account_id: str, settings: Mapping[str, Any]
+) -> NameResolution | None:
     """The resolution saved for this very config, if any (a changed config resolves again)."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(resolution_path(state_dir, account_id).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, Mapping) or not isinstance(data.get("resolution"), Mapping):
