@@ -6,6 +6,10 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import pytest
+from nats.errors import NoRespondersError
 
 from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
@@ -117,8 +121,9 @@ async def _ignore(msg: InboundMessage) -> None:
     return None
 
 
+@pytest.mark.parametrize("unanswered_marks", [0, 4], ids=["marked", "marked-after-an-election"])
 async def test_a_message_whose_ack_was_lost_is_not_run_again(
-    cluster_settings: ClusterConfig,
+    cluster_settings: ClusterConfig, unanswered_marks: int
 ) -> None:
     handled: list[str] = []
     skipped = asyncio.Event()
@@ -128,6 +133,8 @@ async def test_a_message_whose_ack_was_lost_is_not_run_again(
 
     async with ClusterNode(cluster_settings) as node:
         inbox = node.inbox(None, handle)
+        # the done bucket's leader is being elected: the first puts get no answer
+        inbox._done = _FlakyBucket(inbox._done, "put", unanswered_marks)  # type: ignore[assignment]
         real_ack = inbox._ack
         acks = 0
 
@@ -183,3 +190,78 @@ async def test_a_clean_stop_hands_unfinished_messages_back_at_once(
         finally:
             await second.stop()
     assert redelivered == [2]
+
+
+class _FlakyBucket:
+    """The done bucket as seen while a NATS server's loss is being repaired: the first
+    ``failures`` calls of ``method`` get no answer."""
+
+    def __init__(self, real: object, method: str, failures: int) -> None:
+        self._real = real
+        self._method = method
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> object:
+        call = getattr(self._real, name)
+        if name != self._method:
+            return call
+
+        async def flaky(*args: object, **kwargs: object) -> object:
+            if self.failures > 0:
+                self.failures -= 1
+                raise NoRespondersError
+            return await call(*args, **kwargs)
+
+        return flaky
+
+
+async def test_a_handled_message_handed_out_again_as_new_is_not_run(
+    cluster_settings: ClusterConfig,
+) -> None:
+    # A consumer leader that dies before replicating a delivery hands the message out again
+    # as a first delivery; the done mark written by the node that handled it still holds.
+    handled: list[str] = []
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, lambda msg: _append(handled, msg))
+        first = await inbox.admit(message("u1", 0))
+        await node.handles.done.put(str(first.entry_id), b"")
+        await inbox.admit(message("u1", 1))
+        await inbox.start()
+        try:
+            for _ in range(300):
+                if handled:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await inbox.stop()
+    assert handled == ["u1-1"]
+    assert inbox.stats()["skipped"] == 1
+
+
+async def test_a_message_whose_done_check_gets_no_answer_is_not_run_until_it_does(
+    cluster_settings: ClusterConfig,
+) -> None:
+    handled: list[int] = []
+    ran = asyncio.Event()
+
+    async def handle(msg: InboundMessage) -> None:
+        entry = current_entry.get()
+        assert entry is not None
+        handled.append(entry.attempt)
+        ran.set()
+
+    async with ClusterNode(cluster_settings) as node:
+        inbox = node.inbox(None, handle)
+        inbox.config = replace(inbox.config, settle_time=0.0)
+        inbox._done = _FlakyBucket(inbox._done, "get", failures=1)  # type: ignore[assignment]
+        await inbox.start()
+        try:
+            await inbox.admit(message("u1", 0))
+            await asyncio.wait_for(ran.wait(), 30)
+        finally:
+            await inbox.stop()
+    assert handled == [2]  # the first delivery was handed back (nak), not run
+
+
+async def _append(into: list[str], msg: InboundMessage) -> None:
+    into.append(msg.message_id)

@@ -10,8 +10,11 @@ consumer shared by every node, with at most one unacknowledged message: a partit
 processed one message at a time across the cluster (so a conversation keeps its order, also
 when its node dies mid-message) while the partitions run in parallel on all nodes, at most
 ``max_concurrency`` per node. A message is marked handled (a done bucket kept for the dedupe
-window) and acknowledged after the handler returned, so a redelivery whose ack was lost (a
-NATS server died) is acknowledged without running again; a node that dies leaves its message
+window) and acknowledged after the handler returned, and every delivery is looked up there
+before it runs, so a message handed out again (its ack lost with a NATS server, or its
+delivery forgotten by a consumer leader that died) is acknowledged without running again;
+the mark, the ack and the look-up are retried through a leader election (``settle_time``) and
+a look-up without an answer hands the message back unrun. A node that dies leaves its message
 unacknowledged and JetStream hands it to another node after the ack wait
 (the lease TTL); a node that stops cleanly naks what it fetched and did not finish, so another
 node takes it at once. A transient failure is retried with a growing delay (the partition waits, as
@@ -61,6 +64,9 @@ class JetStreamInboxConfig:
     ack_wait: float = 10.0
     """Seconds before an unacknowledged message goes to another node (the lease TTL)."""
     publish_timeout: float = 10.0
+    settle_time: float = 30.0
+    """Seconds the done check, the done mark and the ack are retried: after the loss of a NATS
+    server JetStream answers nothing until the new leaders are elected."""
     retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
 
 
@@ -206,7 +212,18 @@ class JetStreamInbox:
         context = EntryContext(seq, attempt, replayed=attempt > 1)
         token = current_entry.set(context)
         try:
-            if attempt > 1 and await self._handled(seq):
+            # Every delivery, the first too: a consumer leader that died before it replicated
+            # a delivery hands the message out again as a first delivery.
+            try:
+                handled = await self._handled(seq)
+            except Exception as exc:  # unknown: running it might answer it twice
+                log.warning("inbox: done check failed (%s); message %d retried later", exc, seq)
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=self.config.retry_delays[0])
+                return
+            if handled:
+                if attempt == 1:
+                    log.info("inbox: message %d handed out again as new; already handled", seq)
                 self.skipped += 1
                 await self._ack(msg)
                 return
@@ -242,25 +259,24 @@ class JetStreamInbox:
             current_entry.reset(token)
 
     async def _handled(self, seq: int) -> bool:
-        """Whether a node finished stream message ``seq`` already (its ack was lost)."""
-        try:
-            await self._done.get(str(seq))
-        except NotFoundError:
-            return False
-        except Exception as exc:  # unknown: run it (at-least-once)
-            log.debug("inbox done check: %s", exc)
-            return False
-        return True
+        """Whether a node finished stream message ``seq`` already (its ack was lost); raises
+        when NATS did not answer within the settle time."""
+
+        async def check() -> bool:
+            try:
+                await self._done.get(str(seq))
+            except NotFoundError:
+                return False
+            return True
+
+        return await settle(check, within=self.config.settle_time)
 
     async def _mark_handled(self, seq: int) -> None:
         # Before the ack: an ack lost with a NATS server then costs no second run elsewhere.
-        for _ in range(3):
-            try:
-                await self._done.put(str(seq), b"")
-                return
-            except Exception as exc:
-                log.debug("inbox done mark: %s", exc)
-        log.warning("inbox: done mark not written; a redelivery would run the message again")
+        try:
+            await settle(lambda: self._done.put(str(seq), b""), within=self.config.settle_time)
+        except Exception:
+            log.warning("inbox: done mark not written; a redelivery would run the message again")
 
     async def _keep_alive(self, msg: Msg) -> None:
         """Tell JetStream the message is still being worked on (a slow agent is no death)."""
@@ -270,14 +286,12 @@ class JetStreamInbox:
                 await msg.in_progress()
 
     async def _ack(self, msg: Msg) -> None:
-        # A confirmed ack: once it returns, no other node gets the message again.
-        for _ in range(3):
-            try:
-                await msg.ack_sync(timeout=2.0)
-                return
-            except Exception as exc:
-                log.debug("inbox ack: %s", exc)
-        log.warning("inbox: ack not confirmed; the message may be processed again")
+        # A confirmed ack; one that is lost anyway (its consumer leader died) costs a
+        # redelivery, which the done mark recognises.
+        try:
+            await settle(lambda: msg.ack_sync(timeout=2.0), within=self.config.settle_time)
+        except Exception:
+            log.warning("inbox: ack not confirmed; the done mark answers a redelivery")
 
     async def _dead_letter(
         self, msg: Msg, message: InboundMessage | None, attempts: int, error: str

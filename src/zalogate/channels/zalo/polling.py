@@ -157,6 +157,7 @@ class PollingMonitor:
     async def _deliver(self, raw: dict[str, Any], stop: asyncio.Event) -> None:
         """Hand one consumed update to the sink; keep trying while the store refuses it."""
         retry = Backoff(BackoffConfig(min_delay=0.1, max_delay=5.0))
+        deadline: float | None = None
         while True:
             try:
                 await self.sink(raw)
@@ -164,15 +165,28 @@ class PollingMonitor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Zalo will not send this update again: never drop it while we run.
+                # Zalo will not send this update again: never drop it while we run, and keep
+                # it a while after a stop (a lease lost while the store elects a leader; the
+                # store drops a second copy, and no other poller was handed this update).
                 log.error(
                     "[%s] Zalo update could not be admitted, retrying: %s",
                     self.account_id,
                     describe_error(exc),
                 )
-                if await retry.sleep(stop):
-                    log.error("[%s] Zalo update lost at shutdown (not admitted)", self.account_id)
-                    return
+                loop = asyncio.get_running_loop()
+                if deadline is None and await retry.sleep(stop):
+                    deadline = loop.time() + _ADMIT_GRACE
+                elif deadline is not None:
+                    if loop.time() >= deadline:
+                        log.error(
+                            "[%s] Zalo update lost at shutdown (not admitted)", self.account_id
+                        )
+                        return
+                    await asyncio.sleep(retry.next_delay())
+
+
+_ADMIT_GRACE = 30.0
+"""Seconds an update in hand is still offered to the store after the poller was stopped."""
 
 
 def _origin(url: str) -> str:
