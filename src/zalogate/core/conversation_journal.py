@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from zalogate.core.takeover import ConversationKey, TranscriptLine
+from zalogate.core.takeover import ConversationKey, TranscriptLine, stored_lines
 
 if TYPE_CHECKING:
     from zalogate.store import Store
@@ -161,12 +161,4 @@ class ConversationJournal:
 
     async def lines(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
         """The latest ``limit`` written lines of ``key``, oldest first (write order)."""
-        rows = await self.store.fetchall(
-            "SELECT direction, author, text, at_ms FROM takeover_messages"
-            " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
-            (key.channel, key.account_id, key.chat_id, limit),
-        )
-        return [
-            TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"])
-            for r in reversed(rows)
-        ]
+        return await stored_lines(self.store, key, limit)

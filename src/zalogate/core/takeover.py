@@ -194,15 +194,7 @@ class SqliteTakeoverState:
         await self.store.write(write)
 
     async def recorded(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
-        rows = await self.store.fetchall(
-            "SELECT direction, author, text, at_ms FROM takeover_messages"
-            " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
-            (*key_of(key), limit),
-        )
-        return [
-            TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"])
-            for r in reversed(rows)
-        ]
+        return await stored_lines(self.store, key, limit)
 
 
 class Takeover:
@@ -321,3 +313,16 @@ class Takeover:
 def key_of(key: ConversationKey) -> tuple[str, str, str]:
     """The identity of a conversation (``is_group`` follows from the chat)."""
     return (key.channel, key.account_id, key.chat_id)
+
+
+async def stored_lines(store: Store, key: ConversationKey, limit: int) -> list[TranscriptLine]:
+    """The latest ``limit`` lines of ``key`` in ``takeover_messages``, oldest first (write
+    order); the table the single-node state and the conversation journal share."""
+    rows = await store.fetchall(
+        "SELECT direction, author, text, at_ms FROM takeover_messages"
+        " WHERE channel = ? AND account_id = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
+        (*key_of(key), limit),
+    )
+    return [
+        TranscriptLine(r["direction"], r["author"], r["text"], r["at_ms"]) for r in reversed(rows)
+    ]
