@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import pytest
 from nats.errors import NoRespondersError
@@ -133,8 +132,9 @@ async def test_a_message_whose_ack_was_lost_is_not_run_again(
 
     async with ClusterNode(cluster_settings) as node:
         inbox = node.inbox(None, handle)
-        # the done bucket's leader is being elected: the first puts get no answer
-        inbox._done = _FlakyBucket(inbox._done, "put", unanswered_marks)  # type: ignore[assignment]
+        # the claim bucket's leader is being elected: the done marks first get no answer
+        claims = node.claims
+        claims.kv = _FlakyBucket(claims.kv, "update", unanswered_marks, skip=1)  # type: ignore[assignment]
         real_ack = inbox._ack
         acks = 0
 
@@ -193,13 +193,14 @@ async def test_a_clean_stop_hands_unfinished_messages_back_at_once(
 
 
 class _FlakyBucket:
-    """The done bucket as seen while a NATS server's loss is being repaired: the first
-    ``failures`` calls of ``method`` get no answer."""
+    """The claim bucket as seen while a NATS server's loss is being repaired: after ``skip``
+    calls of ``method``, the next ``failures`` get no answer."""
 
-    def __init__(self, real: object, method: str, failures: int) -> None:
+    def __init__(self, real: object, method: str, failures: int, *, skip: int = 0) -> None:
         self._real = real
         self._method = method
         self.failures = failures
+        self.skip = skip
 
     def __getattr__(self, name: str) -> object:
         call = getattr(self._real, name)
@@ -207,7 +208,9 @@ class _FlakyBucket:
             return call
 
         async def flaky(*args: object, **kwargs: object) -> object:
-            if self.failures > 0:
+            if self.skip > 0:
+                self.skip -= 1
+            elif self.failures > 0:
                 self.failures -= 1
                 raise NoRespondersError
             return await call(*args, **kwargs)
@@ -224,7 +227,7 @@ async def test_a_handled_message_handed_out_again_as_new_is_not_run(
     async with ClusterNode(cluster_settings) as node:
         inbox = node.inbox(None, lambda msg: _append(handled, msg))
         first = await inbox.admit(message("u1", 0))
-        await node.handles.done.put(str(first.entry_id), b"")
+        await node.handles.claims.put(str(first.entry_id), b'{"s":"done"}')
         await inbox.admit(message("u1", 1))
         await inbox.start()
         try:
@@ -238,7 +241,7 @@ async def test_a_handled_message_handed_out_again_as_new_is_not_run(
     assert inbox.stats()["skipped"] == 1
 
 
-async def test_a_message_whose_done_check_gets_no_answer_is_not_run_until_it_does(
+async def test_a_message_whose_claim_gets_no_answer_is_not_run_until_it_does(
     cluster_settings: ClusterConfig,
 ) -> None:
     handled: list[int] = []
@@ -252,8 +255,8 @@ async def test_a_message_whose_done_check_gets_no_answer_is_not_run_until_it_doe
 
     async with ClusterNode(cluster_settings) as node:
         inbox = node.inbox(None, handle)
-        inbox.config = replace(inbox.config, settle_time=0.0)
-        inbox._done = _FlakyBucket(inbox._done, "get", failures=1)  # type: ignore[assignment]
+        node.claims.settle_time = 0.0
+        node.claims.kv = _FlakyBucket(node.claims.kv, "update", failures=1)  # type: ignore[assignment]
         await inbox.start()
         try:
             await inbox.admit(message("u1", 0))

@@ -125,13 +125,13 @@ class Handles:
     layout: Layout
     leases: KeyValue
     nodes: KeyValue
-    done: KeyValue
-    """Inbox messages handled (key: stream sequence), kept for the dedupe window: a message
-    redelivered after its ack was lost is acknowledged without running it again."""
+    claims: KeyValue
+    """Inbox messages claimed, run or done (key: stream sequence), kept for the dedupe window
+    (:mod:`zalogate.cluster.claims`)."""
 
 
 async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
-    """Create (or find) the inbox and dead-letter streams and the lease, node and done buckets.
+    """Create (or find) the inbox and dead-letter streams and the lease, node and claim buckets.
 
     Creating what exists with the same settings is a no-op, so every node runs this at start.
     """
@@ -153,10 +153,10 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
                 KeyValueConfig(bucket=layout.node_bucket, ttl=ttl, history=1, replicas=replicas)
             )
         )
-        done = await settle(
+        claims = await settle(
             lambda: js.create_key_value(
                 KeyValueConfig(
-                    bucket=layout.done_bucket,
+                    bucket=layout.claim_bucket,
                     ttl=settings.dedupe_window_seconds,
                     history=1,
                     replicas=replicas,
@@ -168,7 +168,7 @@ async def ensure_layout(client: Client, settings: ClusterConfig) -> Handles:
             f"NATS refused the cluster's streams or buckets ({_describe(exc)}); run the"
             " servers with JetStream on (-js) and gateway.cluster.replicas at most their number"
         ) from None
-    return Handles(client, js, layout, leases, nodes, done)
+    return Handles(client, js, layout, leases, nodes, claims)
 
 
 def _streams(layout: Layout, settings: ClusterConfig) -> tuple[StreamConfig, StreamConfig]:

@@ -9,15 +9,18 @@ A conversation always lands in the same partition. Each partition has one durabl
 consumer shared by every node, with at most one unacknowledged message: a partition is
 processed one message at a time across the cluster (so a conversation keeps its order, also
 when its node dies mid-message) while the partitions run in parallel on all nodes, at most
-``max_concurrency`` per node. A message is marked handled (a done bucket kept for the dedupe
-window) and acknowledged after the handler returned, and every delivery is looked up there
-before it runs, so a message handed out again (its ack lost with a NATS server, or its
-delivery forgotten by a consumer leader that died) is acknowledged without running again;
-the mark, the ack and the look-up are retried through a leader election (``settle_time``) and
-a look-up without an answer hands the message back unrun. A node that dies leaves its message
+``max_concurrency`` per node. Before a message runs, the node claims it
+(:mod:`zalogate.cluster.claims`, every delivery, the first too): a message already done (its
+ack lost with a NATS server, or its delivery forgotten by a consumer leader that died) is
+acknowledged without running again, one that a live node runs is handed back with a delay,
+and one whose node is gone is taken over and run as a replay, with the outcomes of the reply
+chunks that node wrote into the claim. The claim is set done before the ack; claim, done
+mark and ack are retried through a leader election (``settle_time``), and a claim without an
+answer hands the message back unrun. A node that dies leaves its message
 unacknowledged and JetStream hands it to another node after the ack wait
-(the lease TTL); a node that stops cleanly naks what it fetched and did not finish, so another
-node takes it at once. A transient failure is retried with a growing delay (the partition waits, as
+(the lease TTL); a node that stops cleanly hands its claims back and naks what it fetched and
+did not finish, so another node takes it at once. A transient failure hands the claim back and
+is retried with a growing delay (the partition waits, as
 a lane does in the single-node inbox); after ``max_attempts`` or on a non-retryable error the
 message goes to the dead-letter stream.
 """
@@ -36,9 +39,9 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from zalogate.cluster.claims import Claim, Claims, Verdict
 from zalogate.cluster.connection import Handles, settle
 from zalogate.core.channel import Admission
 from zalogate.core.errors import describe_error, is_retryable
@@ -65,7 +68,7 @@ class JetStreamInboxConfig:
     """Seconds before an unacknowledged message goes to another node (the lease TTL)."""
     publish_timeout: float = 10.0
     settle_time: float = 30.0
-    """Seconds the done check, the done mark and the ack are retried: after the loss of a NATS
+    """Seconds the ack is retried (the claims have their own): after the loss of a NATS
     server JetStream answers nothing until the new leaders are elected."""
     retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
 
@@ -78,12 +81,13 @@ class JetStreamInbox:
         handles: Handles,
         handler: Handler,
         *,
+        claims: Claims,
         config: JetStreamInboxConfig | None = None,
     ) -> None:
         self._client = handles.client
         self._js = handles.js
         self._layout = handles.layout
-        self._done = handles.done
+        self._claims = claims
         self._handler = handler
         self.config = config or JetStreamInboxConfig()
         self._slots = asyncio.Semaphore(self.config.max_concurrency)
@@ -97,6 +101,8 @@ class JetStreamInbox:
         self.dead_lettered = 0
         self.skipped = 0
         """Redeliveries of messages already handled (their first ack was lost)."""
+        self.deferred = 0
+        """Deliveries handed back unrun because another live node runs the message."""
 
     async def admit(self, message: InboundMessage) -> Admission:
         """Publish ``message`` to its partition; return after JetStream's acknowledgement."""
@@ -161,6 +167,9 @@ class JetStreamInbox:
         """Nak the messages fetched and not finished, confirmed (as ``ack_sync`` confirms)."""
         held, self._held = list(self._held.values()), {}
         for msg in held:
+            claim = self._claims.held.get(msg.metadata.sequence.stream)
+            if claim is not None:  # first: the next node takes it over with its chunk outcomes
+                await self._claims.release(claim, within=2.0)
             try:
                 await self._client.request(msg.reply, Msg.Ack.Nak, timeout=2.0)
             except Exception as exc:  # then it goes to another node after the ack wait
@@ -209,74 +218,73 @@ class JetStreamInbox:
     async def _process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered
         seq = msg.metadata.sequence.stream
-        context = EntryContext(seq, attempt, replayed=attempt > 1)
+        # Every delivery, the first too: a consumer leader that died before it replicated a
+        # delivery hands the message out again as a first delivery.
+        try:
+            verdict, claim = await self._claims.claim(seq)
+        except Exception as exc:  # unknown: running it might answer it twice
+            log.warning("inbox: claim failed (%s); message %d retried later", exc, seq)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.config.retry_delays[0])
+            return
+        if verdict is Verdict.DONE:
+            if attempt == 1:
+                log.info("inbox: message %d handed out again as new; already handled", seq)
+            self.skipped += 1
+            await self._ack(msg)
+            return
+        if claim is None:  # another node runs it: ask again later, never run it twice
+            self.deferred += 1
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.config.retry_delays[0])
+            return
+        context = EntryContext(seq, attempt, replayed=attempt > 1 or claim.takeover)
         token = current_entry.set(context)
         try:
-            # Every delivery, the first too: a consumer leader that died before it replicated
-            # a delivery hands the message out again as a first delivery.
-            try:
-                handled = await self._handled(seq)
-            except Exception as exc:  # unknown: running it might answer it twice
-                log.warning("inbox: done check failed (%s); message %d retried later", exc, seq)
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=self.config.retry_delays[0])
-                return
-            if handled:
-                if attempt == 1:
-                    log.info("inbox: message %d handed out again as new; already handled", seq)
-                self.skipped += 1
-                await self._ack(msg)
-                return
-            try:
-                message = InboundMessage.model_validate_json(msg.data)
-            except ValidationError as exc:
-                await self._dead_letter(msg, None, attempt, f"payload does not parse: {exc}")
-                return
-            try:
-                await self._handler(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_retryable(exc) or attempt >= self.config.max_attempts:
-                    await self._dead_letter(msg, message, attempt, describe_error(exc))
-                    return
-                delays = self.config.retry_delays
-                delay = delays[min(attempt - 1, len(delays) - 1)]
-                log.warning(
-                    "inbox: %s failed (attempt %d/%d), retry in %gs: %s",
-                    message_id_header(message),
-                    attempt,
-                    self.config.max_attempts,
-                    delay,
-                    describe_error(exc),
-                )
-                await msg.nak(delay=delay)
-                return
-            self.processed += 1
-            await self._mark_handled(seq)
-            await self._ack(msg)
+            await self._run(msg, claim, attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # unexpected: the claim must not stay "run" by a live node
+            await self._claims.release(claim)
+            raise
         finally:
             current_entry.reset(token)
 
-    async def _handled(self, seq: int) -> bool:
-        """Whether a node finished stream message ``seq`` already (its ack was lost); raises
-        when NATS did not answer within the settle time."""
-
-        async def check() -> bool:
-            try:
-                await self._done.get(str(seq))
-            except NotFoundError:
-                return False
-            return True
-
-        return await settle(check, within=self.config.settle_time)
-
-    async def _mark_handled(self, seq: int) -> None:
-        # Before the ack: an ack lost with a NATS server then costs no second run elsewhere.
+    async def _run(self, msg: Msg, claim: Claim, attempt: int) -> None:
+        """Run a claimed message: done, handed back for a retry, or dead-lettered."""
         try:
-            await settle(lambda: self._done.put(str(seq), b""), within=self.config.settle_time)
-        except Exception:
-            log.warning("inbox: done mark not written; a redelivery would run the message again")
+            message = InboundMessage.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await self._dead_letter(msg, None, attempt, f"payload does not parse: {exc}", claim)
+            return
+        key = (message.channel, message.account_id, message.message_id)
+        self._claims.active[key] = claim
+        try:
+            await self._handler(message)
+        except asyncio.CancelledError:
+            raise  # a stop: the claim is handed back with the message (``_hand_back``)
+        except Exception as exc:
+            if not is_retryable(exc) or attempt >= self.config.max_attempts:
+                await self._dead_letter(msg, message, attempt, describe_error(exc), claim)
+                return
+            delays = self.config.retry_delays
+            delay = delays[min(attempt - 1, len(delays) - 1)]
+            log.warning(
+                "inbox: %s failed (attempt %d/%d), retry in %gs: %s",
+                message_id_header(message),
+                attempt,
+                self.config.max_attempts,
+                delay,
+                describe_error(exc),
+            )
+            # The chunk outcomes stay in the claim: whichever node retries reads them.
+            await self._claims.release(claim)
+            await msg.nak(delay=delay)
+            return
+        self.processed += 1
+        # Before the ack: an ack lost with a NATS server then costs no second run elsewhere.
+        await self._claims.finish(claim)
+        await self._ack(msg)
 
     async def _keep_alive(self, msg: Msg) -> None:
         """Tell JetStream the message is still being worked on (a slow agent is no death)."""
@@ -287,14 +295,19 @@ class JetStreamInbox:
 
     async def _ack(self, msg: Msg) -> None:
         # A confirmed ack; one that is lost anyway (its consumer leader died) costs a
-        # redelivery, which the done mark recognises.
+        # redelivery, which the claim (done) recognises.
         try:
             await settle(lambda: msg.ack_sync(timeout=2.0), within=self.config.settle_time)
         except Exception:
-            log.warning("inbox: ack not confirmed; the done mark answers a redelivery")
+            log.warning("inbox: ack not confirmed; the done claim answers a redelivery")
 
     async def _dead_letter(
-        self, msg: Msg, message: InboundMessage | None, attempts: int, error: str
+        self,
+        msg: Msg,
+        message: InboundMessage | None,
+        attempts: int,
+        error: str,
+        claim: Claim,
     ) -> None:
         log.error("inbox: message dead-lettered after %d attempt(s): %s", attempts, error)
         record = {
@@ -310,4 +323,5 @@ class JetStreamInbox:
         subject = self._layout.dead_subject(message.channel if message else "unknown")
         await self._js.publish(subject, json.dumps(record).encode())
         self.dead_lettered += 1
+        await self._claims.finish(claim)
         await self._ack(msg)

@@ -40,8 +40,8 @@ class Layout:
         return f"{self.prefix}_nodes"
 
     @property
-    def done_bucket(self) -> str:
-        return f"{self.prefix}_done"
+    def claim_bucket(self) -> str:
+        return f"{self.prefix}_claims"
 
     @property
     def pairing_bucket(self) -> str:

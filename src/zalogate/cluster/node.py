@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -13,6 +14,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from zalogate.cluster.claims import Claims
 from zalogate.cluster.connection import (
     Handles,
     connect,
@@ -26,6 +28,7 @@ from zalogate.cluster.console_state import (
     KvAccessOverlayStore,
     KvSessionStore,
 )
+from zalogate.cluster.delivery_records import SharedDeliveryLog
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
@@ -37,6 +40,7 @@ from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel
 from zalogate.core.ingress import Handler
+from zalogate.core.outbox import DeliveryLog, Outbox
 from zalogate.core.shared_state import SharedState
 from zalogate.core.traits import traits_for
 
@@ -67,6 +71,9 @@ class ClusterNode:
         self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
+        self.incarnation = secrets.token_hex(6)
+        """This run of the node: a claim of an earlier run under the same id is not its own."""
+        self._claims: Claims | None = None
         self.inboxes: list[JetStreamInbox] = []
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._scheduler: tuple[asyncio.Task[None], asyncio.Event] | None = None
@@ -131,6 +138,9 @@ class ClusterNode:
         except BaseException:
             await client.close()
             raise
+        self._claims = Claims(
+            self._handles.claims, self._handles.nodes, self.node_id, self.incarnation
+        )
         self._leases = AccountLeases(
             self._handles.leases,
             self.node_id,
@@ -170,12 +180,24 @@ class ClusterNode:
                 await self._client.close()
             self._client = None
 
+    @property
+    def claims(self) -> Claims:
+        """This node's claims of inbox messages (and their reply chunks' outcomes)."""
+        if self._claims is None:
+            raise RuntimeError("the cluster node is not started")
+        return self._claims
+
+    def delivery_log(self, local: Outbox) -> DeliveryLog:
+        """The pipeline's delivery log: ``local`` and the claims, shared by every node."""
+        return SharedDeliveryLog(local, self.claims)
+
     def inbox(self, store: Any, handler: Handler) -> JetStreamInbox:
         """The inbox factory (``Gateway(inbox_factory=...)``); the store stays per node."""
         settings = self.settings
         inbox = JetStreamInbox(
             self.handles,
             handler,
+            claims=self.claims,
             config=JetStreamInboxConfig(
                 max_concurrency=settings.max_concurrency,
                 max_attempts=settings.max_attempts,
@@ -242,6 +264,7 @@ class ClusterNode:
             "node": self.node_id,
             "url": self.http_url,
             "started_at": self._started_at,
+            "incarnation": self.incarnation,
             "seen_at": int(time.time() * 1000),
             "leases": sorted("/".join(key) for key in self.leases.held),
             "processed": processed,

@@ -140,6 +140,8 @@ class Deliverer:
         try:
             if resend or self.intents:
                 outbox.note(key, "resending" if resend else "sending")
+                if outbox.flush_intents:  # kept elsewhere: there before the send starts
+                    await outbox.flush(self._message_key)
             try:
                 receipt = await self.channel.send(self.account, self.target, reply)
             except Exception as exc:
@@ -156,8 +158,8 @@ class Deliverer:
                 ids = tuple(receipt.message_ids)
                 status = "partial" if receipt.partial else "sent"
             outbox.note(key, status, ids)  # first: nothing may come between send and note
-            if outbox.fsync:  # on the disk before the account's next send
-                await outbox.flush()
+            if outbox.fsync:  # kept before the account's next send
+                await outbox.flush(self._message_key)
         finally:
             if slot is not None:
                 slot.give()

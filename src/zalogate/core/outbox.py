@@ -37,11 +37,19 @@ import os
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from zalogate.core.errors import describe_error
 
-__all__ = ["OUTBOX_FILENAME", "ChunkKey", "MessageKey", "Outbox", "Step", "next_step"]
+__all__ = [
+    "OUTBOX_FILENAME",
+    "ChunkKey",
+    "DeliveryLog",
+    "MessageKey",
+    "Outbox",
+    "Step",
+    "next_step",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,29 @@ def next_step(status: str | None, *, resend_unknown: bool) -> Step:
     return "abandon"  # resending: a resend of a resend would be one send too many
 
 
+class DeliveryLog(Protocol):
+    """Where the :class:`~.delivery.Deliverer` notes each chunk's status the instant it is
+    known: :class:`Outbox` on one node; in a cluster, the message's claim as well
+    (``zalogate.cluster.delivery_records``), so the node that takes a message over reads them.
+    """
+
+    fsync: bool
+    """:meth:`flush` is awaited after each outcome, before the account's send slot is freed."""
+    flush_intents: bool
+    """:meth:`flush` is also awaited after an intent (``sending``), before the send."""
+
+    def note(self, key: ChunkKey, status: str, ids: Sequence[str] = ()) -> None: ...
+
+    async def flush(self, message: MessageKey | None = None) -> None:
+        """Wait until the notes so far (of ``message``) are kept."""
+
+    def has(self, key: MessageKey) -> bool: ...
+
+    def statuses(self, key: MessageKey) -> dict[int, tuple[str, tuple[str, ...]]]: ...
+
+    def finish(self, key: MessageKey) -> None: ...
+
+
 class Outbox:
     """The log file and the statuses of the chunks of messages in progress.
 
@@ -88,6 +119,7 @@ class Outbox:
         self.path = path
         self.max_bytes = max_bytes
         self.fsync = fsync
+        self.flush_intents = False
         self._lines = 0
         self._synced = 0
         self._flushing: asyncio.Future[None] | None = None
@@ -134,10 +166,10 @@ class Outbox:
         self._live.setdefault((channel, account, message_id), {})[seq] = (status, ids)
         self._append(_line(key, status, ids))
 
-    async def flush(self) -> None:
-        """With ``fsync``: wait until every line written so far is on the disk. One
-        ``fdatasync``, in a thread (the event loop keeps running), serves every caller that
-        came meanwhile: under load a flush covers many sends' lines."""
+    async def flush(self, message: MessageKey | None = None) -> None:
+        """With ``fsync``: wait until every line written so far (of any ``message``) is on
+        the disk. One ``fdatasync``, in a thread (the event loop keeps running), serves every
+        caller that came meanwhile: under load a flush covers many sends' lines."""
         target = self._lines
         while self.fsync and self._synced < target:
             running = self._flushing

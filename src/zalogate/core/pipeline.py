@@ -58,7 +58,7 @@ from zalogate.core.history import (
 )
 from zalogate.core.ingress import current_entry
 from zalogate.core.model import InboundMessage, ReplyPayload
-from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
+from zalogate.core.outbox import OUTBOX_FILENAME, DeliveryLog, Outbox
 from zalogate.core.pairing import PairingStore, SqlitePairingStore, pairing_challenge_text
 from zalogate.core.presence import DEFAULT_TYPING_INTERVAL, typing_keepalive
 from zalogate.core.sessions import legacy_dm_key, session_key
@@ -221,7 +221,8 @@ class Pipeline:
             :func:`~zalogate.core.sessions.legacy_dm_key`); None: legacy keys are not reused.
         on_delivered: Called with ``(channel, account id)`` after a chunk went out (the
             gateway stamps the account's last outbound).
-        outbox: The outbox log (default: ``outbox.log`` next to the store's database).
+        outbox: Where chunk outcomes are noted first (default: the outbox log,
+            ``outbox.log`` next to the store's database; a cluster's shares them).
         resend_unknown: Send a chunk whose outcome is unknown once more (default) or never.
         max_in_flight: Sends of one account awaiting Zalo's answer at a time (0: no limit);
             a kill cuts off at most that many, each resent once on replay. An account's
@@ -255,7 +256,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sessions: SessionIndex | None = None,
         on_delivered: Callable[[str, str], None] | None = None,
-        outbox: Outbox | None = None,
+        outbox: DeliveryLog | None = None,
         resend_unknown: bool = True,
         max_in_flight: int = 1,
         on_send_failed: Callable[[str, str, str], None] | None = None,
@@ -278,7 +279,7 @@ class Pipeline:
         self.counters = PipelineCounters()
         self.sessions = sessions
         self.on_delivered = on_delivered
-        self.outbox = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
+        self.outbox: DeliveryLog = outbox or Outbox(Path(store.path).parent / OUTBOX_FILENAME)
         self.resend_unknown = resend_unknown
         self.max_in_flight = max_in_flight
         self._send_slots: dict[tuple[str, str], SendSlot | None] = {}

@@ -344,6 +344,8 @@ class Gateway:
         wiring.takeover = self.takeover
         wiring.shared = shared
         wiring.transcripts = services.transcripts
+        if cluster is not None:
+            wiring.delivery_log = cluster.delivery_log
         wiring.extra_tools = schedule_tools(self.config, shared.schedules)
         wiring.on_outbound = metrics.count_sent
         access = self.access = await open_access(store, wiring, cluster)

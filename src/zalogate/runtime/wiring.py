@@ -33,6 +33,7 @@ from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
 from zalogate.core.conversation_journal import ConversationJournal
 from zalogate.core.model import InboundMessage
+from zalogate.core.outbox import OUTBOX_FILENAME, DeliveryLog, Outbox
 from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
 from zalogate.core.takeover import Takeover, TakeoverState
@@ -113,6 +114,9 @@ class GatewayWiring:
     """``(channel, account_id)``: the console's allowlist edits, merged into each policy."""
     policies: dict[tuple[str, str], AccountPolicy] = field(default_factory=dict)
     """The policies the default pipeline built (for channels that build none)."""
+    delivery_log: Callable[[Outbox], DeliveryLog] = lambda outbox: outbox
+    """Where the pipeline notes chunk outcomes, given the node's outbox log (a cluster adds
+    the shared records)."""
 
     def access_changed(self, channel_id: str, account_id: str) -> None:
         """An account's allowlists changed: drop its cached policy here and in its channel."""
@@ -177,7 +181,6 @@ def default_handler(wiring: GatewayWiring) -> Handler:
     from zalogate.agents.transcripts import SqliteTranscriptStore
     from zalogate.core.access import policy_from_settings
     from zalogate.core.channel import ToolContext
-    from zalogate.core.outbox import OUTBOX_FILENAME, Outbox
     from zalogate.core.pipeline import Pipeline, SessionOptions
 
     config = _config_model(wiring.config)
@@ -260,8 +263,11 @@ def default_handler(wiring: GatewayWiring) -> Handler:
         on_send_failed=wiring.record_send_failure,
         resend_unknown=config.messages.delivery.resend_unknown == "once",
         max_in_flight=config.messages.delivery.max_in_flight,
-        outbox=Outbox(
-            Path(wiring.store.path).parent / OUTBOX_FILENAME, fsync=config.messages.delivery.fsync
+        outbox=wiring.delivery_log(
+            Outbox(
+                Path(wiring.store.path).parent / OUTBOX_FILENAME,
+                fsync=config.messages.delivery.fsync,
+            )
         ),
         paused=wiring.takeover.paused if wiring.takeover is not None else None,
         select_agent=select_agent if router is not None else None,
