@@ -17,6 +17,11 @@ class Faults(BotApiState):
     def _add_fault(self, method: str, fault: Fault) -> None:
         self._faults.setdefault(method, deque()).append(fault)
 
+    def pass_next(self, method: str, *, count: int = 1) -> None:
+        """Answer the next ``count`` calls as usual: the faults queued after it hit later
+        calls (e.g. the second chunk of a reply)."""
+        self._add_fault(method, Fault("pass", count))
+
     def fail_next(
         self, method: str, status: int = 500, *, count: int = 1, html: bool | None = None
     ) -> None:

@@ -95,7 +95,7 @@ class WebhookFailure:
 
 @dataclass(slots=True)
 class Fault:
-    kind: Literal["fail", "error", "timeout", "drop", "drop_after", "hold_after"]
+    kind: Literal["pass", "fail", "error", "timeout", "drop", "drop_after", "hold_after"]
     remaining: int
     status: int = 500
     error_code: int | str | None = None

@@ -73,6 +73,8 @@ class Routes(Faults):
         self.calls.append(ApiCall(method, bot.id if bot else None, payload, time.time()))
         self._calls_signal.notify()
         fault = self._take_fault(method)
+        if fault is not None and fault.kind == "pass":
+            fault = None
         if fault is not None and fault.kind not in ("drop_after", "hold_after"):
             return await self._apply_fault(fault, request)
         if bot is None:
