@@ -369,3 +369,43 @@ async def test_sends_in_flight_per_account_are_capped(
     assert sorted(channel.accepted) == sorted(f"hello {n}" for n in range(8))
     assert channel.most == most
     assert SlowAgent.most > 1
+
+
+class KeptElsewhere(Outbox):
+    """A delivery log that keeps its notes elsewhere too (a cluster's shared records): what
+    was noted and when it was kept, next to the sends, in one list of events."""
+
+    flush_intents = True
+
+    def __init__(self, path: Path, events: list[str]) -> None:
+        super().__init__(path)
+        self.fsync = True
+        self.events = events
+
+    def note(self, key: Any, status: str, ids: Sequence[str] = ()) -> None:
+        super().note(key, status, ids)
+        self.events.append(f"note {status}")
+
+    async def flush(self, message: Any = None) -> None:
+        self.events.append(f"kept {message[2]}")
+
+
+class Logged(ZaloLike):
+    def __init__(self, events: list[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    async def send(
+        self, account: ChannelAccount, target: str, reply: ReplyPayload
+    ) -> DeliveryReceipt:
+        self.events.append("send")
+        return await super().send(account, target, reply)
+
+
+async def test_a_log_kept_elsewhere_has_the_intent_before_the_send(
+    store: Store, tmp_path: Path
+) -> None:
+    events: list[str] = []
+    log = KeptElsewhere(tmp_path / OUTBOX_FILENAME, events)
+    await run(store, pipeline(store, Logged(events), outbox=log, resend_unknown=False), dm())
+    assert events == ["note sending", "kept m1", "send", "note sent", "kept m1"]

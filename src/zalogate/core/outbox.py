@@ -113,13 +113,14 @@ class Outbox:
             loss, not only a kill); without it, it returns at once.
     """
 
+    flush_intents = False  # the log is written at once: an intent needs no flush of its own
+
     def __init__(
         self, path: Path, *, max_bytes: int = 4 * 1024 * 1024, fsync: bool = False
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.fsync = fsync
-        self.flush_intents = False
         self._lines = 0
         self._synced = 0
         self._flushing: asyncio.Future[None] | None = None
