@@ -8,7 +8,9 @@ from zalogate.cluster import ClusterNode
 from zalogate.cluster.claims import Claims, Verdict
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.ingress import current_entry
-from zalogate.core.model import ChatType, InboundMessage
+from zalogate.core.model import InboundMessage
+
+from .test_inbox import message
 
 
 def _ghost(node: ClusterNode, node_id: str = "ghost", incarnation: str = "gone") -> Claims:
@@ -96,19 +98,6 @@ async def test_a_claim_of_this_node_it_no_longer_runs_is_taken_over(
     assert again.takeover
 
 
-def _message(index: int) -> InboundMessage:
-    return InboundMessage(
-        channel="zalo",
-        account_id="default",
-        chat_type=ChatType.DIRECT,
-        chat_id="u1",
-        sender_id="u1",
-        message_id=f"u1-{index}",
-        timestamp_ms=1_700_000_000_000 + index,
-        text=str(index),
-    )
-
-
 async def test_a_message_a_live_node_runs_is_not_run_by_another(
     cluster_settings: ClusterConfig,
 ) -> None:
@@ -134,7 +123,7 @@ async def test_a_message_a_live_node_runs_is_not_run_by_another(
         first = a.inbox(None, slow)
         first._keep_alive = silent  # type: ignore[method-assign,assignment]
         await first.start()
-        await first.admit(_message(0))
+        await first.admit(message("u1", 0))
         await asyncio.wait_for(started.wait(), 30)
         async with ClusterNode(cluster_settings, node_id="b") as b:
             second = b.inbox(None, other)

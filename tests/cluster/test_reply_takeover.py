@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import Any
 import pytest
 
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.fake_llm import FakeLLMServer
-from zalogate.testing.gateway_nodes import GatewayNode, cluster_bot_config, wait_for
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -28,18 +26,17 @@ _prefixes = itertools.count(1)
 
 
 class Stage:
-    """The fakes, the shared config and the nodes started so far."""
+    """The fake Bot API, the shared config and the nodes started so far."""
 
-    def __init__(self, fake: FakeZaloBotApi, config_file: Path, root: Path) -> None:
+    def __init__(self, fake: FakeZaloBotApi, nodes: list[GatewayNode], config: Path) -> None:
         self.fake = fake
-        self.config_file = config_file
-        self.root = root
-        self.nodes: list[GatewayNode] = []
+        self.nodes = nodes
+        self.config_file = config
 
     async def node(self) -> GatewayNode:
         """Start one more node and wait until it serves."""
         name = f"node{len(self.nodes)}"
-        node = GatewayNode(name, self.config_file, self.root / name)
+        node = GatewayNode(name, self.config_file, self.config_file.parent / name)
         self.nodes.append(node)
         node.start()
         await asyncio.to_thread(node.wait_started)
@@ -56,39 +53,35 @@ class Stage:
 async def stage(
     nats_cluster: NatsCluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Stage]:
+    """One node started; more with ``stage.node()`` (stopped on the way out, as the first)."""
+    cluster = {
+        "nats": {"servers": nats_cluster.urls},
+        "prefix": f"r{os.getpid()}x{next(_prefixes)}",
+        "leaseTtlSeconds": 3,
+        "partitions": 4,
+    }
     delivery: dict[str, Any] = getattr(request, "param", {})
-    async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
-        cluster = {
-            "nats": {"servers": nats_cluster.urls},
-            "prefix": f"r{os.getpid()}x{next(_prefixes)}",
-            "leaseTtlSeconds": 3,
-            "partitions": 4,
-        }
-        config = cluster_bot_config(
-            cluster,
-            bot_tokens=[fake.token],
-            bot_api_url=fake.base_url,
-            llm_url=llm.base_url,
-            llm_model=llm.model,
-        )
-        config["channels"]["zalo"]["textChunkLimit"] = 30
-        config["messages"] = {"delivery": delivery}
-        config_file = tmp_path / "zalogate.json"
-        config_file.write_text(json.dumps(config))
-        stage = Stage(fake, config_file, tmp_path)
+    async with bot_cluster(
+        cluster,
+        tmp_path,
+        nodes=1,
+        zalo={"textChunkLimit": 30},
+        messages={"delivery": delivery},
+    ) as (fake, nodes, config_file):
+        stage = Stage(fake, list(nodes), config_file)
         try:
             yield stage
         finally:
-            for node in stage.nodes:
+            for node in stage.nodes[1:]:
                 await asyncio.to_thread(node.stop)
 
 
 async def _reply_cut_after_the_first_chunk(
     stage: Stage, hold: Callable[[str], None]
 ) -> GatewayNode:
-    """One node; a user's message whose reply's second ``sendMessage`` the fake holds
-    (``hold``: one of its fault methods)."""
-    first = await stage.node()
+    """A user's message whose reply's second ``sendMessage`` the fake holds (``hold``: one
+    of its fault methods)."""
+    first = stage.nodes[0]
     await wait_for("the poller", lambda: first.account_state() == "running", stage.nodes)
     stage.fake.pass_next("sendMessage")
     hold("sendMessage")

@@ -163,10 +163,11 @@ async def bot_cluster(
     nodes: int = 2,
     zalo: dict[str, Any] | None = None,
     gateway: dict[str, Any] | None = None,
+    messages: dict[str, Any] | None = None,
 ) -> AsyncIterator[BotCluster]:
     """``nodes`` gateway nodes on ``cluster`` (a ``gateway.cluster`` section) polling one fake
-    bot (``zalo`` overrides its channel settings, ``gateway`` the gateway's), started, and
-    stopped on the way out."""
+    bot (``zalo`` overrides its channel settings, ``gateway`` the gateway's, ``messages`` sets
+    the ``messages`` section), started, and stopped on the way out."""
     async with FakeZaloBotApi() as fake, FakeLLMServer() as llm:
         config = cluster_bot_config(
             cluster,
@@ -177,6 +178,8 @@ async def bot_cluster(
         )
         config["channels"]["zalo"].update(zalo or {})
         config["gateway"].update(gateway or {})
+        if messages is not None:
+            config["messages"] = messages
         config_file = root / "zalogate.json"
         config_file.write_text(json.dumps(config))
         started = [GatewayNode(f"node{i}", config_file, root / f"node{i}") for i in range(nodes)]
