@@ -27,6 +27,7 @@ async def test_a_claim_is_run_once_then_done(nodes: tuple[ClusterNode, ClusterNo
     assert not claim.takeover
     # a live holder: the other node does not run it
     assert await b.claims.claim(1) == (Verdict.BUSY, None)
+    assert await b.claims.claim(1) == (Verdict.BUSY, None)
     await a.claims.finish(claim)
     assert await b.claims.claim(1) == (Verdict.DONE, None)
     assert await a.claims.claim(1) == (Verdict.DONE, None)
@@ -70,6 +71,7 @@ async def test_a_released_claim_is_taken_over_by_the_next_node(
     assert taken is not None
     assert taken.takeover
     assert taken.chunks == {0: ("sent", ("z1",))}
+    assert (claim.attempt, taken.attempt) == (1, 2)  # runs are attempts, hand-backs are not
 
 
 async def test_a_node_restarted_under_the_same_id_takes_its_old_claim_over(

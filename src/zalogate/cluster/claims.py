@@ -56,6 +56,8 @@ class Claim:
 
     seq: int
     revision: int
+    attempt: int = 1
+    """Runs of the message so far, this one included (hand-backs do not count)."""
     chunks: Chunks = field(default_factory=dict)
     takeover: bool = False
     """Taken from another holder (or a handed-back claim): run as a replay."""
@@ -107,7 +109,7 @@ class Claims:
     async def _claim(self, seq: int) -> tuple[Verdict, Claim | None]:
         key = str(seq)
         try:
-            revision = await self.kv.update(key, self._doc("run", {}), last=0)  # create
+            revision = await self.kv.update(key, self._doc("run", {}, 1), last=0)  # create
         except KeyWrongLastSequenceError:
             pass
         else:
@@ -123,12 +125,14 @@ class Claims:
         if state == "run" and await self._alive(seq, doc):
             return Verdict.BUSY, None
         chunks = _chunks(doc.get("c"))
+        attempt = _count(doc.get("a")) + 1
         try:
-            revision = await self.kv.update(key, self._doc("run", chunks), last=entry.revision)
+            data = self._doc("run", chunks, attempt)
+            revision = await self.kv.update(key, data, last=entry.revision)
         except KeyWrongLastSequenceError:
             return Verdict.BUSY, None  # another node took it over first
         log.info("inbox: message %d taken over from %s", seq, doc.get("n") or "a stopped node")
-        return self._hold(Claim(seq, revision, chunks, takeover=True))
+        return self._hold(Claim(seq, revision, attempt, chunks, takeover=True))
 
     def _hold(self, claim: Claim) -> tuple[Verdict, Claim]:
         self.held[claim.seq] = claim
@@ -153,19 +157,21 @@ class Claims:
             if not claim.dirty:
                 return
             claim.dirty = False
-            await self._write(claim, self._doc("run", claim.chunks), "a reply chunk's outcome")
+            data = self._doc("run", claim.chunks, claim.attempt)
+            await self._write(claim, data, "a reply chunk's outcome")
 
     async def finish(self, claim: Claim) -> None:
         """Mark the message done (before its ack) and forget the claim."""
         self._forget(claim)
         async with claim.lock:
-            await self._write(claim, self._doc("done", {}), "the done mark")
+            await self._write(claim, self._doc("done", {}, claim.attempt), "the done mark")
 
     async def release(self, claim: Claim, *, within: float | None = None) -> None:
         """Hand the claim back with its chunk outcomes: the next node takes it over at once."""
         self._forget(claim)
         async with claim.lock:
-            await self._write(claim, self._doc("free", claim.chunks), "the release", within)
+            data = self._doc("free", claim.chunks, claim.attempt)
+            await self._write(claim, data, "the release", within)
 
     def _forget(self, claim: Claim) -> None:
         self.held.pop(claim.seq, None)
@@ -199,8 +205,8 @@ class Claims:
             self.unsaved += 1
             log.warning("inbox: message %d taken over by another node; %s lost", claim.seq, what)
 
-    def _doc(self, state: str, chunks: Chunks) -> bytes:
-        doc: dict[str, Any] = {"n": self.node_id, "i": self.incarnation, "s": state}
+    def _doc(self, state: str, chunks: Chunks, attempt: int) -> bytes:
+        doc: dict[str, Any] = {"n": self.node_id, "i": self.incarnation, "s": state, "a": attempt}
         if chunks:
             doc["c"] = {str(seq): [status, list(ids)] for seq, (status, ids) in chunks.items()}
         return json.dumps(doc, separators=(",", ":")).encode()
@@ -212,6 +218,10 @@ def _parse(value: bytes | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _count(raw: object) -> int:
+    return raw if isinstance(raw, int) and raw > 0 else 0
 
 
 def _chunks(raw: object) -> Chunks:

@@ -216,7 +216,6 @@ class JetStreamInbox:
                     keepalive.cancel()
 
     async def _process(self, msg: Msg) -> None:
-        attempt = msg.metadata.num_delivered
         seq = msg.metadata.sequence.stream
         # Every delivery, the first too: a consumer leader that died before it replicated a
         # delivery hands the message out again as a first delivery.
@@ -228,7 +227,7 @@ class JetStreamInbox:
                 await msg.nak(delay=self.config.retry_delays[0])
             return
         if verdict is Verdict.DONE:
-            if attempt == 1:
+            if msg.metadata.num_delivered == 1:
                 log.info("inbox: message %d handed out again as new; already handled", seq)
             self.skipped += 1
             await self._ack(msg)
@@ -238,10 +237,11 @@ class JetStreamInbox:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=self.config.retry_delays[0])
             return
-        context = EntryContext(seq, attempt, replayed=attempt > 1 or claim.takeover)
+        # Attempts are runs (the claim counts them), not deliveries: a hand-back is none.
+        context = EntryContext(seq, claim.attempt, replayed=claim.takeover)
         token = current_entry.set(context)
         try:
-            await self._run(msg, claim, attempt)
+            await self._run(msg, claim, claim.attempt)
         except asyncio.CancelledError:
             raise
         except Exception:  # unexpected: the claim must not stay "run" by a live node
