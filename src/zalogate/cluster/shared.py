@@ -22,11 +22,13 @@ from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccessOverlay
 from zalogate.core.shared_state import SharedState
+from zalogate.core.state_transfer import StateSinks
 
 __all__ = [
     "console_stores",
     "load_overlays",
     "open_shared_state",
+    "open_state_sinks",
     "shared_state",
     "transcript_store",
 ]
@@ -49,12 +51,18 @@ async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedS
     """Create (or find) the pairing, takeover, group-history and schedule buckets (history
     1; no TTL but on the group history: requests expire by their own clock, allow entries,
     pauses and schedules stay until removed)."""
+    return SharedState(*await _kv_shared(js, settings))
+
+
+async def _kv_shared(
+    js: JetStreamContext, settings: ClusterConfig
+) -> tuple[KvPairingStore, KvTakeoverState, KvGroupHistory, KvScheduleStore]:
     layout = Layout(settings.prefix, settings.partitions)
     pairing = await _bucket(js, settings, layout.pairing_bucket)
     takeover = await _bucket(js, settings, layout.takeover_bucket)
     history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
     schedules = await _bucket(js, settings, layout.schedule_bucket)
-    return SharedState(
+    return (
         KvPairingStore(pairing),
         KvTakeoverState(takeover),
         KvGroupHistory(history.kv),
@@ -92,6 +100,21 @@ async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncItera
     client = await connect(settings, name=name)
     try:
         yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def open_state_sinks(settings: ClusterConfig, *, name: str) -> AsyncIterator[StateSinks]:
+    """The buckets a node's state moves into (``zalogate cluster import-state``), on a
+    connection of its own; an imported allowlist edit is announced to running nodes."""
+    client = await connect(settings, name=name)
+    try:
+        js = client.jetstream(timeout=10.0)
+        pairing, takeover, _, schedules = await _kv_shared(js, settings)
+        access, _ = await console_stores(client, js, settings)
+        transcripts = await transcript_store(js, settings)
+        yield StateSinks(pairing, access, schedules, transcripts, takeover)
     finally:
         await client.close()
 
