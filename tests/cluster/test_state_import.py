@@ -152,6 +152,7 @@ async def test_a_node_moves_once_and_a_clash_is_kept(
         overlays = await node.access_store.load_all()
         assert [e.entry for e in overlays[("zalo", "default")].entries] == [OVERLAID]
         transcripts = node.transcripts
+        assert transcripts is not None
         assert [m["content"] for m in await transcripts.recent("s-moved", 10)] == ["hi", "yo"]
         kept = await transcripts.recent("s-clash", 10)
         assert [m["content"] for m in kept] == ["said in the cluster"]
@@ -171,6 +172,7 @@ async def test_a_schedule_the_cluster_has_sent_since_is_already_there(
         )
     point_cli_at(tmp_path, monkeypatch, {"gateway": {"cluster": cluster_section}}, state)
     assert (await import_state(capsys))[0] == 0
+    assert schedule.next_at_ms is not None
     async with ClusterNode(cluster_settings, node_id="look") as node:
         assert await node.shared.schedules.advance(schedule, sent=True, now_ms=schedule.next_at_ms)
     exit_code, report = await import_state(capsys)
