@@ -234,9 +234,10 @@ class KvPairingStore(PairingRules):
             if key in pending:
                 same = pending[key].get("code") == request.code
                 return None, (Outcome.PRESENT if same else Outcome.CONFLICT)
+            if normalize_allow_entry(request.channel, request.id) in doc["allow"]:
+                return None, Outcome.PRESENT  # approved in the cluster since
             taken = any(v.get("code") == request.code for v in pending.values())
-            allowed = normalize_allow_entry(request.channel, request.id) in doc["allow"]
-            if taken or allowed or len(pending) >= self._max_pending:
+            if taken or len(pending) >= self._max_pending:
                 return None, Outcome.CONFLICT
             pending[key] = item
             return (None if dry_run else doc), Outcome.MOVED

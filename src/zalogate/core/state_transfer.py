@@ -75,8 +75,9 @@ class PairingImport(Protocol):
         ...
 
     async def adopt_request(self, request: PairingRequest, *, dry_run: bool) -> Outcome:
-        """Keep a pending request with its code; a conflict when the sender has another
-        code, is allowed already, the code is taken or the account has its cap."""
+        """Keep a pending request with its code (present when the sender has it or was
+        approved since); a conflict when the sender has another code, the code is taken or
+        the account has its cap."""
         ...
 
 
