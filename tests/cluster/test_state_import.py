@@ -107,7 +107,7 @@ async def test_a_node_moves_once_and_a_clash_is_kept(
     code = await single_node_state(state, schedule_at_ms=int(time.time() * 1000) + 3_600_000)
     point_cli_at(tmp_path, monkeypatch, {"gateway": {"cluster": cluster_section}}, state)
     clash = [{"role": "user", "content": "said in the cluster"}]
-    async with open_state_sinks(cluster_settings, name="test") as sinks:
+    async with open_state_sinks(cluster_settings, name="test", source="elsewhere") as sinks:
         await sinks.transcripts.adopt_transcript(
             SessionTranscript("s-clash", tuple(clash)), dry_run=False
         )
@@ -139,15 +139,23 @@ async def test_a_node_moves_once_and_a_clash_is_kept(
     assert exit_code == 3
     assert counts(again) == {kind: (0, m, c) for kind, (m, _, c) in moved.items()}
 
+    # Removed in the cluster after the move: a later run does not put it back.
+    async with ClusterNode(cluster_settings, node_id="look") as node:
+        assert await node.shared.pairing.remove_allowed("zalo", "default", HELD)
+        assert await node.shared.takeover.resume(ConversationKey("zalo", "default", HELD))
+    exit_code, later = await import_state(capsys)
+    assert exit_code == 3
+    assert counts(later) == counts(again)
+
     async with ClusterNode(cluster_settings, node_id="look") as node:
         shared = node.shared
-        assert await shared.pairing.allowed_senders("zalo", "default") == {APPROVED, HELD}
+        assert await shared.pairing.allowed_senders("zalo", "default") == {APPROVED}
         [request] = await shared.pairing.list_pending("zalo")
         assert (request.id, request.code) == (WAITING, code)  # the code the sender holds
         [schedule] = await shared.schedules.all()
         assert (schedule.target, schedule.text) == (REMINDED, "nhắc: họp lúc 9h")
         held = ConversationKey("zalo", "default", HELD)
-        assert await shared.takeover.is_paused(held)
+        assert not await shared.takeover.is_paused(held)  # resumed in the cluster: stays so
         assert [x.text for x in await shared.takeover.recorded(held, 10)] == ["a human please"]
         overlays = await node.access_store.load_all()
         assert [e.entry for e in overlays[("zalo", "default")].entries] == [OVERLAID]

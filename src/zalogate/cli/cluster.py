@@ -96,7 +96,9 @@ def import_state(
     async def main() -> list[KindReport]:
         async with (
             await Store.open(source) as store,
-            cluster_state_sinks(config, name="zalogate-import-state") as sinks,
+            cluster_state_sinks(
+                config, name="zalogate-import-state", source=str(source.resolve())
+            ) as sinks,
         ):
             assert sinks is not None  # gateway.cluster is set
             return await transfer(store, sinks, dry_run=dry_run)

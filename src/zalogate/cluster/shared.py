@@ -15,6 +15,7 @@ from zalogate.cluster.console_state import KvAccessOverlayStore, KvSessionStore
 from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
+from zalogate.cluster.move_log import KvMoveLog
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
@@ -105,16 +106,21 @@ async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncItera
 
 
 @contextlib.asynccontextmanager
-async def open_state_sinks(settings: ClusterConfig, *, name: str) -> AsyncIterator[StateSinks]:
-    """The buckets a node's state moves into (``zalogate cluster import-state``), on a
-    connection of its own; an imported allowlist edit is announced to running nodes."""
+async def open_state_sinks(
+    settings: ClusterConfig, *, name: str, source: str
+) -> AsyncIterator[StateSinks]:
+    """The buckets a node's state (named by ``source``) moves into (``zalogate cluster
+    import-state``), on a connection of its own; an imported allowlist edit is announced to
+    running nodes."""
     client = await connect(settings, name=name)
     try:
         js = client.jetstream(timeout=10.0)
         pairing, takeover, _, schedules = await _kv_shared(js, settings)
         access, _ = await console_stores(client, js, settings)
         transcripts = await transcript_store(js, settings)
-        yield StateSinks(pairing, access, schedules, transcripts, takeover)
+        layout = Layout(settings.prefix, settings.partitions)
+        log = KvMoveLog((await _bucket(js, settings, layout.import_bucket)).kv, source)
+        yield StateSinks(pairing, access, schedules, transcripts, takeover, log)
     finally:
         await client.close()
 

@@ -20,6 +20,7 @@ from zalogate.core.takeover import ConversationKey, TranscriptLine
 
 __all__ = [
     "AllowedSender",
+    "MoveLog",
     "Outcome",
     "OverlayEdit",
     "OverlayImport",
@@ -107,12 +108,26 @@ class TakeoverImport(Protocol):
         ...
 
 
+class MoveLog(Protocol):
+    """What earlier runs moved from this source (``kind`` and the record's label)."""
+
+    async def moved_before(self, kind: str, record: str) -> bool:
+        """Whether the record was moved (or found there) by an earlier run."""
+        ...
+
+    async def note_moved(self, kind: str, record: str) -> None:
+        """Remember the record as moved (idempotent)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class StateSinks:
-    """Where :func:`zalogate.runtime.state_import.transfer` moves a node's state."""
+    """Where :func:`zalogate.runtime.state_import.transfer` moves a node's state; ``log``
+    keeps a second run from putting back what was removed at the destination since."""
 
     pairing: PairingImport
     overlays: OverlayImport
     schedules: ScheduleImport
     transcripts: TranscriptImport
     takeover: TakeoverImport
+    log: MoveLog

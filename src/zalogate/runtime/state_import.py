@@ -1,5 +1,8 @@
 """Move a node's SQLite state into a cluster's stores (``zalogate cluster import-state``).
 
+A record an earlier run moved (the destination's :class:`~zalogate.core.state_transfer.MoveLog`)
+is not offered again: removed at the destination since, it stays removed.
+
 Reads the node's stores (their own SQLite implementations) and hands each record to the
 destination's ``adopt`` (:mod:`zalogate.core.state_transfer`), kind by kind. What moves and
 why (docs/cluster.md, "Moving a single node into a cluster"): approved senders, pending
@@ -22,6 +25,7 @@ from zalogate.core.access_overlay import SqliteAccessOverlayStore
 from zalogate.core.pairing import SqlitePairingStore
 from zalogate.core.schedules import SqliteScheduleStore
 from zalogate.core.state_transfer import (
+    MoveLog,
     Outcome,
     OverlayEdit,
     PausedConversation,
@@ -67,16 +71,23 @@ class _Kind(Generic[R]):
     adopt: Callable[[R, bool], Awaitable[Outcome]]
     label: Callable[[R], str]
 
-    async def run(self, dry_run: bool) -> KindReport:
+    async def run(self, log: MoveLog, dry_run: bool) -> KindReport:
         report = KindReport(self.name)
         for record in await self.records():
+            label = self.label(record)
+            if await log.moved_before(self.name, label):
+                report.present += 1
+                continue
             outcome = await self.adopt(record, dry_run)
+            if outcome is Outcome.CONFLICT:
+                report.conflicts.append(label)
+                continue
             if outcome is Outcome.MOVED:
                 report.moved += 1
-            elif outcome is Outcome.PRESENT:
-                report.present += 1
             else:
-                report.conflicts.append(self.label(record))
+                report.present += 1
+            if not dry_run:
+                await log.note_moved(self.name, label)
         return report
 
 
@@ -159,4 +170,5 @@ async def transfer(
     clock: Callable[[], float] = time.time,
 ) -> list[KindReport]:
     """Move ``store``'s state into ``sinks``, kind by kind (see the module's list)."""
-    return [await kind.run(dry_run) for kind in _kinds(store, sinks, int(clock() * 1000))]
+    kinds = _kinds(store, sinks, int(clock() * 1000))
+    return [await kind.run(sinks.log, dry_run) for kind in kinds]

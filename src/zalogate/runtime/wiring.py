@@ -294,14 +294,17 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
 
 
 @contextlib.asynccontextmanager
-async def cluster_state_sinks(config: Any, *, name: str) -> AsyncIterator[StateSinks | None]:
-    """The cluster's buckets a node's state moves into (``zalogate cluster import-state``);
-    None in the single-node default."""
+async def cluster_state_sinks(
+    config: Any, *, name: str, source: str
+) -> AsyncIterator[StateSinks | None]:
+    """The cluster's buckets the state named ``source`` moves into (``zalogate cluster
+    import-state``); None in the single-node default."""
     settings = _config_model(config).gateway.cluster
     if settings is None:
         yield None
         return
-    async with _cluster_module("shared").open_state_sinks(settings, name=name) as sinks:
+    shared = _cluster_module("shared")
+    async with shared.open_state_sinks(settings, name=name, source=source) as sinks:
         yield sinks
 
 
