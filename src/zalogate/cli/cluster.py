@@ -81,7 +81,7 @@ def import_state(
 
     Safe to run again and on a running cluster: an entry the cluster holds already is left
     alone (a different one is reported as a conflict and kept). Exit code 0: done; 3: done,
-    conflicts kept; 1: nothing moved (the error says why).
+    conflicts kept; 1: an error (one line saying why; what moved before it stays moved).
     """
     config, configured = load_runtime_config(get_state(ctx))
     if config.gateway.cluster is None:
@@ -100,13 +100,19 @@ def import_state(
                 config, name="zalogate-import-state", source=str(source.resolve())
             ) as sinks,
         ):
-            assert sinks is not None  # gateway.cluster is set
+            if sinks is None:  # pragma: no cover - checked above
+                raise CliError(_NO_CLUSTER)
             return await transfer(store, sinks, dry_run=dry_run)
 
     try:
         reports = asyncio.run(main())
     except ConnectionError as exc:  # NATS away or refusing (ClusterUnavailableError)
         raise CliError(str(exc)) from None
+    except TimeoutError:
+        raise CliError(
+            "NATS stopped answering during the move; what moved stays moved: run the"
+            " command again once the cluster has a majority"
+        ) from None
     except (StoreError, sqlite3.Error, OSError) as exc:
         raise CliError(
             f"could not read the state in {source} ({type(exc).__name__}: {exc});"

@@ -311,15 +311,17 @@ async def _write_allow(plan: ImportPlan, env: Mapping[str, str]) -> None:
     """Into the pairing store the new config selects (the cluster's, or the state dir's)."""
     if plan.cluster:
         try:
-            config = parse_config(plan.config, env=env, base_dir=plan.config_path.parent)
+            # The cluster section alone: the channels' ${VARS} may be set only where they run.
+            only = {"gateway": plan.config["gateway"]}
+            config = parse_config(only, env=env, base_dir=plan.config_path.parent)
             async with cluster_shared_state(config, name="zalogate-import") as shared:
                 if shared is not None:
                     await _allow_into(shared.pairing, plan.allow)
                     return
         except ConfigError as exc:
             raise MigrationError(f"gateway.cluster: {'; '.join(exc.problems)}") from None
-        except ConnectionError as exc:  # NATS away (ClusterUnavailableError): nothing written
-            raise MigrationError(f"{exc} (nothing was written)") from None
+        except ConnectionError as exc:  # NATS away (ClusterUnavailableError)
+            raise MigrationError(f"{exc} (the config and sessions were not written)") from None
     async with await Store.open(plan.state_dir) as store:
         await _allow_into(SqlitePairingStore(store), plan.allow)
 
