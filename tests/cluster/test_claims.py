@@ -157,3 +157,36 @@ async def _unacknowledged(node: ClusterNode) -> int:
         info = await handles.js.consumer_info(layout.inbox_stream, layout.consumer(partition))
         total += info.num_ack_pending + info.num_pending
     return total
+
+
+async def test_a_live_holders_claim_unchanged_for_too_long_is_taken_over(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    # The message keeps coming back although its live holder no longer says it is busy:
+    # its run ended without a word; after ``stale_after`` the claim is taken over.
+    a, b = nodes
+    now = [0.0]
+    handles = b.handles
+    waiting = Claims(
+        handles.claims,
+        handles.nodes,
+        b.node_id,
+        b.incarnation,
+        stale_after=60.0,
+        clock=lambda: now[0],
+    )
+    _, claim = await a.claims.claim(6)
+    assert claim is not None
+    assert await waiting.claim(6) == (Verdict.BUSY, None)
+    now[0] = 59.0
+    assert await waiting.claim(6) == (Verdict.BUSY, None)
+    claim.chunks[0] = ("sent", ("z1",))
+    claim.dirty = True
+    await a.claims.save(claim)  # the holder moves on: the wait starts again
+    now[0] = 100.0
+    assert await waiting.claim(6) == (Verdict.BUSY, None)
+    now[0] = 160.0
+    verdict, taken = await waiting.claim(6)
+    assert verdict is Verdict.RUN
+    assert taken is not None
+    assert taken.chunks == {0: ("sent", ("z1",))}

@@ -7,7 +7,8 @@ and incarnation. A claim already there decides instead:
 * ``done``: the message was handled (its ack was lost, or a consumer leader that died hands
   it out again as a first delivery): it is acknowledged without running;
 * ``run`` by a live node (its heartbeat carries the same incarnation): handed back with a
-  delay, not run;
+  delay, not run — unless the claim stayed unchanged for ``stale_after`` while the message
+  kept coming back (its run ended without handing the claim back): then taken over;
 * ``run`` by a node that is gone, or ``free`` (handed back by a node that stopped, or after a
   retryable failure): taken over with compare-and-set on the revision and run as a replay.
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -88,6 +91,8 @@ class Claims:
         incarnation: str,
         *,
         settle_time: float = 30.0,
+        stale_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kv = kv
         self._nodes = nodes
@@ -99,6 +104,10 @@ class Claims:
         self.active: dict[MessageKey, Claim] = {}
         """The same, by message: where the delivery log writes a chunk's outcome."""
         self.unsaved = 0
+        self.stale_after = stale_after
+        self._clock = clock
+        self._waiting: dict[int, tuple[int, float]] = {}
+        """Claims found held by a live node: (revision, first seen) per stream sequence."""
         """Chunk outcomes or done marks that could not be written (NATS gave no answer)."""
 
     async def claim(self, seq: int) -> tuple[Verdict, Claim | None]:
@@ -122,8 +131,9 @@ class Claims:
         state = doc.get("s")
         if state == "done":
             return Verdict.DONE, None
-        if state == "run" and await self._alive(seq, doc):
+        if state == "run" and await self._alive(seq, doc) and self._fresh(seq, entry.revision):
             return Verdict.BUSY, None
+        self._waiting.pop(seq, None)
         chunks = _chunks(doc.get("c"))
         attempt = _count(doc.get("a")) + 1
         try:
@@ -137,6 +147,20 @@ class Claims:
     def _hold(self, claim: Claim) -> tuple[Verdict, Claim]:
         self.held[claim.seq] = claim
         return Verdict.RUN, claim
+
+    def _fresh(self, seq: int, revision: int | None) -> bool:
+        """False once a live holder's claim stayed unchanged for ``stale_after`` seconds
+        while the message kept coming back: JetStream hands a message out again only when
+        its holder stopped saying it is busy, so that holder no longer runs it (a run that
+        ended without handing the claim back)."""
+        now = self._clock()
+        seen = self._waiting.get(seq)
+        if seen is None or seen[0] != revision:
+            if len(self._waiting) >= 10_000:
+                self._waiting.clear()
+            self._waiting[seq] = (revision or 0, now)
+            return True
+        return now - seen[1] < self.stale_after
 
     async def _alive(self, seq: int, doc: dict[str, Any]) -> bool:
         """Whether the claim's holder still runs the message (a live heartbeat of the same

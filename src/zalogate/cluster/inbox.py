@@ -243,6 +243,8 @@ class JetStreamInbox:
         try:
             await self._run(msg, claim, claim.attempt)
         except asyncio.CancelledError:
+            if self._running:  # not a stop (a stray cancellation): hand the claim back now
+                await asyncio.shield(self._claims.release(claim, within=2.0))
             raise
         except Exception:  # unexpected: the claim must not stay "run" by a live node
             await self._claims.release(claim)

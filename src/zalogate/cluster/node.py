@@ -139,7 +139,11 @@ class ClusterNode:
             await client.close()
             raise
         self._claims = Claims(
-            self._handles.claims, self._handles.nodes, self.node_id, self.incarnation
+            self._handles.claims,
+            self._handles.nodes,
+            self.node_id,
+            self.incarnation,
+            stale_after=max(60.0, 6 * self.settings.lease_ttl_seconds),
         )
         self._leases = AccountLeases(
             self._handles.leases,
