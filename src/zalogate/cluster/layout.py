@@ -72,6 +72,10 @@ class Layout:
         return f"{self.prefix}_sessions"
 
     @property
+    def grant_bucket(self) -> str:
+        return f"{self.prefix}_grants"
+
+    @property
     def access_subject(self) -> str:
         """Where a node announces an allowlist edit (the others reload)."""
         return f"{self.prefix}.access.changed"

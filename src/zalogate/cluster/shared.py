@@ -18,6 +18,7 @@ from zalogate.cluster.layout import Layout
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
+from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccessOverlay
@@ -28,6 +29,7 @@ __all__ = [
     "load_overlays",
     "open_shared_state",
     "shared_state",
+    "token_stores",
     "transcript_store",
 ]
 
@@ -67,6 +69,12 @@ async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvT
     them)."""
     layout = Layout(settings.prefix, settings.partitions)
     return KvTranscriptStore((await _bucket(js, settings, layout.transcript_bucket)).kv)
+
+
+async def token_stores(js: JetStreamContext, settings: ClusterConfig) -> KvTokenStores:
+    """The OAuth grants every node shares (encrypted values; no TTL)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    return KvTokenStores((await _bucket(js, settings, layout.grant_bucket)).kv)
 
 
 async def console_stores(

@@ -69,6 +69,10 @@ class FakeOABase:
         self.refuse_refresh: int | None = None
         """Set to an error code to refuse every refresh (``-14014`` by default when burned)."""
         self.refresh_calls = 0
+        self.revoke_on_refresh = True
+        """A refresh revokes the access token issued with the refresh token it used. Whether
+        Zalo does is not documented (zalo-oa.md §1.4): the strict assumption, so that a node
+        still sending with the old token shows."""
         self.users: dict[str, OAUser] = {}
         self.sent: list[SentMessage] = []
         self.reactions: list[tuple[str, str, str]] = []
