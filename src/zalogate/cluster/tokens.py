@@ -61,13 +61,13 @@ def _cipher(secret: str, key: str) -> AESGCM:
 class KvTokenStores:
     """:class:`~zalogate.oa.tokens.TokenStores` on the cluster's grants bucket."""
 
-    def __init__(self, kv: KeyValue, *, clock: Callable[[], float] = time.time) -> None:
-        self._kv = kv
+    def __init__(self, bucket: KeyValue, *, clock: Callable[[], float] = time.time) -> None:
+        self.bucket = bucket
         self._clock = clock
 
     def shared(self, name: tuple[str, ...], *, secret: str, local: TokenFile) -> TokenStore:
         key = kv_key("grant", *name)
-        return KvTokenStore(self._kv, key, _cipher(secret, key), local, clock=self._clock)
+        return KvTokenStore(self.bucket, key, _cipher(secret, key), local, clock=self._clock)
 
 
 class KvTokenStore:
