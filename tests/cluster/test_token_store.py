@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import nats.errors
+import pytest
+
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.tokens import CLAIM_SECONDS, KvTokenStores
 from zalogate.oa import TokenFile, TokenPair
@@ -57,3 +60,23 @@ async def test_a_refresh_claim_left_by_a_dead_node_expires(
     await asyncio.wait_for(waiting, 10)
     assert (await alive.read()).pair == PAIR
     del held
+
+
+class Unreachable:
+    """A bucket whose NATS servers cannot be reached."""
+
+    async def get(self, key: str) -> None:
+        raise nats.errors.TimeoutError
+
+
+async def test_sends_go_on_with_the_pair_in_hand_while_nats_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    local = TokenFile(tmp_path, "grant")
+    local.save(PAIR)
+    store = KvTokenStores(Unreachable()).shared(  # type: ignore[arg-type]
+        ("zalooa", "z"), secret="s", local=local
+    )
+    assert (await store.read()).pair == PAIR
+    with pytest.raises(nats.errors.TimeoutError):  # but no refresh without the claim
+        await store.exclusive().__aenter__()

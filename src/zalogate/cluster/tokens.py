@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -88,11 +89,28 @@ class KvTokenStore:
         self._local = local
         self._clock = clock
         self._last = local.known()
+        self._claimed = False
+        self._unreachable = False
 
     def known(self) -> StoredGrant:
         return self._last
 
     async def read(self) -> StoredGrant:
+        if self._claimed:
+            return await self._settle()
+        try:
+            grant = await self._settle()
+        except (NatsError, OSError) as exc:
+            # Sends go on with the pair in hand (an access token lives 25 h); a refresh still
+            # needs the claim, so nothing is refreshed without the cluster.
+            if not self._unreachable:
+                log.warning("%s: shared grant not readable (%s)", self.key, type(exc).__name__)
+            self._unreachable = True
+            return self._last
+        self._unreachable = False
+        return grant
+
+    async def _settle(self) -> StoredGrant:
         for _ in range(_TRIES):
             doc, revision = await self._get()
             grant = _grant(doc)
@@ -132,9 +150,11 @@ class KvTokenStore:
             until = self._clock() + CLAIM_SECONDS
             if await self._put(_with(doc, claim={"by": me, "until": until}), revision):
                 break
+        self._claimed = True
         try:
             yield
         finally:
+            self._claimed = False
             await self._release(me)
 
     async def _release(self, me: str) -> None:
