@@ -10,7 +10,7 @@ import pytest
 
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.tokens import CLAIM_SECONDS, KvTokenStores
-from zalogate.oa import TokenFile, TokenPair
+from zalogate.oa import StoredGrant, TokenFile, TokenPair
 
 PAIR = TokenPair("access-1", "refresh-1", 2_000_000_000.0)
 NEWER = TokenPair("access-2", "refresh-2", 2_000_000_100.0)
@@ -34,6 +34,15 @@ async def test_the_first_node_seeds_the_grant_and_a_late_node_takes_the_newer_pa
     assert (await first.read()).pair == NEWER
     assert (await second.read()).pair == NEWER
     assert b_file.load() == NEWER  # mirrored to b's own file
+    # A refused refresh marks the grant on every node; a consent saved on b's machine (the
+    # CLI writes b's file) clears it and goes up to the bucket.
+    await first.write_reauth("refresh refused")
+    assert (await second.read()).reauth == "refresh refused"
+    consent = TokenPair("access-3", "refresh-3", 2_000_000_200.0)
+    b_file.save(consent)
+    assert second.known() == StoredGrant(consent, None)
+    assert (await second.read()).pair == consent
+    assert await first.read() == StoredGrant(consent, None)
     # Another app secret does not open the value: no grant (a new consent replaces it).
     other = stores(b, clock).shared(
         ("zalooa", "x"), secret="rotated", local=TokenFile(tmp_path / "c", "grant")

@@ -89,10 +89,16 @@ class KvTokenStore:
         self._local = local
         self._clock = clock
         self._last = local.known()
-        self._claimed = False
+        self._claimed: str | None = None
+        """The id of this store's claim while it holds one."""
         self._unreachable = False
 
     def known(self) -> StoredGrant:
+        # A consent saved on this machine (``channels login``) counts at once, so an account
+        # waiting for re-authorisation sees it; the next read takes it up to the bucket.
+        local = self._local.known()
+        if local.reauth is None and newer(local.pair, self._last.pair):
+            return StoredGrant(local.pair, None)
         return self._last
 
     async def read(self) -> StoredGrant:
@@ -128,12 +134,14 @@ class KvTokenStore:
         raise ConnectionError(f"KV key {self.key}: too many concurrent writers, try again")
 
     async def write(self, pair: TokenPair) -> None:
-        await self._change(lambda doc: _with(doc, pair=pair.to_json(), reauth=None, claim=None))
+        await self._change(
+            lambda doc: _with(doc, pair=pair.to_json(), reauth=None, claim=self._others(doc))
+        )
         self._last = StoredGrant(pair, None)
         self._mirror(pair)
 
     async def write_reauth(self, reason: str) -> None:
-        await self._change(lambda doc: _with(doc, reauth=reason, claim=None))
+        await self._change(lambda doc: _with(doc, reauth=reason, claim=self._others(doc)))
         self._last = StoredGrant(self._last.pair, reason)
         with contextlib.suppress(OSError):
             self._local.mark_reauth(reason)
@@ -150,12 +158,18 @@ class KvTokenStore:
             until = self._clock() + CLAIM_SECONDS
             if await self._put(_with(doc, claim={"by": me, "until": until}), revision):
                 break
-        self._claimed = True
+        self._claimed = me
         try:
             yield
         finally:
-            self._claimed = False
+            self._claimed = None
             await self._release(me)
+
+    def _others(self, doc: _Document | None) -> Any:
+        """The document's claim unless it is this store's (a write ends its own claim)."""
+        claim = (doc or {}).get("claim")
+        mine = isinstance(claim, dict) and claim.get("by") == self._claimed
+        return None if mine else claim
 
     async def _release(self, me: str) -> None:
         def drop(doc: _Document | None) -> _Document | None:
