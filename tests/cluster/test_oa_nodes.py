@@ -15,16 +15,16 @@ from typing import Any
 import httpx2
 import pytest
 
-from zalogate.agents.echo import EchoAgent
 from zalogate.channels.zalooa import plugin
 from zalogate.channels.zalooa.channel import ZalooaChannel
 from zalogate.cluster.layout import Layout
-from zalogate.config import parse_config
 from zalogate.oa import TokenFile, TokenKeeper, TokenPair
 from zalogate.runtime.control import MessageRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing import FakeZaloOA
+
+from .in_process import account_state, cluster_node, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -43,44 +43,13 @@ def seed(fake: FakeZaloOA, root: Path, name: str, *, age: float = 0.0) -> TokenP
 async def oa_node(
     fake: FakeZaloOA, cluster: dict[str, Any], name: str, root: Path
 ) -> AsyncIterator[Gateway]:
-    section = {
-        "appId": fake.app_id,
-        "secretKey": fake.secret_key,
-        "oaSecretKey": fake.oa_secret_key,
-        "oaId": fake.oa_id,
-        "apiUrl": fake.base_url,
-        "oauthUrl": fake.base_url,
-        "dmPolicy": "open",
-        "allowFrom": ["*"],
-    }
-    config = {
-        "gateway": {"host": "127.0.0.1", "port": 0, "cluster": {**cluster, "nodeId": name}},
-        "channels": {"zalooa": section},
-    }
-    gateway = Gateway(
-        parse_config(config, env={}),
-        state_dir=root / name,
-        channels=[plugin],
-        agent=EchoAgent(),
-        http_port=0,
-        console_log=False,
-        configure_logs=False,
-        startup_grace=0.05,
-        shutdown_timeout=3.0,
-    )
-    async with gateway:
+    section = {**fake.channel_section(), "dmPolicy": "open", "allowFrom": ["*"]}
+    async with cluster_node(cluster, name, root, {"zalooa": section}, plugin) as gateway:
         yield gateway
 
 
-async def until(check: Any) -> None:
-    async with asyncio.timeout(30):
-        while not check():
-            await asyncio.sleep(0.02)
-
-
 def state(gateway: Gateway) -> AccountState | None:
-    record = gateway.status_board.get("zalooa", "default")
-    return record.state if record is not None else None
+    return account_state(gateway, "zalooa")
 
 
 def keeper(gateway: Gateway) -> TokenKeeper:

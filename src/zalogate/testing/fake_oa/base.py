@@ -103,6 +103,17 @@ class FakeOABase:
             raise RuntimeError("FakeZaloOA is not started")
         return self._base_url
 
+    def channel_section(self) -> dict[str, Any]:
+        """The keys of a ``channels.zalooa`` section that point the channel at this fake."""
+        return {
+            "appId": self.app_id,
+            "secretKey": self.secret_key,
+            "oaSecretKey": self.oa_secret_key,
+            "oaId": self.oa_id,
+            "apiUrl": self.base_url,
+            "oauthUrl": self.base_url,
+        }
+
     def user(
         self, user_id: str, name: str = "User", *, follower: bool = True, interacted: bool = True
     ) -> OAUser:
