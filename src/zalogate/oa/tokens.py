@@ -121,6 +121,8 @@ class TokenFile:
         self.lock_path = directory / f"{key}.lock"
         self.on_pair = on_pair or (lambda _pair: None)
         """Sees every pair loaded or saved."""
+        self._seen: tuple[int, int, int] | None = None
+        self._seen_pair: TokenPair | None = None
 
     def load(self) -> TokenPair | None:
         """The stored pair, or ``None`` when there is none (or it is unreadable)."""
@@ -175,7 +177,15 @@ class TokenFile:
     # -- TokenStore -------------------------------------------------------------------------
 
     def known(self) -> StoredGrant:
-        return StoredGrant(self.load(), self.reauth_reason())
+        # Read before every API call: parse the file again only when it was replaced.
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return StoredGrant(None, self.reauth_reason())
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp != self._seen:
+            self._seen, self._seen_pair = stamp, self.load()
+        return StoredGrant(self._seen_pair, self.reauth_reason())
 
     async def read(self) -> StoredGrant:
         return self.known()
