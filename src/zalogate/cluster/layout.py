@@ -73,7 +73,14 @@ class Layout:
 
     @property
     def grant_bucket(self) -> str:
+        """OAuth grants (OA tokens), sealed, one document per account."""
         return f"{self.prefix}_grants"
+
+    @property
+    def import_bucket(self) -> str:
+        """What ``zalogate cluster import-state`` moved, per source (no re-run puts back
+        what was removed in the cluster since)."""
+        return f"{self.prefix}_imports"
 
     @property
     def access_subject(self) -> str:
