@@ -34,8 +34,9 @@ from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.cluster.shared import console_stores, shared_state, transcript_store
+from zalogate.cluster.shared import console_stores, shared_state, token_stores, transcript_store
 from zalogate.cluster.status import collect
+from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel
@@ -67,6 +68,8 @@ class ClusterNode:
         self._shared: SharedState | None = None
         self.transcripts: KvTranscriptStore | None = None
         """The agents' transcripts, shared by every node (set once started)."""
+        self.token_stores: KvTokenStores | None = None
+        """The OAuth grants (OA tokens), shared by every node (set once started)."""
         self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
         self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
@@ -135,6 +138,7 @@ class ClusterNode:
             self._shared = await shared_state(self._handles.js, self.settings)
             self._console = await console_stores(client, self._handles.js, self.settings)
             self.transcripts = await transcript_store(self._handles.js, self.settings)
+            self.token_stores = await token_stores(self._handles.js, self.settings)
         except BaseException:
             await client.close()
             raise
