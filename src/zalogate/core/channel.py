@@ -8,10 +8,11 @@ inbound message to ``context.inbox.admit``), ``send`` for replies, ``probe`` for
 :class:`Channel` is the whole contract: four abstract members, typed hooks with do-nothing
 defaults (``policy``, ``prepare_inbound``, ``agent_tools``, ``account_snapshot``, ...), and
 optional capabilities as properties that return an object implementing a small protocol
-(:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`Login`,
-:class:`Reactions`, :class:`LinkSender`) or ``None``. Nothing above a channel looks a
-capability up by name. What a channel declares about itself without being built (target
-prefixes, session rules, labels) is its :class:`~zalogate.core.traits.ChannelTraits`.
+(:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`UserProfiles`,
+:class:`Login`, :class:`Reactions`, :class:`LinkSender`, :class:`Stickers`) or ``None``.
+Nothing above a channel looks a capability up by name. What a channel declares about itself
+without being built (target prefixes, session rules, labels) is its
+:class:`~zalogate.core.traits.ChannelTraits`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ __all__ = [
     "Reactions",
     "RouteRegistrar",
     "SessionImport",
+    "Stickers",
     "ToolContext",
+    "UserProfiles",
 ]
 
 ENTRY_POINT_GROUP = "zalogate.channels"
@@ -263,6 +266,16 @@ class Channel(abc.ABC):
         """
         return ()
 
+    def agent_tools_via(
+        self, via: Channel, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """:meth:`agent_tools` whose actions act through ``via``: its ``send`` and capabilities.
+
+        ``via`` wraps this channel (cluster mode's, which does them on the node holding the
+        account's session). Default: :meth:`agent_tools` (the tools act through this channel).
+        """
+        return self.agent_tools(account, context)
+
     def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
         """Display-safe config facts for ``channels status``, without any network.
 
@@ -323,6 +336,11 @@ class Channel(abc.ABC):
         return None
 
     @property
+    def user_profiles(self) -> UserProfiles | None:
+        """One user's profile."""
+        return None
+
+    @property
     def login(self) -> Login | None:
         """Interactive login and logout."""
         return None
@@ -335,6 +353,11 @@ class Channel(abc.ABC):
     @property
     def links(self) -> LinkSender | None:
         """Send a link with a preview card (``message send --link``)."""
+        return None
+
+    @property
+    def stickers(self) -> Stickers | None:
+        """Send a sticker."""
         return None
 
     @property
@@ -391,6 +414,15 @@ class GroupMembers(Protocol):
         self, account: ChannelAccount, group_id: str
     ) -> Sequence[DirectoryEntry]:
         """The members of ``group_id``."""
+        ...
+
+
+@runtime_checkable
+class UserProfiles(Protocol):
+    """Optional capability: one user's profile."""
+
+    async def directory_user(self, account: ChannelAccount, user_id: str) -> DirectoryEntry:
+        """The profile of ``user_id`` (``extra`` holds what the channel knows beyond a name)."""
         ...
 
 
@@ -464,6 +496,17 @@ class LinkSender(Protocol):
         self, account: ChannelAccount, target: str, url: str, caption: str
     ) -> DeliveryReceipt:
         """Send ``url`` (with ``caption``) to ``target``."""
+        ...
+
+
+@runtime_checkable
+class Stickers(Protocol):
+    """Optional capability: a sticker."""
+
+    async def send_sticker(
+        self, account: ChannelAccount, target: str, sticker: str
+    ) -> DeliveryReceipt:
+        """Send ``sticker`` (an id, or a keyword the channel resolves) to ``target``."""
         ...
 
 

@@ -77,7 +77,9 @@ from zalogate.core.channel import (
     ProbeResult,
     Reactions,
     SessionImport,
+    Stickers,
     ToolContext,
+    UserProfiles,
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.notices import ConversationNotices, only_unsupported
@@ -181,6 +183,14 @@ class ZalouserChannel(Channel):
     @property
     def group_members(self) -> GroupMembers:
         return self._directory
+
+    @property
+    def user_profiles(self) -> UserProfiles:
+        return self._directory
+
+    @property
+    def stickers(self) -> Stickers:
+        return self
 
     @property
     def login(self) -> Login:
@@ -561,8 +571,6 @@ class ZalouserChannel(Channel):
         """React to a message (see :func:`.reactions.react`)."""
         await react(self.connection(account), target, message_id, reaction, remove=remove)
 
-    # ------------------------------------------------------------------ probe
-
     async def probe(self, account: ChannelAccount, *, timeout: float | None = None) -> ProbeResult:  # noqa: ASYNC109
         """Log in with the saved session and ask for the own profile (bounded in time)."""
         zacct = self.zalouser_account(account)
@@ -575,6 +583,9 @@ class ZalouserChannel(Channel):
                 ok=False, detail=NOT_AUTHENTICATED, identity=identity, warnings=warnings
             )
         started = time.monotonic()
+        failed = partial(
+            timed_probe_result, ok=False, identity=identity, warnings=warnings, started=started
+        )
         connection = self.connection(account)
         probe_connection = (
             connection
@@ -586,11 +597,9 @@ class ZalouserChannel(Channel):
                 profile = await probe_connection.call(lambda api: api.own_profile())
         except TimeoutError:
             detail = f"Not authenticated (timed out after {limit:g} s)"
-            return self._probe_failure(detail, identity, warnings, started)
-        except NeedsLoginError as exc:
-            return self._probe_failure(str(exc), identity, warnings, started)
-        except ZaloPersonalError as exc:
-            return self._probe_failure(str(exc), identity, warnings, started)
+            return failed(detail=detail)
+        except (NeedsLoginError, ZaloPersonalError) as exc:
+            return failed(detail=str(exc))
         finally:
             if probe_connection is not connection:
                 await probe_connection.forget()
@@ -605,14 +614,6 @@ class ZalouserChannel(Channel):
             identity=identity,
             warnings=warnings,
             started=started,
-        )
-
-    @staticmethod
-    def _probe_failure(
-        detail: str, identity: dict[str, Any], warnings: Sequence[str], started: float
-    ) -> ProbeResult:
-        return timed_probe_result(
-            ok=False, detail=detail, identity=identity, warnings=warnings, started=started
         )
 
     # ------------------------------------------------------------------ login
@@ -660,10 +661,13 @@ class ZalouserChannel(Channel):
     def agent_tools(
         self, account: ChannelAccount, context: ToolContext | None
     ) -> Sequence[AgentTool]:
-        """The ``zalouser`` tool while the account is enabled and has a saved session."""
-        if not account.enabled or not self.has_session(account):
-            return []
-        return zalouser_tools(self, account, context)
+        return zalouser_tools(self, self, account, context)
+
+    def agent_tools_via(
+        self, via: Channel, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """The ``zalouser`` tool (see :mod:`.tools`), acting through ``via``."""
+        return zalouser_tools(self, via, account, context)
 
     # ------------------------------------------------------------------ lifecycle
 
