@@ -32,7 +32,14 @@ from zalogate.core.channel import (
     ProbeResult,
 )
 from zalogate.core.errors import ChannelError, DeliveryError, FailureKind
-from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.model import (
+    ChatType,
+    DeliveryReceipt,
+    InboundMessage,
+    MediaRef,
+    ReplyPayload,
+)
+from zalogate.core.notices import UNSUPPORTED
 from zalogate.personal import Credentials
 from zalogate.runtime.control import MessageRequest, SendRefusedError
 from zalogate.runtime.gateway import Gateway
@@ -43,6 +50,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 BOT, ALICE, TEAM = "1001", "2001", "9001"
+EVENT = {  # a received message's raw event, as far as its receipts need it
+    "msgId": "7001",
+    "cliMsgId": "7002",
+    "uidFrom": ALICE,
+    "idTo": BOT,
+    "msgType": "chat.todo",
+    "st": 3,
+    "at": 0,
+    "cmd": 501,
+    "ts": "1700000000000",
+}
 TINY = BackoffConfig(min_delay=0.01, max_delay=0.05)
 UNPACED = {
     "messagesPerMinute": 0,
@@ -178,6 +196,25 @@ async def test_look_ups_and_the_agent_tool_on_a_standby_node_are_done_by_the_hol
                 assert "/api/message/sms" in asked
                 assert fake.calls_of(imei_of(tmp_path, "b")) == []  # b never logged in
 
+                # A message b processes: its receipts and the unsupported-kind notice go out
+                # from the holder (b prepares it: access control passed there).
+                unsupported = InboundMessage(
+                    channel="zalouser",
+                    account_id="default",
+                    chat_type=ChatType.DIRECT,
+                    chat_id=ALICE,
+                    sender_id=ALICE,
+                    message_id="7001",
+                    timestamp_ms=1,
+                    media=(MediaRef(kind="other", placeholder=UNSUPPORTED),),
+                    raw={"eventMessage": EVENT},
+                )
+                assert await channel.prepare_inbound(account, unsupported) is None
+                seen = await fake.wait_for_sent(kind="seen")
+                notice = await fake.wait_for_sent(lambda r: r.text != "tool b", kind="text")
+                assert (seen.msg_id, notice.thread_id) == ("7001", ALICE)
+                assert fake.calls_of(imei_of(tmp_path, "b")) == []
+
                 # Where nobody runs the account (its lease moving), the tool says so in one line.
                 nobody = ClusterConfig.model_validate(
                     {**cluster_section, "prefix": f"{cluster_section['prefix']}n"}
@@ -232,7 +269,21 @@ class _Scripted(Channel):
     def group_members(self) -> _Book:
         return self.book
 
+    @property
+    def receipts(self) -> _Book:
+        return self.book
 
+
+MESSAGE = InboundMessage(
+    channel="scripted",
+    account_id="default",
+    chat_type=ChatType.GROUP,
+    chat_id="g1",
+    sender_id="u1",
+    message_id="m9",
+    timestamp_ms=1,
+    raw={"eventMessage": {"msgId": "m9"}},
+)
 PEERS = [DirectoryEntry("u1", "Ann", extra={"avatar": "a.png"}), DirectoryEntry("u2")]
 MEMBERS = [DirectoryEntry("u1", "Ann"), DirectoryEntry("u3", "Cy", extra={"role": 1})]
 
@@ -244,6 +295,7 @@ class _Book:
         self.failure: BaseException | None = None
         self.stall = False
         self.asked: list[tuple[str, ...]] = []
+        self.acknowledged: list[InboundMessage] = []
 
     async def _answer(self, *asked: str) -> None:
         self.asked.append(asked)
@@ -273,6 +325,9 @@ class _Book:
     ) -> list[DirectoryEntry]:
         await self._answer("members", group_id)
         return MEMBERS
+
+    async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
+        self.acknowledged.append(message)
 
 
 async def test_routed_sends_keep_the_outcome_kind_and_time_out_as_unknown(
@@ -346,6 +401,9 @@ async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
     assert not isinstance(nobody.value, DeliveryError)
     assert "lease is moving" in str(nobody.value)
     assert "\n" not in str(nobody.value)
+    receipts = other.receipts
+    assert receipts is not None
+    await receipts.acknowledge(account, MESSAGE)  # best effort: no holder, nothing raised
 
     stop = asyncio.Event()
     running = asyncio.create_task(holder.run(account, stop))
@@ -367,6 +425,8 @@ async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
         assert here is not None
         assert await here.directory_peers(account) == PEERS
         assert inner.book.asked[:2] == [("peers", "an", "5"), ("members", "g1")]
+        await receipts.acknowledge(account, MESSAGE)
+        assert inner.book.acknowledged == [MESSAGE]
 
         inner.book.failure = ChannelError("log in again", kind=FailureKind.UNAUTHORIZED)
         with pytest.raises(ChannelError) as failed:
@@ -398,8 +458,9 @@ async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
 
 def test_the_routed_op_set_is_closed() -> None:
     assert ROUTED_OPS == (
-        "send", "link", "sticker", "react", "typing", "directory_self", "directory_peers",
-        "directory_groups", "directory_user", "directory_group_members", "probe",
+        "send", "link", "sticker", "react", "typing", "receipt", "directory_self",
+        "directory_peers", "directory_groups", "directory_user", "directory_group_members",
+        "probe",
     )  # fmt: skip
     request = parse_request(Peers(query="a", limit=3).model_dump_json().encode())
     assert request == Peers(query="a", limit=3)

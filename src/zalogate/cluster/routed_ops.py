@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from zalogate.core.channel import DirectoryEntry, ProbeResult
-from zalogate.core.model import DeliveryReceipt, ReplyPayload
+from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 
 __all__ = [
     "ENTRIES",
@@ -30,6 +30,7 @@ __all__ = [
     "Peers",
     "Probe",
     "React",
+    "Receipt",
     "RoutedOp",
     "RoutedRequest",
     "Self",
@@ -87,6 +88,13 @@ class Typing(RoutedOp):
     target: str
 
 
+class Receipt(RoutedOp):
+    """Delivered + seen for a message: queued by the holder (a courtesy, never a delivery)."""
+
+    op: Literal["receipt"] = "receipt"
+    message: InboundMessage
+
+
 class Self(RoutedOp):
     op: Literal["directory_self"] = "directory_self"
 
@@ -117,9 +125,20 @@ class Probe(RoutedOp):
     op: Literal["probe"] = "probe"
 
 
-_OPS = (Send, Link, Sticker, React, Typing, Self, Peers, Groups, User, Members, Probe)
+_OPS = (Send, Link, Sticker, React, Typing, Receipt, Self, Peers, Groups, User, Members, Probe)
 RoutedRequest = Annotated[
-    Send | Link | Sticker | React | Typing | Self | Peers | Groups | User | Members | Probe,
+    Send
+    | Link
+    | Sticker
+    | React
+    | Typing
+    | Receipt
+    | Self
+    | Peers
+    | Groups
+    | User
+    | Members
+    | Probe,
     Field(discriminator="op"),
 ]
 _REQUEST: TypeAdapter[RoutedRequest] = TypeAdapter(RoutedRequest)

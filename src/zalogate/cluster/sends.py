@@ -3,18 +3,20 @@
 A channel whose traits say ``sends_need_session_owner`` (a personal account: one websocket,
 on the node holding the account's lease) is wrapped in :class:`OwnerRoutedChannel` in cluster
 mode: everything that acts from the account's session (sends, links, stickers, reactions,
-typing, directory and profile look-ups, group members, the probe, and so the agent tools
-that use them) is done by the node running the account, never by a second client for the
-same account on another node. While a node runs the account it answers requests on
-``<prefix>.send.<channel>.<account>`` (a queue group: one node answers even while a lease
-moves); the same thing asked on any other node is such a request, one of the closed set in
-:mod:`zalogate.cluster.routed_ops`. The answer carries the result (validated back into the
-capability's return type), or the error's :class:`~zalogate.core.errors.FailureKind` and
-message, raised again on the asking node (a :class:`~zalogate.core.errors.DeliveryError`
-for a send, a :class:`~zalogate.core.errors.ChannelError` for a look-up): the caller sees
-the same typed outcome as on the holder. No node listening is ``RETRYABLE`` (nothing was
-done: the lease is moving); no answer within the timeout is ``DELIVERY_UNKNOWN`` for a send
-(the holder may have sent) and ``RETRYABLE`` for a look-up.
+typing, read receipts, directory and profile look-ups, group members, the probe, and so the
+agent tools and ``prepare_inbound``'s notices that use them) is done by the node running the
+account, never by a second client for the same account on another node.
+
+While a node runs the account it answers requests on ``<prefix>.send.<channel>.<account>``
+(a queue group: one node answers even while a lease moves); the same thing asked on any
+other node is such a request, one of the closed set in :mod:`zalogate.cluster.routed_ops`.
+The answer carries the result (validated back into the capability's return type), or the
+error's :class:`~zalogate.core.errors.FailureKind` and message, raised again on the asking
+node (a :class:`~zalogate.core.errors.DeliveryError` for a send, a
+:class:`~zalogate.core.errors.ChannelError` for a look-up): the caller sees the same typed
+outcome as on the holder. No node listening is ``RETRYABLE`` (nothing was done: the lease is
+moving); no answer within the timeout is ``DELIVERY_UNKNOWN`` for a send (the holder may
+have sent) and ``RETRYABLE`` for a look-up.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from zalogate.cluster.routed_ops import (
     Peers,
     Probe,
     React,
+    Receipt,
     RoutedRequest,
     Self,
     Send,
@@ -66,6 +69,7 @@ from zalogate.core.channel import (
     Presence,
     ProbeResult,
     Reactions,
+    ReadReceipts,
     SessionImport,
     Stickers,
     ToolContext,
@@ -168,6 +172,21 @@ class OwnerRoutedChannel(Channel):
     @property
     def reactions(self) -> Reactions | None:
         return _RoutedReactions(self) if self.inner.reactions is not None else None
+
+    @property
+    def receipts(self) -> ReadReceipts | None:
+        return _RoutedReceipts(self) if self.inner.receipts is not None else None
+
+    async def prepare_inbound(
+        self, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage | None:
+        """``inner``'s, its notices and receipts through this channel (so the holder)."""
+        return await self.inner.prepare_inbound_via(self, account, message)
+
+    async def prepare_inbound_via(
+        self, via: Channel, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage | None:
+        return await self.inner.prepare_inbound_via(via, account, message)
 
     @property
     def presence(self) -> Presence | None:
@@ -277,6 +296,10 @@ class OwnerRoutedChannel(Channel):
             case Typing():
                 await self._needs(inner.presence, "presence").typing(account, request.target)
                 return None
+            case Receipt():
+                receipts = self._needs(inner.receipts, "receipts")
+                await receipts.acknowledge(account, request.message)
+                return None
             case Self():
                 return await self._needs(inner.directory, "directory").directory_self(account)
             case Peers():
@@ -309,11 +332,6 @@ class OwnerRoutedChannel(Channel):
 
     def policy(self, account: ChannelAccount) -> AccountPolicy | None:
         return self.inner.policy(account)
-
-    async def prepare_inbound(
-        self, account: ChannelAccount, message: InboundMessage
-    ) -> InboundMessage | None:
-        return await self.inner.prepare_inbound(account, message)
 
     def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
         return self.inner.account_snapshot(account)
@@ -385,6 +403,14 @@ class _RoutedReactions(_Routed):
 class _RoutedPresence(_Routed):
     async def typing(self, account: ChannelAccount, target: str) -> None:
         await self._channel.route(account, Typing(target=target), _NOTHING)
+
+
+class _RoutedReceipts(_Routed):
+    async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
+        try:
+            await self._channel.route(account, Receipt(message=message), _NOTHING)
+        except ChannelError as exc:  # a courtesy: never fail the message for it
+            log.debug("%s: receipts not queued at the holder: %s", self._channel.id, exc)
 
 
 class _RoutedDirectory(_Routed):

@@ -9,7 +9,8 @@ inbound message to ``context.inbox.admit``), ``send`` for replies, ``probe`` for
 defaults (``policy``, ``prepare_inbound``, ``agent_tools``, ``account_snapshot``, ...), and
 optional capabilities as properties that return an object implementing a small protocol
 (:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`UserProfiles`,
-:class:`Login`, :class:`Reactions`, :class:`LinkSender`, :class:`Stickers`) or ``None``.
+:class:`Login`, :class:`Reactions`, :class:`LinkSender`, :class:`Stickers`,
+:class:`ReadReceipts`) or ``None``.
 Nothing above a channel looks a capability up by name. What a channel declares about itself
 without being built (target prefixes, session rules, labels) is its
 :class:`~zalogate.core.traits.ChannelTraits`.
@@ -56,6 +57,7 @@ __all__ = [
     "Presence",
     "ProbeResult",
     "Reactions",
+    "ReadReceipts",
     "RouteRegistrar",
     "SessionImport",
     "Stickers",
@@ -255,6 +257,13 @@ class Channel(abc.ABC):
         cannot use): no agent turn starts."""
         return message
 
+    async def prepare_inbound_via(
+        self, via: Channel, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage | None:
+        """:meth:`prepare_inbound` whose sends (a notice) and ``receipts`` go through ``via``
+        (see :meth:`agent_tools_via`). Default: :meth:`prepare_inbound`."""
+        return await self.prepare_inbound(account, message)
+
     def agent_tools(
         self, account: ChannelAccount, context: ToolContext | None
     ) -> Sequence[AgentTool]:
@@ -358,6 +367,11 @@ class Channel(abc.ABC):
     @property
     def stickers(self) -> Stickers | None:
         """Send a sticker."""
+        return None
+
+    @property
+    def receipts(self) -> ReadReceipts | None:
+        """Tell the sender a message was delivered and seen."""
         return None
 
     @property
@@ -507,6 +521,15 @@ class Stickers(Protocol):
         self, account: ChannelAccount, target: str, sticker: str
     ) -> DeliveryReceipt:
         """Send ``sticker`` (an id, or a keyword the channel resolves) to ``target``."""
+        ...
+
+
+@runtime_checkable
+class ReadReceipts(Protocol):
+    """Optional capability: delivered and seen receipts (best effort)."""
+
+    async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
+        """Mark ``message`` delivered and seen (maybe later, batched); never raises."""
         ...
 
 
