@@ -230,6 +230,26 @@ async def test_look_ups_and_the_agent_tool_on_a_standby_node_are_done_by_the_hol
                 assert fake.calls_of(imei_of(tmp_path, "b")) == []
 
 
+@contextlib.asynccontextmanager
+async def holding(
+    holder: OwnerRoutedChannel, account: ChannelAccount, *nodes: ClusterNode
+) -> AsyncIterator[None]:
+    """``holder`` runs ``account`` (answering the other nodes) until the block ends."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(holder.run(account, stop))
+    try:
+        async with asyncio.timeout(10):
+            while not holder.is_local(account):
+                await asyncio.sleep(0.01)
+        for node in nodes:
+            await node.handles.client.flush()
+        yield
+    finally:
+        stop.set()
+        await running
+        await holder.aclose()
+
+
 class _Scripted(Channel):
     """A channel whose sends answer as told (the holder side of the unit tests)."""
 
@@ -349,14 +369,7 @@ async def test_routed_sends_keep_the_outcome_kind_and_time_out_as_unknown(
             await other.send(account, "u1", reply)
         assert nobody.value.kind is FailureKind.RETRYABLE
 
-        stop = asyncio.Event()
-        running = asyncio.create_task(holder.run(account, stop))
-        try:
-            async with asyncio.timeout(10):
-                while not holder.is_local(account):
-                    await asyncio.sleep(0.01)
-            await b.handles.client.flush()
-            await a.handles.client.flush()
+        async with holding(holder, account, b, a):
             receipt = await other.send(account, "u1", reply)
             assert receipt.message_ids == ("m1",)
             assert inner.sent == ["hi"]
@@ -373,10 +386,6 @@ async def test_routed_sends_keep_the_outcome_kind_and_time_out_as_unknown(
             with pytest.raises(DeliveryError) as unknown:
                 await other.send(account, "u1", reply)
             assert unknown.value.kind is FailureKind.DELIVERY_UNKNOWN
-        finally:
-            stop.set()
-            await running
-            await holder.aclose()
 
 
 async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
@@ -405,14 +414,7 @@ async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
     assert receipts is not None
     await receipts.acknowledge(account, MESSAGE)  # best effort: no holder, nothing raised
 
-    stop = asyncio.Event()
-    running = asyncio.create_task(holder.run(account, stop))
-    try:
-        async with asyncio.timeout(10):
-            while not holder.is_local(account):
-                await asyncio.sleep(0.01)
-        await a.handles.client.flush()
-
+    async with holding(holder, account, a):
         assert await directory.directory_peers(account, "an", 5) == PEERS
         assert await members.directory_group_members(account, "g1") == MEMBERS
         assert (await directory.directory_self(account)).name == "Me"
@@ -450,10 +452,6 @@ async def test_routed_look_ups_are_typed_keep_their_kind_and_refuse_unknown_ops(
             await directory.directory_self(account)
         assert slow.value.kind is FailureKind.RETRYABLE
         assert "did not answer the directory_self look-up" in str(slow.value)
-    finally:
-        stop.set()
-        await running
-        await holder.aclose()
 
 
 def test_the_routed_op_set_is_closed() -> None:
