@@ -236,12 +236,18 @@ class ClusterNode:
                 await task
 
     def route_sends(self, channel: Channel) -> Channel:
-        """``channel``, its sends routed to the account's node when its traits ask for it."""
+        """``channel``, what acts from an account's session (sends, look-ups, agent tools)
+        routed to the account's node when its traits ask for it."""
         if not traits_for(channel.id).sends_need_session_owner:
             return channel
-        timeout = self.settings.send_timeout_seconds
-        handles = self.handles
-        return OwnerRoutedChannel(channel, handles.client, handles.layout, timeout=timeout)
+        settings, handles = self.settings, self.handles
+        return OwnerRoutedChannel(
+            channel,
+            handles.client,
+            handles.layout,
+            timeout=settings.send_timeout_seconds,
+            lookup_timeout=settings.lookup_timeout_seconds,
+        )
 
     async def snapshot(self, *, max_age: float = 2.0) -> dict[str, Any]:
         """What ``cluster status`` shows, read through this node's connection; reused for
