@@ -26,6 +26,10 @@ from zalogate.cluster.console_state import (
     KvAccessOverlayStore,
     KvSessionStore,
 )
+from zalogate.cluster.conversation_journal import (
+    StreamConversationJournal,
+    open_conversation_journal,
+)
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
@@ -102,6 +106,13 @@ class ClusterNode:
         if self._console is None:
             raise RuntimeError("the cluster node is not started")
         return self._console[1]
+
+    async def conversation_journal(self, *, keep_days: float) -> StreamConversationJournal:
+        """The console's conversation journal every node writes and reads (lines kept
+        ``keep_days``)."""
+        settings = self.settings
+        js = self.handles.js
+        return await open_conversation_journal(js, settings.prefix, settings.replicas, keep_days)
 
     async def follow_access(
         self, reload: Callable[[], Awaitable[None]], *, every: float = RELOAD_EVERY_S

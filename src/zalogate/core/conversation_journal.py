@@ -4,10 +4,10 @@ of conversations nobody took over, kept in the node's SQLite (``takeover_message
 
 Lines are written in batches, at most one transaction a second (:meth:`start`), not once per
 message: measured about 2.3 µs of CPU per line batched. A crash loses the lines of the last
-interval at most. In cluster mode the journal stays per node (the console of a node lists the
-conversations it handled); what an operator must see on every node — the paused
-conversations and the lines said while paused — lives in the shared
-:class:`~zalogate.core.takeover.TakeoverState`.
+interval at most. :class:`ConversationJournalLike` is the seam: in cluster mode the runtime
+uses ``zalogate.cluster.conversation_journal.StreamConversationJournal`` instead (a JetStream
+stream every node writes and reads), so the console of any node lists every node's
+conversations.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from zalogate.core.takeover import ConversationKey, TranscriptLine, stored_lines
 
 if TYPE_CHECKING:
     from zalogate.store import Store
 
-__all__ = ["ConversationJournal", "JournalledConversation"]
+__all__ = ["ConversationJournal", "ConversationJournalLike", "JournalledConversation"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,31 @@ class JournalledConversation:
     key: ConversationKey
     last: TranscriptLine
     title: str | None
+
+
+class ConversationJournalLike(Protocol):
+    """Where the console's conversation lines are kept: :meth:`add` is called on the
+    pipeline's path and must not wait for any I/O (lines are written in batches)."""
+
+    def add(self, key: ConversationKey, line: TranscriptLine, title: str | None) -> None:
+        """Keep one line for the next batch."""
+        ...
+
+    def start(self) -> None:
+        """Start writing batches (until :meth:`aclose`)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the batch writer and write what is left."""
+        ...
+
+    async def conversations(self, limit: int) -> list[JournalledConversation]:
+        """The ``limit`` most recently active conversations with their latest line."""
+        ...
+
+    async def lines(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
+        """The latest ``limit`` lines of ``key``, oldest first."""
+        ...
 
 
 class ConversationJournal:

@@ -31,7 +31,7 @@ from zalogate.core.access_overlay import (
 )
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
-from zalogate.core.conversation_journal import ConversationJournal
+from zalogate.core.conversation_journal import ConversationJournal, ConversationJournalLike
 from zalogate.core.model import InboundMessage
 from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
@@ -345,14 +345,23 @@ def warn_echo(config: Any, *, chosen: bool, logs_to_console: bool) -> None:
         sys.stderr.flush()
 
 
-def open_takeover(
-    config: Any, store: Store, state: TakeoverState, stack: contextlib.AsyncExitStack
+async def open_takeover(
+    config: Any,
+    store: Store,
+    state: TakeoverState,
+    stack: contextlib.AsyncExitStack,
+    cluster: Any = None,
 ) -> Takeover:
-    """Human takeover on ``state`` (this node's or the cluster's), with this node's
-    conversation journal kept ``gateway.console.transcriptDays``; the journal's batch writer
-    runs until ``stack`` closes."""
+    """Human takeover on ``state`` (this node's or the cluster's), with the conversation
+    journal kept ``gateway.console.transcriptDays``: this node's SQLite, or in a cluster
+    (``open_cluster``) the stream every node shares; its batch writer runs until ``stack``
+    closes."""
     days = _config_model(config).gateway.console.transcript_days
-    journal = ConversationJournal(store, keep_days=days)
+    journal: ConversationJournalLike
+    if cluster is None:
+        journal = ConversationJournal(store, keep_days=days)
+    else:
+        journal = await cluster.conversation_journal(keep_days=days)
     journal.start()
     stack.push_async_callback(journal.aclose)
     return Takeover(state, journal=journal)
