@@ -33,6 +33,7 @@ from zalogate.cluster.conversation_journal import (
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
+from zalogate.cluster.login_links import KvUsedLinks
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
 from zalogate.cluster.shared import console_stores, shared_state, transcript_store
@@ -106,6 +107,11 @@ class ClusterNode:
         if self._console is None:
             raise RuntimeError("the cluster node is not started")
         return self._console[1]
+
+    @property
+    def login_links(self) -> KvUsedLinks:
+        """The console's used login links, shared by every node."""
+        return KvUsedLinks(self.sessions.bucket.kv)
 
     async def conversation_journal(self, *, keep_days: float) -> StreamConversationJournal:
         """The console's conversation journal every node writes and reads (lines kept

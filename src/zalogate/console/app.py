@@ -77,7 +77,8 @@ class Console:
             store = gateway.cluster.sessions
         elif gateway.store is not None:
             store = SqliteSessionStore(gateway.store)
-        self.auth = ConsoleAuth(key, password=password, store=store)
+        links = gateway.cluster.login_links if gateway.cluster is not None else None
+        self.auth = ConsoleAuth(key, password=password, store=store, links=links)
         self.throttle = LoginThrottle()
         self.logs = LogTail()
         self.logs.attach()
@@ -188,13 +189,13 @@ class Console:
         lang = pick_language(request.headers.get("accept-language"))
         params = request.query_params
         if "n" in params:
-            session = self.auth.redeem(
+            session = await self.auth.redeem(
                 params.get("n", ""), params.get("e", ""), params.get("s", "")
             )
-            if session is not None:
+            if isinstance(session, Session):
                 log.info("console: a login link was used")
                 return await self._signed_in(session, lang)
-            response = self.render(request, None, "login.html", invalid=True, password=False)
+            response = self.render(request, None, "login.html", invalid=session, password=False)
             response.status_code = 403
             return response
         return self.render(
