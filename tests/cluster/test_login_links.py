@@ -16,20 +16,22 @@ def params_of(link: str) -> dict[str, str]:
 async def test_a_link_opens_one_session_in_the_whole_cluster(
     nodes: tuple[ClusterNode, ClusterNode],
 ) -> None:
-    a, b = [ConsoleAuth(lambda: "key-1", links=n.login_links) for n in nodes]
-    link = params_of(login_link("http://gw", "key-1"))
+    key = nodes[0].link_key
+    assert key and key == nodes[1].link_key  # one signing key for the whole cluster
+    a, b = [ConsoleAuth(lambda n=n: n.link_key, links=n.login_links) for n in nodes]
+    link = params_of(login_link("http://gw", key))
     assert isinstance(await a.redeem(link["n"], link["e"], link["s"]), Session)
     assert await b.redeem(link["n"], link["e"], link["s"]) == "link_used"
     assert await a.redeem(link["n"], link["e"], link["s"]) == "link_used"
 
     # Both nodes at once: exactly one wins.
-    race = params_of(login_link("http://gw", "key-1"))
+    race = params_of(login_link("http://gw", key))
     results = await asyncio.gather(
         *(auth.redeem(race["n"], race["e"], race["s"]) for auth in (a, b, a, b))
     )
     assert sum(isinstance(r, Session) for r in results) == 1
     assert sorted(r for r in results if not isinstance(r, Session)) == ["link_used"] * 3
     # A forged link never reaches the bucket (it cannot burn someone's nonce).
-    fresh = params_of(login_link("http://gw", "key-1"))
+    fresh = params_of(login_link("http://gw", key))
     assert await b.redeem(fresh["n"], fresh["e"], "0" * 64) == "link_invalid"
     assert isinstance(await b.redeem(fresh["n"], fresh["e"], fresh["s"]), Session)

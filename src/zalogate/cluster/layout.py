@@ -72,6 +72,11 @@ class Layout:
         return f"{self.prefix}_sessions"
 
     @property
+    def console_bucket(self) -> str:
+        """The console's login-link signing key."""
+        return f"{self.prefix}_console"
+
+    @property
     def access_subject(self) -> str:
         """Where a node announces an allowlist edit (the others reload)."""
         return f"{self.prefix}.access.changed"

@@ -36,7 +36,12 @@ from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.login_links import KvUsedLinks
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.cluster.shared import console_stores, shared_state, transcript_store
+from zalogate.cluster.shared import (
+    console_link_key,
+    console_stores,
+    shared_state,
+    transcript_store,
+)
 from zalogate.cluster.status import collect
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
@@ -44,6 +49,7 @@ from zalogate.core.channel import Channel
 from zalogate.core.ingress import Handler
 from zalogate.core.shared_state import SharedState
 from zalogate.core.traits import traits_for
+from zalogate.runtime.logging import register_secret
 
 __all__ = ["ClusterNode"]
 
@@ -69,6 +75,8 @@ class ClusterNode:
         self.transcripts: KvTranscriptStore | None = None
         """The agents' transcripts, shared by every node (set once started)."""
         self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
+        self.link_key = ""
+        """The key every node signs and checks console login links with (set once started)."""
         self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
@@ -145,6 +153,8 @@ class ClusterNode:
             self._shared = await shared_state(self._handles.js, self.settings)
             self._console = await console_stores(client, self._handles.js, self.settings)
             self.transcripts = await transcript_store(self._handles.js, self.settings)
+            self.link_key = await console_link_key(self._handles.js, self.settings)
+            register_secret(self.link_key)
         except BaseException:
             await client.close()
             raise

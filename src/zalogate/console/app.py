@@ -68,6 +68,8 @@ class Console:
         self._key: str | None = None
 
         def key() -> str:
+            if gateway.cluster is not None:  # one key for every node behind a load balancer
+                return str(gateway.cluster.link_key)
             if self._key is None:
                 self._key = read_token_file(state_dir) or ""
             return self._key

@@ -47,6 +47,7 @@ __all__ = [
     "InboxFactory",
     "InboxLike",
     "channel_configured",
+    "cluster_link_key",
     "cluster_shared_state",
     "configured_plugins",
     "default_agent",
@@ -289,6 +290,16 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
         return
     async with _cluster_module("shared").open_shared_state(settings, name=name) as shared:
         yield shared
+
+
+async def cluster_link_key(config: Any, *, name: str) -> str | None:
+    """The cluster's console login-link key for ``zalogate console`` (every node accepts a
+    link signed with it); None in the single-node default (the gateway's token file)."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        return None
+    key: str = await _cluster_module("shared").load_link_key(settings, name=name)
+    return key
 
 
 async def cluster_overlays(
