@@ -103,6 +103,18 @@ async def test_every_console_lists_a_conversation_another_node_handled(setup: Se
         assert texts[1][0] == "out"
         assert "hello from the far node" in texts[1][1]  # the agent's answer, after it
 
+        # A notice after an action follows the session to the node serving the next page.
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"csrf": csrf[1], "channel": "zalo", "account": "default", "sender": "7100099"}
+        url = f"{handler.url}/console/pairing/allow"
+        answer = await browser.post(url, data=form, headers=cookie)
+        assert answer.status_code == 303
+        shown = await browser.get(f"{other.url}/console/pairing", headers=cookie)
+        assert '<p class="flash" role="status">7100099: allowed ✓</p>' in shown.text
+        again = await browser.get(f"{handler.url}/console/pairing", headers=cookie)
+        assert "allowed ✓</p>" not in again.text  # shown once
+
 
 def console_link(config_file: Path, root: Path, node: GatewayNode) -> str:
     """``zalogate console`` run with the cluster's config (no node's state dir)."""

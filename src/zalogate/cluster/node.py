@@ -20,6 +20,7 @@ from zalogate.cluster.connection import (
     ensure_layout,
     settle,
 )
+from zalogate.cluster.console_notices import KvNotices
 from zalogate.cluster.console_state import (
     RELOAD_EVERY_S,
     ChangeFeed,
@@ -120,6 +121,11 @@ class ClusterNode:
     def login_links(self) -> KvUsedLinks:
         """The console's used login links, shared by every node."""
         return KvUsedLinks(self.sessions.bucket.kv)
+
+    @property
+    def console_notices(self) -> KvNotices:
+        """The console's notices after an action, kept with the session (shared)."""
+        return KvNotices(self.sessions.bucket.kv)
 
     async def conversation_journal(self, *, keep_days: float) -> StreamConversationJournal:
         """The console's conversation journal every node writes and reads (lines kept

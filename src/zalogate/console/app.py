@@ -22,7 +22,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from zalogate.console.auth import COOKIE_NAME, ConsoleAuth, Session, origin_matches
+from zalogate.console.auth import (
+    COOKIE_NAME,
+    ConsoleAuth,
+    Session,
+    SharedNotices,
+    origin_matches,
+)
 from zalogate.console.i18n import LANGUAGES, pick_language, translator
 from zalogate.console.login_flow import LoginFlow
 from zalogate.console.logtail import LogTail
@@ -80,6 +86,10 @@ class Console:
         elif gateway.store is not None:
             store = SqliteSessionStore(gateway.store)
         links = gateway.cluster.login_links if gateway.cluster is not None else None
+        self.notices: SharedNotices | None = None
+        """The notices after an action, kept with the session in a cluster (else in memory)."""
+        if gateway.cluster is not None:
+            self.notices = gateway.cluster.console_notices
         self.auth = ConsoleAuth(key, password=password, store=store, links=links)
         self.throttle = LoginThrottle()
         self.logs = LogTail()
@@ -141,7 +151,13 @@ class Console:
             if not self.auth.csrf_ok(session, given):
                 return PlainTextResponse("missing or wrong CSRF token", 403, headers=_HEADERS)
             request.state.form = form
+        elif self.notices is not None:
+            session.flashes[:0] = await self.notices.take(session.id)
         response = await page(request, session)
+        if self.notices is not None and session.flashes and 300 <= response.status_code < 400:
+            # The page after the redirect may come from another node.
+            await self.notices.keep(session.id, session.flashes)
+            session.flashes = []
         for name, value in _HEADERS.items():
             response.headers.setdefault(name, value)
         return response

@@ -37,6 +37,7 @@ __all__ = [
     "LinkRefusal",
     "MemoryUsedLinks",
     "Session",
+    "SharedNotices",
     "UsedLinks",
     "login_link",
     "origin_matches",
@@ -100,6 +101,19 @@ class MemoryUsedLinks:
             return False
         self._used[nonce] = until
         return True
+
+
+class SharedNotices(Protocol):
+    """Where a session's notices wait between an action's redirect and the next page when
+    that page may come from another node (a cluster); one node keeps them in memory."""
+
+    async def keep(self, session_key: str, notices: list[str]) -> None:
+        """Keep ``notices`` for the session stored under ``session_key``."""
+        ...
+
+    async def take(self, session_key: str) -> list[str]:
+        """The session's waiting notices, forgotten once taken."""
+        ...
 
 
 @dataclass(slots=True)
