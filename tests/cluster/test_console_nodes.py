@@ -6,11 +6,8 @@ link works once on whichever node gets it first.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +16,10 @@ import httpx2
 import pytest
 
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
-from zalogate.testing.nats_servers import NatsCluster
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, run_cli, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-_prefixes = itertools.count(1)
 PASSWORD = "operator-pw-for-tests"
 CHROMIUM = Path("/usr/bin/chromium")
 BUBBLE = r'<li class="bubble (in|out)">.*?class="text">(.*?)</div>'
@@ -33,13 +28,8 @@ Setup = tuple[FakeZaloBotApi, list[GatewayNode], Path]
 
 
 @pytest.fixture
-async def setup(nats_cluster: NatsCluster, tmp_path: Path) -> AsyncIterator[Setup]:
-    cluster = {
-        "nats": {"servers": nats_cluster.urls},
-        "prefix": f"cn{os.getpid()}x{next(_prefixes)}",
-        "leaseTtlSeconds": 3,
-        "partitions": 4,
-    }
+async def setup(cluster_section: dict[str, Any], tmp_path: Path) -> AsyncIterator[Setup]:
+    cluster = {**cluster_section, "prefix": f"cn{os.getpid()}{cluster_section['prefix']}"}
     console = {"console": {"password": PASSWORD}}
     async with bot_cluster(cluster, tmp_path, gateway=console) as (fake, nodes, config_file):
         yield fake, nodes, config_file
@@ -118,16 +108,7 @@ async def test_every_console_lists_a_conversation_another_node_handled(setup: Se
 
 def console_link(config_file: Path, root: Path, node: GatewayNode) -> str:
     """``zalogate console`` run with the cluster's config (no node's state dir)."""
-    env = {**os.environ, "ZALOGATE_CONFIG": str(config_file), "ZALOGATE_STATE_DIR": str(root)}
-    env["ZALOGATE_NODE_ID"] = "cli"
-    done = subprocess.run(
-        [sys.executable, "-m", "zalogate", "console", "--port", str(node.port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(config_file, root, "console", "--port", str(node.port))
     assert done.returncode == 0, done.stderr
     assert "on any node of the cluster" in done.stderr
     return done.stdout.strip()

@@ -19,7 +19,7 @@ async def test_a_link_opens_one_session_in_the_whole_cluster(
     key = nodes[0].link_key
     assert key
     assert key == nodes[1].link_key  # one signing key for the whole cluster
-    a, b = [ConsoleAuth(lambda n=n: n.link_key, links=n.login_links) for n in nodes]
+    a, b = [ConsoleAuth(lambda: key, links=n.login_links) for n in nodes]
     link = params_of(login_link("http://gw", key))
     assert isinstance(await a.redeem(link["n"], link["e"], link["s"]), Session)
     assert await b.redeem(link["n"], link["e"], link["s"]) == "link_used"

@@ -33,7 +33,7 @@ from nats.js.api import (
 
 from zalogate.cluster.connection import ClusterUnavailableError, settle
 from zalogate.cluster.layout import kv_key
-from zalogate.core.conversation_journal import JournalledConversation
+from zalogate.core.conversation_journal import BatchWriter, JournalledConversation
 from zalogate.core.takeover import ConversationKey, TranscriptLine
 
 __all__ = ["KEEP_LINES", "StreamConversationJournal", "open_conversation_journal"]
@@ -50,7 +50,7 @@ _DAY_S = 86_400.0
 _Row = tuple[ConversationKey, TranscriptLine, str | None]
 
 
-class StreamConversationJournal:
+class StreamConversationJournal(BatchWriter):
     """:class:`~zalogate.core.conversation_journal.ConversationJournalLike` on the cluster's stream.
 
     Args:
@@ -69,7 +69,6 @@ class StreamConversationJournal:
         self._flush_interval = flush_interval
         self._unsaved: deque[_Row] = deque(maxlen=_MAX_UNSAVED)
         self._titles: OrderedDict[ConversationKey, str] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
 
     def subject(self, key: ConversationKey) -> str:
         """The subject of ``key``'s lines."""
@@ -82,27 +81,6 @@ class StreamConversationJournal:
             while len(self._titles) > _MAX_TITLES:
                 self._titles.popitem(last=False)
         self._unsaved.append((key, line, title or self._titles.get(key)))
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="conversation journal (cluster)")
-
-    async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):  # NATS away at shutdown: the lines are lost
-            await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush()
-            except Exception as exc:  # the journal is a convenience: keep the gateway going
-                log.warning("cluster: could not save the console's transcripts: %s", exc)
 
     async def flush(self) -> int:
         """Publish the lines kept since the last batch (all in flight at once, in order);
