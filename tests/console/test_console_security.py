@@ -54,7 +54,8 @@ def client(gateway: Gateway, address: tuple[str, int] = LOCAL) -> httpx2.AsyncCl
 
 
 def link_of(gateway: Gateway) -> str:
-    token = read_token_file(gateway.state_dir)
+    """A login link the gateway accepts (in a cluster: signed with the cluster's key)."""
+    token = gateway.cluster.link_key if gateway.cluster else read_token_file(gateway.state_dir)
     assert token
     return login_link("http://127.0.0.1:18789", token)
 
