@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 
-from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalouser.channel import ZalouserChannelOptions, create_channel
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.channels.zalouser.monitor import MonitorOptions
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.config import parse_config
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel, ChannelAccount, ChannelPlugin
 from zalogate.core.errors import DeliveryError, FailureKind
@@ -28,6 +26,8 @@ from zalogate.runtime.control import MessageRequest, SendRefusedError
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing import FakeZaloPersonal
+
+from .in_process import cluster_node
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -55,13 +55,6 @@ async def personal_node(
         "websocketUrl": fake.ws_url,
         "limits": UNPACED,
     }
-    config = parse_config(
-        {
-            "gateway": {"host": "127.0.0.1", "port": 0, "cluster": {**cluster, "nodeId": name}},
-            "channels": {"zalouser": section},
-        },
-        env={},
-    )
     options = ZalouserChannelOptions(
         env={}, monitor=MonitorOptions(connect_timeout_s=5.0), receipt_delay=0.0
     )
@@ -70,19 +63,16 @@ async def personal_node(
         label="Zalo Personal",
         create=lambda context: create_channel(context, options),
     )
-    gateway = Gateway(
-        config,
-        state_dir=state,
-        channels=[plugin],
-        agent=EchoAgent(),
-        http_port=0,
+    async with cluster_node(
+        cluster,
+        name,
+        root,
+        {"zalouser": section},
+        plugin,
         backoff=TINY,
         unauthorized_backoff=TINY,
-        startup_grace=0.05,
-        configure_logs=False,
         shutdown_timeout=5.0,
-    )
-    async with gateway:
+    ) as gateway:
         yield gateway
 
 

@@ -77,6 +77,17 @@ class Layout:
         return f"{self.prefix}_console"
 
     @property
+    def grant_bucket(self) -> str:
+        """OAuth grants (OA tokens), sealed, one document per account."""
+        return f"{self.prefix}_grants"
+
+    @property
+    def import_bucket(self) -> str:
+        """What ``zalogate cluster import-state`` moved, per source (no re-run puts back
+        what was removed in the cluster since)."""
+        return f"{self.prefix}_imports"
+
+    @property
     def access_subject(self) -> str:
         """Where a node announces an allowlist edit (the others reload)."""
         return f"{self.prefix}.access.changed"

@@ -41,9 +41,11 @@ from zalogate.cluster.shared import (
     console_link_key,
     console_stores,
     shared_state,
+    token_stores,
     transcript_store,
 )
 from zalogate.cluster.status import collect
+from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel
@@ -75,6 +77,8 @@ class ClusterNode:
         self._shared: SharedState | None = None
         self.transcripts: KvTranscriptStore | None = None
         """The agents' transcripts, shared by every node (set once started)."""
+        self.token_stores: KvTokenStores | None = None
+        """The OAuth grants (OA tokens), shared by every node (set once started)."""
         self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
         self.link_key = ""
         """The key every node signs and checks console login links with (set once started)."""
@@ -161,6 +165,7 @@ class ClusterNode:
             self.transcripts = await transcript_store(self._handles.js, self.settings)
             self.link_key = await console_link_key(self._handles.js, self.settings)
             register_secret(self.link_key)
+            self.token_stores = await token_stores(self._handles.js, self.settings)
         except BaseException:
             await client.close()
             raise

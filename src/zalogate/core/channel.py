@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from zalogate.core.agent import AgentTool
     from zalogate.core.inspection import ConfigInspector
     from zalogate.core.shared_state import SharedState
+    from zalogate.oa.tokens import TokenStores
     from zalogate.store import Store
 
 __all__ = [
@@ -124,6 +125,9 @@ class ChannelContext:
     (a websocket listener after a drop); counted per account in status and metrics."""
     shared: SharedState | None = None
     """The state every node agrees on, as the runtime picked it; see :meth:`shared_state`."""
+    token_stores: TokenStores | None = None
+    """Where OAuth grants live when every node must use the same one (cluster mode); None:
+    the channel keeps them in its own files under :attr:`state_dir`."""
 
     def shared_state(self) -> SharedState:
         """Allow store, pairing, takeover and group history: the runtime's, or the SQLite

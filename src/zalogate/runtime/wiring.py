@@ -35,6 +35,7 @@ from zalogate.core.conversation_journal import ConversationJournal, Conversation
 from zalogate.core.model import InboundMessage
 from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
+from zalogate.core.state_transfer import StateSinks
 from zalogate.core.takeover import Takeover, TakeoverState
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
@@ -49,6 +50,7 @@ __all__ = [
     "channel_configured",
     "cluster_link_key",
     "cluster_shared_state",
+    "cluster_state_sinks",
     "configured_plugins",
     "default_agent",
     "default_handler",
@@ -300,6 +302,21 @@ async def cluster_link_key(config: Any, *, name: str) -> str | None:
         return None
     key: str = await _cluster_module("shared").load_link_key(settings, name=name)
     return key
+
+
+@contextlib.asynccontextmanager
+async def cluster_state_sinks(
+    config: Any, *, name: str, source: str
+) -> AsyncIterator[StateSinks | None]:
+    """The cluster's buckets the state named ``source`` moves into (``zalogate cluster
+    import-state``); None in the single-node default."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        yield None
+        return
+    shared = _cluster_module("shared")
+    async with shared.open_state_sinks(settings, name=name, source=source) as sinks:
+        yield sinks
 
 
 async def cluster_overlays(
