@@ -3,12 +3,13 @@ without a gateway, `--open` hands the link to the browser; the wheel ships the p
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from zalogate.console.auth import ConsoleAuth
+from zalogate.console.auth import ConsoleAuth, Session
 from zalogate.runtime.control import write_token_file
 
 from .conftest import run_cli
@@ -45,8 +46,8 @@ def test_prints_a_link_the_gateway_accepts_once(
     assert "the-control-token" not in link
     params = dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
     auth = ConsoleAuth(lambda: "the-control-token")
-    assert auth.redeem(params["n"], params["e"], params["s"]) is not None
-    assert auth.redeem(params["n"], params["e"], params["s"]) is None
+    assert isinstance(asyncio.run(auth.redeem(params["n"], params["e"], params["s"])), Session)
+    assert asyncio.run(auth.redeem(params["n"], params["e"], params["s"])) == "link_used"
 
 
 def test_the_package_ships_the_console_pages() -> None:

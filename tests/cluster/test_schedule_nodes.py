@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from zalogate.cluster import ClusterNode
 from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, run_cli, wait_for
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -27,20 +25,7 @@ Scene = tuple[FakeZaloBotApi, list[GatewayNode], Path, ClusterConfig]
 
 
 def cli(config_file: Path, root: Path, *args: str) -> dict[str, object] | list[object]:
-    env = {
-        **os.environ,
-        "ZALOGATE_CONFIG": str(config_file),
-        "ZALOGATE_STATE_DIR": str(root),
-        "ZALOGATE_NODE_ID": "cli",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "zalogate", "message", "schedule", *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(config_file, root, "message", "schedule", *args, "--json")
     assert done.returncode == 0, done.stderr
     parsed: dict[str, object] | list[object] = json.loads(done.stdout)
     return parsed

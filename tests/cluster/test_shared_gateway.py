@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from zalogate.cluster import ClusterNode
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.takeover import ConversationKey
 from zalogate.testing.fake_botapi import FakeZaloBotApi
-from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, wait_for
+from zalogate.testing.gateway_nodes import GatewayNode, bot_cluster, run_cli, wait_for
 from zalogate.testing.nats_servers import NatsCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -37,20 +36,7 @@ CONSOLE_PASSWORD = "operator-pw-for-tests"
 
 
 def cli(config_file: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ZALOGATE_CONFIG": str(config_file),
-        "ZALOGATE_STATE_DIR": str(root),
-        "ZALOGATE_NODE_ID": "cli",  # the shared config names each node from its environment
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "zalogate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(config_file, root, *args)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from zalogate.channels.zalouser.governor import SendGovernor, SendLimits
 from zalogate.config import parse_config
 from zalogate.console import login_link
-from zalogate.console.auth import LINK_TTL_S, ConsoleAuth
+from zalogate.console.auth import LINK_TTL_S, ConsoleAuth, Session
 from zalogate.runtime.control import read_token_file
 from zalogate.runtime.gateway import Gateway
 
@@ -54,7 +54,8 @@ def client(gateway: Gateway, address: tuple[str, int] = LOCAL) -> httpx2.AsyncCl
 
 
 def link_of(gateway: Gateway) -> str:
-    token = read_token_file(gateway.state_dir)
+    """A login link the gateway accepts (in a cluster: signed with the cluster's key)."""
+    token = gateway.cluster.link_key if gateway.cluster else read_token_file(gateway.state_dir)
     assert token
     return login_link("http://127.0.0.1:18789", token)
 
@@ -165,23 +166,25 @@ async def test_the_login_link_works_once_and_sets_a_strict_http_only_cookie(
     async with client(gateway) as other:
         again = await other.get(link)
         assert again.status_code == 403
+        assert "đã được dùng" in again.text  # "already used" (the default language)
         assert "set-cookie" not in again.headers
         tampered = link.replace("s=", "s=0")
         assert (await other.get(tampered)).status_code == 403
 
 
-def test_a_link_expires_and_is_bound_to_the_key() -> None:
+async def test_a_link_expires_and_is_bound_to_the_key() -> None:
     now = 1_800_000_000.0
     clock = [now]
     auth = ConsoleAuth(lambda: "key-1", clock=lambda: clock[0])
     link = login_link("http://gw", "key-1", now=now)
     params = dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
     clock[0] = now + LINK_TTL_S + 1
-    assert auth.redeem(params["n"], params["e"], params["s"]) is None
+    assert await auth.redeem(params["n"], params["e"], params["s"]) == "link_invalid"
     clock[0] = now
     other = ConsoleAuth(lambda: "key-2", clock=lambda: clock[0])
-    assert other.redeem(params["n"], params["e"], params["s"]) is None
-    assert auth.redeem(params["n"], params["e"], params["s"]) is not None
+    assert await other.redeem(params["n"], params["e"], params["s"]) == "link_invalid"
+    assert isinstance(await auth.redeem(params["n"], params["e"], params["s"]), Session)
+    assert await auth.redeem(params["n"], params["e"], params["s"]) == "link_used"
 
 
 async def test_with_a_password_remote_clients_sign_in_and_scrape(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ operator console (``/console``)."""
 
 from __future__ import annotations
 
+import asyncio
 import webbrowser
 from typing import Annotated
 
@@ -11,8 +12,10 @@ import typer
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import configured_gateway_url, resolve_state_dir
 from zalogate.cli.state import err_console, get_state, out_console
+from zalogate.config import ZalogateConfig
 from zalogate.console.auth import LINK_TTL_S, login_link
 from zalogate.runtime.control import read_token_file, token_path
+from zalogate.runtime.wiring import cluster_link_key
 
 __all__ = ["command"]
 
@@ -30,7 +33,9 @@ def command(
     console_settings = config.gateway.console if config is not None else None
     if console_settings is not None and not console_settings.enabled:
         raise CliError("the console is off (gateway.console.enabled is false in the config)")
-    token = read_token_file(state_dir)
+    token = _cluster_key(config) if config is not None else None
+    where = "on any node of the cluster" if token else "from this machine"
+    token = token or read_token_file(state_dir)
     if not token:
         raise CliError(
             f"no running gateway found: {token_path(state_dir)} is missing"
@@ -39,8 +44,18 @@ def command(
     link = login_link(configured_gateway_url(config, host=host, port=port), token)
     out_console.print(link, markup=False, soft_wrap=True)
     err_console.print(
-        f"The link works once, within {LINK_TTL_S // 60} minutes, from this machine.",
-        markup=False,
+        f"The link works once, within {LINK_TTL_S // 60} minutes, {where}.", markup=False
     )
     if open_browser and not webbrowser.open(link):
         err_console.print("No web browser could be opened; copy the link.", markup=False)
+
+
+def _cluster_key(config: ZalogateConfig) -> str | None:
+    """The cluster's link key (one key for every node) when the config has
+    ``gateway.cluster``; None on a single node."""
+    if config.gateway.cluster is None:
+        return None
+    try:
+        return asyncio.run(cluster_link_key(config, name="zalogate-cli"))
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from None

@@ -72,6 +72,11 @@ class Layout:
         return f"{self.prefix}_sessions"
 
     @property
+    def console_bucket(self) -> str:
+        """The console's login-link signing key."""
+        return f"{self.prefix}_console"
+
+    @property
     def grant_bucket(self) -> str:
         """OAuth grants (OA tokens), sealed, one document per account."""
         return f"{self.prefix}_grants"

@@ -22,19 +22,31 @@ from zalogate.cluster.connection import (
     ensure_layout,
     settle,
 )
+from zalogate.cluster.console_notices import KvNotices
 from zalogate.cluster.console_state import (
     RELOAD_EVERY_S,
     ChangeFeed,
     KvAccessOverlayStore,
     KvSessionStore,
 )
+from zalogate.cluster.conversation_journal import (
+    StreamConversationJournal,
+    open_conversation_journal,
+)
 from zalogate.cluster.delivery_records import SharedDeliveryLog
 from zalogate.cluster.inbox import JetStreamInbox, JetStreamInboxConfig
 from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
+from zalogate.cluster.login_links import KvUsedLinks
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.cluster.shared import console_stores, shared_state, token_stores, transcript_store
+from zalogate.cluster.shared import (
+    console_link_key,
+    console_stores,
+    shared_state,
+    token_stores,
+    transcript_store,
+)
 from zalogate.cluster.status import collect
 from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
@@ -44,6 +56,7 @@ from zalogate.core.ingress import Handler
 from zalogate.core.outbox import DeliveryLog, Outbox
 from zalogate.core.shared_state import SharedState
 from zalogate.core.traits import traits_for
+from zalogate.runtime.logging import register_secret
 
 __all__ = ["ClusterNode"]
 
@@ -71,6 +84,8 @@ class ClusterNode:
         self.token_stores: KvTokenStores | None = None
         """The OAuth grants (OA tokens), shared by every node (set once started)."""
         self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
+        self.link_key = ""
+        """The key every node signs and checks console login links with (set once started)."""
         self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._started_at = int(time.time() * 1000)
@@ -113,6 +128,23 @@ class ClusterNode:
             raise RuntimeError("the cluster node is not started")
         return self._console[1]
 
+    @property
+    def login_links(self) -> KvUsedLinks:
+        """The console's used login links, shared by every node."""
+        return KvUsedLinks(self.sessions.bucket.kv)
+
+    @property
+    def console_notices(self) -> KvNotices:
+        """The console's notices after an action, kept with the session (shared)."""
+        return KvNotices(self.sessions.bucket.kv)
+
+    async def conversation_journal(self, *, keep_days: float) -> StreamConversationJournal:
+        """The console's conversation journal every node writes and reads (lines kept
+        ``keep_days``)."""
+        settings = self.settings
+        js = self.handles.js
+        return await open_conversation_journal(js, settings.prefix, settings.replicas, keep_days)
+
     async def follow_access(
         self, reload: Callable[[], Awaitable[None]], *, every: float = RELOAD_EVERY_S
     ) -> None:
@@ -138,6 +170,8 @@ class ClusterNode:
             self._shared = await shared_state(self._handles.js, self.settings)
             self._console = await console_stores(client, self._handles.js, self.settings)
             self.transcripts = await transcript_store(self._handles.js, self.settings)
+            self.link_key = await console_link_key(self._handles.js, self.settings)
+            register_secret(self.link_key)
             self.token_stores = await token_stores(self._handles.js, self.settings)
         except BaseException:
             await client.close()

@@ -15,6 +15,7 @@ from zalogate.cluster.console_state import KvAccessOverlayStore, KvSessionStore
 from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
+from zalogate.cluster.login_links import link_key
 from zalogate.cluster.move_log import KvMoveLog
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import KvScheduleStore
@@ -27,7 +28,9 @@ from zalogate.core.shared_state import SharedState
 from zalogate.core.state_transfer import StateSinks
 
 __all__ = [
+    "console_link_key",
     "console_stores",
+    "load_link_key",
     "load_overlays",
     "open_shared_state",
     "open_state_sinks",
@@ -101,6 +104,22 @@ async def console_stores(
         await client.publish(layout.access_subject, b"")
 
     return KvAccessOverlayStore(access, announce), KvSessionStore(sessions)
+
+
+async def console_link_key(js: JetStreamContext, settings: ClusterConfig) -> str:
+    """The key every node signs and checks console login links with (created on first use)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    bucket = await _bucket(js, settings, layout.console_bucket)
+    return await settle(lambda: link_key(bucket.kv))
+
+
+async def load_link_key(settings: ClusterConfig, *, name: str) -> str:
+    """The console's link key, read on a connection of its own (``zalogate console``)."""
+    client = await connect(settings, name=name)
+    try:
+        return await console_link_key(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from zalogate.console.auth import COOKIE_NAME, ConsoleAuth, Session, origin_matches
+from zalogate.console.auth import (
+    COOKIE_NAME,
+    ConsoleAuth,
+    Session,
+    SharedNotices,
+    origin_matches,
+)
 from zalogate.console.i18n import LANGUAGES, pick_language, translator
 from zalogate.console.login_flow import LoginFlow
 from zalogate.console.logtail import LogTail
@@ -68,6 +74,8 @@ class Console:
         self._key: str | None = None
 
         def key() -> str:
+            if gateway.cluster is not None:  # one key for every node behind a load balancer
+                return str(gateway.cluster.link_key)
             if self._key is None:
                 self._key = read_token_file(state_dir) or ""
             return self._key
@@ -77,7 +85,12 @@ class Console:
             store = gateway.cluster.sessions
         elif gateway.store is not None:
             store = SqliteSessionStore(gateway.store)
-        self.auth = ConsoleAuth(key, password=password, store=store)
+        links = gateway.cluster.login_links if gateway.cluster is not None else None
+        self.notices: SharedNotices | None = None
+        """The notices after an action, kept with the session in a cluster (else in memory)."""
+        if gateway.cluster is not None:
+            self.notices = gateway.cluster.console_notices
+        self.auth = ConsoleAuth(key, password=password, store=store, links=links)
         self.throttle = LoginThrottle()
         self.logs = LogTail()
         self.logs.attach()
@@ -138,7 +151,13 @@ class Console:
             if not self.auth.csrf_ok(session, given):
                 return PlainTextResponse("missing or wrong CSRF token", 403, headers=_HEADERS)
             request.state.form = form
+        elif self.notices is not None:
+            session.flashes[:0] = await self.notices.take(session.id)
         response = await page(request, session)
+        if self.notices is not None and session.flashes and 300 <= response.status_code < 400:
+            # The page after the redirect may come from another node.
+            await self.notices.keep(session.id, session.flashes)
+            session.flashes = []
         for name, value in _HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -188,13 +207,13 @@ class Console:
         lang = pick_language(request.headers.get("accept-language"))
         params = request.query_params
         if "n" in params:
-            session = self.auth.redeem(
+            session = await self.auth.redeem(
                 params.get("n", ""), params.get("e", ""), params.get("s", "")
             )
-            if session is not None:
+            if isinstance(session, Session):
                 log.info("console: a login link was used")
                 return await self._signed_in(session, lang)
-            response = self.render(request, None, "login.html", invalid=True, password=False)
+            response = self.render(request, None, "login.html", invalid=session, password=False)
             response.status_code = 403
             return response
         return self.render(

@@ -2,7 +2,9 @@
 
 * A login link is signed with the gateway's control token (``gateway.token``, 0600, which
   only the gateway's user can read): ``/console/login?n=<nonce>&e=<expiry>&s=<hmac>``. The
-  gateway accepts each nonce once, before its expiry.
+  gateway accepts each nonce once, before its expiry: the nonces taken are kept in memory, or
+  (in a cluster) taken with a compare-and-set in the cluster's KV, so the link works once on
+  whichever node gets it first (:class:`UsedLinks`).
 * A used link (or the operator password) opens a session: a random value in a cookie that is
   ``HttpOnly`` and ``SameSite=Strict``; the session is kept under the value's SHA-256, in
   memory and (with a :class:`~zalogate.console.sessions.SessionStore`) in the database, so a
@@ -22,6 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from zalogate.console.sessions import SessionStore, hash_cookie
@@ -31,7 +34,11 @@ __all__ = [
     "COOKIE_NAME",
     "LINK_TTL_S",
     "ConsoleAuth",
+    "LinkRefusal",
+    "MemoryUsedLinks",
     "Session",
+    "SharedNotices",
+    "UsedLinks",
     "login_link",
     "origin_matches",
 ]
@@ -67,6 +74,48 @@ def origin_matches(origin: str | None, host: str | None) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
 
 
+LinkRefusal = Literal["link_invalid", "link_used"]
+"""Why a login link opened no session (the login page's message)."""
+
+
+class UsedLinks(Protocol):
+    """The login links' nonces already taken."""
+
+    async def take(self, nonce: str, until: float) -> bool:
+        """True the first time ``nonce`` is taken (the link is valid until ``until``), False
+        every time after."""
+        ...
+
+
+class MemoryUsedLinks:
+    """:class:`UsedLinks` of this process (a single node)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._used: dict[str, float] = {}
+
+    async def take(self, nonce: str, until: float) -> bool:
+        now = self._clock()
+        self._used = {n: t for n, t in self._used.items() if t >= now}
+        if nonce in self._used:
+            return False
+        self._used[nonce] = until
+        return True
+
+
+class SharedNotices(Protocol):
+    """Where a session's notices wait between an action's redirect and the next page when
+    that page may come from another node (a cluster); one node keeps them in memory."""
+
+    async def keep(self, session_key: str, notices: list[str]) -> None:
+        """Keep ``notices`` for the session stored under ``session_key``."""
+        ...
+
+    async def take(self, session_key: str) -> list[str]:
+        """The session's waiting notices, forgotten once taken."""
+        ...
+
+
 @dataclass(slots=True)
 class Session:
     """One logged-in browser; ``id`` is the SHA-256 of its cookie (``cookie`` is known only
@@ -88,6 +137,7 @@ class ConsoleAuth:
         password: The operator password, or None (then only loopback clients are served).
         clock: Seconds since the epoch.
         store: Keeps sessions across restarts (None: memory only).
+        links: The used login links (None: this process's memory).
     """
 
     def __init__(
@@ -97,11 +147,12 @@ class ConsoleAuth:
         password: str | None = None,
         clock: Callable[[], float] = time.time,
         store: SessionStore | None = None,
+        links: UsedLinks | None = None,
     ) -> None:
         self._key = key
         self._password = password or None
         self._clock = clock
-        self._used: dict[str, float] = {}
+        self._links = links or MemoryUsedLinks(clock)
         self._sessions: dict[str, Session] = {}
         self._store = store
         self._loaded = store is None
@@ -163,22 +214,20 @@ class ConsoleAuth:
             return False
         return hmac.compare_digest(given.encode("utf-8"), self._password.encode("utf-8"))
 
-    def redeem(self, nonce: str, expiry: str, signature: str) -> Session | None:
-        """A new session for a valid, unused, unexpired login link; else None."""
+    async def redeem(self, nonce: str, expiry: str, signature: str) -> Session | LinkRefusal:
+        """A new session for a valid, unused, unexpired login link; else why not."""
         key = self._key()
         now = self._clock()
         try:
             expires = int(expiry)
         except ValueError:
-            return None
+            return "link_invalid"
         if not key or not nonce or expires < now or expires > now + LINK_TTL_S + 60:
-            return None
+            return "link_invalid"
         if not hmac.compare_digest(_signature(key, nonce, expires), signature):
-            return None
-        self._used = {n: t for n, t in self._used.items() if t >= now}
-        if nonce in self._used:
-            return None
-        self._used[nonce] = float(expires)
+            return "link_invalid"
+        if not await self._links.take(nonce, float(expires)):
+            return "link_used"
         return self.open_session()
 
     def open_session(self) -> Session:

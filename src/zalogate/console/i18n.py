@@ -113,6 +113,10 @@ _WORDS: Mapping[str, tuple[str, str]] = {
         "Liên kết đăng nhập không hợp lệ, đã dùng hoặc đã hết hạn.",
         "The login link is invalid, used or expired.",
     ),
+    "link_used": (
+        "Liên kết đăng nhập này đã được dùng; chạy `zalogate console` để lấy liên kết mới.",
+        "This login link was already used; run `zalogate console` for a new one.",
+    ),
     "language": ("English", "Tiếng Việt"),
     "never": ("chưa", "never"),
     "pick_contact": ("Chọn từ danh bạ", "Pick from the directory"),

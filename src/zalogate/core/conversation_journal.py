@@ -4,10 +4,10 @@ of conversations nobody took over, kept in the node's SQLite (``takeover_message
 
 Lines are written in batches, at most one transaction a second (:meth:`start`), not once per
 message: measured about 2.3 µs of CPU per line batched. A crash loses the lines of the last
-interval at most. In cluster mode the journal stays per node (the console of a node lists the
-conversations it handled); what an operator must see on every node — the paused
-conversations and the lines said while paused — lives in the shared
-:class:`~zalogate.core.takeover.TakeoverState`.
+interval at most. :class:`ConversationJournalLike` is the seam: in cluster mode the runtime
+uses ``zalogate.cluster.conversation_journal.StreamConversationJournal`` instead (a JetStream
+stream every node writes and reads), so the console of any node lists every node's
+conversations.
 """
 
 from __future__ import annotations
@@ -18,16 +18,21 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from zalogate.core.takeover import ConversationKey, TranscriptLine, stored_lines
 
 if TYPE_CHECKING:
     from zalogate.store import Store
 
-__all__ = ["ConversationJournal", "JournalledConversation"]
+__all__ = [
+    "BatchWriter",
+    "ConversationJournal",
+    "ConversationJournalLike",
+    "JournalledConversation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,76 @@ class JournalledConversation:
     title: str | None
 
 
-class ConversationJournal:
+class ConversationJournalLike(Protocol):
+    """Where the console's conversation lines are kept: :meth:`add` is called on the
+    pipeline's path and must not wait for any I/O (lines are written in batches)."""
+
+    def add(self, key: ConversationKey, line: TranscriptLine, title: str | None) -> None:
+        """Keep one line for the next batch."""
+        ...
+
+    def start(self) -> None:
+        """Start writing batches (until :meth:`aclose`)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the batch writer and write what is left."""
+        ...
+
+    async def conversations(self, limit: int) -> list[JournalledConversation]:
+        """The ``limit`` most recently active conversations with their latest line."""
+        ...
+
+    async def lines(self, key: ConversationKey, limit: int) -> list[TranscriptLine]:
+        """The latest ``limit`` lines of ``key``, oldest first."""
+        ...
+
+
+class BatchWriter:
+    """Runs :meth:`flush` every ``flush_interval`` seconds after :meth:`start` (and
+    :meth:`between_batches` after it), and once more on :meth:`aclose`; a failure is logged
+    and the next batch tries again (the journal is a convenience: the gateway goes on)."""
+
+    _flush_interval = 1.0
+    _task: asyncio.Task[None] | None = None
+
+    async def flush(self) -> int:
+        """Write the lines kept since the last batch; returns how many."""
+        raise NotImplementedError
+
+    async def between_batches(self) -> None:
+        """Housekeeping after each batch (none by default)."""
+
+    def start(self) -> None:
+        """Write the lines in batches until :meth:`aclose`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=type(self).__name__)
+
+    async def aclose(self) -> None:
+        """Stop the batch writer and write what is left."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._logged(self.flush)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            if await self._logged(self.flush):
+                await self._logged(self.between_batches)
+
+    async def _logged(self, step: Callable[[], Awaitable[object]]) -> bool:
+        try:
+            await step()
+        except Exception as exc:
+            log.warning("could not save the console's transcripts: %s", type(exc).__name__)
+            return False
+        return True
+
+
+class ConversationJournal(BatchWriter):
     """Batched, bounded journal of conversation lines on the node's :class:`Store`.
 
     Args:
@@ -71,7 +145,7 @@ class ConversationJournal:
         self._keep_ms = int(keep_days * _DAY_MS)
         self._flush_interval = flush_interval
         self._unsaved: deque[_Row] = deque(maxlen=_MAX_UNSAVED)
-        self._task: asyncio.Task[None] | None = None
+        self._last_prune = -_PRUNE_EVERY_S
 
     def add(self, key: ConversationKey, line: TranscriptLine, title: str | None) -> None:
         """Keep one line for the next batch."""
@@ -89,31 +163,11 @@ class ConversationJournal:
             )
         )
 
-    def start(self) -> None:
-        """Write the lines in batches and prune old ones until :meth:`aclose`."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="conversation journal")
-
-    async def aclose(self) -> None:
-        """Stop the batch writer and write what is left."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.flush()
-
-    async def _run(self) -> None:
-        last_prune = -_PRUNE_EVERY_S
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.flush()
-                if time.monotonic() - last_prune >= _PRUNE_EVERY_S:
-                    last_prune = time.monotonic()
-                    await self.prune()
-            except Exception as exc:  # the journal is a convenience: keep the gateway going
-                log.warning("could not save the console's transcripts: %s", type(exc).__name__)
+    async def between_batches(self) -> None:
+        """Prune old lines once an hour."""
+        if time.monotonic() - self._last_prune >= _PRUNE_EVERY_S:
+            self._last_prune = time.monotonic()
+            await self.prune()
 
     async def flush(self) -> int:
         """Write the lines kept since the last batch in one transaction; returns how many."""

@@ -7,8 +7,9 @@ set held in memory, so the pipeline's check is one set look-up per message); in 
 While a conversation is paused its messages are recorded and not answered by the agent; the
 operator's replies are recorded too. Every message the
 pipeline lets through access control is also kept in a small in-memory ring and, with a
-:class:`~zalogate.core.conversation_journal.ConversationJournal`, in the node's SQLite in
-batches, so the console lists conversations of earlier runs too.
+:class:`~zalogate.core.conversation_journal.ConversationJournalLike`, in batches (the node's
+SQLite, or the cluster's stream), so the console lists conversations of earlier runs (and,
+in a cluster, of every node) too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from zalogate.core.model import ChatType
 
 if TYPE_CHECKING:
     from zalogate.core.agent import Turn
-    from zalogate.core.conversation_journal import ConversationJournal
+    from zalogate.core.conversation_journal import ConversationJournalLike
     from zalogate.core.model import InboundMessage
     from zalogate.store import Store
 
@@ -205,7 +206,7 @@ class Takeover:
         self,
         state: TakeoverState,
         *,
-        journal: ConversationJournal | None = None,
+        journal: ConversationJournalLike | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
@@ -295,6 +296,10 @@ class Takeover:
                 )
         for key, ring in self._recent.items():
             last = ring[-1] if ring else None
+            known = found.get(key_of(key))
+            if known is not None and known.last is not None and last is not None:
+                # The journal may be newer: in a cluster another node had the next message.
+                last = max(known.last, last, key=lambda line: line.at_ms)
             found[key_of(key)] = Conversation(key, self.title(key), last, key_of(key) in paused)
         for ident, key in paused.items():
             if ident not in found:

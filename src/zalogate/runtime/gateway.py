@@ -328,7 +328,7 @@ class Gateway:
             on_console = self._configure_logs and self._console_log
             warn_echo(self.config, chosen=self._agent is None, logs_to_console=on_console)
 
-        self.takeover = open_takeover(self.config, store, shared.takeover, stack)
+        self.takeover = await open_takeover(self.config, store, shared.takeover, stack, cluster)
         metrics = self.metrics = GatewayMetrics(
             self.status_board,
             store=store,

@@ -31,7 +31,7 @@ from zalogate.core.access_overlay import (
 )
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import Admitter, Channel, ChannelPlugin
-from zalogate.core.conversation_journal import ConversationJournal
+from zalogate.core.conversation_journal import ConversationJournal, ConversationJournalLike
 from zalogate.core.model import InboundMessage
 from zalogate.core.outbox import OUTBOX_FILENAME, DeliveryLog, Outbox
 from zalogate.core.pairing import normalize_account_id
@@ -49,6 +49,7 @@ __all__ = [
     "InboxFactory",
     "InboxLike",
     "channel_configured",
+    "cluster_link_key",
     "cluster_shared_state",
     "cluster_state_sinks",
     "configured_plugins",
@@ -299,6 +300,16 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
         yield shared
 
 
+async def cluster_link_key(config: Any, *, name: str) -> str | None:
+    """The cluster's console login-link key for ``zalogate console`` (every node accepts a
+    link signed with it); None in the single-node default (the gateway's token file)."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        return None
+    key: str = await _cluster_module("shared").load_link_key(settings, name=name)
+    return key
+
+
 @contextlib.asynccontextmanager
 async def cluster_state_sinks(
     config: Any, *, name: str, source: str
@@ -368,14 +379,23 @@ def warn_echo(config: Any, *, chosen: bool, logs_to_console: bool) -> None:
         sys.stderr.flush()
 
 
-def open_takeover(
-    config: Any, store: Store, state: TakeoverState, stack: contextlib.AsyncExitStack
+async def open_takeover(
+    config: Any,
+    store: Store,
+    state: TakeoverState,
+    stack: contextlib.AsyncExitStack,
+    cluster: Any = None,
 ) -> Takeover:
-    """Human takeover on ``state`` (this node's or the cluster's), with this node's
-    conversation journal kept ``gateway.console.transcriptDays``; the journal's batch writer
-    runs until ``stack`` closes."""
+    """Human takeover on ``state`` (this node's or the cluster's), with the conversation
+    journal kept ``gateway.console.transcriptDays``: this node's SQLite, or in a cluster
+    (``open_cluster``) the stream every node shares; its batch writer runs until ``stack``
+    closes."""
     days = _config_model(config).gateway.console.transcript_days
-    journal = ConversationJournal(store, keep_days=days)
+    journal: ConversationJournalLike
+    if cluster is None:
+        journal = ConversationJournal(store, keep_days=days)
+    else:
+        journal = await cluster.conversation_journal(keep_days=days)
     journal.start()
     stack.push_async_callback(journal.aclose)
     return Takeover(state, journal=journal)

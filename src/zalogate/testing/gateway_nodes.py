@@ -21,7 +21,14 @@ from zalogate.testing.fake_botapi import FakeZaloBotApi
 from zalogate.testing.fake_llm import FakeLLMServer
 from zalogate.testing.nats_servers import free_port
 
-__all__ = ["BotCluster", "GatewayNode", "bot_cluster", "cluster_bot_config", "wait_for"]
+__all__ = [
+    "BotCluster",
+    "GatewayNode",
+    "bot_cluster",
+    "cluster_bot_config",
+    "run_cli",
+    "wait_for",
+]
 
 
 def cluster_bot_config(
@@ -202,3 +209,22 @@ async def wait_for(what: str, check: Callable[[], bool], nodes: Sequence[Gateway
             tails = "\n".join(f"--- {n.name}\n{n.stderr_tail(1500)}" for n in nodes)
             raise AssertionError(f"timed out waiting for {what}\n{tails}")
         await asyncio.sleep(0.1)
+
+
+def run_cli(config_file: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``zalogate <args>`` as its own process with the nodes' config and a state dir of its
+    own (``root``): a command run on a machine that is not a node."""
+    env = {
+        **os.environ,
+        "ZALOGATE_CONFIG": str(config_file),
+        "ZALOGATE_STATE_DIR": str(root),
+        "ZALOGATE_NODE_ID": "cli",  # the shared config names each node from its environment
+    }
+    return subprocess.run(  # noqa: S603 - this Python, our own module
+        [sys.executable, "-m", "zalogate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
