@@ -101,6 +101,20 @@ def test_status_with_nats_down_is_one_line(
     assert "Traceback" not in err
 
 
+def test_a_password_in_a_server_url_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zalogate.testing.nats_servers import free_port
+
+    url = f"nats://ops:s3cr3t-pw@127.0.0.1:{free_port()}"
+    write_config(tmp_path, monkeypatch, {"nats": {"servers": [url], "connectTimeoutSeconds": 1}})
+    assert run_cli(["cluster", "status"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to NATS at nats://***@127.0.0.1:" in err
+    assert "s3cr3t-pw" not in err
+    assert "ops:" not in err
+
+
 def test_the_config_refuses_a_server_that_is_not_a_nats_url() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config({"gateway": {"cluster": {"nats": {"servers": ["http://x:4222"]}}}})

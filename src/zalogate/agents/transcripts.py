@@ -90,6 +90,13 @@ class SqliteTranscriptStore:
         )
         return {str(row["session_key"]) for row in rows}
 
+    async def session_keys(self) -> list[str]:
+        """Every session with stored messages (what a move into a cluster carries over)."""
+        rows = await self.store.fetchall(
+            "SELECT DISTINCT session_key FROM agent_transcripts ORDER BY session_key"
+        )
+        return [str(row["session_key"]) for row in rows]
+
     async def clear(self, session_key: str) -> int:
         """Forget a session; return how many messages were removed."""
         return await self.store.execute(

@@ -52,7 +52,7 @@ def openclaw(
     try:
         source = read_openclaw(root, env, explicit=source_dir is not None)
         plan = plan_import(source, config_path=target, env=env, channels=installed_channel_ids())
-        backup = None if dry_run else apply_import(plan, force=force)
+        backup = None if dry_run else apply_import(plan, force=force, env=env)
     except (SourceError, MigrationError) as exc:
         raise CliError(str(exc)) from exc
     if as_json:
@@ -78,6 +78,12 @@ def _print_report(plan: ImportPlan, *, dry_run: bool, backup: Path | None) -> No
         )
         return
     out_console.print(f"wrote {plan.config_path}; state in {plan.state_dir}", markup=False)
+    if plan.cluster and plan.sessions:
+        out_console.print(
+            f"cluster: the saved sessions are files in {plan.state_dir}; copy them to the"
+            " state dir of every node that may run the account",
+            markup=False,
+        )
     if backup is not None:
         out_console.print(f"the previous config is kept as {backup}", markup=False)
     out_console.print(

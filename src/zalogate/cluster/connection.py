@@ -95,10 +95,9 @@ async def connect(
         async with asyncio.timeout(limit):
             return await nats.connect(error_cb=on_error, **options)
     except Exception as exc:
-        servers = ", ".join(nats_settings.servers)
         raise ClusterUnavailableError(
-            f"cannot connect to NATS at {servers} ({type(exc).__name__}); start the NATS"
-            " servers or fix gateway.cluster.nats.servers"
+            f"cannot connect to NATS at {nats_settings.shown_servers()}"
+            f" ({type(exc).__name__}); start the NATS servers or fix gateway.cluster.nats.servers"
         ) from None
 
 

@@ -27,6 +27,7 @@ from zalogate.cluster.documents import Bucket, Document, change, read
 from zalogate.cluster.layout import kv_key
 from zalogate.core.access import AccessOverlay, OverlayEntry, OverlayList
 from zalogate.core.pairing import normalize_account_id
+from zalogate.core.state_transfer import Outcome, OverlayEdit
 
 if TYPE_CHECKING:
     from zalogate.console.auth import Session
@@ -89,6 +90,27 @@ class KvAccessOverlayStore:
         if removed:
             await self._announce()
         return removed
+
+    async def adopt_edit(self, edit: OverlayEdit, *, dry_run: bool) -> Outcome:
+        """Record a moved edit unless the account has one for its list and entry (present
+        when it is the same edit, a conflict when it differs: kept)."""
+        new = edit.entry
+        item = [new.kind, new.entry, new.blocked, new.added_at_ms]
+
+        def compute(old: Document | None) -> tuple[Document | None, Outcome]:
+            entries = _entries(old)
+            for e in entries:
+                if (e[0], e[1]) == (new.kind, new.entry):
+                    same = bool(e[2]) == new.blocked
+                    return None, (Outcome.PRESENT if same else Outcome.CONFLICT)
+            doc = self._document(edit.channel, edit.account_id, [*entries, item])
+            return (None if dry_run else doc), Outcome.MOVED
+
+        key = self._key(edit.channel, edit.account_id)
+        outcome = await change(self.bucket.kv, key, compute)
+        if outcome is Outcome.MOVED and not dry_run:
+            await self._announce()
+        return outcome
 
     @staticmethod
     def _key(channel: str, account_id: str) -> str:

@@ -72,6 +72,12 @@ class Layout:
         return f"{self.prefix}_sessions"
 
     @property
+    def import_bucket(self) -> str:
+        """What ``zalogate cluster import-state`` moved, per source (no re-run puts back
+        what was removed in the cluster since)."""
+        return f"{self.prefix}_imports"
+
+    @property
     def access_subject(self) -> str:
         """Where a node announces an allowlist edit (the others reload)."""
         return f"{self.prefix}.access.changed"

@@ -20,6 +20,7 @@ from zalogate.core.access import WILDCARD, match_key, normalize_allow_entry
 from zalogate.core.pairing import (
     MAX_PENDING_PER_ACCOUNT,
     PAIRING_TTL_SECONDS,
+    AllowedSender,
     PairingError,
     PairingRequest,
     PairingRequestResult,
@@ -27,6 +28,7 @@ from zalogate.core.pairing import (
     generate_code,
     normalize_account_id,
 )
+from zalogate.core.state_transfer import Outcome
 
 __all__ = ["KvPairingStore"]
 
@@ -198,6 +200,49 @@ class KvPairingStore(PairingRules):
             return doc, True
 
         return await change(self._kv, kv_key("acct", channel, account), compute)
+
+    async def adopt_allowed(self, sender: AllowedSender, *, dry_run: bool) -> Outcome:
+        """Add a moved allow entry (with its original time) unless the account has it."""
+        account = normalize_account_id(sender.account_id)
+        now = self._now_ms()
+
+        def compute(old: Document | None) -> tuple[Document | None, Outcome]:
+            doc = self._live(old, sender.channel, account, now)
+            if sender.entry in doc["allow"]:
+                return None, Outcome.PRESENT
+            doc["allow"][sender.entry] = sender.added_at_ms
+            return (None if dry_run else doc), Outcome.MOVED
+
+        return await change(self._kv, kv_key("acct", sender.channel, account), compute)
+
+    async def adopt_request(self, request: PairingRequest, *, dry_run: bool) -> Outcome:
+        """Keep a moved pending request with its code (the sender has it already)."""
+        account = normalize_account_id(request.account_id)
+        key = match_key(request.id)
+        now = self._now_ms()
+        item = {
+            "id": request.id,
+            "code": request.code,
+            "created": request.created_at_ms,
+            "seen": request.last_seen_at_ms,
+            "meta": dict(request.meta),
+        }
+
+        def compute(old: Document | None) -> tuple[Document | None, Outcome]:
+            doc = self._live(old, request.channel, account, now)
+            pending = doc["pending"]
+            if key in pending:
+                same = pending[key].get("code") == request.code
+                return None, (Outcome.PRESENT if same else Outcome.CONFLICT)
+            if normalize_allow_entry(request.channel, request.id) in doc["allow"]:
+                return None, Outcome.PRESENT  # approved in the cluster since
+            taken = any(v.get("code") == request.code for v in pending.values())
+            if taken or len(pending) >= self._max_pending:
+                return None, Outcome.CONFLICT
+            pending[key] = item
+            return (None if dry_run else doc), Outcome.MOVED
+
+        return await change(self._kv, kv_key("acct", request.channel, account), compute)
 
 
 def _allow_entry(channel: str, sender_id: str) -> str:

@@ -32,6 +32,7 @@ from zalogate.core.schedules import (
     new_schedule_id,
     passed,
 )
+from zalogate.core.state_transfer import Outcome
 
 __all__ = ["SCHEDULER_LEASE", "SCHEDULER_LEASE_KEY", "KvScheduleStore", "run_scheduler"]
 
@@ -168,6 +169,25 @@ class KvScheduleStore:
             return (None if current is None else _encode(replace(current, last_error=error))), None
 
         await change(self._kv, _key(schedule_id), compute)
+
+    async def adopt_schedule(self, schedule: Schedule, *, dry_run: bool) -> Outcome:
+        """Create a moved schedule under its id (present when the id holds it, in any later
+        state: the cluster may have sent it since)."""
+
+        def compute(old: Document | None) -> tuple[Document | None, Outcome]:
+            if old is None:
+                return (None if dry_run else _encode(schedule)), Outcome.MOVED
+            current = _decode(old)
+            same = current is not None and all(
+                getattr(current, name) == getattr(schedule, name) for name in _IDENTITY
+            )
+            return None, (Outcome.PRESENT if same else Outcome.CONFLICT)
+
+        return await change(self._kv, _key(schedule.id), compute)
+
+
+_IDENTITY = ("channel", "account_id", "target", "text", "cron", "tz", "created_at_ms")
+"""What makes two schedule documents the same schedule (the rest moves as it runs)."""
 
 
 async def run_scheduler(

@@ -15,6 +15,7 @@ from zalogate.cluster.console_state import KvAccessOverlayStore, KvSessionStore
 from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
+from zalogate.cluster.move_log import KvMoveLog
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
@@ -22,11 +23,13 @@ from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccessOverlay
 from zalogate.core.shared_state import SharedState
+from zalogate.core.state_transfer import StateSinks
 
 __all__ = [
     "console_stores",
     "load_overlays",
     "open_shared_state",
+    "open_state_sinks",
     "shared_state",
     "transcript_store",
 ]
@@ -49,12 +52,18 @@ async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedS
     """Create (or find) the pairing, takeover, group-history and schedule buckets (history
     1; no TTL but on the group history: requests expire by their own clock, allow entries,
     pauses and schedules stay until removed)."""
+    return SharedState(*await _kv_shared(js, settings))
+
+
+async def _kv_shared(
+    js: JetStreamContext, settings: ClusterConfig
+) -> tuple[KvPairingStore, KvTakeoverState, KvGroupHistory, KvScheduleStore]:
     layout = Layout(settings.prefix, settings.partitions)
     pairing = await _bucket(js, settings, layout.pairing_bucket)
     takeover = await _bucket(js, settings, layout.takeover_bucket)
     history = await _bucket(js, settings, layout.history_bucket, HISTORY_MAX_AGE_SECONDS)
     schedules = await _bucket(js, settings, layout.schedule_bucket)
-    return SharedState(
+    return (
         KvPairingStore(pairing),
         KvTakeoverState(takeover),
         KvGroupHistory(history.kv),
@@ -92,6 +101,26 @@ async def open_shared_state(settings: ClusterConfig, *, name: str) -> AsyncItera
     client = await connect(settings, name=name)
     try:
         yield await shared_state(client.jetstream(timeout=10.0), settings)
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def open_state_sinks(
+    settings: ClusterConfig, *, name: str, source: str
+) -> AsyncIterator[StateSinks]:
+    """The buckets a node's state (named by ``source``) moves into (``zalogate cluster
+    import-state``), on a connection of its own; an imported allowlist edit is announced to
+    running nodes."""
+    client = await connect(settings, name=name)
+    try:
+        js = client.jetstream(timeout=10.0)
+        pairing, takeover, _, schedules = await _kv_shared(js, settings)
+        access, _ = await console_stores(client, js, settings)
+        transcripts = await transcript_store(js, settings)
+        layout = Layout(settings.prefix, settings.partitions)
+        log = KvMoveLog((await _bucket(js, settings, layout.import_bucket)).kv, source)
+        yield StateSinks(pairing, access, schedules, transcripts, takeover, log)
     finally:
         await client.close()
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from zalogate.cluster.documents import Bucket, Document, change, read
 from zalogate.cluster.layout import kv_key
+from zalogate.core.state_transfer import Outcome, PausedConversation
 from zalogate.core.takeover import ConversationKey, TranscriptLine, key_of
 
 __all__ = ["KEEP_LINES", "KvTakeoverState"]
@@ -48,14 +49,7 @@ class KvTakeoverState:
         return found
 
     async def pause(self, key: ConversationKey, at_ms: int) -> None:
-        doc = {
-            "channel": key.channel,
-            "account": key.account_id,
-            "chat": key.chat_id,
-            "group": key.is_group,
-            "at": at_ms,
-        }
-        await self._kv.put(kv_key("pause", *key_of(key)), json.dumps(doc).encode())
+        await self._kv.put(kv_key("pause", *key_of(key)), _pause_doc(key, at_ms))
 
     async def resume(self, key: ConversationKey) -> bool:
         name = kv_key("pause", *key_of(key))
@@ -80,3 +74,34 @@ class KvTakeoverState:
         doc, _ = await read(self._kv, kv_key("lines", *key_of(key)))
         lines = list((doc or {}).get("lines") or [])[-limit:] if limit > 0 else []
         return [TranscriptLine(d, a, t, int(at)) for d, a, t, at in lines]
+
+    async def adopt_pause(self, paused: PausedConversation, *, dry_run: bool) -> Outcome:
+        """Pause a moved conversation unless it is paused; its lines go along unless the
+        cluster recorded lines for it already (those are kept)."""
+        key = paused.key
+        if await self.is_paused(key):
+            return Outcome.PRESENT
+        if dry_run:
+            return Outcome.MOVED
+        lines = [[x.direction, x.author, x.text, x.at_ms] for x in paused.lines[-KEEP_LINES:]]
+
+        def compute(old: Document | None) -> tuple[Document | None, None]:
+            return (None if old is not None or not lines else {"lines": lines}), None
+
+        await change(self._kv, kv_key("lines", *key_of(key)), compute)
+        try:
+            await self._kv.create(kv_key("pause", *key_of(key)), _pause_doc(key, paused.at_ms))
+        except KeyWrongLastSequenceError:  # paused by a node in the meantime
+            return Outcome.PRESENT
+        return Outcome.MOVED
+
+
+def _pause_doc(key: ConversationKey, at_ms: int) -> bytes:
+    doc = {
+        "channel": key.channel,
+        "account": key.account_id,
+        "chat": key.chat_id,
+        "group": key.is_group,
+        "at": at_ms,
+    }
+    return json.dumps(doc).encode()

@@ -19,6 +19,7 @@ from nats.js.kv import KeyValue
 from zalogate.agents.transcripts import user_first
 from zalogate.cluster.documents import Document, change, read
 from zalogate.cluster.layout import kv_key
+from zalogate.core.state_transfer import Outcome, SessionTranscript
 
 __all__ = ["KEEP_BYTES", "KEEP_MESSAGES", "KvTranscriptStore"]
 
@@ -70,3 +71,17 @@ class KvTranscriptStore:
             return ({"messages": []} if count else None), count
 
         return await change(self._kv, kv_key("tx", session_key), compute)
+
+    async def adopt_transcript(self, transcript: SessionTranscript, *, dry_run: bool) -> Outcome:
+        """Write a moved session unless the key exists (a session cleared in the cluster
+        stays cleared); present when the cluster's copy starts with the moved messages."""
+        moved = _bounded(list(transcript.messages))
+
+        def compute(old: Document | None) -> tuple[Document | None, Outcome]:
+            if old is None:
+                return (None if dry_run else {"messages": moved}), Outcome.MOVED
+            held = list(old.get("messages") or ())
+            same = bool(moved) and held[: len(moved)] == moved
+            return None, (Outcome.PRESENT if same else Outcome.CONFLICT)
+
+        return await change(self._kv, kv_key("tx", transcript.session_key), compute)

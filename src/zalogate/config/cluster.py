@@ -8,9 +8,20 @@ from pydantic import Field, SecretStr, field_validator
 
 from zalogate.config.config_model import ConfigModel
 
-__all__ = ["ClusterConfig", "NatsConfig"]
+__all__ = ["ClusterConfig", "NatsConfig", "hide_userinfo"]
 
 _SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+
+def hide_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` part replaced by ``***@`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host_part, slash, path = rest.partition("/")
+    if "@" not in host_part:
+        return url
+    return f"{scheme}://***@{host_part.rpartition('@')[2]}{slash}{path}"
 
 
 class NatsConfig(ConfigModel):
@@ -31,9 +42,14 @@ class NatsConfig(ConfigModel):
         for url in value:
             if not url.startswith(_SCHEMES):
                 raise ValueError(
-                    f"{url!r} is not a NATS URL; write it as nats://host:4222 (or tls://...)"
+                    f"{hide_userinfo(url)!r} is not a NATS URL; write it as nats://host:4222"
+                    " (or tls://...)"
                 )
         return value
+
+    def shown_servers(self) -> str:
+        """The servers for messages: a ``user:password@`` in a URL shown as ``***@``."""
+        return ", ".join(hide_userinfo(url) for url in self.servers)
 
 
 class ClusterConfig(ConfigModel):

@@ -41,6 +41,7 @@ __all__ = [
     "MAX_PENDING_PER_ACCOUNT",
     "PAIRING_TTL_SECONDS",
     "AllowStore",
+    "AllowedSender",
     "NewRequest",
     "PairingError",
     "PairingNotifier",
@@ -121,6 +122,16 @@ class PairingRequest:
             "lastSeenAt": self.last_seen_at,
             "meta": dict(self.meta),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedSender:
+    """One entry of an account's allow store (normalised, as stored)."""
+
+    channel: str
+    account_id: str
+    entry: str
+    added_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +462,17 @@ class SqlitePairingStore(PairingRules):
             (channel, account),
         )
         return frozenset(str(row["entry"]) for row in rows)
+
+    async def allowed_entries(self) -> list[AllowedSender]:
+        """Every account's allow store (what a move into a cluster carries over)."""
+        rows = await self._store.fetchall(
+            "SELECT channel, account_id, entry, added_at_ms FROM pairing_allow_entries"
+            " ORDER BY channel, account_id, added_at_ms, entry"
+        )
+        return [
+            AllowedSender(r["channel"], r["account_id"], r["entry"], int(r["added_at_ms"]))
+            for r in rows
+        ]
 
     async def add_allowed(self, channel: str, account_id: str, sender_id: str) -> None:
         """Add a sender to an account's allow store (idempotent).

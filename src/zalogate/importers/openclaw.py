@@ -19,9 +19,11 @@ from typing import Any
 
 from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.config import ConfigError, parse_config, state_dir
-from zalogate.core.pairing import PAIRING_TTL_SECONDS, SqlitePairingStore
+from zalogate.config.loading import read_json5_object
+from zalogate.core.pairing import PAIRING_TTL_SECONDS, AllowStore, SqlitePairingStore
 from zalogate.importers.openclaw_source import OpenClawSource, SavedSession
 from zalogate.personal.session import Credentials
+from zalogate.runtime.wiring import cluster_shared_state
 from zalogate.store import Store, write_private_file
 
 __all__ = ["ImportPlan", "Item", "MigrationError", "apply_import", "plan_import"]
@@ -59,6 +61,9 @@ class ImportPlan:
     left: list[Item] = field(default_factory=list)
     allow: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     sessions: list[tuple[SavedSession, Credentials]] = field(default_factory=list)
+    cluster: bool = False
+    """The current config names a cluster (``gateway.cluster``): kept in the new config, and
+    the approved senders go into the cluster's pairing store."""
 
     def conflicts(self) -> list[Path]:
         """Files the import would replace."""
@@ -73,6 +78,7 @@ class ImportPlan:
             "openclawVersion": self.source.version,
             "config": str(self.config_path),
             "stateDir": str(self.state_dir),
+            "cluster": self.cluster,
             "took": [item.to_json() for item in self.took],
             "left": [item.to_json() for item in self.left],
         }
@@ -118,7 +124,17 @@ def plan_import(
         )
     _drop_unknown_keys(section, left, env)
     config: dict[str, Any] = {"channels": section}
-    parsed = parse_config(config, env=_AnyEnv(env), base_dir=config_path.parent)
+    cluster = _current_cluster(config_path)
+    if cluster is not None:
+        config["gateway"] = {"cluster": cluster}
+        took.append(Item("config", "gateway.cluster (kept from the current config)"))
+    try:
+        parsed = parse_config(config, env=_AnyEnv(env), base_dir=config_path.parent)
+    except ConfigError as exc:
+        raise MigrationError(
+            f"{config_path}: gateway.cluster does not validate ({'; '.join(exc.problems)});"
+            " fix it first"
+        ) from None
     plan = ImportPlan(
         source=source,
         config_path=config_path,
@@ -126,11 +142,23 @@ def plan_import(
         config=config,
         took=took,
         left=left,
+        cluster=cluster is not None,
     )
     _plan_allow(plan, set(section))
     _plan_pending(plan, set(section), time.time() if now is None else now)
     _plan_sessions(plan, set(section))
     return plan
+
+
+def _current_cluster(config_path: Path) -> dict[str, Any] | None:
+    """The ``gateway.cluster`` section of the config the import replaces, as written."""
+    try:
+        data = read_json5_object(config_path)
+    except (FileNotFoundError, ValueError):
+        return None  # no config yet, or one the import replaces anyway (--force)
+    gateway = data.get("gateway")
+    cluster = gateway.get("cluster") if isinstance(gateway, dict) else None
+    return copy.deepcopy(cluster) if isinstance(cluster, dict) else None
 
 
 def _channel_sections(
@@ -202,7 +230,8 @@ def _plan_allow(plan: ImportPlan, channels: set[str]) -> None:
         senders = [entry for entry in entries if entry != "*"]
         if senders:
             plan.allow[(channel, account)] = senders
-            plan.took.append(Item("allow", f"{where}: {len(senders)} approved sender(s)"))
+            into = " (into the cluster's pairing store)" if plan.cluster else ""
+            plan.took.append(Item("allow", f"{where}: {len(senders)} approved sender(s){into}"))
 
 
 def _plan_pending(plan: ImportPlan, channels: set[str], now: float) -> None:
@@ -234,16 +263,24 @@ def _plan_sessions(plan: ImportPlan, channels: set[str]) -> None:
             plan.took.append(Item("session", what))
 
 
-def apply_import(plan: ImportPlan, *, force: bool) -> Path | None:
+def apply_import(
+    plan: ImportPlan, *, force: bool, env: Mapping[str, str] | None = None
+) -> Path | None:
     """Write the config, the sessions and the allow store; return the config backup, if any.
 
+    In a cluster the approved senders go first, into the cluster's pairing store, so that
+    NATS out of reach leaves everything as it was.
+
     Raises:
-        MigrationError: A file would be replaced and ``force`` is false.
+        MigrationError: A file would be replaced and ``force`` is false; the cluster cannot
+            be reached.
     """
     conflicts = plan.conflicts()
     if conflicts and not force:
         listed = ", ".join(str(path) for path in conflicts)
         raise MigrationError(f"not overwriting {listed} (use --force to replace)")
+    if plan.cluster and plan.allow:
+        asyncio.run(_write_allow(plan, env or {}))
     backup: Path | None = None
     if plan.config_path.exists():
         backup = plan.config_path.with_name(plan.config_path.name + ".bak")
@@ -265,14 +302,31 @@ def apply_import(plan: ImportPlan, *, force: bool) -> Path | None:
             created_at=created if isinstance(created, str) else None,
             used=False,
         )
-    if plan.allow:
-        asyncio.run(_write_allow(plan.state_dir, plan.allow))
+    if plan.allow and not plan.cluster:
+        asyncio.run(_write_allow(plan, env or {}))
     return backup
 
 
-async def _write_allow(state: Path, allow: Mapping[tuple[str, str], list[str]]) -> None:
-    async with await Store.open(state) as store:
-        pairing = SqlitePairingStore(store)
-        for (channel, account), senders in allow.items():
-            for sender in senders:
-                await pairing.add_allowed(channel, account, sender)
+async def _write_allow(plan: ImportPlan, env: Mapping[str, str]) -> None:
+    """Into the pairing store the new config selects (the cluster's, or the state dir's)."""
+    if plan.cluster:
+        try:
+            # The cluster section alone: the channels' ${VARS} may be set only where they run.
+            only = {"gateway": plan.config["gateway"]}
+            config = parse_config(only, env=env, base_dir=plan.config_path.parent)
+            async with cluster_shared_state(config, name="zalogate-import") as shared:
+                if shared is not None:
+                    await _allow_into(shared.pairing, plan.allow)
+                    return
+        except ConfigError as exc:
+            raise MigrationError(f"gateway.cluster: {'; '.join(exc.problems)}") from None
+        except ConnectionError as exc:  # NATS away (ClusterUnavailableError)
+            raise MigrationError(f"{exc} (the config and sessions were not written)") from None
+    async with await Store.open(plan.state_dir) as store:
+        await _allow_into(SqlitePairingStore(store), plan.allow)
+
+
+async def _allow_into(pairing: AllowStore, allow: Mapping[tuple[str, str], list[str]]) -> None:
+    for (channel, account), senders in allow.items():
+        for sender in senders:
+            await pairing.add_allowed(channel, account, sender)

@@ -35,6 +35,7 @@ from zalogate.core.conversation_journal import ConversationJournal
 from zalogate.core.model import InboundMessage
 from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
+from zalogate.core.state_transfer import StateSinks
 from zalogate.core.takeover import Takeover, TakeoverState
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
@@ -48,6 +49,7 @@ __all__ = [
     "InboxLike",
     "channel_configured",
     "cluster_shared_state",
+    "cluster_state_sinks",
     "configured_plugins",
     "default_agent",
     "default_handler",
@@ -289,6 +291,21 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
         return
     async with _cluster_module("shared").open_shared_state(settings, name=name) as shared:
         yield shared
+
+
+@contextlib.asynccontextmanager
+async def cluster_state_sinks(
+    config: Any, *, name: str, source: str
+) -> AsyncIterator[StateSinks | None]:
+    """The cluster's buckets the state named ``source`` moves into (``zalogate cluster
+    import-state``); None in the single-node default."""
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        yield None
+        return
+    shared = _cluster_module("shared")
+    async with shared.open_state_sinks(settings, name=name, source=source) as sinks:
+        yield sinks
 
 
 async def cluster_overlays(
