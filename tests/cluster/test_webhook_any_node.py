@@ -4,7 +4,6 @@ fake posting its webhooks to the standby node (as a load balancer would)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,14 +12,14 @@ from typing import Any
 import httpx2
 import pytest
 
-from zalogate.agents.echo import EchoAgent
 from zalogate.backoff import BackoffConfig
 from zalogate.channels.zalo.channel import ZaloChannelOptions, plugin_with_options
-from zalogate.config import parse_config
 from zalogate.runtime.control import MessageRequest
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing.fake_botapi import FakeZaloBotApi
+
+from .in_process import account_state, cluster_node, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -32,44 +31,21 @@ TINY = BackoffConfig(min_delay=0.01, max_delay=0.05, jitter=0.0)
 async def webhook_node(
     fake: FakeZaloBotApi, cluster: dict[str, Any], name: str, root: Path
 ) -> AsyncIterator[Gateway]:
-    config = {
-        "gateway": {"host": "127.0.0.1", "port": 0, "cluster": {**cluster, "nodeId": name}},
-        "channels": {
-            "zalo": {
-                "botToken": fake.token,
-                "apiBaseUrl": fake.base_url,
-                "dmPolicy": "open",
-                "allowFrom": ["*"],
-                "webhookUrl": "https://example.com/hooks/zalo",
-                "webhookSecret": SECRET,
-            }
-        },
+    section = {
+        "botToken": fake.token,
+        "apiBaseUrl": fake.base_url,
+        "dmPolicy": "open",
+        "allowFrom": ["*"],
+        "webhookUrl": "https://example.com/hooks/zalo",
+        "webhookSecret": SECRET,
     }
-    options = ZaloChannelOptions(env={}, polling_backoff=TINY)
-    gateway = Gateway(
-        parse_config(config, env={}),
-        state_dir=root / name,
-        channels=[plugin_with_options(options)],
-        agent=EchoAgent(),
-        http_port=0,
-        console_log=False,
-        configure_logs=False,
-        startup_grace=0.05,
-        shutdown_timeout=3.0,
-    )
-    async with gateway:
+    plugin = plugin_with_options(ZaloChannelOptions(env={}, polling_backoff=TINY))
+    async with cluster_node(cluster, name, root, {"zalo": section}, plugin) as gateway:
         yield gateway
 
 
-async def until(check: Any) -> None:
-    async with asyncio.timeout(30):
-        while not check():
-            await asyncio.sleep(0.02)
-
-
 def state(gateway: Gateway) -> AccountState | None:
-    record = gateway.status_board.get("zalo", "default")
-    return record.state if record is not None else None
+    return account_state(gateway, "zalo")
 
 
 async def test_a_standby_node_accepts_the_webhook_and_the_cluster_answers_once(

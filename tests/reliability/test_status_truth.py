@@ -114,3 +114,19 @@ def test_degraded_is_kept_while_any_source_fails() -> None:
     healthy = board.get("zalo", "a")
     assert healthy is not None
     assert healthy.degraded_since is None
+
+
+def test_a_restart_forgets_what_the_earlier_run_reported() -> None:
+    board = StatusBoard()
+    board.register("zalo", "a")
+    board.report("zalo", "a", "monitor", "listener closed")
+    board.clear_reports("zalo", "a")
+    record = board.get("zalo", "a")
+    assert record is not None
+    assert record.degraded_since is None
+    board.report("zalo", "a", "monitor", None)  # the new run's first good report: no change
+    assert board.get("zalo", "a") == record
+    board.report("zalo", "a", "monitor", "listener closed again")
+    again = board.get("zalo", "a")
+    assert again is not None
+    assert again.degraded_since is not None

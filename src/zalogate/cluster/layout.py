@@ -72,6 +72,11 @@ class Layout:
         return f"{self.prefix}_sessions"
 
     @property
+    def grant_bucket(self) -> str:
+        """OAuth grants (OA tokens), sealed, one document per account."""
+        return f"{self.prefix}_grants"
+
+    @property
     def import_bucket(self) -> str:
         """What ``zalogate cluster import-state`` moved, per source (no re-run puts back
         what was removed in the cluster since)."""

@@ -31,8 +31,9 @@ from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.schedules import Startable, run_scheduler
 from zalogate.cluster.sends import OwnerRoutedChannel
-from zalogate.cluster.shared import console_stores, shared_state, transcript_store
+from zalogate.cluster.shared import console_stores, shared_state, token_stores, transcript_store
 from zalogate.cluster.status import collect
+from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import Channel
@@ -63,6 +64,8 @@ class ClusterNode:
         self._shared: SharedState | None = None
         self.transcripts: KvTranscriptStore | None = None
         """The agents' transcripts, shared by every node (set once started)."""
+        self.token_stores: KvTokenStores | None = None
+        """The OAuth grants (OA tokens), shared by every node (set once started)."""
         self._console: tuple[KvAccessOverlayStore, KvSessionStore] | None = None
         self._feeds: list[ChangeFeed] = []
         self._heartbeat: asyncio.Task[None] | None = None
@@ -128,6 +131,7 @@ class ClusterNode:
             self._shared = await shared_state(self._handles.js, self.settings)
             self._console = await console_stores(client, self._handles.js, self.settings)
             self.transcripts = await transcript_store(self._handles.js, self.settings)
+            self.token_stores = await token_stores(self._handles.js, self.settings)
         except BaseException:
             await client.close()
             raise
@@ -206,12 +210,18 @@ class ClusterNode:
                 await task
 
     def route_sends(self, channel: Channel) -> Channel:
-        """``channel``, its sends routed to the account's node when its traits ask for it."""
+        """``channel``, what acts from an account's session (sends, look-ups, agent tools)
+        routed to the account's node when its traits ask for it."""
         if not traits_for(channel.id).sends_need_session_owner:
             return channel
-        timeout = self.settings.send_timeout_seconds
-        handles = self.handles
-        return OwnerRoutedChannel(channel, handles.client, handles.layout, timeout=timeout)
+        settings, handles = self.settings, self.handles
+        return OwnerRoutedChannel(
+            channel,
+            handles.client,
+            handles.layout,
+            timeout=settings.send_timeout_seconds,
+            lookup_timeout=settings.lookup_timeout_seconds,
+        )
 
     async def snapshot(self, *, max_age: float = 2.0) -> dict[str, Any]:
         """What ``cluster status`` shows, read through this node's connection; reused for

@@ -19,6 +19,7 @@ from zalogate.cluster.move_log import KvMoveLog
 from zalogate.cluster.pairing import KvPairingStore
 from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
+from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccessOverlay
@@ -31,6 +32,7 @@ __all__ = [
     "open_shared_state",
     "open_state_sinks",
     "shared_state",
+    "token_stores",
     "transcript_store",
 ]
 
@@ -76,6 +78,12 @@ async def transcript_store(js: JetStreamContext, settings: ClusterConfig) -> KvT
     them)."""
     layout = Layout(settings.prefix, settings.partitions)
     return KvTranscriptStore((await _bucket(js, settings, layout.transcript_bucket)).kv)
+
+
+async def token_stores(js: JetStreamContext, settings: ClusterConfig) -> KvTokenStores:
+    """The OAuth grants every node shares (encrypted values; no TTL)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    return KvTokenStores((await _bucket(js, settings, layout.grant_bucket)).kv)
 
 
 async def console_stores(

@@ -74,4 +74,7 @@ class ClusterConfig(ConfigModel):
     send_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     """How long a send waits for the node holding the account's session (a personal
     account's sends go out there); no answer by then is an unknown delivery."""
+    lookup_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """How long a directory look-up, group member read or probe of a personal account waits
+    for the node holding its session (it is done there); no answer by then is retryable."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8

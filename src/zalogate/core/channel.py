@@ -8,10 +8,12 @@ inbound message to ``context.inbox.admit``), ``send`` for replies, ``probe`` for
 :class:`Channel` is the whole contract: four abstract members, typed hooks with do-nothing
 defaults (``policy``, ``prepare_inbound``, ``agent_tools``, ``account_snapshot``, ...), and
 optional capabilities as properties that return an object implementing a small protocol
-(:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`Login`,
-:class:`Reactions`, :class:`LinkSender`) or ``None``. Nothing above a channel looks a
-capability up by name. What a channel declares about itself without being built (target
-prefixes, session rules, labels) is its :class:`~zalogate.core.traits.ChannelTraits`.
+(:class:`Presence`, :class:`Directory`, :class:`GroupMembers`, :class:`UserProfiles`,
+:class:`Login`, :class:`Reactions`, :class:`LinkSender`, :class:`Stickers`,
+:class:`ReadReceipts`) or ``None``.
+Nothing above a channel looks a capability up by name. What a channel declares about itself
+without being built (target prefixes, session rules, labels) is its
+:class:`~zalogate.core.traits.ChannelTraits`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from zalogate.core.agent import AgentTool
     from zalogate.core.inspection import ConfigInspector
     from zalogate.core.shared_state import SharedState
+    from zalogate.oa.tokens import TokenStores
     from zalogate.store import Store
 
 __all__ = [
@@ -55,9 +58,12 @@ __all__ = [
     "Presence",
     "ProbeResult",
     "Reactions",
+    "ReadReceipts",
     "RouteRegistrar",
     "SessionImport",
+    "Stickers",
     "ToolContext",
+    "UserProfiles",
 ]
 
 ENTRY_POINT_GROUP = "zalogate.channels"
@@ -124,6 +130,9 @@ class ChannelContext:
     (a websocket listener after a drop); counted per account in status and metrics."""
     shared: SharedState | None = None
     """The state every node agrees on, as the runtime picked it; see :meth:`shared_state`."""
+    token_stores: TokenStores | None = None
+    """Where OAuth grants live when every node must use the same one (cluster mode); None:
+    the channel keeps them in its own files under :attr:`state_dir`."""
 
     def shared_state(self) -> SharedState:
         """Allow store, pairing, takeover and group history: the runtime's, or the SQLite
@@ -252,6 +261,13 @@ class Channel(abc.ABC):
         cannot use): no agent turn starts."""
         return message
 
+    async def prepare_inbound_via(
+        self, via: Channel, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage | None:
+        """:meth:`prepare_inbound` whose sends (a notice) and ``receipts`` go through ``via``
+        (see :meth:`agent_tools_via`). Default: :meth:`prepare_inbound`."""
+        return await self.prepare_inbound(account, message)
+
     def agent_tools(
         self, account: ChannelAccount, context: ToolContext | None
     ) -> Sequence[AgentTool]:
@@ -262,6 +278,16 @@ class Channel(abc.ABC):
         must be stable.
         """
         return ()
+
+    def agent_tools_via(
+        self, via: Channel, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """:meth:`agent_tools` whose actions act through ``via``: its ``send`` and capabilities.
+
+        ``via`` wraps this channel (cluster mode's, which does them on the node holding the
+        account's session). Default: :meth:`agent_tools` (the tools act through this channel).
+        """
+        return self.agent_tools(account, context)
 
     def account_snapshot(self, account: ChannelAccount) -> Mapping[str, Any]:
         """Display-safe config facts for ``channels status``, without any network.
@@ -323,6 +349,11 @@ class Channel(abc.ABC):
         return None
 
     @property
+    def user_profiles(self) -> UserProfiles | None:
+        """One user's profile."""
+        return None
+
+    @property
     def login(self) -> Login | None:
         """Interactive login and logout."""
         return None
@@ -335,6 +366,16 @@ class Channel(abc.ABC):
     @property
     def links(self) -> LinkSender | None:
         """Send a link with a preview card (``message send --link``)."""
+        return None
+
+    @property
+    def stickers(self) -> Stickers | None:
+        """Send a sticker."""
+        return None
+
+    @property
+    def receipts(self) -> ReadReceipts | None:
+        """Tell the sender a message was delivered and seen."""
         return None
 
     @property
@@ -391,6 +432,15 @@ class GroupMembers(Protocol):
         self, account: ChannelAccount, group_id: str
     ) -> Sequence[DirectoryEntry]:
         """The members of ``group_id``."""
+        ...
+
+
+@runtime_checkable
+class UserProfiles(Protocol):
+    """Optional capability: one user's profile."""
+
+    async def directory_user(self, account: ChannelAccount, user_id: str) -> DirectoryEntry:
+        """The profile of ``user_id`` (``extra`` holds what the channel knows beyond a name)."""
         ...
 
 
@@ -464,6 +514,26 @@ class LinkSender(Protocol):
         self, account: ChannelAccount, target: str, url: str, caption: str
     ) -> DeliveryReceipt:
         """Send ``url`` (with ``caption``) to ``target``."""
+        ...
+
+
+@runtime_checkable
+class Stickers(Protocol):
+    """Optional capability: a sticker."""
+
+    async def send_sticker(
+        self, account: ChannelAccount, target: str, sticker: str
+    ) -> DeliveryReceipt:
+        """Send ``sticker`` (an id, or a keyword the channel resolves) to ``target``."""
+        ...
+
+
+@runtime_checkable
+class ReadReceipts(Protocol):
+    """Optional capability: delivered and seen receipts (best effort)."""
+
+    async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
+        """Mark ``message`` delivered and seen (maybe later, batched); never raises."""
         ...
 
 

@@ -24,7 +24,14 @@ from zalogate.oa.oauth import (
     pkce_challenge,
     pkce_verifier,
 )
-from zalogate.oa.tokens import DEFAULT_MARGIN, TokenFile, TokenKeeper
+from zalogate.oa.tokens import (
+    DEFAULT_MARGIN,
+    StoredGrant,
+    TokenFile,
+    TokenKeeper,
+    TokenStore,
+    TokenStores,
+)
 
 __all__ = [
     "CONSENT_TTL",
@@ -34,11 +41,14 @@ __all__ = [
     "TEXT_LIMIT",
     "UPLOAD_LIMITS",
     "ConsentRequest",
+    "StoredGrant",
     "OAuthClient",
     "TokenFile",
     "TokenKeeper",
     "TokenPair",
     "TokenSource",
+    "TokenStore",
+    "TokenStores",
     "ZaloOA",
     "pkce_challenge",
     "pkce_verifier",

@@ -13,6 +13,11 @@ Zalo's refresh tokens are single-use: two refreshes racing with the same token b
 * a refused refresh writes ``<key>.reauth`` (the stored pair is left untouched) and every later
   call fails fast with ``ReauthorizationRequiredError`` until a new consent saves a pair.
 
+Where the pair lives is a :class:`TokenStore`: :class:`TokenFile` (the files above) by default;
+a cluster of gateways shares one pair through a store whose ``exclusive`` is a compare-and-set
+claim (``zalogate.cluster.tokens``), so the cluster refreshes once and every node sends with
+the current access token.
+
 The one window no lock closes: a kill after Zalo answered a refresh and before the local
 write finished loses the new pair, and the old refresh token is burned. It is as short as one
 local fsync'd write.
@@ -27,16 +32,75 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from zalogate.oa.errors import ApiError, RateLimitedError, ReauthorizationRequiredError, ServerError
 from zalogate.oa.oauth import OAuthClient, TokenPair
 
-__all__ = ["DEFAULT_MARGIN", "TokenFile", "TokenKeeper"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "StoredGrant",
+    "TokenFile",
+    "TokenKeeper",
+    "TokenStore",
+    "TokenStores",
+    "newer",
+]
 
 DEFAULT_MARGIN = 4 * 3600.0
 """Refresh this long before the access token (25 h) expires."""
 _LOCK_POLL = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGrant:
+    """What a store holds for one OA: its pair, and why it must be authorised again."""
+
+    pair: TokenPair | None = None
+    reauth: str | None = None
+
+
+def newer(candidate: TokenPair | None, than: TokenPair | None) -> bool:
+    """Whether ``candidate`` was issued after ``than`` (every pair lives equally long, so the
+    later expiry is the later issue)."""
+    return candidate is not None and (than is None or candidate.expires_at > than.expires_at)
+
+
+class TokenStore(Protocol):
+    """Where an OA's grant lives, and how its users refresh it one at a time."""
+
+    def known(self) -> StoredGrant:
+        """What this process can tell without waiting on anyone (local files, the last read)."""
+        ...
+
+    async def read(self) -> StoredGrant:
+        """The current grant."""
+        ...
+
+    async def write(self, pair: TokenPair) -> None:
+        """Replace the pair durably (and clear a re-auth mark) before anyone uses it."""
+        ...
+
+    async def write_reauth(self, reason: str) -> None:
+        """Record that the refresh token was refused (the pair stays as it was)."""
+        ...
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Held while refreshing: no other user of the same grant refreshes meanwhile."""
+        ...
+
+
+class TokenStores(Protocol):
+    """Grants every gateway node shares (cluster mode), in place of a node's own files."""
+
+    def shared(self, name: tuple[str, ...], *, secret: str, local: TokenFile) -> TokenStore:
+        """The store of grant ``name`` (channel, account), protected with a key derived
+        from ``secret`` (an app secret every node has), seeded from and mirrored to
+        ``local``."""
+        ...
 
 
 class TokenFile:
@@ -55,7 +119,10 @@ class TokenFile:
         self.path = directory / f"{key}.json"
         self.reauth_path = directory / f"{key}.reauth"
         self.lock_path = directory / f"{key}.lock"
-        self._on_pair = on_pair or (lambda _pair: None)
+        self.on_pair = on_pair or (lambda _pair: None)
+        """Sees every pair loaded or saved."""
+        self._seen: tuple[int, int, int] | None = None
+        self._seen_pair: TokenPair | None = None
 
     def load(self) -> TokenPair | None:
         """The stored pair, or ``None`` when there is none (or it is unreadable)."""
@@ -63,12 +130,12 @@ class TokenFile:
             pair = TokenPair.from_json(json.loads(self.path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        self._on_pair(pair)
+        self.on_pair(pair)
         return pair
 
     def save(self, pair: TokenPair) -> None:
         """Replace the stored pair atomically and durably (0600), and clear a re-auth mark."""
-        self._on_pair(pair)
+        self.on_pair(pair)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.dir / f".{self.key}.{os.getpid()}.tmp"
         data = json.dumps(pair.to_json()).encode()
@@ -107,6 +174,31 @@ class TokenFile:
         finally:
             os.close(fd)
 
+    # -- TokenStore -------------------------------------------------------------------------
+
+    def known(self) -> StoredGrant:
+        # Read before every API call: parse the file again only when it was replaced.
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return StoredGrant(None, self.reauth_reason())
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp != self._seen:
+            self._seen, self._seen_pair = stamp, self.load()
+        return StoredGrant(self._seen_pair, self.reauth_reason())
+
+    async def read(self) -> StoredGrant:
+        return self.known()
+
+    async def write(self, pair: TokenPair) -> None:
+        self.save(pair)
+
+    async def write_reauth(self, reason: str) -> None:
+        self.mark_reauth(reason)
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        return self.locked()
+
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
         """Hold the exclusive cross-process lock (polled, so a cancelled waiter leaves it)."""
@@ -129,7 +221,7 @@ class TokenKeeper:
 
     Args:
         oauth: the app's OAuth client.
-        store: where the pair lives.
+        store: where the pair lives (:class:`TokenFile`, or a cluster's shared store).
         oa_id: named in errors.
         margin: refresh when the access token expires within this many seconds.
         on_alert: told (a one-line text, no secret) when a refreshed pair could not be saved.
@@ -138,7 +230,7 @@ class TokenKeeper:
     def __init__(
         self,
         oauth: OAuthClient,
-        store: TokenFile,
+        store: TokenStore,
         *,
         oa_id: str,
         margin: float = DEFAULT_MARGIN,
@@ -151,8 +243,9 @@ class TokenKeeper:
         self._margin = margin
         self._alert = on_alert or (lambda _text: None)
         self._clock = clock
-        self._pair: TokenPair | None = store.load()
-        self._reauth: str | None = store.reauth_reason()
+        known = store.known()
+        self._pair: TokenPair | None = known.pair
+        self._reauth: str | None = known.reauth
         self._lock = asyncio.Lock()
         self.refreshes = 0
         """Refresh calls this keeper made to Zalo."""
@@ -160,7 +253,7 @@ class TokenKeeper:
     @property
     def reauth_reason(self) -> str | None:
         """Why the OA must be authorised again (``None`` while the grant is usable)."""
-        self._recheck()
+        self._take(self._store.known())
         return self._reauth
 
     @property
@@ -168,26 +261,25 @@ class TokenKeeper:
         """When the current access token expires (epoch seconds), if there is one."""
         return self._pair.expires_at if self._pair else None
 
-    def adopt(self, pair: TokenPair) -> None:
+    async def adopt(self, pair: TokenPair) -> None:
         """Save and use a pair from a new consent (clears the re-auth state)."""
-        self._store.save(pair)
+        await self._store.write(pair)
         self._pair = pair
         self._reauth = None
 
-    def _recheck(self) -> None:
-        # Another process sharing the state dir may have marked the grant refused, or saved a
-        # new consent (``channels login``), which clears the mark: the files are the truth.
-        reason = self._store.reauth_reason()
-        if reason is not None:
-            self._reauth = reason
-        elif self._reauth is not None:
-            pair = self._store.load()
-            if pair is not None:
-                self._pair, self._reauth = pair, None
+    def _take(self, grant: StoredGrant) -> None:
+        # Another user of the store (a process sharing the state dir, another node) may have
+        # marked the grant refused, or saved a newer pair (a refresh, a new consent, which
+        # clears the mark): the store is the truth, but an older pair never replaces ours
+        # (ours may be a refresh the store failed to save).
+        if grant.reauth is not None:
+            self._reauth = grant.reauth
+        elif newer(grant.pair, self._pair) or (self._reauth is not None and grant.pair):
+            self._pair, self._reauth = grant.pair, None
 
     async def access_token(self) -> str:
         """A usable access token, refreshed first when it expires within the margin."""
-        self._recheck()
+        self._take(await self._store.read())
         if self._reauth is not None:
             raise ReauthorizationRequiredError(self.oa_id, self._reauth)
         pair = self._pair
@@ -197,7 +289,7 @@ class TokenKeeper:
 
     async def force_refresh(self, stale: str) -> str:
         """A new access token after Zalo refused ``stale`` (shared if someone already did it)."""
-        self._recheck()
+        self._take(self._store.known())
         if self._reauth is not None:
             raise ReauthorizationRequiredError(self.oa_id, self._reauth)
         return (await self._refresh(stale, forced=True)).access_token
@@ -215,16 +307,15 @@ class TokenKeeper:
                 raise ReauthorizationRequiredError(self.oa_id, self._reauth)
             if self._pair is not None and self._fresh(self._pair, stale, forced):
                 return self._pair  # another caller of this process refreshed meanwhile
-            async with self._store.locked():
-                reason = self._store.reauth_reason()
-                if reason is not None:
-                    self._reauth = reason
-                    raise ReauthorizationRequiredError(self.oa_id, reason)
-                disk = self._store.load()
-                if disk is not None and self._fresh(disk, stale, forced):
-                    self._pair = disk  # another process refreshed meanwhile
-                    return disk
-                current = disk or self._pair
+            async with self._store.exclusive():
+                stored = await self._store.read()
+                if stored.reauth is not None:
+                    self._reauth = stored.reauth
+                    raise ReauthorizationRequiredError(self.oa_id, stored.reauth)
+                if stored.pair is not None and self._fresh(stored.pair, stale, forced):
+                    self._pair = stored.pair  # another process or node refreshed meanwhile
+                    return stored.pair
+                current = stored.pair if newer(stored.pair, self._pair) else self._pair
                 if current is None:
                     self._reauth = "no grant stored"
                     raise ReauthorizationRequiredError(self.oa_id, self._reauth)
@@ -239,11 +330,11 @@ class TokenKeeper:
         except ApiError as exc:
             # Any refusal of a refresh token is terminal: retrying would loop, not recover.
             reason = f"refresh refused: error {exc.error} {exc.description}"[:200]
-            self._store.mark_reauth(reason)
+            await self._store.write_reauth(reason)
             self._reauth = reason
             raise ReauthorizationRequiredError(self.oa_id, reason) from None
         try:
-            self._store.save(new)
+            await self._store.write(new)
         except OSError as exc:
             self._alert(
                 f"OA {self.oa_id}: the refreshed token pair could not be saved "

@@ -461,6 +461,7 @@ class Gateway:
             access_overlay=partial(access.get, source.id),
             reconnected=partial(self.status_board.count_reconnect, source.id),
             shared=self.shared,
+            token_stores=self.cluster.token_stores if self.cluster is not None else None,
         )
         channel = source.create(context)
         log.info("channel %s (%s) created", source.id, source.label)

@@ -181,6 +181,14 @@ class StatusBoard:
         else:
             self.update(channel, account, degraded_since=since)
 
+    def clear_reports(self, channel: str, account: str) -> None:
+        """Forget what the account's earlier run reported failing (a restart starts clean);
+        the new run reports again what still fails."""
+        with self._lock:
+            dropped = self._failing.pop((channel, account), None)
+        if dropped:
+            self.update(channel, account, degraded_since=None)
+
     def count_reconnect(self, channel: str, account: str) -> None:
         """The account's running monitor reconnected by itself once more."""
         with self._lock:  # read and increment under one lock: two threads may count

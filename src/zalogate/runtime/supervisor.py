@@ -165,6 +165,7 @@ class Supervisor:
             self.check_accepting()
             await self._halt(monitor)
             self.check_accepting()
+            self.status.clear_reports(*monitor.key)
             self.status.update(*monitor.key, last_error=None, reason=None)
             self._launch(monitor)
             log.info("%s monitor restarted on request", monitor.label)

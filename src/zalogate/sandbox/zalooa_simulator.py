@@ -66,17 +66,7 @@ class ZalooaSimulator:
         """The user's policy keys, with the fake app's keys and hosts."""
         kept = {k: v for k, v in user_block.items() if k not in _ENDPOINT_KEYS}
         fake = self.fake
-        return {
-            **kept,
-            "enabled": True,
-            "appId": fake.app_id,
-            "secretKey": fake.secret_key,
-            "oaSecretKey": fake.oa_secret_key,
-            "oaId": fake.oa_id,
-            "apiUrl": fake.base_url,
-            "oauthUrl": fake.base_url,
-            "redirectUri": fake.redirect_uri,
-        }
+        return {**kept, "enabled": True, **fake.channel_section(), "redirectUri": fake.redirect_uri}
 
     def context_extras(self) -> dict[str, Any]:
         """No knobs."""

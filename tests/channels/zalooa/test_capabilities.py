@@ -30,7 +30,11 @@ def channel_for(fake: FakeZaloOA, tmp_path: Path) -> ZalooaChannel:
     )
     config = SimpleNamespace(channels=SimpleNamespace(plugin_section=lambda c: section))
     context = SimpleNamespace(
-        config=config, state_dir=tmp_path, extras={}, register_secret=_not_logged
+        config=config,
+        state_dir=tmp_path,
+        extras={},
+        register_secret=_not_logged,
+        token_stores=None,
     )
     return ZalooaChannel(context)  # type: ignore[arg-type]
 

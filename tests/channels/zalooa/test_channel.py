@@ -103,6 +103,7 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
         state_dir=tmp_path / "state",
         extras={},
         register_secret=hidden.append,
+        token_stores=None,
     )
     channel = ZalooaChannel(context)  # type: ignore[arg-type]
     [account] = channel.accounts()

@@ -49,7 +49,13 @@ def cli_channel(fake: FakeZaloOA, state_dir: Path, redirect: str) -> ZalooaChann
     }
     config = SimpleNamespace(channels=SimpleNamespace(plugin_section=lambda c: section))
     return ZalooaChannel(
-        SimpleNamespace(config=config, state_dir=state_dir, extras={}, register_secret=_not_logged)
+        SimpleNamespace(
+            config=config,
+            state_dir=state_dir,
+            extras={},
+            register_secret=_not_logged,
+            token_stores=None,
+        )
     )  # type: ignore[arg-type]
 
 

@@ -51,12 +51,7 @@ def world(
     fake: FakeZaloOA, tmp_path: Path, agent: Agent, *, drop: tuple[str, ...] = (), **extra: Any
 ) -> Gateway:
     section = {
-        "appId": fake.app_id,
-        "secretKey": fake.secret_key,
-        "oaSecretKey": fake.oa_secret_key,
-        "oaId": fake.oa_id,
-        "apiUrl": fake.base_url,
-        "oauthUrl": fake.base_url,
+        **fake.channel_section(),
         "dmPolicy": "open",
         "allowFrom": ["*"],
         **extra,

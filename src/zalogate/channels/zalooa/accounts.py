@@ -20,6 +20,8 @@ from zalogate.oa import (
     TokenFile,
     TokenKeeper,
     TokenPair,
+    TokenStore,
+    TokenStores,
     ZaloOA,
 )
 
@@ -71,8 +73,12 @@ class OAAccount:
         account: ChannelAccount,
         state_dir: Path,
         register_secret: Callable[[str], None] = lambda _secret: None,
+        *,
+        token_stores: TokenStores | None = None,
     ) -> OAAccount:
-        """Clients for ``account`` (``ChannelError`` FATAL when keys are missing)."""
+        """Clients for ``account`` (``ChannelError`` FATAL when keys are missing); the tokens
+        in the account's file, or shared through ``token_stores`` (cluster mode) keyed with
+        the app secret."""
         settings: ZalooaAccountConfig = account.settings
         if not settings.app_id or settings.secret_key is None:
             raise ChannelError(
@@ -94,9 +100,15 @@ class OAAccount:
             register_secret(pair.refresh_token)
 
         token_file = TokenFile(directory, "grant", on_pair=hide)
+        store: TokenStore = token_file
+        if token_stores is not None:
+            secret = settings.secret_key.get_secret_value()
+            store = token_stores.shared(
+                (CHANNEL_ID, account.account_id), secret=secret, local=token_file
+            )
         keeper = TokenKeeper(
             oauth,
-            token_file,
+            store,
             oa_id=settings.oa_id or account.account_id,
             on_alert=lambda text: _log.error("[%s] %s", account.account_id, text),
         )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx2
@@ -28,6 +28,7 @@ from zalogate.core.channel import (
     ProbeResult,
     Reactions,
     Receive,
+    RouteRegistrar,
     Scope,
     Send,
     ToolContext,
@@ -79,6 +80,7 @@ class ZalooaChannel(Channel):
         self.context = context
         self._live: dict[str, OAAccount] = {}
         self.webhooks: dict[str, OAWebhook] = {}
+        self._hook_users: dict[str, int] = {}
         # Media on 127.0.0.1 only for the sandbox and tests (a fake's CDN); never by config.
         guard = UrlGuard(allow_loopback=bool(context.extras.get(LOOPBACK_MEDIA_EXTRA)))
         self._downloader = Downloader(guard, timeout=httpx2.Timeout(30.0))
@@ -94,7 +96,10 @@ class ZalooaChannel(Channel):
         live = self._live.get(account.account_id)
         if live is None:
             live = self._live[account.account_id] = OAAccount.build(
-                account, self.context.state_dir, self.context.register_secret
+                account,
+                self.context.state_dir,
+                self.context.register_secret,
+                token_stores=self.context.token_stores,
             )
         return live
 
@@ -103,24 +108,16 @@ class ZalooaChannel(Channel):
         base = f"/zalooa/{account.account_id}"
         return account.settings.webhook_path or f"{base}/webhook", f"{base}/oauth"
 
-    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
-        live = self.live(account)
+    def _routes(self) -> RouteRegistrar:
         routes = self.context.routes
         if routes is None:
             raise ChannelError("zalooa needs the gateway's HTTP server", kind=FailureKind.FATAL)
-        secret = live.settings.oa_secret_key
-        webhook = OAWebhook(
-            channel=CHANNEL_ID,
-            account_id=account.account_id,
-            app_id=live.oauth.app_id,
-            oa_secret=lambda: secret.get_secret_value() if secret else None,
-            oa_id=lambda: live.oa_id,
-            inbox=self.context.inbox,
-            interactions=live.interactions,
-        )
-        self.webhooks[account.account_id] = webhook
-        hook_path, oauth_path = self.paths(account)
-        routes.mount(hook_path, webhook, name=f"zalooa webhook {account.account_id}")
+        return routes
+
+    async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        live = self.live(account)
+        routes = self._routes()
+        _, oauth_path = self.paths(account)
         routes.mount(oauth_path, _Callback(live), name=f"zalooa oauth {account.account_id}")
         if live.keeper.reauth_reason is not None:
             _log.warning(
@@ -130,10 +127,48 @@ class ZalooaChannel(Channel):
                 account.account_id,
             )
         try:
-            await self._keep_fresh(account, live, stop)
+            async with self._webhook(account):
+                await self._keep_fresh(account, live, stop)
         finally:
-            routes.unmount(hook_path)
             routes.unmount(oauth_path)
+
+    async def serve_inbound(self, account: ChannelAccount, stop: asyncio.Event) -> None:
+        """Accept the account's webhook POSTs until ``stop`` (cluster mode, every node); the
+        OAuth callback and the refresh ahead of expiry stay with the node that runs it."""
+        if self.context.routes is None:
+            return
+        async with self._webhook(account):
+            await stop.wait()
+
+    @contextlib.asynccontextmanager
+    async def _webhook(self, account: ChannelAccount) -> AsyncIterator[None]:
+        # ``run`` and ``serve_inbound`` both serve it on the lease holder: counted, so that
+        # the first to stop does not unmount it under the other.
+        routes = self._routes()
+        acct = account.account_id
+        hook_path, _ = self.paths(account)
+        if not self._hook_users.get(acct):
+            live = self.live(account)
+            secret = live.settings.oa_secret_key
+            webhook = OAWebhook(
+                channel=CHANNEL_ID,
+                account_id=acct,
+                app_id=live.oauth.app_id,
+                oa_secret=lambda: secret.get_secret_value() if secret else None,
+                oa_id=lambda: live.oa_id,
+                inbox=self.context.inbox,
+                interactions=live.interactions,
+            )
+            self.webhooks[acct] = webhook
+            routes.mount(hook_path, webhook, name=f"zalooa webhook {acct}")
+        self._hook_users[acct] = self._hook_users.get(acct, 0) + 1
+        try:
+            yield
+        finally:
+            self._hook_users[acct] -= 1
+            if not self._hook_users[acct]:
+                del self._hook_users[acct]
+                routes.unmount(hook_path)
 
     async def _keep_fresh(
         self, account: ChannelAccount, live: OAAccount, stop: asyncio.Event
@@ -216,6 +251,9 @@ class ZalooaChannel(Channel):
         self, account: ChannelAccount, message: InboundMessage
     ) -> InboundMessage:
         """Download the message's images (Zalo's CDN links expire), after access control."""
+        # In a cluster another node may have taken the webhook: the reply window is checked
+        # here, so this node learns of the interaction before it replies.
+        self.live(account).interactions.touch(message.sender_id, message.timestamp_ms or None)
         limit = media_max_bytes(account.settings.media_max_mb)
         return await self._fetcher.resolve(message, max_bytes=limit)
 
@@ -343,7 +381,7 @@ class _Callback:
         except ZaloOAError as exc:
             status, text = 400, f"Not authorised: {exc}"
         else:
-            self._live.keeper.adopt(pair)
+            await self._live.keeper.adopt(pair)
             if query.get("oa_id"):
                 self._live.remember_oa_id(query["oa_id"])
         body = text.encode()

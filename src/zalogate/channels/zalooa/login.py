@@ -86,7 +86,7 @@ class OALogin:
                     if pasted.done():
                         pair = await self._exchange(live, pasted.result())
                         if pair is not None:
-                            live.keeper.adopt(pair)
+                            await live.keeper.adopt(pair)
                             break
                         pasted = self._pasted_line()
                     now = live.token_file.load()

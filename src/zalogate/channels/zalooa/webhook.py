@@ -1,12 +1,14 @@
 """The webhook of one OA account: verified on the raw body, admitted, answered 200.
 
 Zalo wants 200 within about 2 s and retries otherwise (at-least-once), so the answer follows
-the durable admit and nothing slower; the inbox drops a ``msg_id`` it has seen. The OA's own
+the durable admit (in a cluster: JetStream's acknowledgement) and nothing slower, and a failed
+admit is answered 503; the inbox drops a ``msg_id`` it has seen. The OA's own
 ``oa_send_*`` echoes and status events are acknowledged and dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from zalogate.channels.zalooa.events import inbound_from_event, user_of
 from zalogate.channels.zalooa.window import Interactions
 from zalogate.core.channel import Admitter, Receive, Scope, Send
+from zalogate.core.errors import describe_error
 from zalogate.oa.signature import verify
 
 __all__ = ["OAWebhook"]
@@ -106,7 +109,13 @@ class OAWebhook:
             _log.info("[%s] webhook event %r acknowledged, not handled", self._account_id, name)
             return 200
         self._interactions.touch(message.sender_id, at_ms)
-        await self._inbox.admit(message)
+        try:
+            await self._inbox.admit(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # not durable (the journal, or no JetStream majority)
+            _log.error("[%s] webhook admission failed: %s", self._account_id, describe_error(exc))
+            return 503  # Zalo delivers it again; the inbox drops a copy it already holds
         return 200
 
 

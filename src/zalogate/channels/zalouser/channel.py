@@ -25,7 +25,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,11 @@ from zalogate.core.channel import (
     Presence,
     ProbeResult,
     Reactions,
+    ReadReceipts,
     SessionImport,
+    Stickers,
     ToolContext,
+    UserProfiles,
 )
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
 from zalogate.core.notices import ConversationNotices, only_unsupported
@@ -85,8 +88,6 @@ from zalogate.core.pipeline import reply_target
 from zalogate.core.probe_timing import timed_probe_result
 from zalogate.net.urlguard import UrlGuard
 from zalogate.personal.errors import ZaloPersonalError
-from zalogate.personal.outgoing import MessageRef
-from zalogate.personal.session import ThreadType
 
 __all__ = [
     "NOT_AUTHENTICATED",
@@ -181,6 +182,18 @@ class ZalouserChannel(Channel):
     @property
     def group_members(self) -> GroupMembers:
         return self._directory
+
+    @property
+    def user_profiles(self) -> UserProfiles:
+        return self._directory
+
+    @property
+    def stickers(self) -> Stickers:
+        return self
+
+    @property
+    def receipts(self) -> ReadReceipts:
+        return self
 
     @property
     def login(self) -> Login:
@@ -401,7 +414,7 @@ class ZalouserChannel(Channel):
         try:
             connection = self.connection(account)
             client = await connection.client(touch=True)
-            await self._learn_own_name(connection)
+            await connection.learn_own_name(self.options.lookup_timeout)
             resolution = await resolve_names(
                 client.api, zacct.settings, account_id=zacct.account_id
             )
@@ -464,50 +477,42 @@ class ZalouserChannel(Channel):
             admit=self.context.inbox.admit,
         )
 
-    async def _learn_own_name(self, connection: AccountConnection) -> None:
-        try:
-            async with asyncio.timeout(self.options.lookup_timeout):
-                profile = await connection.call(lambda api: api.own_profile())
-        except (TimeoutError, ZaloPersonalError) as exc:
-            log.debug("own profile lookup failed: %s", type(exc).__name__)
-            return
-        if profile.display_name and profile.display_name != connection.own_name:
-            connection.own_name = profile.display_name
-            connection.persist()
-
     # ------------------------------------------------------------------ processing
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
     ) -> InboundMessage | None:
-        """After access control: send delivered + seen receipts, download attachments; a
-        kind the agent cannot use gets one notice per conversation instead (None)."""
+        return await self.prepare_inbound_via(self, account, message)
+
+    async def prepare_inbound_via(
+        self, via: Channel, account: ChannelAccount, message: InboundMessage
+    ) -> InboundMessage | None:
+        """After access control: delivered + seen receipts, download attachments; a kind
+        the agent cannot use gets one notice per conversation instead (None). Receipts and
+        the notice go through ``via`` (in a cluster: the node holding the session)."""
         zacct = self.zalouser_account(account)
         self.governor(account).note_inbound(message.chat_id)
-        if self.options.receipts:
-            self._receipts(zacct, message)
+        if self.options.receipts and via.receipts is not None:
+            await via.receipts.acknowledge(account, message)
         self._answering[(zacct.account_id, reply_target(message))] = message
         if only_unsupported(message):
-            await self._notices.answer(self, account, message, zacct.unsupported_reply)
+            await self._notices.answer(via, account, message, zacct.unsupported_reply)
             return None
         cap, proxy = zacct.media_max_bytes, zacct.proxy
         message = await self._fetcher.resolve(message, max_bytes=cap, proxy=proxy)
         return await self._fetcher.resolve_files(message, max_bytes=cap, proxy=proxy)
 
-    def _receipts(self, zacct: ZalouserAccount, message: InboundMessage) -> None:
-        raw = message.raw.get("eventMessage")
-        if not isinstance(raw, Mapping) or not raw.get("msgId"):
-            return
-        batcher = self._batchers.get(zacct.account_id)
+    async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
+        """Queue ``message``'s delivered + seen receipts (sent batched, best effort)."""
+        batcher = self._batchers.get(account.account_id)
         if batcher is None:
-            batcher = self._batchers[zacct.account_id] = ReceiptBatcher(
-                self.connection(zacct.account_id).call,
-                zacct.account_id,
+            batcher = self._batchers[account.account_id] = ReceiptBatcher(
+                self.connection(account).call,
+                account.account_id,
                 delay_s=self.options.receipt_delay,
                 timeout_s=self.options.lookup_timeout,
             )
-        thread_type = ThreadType.GROUP if message.is_group else ThreadType.USER
-        batcher.add(MessageRef.from_message(raw), thread_type)
+        batcher.add_message(message)
 
     async def send(
         self, account: ChannelAccount, target: str, reply: ReplyPayload
@@ -561,8 +566,6 @@ class ZalouserChannel(Channel):
         """React to a message (see :func:`.reactions.react`)."""
         await react(self.connection(account), target, message_id, reaction, remove=remove)
 
-    # ------------------------------------------------------------------ probe
-
     async def probe(self, account: ChannelAccount, *, timeout: float | None = None) -> ProbeResult:  # noqa: ASYNC109
         """Log in with the saved session and ask for the own profile (bounded in time)."""
         zacct = self.zalouser_account(account)
@@ -575,6 +578,9 @@ class ZalouserChannel(Channel):
                 ok=False, detail=NOT_AUTHENTICATED, identity=identity, warnings=warnings
             )
         started = time.monotonic()
+        failed = partial(
+            timed_probe_result, ok=False, identity=identity, warnings=warnings, started=started
+        )
         connection = self.connection(account)
         probe_connection = (
             connection
@@ -586,11 +592,9 @@ class ZalouserChannel(Channel):
                 profile = await probe_connection.call(lambda api: api.own_profile())
         except TimeoutError:
             detail = f"Not authenticated (timed out after {limit:g} s)"
-            return self._probe_failure(detail, identity, warnings, started)
-        except NeedsLoginError as exc:
-            return self._probe_failure(str(exc), identity, warnings, started)
-        except ZaloPersonalError as exc:
-            return self._probe_failure(str(exc), identity, warnings, started)
+            return failed(detail=detail)
+        except (NeedsLoginError, ZaloPersonalError) as exc:
+            return failed(detail=str(exc))
         finally:
             if probe_connection is not connection:
                 await probe_connection.forget()
@@ -605,14 +609,6 @@ class ZalouserChannel(Channel):
             identity=identity,
             warnings=warnings,
             started=started,
-        )
-
-    @staticmethod
-    def _probe_failure(
-        detail: str, identity: dict[str, Any], warnings: Sequence[str], started: float
-    ) -> ProbeResult:
-        return timed_probe_result(
-            ok=False, detail=detail, identity=identity, warnings=warnings, started=started
         )
 
     # ------------------------------------------------------------------ login
@@ -660,10 +656,13 @@ class ZalouserChannel(Channel):
     def agent_tools(
         self, account: ChannelAccount, context: ToolContext | None
     ) -> Sequence[AgentTool]:
-        """The ``zalouser`` tool while the account is enabled and has a saved session."""
-        if not account.enabled or not self.has_session(account):
-            return []
-        return zalouser_tools(self, account, context)
+        return zalouser_tools(self, self, account, context)
+
+    def agent_tools_via(
+        self, via: Channel, account: ChannelAccount, context: ToolContext | None
+    ) -> Sequence[AgentTool]:
+        """The ``zalouser`` tool (see :mod:`.tools`), acting through ``via``."""
+        return zalouser_tools(self, via, account, context)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -180,6 +180,18 @@ class AccountConnection:
                 self.account.account_id, self.account.profile, "Zalo rejected the session"
             ) from None
 
+    async def learn_own_name(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Ask Zalo for the account's own name and save it with the session (best effort)."""
+        try:
+            async with asyncio.timeout(timeout):
+                profile = await self.call(lambda api: api.own_profile())
+        except (TimeoutError, ZaloPersonalError) as exc:
+            log.debug("own profile lookup failed: %s", type(exc).__name__)
+            return
+        if profile.display_name and profile.display_name != self.own_name:
+            self.own_name = profile.display_name
+            self.persist()
+
     async def invalidate(self) -> None:
         """Drop the client (its cookies are saved first); the next use logs in again."""
         async with self._lock:

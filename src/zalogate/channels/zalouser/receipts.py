@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+from zalogate.core.model import InboundMessage
 from zalogate.personal.api import PersonalApi
 from zalogate.personal.api_receipts import MAX_RECEIPTS_PER_CALL
 from zalogate.personal.outgoing import MessageRef
@@ -48,6 +49,13 @@ class ReceiptBatcher:
         # One timer per waiting conversation (a task + sleep per DM costs more).
         self._waiting: dict[tuple[ThreadType, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def add_message(self, message: InboundMessage) -> None:
+        """Queue the receipts of ``message`` (nothing for one without a Zalo message id)."""
+        raw = message.raw.get("eventMessage")
+        if isinstance(raw, Mapping) and raw.get("msgId"):
+            thread_type = ThreadType.GROUP if message.is_group else ThreadType.USER
+            self.add(MessageRef.from_message(raw), thread_type)
 
     def add(self, ref: MessageRef, thread_type: ThreadType) -> None:
         """Queue the receipts of one message (sent within ``delay_s``)."""

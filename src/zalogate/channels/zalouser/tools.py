@@ -21,17 +21,22 @@ one (an explicit ``threadId`` wins, and then ``isGroup`` is not taken from the c
 ``threadId`` may carry a target prefix (``group:<id>``, ``g-…``, ``zalouser:<id>``).
 ``profile`` picks the account of this channel with that credential profile. Failures are
 ``{"error": "..."}`` (plus ``messageIds`` when part of a message went out).
+
+Every action acts through the channel the tool is bound ``via`` (its ``send`` and its
+capabilities): the channel itself, or in cluster mode its wrapper, which does them on the
+node holding the account's session; only config and the saved-session check are local.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
 from zalogate.core.agent import AgentTool
-from zalogate.core.channel import ChannelAccount, ToolContext
-from zalogate.core.errors import DeliveryError
+from zalogate.core.channel import Channel, ChannelAccount, ToolContext
+from zalogate.core.errors import ChannelError, DeliveryError
 from zalogate.core.model import DeliveryReceipt, ReplyPayload
 from zalogate.core.targets import TargetError, parse_target
 from zalogate.core.tools import ToolAction, ToolCall, ToolError, ToolParam, ToolSpec
@@ -39,10 +44,27 @@ from zalogate.core.tools import ToolAction, ToolCall, ToolError, ToolParam, Tool
 if TYPE_CHECKING:
     from zalogate.channels.zalouser.channel import ZalouserChannel
 
-__all__ = ["ZALOUSER_TOOL", "zalouser_tools"]
+__all__ = ["ZALOUSER_TOOL", "ZalouserToolOwner", "zalouser_tools"]
 
 
 NOT_AUTHENTICATED = "Not authenticated"
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class ZalouserToolOwner:
+    """What the tool is bound to: the channel (its accounts and saved sessions) and the
+    channel it acts ``via`` (sends and capabilities; the channel itself outside a cluster)."""
+
+    channel: ZalouserChannel
+    via: Channel
+
+
+def _needs(capability: C | None, what: str) -> C:
+    if capability is None:
+        raise ToolError(f"This account cannot {what}")
+    return capability
 
 
 def _current_thread(context: ToolContext, given: Mapping[str, Any]) -> str:
@@ -54,7 +76,7 @@ def _current_is_group(context: ToolContext, given: Mapping[str, Any]) -> bool | 
     return None if given.get("threadId") else context.is_group
 
 
-def _target(call: ToolCall[ZalouserChannel]) -> str:
+def _target(call: ToolCall[ZalouserToolOwner]) -> str:
     raw = (call.string("threadId") or "").strip()
     try:
         parsed = parse_target(raw, CHANNEL_ID)
@@ -65,11 +87,11 @@ def _target(call: ToolCall[ZalouserChannel]) -> str:
     return parsed.canonical
 
 
-def _account(call: ToolCall[ZalouserChannel]) -> ChannelAccount:
+def _account(call: ToolCall[ZalouserToolOwner]) -> ChannelAccount:
     profile = (call.string("profile") or "").strip()
     if not profile:
         return call.account
-    channel = call.owner
+    channel = call.owner.channel
     if channel.profile_of(call.account).lower() == profile.lower():
         return call.account
     for account in channel.accounts():
@@ -85,57 +107,59 @@ def _sent(receipt: DeliveryReceipt) -> dict[str, Any]:
     return {"success": True, "messageId": receipt.message_ids[0]}
 
 
-async def _deliver(call: ToolCall[ZalouserChannel], payload: ReplyPayload) -> dict[str, Any]:
+async def _deliver(call: ToolCall[ZalouserToolOwner], payload: ReplyPayload) -> dict[str, Any]:
     account = _account(call)
     try:
-        receipt = await call.owner.send(account, _target(call), payload)
+        receipt = await call.owner.via.send(account, _target(call), payload)
     except DeliveryError as exc:
         details = {"messageIds": list(exc.partial_ids)} if exc.partial_ids else {}
         raise ToolError(str(exc), details) from None
     return _sent(receipt)
 
 
-async def _send(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _send(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     return await _deliver(call, ReplyPayload(text=call.string("message") or ""))
 
 
-async def _image(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _image(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     url = (call.string("url") or "").strip()
     return await _deliver(call, ReplyPayload(text=call.string("message") or "", media_urls=(url,)))
 
 
-async def _link(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _link(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
     url = (call.string("url") or "").strip()
+    links = _needs(call.owner.via.links, "send links")
     try:
-        receipt = await call.owner.send_link(
-            account, _target(call), url, call.string("message") or ""
-        )
+        receipt = await links.send_link(account, _target(call), url, call.string("message") or "")
     except DeliveryError as exc:
         raise ToolError(str(exc)) from None
     return _sent(receipt)
 
 
-async def _sticker(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _sticker(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
     wanted = call.string("query") or ""
+    stickers = _needs(call.owner.via.stickers, "send stickers")
     try:
-        receipt = await call.owner.send_sticker(account, _target(call), wanted)
+        receipt = await stickers.send_sticker(account, _target(call), wanted)
     except DeliveryError as exc:
         raise ToolError(str(exc)) from None
     return _sent(receipt)
 
 
-async def _friends(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _friends(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
-    entries = await call.owner.directory.directory_peers(account, call.string("query"))
+    directory = _needs(call.owner.via.directory, "list friends")
+    entries = await directory.directory_peers(account, call.string("query"))
     friends = [{"userId": e.id, "displayName": e.name or "", **_avatar(e.extra)} for e in entries]
     return {"friends": friends, "count": len(friends)}
 
 
-async def _groups(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _groups(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
-    entries = await call.owner.directory.directory_groups(account, call.string("query"))
+    directory = _needs(call.owner.via.directory, "list groups")
+    entries = await directory.directory_groups(account, call.string("query"))
     groups = []
     for entry in entries:
         item: dict[str, Any] = {"groupId": entry.extra.get("groupId", entry.id), "name": entry.name}
@@ -145,33 +169,38 @@ async def _groups(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
     return {"groups": groups, "count": len(groups)}
 
 
-async def _me(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _me(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
-    if not call.owner.has_session(account):
+    directory = call.owner.via.directory
+    if directory is None or not call.owner.channel.has_session(account):
         return {"error": NOT_AUTHENTICATED}
     try:
-        me = await call.owner.directory.directory_self(account)
+        me = await directory.directory_self(account)
     except Exception:
         return {"error": NOT_AUTHENTICATED}
     return {"userId": me.id, "displayName": me.name or "", **_avatar(me.extra)}
 
 
-async def _profile(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _profile(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account, target = _account(call), _target(call)
-    directory = call.owner.directory
+    via = call.owner.via
     if target.startswith("group:"):
-        members = await directory.directory_group_members(account, target)
+        group_members = _needs(via.group_members, "list group members")
+        members = await group_members.directory_group_members(account, target)
         listed = [{"userId": m.id, "displayName": m.name or ""} for m in members]
         return {"groupId": target.removeprefix("group:"), "members": listed, "count": len(listed)}
-    user = await call.owner.directory.directory_user(account, target)
+    user = await _needs(via.user_profiles, "show profiles").directory_user(account, target)
     return {"userId": user.id, "displayName": user.name or "", **user.extra}
 
 
-async def _status(call: ToolCall[ZalouserChannel]) -> Mapping[str, Any]:
+async def _status(call: ToolCall[ZalouserToolOwner]) -> Mapping[str, Any]:
     account = _account(call)
-    authenticated = call.owner.has_session(account)
+    authenticated = call.owner.channel.has_session(account)
     if authenticated:
-        result = await call.owner.probe(account)
+        try:
+            result = await call.owner.via.probe(account)
+        except ChannelError as exc:  # the node holding the session could not be asked
+            raise ToolError(str(exc)) from None
         authenticated = result.ok
     return {
         "authenticated": authenticated,
@@ -184,7 +213,7 @@ def _avatar(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {"avatar": avatar} if isinstance(avatar, str) and avatar else {}
 
 
-ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
+ZALOUSER_TOOL: ToolSpec[ZalouserToolOwner] = ToolSpec(
     name="zalouser",
     title="Zalo Personal",
     description=(
@@ -229,13 +258,14 @@ ZALOUSER_TOOL: ToolSpec[ZalouserChannel] = ToolSpec(
     action_description="send | image | link | sticker | friends | groups | me | profile | status",
     channel=CHANNEL_ID,
 )
-"""The declared ``zalouser`` tool (bind it with ``ZALOUSER_TOOL.bind(channel, account, ctx)``)."""
+"""The declared ``zalouser`` tool (bound by :func:`zalouser_tools`)."""
 
 
 def zalouser_tools(
-    channel: ZalouserChannel, account: ChannelAccount, context: ToolContext | None
+    channel: ZalouserChannel, via: Channel, account: ChannelAccount, context: ToolContext | None
 ) -> list[AgentTool]:
-    """The tools a ``zalouser`` account offers: ``zalouser`` while the account is enabled."""
-    if not account.enabled:
+    """The tools a ``zalouser`` account offers: ``zalouser`` while the account is enabled and
+    has a saved session, acting through ``via``."""
+    if not account.enabled or not channel.has_session(account):
         return []
-    return [ZALOUSER_TOOL.bind(channel, account, context)]
+    return [ZALOUSER_TOOL.bind(ZalouserToolOwner(channel, via), account, context)]

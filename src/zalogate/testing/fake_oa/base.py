@@ -69,6 +69,10 @@ class FakeOABase:
         self.refuse_refresh: int | None = None
         """Set to an error code to refuse every refresh (``-14014`` by default when burned)."""
         self.refresh_calls = 0
+        self.revoke_on_refresh = True
+        """A refresh revokes the access token issued with the refresh token it used. Whether
+        Zalo does is not documented (zalo-oa.md §1.4): the strict assumption, so that a node
+        still sending with the old token shows."""
         self.users: dict[str, OAUser] = {}
         self.sent: list[SentMessage] = []
         self.reactions: list[tuple[str, str, str]] = []
@@ -98,6 +102,17 @@ class FakeOABase:
         if not self._base_url:
             raise RuntimeError("FakeZaloOA is not started")
         return self._base_url
+
+    def channel_section(self) -> dict[str, Any]:
+        """The keys of a ``channels.zalooa`` section that point the channel at this fake."""
+        return {
+            "appId": self.app_id,
+            "secretKey": self.secret_key,
+            "oaSecretKey": self.oa_secret_key,
+            "oaId": self.oa_id,
+            "apiUrl": self.base_url,
+            "oauthUrl": self.base_url,
+        }
 
     def user(
         self, user_id: str, name: str = "User", *, follower: bool = True, interacted: bool = True

@@ -96,6 +96,8 @@ class OAuthRoutes(FakeOABase):
             raise RefusalError(code, "Invalid refresh token")
         grant.refresh.discard(token)
         grant.burned.add(token)
+        if self.revoke_on_refresh:
+            grant.access.pop(grant.paired.pop(token, ""), None)
 
     def issue_pair(self) -> dict[str, str]:
         """A new token pair, registered (``expires_in`` as a string, like Zalo's example)."""
@@ -103,6 +105,7 @@ class OAuthRoutes(FakeOABase):
         refresh = secrets.token_urlsafe(48)
         self.grant.access[access] = self.clock() + self.access_ttl
         self.grant.refresh.add(refresh)
+        self.grant.paired[refresh] = access
         return {
             "access_token": access,
             "refresh_token": refresh,

@@ -62,6 +62,8 @@ class Grant:
     """Refresh tokens not yet used."""
     burned: set[str] = field(default_factory=set)
     """Refresh tokens already used once."""
+    paired: dict[str, str] = field(default_factory=dict)
+    """Refresh token → the access token issued with it."""
 
 
 @dataclass(slots=True)

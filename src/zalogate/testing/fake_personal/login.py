@@ -236,6 +236,7 @@ class LoginRoutes(FakeState):
             return self._plain_error(ERR_LOGIN, "simulated failure")
         device.imei = imei
         device.user_agent = ua
+        device.calls.append("/api/login/getLoginInfo")
         session_key = base64.b64encode(os.urandom(32)).decode()
         device.keys.append(session_key)
         account = self.accounts[device.uid]

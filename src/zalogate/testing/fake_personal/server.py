@@ -282,6 +282,11 @@ class FakeZaloPersonal(Push, Directory, Media, Reactions, SessionDispatch):
 
     # ------------------------------------------------------------------ observing
 
+    def calls_of(self, imei: str) -> list[str]:
+        """The logins and session calls (paths, in order) of the client with ``imei`` (the
+        ``imei`` of its saved :meth:`credentials`): what one client of an account asked."""
+        return [path for d in self._devices.values() if d.imei == imei for path in d.calls]
+
     async def wait_for_sent(
         self,
         predicate: Callable[[SentRecord], bool] | None = None,

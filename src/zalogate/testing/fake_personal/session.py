@@ -135,6 +135,7 @@ class SessionDispatch(LoginRoutes):
         device = self._devices.get(sek) if sek else None
         if device is None or not device.keys:
             return 200, _error_body(ERR_SESSION, "zpw_sek bị thiếu hoặc không đúng")
+        device.calls.append(path)
         handler = self._routes.get(path)
         if handler is None:
             return 404, b""

@@ -59,6 +59,8 @@ class Device:
     imei: str | None = None
     user_agent: str | None = None  # of its getLoginInfo; every session call must repeat it
     keys: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    """Its logins and session calls (paths), in order: which client asked what."""
 
 
 @dataclass

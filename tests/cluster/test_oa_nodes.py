@@ -1,0 +1,151 @@
+"""An Official Account in a cluster: its webhook is accepted by every node, and its token pair
+is shared through an encrypted KV document, refreshed once for the whole cluster. Two
+in-process gateways on a real 3-server NATS cluster and the strict OA fake (a refresh burns
+the refresh token and revokes the access token issued with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from zalogate.channels.zalooa import plugin
+from zalogate.channels.zalooa.channel import ZalooaChannel
+from zalogate.cluster.layout import Layout
+from zalogate.oa import TokenFile, TokenKeeper, TokenPair
+from zalogate.runtime.control import MessageRequest
+from zalogate.runtime.gateway import Gateway
+from zalogate.runtime.status import AccountState
+from zalogate.testing import FakeZaloOA
+
+from .in_process import account_state, cluster_node, until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+HOOK = "/zalooa/default/webhook"
+
+
+def seed(fake: FakeZaloOA, root: Path, name: str, *, age: float = 0.0) -> TokenPair:
+    """A pair the fake issued, in node ``name``'s token file (``age`` seconds older)."""
+    issued = fake.grant_pair()
+    pair = TokenPair(issued["access_token"], issued["refresh_token"], fake.clock() + 90000 - age)
+    TokenFile(root / name / "zalooa" / "default", "grant").save(pair)
+    return pair
+
+
+@contextlib.asynccontextmanager
+async def oa_node(
+    fake: FakeZaloOA, cluster: dict[str, Any], name: str, root: Path
+) -> AsyncIterator[Gateway]:
+    section = {**fake.channel_section(), "dmPolicy": "open", "allowFrom": ["*"]}
+    async with cluster_node(cluster, name, root, {"zalooa": section}, plugin) as gateway:
+        yield gateway
+
+
+def state(gateway: Gateway) -> AccountState | None:
+    return account_state(gateway, "zalooa")
+
+
+def keeper(gateway: Gateway) -> TokenKeeper:
+    channel = gateway.channels["zalooa"]
+    assert isinstance(channel, ZalooaChannel)
+    [account] = channel.accounts()
+    return channel.live(account).keeper
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(
+    fake: FakeZaloOA, cluster: dict[str, Any], root: Path
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    async with oa_node(fake, cluster, "a", root) as holder:
+        await until(lambda: state(holder) is AccountState.RUNNING)
+        async with oa_node(fake, cluster, "b", root) as standby:
+            await until(lambda: state(standby) is AccountState.STANDBY)
+            await until(lambda: HOOK in standby.http.mounted())
+            yield holder, standby
+
+
+async def test_the_standby_node_takes_the_oa_webhook_and_the_cluster_answers_once(
+    cluster_section: dict[str, Any], tmp_path: Path
+) -> None:
+    async with FakeZaloOA(webhook_retry_delays=()) as fake:
+        seed(fake, tmp_path, "a")
+        async with two_nodes(fake, cluster_section, tmp_path) as (holder, standby):
+            fake.user("42")
+            event = fake.user_message("42", "user_send_text", {"text": "one"})
+            body = json.dumps(event).encode()
+            async with httpx2.AsyncClient(trust_env=False) as client:
+                forged = await client.post(
+                    f"{standby.url}{HOOK}",
+                    content=body,
+                    headers={"X-ZEvent-Signature": "mac=" + "0" * 64},
+                )
+                broken = await client.post(f"{standby.url}{HOOK}", content=b"{not json")
+            assert (forged.status_code, broken.status_code) == (401, 400)
+
+            fake.webhook_url = f"{standby.url}{HOOK}"  # the load balancer picks node b
+            first = await fake.deliver(event)
+            again = await fake.redeliver(first)  # Zalo's retry, to the same node
+            fake.webhook_url = f"{holder.url}{HOOK}"
+            elsewhere = await fake.redeliver(first)  # ... and to the other node
+            assert [d.status for d in (first, again, elsewhere)] == [200, 200, 200]
+            await fake.deliver(fake.user_message("42", "user_send_text", {"text": "two"}))
+            # One conversation is processed in order: a second answer to "one" would come
+            # before the answer to "two".
+            await fake.wait_for_sent(2)
+            assert [m.text for m in fake.sent] == ["one", "two"]
+            assert state(standby) is AccountState.STANDBY  # b never ran the account
+
+
+async def test_the_cluster_shares_one_oa_token_pair_and_refreshes_it_once(
+    cluster_section: dict[str, Any], tmp_path: Path
+) -> None:
+    async with FakeZaloOA() as fake:
+        seeded = seed(fake, tmp_path, "a")
+        stale_file = seed(fake, tmp_path, "b", age=3600)  # b joins with an older grant
+        async with two_nodes(fake, cluster_section, tmp_path) as (holder, standby):
+            fake.user("42")
+            send = MessageRequest(target="42", text="from b")
+            await standby.send_message("zalooa", "default", send)
+            assert fake.calls[-1].headers["access_token"] == seeded.access_token
+            b_file = TokenFile(tmp_path / "b" / "zalooa" / "default", "grant")
+            assert b_file.load() == seeded  # b took the bucket's pair, not its file's
+            assert stale_file != seeded
+
+            # Zalo refuses a's token once: a refreshes; the old access token is revoked.
+            fake.fail_next("/v3.0/oa/message/cs", -216, "Access token is invalid")
+            await holder.send_message("zalooa", "default", MessageRequest(target="42", text="a"))
+            assert fake.refresh_calls == 1
+            fresh = fake.calls[-1].headers["access_token"]
+            assert fresh != seeded.access_token
+            # b sends with the pair a refreshed: one call, accepted, no refresh of its own.
+            calls = len(fake.calls)
+            await standby.send_message("zalooa", "default", send)
+            assert [c.headers["access_token"] for c in fake.calls[calls:]] == [fresh]
+            assert fake.refresh_calls == 1
+
+            # Both nodes refresh at once (each was told its token is stale): one refresh.
+            tokens = await asyncio.gather(
+                keeper(holder).force_refresh(fresh), keeper(standby).force_refresh(fresh)
+            )
+            assert fake.refresh_calls == 2
+            assert tokens[0] == tokens[1] != fresh
+            assert keeper(holder).reauth_reason is None
+            assert keeper(standby).reauth_reason is None
+            await standby.send_message("zalooa", "default", send)
+            assert fake.calls[-1].headers["access_token"] == tokens[0]
+
+            # What NATS holds is sealed: no token in clear.
+            layout = Layout(cluster_section["prefix"], cluster_section["partitions"])
+            js = holder.cluster.handles.js
+            entry = await (await js.key_value(layout.grant_bucket)).get("grant.zalooa.default")
+            raw = entry.value or b""
+            assert raw
+            assert tokens[0].encode() not in raw
+            assert b"access_token" not in raw
