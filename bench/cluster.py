@@ -131,13 +131,20 @@ async def one_run(
                 args.timeout,
             )
             await asyncio.sleep(args.grace)
-            texts = [str(r.text) for r in fake.sent if r.text in expected]
+            replies = [(r.time, str(r.text)) for r in fake.sent if r.text in expected]
+            texts = [text for _, text in replies]
             last = max((r.time for r in fake.sent), default=time.time())
         finally:
             for node in nodes:
                 await asyncio.to_thread(node.stop)
     counts = Counter(texts)
+    first: dict[str, float] = {}
+    for at, text in sorted(replies):
+        first.setdefault(text, at)
+    answered = sorted(first.values())
+    tail = answered[int(len(answered) * 0.9)] if answered else last
     return {
+        "tail_s": round(last - tail, 2),
         "msgs_per_s": round(len(counts) / max(last - begin, 1e-9), 1),
         "elapsed_s": round(last - begin, 2),
         "missing": len(expected - set(counts)),
@@ -174,6 +181,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "nodes_1": one["elapsed_s"],
             "nodes_3": three["elapsed_s"],
             "nodes_3_killed": failover["elapsed_s"],
+        },
+        "last_10pct_s": {
+            "nodes_1": one["tail_s"],
+            "nodes_3": three["tail_s"],
+            "nodes_3_killed": failover["tail_s"],
         },
     }
 

@@ -268,3 +268,64 @@ async def test_a_message_whose_claim_gets_no_answer_is_not_run_until_it_does(
 
 async def _append(into: list[str], msg: InboundMessage) -> None:
     into.append(msg.message_id)
+
+
+async def test_a_saturated_node_leaves_new_messages_to_a_node_with_free_slots(
+    cluster_settings: ClusterConfig,
+) -> None:
+    # Node a has one slot, held by a message its agent does not finish yet; b has free slots.
+    settings = cluster_settings.model_copy(update={"partitions": 8})
+    release = asyncio.Event()
+    started = asyncio.Event()
+    by_node: dict[str, list[str]] = defaultdict(list)
+    done_b = asyncio.Event()
+    others = [message(f"u{chat}", 0) for chat in range(1, 17)]
+
+    async def slow(msg: InboundMessage) -> None:
+        by_node["a"].append(msg.chat_id)
+        started.set()
+        await release.wait()
+
+    async def quick(msg: InboundMessage) -> None:
+        by_node["b"].append(msg.chat_id)
+        if len(by_node["b"]) == len(others):
+            done_b.set()
+
+    async with (
+        ClusterNode(settings.model_copy(update={"max_concurrency": 1}), node_id="a") as a,
+        ClusterNode(settings, node_id="b") as b,
+    ):
+        inbox_a = a.inbox(None, slow)
+        inbox_a.config = replace(inbox_a.config, fetch_expiry=0.5)
+        inbox_b = b.inbox(None, quick)
+        await inbox_a.start()
+        try:
+            await inbox_a.admit(message("u0", 0))
+            await asyncio.wait_for(started.wait(), 30)
+            # The pull requests a parked before it was full run out.
+            await _until(lambda: inbox_a.asking == 0)
+            await inbox_b.start()
+            for msg in others:
+                await inbox_a.admit(msg)
+            await asyncio.wait_for(done_b.wait(), 60)
+            assert by_node["a"] == ["u0"]
+            assert inbox_a.waiting == 0
+            # With its slot free again, a asks for messages again.
+            await inbox_b.stop()
+            release.set()
+            await inbox_a.admit(message("u1", 1))
+            await _until(lambda: len(by_node["a"]) == 2)
+        finally:
+            release.set()
+            await inbox_b.stop()
+            await inbox_a.stop()
+    assert by_node["a"] == ["u0", "u1"]
+    assert sorted(by_node["b"]) == sorted(msg.chat_id for msg in others)
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), 60)

@@ -23,6 +23,11 @@ did not finish, so another node takes it at once. A transient failure hands the 
 is retried with a growing delay (the partition waits, as
 a lane does in the single-node inbox); after ``max_attempts`` or on a non-retryable error the
 message goes to the dead-letter stream.
+
+A node whose slots are all taken issues no new pull request (the parked ones run out), so a
+partition's next message goes to a node that can start it instead of waiting, with its whole
+partition, behind a busy node's queue; a freed slot goes to the waiting message with the most
+messages of its partition behind it (the longest chain first).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +49,7 @@ from pydantic import ValidationError
 
 from zalogate.cluster.claims import Claim, Claims, Verdict
 from zalogate.cluster.connection import Handles, settle
+from zalogate.cluster.slots import PrioritySlots
 from zalogate.core.channel import Admission
 from zalogate.core.errors import describe_error, is_retryable
 from zalogate.core.ingress import EntryContext, Handler, current_entry
@@ -71,6 +78,8 @@ class JetStreamInboxConfig:
     """Seconds the ack is retried (the claims have their own): after the loss of a NATS
     server JetStream answers nothing until the new leaders are elected."""
     retry_delays: tuple[float, ...] = (1.0, 2.0, 5.0, 15.0, 60.0, 180.0)
+    fetch_expiry: float = 5.0
+    """Seconds a pull request waits at the server for its partition's next message."""
 
 
 class JetStreamInbox:
@@ -90,13 +99,17 @@ class JetStreamInbox:
         self._claims = claims
         self._handler = handler
         self.config = config or JetStreamInboxConfig()
-        self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        self._slots = PrioritySlots(self.config.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
         self._subs: list[Any] = []
         self._held: dict[int, Msg] = {}
         """Fetched and not yet acknowledged, by stream sequence: naked on a clean stop."""
+        self._room = asyncio.Event()
+        self._room.set()
         self._running = False
+        self.asking = 0
+        """Pull requests of this node waiting at the server for a message."""
         self.processed = 0
         self.dead_lettered = 0
         self.skipped = 0
@@ -185,13 +198,45 @@ class JetStreamInbox:
             "skipped": self.skipped,
         }
 
-    async def _consume(self, sub: object) -> None:
-        fetch = sub.fetch  # type: ignore[attr-defined]
+    @property
+    def in_work(self) -> int:
+        """Messages this node is processing (each holds a slot)."""
+        return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Messages this node fetched that wait for a slot (their partitions wait with them)."""
+        return len(self._held) - len(self._busy)
+
+    def _update_room(self) -> None:
+        if len(self._held) < self.config.max_concurrency:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    async def _wait_for_room(self, sub: Any) -> None:
+        """Wait until this node can start another message soon, or until ``sub`` has a message
+        from a pull request that expired here just as the server answered it (kept alive only
+        once fetched: ``ack_wait`` leaves ample time for this check)."""
+        while not self._room.is_set() and not sub.pending_msgs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), timeout=self.config.ack_wait / 10)
+
+    async def _consume(self, sub: Any) -> None:
         task = asyncio.current_task()
         assert task is not None
         while self._running:
+            # A saturated node issues no new pull request: the partition's next message then
+            # goes to a node with a free slot instead of waiting here, with its whole
+            # partition, for one of ours. Pull requests already parked keep their expiry.
+            await self._wait_for_room(sub)
+            self.asking += 1
             try:
-                messages: list[Msg] = await fetch(1, timeout=5.0)
+                # Spread expiries: a partition's next message goes to the node whose pull
+                # request is oldest, and one node's requests all expiring together made it the
+                # oldest on every partition at once (it took a whole burst's first messages).
+                expiry = self.config.fetch_expiry * random.uniform(0.5, 1.5)
+                messages: list[Msg] = await sub.fetch(1, timeout=expiry)
             except NatsTimeoutError:
                 continue
             except asyncio.CancelledError:
@@ -200,19 +245,32 @@ class JetStreamInbox:
                 log.debug("inbox fetch: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
+            finally:
+                self.asking -= 1
             for msg in messages:
                 seq = msg.metadata.sequence.stream
                 self._held[seq] = msg
+                self._update_room()
                 # Kept alive from the fetch on: a message waiting for a free slot must not
                 # look abandoned (JetStream would hand it to another node after the ack wait).
                 keepalive = asyncio.create_task(self._keep_alive(msg))
                 try:
-                    async with self._slots:
+                    # The partition with the most messages behind this one first: its
+                    # chain is the longest way to the end of a burst (a waiting message
+                    # holds up its whole partition).
+                    async with self._slots.hold((-msg.metadata.num_pending, seq)):
                         self._busy.add(task)
                         await self._process(msg)
+                except asyncio.CancelledError:
+                    raise  # kept in _held: naked on the stop
+                except Exception as exc:  # NATS went away mid-answer: the partition lives on
+                    log.warning("inbox: message %d left to the ack wait: %s", seq, exc)
+                    self._held.pop(seq, None)
+                else:
                     self._held.pop(seq, None)  # acknowledged, naked or dead-lettered
                 finally:
                     self._busy.discard(task)
+                    self._update_room()
                     keepalive.cancel()
 
     async def _process(self, msg: Msg) -> None:

@@ -52,6 +52,19 @@ class ClusterCollector(Collector):
         )
         processed.add_metric(me, sum(inbox.processed for inbox in node.inboxes))
         yield processed
+        inboxes = node.inboxes
+        in_work = GaugeMetricFamily(
+            "zalogate_cluster_inbox_in_work", "inbox messages this node runs", labels=["node"]
+        )
+        in_work.add_metric(me, sum(inbox.in_work for inbox in inboxes))
+        yield in_work
+        waiting = GaugeMetricFamily(
+            "zalogate_cluster_inbox_waiting",
+            "inbox messages this node fetched that wait for a free slot",
+            labels=["node"],
+        )
+        waiting.add_metric(me, sum(inbox.waiting for inbox in inboxes))
+        yield waiting
         last = self._last
         up = GaugeMetricFamily(
             "zalogate_cluster_up", "1 when this node read the cluster's state", labels=["node"]
