@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from nats.errors import NoRespondersError
