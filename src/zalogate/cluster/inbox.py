@@ -214,13 +214,16 @@ class JetStreamInbox:
         else:
             self._room.clear()
 
-    async def _wait_for_room(self, sub: Any) -> None:
-        """Wait until this node can start another message soon, or until ``sub`` has a message
-        from a pull request that expired here just as the server answered it (kept alive only
-        once fetched: ``ack_wait`` leaves ample time for this check)."""
-        while not self._room.is_set() and not sub.pending_msgs:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), timeout=self.config.ack_wait / 10)
+    async def _wait_for_room(self) -> None:
+        """Wait until this node can start another message soon.
+
+        Not woken by the subscription's own queue: a pull request that expired here a moment
+        before the server's expiry leaves the server's "request timeout" status there, which
+        a wake-up would answer with a new pull request while full (measured: a full node kept
+        asking under load). A real message that landed there after such an expiry waits for
+        room; if that takes longer than the ack wait, another node runs it and the claim
+        tells this node so when it fetches it."""
+        await self._room.wait()
 
     async def _consume(self, sub: Any) -> None:
         task = asyncio.current_task()
@@ -229,7 +232,7 @@ class JetStreamInbox:
             # A saturated node issues no new pull request: the partition's next message then
             # goes to a node with a free slot instead of waiting here, with its whole
             # partition, for one of ours. Pull requests already parked keep their expiry.
-            await self._wait_for_room(sub)
+            await self._wait_for_room()
             self.asking += 1
             try:
                 # Spread expiries: a partition's next message goes to the node whose pull
