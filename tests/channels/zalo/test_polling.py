@@ -230,3 +230,36 @@ async def test_the_same_update_polled_twice_is_answered_once(
     await harness.settle()
     assert [r.text for r in fake.sent] == ["once"]
     assert harness.inbox.counters.duplicates == 1
+
+
+async def test_a_poll_answering_just_after_a_stop_is_still_taken() -> None:
+    # Zalo forgets an update once it answered: a poll cut off by a stop while its answer
+    # travels would lose it, so an answer within the grace is used.
+    from zalogate.channels.zalo.polling import _StoppedError, _until_stopped
+
+    stop = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def poll() -> str:
+        await answer.wait()
+        return "update"
+
+    async def stop_then_answer() -> None:
+        stop.set()
+        await asyncio.sleep(0.01)
+        answer.set()
+
+    helper = asyncio.create_task(stop_then_answer())
+    assert await _until_stopped(stop, poll(), grace=5.0) == "update"
+    await helper
+
+    never = asyncio.Event()
+
+    async def silent() -> str:
+        await never.wait()
+        return "late"
+
+    stop2 = asyncio.Event()
+    asyncio.get_running_loop().call_soon(stop2.set)
+    with pytest.raises(_StoppedError):  # no answer within the grace: cut off
+        await _until_stopped(stop2, silent(), grace=0.05)

@@ -43,8 +43,9 @@ class _StoppedError(Exception):
     pass
 
 
-async def _until_stopped(stop: asyncio.Event, work: Awaitable[_T]) -> _T:
-    """``await work`` unless ``stop`` is set first (then cancel it and raise ``_StoppedError``)."""
+async def _until_stopped(stop: asyncio.Event, work: Awaitable[_T], *, grace: float = 0.0) -> _T:
+    """``await work`` unless ``stop`` is set first (then cancel it and raise ``_StoppedError``);
+    ``grace``: seconds ``work`` may still finish after ``stop`` while it runs."""
     task = asyncio.ensure_future(work)
     if stop.is_set():
         task.cancel()
@@ -59,6 +60,8 @@ async def _until_stopped(stop: asyncio.Event, work: Awaitable[_T]) -> _T:
         raise
     finally:
         waiter.cancel()
+    if not task.done() and grace > 0:
+        await asyncio.wait({task}, timeout=grace)
     if task.done():
         # A finished poll is used even if stop came at the same moment: the update was consumed.
         return task.result()
@@ -130,8 +133,11 @@ class PollingMonitor:
 
     async def _poll_once(self, stop: asyncio.Event) -> None:
         try:
+            # Zalo forgets an update once it answered the poll: a poll cut off by a stop
+            # (a lease lost under load) while the answer travels would lose it, so an answer
+            # coming within the grace is still taken and offered to the store.
             update: Update | None = await _until_stopped(
-                stop, self.bot.get_updates(self.poll_timeout)
+                stop, self.bot.get_updates(self.poll_timeout), grace=_POLL_GRACE
             )
         except UnauthorizedError as exc:
             raise ZaloUnauthorizedError(
@@ -184,6 +190,9 @@ class PollingMonitor:
                         return
                     await asyncio.sleep(retry.next_delay())
 
+
+_POLL_GRACE = 2.0
+"""Seconds a ``getUpdates`` under way may still answer after the poller was stopped."""
 
 _ADMIT_GRACE = 30.0
 """Seconds an update in hand is still offered to the store after the poller was stopped."""
