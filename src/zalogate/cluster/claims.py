@@ -65,6 +65,8 @@ class Claim:
     takeover: bool = False
     """Taken from another holder (or a handed-back claim): run as a replay."""
     dirty: bool = False
+    message: MessageKey | None = None
+    """The message it is for, once parsed (its key in :attr:`Claims.active`)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -104,11 +106,11 @@ class Claims:
         self.active: dict[MessageKey, Claim] = {}
         """The same, by message: where the delivery log writes a chunk's outcome."""
         self.unsaved = 0
+        """Chunk outcomes or done marks that could not be written (NATS gave no answer)."""
         self.stale_after = stale_after
         self._clock = clock
         self._waiting: dict[int, tuple[int, float]] = {}
         """Claims found held by a live node: (revision, first seen) per stream sequence."""
-        """Chunk outcomes or done marks that could not be written (NATS gave no answer)."""
 
     async def claim(self, seq: int) -> tuple[Verdict, Claim | None]:
         """Claim stream message ``seq``; raises when NATS did not answer within the settle
@@ -197,11 +199,15 @@ class Claims:
             data = self._doc("free", claim.chunks, claim.attempt)
             await self._write(claim, data, "the release", within)
 
+    def activate(self, claim: Claim, message: MessageKey) -> None:
+        """``claim`` runs ``message``: its chunk outcomes are noted there from now on."""
+        claim.message = message
+        self.active[message] = claim
+
     def _forget(self, claim: Claim) -> None:
         self.held.pop(claim.seq, None)
-        for key, held in list(self.active.items()):
-            if held is claim:
-                del self.active[key]
+        if claim.message is not None and self.active.get(claim.message) is claim:
+            del self.active[claim.message]
 
     async def _write(
         self, claim: Claim, data: bytes, what: str, within: float | None = None

@@ -320,8 +320,7 @@ class JetStreamInbox:
         except ValidationError as exc:
             await self._dead_letter(msg, None, attempt, f"payload does not parse: {exc}", claim)
             return
-        key = (message.channel, message.account_id, message.message_id)
-        self._claims.active[key] = claim
+        self._claims.activate(claim, (message.channel, message.account_id, message.message_id))
         try:
             await self._handler(message)
         except asyncio.CancelledError:
