@@ -20,7 +20,7 @@ from zalogate.channels.zalouser.credentials import CredentialStore
 from zalogate.channels.zalouser.monitor import MonitorOptions
 from zalogate.cluster import ClusterNode
 from zalogate.cluster.routed_ops import ROUTED_OPS, Peers, UnknownOpError, parse_request
-from zalogate.cluster.sends import OwnerRoutedChannel
+from zalogate.cluster.session_owner import OwnerRoutedChannel
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.channel import (
     Channel,

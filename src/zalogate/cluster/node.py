@@ -39,7 +39,7 @@ from zalogate.cluster.layout import kv_key
 from zalogate.cluster.leases import AccountLeases
 from zalogate.cluster.login_links import KvUsedLinks
 from zalogate.cluster.schedules import Startable, run_scheduler
-from zalogate.cluster.sends import OwnerRoutedChannel
+from zalogate.cluster.session_owner import OwnerRoutedChannel
 from zalogate.cluster.shared import (
     console_link_key,
     console_stores,
