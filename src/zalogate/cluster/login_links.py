@@ -34,7 +34,10 @@ class KvUsedLinks:
     async def take(self, nonce: str, until: float) -> bool:
         name = "link." + hashlib.sha256(nonce.encode("utf-8")).hexdigest()
         try:
-            await self._kv.create(name, b"")
+            # ``update(last=0)`` is a create in one round trip: nats-py's ``create`` reads the
+            # key back after losing, and in a race that read can miss the winner's write
+            # (KeyNotFoundError instead of "taken").
+            await self._kv.update(name, b"", last=0)
         except KeyWrongLastSequenceError:
             return False
         return True
@@ -51,7 +54,7 @@ async def link_key(kv: KeyValue) -> str:
             if entry.value:
                 return entry.value.decode("ascii")
         try:
-            await kv.create(_KEY, secrets.token_urlsafe(32).encode("ascii"))
+            await kv.update(_KEY, secrets.token_urlsafe(32).encode("ascii"), last=0)
         except KeyWrongLastSequenceError:
             continue  # another node created it a moment ago: read that one
     raise ConnectionError("the cluster's console link key could not be read; try again")
