@@ -35,6 +35,8 @@ async def test_status_shows_nodes_leases_and_the_inbox(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The default 10 s TTL: the lease must outlast two CLI runs on a loaded CI machine.
+    cluster_settings = cluster_settings.model_copy(update={"lease_ttl_seconds": 10})
     write_config(tmp_path, monkeypatch, cluster_settings.model_dump(mode="json", by_alias=True))
     stop = asyncio.Event()
 
@@ -113,6 +115,34 @@ def test_a_password_in_a_server_url_is_never_shown(
     assert "cannot connect to NATS at nats://***@127.0.0.1:" in err
     assert "s3cr3t-pw" not in err
     assert "ops:" not in err
+
+
+async def test_a_password_in_a_server_url_stays_out_of_logs_and_status(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from zalogate.testing.nats_servers import NatsCluster
+
+    with NatsCluster(tmp_path / "nats", size=1, user="ops", password="s3cr3t-pw") as nats:
+        section = {"nats": {"servers": nats.urls}, "prefix": "auth", "replicas": 1}
+        settings = ClusterConfig.model_validate(section)
+        write_config(tmp_path, monkeypatch, section)
+        caplog.set_level("DEBUG", logger="zalogate")
+        async with ClusterNode(settings, node_id="node-a"):
+            code = await asyncio.to_thread(run_cli, ["cluster", "status", "--json"])
+            body = json.loads(capsys.readouterr().out)
+            table_code = await asyncio.to_thread(run_cli, ["cluster", "status"])
+            shown = capsys.readouterr()
+    assert "@" in nats.urls[0]  # the node did log in with the password
+    assert code == 0
+    assert table_code == 0
+    assert body["connected_to"] == f"127.0.0.1:{nats.servers[0].port}"
+    said = caplog.text + json.dumps(body) + shown.out + shown.err
+    assert "joined (NATS 127.0.0.1:" in caplog.text
+    assert "s3cr3t-pw" not in said
+    assert "ops:" not in said
 
 
 def test_the_config_refuses_a_server_that_is_not_a_nats_url() -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "ClusterUnavailableError",
     "Handles",
     "connect",
+    "connected_server",
     "default_node_id",
     "ensure_layout",
     "settle",
@@ -48,6 +49,16 @@ class ClusterUnavailableError(ConnectionError):
 def default_node_id() -> str:
     """Host name and process id: unique per running node, readable in ``cluster status``."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def connected_server(client: Client) -> str | None:
+    """``host:port`` of the server ``client`` is connected to, never its ``user:password@``
+    (for logs, ``cluster status`` and the console)."""
+    url = client.connected_url
+    if url is None or url.hostname is None:
+        return None
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    return f"{host}:{url.port}" if url.port is not None else host
 
 
 async def connect(

