@@ -15,15 +15,18 @@ ACCOUNT = ("zalo", "default")
 async def test_one_node_holds_an_account_and_the_other_stands_by(
     cluster_settings: ClusterConfig,
 ) -> None:
+    # A 5 s TTL: on a loaded CI machine a 2 s one is shorter than a stall of the test process
+    # (both nodes share its event loop), and a lease nobody renews is rightly taken over.
+    settings = cluster_settings.model_copy(update={"lease_ttl_seconds": 5})
     async with (
-        ClusterNode(cluster_settings, node_id="a") as a,
-        ClusterNode(cluster_settings, node_id="b") as b,
+        ClusterNode(settings, node_id="a") as a,
+        ClusterNode(settings, node_id="b") as b,
     ):
         stop = asyncio.Event()
         async with a.leases.hold(ACCOUNT, stop) as lost_a:
             assert lost_a is not None
             waiting = asyncio.create_task(_hold_once(b, stop))
-            await asyncio.sleep(3 * cluster_settings.lease_ttl_seconds)  # renewed meanwhile
+            await asyncio.sleep(2 * settings.lease_ttl_seconds)  # renewed meanwhile
             assert not waiting.done()
             assert not lost_a.is_set()
             assert ACCOUNT in a.leases.held
@@ -58,6 +61,37 @@ async def test_a_lease_taken_by_another_node_is_reported_lost(
             # someone overwrites the key (an operator's purge, a split brain): a must stop
             await a.handles.leases.put("account.zalo.default", b"intruder")
             await asyncio.wait_for(lost.wait(), 3 * cluster_settings.lease_ttl_seconds)
+
+
+async def test_a_renewal_that_timed_out_but_landed_keeps_the_lease(
+    cluster_settings: ClusterConfig,
+) -> None:
+    # NATS commits a renewal after the node stopped waiting for it: the next renewal's
+    # compare-and-set then fails on the revision, yet the key still names this node.
+    async with ClusterNode(cluster_settings, node_id="a") as a:
+        bucket = a.handles.leases
+        real_update = bucket.update
+        landed_late: list[int] = []
+
+        async def update(key: str, value: bytes, last: int | None = None) -> int:
+            revision = await real_update(key, value, last=last)
+            if not landed_late:
+                landed_late.append(revision)
+                raise TimeoutError  # the answer never came back
+            return revision
+
+        bucket.update = update  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        async with a.leases.hold(ACCOUNT, stop) as lost:
+            assert lost is not None
+            await _eventually(lambda: len(landed_late) == 1, 10)
+            await asyncio.sleep(2 * cluster_settings.lease_ttl_seconds)  # renewals go on
+            assert not lost.is_set()
+            entry = await bucket.get("account.zalo.default")
+            assert entry.value == b"a"
+            assert entry.revision is not None
+            assert entry.revision > landed_late[0]
+            assert a.leases.held[ACCOUNT] == entry.revision
 
 
 async def _hold_once(node: ClusterNode, stop: asyncio.Event) -> str:

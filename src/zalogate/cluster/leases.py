@@ -174,9 +174,16 @@ class AccountLeases:
                     self._kv.update(key, value, last=self.held[account]), timeout=self.ttl / 4
                 )
             except KeyWrongLastSequenceError:
-                log.warning("lease %s was taken by another node; stopping here", key)
-                lost.set()
-                return
+                # An earlier renewal that timed out here may have landed all the same: the key
+                # still names this node (only this node writes its name), so it is still ours.
+                reclaimed: int | None = None
+                with contextlib.suppress(TimeoutError):
+                    reclaimed = await asyncio.wait_for(self._reclaim(key), timeout=self.ttl / 4)
+                if reclaimed is None:
+                    log.warning("lease %s was taken by another node; stopping here", key)
+                    lost.set()
+                    return
+                revision = reclaimed
             except Exception as exc:
                 if self._clock() - last_ok >= self.ttl * _FENCE:
                     log.warning("lease %s could not be renewed (%s); stopping here", key, exc)
