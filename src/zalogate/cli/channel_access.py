@@ -42,6 +42,7 @@ from zalogate.runtime.plugins import (
     plugin_entry_points,
 )
 from zalogate.runtime.secrets import collect_secrets
+from zalogate.runtime.wiring import cluster_session_routing
 from zalogate.store import DATABASE_FILENAME, Store
 
 __all__ = [
@@ -363,19 +364,34 @@ async def open_channel(
     channel: str,
     *,
     plugins: Sequence[InstalledPlugin] | None = None,
+    acts: bool = False,
 ) -> AsyncIterator[ChannelHandle]:
     """Build ``channel`` for a one-off command; close it and the store afterwards.
 
+    ``acts``: the command acts from an account's session (sends, look-ups); in a cluster
+    (``gateway.cluster``) that is done by the node running the account when the channel's
+    traits ask for it (a personal account: never a second client), and here only while no
+    node holds the account.
+
     Raises:
-        CliError: The plugin is not installed, failed to load or failed to build.
+        CliError: The plugin is not installed, failed to load or failed to build; or the
+            cluster's NATS servers are out of reach.
     """
     plugin = find_plugin(channel, installed_plugins() if plugins is None else plugins)
-    async with await Store.open(state_dir) as store:
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(await Store.open(state_dir))
         built = await build_channel(plugin, config, state_dir, store)
-        try:
-            yield ChannelHandle(channel, built, config, state_dir, store)
-        finally:
-            await close_channel(built)
+        stack.push_async_callback(close_channel, built)
+        used: Channel = built
+        if acts:
+            try:
+                wrap = await stack.enter_async_context(
+                    cluster_session_routing(config, name=f"zalogate:{channel}")
+                )
+            except ConnectionError as exc:
+                raise CliError(error_line(exc)) from None
+            used = wrap(built)
+        yield ChannelHandle(channel, used, config, state_dir, store)
 
 
 @contextlib.asynccontextmanager

@@ -14,8 +14,9 @@ comes from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from zalogate.config import ResolvedAccount, ZalogateConfig, normalize_account_i
 from zalogate.core.activity import account_activity
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.inspection import ConfigInspector, setting_path, setting_text
+from zalogate.core.traits import traits_for
+from zalogate.runtime.wiring import cluster_session_routing
 from zalogate.store import DATABASE_FILENAME, Store
 
 __all__ = ["PROBE_TIMEOUT", "collect_status", "gateway_accounts", "print_status"]
@@ -67,7 +70,16 @@ async def collect_status(
         # Nothing to read and nothing to build: do not create a state dir just to say so.
         report["channels"] = [_channel_block(config, p, [], {}) for p in chosen]
         return report
-    async with read_store(state_dir) as store:
+    async with contextlib.AsyncExitStack() as stack:
+        route: Callable[[Channel], Channel] = _unrouted
+        unreachable: str | None = None
+        if probe:  # in a cluster, a personal account is probed by the node running it
+            routing = cluster_session_routing(config, name="zalogate:channels-status")
+            try:
+                route = await stack.enter_async_context(routing)
+            except ConnectionError as exc:
+                unreachable = f"not asked: the cluster is out of reach ({error_line(exc)})"
+        store = await stack.enter_async_context(read_store(state_dir))
         for plugin in chosen:
             resolved = resolved_accounts(config, plugin.id) if plugin.plugin is not None else []
             if account_filter is not None:
@@ -80,9 +92,19 @@ async def collect_status(
                     channel = await build_channel(plugin, config, state_dir, store)
                 except CliError as exc:
                     setup_error = str(exc)
+            refused = None
+            if unreachable is not None and traits_for(plugin.id).sends_need_session_owner:
+                refused = unreachable
             try:
                 accounts = await _accounts_status(
-                    config, plugin, resolved, channel, store, live, probe=probe
+                    config,
+                    plugin,
+                    resolved,
+                    None if channel is None else route(channel),
+                    store,
+                    live,
+                    probe=probe,
+                    refused=refused,
                 )
             finally:
                 if channel is not None:
@@ -90,6 +112,10 @@ async def collect_status(
             block = _channel_block(config, plugin, accounts, {"setupError": setup_error})
             report["channels"].append(block)
     return report
+
+
+def _unrouted(channel: Channel) -> Channel:
+    return channel
 
 
 def _no_channel_needed(config: ZalogateConfig, plugin: InstalledPlugin) -> bool:
@@ -121,6 +147,7 @@ async def _accounts_status(
     live: Mapping[tuple[str, str], Mapping[str, Any]] | None,
     *,
     probe: bool,
+    refused: str | None = None,
 ) -> list[dict[str, Any]]:
     channel_name = plugin.id
     inspector = plugin.plugin.inspector if plugin.plugin is not None else None
@@ -142,6 +169,8 @@ async def _accounts_status(
                 probes.append(asyncio.create_task(_no_probe("the channel could not be set up")))
             elif not item.enabled:
                 probes.append(asyncio.create_task(_no_probe("disabled")))
+            elif refused is not None:
+                probes.append(asyncio.create_task(_failed_probe(refused)))
             else:
                 probes.append(asyncio.create_task(_probe(channel, account)))
         rows.append(row)
@@ -242,6 +271,10 @@ async def _probe(channel: Channel, account: ChannelAccount) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "elapsedMs": result.elapsed_ms,
     }
+
+
+async def _failed_probe(reason: str) -> dict[str, Any]:
+    return {"ok": False, "detail": reason, "identity": {}, "elapsedMs": None}
 
 
 async def _no_probe(reason: str) -> dict[str, Any]:

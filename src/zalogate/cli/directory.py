@@ -64,7 +64,9 @@ def _run(
         chosen = choose_channel(config, channel, plugins)
 
         async def main() -> tuple[str, str, Any]:
-            async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
+            async with open_channel(
+                config, state_dir, chosen, plugins=plugins, acts=True
+            ) as handle:
                 account = handle.account(account_id)
                 try:
                     result = await bounded(

@@ -35,5 +35,7 @@ def command(ctx: typer.Context) -> None:
         asyncio.run(run_stdio_server(config, state_dir))
     except KeyboardInterrupt:
         pass
+    except ConnectionError as exc:  # gateway.cluster: NATS out of reach
+        raise CliError(str(exc)) from None
     finally:
         reset_logging()

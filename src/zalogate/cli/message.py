@@ -136,7 +136,7 @@ def _send(
             return through
 
     async def run() -> dict[str, Any]:
-        async with open_channel(config, state_dir, chosen, plugins=plugins) as handle:
+        async with open_channel(config, state_dir, chosen, plugins=plugins, acts=True) as handle:
             selected = handle.account(account_id)
             receipt = await send_message(
                 handle,

@@ -17,6 +17,11 @@ node (a :class:`~zalogate.core.errors.DeliveryError` for a send, a
 outcome as on the holder. No node listening is ``RETRYABLE`` (nothing was done: the lease is
 moving); no answer within the timeout is ``DELIVERY_UNKNOWN`` for a send (the holder may
 have sent) and ``RETRYABLE`` for a look-up.
+
+A one-off command (``zalogate directory``, ``message send --direct``, ``channels status
+--probe``) and ``zalogate mcp`` act through the holder too (:func:`one_off_routing`); only
+when no node holds the account's lease at all do they act from this machine's saved session,
+as on a single node.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from zalogate.cluster.layout import Layout
+from zalogate.cluster.connection import connect
+from zalogate.cluster.layout import Layout, kv_key
 from zalogate.cluster.routed_ops import (
     ENTRIES,
     ENTRY,
@@ -56,6 +63,7 @@ from zalogate.cluster.routed_ops import (
     User,
     parse_request,
 )
+from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccountPolicy
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
@@ -77,8 +85,9 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import ChannelError, DeliveryError, FailureKind, classify, describe_error
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
+from zalogate.core.traits import traits_for
 
-__all__ = ["OwnerRoutedChannel"]
+__all__ = ["OwnerRoutedChannel", "one_off_routing"]
 
 log = logging.getLogger("zalogate.cluster")
 
@@ -92,7 +101,9 @@ class OwnerRoutedChannel(Channel):
 
     Everything else (config, status, login on this machine) is ``inner``'s own.
     ``timeout``: seconds a remote send may take; ``lookup_timeout``: a remote look-up or
-    probe (default ``timeout``).
+    probe (default ``timeout``). ``unheld``: for a process that never runs accounts (a
+    one-off command), whether no node holds an account's lease; when no node answers and it
+    says so, the request is done here with ``inner`` (None: never, the gateway's way).
     """
 
     def __init__(
@@ -103,6 +114,7 @@ class OwnerRoutedChannel(Channel):
         *,
         timeout: float,
         lookup_timeout: float | None = None,
+        unheld: Callable[[ChannelAccount], Awaitable[bool]] | None = None,
     ) -> None:
         self.inner = inner
         self.id = inner.id
@@ -112,6 +124,7 @@ class OwnerRoutedChannel(Channel):
         self._layout = layout
         self._timeout = timeout
         self._lookup_timeout = timeout if lookup_timeout is None else lookup_timeout
+        self._unheld = unheld
         self._local: set[str] = set()
         """Accounts this node runs now (their requests are done here, directly)."""
         self._serving: set[asyncio.Task[None]] = set()
@@ -215,7 +228,18 @@ class OwnerRoutedChannel(Channel):
         its result as ``result`` says (validated)."""
         if self.is_local(account):
             return result.validate_python(await self._perform(account, request))
-        answer = await self._call(account, request)
+        try:
+            answer = await self._call(account, request)
+        except _NobodyListensError as nobody:
+            if self._unheld is None or not await self._unheld(account):
+                raise nobody.failure from None
+            log.info(
+                "no node runs the %s account %s: %s from this process's saved session",
+                self.id,
+                account.account_id,
+                request.op,
+            )
+            return result.validate_python(await self._perform(account, request))
         try:
             return result.validate_python(answer)
         except ValidationError as exc:
@@ -234,12 +258,13 @@ class OwnerRoutedChannel(Channel):
         try:
             answer = await self._client.request(subject, to_json(request), timeout=timeout)
         except NoRespondersError:
-            raise _failure(
+            failure = _failure(
                 request,
                 f"no node runs the {label} now (its lease is moving); nothing was "
                 f"{'sent' if request.sends else 'asked'}, try again shortly",
                 FailureKind.RETRYABLE,
-            ) from None
+            )
+            raise _NobodyListensError(failure) from None
         except (NatsTimeoutError, TimeoutError):
             if request.sends:
                 raise _failure(
@@ -360,6 +385,59 @@ class OwnerRoutedChannel(Channel):
 
 
 _OUTCOME: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
+class _NobodyListensError(Exception):
+    """No node answers on the account's subject (nothing was done); ``failure`` says so."""
+
+    def __init__(self, failure: ChannelError) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+@contextlib.asynccontextmanager
+async def one_off_routing(
+    settings: ClusterConfig, *, name: str
+) -> AsyncIterator[Callable[[Channel], Channel]]:
+    """For a process that runs no accounts (a one-off command, ``zalogate mcp``): a wrapper
+    that routes a channel's session acts to the node running the account, on a connection of
+    its own (closed afterwards). A channel whose traits do not ask for it is left as it is.
+
+    Raises:
+        ClusterUnavailableError: NATS cannot be reached.
+    """
+    client = await connect(settings, name=name)
+    layout = Layout(settings.prefix, settings.partitions)
+    js = client.jetstream(timeout=5.0)
+
+    def wrap(channel: Channel) -> Channel:
+        if not traits_for(channel.id).sends_need_session_owner:
+            return channel
+
+        async def unheld(account: ChannelAccount) -> bool:
+            """True only when the lease bucket says for sure that nobody holds it."""
+            try:
+                leases = await js.key_value(layout.lease_bucket)
+                await leases.get(kv_key("account", channel.id, account.account_id))
+            except (BucketNotFoundError, NotFoundError):  # no cluster yet, or no holder
+                return True
+            except Exception as exc:  # unsure (NATS slow): never a second client
+                log.debug("lease of %s/%s unknown: %s", channel.id, account.account_id, exc)
+            return False
+
+        return OwnerRoutedChannel(
+            channel,
+            client,
+            layout,
+            timeout=settings.send_timeout_seconds,
+            lookup_timeout=settings.lookup_timeout_seconds,
+            unheld=unheld,
+        )
+
+    try:
+        yield wrap
+    finally:
+        await client.close()
 
 
 def _failure(

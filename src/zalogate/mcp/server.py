@@ -40,7 +40,7 @@ from zalogate.core.channel import (
 from zalogate.core.model import InboundMessage
 from zalogate.runtime.logging import redact, register_secret
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
-from zalogate.runtime.wiring import configured_plugins
+from zalogate.runtime.wiring import cluster_session_routing, configured_plugins
 from zalogate.store import Store
 
 __all__ = [
@@ -227,11 +227,21 @@ async def open_channels(
         config: The validated root config.
         state_dir: The state dir (its store holds credentials and allow lists).
         plugins: The plugins to create; default :func:`zalogate.runtime.gateway.configured_plugins`.
+
+    In a cluster (``gateway.cluster``), what a channel does from an account's session is done
+    by the node running the account when its traits ask for it (a personal account: this
+    process is never a second client of it while a node runs it).
+
+    Raises:
+        ConnectionError: In a cluster, NATS cannot be reached.
     """
     for secret in collect_secrets(config):
         register_secret(secret)
     chosen = list(plugins) if plugins is not None else configured_plugins(config, state_dir)
-    async with await Store.open(state_dir) as store:
+    async with (
+        cluster_session_routing(config, name="zalogate:mcp") as route,
+        await Store.open(state_dir) as store,
+    ):
         channels: list[Channel] = []
         try:
             for plugin in chosen:
@@ -245,7 +255,7 @@ async def open_channels(
                 channel = plugin.create(context)
                 for account in channel.accounts():
                     register_secret_values(account.settings)
-                channels.append(channel)
+                channels.append(route(channel))
             yield channels
         finally:
             for channel in reversed(channels):

@@ -50,6 +50,7 @@ __all__ = [
     "InboxLike",
     "channel_configured",
     "cluster_link_key",
+    "cluster_session_routing",
     "cluster_shared_state",
     "cluster_state_sinks",
     "configured_plugins",
@@ -298,6 +299,29 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
         return
     async with _cluster_module("shared").open_shared_state(settings, name=name) as shared:
         yield shared
+
+
+@contextlib.asynccontextmanager
+async def cluster_session_routing(
+    config: Any, *, name: str
+) -> AsyncIterator[Callable[[Channel], Channel]]:
+    """For a one-off command or ``zalogate mcp``: a wrapper that has a channel's session acts
+    (sends, look-ups, the probe) done by the cluster node running the account, when the
+    channel's traits ask for it; the channel unchanged in the single-node default.
+
+    Raises:
+        ConnectionError: NATS cannot be reached (a ``ClusterUnavailableError``).
+    """
+    settings = _config_model(config).gateway.cluster
+    if settings is None:
+        yield _unchanged
+        return
+    async with _cluster_module("session_owner").one_off_routing(settings, name=name) as wrap:
+        yield wrap
+
+
+def _unchanged(channel: Channel) -> Channel:
+    return channel
 
 
 async def cluster_link_key(config: Any, *, name: str) -> str | None:
