@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from zalogate.channels.zalooa import plugin
 from zalogate.channels.zalooa.channel import ZalooaChannel
 from zalogate.cluster.layout import Layout
 from zalogate.oa import TokenFile, TokenKeeper, TokenPair
-from zalogate.runtime.control import MessageRequest
+from zalogate.runtime.control import MessageRequest, SendRefusedError
 from zalogate.runtime.gateway import Gateway
 from zalogate.runtime.status import AccountState
 from zalogate.testing import FakeZaloOA
@@ -149,3 +150,31 @@ async def test_the_cluster_shares_one_oa_token_pair_and_refreshes_it_once(
             assert raw
             assert tokens[0].encode() not in raw
             assert b"access_token" not in raw
+
+
+async def test_the_reply_window_is_decided_on_what_any_node_saw(
+    cluster_section: dict[str, Any], tmp_path: Path
+) -> None:
+    async with FakeZaloOA() as fake:
+        seed(fake, tmp_path, "a")
+        async with two_nodes(fake, cluster_section, tmp_path) as (holder, standby):
+            fake.user("42")
+            channel = holder.channels["zalooa"]
+            assert isinstance(channel, ZalooaChannel)
+            [account] = channel.accounts()
+            # a last saw user 42 three days ago: on its own record a reply would be billed
+            three_days_ago = int((time.time() - 3 * 86400) * 1000)
+            channel.live(account).interactions.touch("42", three_days_ago)
+            request = MessageRequest(target="42", text="hello again")
+            with pytest.raises(SendRefusedError) as refused:
+                await holder.send_message("zalooa", "default", request)
+            assert "billed reply" in str(refused.value)
+
+            # The user follows the OA again; the load balancer hands the event to b.
+            fake.users["42"].last_interaction = fake.clock()
+            fake.webhook_url = f"{standby.url}{HOOK}"
+            followed = await fake.deliver(fake.event("follow", follower={"id": "42"}))
+            assert followed.status == 200
+            # a decides on the follow b recorded: a free reply, sent
+            await holder.send_message("zalooa", "default", request)
+            assert [m.text for m in fake.sent] == ["hello again"]

@@ -374,3 +374,40 @@ async def test_schedule_cli_talks_to_the_cluster(
     assert await nodes[0].shared.schedules.all() == []
     assert await asyncio.to_thread(run_cli, ["message", "schedule", "cancel", seen.id]) == 1
     assert "no active schedule" in capsys.readouterr().err
+
+
+async def test_contact_times_keep_the_latest_interaction_any_node_saw(
+    nodes: tuple[ClusterNode, ClusterNode],
+) -> None:
+    a, b = nodes
+    contacts_a, contacts_b = a.shared.contacts, b.shared.contacts
+    assert contacts_a is not None
+    assert contacts_b is not None
+    assert await contacts_a.last("zalooa", "default", "42") is None
+    # Both nodes record at once, a with the later time: the later one stays.
+    await asyncio.gather(
+        contacts_a.touch("zalooa", "default", "42", 2000.0),
+        contacts_b.touch("zalooa", "default", "42", 1000.0),
+    )
+    assert await contacts_b.last("zalooa", "default", "42") == 2000.0
+    await contacts_b.touch("zalooa", "default", "42", 1500.0)  # older: changes nothing
+    assert await contacts_a.last("zalooa", "default", "42") == 2000.0
+    assert await contacts_a.last("zalooa", "other", "42") is None  # per account
+
+
+async def test_a_reply_window_that_cannot_be_read_from_the_cluster_is_unknown(
+    tmp_path: Path,
+) -> None:
+    from zalogate.channels.zalooa.window import Interactions, Window
+
+    class Away:
+        async def touch(self, channel: str, account_id: str, user_id: str, at: float) -> None:
+            raise TimeoutError
+
+        async def last(self, channel: str, account_id: str, user_id: str) -> float | None:
+            raise TimeoutError
+
+    interactions = Interactions(tmp_path / "i.json", shared=Away(), scope=("zalooa", "default"))
+    await interactions.record("42", int((time.time() - 10 * 86400) * 1000))  # logged, kept here
+    assert interactions.window("42") is Window.CLOSED  # this node's own record
+    assert await interactions.current("42") is Window.UNKNOWN  # never refuse on it: Zalo decides

@@ -82,6 +82,11 @@ class Layout:
         return f"{self.prefix}_grants"
 
     @property
+    def contact_bucket(self) -> str:
+        """When each user last interacted with an account (an OA's reply window)."""
+        return f"{self.prefix}_contacts"
+
+    @property
     def import_bucket(self) -> str:
         """What ``zalogate cluster import-state`` moved, per source (no re-run puts back
         what was removed in the cluster since)."""

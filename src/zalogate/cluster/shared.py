@@ -12,6 +12,7 @@ from nats.js.api import KeyValueConfig
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect, settle
 from zalogate.cluster.console_state import KvAccessOverlayStore, KvSessionStore
+from zalogate.cluster.contacts import CONTACT_MAX_AGE_SECONDS, KvContactTimes
 from zalogate.cluster.documents import Bucket
 from zalogate.cluster.history import HISTORY_MAX_AGE_SECONDS, KvGroupHistory
 from zalogate.cluster.layout import Layout
@@ -54,10 +55,12 @@ async def _bucket(
 
 
 async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedState:
-    """Create (or find) the pairing, takeover, group-history and schedule buckets (history
-    1; no TTL but on the group history: requests expire by their own clock, allow entries,
-    pauses and schedules stay until removed)."""
-    return SharedState(*await _kv_shared(js, settings))
+    """Create (or find) the pairing, takeover, group-history, schedule and contact buckets
+    (history 1; no TTL but on the group history and the contact times: requests expire by
+    their own clock, allow entries, pauses and schedules stay until removed)."""
+    layout = Layout(settings.prefix, settings.partitions)
+    contacts = await _bucket(js, settings, layout.contact_bucket, CONTACT_MAX_AGE_SECONDS)
+    return SharedState(*await _kv_shared(js, settings), contacts=KvContactTimes(contacts.kv))
 
 
 async def _kv_shared(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from zalogate.core.history import GroupHistory, SqliteGroupHistory
 from zalogate.core.pairing import PairingStore, SqlitePairingStore
@@ -18,18 +19,33 @@ from zalogate.core.schedules import ScheduleStore, SqliteScheduleStore
 from zalogate.core.takeover import SqliteTakeoverState, TakeoverState
 from zalogate.store import Store
 
-__all__ = ["SharedState", "local_state"]
+__all__ = ["ContactTimes", "SharedState", "local_state"]
+
+
+class ContactTimes(Protocol):
+    """When each user last interacted with a channel account (a message, a follow), as every
+    node saw it: what a channel with a reply window (an Official Account) decides on."""
+
+    async def touch(self, channel: str, account_id: str, user_id: str, at: float) -> None:
+        """Record an interaction at ``at`` (epoch seconds); an older one changes nothing."""
+        ...
+
+    async def last(self, channel: str, account_id: str, user_id: str) -> float | None:
+        """The latest interaction on record (epoch seconds), or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class SharedState:
     """Pairing requests with the allow store, takeover (paused conversations), the pending
-    group history and the scheduled messages."""
+    group history and the scheduled messages; in a cluster also the users' last contact
+    times (``contacts``; None on one node, where a channel keeps its own record)."""
 
     pairing: PairingStore
     takeover: TakeoverState
     history: GroupHistory
     schedules: ScheduleStore
+    contacts: ContactTimes | None = None
 
 
 def local_state(store: Store, *, clock: Callable[[], float] = time.time) -> SharedState:

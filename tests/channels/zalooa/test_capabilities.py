@@ -35,6 +35,7 @@ def channel_for(fake: FakeZaloOA, tmp_path: Path) -> ZalooaChannel:
         extras={},
         register_secret=_not_logged,
         token_stores=None,
+        shared=None,
     )
     return ZalooaChannel(context)  # type: ignore[arg-type]
 

@@ -104,6 +104,7 @@ async def test_a_reply_outside_the_window_is_dead_lettered_with_the_reason(
         extras={},
         register_secret=hidden.append,
         token_stores=None,
+        shared=None,
     )
     channel = ZalooaChannel(context)  # type: ignore[arg-type]
     [account] = channel.accounts()

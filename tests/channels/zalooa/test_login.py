@@ -55,6 +55,7 @@ def cli_channel(fake: FakeZaloOA, state_dir: Path, redirect: str) -> ZalooaChann
             extras={},
             register_secret=_not_logged,
             token_stores=None,
+            shared=None,
         )
     )  # type: ignore[arg-type]
 

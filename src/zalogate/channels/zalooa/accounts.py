@@ -13,6 +13,7 @@ from zalogate.channels.zalooa.window import Interactions
 from zalogate.config.zalooa import ZalooaAccountConfig, ZalooaConfig
 from zalogate.core.channel import ChannelAccount
 from zalogate.core.errors import ChannelError, FailureKind
+from zalogate.core.shared_state import ContactTimes
 from zalogate.oa import (
     DEFAULT_API_URL,
     DEFAULT_OAUTH_URL,
@@ -75,10 +76,11 @@ class OAAccount:
         register_secret: Callable[[str], None] = lambda _secret: None,
         *,
         token_stores: TokenStores | None = None,
+        contacts: ContactTimes | None = None,
     ) -> OAAccount:
         """Clients for ``account`` (``ChannelError`` FATAL when keys are missing); the tokens
         in the account's file, or shared through ``token_stores`` (cluster mode) keyed with
-        the app secret."""
+        the app secret; the reply window on ``contacts`` too when given (cluster mode)."""
         settings: ZalooaAccountConfig = account.settings
         if not settings.app_id or settings.secret_key is None:
             raise ChannelError(
@@ -113,7 +115,11 @@ class OAAccount:
             on_alert=lambda text: _log.error("[%s] %s", account.account_id, text),
         )
         client = ZaloOA(keeper, api_url=settings.api_url or DEFAULT_API_URL)
-        interactions = Interactions(directory / "interactions.json")
+        interactions = Interactions(
+            directory / "interactions.json",
+            shared=contacts,
+            scope=(CHANNEL_ID, account.account_id),
+        )
         return cls(settings, oauth, keeper, client, interactions, oa_id_path, token_file)
 
     @property

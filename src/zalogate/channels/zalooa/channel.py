@@ -100,6 +100,7 @@ class ZalooaChannel(Channel):
                 self.context.state_dir,
                 self.context.register_secret,
                 token_stores=self.context.token_stores,
+                contacts=self.context.shared.contacts if self.context.shared else None,
             )
         return live
 
@@ -190,7 +191,7 @@ class ZalooaChannel(Channel):
     ) -> DeliveryReceipt:
         live = self.live(account)
         user_id = target.split(":")[-1]
-        self._check_window(live, user_id)
+        await self._check_window(live, user_id)
         sent: list[str] = []
         try:
             quote = reply.reply_to_id
@@ -203,8 +204,8 @@ class ZalooaChannel(Channel):
             raise _delivery_error(exc, sent) from None
         return DeliveryReceipt(message_ids=tuple(sent))
 
-    def _check_window(self, live: OAAccount, user_id: str) -> None:
-        window = live.interactions.window(user_id)
+    async def _check_window(self, live: OAAccount, user_id: str) -> None:
+        window = await live.interactions.current(user_id)
         if window is Window.CLOSED:
             raise DeliveryError(
                 "outside the OA's 7-day reply window: the user has not interacted for over "
@@ -253,7 +254,9 @@ class ZalooaChannel(Channel):
         """Download the message's images (Zalo's CDN links expire), after access control."""
         # In a cluster another node may have taken the webhook: the reply window is checked
         # here, so this node learns of the interaction before it replies.
-        self.live(account).interactions.touch(message.sender_id, message.timestamp_ms or None)
+        await self.live(account).interactions.record(
+            message.sender_id, message.timestamp_ms or None
+        )
         limit = media_max_bytes(account.settings.media_max_mb)
         return await self._fetcher.resolve(message, max_bytes=limit)
 

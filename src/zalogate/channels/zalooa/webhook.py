@@ -102,12 +102,13 @@ class OAWebhook:
         timestamp = str(event.get("timestamp", ""))
         at_ms = int(timestamp) if timestamp.isdigit() else None
         if name in ("follow", "user_click_chatnow") and user:
-            self._interactions.touch(user, at_ms)
+            await self._interactions.record(user, at_ms)  # no message: only this records it
             return 200
         message = inbound_from_event(self._channel, self._account_id, event)
         if message is None:
             _log.info("[%s] webhook event %r acknowledged, not handled", self._account_id, name)
             return 200
+        # Only here: the node processing the message records it for the cluster.
         self._interactions.touch(message.sender_id, at_ms)
         try:
             await self._inbox.admit(message)
