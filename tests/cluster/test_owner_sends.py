@@ -455,3 +455,40 @@ def test_the_routed_op_set_is_closed() -> None:
     for bad in (b"[1]", b"not json", b'{"op": "peers"}', b'{"op": "probe", "x": 1}'):
         with pytest.raises(UnknownOpError):
             parse_request(bad)
+
+
+async def test_a_reply_prepared_off_the_holder_quotes_the_message_it_answers(
+    cluster_section: dict[str, Any], tmp_path: Path
+) -> None:
+    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
+        fake.add_account(BOT, "Bot", friends=(ALICE,))
+        fake.add_account(ALICE, "Alice")
+        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
+            await state_becomes(holder, AccountState.RUNNING)
+            async with personal_node(fake, cluster_section, "b", tmp_path) as standby:
+                await state_becomes(standby, AccountState.STANDBY)
+                channel = standby.channels["zalouser"]
+                account = channel.account("default")
+                assert account is not None
+                asked = {**EVENT, "msgType": "webchat", "content": "what time is it?"}
+                message = InboundMessage(
+                    channel="zalouser",
+                    account_id="default",
+                    chat_type=ChatType.DIRECT,
+                    chat_id=ALICE,
+                    sender_id=ALICE,
+                    message_id="7001",
+                    timestamp_ms=1,
+                    text="what time is it?",
+                    raw={"eventMessage": asked},
+                )
+                # b prepares the message (as when it took it from the inbox) and replies
+                # quoting it; the holder sends, with the quote.
+                assert await channel.prepare_inbound(account, message) is not None
+                reply = ReplyPayload(text="noon", reply_to_id="7001")
+                receipt = await channel.send(account, ALICE, reply)
+                record = await fake.wait_for_sent(kind="text", text="noon")
+    assert receipt.message_ids == (record.msg_id,)
+    assert record.endpoint.endswith("/api/message/quote")
+    assert (record.params["qmsgId"], record.params["qmsg"]) == ("7001", "what time is it?")
+    assert fake.calls_of(imei_of(tmp_path, "b")) == []

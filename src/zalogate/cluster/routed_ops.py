@@ -57,6 +57,8 @@ class Send(RoutedOp):
     op: Literal["send"] = "send"
     target: str
     reply: ReplyPayload
+    answering: InboundMessage | None = None
+    """The message the reply answers, as the asking node prepared it (its quote)."""
 
 
 class Link(RoutedOp):

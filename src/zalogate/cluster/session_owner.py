@@ -78,6 +78,7 @@ from zalogate.core.channel import (
     ProbeResult,
     Reactions,
     ReadReceipts,
+    ReplyContexts,
     SessionImport,
     Stickers,
     ToolContext,
@@ -157,7 +158,10 @@ class OwnerRoutedChannel(Channel):
     ) -> DeliveryReceipt:
         if account.account_id in self._local:
             return await self.inner.send(account, target, reply)
-        return await self.route(account, Send(target=target, reply=reply), RECEIPT)
+        contexts = self.inner.reply_contexts  # the message prepared here goes with the reply
+        answering = contexts.take(account, target) if contexts is not None else None
+        request = Send(target=target, reply=reply, answering=answering)
+        return await self.route(account, request, RECEIPT)
 
     async def probe(self, account: ChannelAccount) -> ProbeResult:
         """The holder's probe (it logs in from the saved session when no client is live)."""
@@ -189,6 +193,10 @@ class OwnerRoutedChannel(Channel):
     @property
     def receipts(self) -> ReadReceipts | None:
         return _RoutedReceipts(self) if self.inner.receipts is not None else None
+
+    @property
+    def reply_contexts(self) -> ReplyContexts | None:
+        return self.inner.reply_contexts
 
     async def prepare_inbound(
         self, account: ChannelAccount, message: InboundMessage
@@ -307,6 +315,9 @@ class OwnerRoutedChannel(Channel):
         inner = self.inner
         match request:
             case Send():
+                contexts = inner.reply_contexts
+                if request.answering is not None and contexts is not None:
+                    contexts.put(account, request.target, request.answering)
                 return await inner.send(account, request.target, request.reply)
             case Link():
                 links = self._needs(inner.links, "links")

@@ -59,6 +59,7 @@ __all__ = [
     "ProbeResult",
     "Reactions",
     "ReadReceipts",
+    "ReplyContexts",
     "RouteRegistrar",
     "SessionImport",
     "Stickers",
@@ -379,6 +380,11 @@ class Channel(abc.ABC):
         return None
 
     @property
+    def reply_contexts(self) -> ReplyContexts | None:
+        """The message a reply answers, for a channel whose sends depend on it (a quote)."""
+        return None
+
+    @property
     def session_import(self) -> SessionImport | None:
         """Log in with a session exported from a browser (``channels login --cookies``)."""
         return None
@@ -534,6 +540,20 @@ class ReadReceipts(Protocol):
 
     async def acknowledge(self, account: ChannelAccount, message: InboundMessage) -> None:
         """Mark ``message`` delivered and seen (maybe later, batched); never raises."""
+        ...
+
+
+class ReplyContexts(Protocol):
+    """Optional capability: the message a reply to a target answers, as the channel noted it
+    when it prepared that message (what it needs to quote it). In a cluster the node that
+    prepared the message takes it and hands it to the node that sends (``put`` there)."""
+
+    def take(self, account: ChannelAccount, target: str) -> InboundMessage | None:
+        """The message the next reply to ``target`` answers, forgotten here."""
+        ...
+
+    def put(self, account: ChannelAccount, target: str, message: InboundMessage) -> None:
+        """Note ``message`` as the one the next reply to ``target`` answers."""
         ...
 
 

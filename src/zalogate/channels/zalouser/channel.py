@@ -45,7 +45,7 @@ from zalogate.channels.zalouser.errors import (
 )
 from zalogate.channels.zalouser.governor import FriendIds, GovernorStatus, SendGovernor
 from zalogate.channels.zalouser.governor_store import GovernorJournal
-from zalogate.channels.zalouser.inbound import GroupInfoCache, quote_for
+from zalogate.channels.zalouser.inbound import AnsweredMessages, GroupInfoCache, quote_for
 from zalogate.channels.zalouser.login import qr_login
 from zalogate.channels.zalouser.media import MediaLoader
 from zalogate.channels.zalouser.monitor import AccountMonitor, ListenerState
@@ -77,6 +77,7 @@ from zalogate.core.channel import (
     ProbeResult,
     Reactions,
     ReadReceipts,
+    ReplyContexts,
     SessionImport,
     Stickers,
     ToolContext,
@@ -164,7 +165,7 @@ class ZalouserChannel(Channel):
         self._batchers: dict[str, ReceiptBatcher] = {}
         self._governors: dict[str, SendGovernor] = {}
         self._notices = ConversationNotices()
-        self._answering: dict[tuple[str, str], InboundMessage] = {}
+        self._answering = AnsweredMessages()
 
     def __repr__(self) -> str:
         return f"ZalouserChannel(accounts={[a.account_id for a in self._accounts]!r})"
@@ -194,6 +195,10 @@ class ZalouserChannel(Channel):
     @property
     def receipts(self) -> ReadReceipts:
         return self
+
+    @property
+    def reply_contexts(self) -> ReplyContexts:
+        return self._answering
 
     @property
     def login(self) -> Login:
@@ -494,7 +499,7 @@ class ZalouserChannel(Channel):
         self.governor(account).note_inbound(message.chat_id)
         if self.options.receipts and via.receipts is not None:
             await via.receipts.acknowledge(account, message)
-        self._answering[(zacct.account_id, reply_target(message))] = message
+        self._answering.put(account, reply_target(message), message)
         if only_unsupported(message):
             await self._notices.answer(via, account, message, zacct.unsupported_reply)
             return None
@@ -524,7 +529,7 @@ class ZalouserChannel(Channel):
         """
         zacct = self.zalouser_account(account)
         policy = self.policy(account)
-        answering = self._answering.pop((zacct.account_id, target), None)
+        answering = self._answering.take(account, target)
         return await self._sender(account).send(
             target,
             reply,

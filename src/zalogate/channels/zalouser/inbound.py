@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zalogate.channels.zalouser.traits import CHANNEL_ID
+from zalogate.core.channel import ChannelAccount
 from zalogate.core.model import ChatType, InboundMessage, MediaRef, MentionFacts
 from zalogate.core.notices import UNSUPPORTED
 from zalogate.personal.errors import ZaloPersonalError
@@ -44,6 +45,7 @@ from zalogate.personal.outgoing import Quote
 
 __all__ = [
     "GROUP_MEMBER_NAMES",
+    "AnsweredMessages",
     "GroupFacts",
     "GroupInfoCache",
     "GroupLookup",
@@ -271,6 +273,20 @@ def quote_for(
         return None
     wanted = answering.message_id == reply_to_id if reply_to_id else quotes(answering.is_group)
     return quote_of(answering) if wanted else None
+
+
+class AnsweredMessages:
+    """The message each conversation's next reply answers (``ReplyContexts``): noted when a
+    message is prepared, taken by the send that may quote it."""
+
+    def __init__(self) -> None:
+        self._by_target: dict[tuple[str, str], InboundMessage] = {}
+
+    def put(self, account: ChannelAccount, target: str, message: InboundMessage) -> None:
+        self._by_target[(account.account_id, target)] = message
+
+    def take(self, account: ChannelAccount, target: str) -> InboundMessage | None:
+        return self._by_target.pop((account.account_id, target), None)
 
 
 def recall_event(account_id: str, event: Undo) -> InboundMessage | None:
