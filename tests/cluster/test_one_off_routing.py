@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -64,33 +65,43 @@ async def cli(*args: str) -> int:
     return await asyncio.to_thread(run_cli, list(args))
 
 
-def world(fake: FakeZaloPersonal) -> None:
-    fake.add_account(BOT, "Bot", friends=(ALICE,))
-    fake.add_account(ALICE, "Alice")
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeZaloPersonal]:
+    """The personal fake with the Bot and its friend Alice."""
+    async with FakeZaloPersonal(long_poll_s=0.2) as server:
+        server.add_account(BOT, "Bot", friends=(ALICE,))
+        server.add_account(ALICE, "Alice")
+        yield server
+
+
+@pytest.fixture
+async def idle_node(cluster_section: dict[str, Any]) -> AsyncIterator[ClusterNode]:
+    """A node of the cluster that runs no account (the cluster's streams and buckets exist)."""
+    async with ClusterNode(ClusterConfig.model_validate(cluster_section), node_id="idle") as node:
+        yield node
 
 
 async def test_cli_commands_act_through_the_node_running_the_account(
+    fake: FakeZaloPersonal,
     cluster_section: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
-        world(fake)
-        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
-            await state_becomes(holder, AccountState.RUNNING)
-            here = machine(fake, cluster_section, tmp_path, monkeypatch)
-            held = len(fake.calls_of(imei_of(tmp_path, "a")))
+    async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
+        await state_becomes(holder, AccountState.RUNNING)
+        here = machine(fake, cluster_section, tmp_path, monkeypatch)
+        held = len(fake.calls_of(imei_of(tmp_path, "a")))
 
-            peers = await cli("directory", "peers", "list", "--channel", "zalouser", "--json")
-            listed = json.loads(capsys.readouterr().out)
-            send = ["message", "send", "--channel", "zalouser", "--target", ALICE]
-            sent = await cli(*send, "-m", "from the cli", "--direct", "--json")
-            receipt = json.loads(capsys.readouterr().out)
-            record = await fake.wait_for_sent(kind="text", text="from the cli")
-            probe = ["channels", "status", "--channel", "zalouser", "--probe", "--json"]
-            probed = await cli(*probe)
-            status = json.loads(capsys.readouterr().out)
+        peers = await cli("directory", "peers", "list", "--channel", "zalouser", "--json")
+        listed = json.loads(capsys.readouterr().out)
+        send = ["message", "send", "--channel", "zalouser", "--target", ALICE]
+        sent = await cli(*send, "-m", "from the cli", "--direct", "--json")
+        receipt = json.loads(capsys.readouterr().out)
+        record = await fake.wait_for_sent(kind="text", text="from the cli")
+        probe = ["channels", "status", "--channel", "zalouser", "--probe", "--json"]
+        probed = await cli(*probe)
+        status = json.loads(capsys.readouterr().out)
 
     assert (peers, sent, probed) == (0, 0, 0)
     assert [entry["id"] for entry in listed] == [ALICE]
@@ -103,39 +114,35 @@ async def test_cli_commands_act_through_the_node_running_the_account(
     assert "/api/message/sms" in asked
 
 
+@pytest.mark.usefixtures("idle_node")
 async def test_with_no_node_holding_the_account_the_cli_acts_from_its_own_session(
+    fake: FakeZaloPersonal,
     cluster_section: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
-        world(fake)
-        settings = ClusterConfig.model_validate(cluster_section)
-        async with ClusterNode(settings, node_id="idle"):  # the cluster exists, runs nothing
-            here = machine(fake, cluster_section, tmp_path, monkeypatch)
-            code = await cli("directory", "peers", "list", "--channel", "zalouser", "--json")
-            listed = json.loads(capsys.readouterr().out)
+    here = machine(fake, cluster_section, tmp_path, monkeypatch)
+    code = await cli("directory", "peers", "list", "--channel", "zalouser", "--json")
+    listed = json.loads(capsys.readouterr().out)
     assert code == 0
     assert [entry["id"] for entry in listed] == [ALICE]
     assert "/api/social/friend/getfriends" in fake.calls_of(here)
 
 
 async def test_a_lease_held_by_a_node_that_does_not_answer_is_refused_in_one_line(
+    fake: FakeZaloPersonal,
+    idle_node: ClusterNode,
     cluster_section: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
-        world(fake)
-        settings = ClusterConfig.model_validate(cluster_section)
-        async with ClusterNode(settings, node_id="ghost") as ghost:
-            # a node took the lease and is not listening yet (or the lease is moving)
-            await ghost.handles.leases.create("account.zalouser.default", b"ghost")
-            here = machine(fake, cluster_section, tmp_path, monkeypatch)
-            code = await cli("directory", "peers", "list", "--channel", "zalouser")
-            err = capsys.readouterr().err
+    # a node took the lease and is not listening yet (or the lease is moving)
+    await idle_node.handles.leases.create("account.zalouser.default", b"ghost")
+    here = machine(fake, cluster_section, tmp_path, monkeypatch)
+    code = await cli("directory", "peers", "list", "--channel", "zalouser")
+    err = capsys.readouterr().err
     assert code == 1
     assert "no node runs the zalouser account default now" in err
     assert "Traceback" not in err
@@ -143,17 +150,17 @@ async def test_a_lease_held_by_a_node_that_does_not_answer_is_refused_in_one_lin
 
 
 async def test_the_cli_says_in_one_line_when_nats_is_out_of_reach(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeZaloPersonal,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
-        world(fake)
-        down = {"nats": {"servers": [f"nats://127.0.0.1:{free_port()}"]}}
-        down["nats"]["connectTimeoutSeconds"] = 1  # type: ignore[index]
-        here = machine(fake, down, tmp_path, monkeypatch)
-        code = await cli("directory", "peers", "list", "--channel", "zalouser")
-        err = capsys.readouterr().err
-        probed = await cli("channels", "status", "--channel", "zalouser", "--probe", "--json")
-        status = json.loads(capsys.readouterr().out)
+    nats = {"servers": [f"nats://127.0.0.1:{free_port()}"], "connectTimeoutSeconds": 1}
+    here = machine(fake, {"nats": nats}, tmp_path, monkeypatch)
+    code = await cli("directory", "peers", "list", "--channel", "zalouser")
+    err = capsys.readouterr().err
+    probed = await cli("channels", "status", "--channel", "zalouser", "--probe", "--json")
+    status = json.loads(capsys.readouterr().out)
     assert code == 1
     assert "cannot connect to NATS at nats://127.0.0.1:" in err
     assert len(err.strip().splitlines()) == 1
@@ -165,20 +172,21 @@ async def test_the_cli_says_in_one_line_when_nats_is_out_of_reach(
 
 
 async def test_the_mcp_servers_tool_sends_through_the_node_running_the_account(
-    cluster_section: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeZaloPersonal,
+    cluster_section: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
-        world(fake)
-        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
-            await state_becomes(holder, AccountState.RUNNING)
-            here = machine(fake, cluster_section, tmp_path, monkeypatch)
-            raw = json.loads((tmp_path / "cli.json").read_text(encoding="utf-8"))
-            async with open_channels(parse_config(raw), tmp_path / "cli") as channels:
-                [channel] = channels
-                assert isinstance(channel, OwnerRoutedChannel)
-                toolbox = ChannelToolbox(channels)
-                arguments = {"action": "send", "threadId": ALICE, "message": "from mcp"}
-                result = await toolbox.call("zalouser", arguments)
-                record = await fake.wait_for_sent(kind="text", text="from mcp")
+    async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
+        await state_becomes(holder, AccountState.RUNNING)
+        here = machine(fake, cluster_section, tmp_path, monkeypatch)
+        raw = json.loads((tmp_path / "cli.json").read_text(encoding="utf-8"))
+        async with open_channels(parse_config(raw), tmp_path / "cli") as channels:
+            [channel] = channels
+            assert isinstance(channel, OwnerRoutedChannel)
+            toolbox = ChannelToolbox(channels)
+            arguments = {"action": "send", "threadId": ALICE, "message": "from mcp"}
+            result = await toolbox.call("zalouser", arguments)
+            record = await fake.wait_for_sent(kind="text", text="from mcp")
     assert result == {"success": True, "messageId": record.msg_id}
     assert fake.calls_of(here) == []

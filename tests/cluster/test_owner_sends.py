@@ -120,35 +120,44 @@ async def state_becomes(gateway: Gateway, state: AccountState) -> None:
             await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def holder_and_standby(
+    fake: FakeZaloPersonal, cluster: dict[str, Any], root: Path
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Node ``a`` running the account, then node ``b`` standing by."""
+    async with personal_node(fake, cluster, "a", root) as holder:
+        await state_becomes(holder, AccountState.RUNNING)
+        async with personal_node(fake, cluster, "b", root) as standby:
+            await state_becomes(standby, AccountState.STANDBY)
+            yield holder, standby
+
+
 async def test_a_standby_node_sends_through_the_node_holding_the_session(
     cluster_section: dict[str, Any], tmp_path: Path
 ) -> None:
     async with FakeZaloPersonal(long_poll_s=0.2) as fake:
         fake.add_account(BOT, "Bot", friends=(ALICE,))
         fake.add_account(ALICE, "Alice")
-        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
-            await state_becomes(holder, AccountState.RUNNING)
-            async with personal_node(fake, cluster_section, "b", tmp_path) as standby:
-                await state_becomes(standby, AccountState.STANDBY)
-                request = MessageRequest(target=ALICE, text="sent from b")
-                account_id, receipt = await standby.send_message("zalouser", "default", request)
-                record = await fake.wait_for_sent(kind="text", text="sent from b")
-                assert account_id == "default"
-                assert receipt.message_ids == (record.msg_id,)
-                assert len([r for r in fake.sent if r.text == "sent from b"]) == 1
+        async with holder_and_standby(fake, cluster_section, tmp_path) as (holder, standby):
+            request = MessageRequest(target=ALICE, text="sent from b")
+            account_id, receipt = await standby.send_message("zalouser", "default", request)
+            record = await fake.wait_for_sent(kind="text", text="sent from b")
+            assert account_id == "default"
+            assert receipt.message_ids == (record.msg_id,)
+            assert len([r for r in fake.sent if r.text == "sent from b"]) == 1
 
-                # The holder's failure reaches the standby node with its kind.
-                fake.fail("api/message/sms", 102, "bad params", times=None)
-                outcomes: list[FailureKind] = []
-                for node in (holder, standby):
-                    with pytest.raises(SendRefusedError) as refused:
-                        await node.send_message(
-                            "zalouser", "default", MessageRequest(target=ALICE, text="no")
-                        )
-                    cause = refused.value.__cause__
-                    assert isinstance(cause, DeliveryError)
-                    outcomes.append(cause.kind)
-                assert outcomes[0] == outcomes[1]
+            # The holder's failure reaches the standby node with its kind.
+            fake.fail("api/message/sms", 102, "bad params", times=None)
+            outcomes: list[FailureKind] = []
+            for node in (holder, standby):
+                with pytest.raises(SendRefusedError) as refused:
+                    await node.send_message(
+                        "zalouser", "default", MessageRequest(target=ALICE, text="no")
+                    )
+                cause = refused.value.__cause__
+                assert isinstance(cause, DeliveryError)
+                outcomes.append(cause.kind)
+            assert outcomes[0] == outcomes[1]
 
 
 async def test_look_ups_and_the_agent_tool_on_a_standby_node_are_done_by_the_holder(
@@ -158,66 +167,63 @@ async def test_look_ups_and_the_agent_tool_on_a_standby_node_are_done_by_the_hol
         fake.add_account(BOT, "Bot", friends=(ALICE,))
         fake.add_account(ALICE, "Alice")
         fake.add_group(TEAM, "Team", [BOT, ALICE])
-        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
-            await state_becomes(holder, AccountState.RUNNING)
-            async with personal_node(fake, cluster_section, "b", tmp_path) as standby:
-                await state_becomes(standby, AccountState.STANDBY)
-                channel = standby.channels["zalouser"]
-                account = channel.account("default")
-                assert isinstance(channel, OwnerRoutedChannel)
-                assert account is not None
-                directory, members = channel.directory, channel.group_members
-                assert directory is not None
-                assert members is not None
-                holder_calls = len(fake.calls_of(imei_of(tmp_path, "a")))
+        async with holder_and_standby(fake, cluster_section, tmp_path) as (_holder, standby):
+            channel = standby.channels["zalouser"]
+            account = channel.account("default")
+            assert isinstance(channel, OwnerRoutedChannel)
+            assert account is not None
+            directory, members = channel.directory, channel.group_members
+            assert directory is not None
+            assert members is not None
+            holder_calls = len(fake.calls_of(imei_of(tmp_path, "a")))
 
-                peers = await directory.directory_peers(account, "alice")
-                listed = await members.directory_group_members(account, f"group:{TEAM}")
-                [tool] = channel.agent_tools(account, None)
-                sent = await tool.call({"action": "send", "threadId": ALICE, "message": "tool b"})
-                record = await fake.wait_for_sent(kind="text", text="tool b")
+            peers = await directory.directory_peers(account, "alice")
+            listed = await members.directory_group_members(account, f"group:{TEAM}")
+            [tool] = channel.agent_tools(account, None)
+            sent = await tool.call({"action": "send", "threadId": ALICE, "message": "tool b"})
+            record = await fake.wait_for_sent(kind="text", text="tool b")
 
-                assert peers == [DirectoryEntry(ALICE, "Alice", extra={"avatar": ANY})]
-                assert sorted((m.id, m.name) for m in listed) == [(BOT, "Bot"), (ALICE, "Alice")]
-                assert sent == {"success": True, "messageId": record.msg_id}
-                asked = fake.calls_of(imei_of(tmp_path, "a"))[holder_calls:]
-                for path in ("/api/social/friend/getfriends", "/api/group/getmg-v2"):
-                    assert path in asked
-                assert "/api/message/sms" in asked
-                assert fake.calls_of(imei_of(tmp_path, "b")) == []  # b never logged in
+            assert peers == [DirectoryEntry(ALICE, "Alice", extra={"avatar": ANY})]
+            assert sorted((m.id, m.name) for m in listed) == [(BOT, "Bot"), (ALICE, "Alice")]
+            assert sent == {"success": True, "messageId": record.msg_id}
+            asked = fake.calls_of(imei_of(tmp_path, "a"))[holder_calls:]
+            for path in ("/api/social/friend/getfriends", "/api/group/getmg-v2"):
+                assert path in asked
+            assert "/api/message/sms" in asked
+            assert fake.calls_of(imei_of(tmp_path, "b")) == []  # b never logged in
 
-                # A message b processes: its receipts and the unsupported-kind notice go out
-                # from the holder (b prepares it: access control passed there).
-                unsupported = InboundMessage(
-                    channel="zalouser",
-                    account_id="default",
-                    chat_type=ChatType.DIRECT,
-                    chat_id=ALICE,
-                    sender_id=ALICE,
-                    message_id="7001",
-                    timestamp_ms=1,
-                    media=(MediaRef(kind="other", placeholder=UNSUPPORTED),),
-                    raw={"eventMessage": EVENT},
+            # A message b processes: its receipts and the unsupported-kind notice go out
+            # from the holder (b prepares it: access control passed there).
+            unsupported = InboundMessage(
+                channel="zalouser",
+                account_id="default",
+                chat_type=ChatType.DIRECT,
+                chat_id=ALICE,
+                sender_id=ALICE,
+                message_id="7001",
+                timestamp_ms=1,
+                media=(MediaRef(kind="other", placeholder=UNSUPPORTED),),
+                raw={"eventMessage": EVENT},
+            )
+            assert await channel.prepare_inbound(account, unsupported) is None
+            seen = await fake.wait_for_sent(kind="seen")
+            notice = await fake.wait_for_sent(lambda r: r.text != "tool b", kind="text")
+            assert (seen.msg_id, notice.thread_id) == ("7001", ALICE)
+            assert fake.calls_of(imei_of(tmp_path, "b")) == []
+
+            # Where nobody runs the account (its lease moving), the tool says so in one line.
+            nobody = ClusterConfig.model_validate(
+                {**cluster_section, "prefix": f"{cluster_section['prefix']}n"}
+            )
+            async with ClusterNode(nobody, node_id="c") as c:
+                lonely = OwnerRoutedChannel(
+                    channel.inner, c.handles.client, c.handles.layout, timeout=5.0
                 )
-                assert await channel.prepare_inbound(account, unsupported) is None
-                seen = await fake.wait_for_sent(kind="seen")
-                notice = await fake.wait_for_sent(lambda r: r.text != "tool b", kind="text")
-                assert (seen.msg_id, notice.thread_id) == ("7001", ALICE)
-                assert fake.calls_of(imei_of(tmp_path, "b")) == []
-
-                # Where nobody runs the account (its lease moving), the tool says so in one line.
-                nobody = ClusterConfig.model_validate(
-                    {**cluster_section, "prefix": f"{cluster_section['prefix']}n"}
-                )
-                async with ClusterNode(nobody, node_id="c") as c:
-                    lonely = OwnerRoutedChannel(
-                        channel.inner, c.handles.client, c.handles.layout, timeout=5.0
-                    )
-                    [tool] = lonely.agent_tools(account, None)
-                    refused = await tool.call({"action": "send", "threadId": ALICE, "message": "x"})
-                    assert "lease is moving" in refused["error"]
-                    assert "\n" not in refused["error"]
-                assert fake.calls_of(imei_of(tmp_path, "b")) == []
+                [tool] = lonely.agent_tools(account, None)
+                refused = await tool.call({"action": "send", "threadId": ALICE, "message": "x"})
+                assert "lease is moving" in refused["error"]
+                assert "\n" not in refused["error"]
+            assert fake.calls_of(imei_of(tmp_path, "b")) == []
 
 
 @contextlib.asynccontextmanager
@@ -463,31 +469,28 @@ async def test_a_reply_prepared_off_the_holder_quotes_the_message_it_answers(
     async with FakeZaloPersonal(long_poll_s=0.2) as fake:
         fake.add_account(BOT, "Bot", friends=(ALICE,))
         fake.add_account(ALICE, "Alice")
-        async with personal_node(fake, cluster_section, "a", tmp_path) as holder:
-            await state_becomes(holder, AccountState.RUNNING)
-            async with personal_node(fake, cluster_section, "b", tmp_path) as standby:
-                await state_becomes(standby, AccountState.STANDBY)
-                channel = standby.channels["zalouser"]
-                account = channel.account("default")
-                assert account is not None
-                asked = {**EVENT, "msgType": "webchat", "content": "what time is it?"}
-                message = InboundMessage(
-                    channel="zalouser",
-                    account_id="default",
-                    chat_type=ChatType.DIRECT,
-                    chat_id=ALICE,
-                    sender_id=ALICE,
-                    message_id="7001",
-                    timestamp_ms=1,
-                    text="what time is it?",
-                    raw={"eventMessage": asked},
-                )
-                # b prepares the message (as when it took it from the inbox) and replies
-                # quoting it; the holder sends, with the quote.
-                assert await channel.prepare_inbound(account, message) is not None
-                reply = ReplyPayload(text="noon", reply_to_id="7001")
-                receipt = await channel.send(account, ALICE, reply)
-                record = await fake.wait_for_sent(kind="text", text="noon")
+        async with holder_and_standby(fake, cluster_section, tmp_path) as (_holder, standby):
+            channel = standby.channels["zalouser"]
+            account = channel.account("default")
+            assert account is not None
+            asked = {**EVENT, "msgType": "webchat", "content": "what time is it?"}
+            message = InboundMessage(
+                channel="zalouser",
+                account_id="default",
+                chat_type=ChatType.DIRECT,
+                chat_id=ALICE,
+                sender_id=ALICE,
+                message_id="7001",
+                timestamp_ms=1,
+                text="what time is it?",
+                raw={"eventMessage": asked},
+            )
+            # b prepares the message (as when it took it from the inbox) and replies
+            # quoting it; the holder sends, with the quote.
+            assert await channel.prepare_inbound(account, message) is not None
+            reply = ReplyPayload(text="noon", reply_to_id="7001")
+            receipt = await channel.send(account, ALICE, reply)
+            record = await fake.wait_for_sent(kind="text", text="noon")
     assert receipt.message_ids == (record.msg_id,)
     assert record.endpoint.endswith("/api/message/quote")
     assert (record.params["qmsgId"], record.params["qmsg"]) == ("7001", "what time is it?")
