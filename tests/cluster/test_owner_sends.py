@@ -120,6 +120,21 @@ async def state_becomes(gateway: Gateway, state: AccountState) -> None:
             await asyncio.sleep(0.05)
 
 
+def from_alice(event: dict[str, Any], **fields: Any) -> InboundMessage:
+    """Alice's DM to the Bot with the raw ``event`` (message 7001)."""
+    return InboundMessage(
+        channel="zalouser",
+        account_id="default",
+        chat_type=ChatType.DIRECT,
+        chat_id=ALICE,
+        sender_id=ALICE,
+        message_id="7001",
+        timestamp_ms=1,
+        raw={"eventMessage": event},
+        **fields,
+    )
+
+
 @contextlib.asynccontextmanager
 async def holder_and_standby(
     fake: FakeZaloPersonal, cluster: dict[str, Any], root: Path
@@ -194,16 +209,8 @@ async def test_look_ups_and_the_agent_tool_on_a_standby_node_are_done_by_the_hol
 
             # A message b processes: its receipts and the unsupported-kind notice go out
             # from the holder (b prepares it: access control passed there).
-            unsupported = InboundMessage(
-                channel="zalouser",
-                account_id="default",
-                chat_type=ChatType.DIRECT,
-                chat_id=ALICE,
-                sender_id=ALICE,
-                message_id="7001",
-                timestamp_ms=1,
-                media=(MediaRef(kind="other", placeholder=UNSUPPORTED),),
-                raw={"eventMessage": EVENT},
+            unsupported = from_alice(
+                EVENT, media=(MediaRef(kind="other", placeholder=UNSUPPORTED),)
             )
             assert await channel.prepare_inbound(account, unsupported) is None
             seen = await fake.wait_for_sent(kind="seen")
@@ -474,17 +481,7 @@ async def test_a_reply_prepared_off_the_holder_quotes_the_message_it_answers(
             account = channel.account("default")
             assert account is not None
             asked = {**EVENT, "msgType": "webchat", "content": "what time is it?"}
-            message = InboundMessage(
-                channel="zalouser",
-                account_id="default",
-                chat_type=ChatType.DIRECT,
-                chat_id=ALICE,
-                sender_id=ALICE,
-                message_id="7001",
-                timestamp_ms=1,
-                text="what time is it?",
-                raw={"eventMessage": asked},
-            )
+            message = from_alice(asked, text="what time is it?")
             # b prepares the message (as when it took it from the inbox) and replies
             # quoting it; the holder sends, with the quote.
             assert await channel.prepare_inbound(account, message) is not None
