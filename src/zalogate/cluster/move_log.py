@@ -44,5 +44,7 @@ class KvMoveLog:
         return True
 
     async def note_moved(self, kind: str, record: str) -> None:
-        with contextlib.suppress(KeyWrongLastSequenceError):  # noted by a concurrent run
+        # noted by a concurrent run (a lagging replica may answer nats-py's read-back of the
+        # lost create with "not found")
+        with contextlib.suppress(KeyWrongLastSequenceError, KeyNotFoundError):
             await self._kv.create(self._key(kind, record), b"1")

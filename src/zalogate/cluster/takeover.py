@@ -91,7 +91,9 @@ class KvTakeoverState:
         await change(self._kv, kv_key("lines", *key_of(key)), compute)
         try:
             await self._kv.create(kv_key("pause", *key_of(key)), _pause_doc(key, paused.at_ms))
-        except KeyWrongLastSequenceError:  # paused by a node in the meantime
+        except (KeyWrongLastSequenceError, KeyNotFoundError):  # paused by a node meanwhile
+            # (nats-py's create reads the key back after losing; a replica that lags behind
+            # the winner's write answers "not found")
             return Outcome.PRESENT
         return Outcome.MOVED
 
