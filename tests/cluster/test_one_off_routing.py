@@ -190,3 +190,29 @@ async def test_the_mcp_servers_tool_sends_through_the_node_running_the_account(
             record = await fake.wait_for_sent(kind="text", text="from mcp")
     assert result == {"success": True, "messageId": record.msg_id}
     assert fake.calls_of(here) == []
+
+
+async def test_a_bot_api_send_from_the_cli_needs_no_nats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Bot API sends may go from anywhere: the CLI does not connect to NATS for them, so they
+    # work while the cluster's NATS servers are down.
+    from zalogate.testing import FakeZaloBotApi
+
+    async with FakeZaloBotApi(name="shop.bot") as bot:
+        nats = {"servers": [f"nats://127.0.0.1:{free_port()}"], "connectTimeoutSeconds": 1}
+        zalo = {"botToken": bot.token, "apiBaseUrl": bot.base_url}
+        config = tmp_path / "zalogate.json"
+        config.write_text(
+            json.dumps({"channels": {"zalo": zalo}, "gateway": {"cluster": {"nats": nats}}}),
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
+        monkeypatch.setenv("ZALOGATE_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
+        send = ["message", "send", "--channel", "zalo", "--target", "123", "-m", "hi"]
+        code = await cli(*send, "--direct")
+        err = capsys.readouterr().err
+        await bot.wait_for_sent(1)
+    assert code == 0, err
+    assert [record.text for record in bot.sent] == ["hi"]

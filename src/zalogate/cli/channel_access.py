@@ -386,7 +386,7 @@ async def open_channel(
         if acts:
             try:
                 wrap = await stack.enter_async_context(
-                    cluster_session_routing(config, name=f"zalogate:{channel}")
+                    cluster_session_routing(config, [channel], name=f"zalogate:{channel}")
                 )
             except ConnectionError as exc:
                 raise CliError(error_line(exc)) from None

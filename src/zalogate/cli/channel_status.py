@@ -74,7 +74,8 @@ async def collect_status(
         route: Callable[[Channel], Channel] = _unrouted
         unreachable: str | None = None
         if probe:  # in a cluster, a personal account is probed by the node running it
-            routing = cluster_session_routing(config, name="zalogate:channels-status")
+            ids = [plugin.id for plugin in chosen]
+            routing = cluster_session_routing(config, ids, name="zalogate:channels-status")
             try:
                 route = await stack.enter_async_context(routing)
             except ConnectionError as exc:

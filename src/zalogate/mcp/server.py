@@ -239,7 +239,7 @@ async def open_channels(
         register_secret(secret)
     chosen = list(plugins) if plugins is not None else configured_plugins(config, state_dir)
     async with (
-        cluster_session_routing(config, name="zalogate:mcp") as route,
+        cluster_session_routing(config, [p.id for p in chosen], name="zalogate:mcp") as route,
         await Store.open(state_dir) as store,
     ):
         channels: list[Channel] = []

@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +38,7 @@ from zalogate.core.pairing import normalize_account_id
 from zalogate.core.shared_state import SharedState, local_state
 from zalogate.core.state_transfer import StateSinks
 from zalogate.core.takeover import Takeover, TakeoverState
+from zalogate.core.traits import traits_for
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
@@ -303,17 +304,18 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
 
 @contextlib.asynccontextmanager
 async def cluster_session_routing(
-    config: Any, *, name: str
+    config: Any, channels: Iterable[str], *, name: str
 ) -> AsyncIterator[Callable[[Channel], Channel]]:
-    """For a one-off command or ``zalogate mcp``: a wrapper that has a channel's session acts
-    (sends, look-ups, the probe) done by the cluster node running the account, when the
-    channel's traits ask for it; the channel unchanged in the single-node default.
+    """For a one-off command or ``zalogate mcp`` using ``channels``: a wrapper that has a
+    channel's session acts (sends, look-ups, the probe) done by the cluster node running the
+    account, when the channel's traits ask for it; the channel unchanged in the single-node
+    default, and without a NATS connection when none of ``channels`` asks for it.
 
     Raises:
         ConnectionError: NATS cannot be reached (a ``ClusterUnavailableError``).
     """
     settings = _config_model(config).gateway.cluster
-    if settings is None:
+    if settings is None or not any(traits_for(c).sends_need_session_owner for c in channels):
         yield _unchanged
         return
     async with _cluster_module("session_owner").one_off_routing(settings, name=name) as wrap:
