@@ -38,9 +38,10 @@ async def test_status_shows_nodes_leases_and_the_inbox(
     # The default 10 s TTL: the lease must outlast two CLI runs on a loaded CI machine.
     cluster_settings = cluster_settings.model_copy(update={"lease_ttl_seconds": 10})
     write_config(tmp_path, monkeypatch, cluster_settings.model_dump(mode="json", by_alias=True))
-    stop = asyncio.Event()
+    stop, running = asyncio.Event(), asyncio.Event()
 
     async def never(_: InboundMessage) -> None:
+        running.set()
         await stop.wait()
 
     async with ClusterNode(cluster_settings, node_id="node-a") as node:
@@ -59,7 +60,7 @@ async def test_status_shows_nodes_leases_and_the_inbox(
                         timestamp_ms=index,
                     )
                 )
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(running.wait(), 30)  # the first one is in work
             await node._beat()  # the heartbeat names the lease now, not in a third of a TTL
             code = await asyncio.to_thread(run_cli, ["cluster", "status", "--json"])
             body = json.loads(capsys.readouterr().out)

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from zalogate.cli.errors import CliError
 from zalogate.cli.gateway import load_runtime_config
@@ -42,8 +42,11 @@ from zalogate.runtime.plugins import (
     plugin_entry_points,
 )
 from zalogate.runtime.secrets import collect_secrets
-from zalogate.runtime.wiring import cluster_session_routing
+from zalogate.runtime.wiring import cluster_one_off
 from zalogate.store import DATABASE_FILENAME, Store
+
+if TYPE_CHECKING:
+    from zalogate.oa.tokens import TokenStores
 
 __all__ = [
     "ChannelHandle",
@@ -303,9 +306,15 @@ class ChannelHandle:
 
 
 async def build_channel(
-    plugin: InstalledPlugin, config: ZalogateConfig, state_dir: Path, store: Store
+    plugin: InstalledPlugin,
+    config: ZalogateConfig,
+    state_dir: Path,
+    store: Store,
+    *,
+    token_stores: TokenStores | None = None,
 ) -> Channel:
-    """Create ``plugin``'s channel for a one-off command and register its secrets.
+    """Create ``plugin``'s channel for a one-off command and register its secrets
+    (``token_stores``: the cluster's shared grants, see ``runtime.wiring.cluster_one_off``).
 
     Raises:
         CliError: The plugin failed to load or to build its channel.
@@ -319,6 +328,7 @@ async def build_channel(
         inbox=_RefusingInbox(),
         routes=None,
         logger=logging.getLogger(f"zalogate.channels.{plugin.id}"),
+        token_stores=token_stores,
     )
     try:
         built: Any = plugin.plugin.create(context)
@@ -368,10 +378,11 @@ async def open_channel(
 ) -> AsyncIterator[ChannelHandle]:
     """Build ``channel`` for a one-off command; close it and the store afterwards.
 
-    ``acts``: the command acts from an account's session (sends, look-ups); in a cluster
-    (``gateway.cluster``) that is done by the node running the account when the channel's
-    traits ask for it (a personal account: never a second client), and here only while no
-    node holds the account.
+    In a cluster (``gateway.cluster``) the channel uses the cluster's shared grants when its
+    credentials rotate (an OA: never a refresh of its own), and, when the command ``acts``
+    from an account's session (sends, look-ups), that is done by the node running the
+    account when the channel's traits ask for it (a personal account: never a second
+    client), here only while no node holds the account.
 
     Raises:
         CliError: The plugin is not installed, failed to load or failed to build; or the
@@ -380,18 +391,16 @@ async def open_channel(
     plugin = find_plugin(channel, installed_plugins() if plugins is None else plugins)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(await Store.open(state_dir))
-        built = await build_channel(plugin, config, state_dir, store)
+        one_off = cluster_one_off(config, [channel], name=f"zalogate:{channel}", acts=acts)
+        try:
+            cluster = await stack.enter_async_context(one_off)
+        except ConnectionError as exc:
+            raise CliError(error_line(exc)) from None
+        built = await build_channel(
+            plugin, config, state_dir, store, token_stores=cluster.token_stores
+        )
         stack.push_async_callback(close_channel, built)
-        used: Channel = built
-        if acts:
-            try:
-                wrap = await stack.enter_async_context(
-                    cluster_session_routing(config, [channel], name=f"zalogate:{channel}")
-                )
-            except ConnectionError as exc:
-                raise CliError(error_line(exc)) from None
-            used = wrap(built)
-        yield ChannelHandle(channel, used, config, state_dir, store)
+        yield ChannelHandle(channel, cluster.route(built), config, state_dir, store)
 
 
 @contextlib.asynccontextmanager

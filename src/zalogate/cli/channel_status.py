@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from zalogate.core.activity import account_activity
 from zalogate.core.channel import Channel, ChannelAccount, ProbeResult
 from zalogate.core.inspection import ConfigInspector, setting_path, setting_text
 from zalogate.core.traits import traits_for
-from zalogate.runtime.wiring import cluster_session_routing
+from zalogate.runtime.wiring import OneOffCluster, cluster_one_off
 from zalogate.store import DATABASE_FILENAME, Store
 
 __all__ = ["PROBE_TIMEOUT", "collect_status", "gateway_accounts", "print_status"]
@@ -71,13 +71,13 @@ async def collect_status(
         report["channels"] = [_channel_block(config, p, [], {}) for p in chosen]
         return report
     async with contextlib.AsyncExitStack() as stack:
-        route: Callable[[Channel], Channel] = _unrouted
+        cluster = OneOffCluster()
         unreachable: str | None = None
-        if probe:  # in a cluster, a personal account is probed by the node running it
+        if probe:  # in a cluster: a personal account probed by its node, an OA's shared pair
             ids = [plugin.id for plugin in chosen]
-            routing = cluster_session_routing(config, ids, name="zalogate:channels-status")
+            one_off = cluster_one_off(config, ids, name="zalogate:channels-status", acts=True)
             try:
-                route = await stack.enter_async_context(routing)
+                cluster = await stack.enter_async_context(one_off)
             except ConnectionError as exc:
                 unreachable = f"not asked: the cluster is out of reach ({error_line(exc)})"
         store = await stack.enter_async_context(read_store(state_dir))
@@ -90,18 +90,21 @@ async def collect_status(
             setup_error: str | None = None
             if resolved:
                 try:
-                    channel = await build_channel(plugin, config, state_dir, store)
+                    channel = await build_channel(
+                        plugin, config, state_dir, store, token_stores=cluster.token_stores
+                    )
                 except CliError as exc:
                     setup_error = str(exc)
             refused = None
-            if unreachable is not None and traits_for(plugin.id).sends_need_session_owner:
+            traits = traits_for(plugin.id)
+            if unreachable and (traits.sends_need_session_owner or traits.shared_credentials):
                 refused = unreachable
             try:
                 accounts = await _accounts_status(
                     config,
                     plugin,
                     resolved,
-                    None if channel is None else route(channel),
+                    None if channel is None else cluster.route(channel),
                     store,
                     live,
                     probe=probe,
@@ -113,10 +116,6 @@ async def collect_status(
             block = _channel_block(config, plugin, accounts, {"setupError": setup_error})
             report["channels"].append(block)
     return report
-
-
-def _unrouted(channel: Channel) -> Channel:
-    return channel
 
 
 def _no_channel_needed(config: ZalogateConfig, plugin: InstalledPlugin) -> bool:

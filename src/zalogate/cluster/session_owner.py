@@ -19,9 +19,9 @@ moving); no answer within the timeout is ``DELIVERY_UNKNOWN`` for a send (the ho
 have sent) and ``RETRYABLE`` for a look-up.
 
 A one-off command (``zalogate directory``, ``message send --direct``, ``channels status
---probe``) and ``zalogate mcp`` act through the holder too (:func:`one_off_routing`); only
-when no node holds the account's lease at all do they act from this machine's saved session,
-as on a single node.
+--probe``) and ``zalogate mcp`` act through the holder too (:mod:`zalogate.cluster.one_off`);
+only when no node holds the account's lease at all do they act from this machine's saved
+session, as on a single node.
 """
 
 from __future__ import annotations
@@ -29,19 +29,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import BucketNotFoundError, NotFoundError
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from zalogate.cluster.connection import connect
-from zalogate.cluster.layout import Layout, kv_key
+from zalogate.cluster.layout import Layout
 from zalogate.cluster.routed_ops import (
     ENTRIES,
     ENTRY,
@@ -63,7 +61,6 @@ from zalogate.cluster.routed_ops import (
     User,
     parse_request,
 )
-from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccountPolicy
 from zalogate.core.agent import AgentTool
 from zalogate.core.channel import (
@@ -86,9 +83,8 @@ from zalogate.core.channel import (
 )
 from zalogate.core.errors import ChannelError, DeliveryError, FailureKind, classify, describe_error
 from zalogate.core.model import DeliveryReceipt, InboundMessage, ReplyPayload
-from zalogate.core.traits import traits_for
 
-__all__ = ["OwnerRoutedChannel", "one_off_routing"]
+__all__ = ["OwnerRoutedChannel"]
 
 log = logging.getLogger("zalogate.cluster")
 
@@ -404,51 +400,6 @@ class _NobodyListensError(Exception):
     def __init__(self, failure: ChannelError) -> None:
         super().__init__(str(failure))
         self.failure = failure
-
-
-@contextlib.asynccontextmanager
-async def one_off_routing(
-    settings: ClusterConfig, *, name: str
-) -> AsyncIterator[Callable[[Channel], Channel]]:
-    """For a process that runs no accounts (a one-off command, ``zalogate mcp``): a wrapper
-    that routes a channel's session acts to the node running the account, on a connection of
-    its own (closed afterwards). A channel whose traits do not ask for it is left as it is.
-
-    Raises:
-        ClusterUnavailableError: NATS cannot be reached.
-    """
-    client = await connect(settings, name=name)
-    layout = Layout(settings.prefix, settings.partitions)
-    js = client.jetstream(timeout=5.0)
-
-    def wrap(channel: Channel) -> Channel:
-        if not traits_for(channel.id).sends_need_session_owner:
-            return channel
-
-        async def unheld(account: ChannelAccount) -> bool:
-            """True only when the lease bucket says for sure that nobody holds it."""
-            try:
-                leases = await js.key_value(layout.lease_bucket)
-                await leases.get(kv_key("account", channel.id, account.account_id))
-            except (BucketNotFoundError, NotFoundError):  # no cluster yet, or no holder
-                return True
-            except Exception as exc:  # unsure (NATS slow): never a second client
-                log.debug("lease of %s/%s unknown: %s", channel.id, account.account_id, exc)
-            return False
-
-        return OwnerRoutedChannel(
-            channel,
-            client,
-            layout,
-            timeout=settings.send_timeout_seconds,
-            lookup_timeout=settings.lookup_timeout_seconds,
-            unheld=unheld,
-        )
-
-    try:
-        yield wrap
-    finally:
-        await client.close()
 
 
 def _failure(

@@ -13,6 +13,9 @@ associated data: a reader of the bucket (anyone with NATS access) sees no token,
 copied to another key does not open. An unreadable value (the app secret changed) counts as
 no grant and is replaced by the next write.
 
+A pending consent (``channels login``: the link's state and PKCE verifier) is kept in the same
+sealed document, so the OAuth callback completes on whichever node the load balancer picks.
+
 Each read also settles with the node's own token file, the newer pair winning: the first
 node seeds the bucket from its file (or a login), a node that joins with an older file takes
 the bucket's (and writes it to its file), a ``channels login`` run on a node's machine goes up.
@@ -39,7 +42,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from zalogate.cluster.layout import kv_key
-from zalogate.oa.oauth import TokenPair
+from zalogate.oa.oauth import ConsentRequest, TokenPair, consent_from_json, consent_to_json
 from zalogate.oa.tokens import StoredGrant, TokenFile, TokenStore, newer
 
 __all__ = ["CLAIM_SECONDS", "KvTokenStore", "KvTokenStores"]
@@ -164,6 +167,22 @@ class KvTokenStore:
         finally:
             self._claimed = None
             await self._release(me)
+
+    async def hold_consent(self, request: ConsentRequest | None) -> None:
+        # In the sealed document: the callback may land on any node, and the PKCE verifier
+        # is as secret as the tokens.
+        held = None if request is None else consent_to_json(request)
+        await self._change(lambda doc: _with(doc, consent=held))
+
+    async def held_consent(self) -> ConsentRequest | None:
+        doc, _ = await self._get()
+        held = (doc or {}).get("consent")
+        if not isinstance(held, dict):
+            return None
+        try:
+            return consent_from_json(held)
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def _others(self, doc: _Document | None) -> Any:
         """The document's claim unless it is this store's (a write ends its own claim)."""

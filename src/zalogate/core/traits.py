@@ -79,6 +79,9 @@ class ChannelTraits:
         sends_need_session_owner: An account's sends must go out from the process that runs
             it (one live session per account); in cluster mode other nodes ask that node.
             False: any node can send with the account's credentials.
+        shared_credentials: The account's credentials rotate (an OAuth pair whose refresh
+            token works once): every process using them, one-off commands too, must share
+            them (``ChannelContext.token_stores`` in cluster mode).
     """
 
     id: str
@@ -93,6 +96,7 @@ class ChannelTraits:
     pairing_id_label: str = ""
     credentials_hint: str = ""
     sends_need_session_owner: bool = False
+    shared_credentials: bool = False
 
     def __post_init__(self) -> None:
         prefixes = tuple(p.strip().lower() for p in self.prefixes if p.strip())

@@ -40,7 +40,7 @@ from zalogate.core.channel import (
 from zalogate.core.model import InboundMessage
 from zalogate.runtime.logging import redact, register_secret
 from zalogate.runtime.secrets import collect_secrets, register_secret_values
-from zalogate.runtime.wiring import cluster_session_routing, configured_plugins
+from zalogate.runtime.wiring import cluster_one_off, configured_plugins
 from zalogate.store import Store
 
 __all__ = [
@@ -230,7 +230,8 @@ async def open_channels(
 
     In a cluster (``gateway.cluster``), what a channel does from an account's session is done
     by the node running the account when its traits ask for it (a personal account: this
-    process is never a second client of it while a node runs it).
+    process is never a second client of it while a node runs it), and a channel whose
+    credentials rotate uses the cluster's shared grant (an OA: never a refresh of its own).
 
     Raises:
         ConnectionError: In a cluster, NATS cannot be reached.
@@ -238,10 +239,8 @@ async def open_channels(
     for secret in collect_secrets(config):
         register_secret(secret)
     chosen = list(plugins) if plugins is not None else configured_plugins(config, state_dir)
-    async with (
-        cluster_session_routing(config, [p.id for p in chosen], name="zalogate:mcp") as route,
-        await Store.open(state_dir) as store,
-    ):
+    one_off = cluster_one_off(config, [p.id for p in chosen], name="zalogate:mcp", acts=True)
+    async with one_off as cluster, await Store.open(state_dir) as store:
         channels: list[Channel] = []
         try:
             for plugin in chosen:
@@ -251,11 +250,12 @@ async def open_channels(
                     store=store,
                     inbox=_NoInbox(),
                     logger=logging.getLogger(f"zalogate.channels.{plugin.id}"),
+                    token_stores=cluster.token_stores,
                 )
                 channel = plugin.create(context)
                 for account in channel.accounts():
                     register_secret_values(account.settings)
-                channels.append(route(channel))
+                channels.append(cluster.route(channel))
             yield channels
         finally:
             for channel in reversed(channels):

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Protocol
 
 from zalogate.oa.errors import ApiError, RateLimitedError, ReauthorizationRequiredError, ServerError
-from zalogate.oa.oauth import OAuthClient, TokenPair
+from zalogate.oa.oauth import (
+    ConsentRequest,
+    OAuthClient,
+    TokenPair,
+    consent_from_json,
+    consent_to_json,
+)
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -92,6 +98,15 @@ class TokenStore(Protocol):
         """Held while refreshing: no other user of the same grant refreshes meanwhile."""
         ...
 
+    async def hold_consent(self, request: ConsentRequest | None) -> None:
+        """Keep a pending consent (its state and PKCE verifier, secrets) for the OAuth
+        callback, wherever it lands; None forgets it."""
+        ...
+
+    async def held_consent(self) -> ConsentRequest | None:
+        """The pending consent kept by :meth:`hold_consent`, if any."""
+        ...
+
 
 class TokenStores(Protocol):
     """Grants every gateway node shares (cluster mode), in place of a node's own files."""
@@ -119,6 +134,8 @@ class TokenFile:
         self.path = directory / f"{key}.json"
         self.reauth_path = directory / f"{key}.reauth"
         self.lock_path = directory / f"{key}.lock"
+        self.consent_path = directory / "consent.json"
+        """A pending consent (``channels login``), mode 0600."""
         self.on_pair = on_pair or (lambda _pair: None)
         """Sees every pair loaded or saved."""
         self._seen: tuple[int, int, int] | None = None
@@ -198,6 +215,22 @@ class TokenFile:
 
     def exclusive(self) -> AbstractAsyncContextManager[None]:
         return self.locked()
+
+    async def hold_consent(self, request: ConsentRequest | None) -> None:
+        if request is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.consent_path.unlink()
+            return
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.consent_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(consent_to_json(request), handle)
+
+    async def held_consent(self) -> ConsentRequest | None:
+        try:
+            return consent_from_json(json.loads(self.consent_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -42,6 +42,9 @@ from zalogate.core.traits import traits_for
 from zalogate.runtime.status import StatusBoard, now_ms
 from zalogate.store import Store
 
+if TYPE_CHECKING:
+    from zalogate.oa.tokens import TokenStores
+
 __all__ = [
     "ChannelSource",
     "GatewayWiring",
@@ -49,9 +52,10 @@ __all__ = [
     "HandlerFactory",
     "InboxFactory",
     "InboxLike",
+    "OneOffCluster",
     "channel_configured",
     "cluster_link_key",
-    "cluster_session_routing",
+    "cluster_one_off",
     "cluster_shared_state",
     "cluster_state_sinks",
     "configured_plugins",
@@ -302,28 +306,49 @@ async def cluster_shared_state(config: Any, *, name: str) -> AsyncIterator[Share
         yield shared
 
 
+def _unchanged(channel: Channel) -> Channel:
+    return channel
+
+
+@dataclass(frozen=True, slots=True)
+class OneOffCluster:
+    """What a one-off command or ``zalogate mcp`` takes from the cluster (nothing on one node).
+
+    Attributes:
+        route: Wraps a channel so that its session acts (sends, look-ups, the probe) are done
+            by the node running the account, when its traits ask for it.
+        token_stores: The cluster's shared grants (``ChannelContext.token_stores``), for
+            channels whose credentials rotate.
+    """
+
+    route: Callable[[Channel], Channel] = _unchanged
+    token_stores: TokenStores | None = None
+
+
 @contextlib.asynccontextmanager
-async def cluster_session_routing(
-    config: Any, channels: Iterable[str], *, name: str
-) -> AsyncIterator[Callable[[Channel], Channel]]:
-    """For a one-off command or ``zalogate mcp`` using ``channels``: a wrapper that has a
-    channel's session acts (sends, look-ups, the probe) done by the cluster node running the
-    account, when the channel's traits ask for it; the channel unchanged in the single-node
-    default, and without a NATS connection when none of ``channels`` asks for it.
+async def cluster_one_off(
+    config: Any, channels: Iterable[str], *, name: str, acts: bool
+) -> AsyncIterator[OneOffCluster]:
+    """For a one-off command or ``zalogate mcp`` using ``channels``: in a cluster, a NATS
+    connection of its own (closed afterwards) when one of them needs it — their session acts
+    routed to the node running the account when the command ``acts`` and the channel's traits
+    say ``sends_need_session_owner``, and the shared grants when they say
+    ``shared_credentials``. Nothing on one node, and no connection when none needs it.
 
     Raises:
         ConnectionError: NATS cannot be reached (a ``ClusterUnavailableError``).
     """
     settings = _config_model(config).gateway.cluster
-    if settings is None or not any(traits_for(c).sends_need_session_owner for c in channels):
-        yield _unchanged
+    traits = [traits_for(c) for c in channels]
+    routing = acts and any(t.sends_need_session_owner for t in traits)
+    grants = any(t.shared_credentials for t in traits)
+    if settings is None or not (routing or grants):
+        yield OneOffCluster()
         return
-    async with _cluster_module("session_owner").one_off_routing(settings, name=name) as wrap:
-        yield wrap
-
-
-def _unchanged(channel: Channel) -> Channel:
-    return channel
+    one_off = _cluster_module("one_off")
+    async with one_off.open_one_off(settings, name=name, routing=routing, grants=grants) as got:
+        route, stores = got
+        yield OneOffCluster(route, stores)
 
 
 async def cluster_link_key(config: Any, *, name: str) -> str | None:

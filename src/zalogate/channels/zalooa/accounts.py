@@ -62,11 +62,8 @@ class OAAccount:
     interactions: Interactions
     oa_id_path: Path
     token_file: TokenFile
-
-    @property
-    def consent_path(self) -> Path:
-        """Where ``channels login`` keeps its pending consent."""
-        return self.oa_id_path.parent / "consent.json"
+    store: TokenStore
+    """Where the grant and a pending consent live: ``token_file``, or the cluster's."""
 
     @classmethod
     def build(
@@ -120,7 +117,7 @@ class OAAccount:
             shared=contacts,
             scope=(CHANNEL_ID, account.account_id),
         )
-        return cls(settings, oauth, keeper, client, interactions, oa_id_path, token_file)
+        return cls(settings, oauth, keeper, client, interactions, oa_id_path, token_file, store)
 
     @property
     def oa_id(self) -> str | None:

@@ -13,7 +13,7 @@ import httpx2
 
 from zalogate.channels.media import MediaFetcher, media_max_bytes
 from zalogate.channels.zalooa.accounts import OAAccount, configured_accounts
-from zalogate.channels.zalooa.login import OALogin, load_consent
+from zalogate.channels.zalooa.login import OALogin
 from zalogate.channels.zalooa.traits import CHANNEL_ID
 from zalogate.channels.zalooa.webhook import OAWebhook
 from zalogate.channels.zalooa.window import Window
@@ -117,9 +117,6 @@ class ZalooaChannel(Channel):
 
     async def run(self, account: ChannelAccount, stop: asyncio.Event) -> None:
         live = self.live(account)
-        routes = self._routes()
-        _, oauth_path = self.paths(account)
-        routes.mount(oauth_path, _Callback(live), name=f"zalooa oauth {account.account_id}")
         if live.keeper.reauth_reason is not None:
             _log.warning(
                 "[%s] the OA must be authorised again: run "
@@ -127,15 +124,12 @@ class ZalooaChannel(Channel):
                 account.account_id,
                 account.account_id,
             )
-        try:
-            async with self._webhook(account):
-                await self._keep_fresh(account, live, stop)
-        finally:
-            routes.unmount(oauth_path)
+        async with self._webhook(account):
+            await self._keep_fresh(account, live, stop)
 
     async def serve_inbound(self, account: ChannelAccount, stop: asyncio.Event) -> None:
-        """Accept the account's webhook POSTs until ``stop`` (cluster mode, every node); the
-        OAuth callback and the refresh ahead of expiry stay with the node that runs it."""
+        """Accept the account's webhook POSTs and its OAuth callback until ``stop`` (cluster
+        mode, every node); the refresh ahead of expiry stays with the node that runs it."""
         if self.context.routes is None:
             return
         async with self._webhook(account):
@@ -143,11 +137,12 @@ class ZalooaChannel(Channel):
 
     @contextlib.asynccontextmanager
     async def _webhook(self, account: ChannelAccount) -> AsyncIterator[None]:
-        # ``run`` and ``serve_inbound`` both serve it on the lease holder: counted, so that
-        # the first to stop does not unmount it under the other.
+        # The webhook and the OAuth callback. ``run`` and ``serve_inbound`` both serve them on
+        # the lease holder: counted, so that the first to stop does not unmount them under
+        # the other.
         routes = self._routes()
         acct = account.account_id
-        hook_path, _ = self.paths(account)
+        hook_path, oauth_path = self.paths(account)
         if not self._hook_users.get(acct):
             live = self.live(account)
             secret = live.settings.oa_secret_key
@@ -162,6 +157,7 @@ class ZalooaChannel(Channel):
             )
             self.webhooks[acct] = webhook
             routes.mount(hook_path, webhook, name=f"zalooa webhook {acct}")
+            routes.mount(oauth_path, _Callback(live), name=f"zalooa oauth {acct}")
         self._hook_users[acct] = self._hook_users.get(acct, 0) + 1
         try:
             yield
@@ -170,6 +166,7 @@ class ZalooaChannel(Channel):
             if not self._hook_users[acct]:
                 del self._hook_users[acct]
                 routes.unmount(hook_path)
+                routes.unmount(oauth_path)
 
     async def _keep_fresh(
         self, account: ChannelAccount, live: OAAccount, stop: asyncio.Event
@@ -376,7 +373,11 @@ class _Callback:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         status, text = 200, "Authorised: the gateway now holds the OA's tokens."
-        pending = load_consent(self._live.consent_path)
+        try:
+            pending = await self._live.store.held_consent()
+        except Exception as exc:  # the cluster out of reach: only a consent started here
+            _log.warning("the pending consent could not be read: %s", exc)
+            pending = None
         if pending is not None and pending.state == query.get("state"):
             self._live.oauth.remember(pending)  # started by `channels login`
         try:

@@ -1,48 +1,30 @@
 """``channels login --channel zalooa``: the consent link, then the callback or a pasted URL.
 
-The link's ``state`` and PKCE verifier are written to ``consent.json`` (0600) so that the
-gateway's callback route accepts a consent started here. The login ends when the gateway saved
-a new pair, or when the admin pastes the URL Zalo redirected to (then the code is traded here).
+The link's ``state`` and PKCE verifier are kept in the grant's store (``consent.json``, 0600; in
+a cluster the sealed grant document) so that the gateway's callback route accepts a consent
+started here, on whichever node it lands. The login ends when the store holds a new pair (the
+callback saved it), or when the admin pastes the URL Zalo redirected to (then the code is
+traded here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 
 from zalogate.channels.zalooa.accounts import OAAccount
 from zalogate.core.channel import ChannelAccount, LoginUI
-from zalogate.oa import CONSENT_TTL, ConsentRequest, TokenPair, ZaloOAError
-from zalogate.oa.oauth import consent_from_json, consent_to_json
+from zalogate.oa import CONSENT_TTL, TokenPair, ZaloOAError
 
-__all__ = ["OALogin", "load_consent", "save_consent"]
+__all__ = ["OALogin"]
 
 _POLL = 0.2
 
 PasteReader = Callable[[], str]
-
-
-def save_consent(path: Path, request: ConsentRequest) -> None:
-    """Keep a pending consent for the gateway's callback (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(consent_to_json(request), handle)
-
-
-def load_consent(path: Path) -> ConsentRequest | None:
-    """The pending consent saved by ``channels login``, if any."""
-    try:
-        return consent_from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _settle(future: asyncio.Future[str], line: str) -> None:
@@ -72,8 +54,8 @@ class OALogin:
                 f"(the gateway serves it at /zalooa/{account.account_id}/oauth)"
             )
         request = live.oauth.consent(redirect)
-        save_consent(live.consent_path, request)
-        before = live.token_file.load()
+        await live.store.hold_consent(request)
+        before = (await live.store.read()).pair
         ui.show_link(request.url, "Open this link as the OA admin and allow access:")
         ui.info(
             "Waiting for Zalo's callback on the gateway; or paste here the URL your browser "
@@ -89,15 +71,15 @@ class OALogin:
                             await live.keeper.adopt(pair)
                             break
                         pasted = self._pasted_line()
-                    now = live.token_file.load()
+                    now = (await live.store.read()).pair
                     if now is not None and now != before:
                         break  # the gateway's callback saved a new pair
                     await asyncio.sleep(_POLL)
         except TimeoutError:
             raise ValueError("no consent within 10 minutes; run the login again") from None
         finally:
-            with contextlib.suppress(OSError):
-                live.consent_path.unlink()
+            with contextlib.suppress(Exception):  # an unused consent expires by itself
+                await live.store.hold_consent(None)
         return f"Zalo OA {live.oa_id or account.account_id} authorised; tokens saved."
 
     def _pasted_line(self) -> asyncio.Future[str]:
@@ -129,7 +111,8 @@ class OALogin:
     async def logout(self, account: ChannelAccount) -> bool:
         live = self._live(account)
         removed = False
-        for path in (live.token_file.path, live.token_file.reauth_path, live.consent_path):
+        token_file = live.token_file
+        for path in (token_file.path, token_file.reauth_path, token_file.consent_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed = True

@@ -18,5 +18,6 @@ TRAITS = register_traits(
         raw_id_markers=False,
         opaque_ids=True,  # OA-scoped user ids: never a display name to look up
         pairing_id_label="zaloOaUserId",
+        shared_credentials=True,  # single-use refresh tokens
     )
 )
