@@ -178,3 +178,91 @@ async def test_the_reply_window_is_decided_on_what_any_node_saw(
             # a decides on the follow b recorded: a free reply, sent
             await holder.send_message("zalooa", "default", request)
             assert [m.text for m in fake.sent] == ["hello again"]
+
+
+def cli_machine(
+    fake: FakeZaloOA, cluster: dict[str, Any], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point the CLI at a state dir and config of its own ("another machine"); its state."""
+    section = {**fake.channel_section(), "redirectUri": fake.redirect_uri}
+    config = root / "cli.json"
+    config.write_text(
+        json.dumps({"channels": {"zalooa": section}, "gateway": {"cluster": cluster}}),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    monkeypatch.setenv("ZALOGATE_CONFIG", str(config))
+    monkeypatch.setenv("ZALOGATE_STATE_DIR", str(root / "cli"))
+    monkeypatch.setenv("HOME", str(root / "home"))
+    return root / "cli"
+
+
+async def cli(*args: str) -> int:
+    from .test_cluster_cli import run_cli
+
+    return await asyncio.to_thread(run_cli, list(args))
+
+
+async def test_a_consent_started_anywhere_completes_on_whichever_node_gets_the_callback(
+    cluster_section: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with FakeZaloOA() as fake:
+        seeded = seed(fake, tmp_path, "a")
+        async with two_nodes(fake, cluster_section, tmp_path) as (holder, standby):
+            fake.user("42")
+            # The load balancer sends Zalo's redirect to b; the login runs on a third machine.
+            fake.redirect_uri = f"{standby.url}/zalooa/default/oauth"
+            state = cli_machine(fake, cluster_section, tmp_path, monkeypatch)
+            command = asyncio.create_task(cli("channels", "login", "--channel", "zalooa"))
+            printed = ""
+            async with asyncio.timeout(20):
+                while "/v4/oa/permission?" not in printed:
+                    await asyncio.sleep(0.05)
+                    printed += capsys.readouterr().out
+            link = next(w for w in printed.split() if "/v4/oa/permission?" in w)
+            async with httpx2.AsyncClient(trust_env=False) as browser:
+                allowed = await browser.get(link)
+                assert allowed.status_code == 302
+                landed = await browser.get(allowed.headers["location"])
+            assert landed.status_code == 200, landed.text
+            assert await command == 0
+            assert "authorised; tokens saved" in capsys.readouterr().out
+
+            # Both nodes send with the pair the consent gave (not the seeded one).
+            used = []
+            for node in (holder, standby):
+                await node.send_message("zalooa", "default", MessageRequest(target="42", text="x"))
+                used.append(fake.calls[-1].headers["access_token"])
+            assert used[0] == used[1] != seeded.access_token
+            assert not (state / "zalooa" / "default" / "consent.json").exists()
+
+
+async def test_a_one_off_send_uses_the_clusters_grant_not_a_stale_file(
+    cluster_section: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with FakeZaloOA() as fake:
+        seeded = seed(fake, tmp_path, "a")
+        # This machine got a copy of the grant when the cluster was set up.
+        TokenFile(tmp_path / "cli" / "zalooa" / "default", "grant").save(seeded)
+        async with two_nodes(fake, cluster_section, tmp_path) as (holder, _standby):
+            fake.user("42")
+            # The cluster refreshes: the copied pair is dead now, its refresh token burned.
+            fake.fail_next("/v3.0/oa/message/cs", -216, "Access token is invalid")
+            await holder.send_message("zalooa", "default", MessageRequest(target="42", text="a"))
+            assert fake.refresh_calls == 1
+            current = fake.calls[-1].headers["access_token"]
+            fake.redirect_uri = "https://gw.example.com/zalooa/default/oauth"
+            cli_machine(fake, cluster_section, tmp_path, monkeypatch)
+            send = ["message", "send", "--channel", "zalooa", "--target", "42", "-m", "one-off"]
+            code = await cli(*send, "--direct")
+            err = capsys.readouterr().err
+    assert code == 0, err
+    assert fake.sent[-1].text == "one-off"
+    assert fake.calls[-1].headers["access_token"] == current
+    assert fake.refresh_calls == 1  # the CLI neither refreshed nor burned the grant
