@@ -239,6 +239,14 @@ async def test_a_consent_started_anywhere_completes_on_whichever_node_gets_the_c
             assert used[0] == used[1] != seeded.access_token
             assert not (state / "zalooa" / "default" / "consent.json").exists()
 
+            # A logout from that machine holds for the whole cluster.
+            assert await cli("channels", "logout", "--channel", "zalooa") == 0
+            with pytest.raises(SendRefusedError) as refused:
+                await standby.send_message(
+                    "zalooa", "default", MessageRequest(target="42", text="y")
+                )
+            assert "channels login" in str(refused.value)
+
 
 async def test_a_one_off_send_uses_the_clusters_grant_not_a_stale_file(
     cluster_section: dict[str, Any],

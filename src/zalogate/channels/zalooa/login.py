@@ -109,8 +109,19 @@ class OALogin:
         return pair
 
     async def logout(self, account: ChannelAccount) -> bool:
+        """Forget the grant: this machine's files, and in a cluster the shared pair is marked
+        "re-authorise" for every node (a new ``channels login`` clears the mark).
+
+        Raises:
+            ConnectionError: the cluster's grant could not be marked (nothing was removed).
+        """
         live = self._live(account)
         removed = False
+        if live.store is not live.token_file:
+            shared = await live.store.read()
+            if shared.pair is not None and shared.reauth is None:
+                await live.store.write_reauth("logged out with `zalogate channels logout`")
+                removed = True
         token_file = live.token_file
         for path in (token_file.path, token_file.reauth_path, token_file.consent_path):
             with contextlib.suppress(FileNotFoundError):
