@@ -411,3 +411,26 @@ async def test_a_reply_window_that_cannot_be_read_from_the_cluster_is_unknown(
     await interactions.record("42", int((time.time() - 10 * 86400) * 1000))  # logged, kept here
     assert interactions.window("42") is Window.CLOSED  # this node's own record
     assert await interactions.current("42") is Window.UNKNOWN  # never refuse on it: Zalo decides
+
+
+async def test_a_message_this_node_took_and_processes_reaches_the_cluster(
+    tmp_path: Path,
+) -> None:
+    from zalogate.channels.zalooa.window import Interactions
+
+    class Recorded:
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        async def touch(self, channel: str, account_id: str, user_id: str, at: float) -> None:
+            self.times.append(at)
+
+        async def last(self, channel: str, account_id: str, user_id: str) -> float | None:
+            return max(self.times, default=None)
+
+    shared = Recorded()
+    interactions = Interactions(tmp_path / "i.json", shared=shared, scope=("zalooa", "default"))
+    interactions.touch("42", 1_000_000)  # the webhook, on this node: local only
+    await interactions.record("42", 1_000_000)  # the same message, processed here
+    await interactions.record("42", 1_000_000)  # nothing new: no second write
+    assert shared.times == [1000.0]

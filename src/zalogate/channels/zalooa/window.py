@@ -54,6 +54,9 @@ class Interactions:
         self._path = path
         self._shared = shared
         self._scope = scope
+        self._shared_at: dict[str, float] = {}
+        """The latest time this node wrote to ``shared`` per user (a webhook's local touch
+        of the same message comes first and must not keep it from the cluster)."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             self._last = {str(k): float(v) for k, v in raw.items()}
@@ -73,12 +76,16 @@ class Interactions:
     async def record(self, user_id: str, at_ms: int | None = None) -> None:
         """:meth:`touch`, and in a cluster tell the other nodes (a failure is only logged: the
         reply window is Zalo's to enforce in the end)."""
-        if not self.touch(user_id, at_ms) or self._shared is None:
+        self.touch(user_id, at_ms)
+        at = self._last[user_id]
+        if self._shared is None or at <= self._shared_at.get(user_id, 0.0):
             return
         try:
-            await self._shared.touch(*self._scope, user_id, self._last[user_id])
+            await self._shared.touch(*self._scope, user_id, at)
         except Exception as exc:
             _log.warning("interaction of %s not shared with the cluster: %s", user_id, exc)
+            return
+        self._shared_at[user_id] = at
 
     async def current(self, user_id: str, now: float | None = None) -> Window:
         """Where a reply to ``user_id`` now falls, on the latest interaction any node saw (a
