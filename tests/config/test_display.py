@@ -57,3 +57,36 @@ def test_starter_config_is_valid_and_starts_no_channel() -> None:
     assert [a.enabled for a in resolve_accounts(config, "zalouser")] == [False]
     assert config.channels.defaults.group_policy == "allowlist"
     assert "//" in STARTER_CONFIG  # commented for the reader
+
+
+def test_a_password_in_a_url_is_neither_shown_nor_logged() -> None:
+    from zalogate.runtime.secrets import collect_secrets
+
+    config = parse_config(
+        {
+            "gateway": {
+                "cluster": {
+                    "nats": {"servers": ["nats://ops:n4ts-pw@10.0.0.1:4222", "nats://b:4222"]}
+                }
+            },
+            "channels": {"zalouser": {"proxy": "http://me:pr0xy-pw@proxy.local:3128"}},
+        },
+        env={},
+    )
+    shown = json.dumps(redacted_config(config))
+    assert "n4ts-pw" not in shown
+    assert "pr0xy-pw" not in shown
+    assert "nats://***@10.0.0.1:4222" in shown
+    assert "nats://b:4222" in shown  # a URL without a login stays as it is
+    found = collect_secrets(config)
+    assert {"n4ts-pw", "pr0xy-pw"} <= found
+    assert "ops" not in found  # a user name alone is no secret
+
+
+def test_hide_userinfo_leaves_text_that_is_no_url_alone() -> None:
+    from zalogate.config.urls import hide_userinfo, url_password
+
+    assert hide_userinfo("write to ops@example.com") == "write to ops@example.com"
+    assert hide_userinfo("tls://u:p@h:1/x@y") == "tls://***@h:1/x@y"
+    assert url_password("nats://user@h:4222") is None
+    assert url_password("nats://user:secret@h:4222") == "secret"

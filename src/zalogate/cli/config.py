@@ -115,7 +115,12 @@ def _overlays(loaded: ZalogateConfig, folder: Path) -> Mapping[tuple[str, str], 
     try:
         return asyncio.run(read())
     except ConnectionError as exc:  # the cluster's NATS servers (ClusterUnavailableError)
-        raise CliError(str(exc)) from exc
+        # The config is still worth seeing while NATS is down: without the console's edits.
+        err_console.print(
+            f"warning: the console's allowlist edits are not merged in: {redact(str(exc))}",
+            markup=False,
+        )
+        return {}
 
 
 def _load_or_fail(ctx: typer.Context) -> tuple[ZalogateConfig, Path, dict[str, str]]:

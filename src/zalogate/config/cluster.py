@@ -7,21 +7,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 
 from zalogate.config.config_model import ConfigModel
+from zalogate.config.urls import hide_userinfo
 
 __all__ = ["ClusterConfig", "NatsConfig", "hide_userinfo"]
 
 _SCHEMES = ("nats://", "tls://", "ws://", "wss://")
-
-
-def hide_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` part replaced by ``***@`` (for messages)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    host_part, slash, path = rest.partition("/")
-    if "@" not in host_part:
-        return url
-    return f"{scheme}://***@{host_part.rpartition('@')[2]}{slash}{path}"
 
 
 class NatsConfig(ConfigModel):

@@ -11,6 +11,7 @@ from pydantic import SecretBytes, SecretStr
 from zalogate.config.accounts import resolve_accounts
 from zalogate.config.loading import installed_channel_ids
 from zalogate.config.schema import ZalogateConfig
+from zalogate.config.urls import hide_userinfo
 
 if TYPE_CHECKING:
     from zalogate.core.access_overlay import AccessOverlay
@@ -94,4 +95,6 @@ def _redact(value: Any, key: str) -> Any:
         return [_redact(v, key) for v in value]
     if isinstance(value, str) and key and _SECRET_KEY.search(key.replace("_", "").replace("-", "")):
         return REDACTED
+    if isinstance(value, str):
+        return hide_userinfo(value)  # a NATS server or proxy URL with user:password@
     return value

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from zalogate.config.urls import url_password
 from zalogate.runtime.logging import register_secret
 
 __all__ = ["collect_secrets", "register_secret_values"]
@@ -24,7 +25,7 @@ def collect_secrets(obj: Any, *, _key: str = "", _depth: int = 0) -> set[str]:
 
     A field counts when its name ends in ``token``, ``secret``, ``password``, ``apiKey``,
     ``cookie(s)``, ``zpw_enk``/``zpw_sek`` (case and ``_`` ignored); pydantic ``SecretStr``
-    values count wherever they are.
+    values count wherever they are, and so does the password of a URL's ``user:password@``.
     """
     found: set[str] = set()
     if _depth > 12 or obj is None:
@@ -36,6 +37,8 @@ def collect_secrets(obj: Any, *, _key: str = "", _depth: int = 0) -> set[str]:
     if isinstance(obj, str):
         if _key and _SECRET_FIELD.search(_key.replace("_", "").replace("-", "")):
             found.add(obj)
+        elif (password := url_password(obj)) is not None:
+            found.add(password)  # a NATS server or proxy URL with user:password@
         return found
     children: list[tuple[str, Any]] = []
     if isinstance(obj, BaseModel):
