@@ -72,12 +72,19 @@ UNPACED = {
 
 @contextlib.asynccontextmanager
 async def personal_node(
-    fake: FakeZaloPersonal, cluster: dict[str, Any], name: str, root: Path
+    fake: FakeZaloPersonal,
+    cluster: dict[str, Any],
+    name: str,
+    root: Path,
+    *,
+    session: bool = True,
 ) -> AsyncIterator[Gateway]:
-    """A started gateway named ``name`` in the cluster, with the Bot's saved session."""
+    """A started gateway named ``name`` in the cluster, with the Bot's saved session (none
+    without ``session``)."""
     state = root / name
-    creds = Credentials.from_json(fake.credentials(BOT, user_agent=UA, domain="127.0.0.1"))
-    CredentialStore(state).save("default", creds, uid=BOT)
+    if session:
+        creds = Credentials.from_json(fake.credentials(BOT, user_agent=UA, domain="127.0.0.1"))
+        CredentialStore(state).save("default", creds, uid=BOT)
     section = {
         "apiHosts": {"id": fake.base_url, "wpa": fake.base_url, "jr": fake.base_url},
         "websocketUrl": fake.ws_url,
@@ -492,3 +499,49 @@ async def test_a_reply_prepared_off_the_holder_quotes_the_message_it_answers(
     assert record.endpoint.endswith("/api/message/quote")
     assert (record.params["qmsgId"], record.params["qmsg"]) == ("7001", "what time is it?")
     assert fake.calls_of(imei_of(tmp_path, "b")) == []
+
+
+async def test_the_account_moves_to_a_node_without_a_saved_session_and_keeps_its_login(
+    cluster_section: dict[str, Any], tmp_path: Path
+) -> None:
+    # gateway.cluster.sessionKey: the session the holder saved is shared, sealed.
+    cluster = {**cluster_section, "sessionKey": "a-long-shared-session-key-0123"}
+    async with FakeZaloPersonal(long_poll_s=0.2) as fake:
+        fake.add_account(BOT, "Bot", friends=(ALICE,))
+        fake.add_account(ALICE, "Alice")
+        first = contextlib.AsyncExitStack()
+        holder = await first.enter_async_context(personal_node(fake, cluster, "a", tmp_path))
+        try:
+            await state_becomes(holder, AccountState.RUNNING)
+            identity = imei_of(tmp_path, "a")
+            async with personal_node(fake, cluster, "b", tmp_path, session=False) as standby:
+                await state_becomes(standby, AccountState.STANDBY)
+                assert CredentialStore(tmp_path / "b").load("default") is None
+                sealed = await _vault_entry(standby, cluster["prefix"])
+                await first.aclose()  # a stops: b takes the account over with a's login
+                await state_becomes(standby, AccountState.RUNNING)
+                calls = len(fake.calls_of(identity))
+                request = MessageRequest(target=ALICE, text="from b, same device")
+                await standby.send_message("zalouser", "default", request)
+                await fake.wait_for_sent(kind="text", text="from b, same device")
+        finally:
+            await first.aclose()
+    moved = tmp_path / "b" / "credentials" / "zalouser" / "default.json"
+    assert imei_of(tmp_path, "b") == identity  # Zalo sees the same device
+    assert moved.stat().st_mode & 0o777 == 0o600
+    assert "/api/message/sms" in fake.calls_of(identity)[calls:]
+    assert identity.encode() not in sealed  # NATS holds ciphertext only
+
+
+async def _vault_entry(node: Gateway, prefix: str) -> bytes:
+    """The raw value of the Bot's session in the cluster's vault, once the holder put it."""
+    js = node.cluster.handles.js
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                entry = await (await js.key_value(f"{prefix}_vault")).get("v.zalouser.default")
+            except Exception:
+                await asyncio.sleep(0.05)
+                continue
+            assert entry.value is not None
+            return entry.value

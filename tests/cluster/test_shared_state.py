@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from zalogate.cli.app import main
 from zalogate.cluster import ClusterNode
@@ -434,3 +435,28 @@ async def test_a_message_this_node_took_and_processes_reaches_the_cluster(
     await interactions.record("42", 1_000_000)  # the same message, processed here
     await interactions.record("42", 1_000_000)  # nothing new: no second write
     assert shared.times == [1000.0]
+
+
+async def test_the_session_vault_opens_only_with_the_clusters_key(
+    cluster_settings: ClusterConfig,
+) -> None:
+    from zalogate.cluster.vault import KvSessionVault
+
+    settings = cluster_settings.model_copy(
+        update={"session_key": SecretStr("the-cluster-session-key-01")}
+    )
+    async with ClusterNode(settings, node_id="a") as node:
+        vault = node.shared.sessions
+        assert vault is not None
+        await vault.save(("zalouser", "default"), b'{"cookies": "zpw_sek=1"}')
+        assert await vault.load(("zalouser", "default")) == b'{"cookies": "zpw_sek=1"}'
+        bucket = await node.handles.js.key_value(f"{settings.prefix}_vault")
+        other = KvSessionVault(bucket, "another-key-of-16-chars")
+        assert await other.load(("zalouser", "default")) is None  # does not open
+        raw = await bucket.get("v.zalouser.default")
+        assert raw.value is not None
+        assert b"zpw_sek" not in raw.value
+        await vault.forget(("zalouser", "default"))
+        assert await vault.load(("zalouser", "default")) is None
+    async with ClusterNode(cluster_settings, node_id="b") as plain:
+        assert plain.shared.sessions is None  # no sessionKey: sessions stay per node

@@ -82,6 +82,11 @@ class Layout:
         return f"{self.prefix}_grants"
 
     @property
+    def vault_bucket(self) -> str:
+        """Saved logins (a personal account's session), sealed, one document per profile."""
+        return f"{self.prefix}_vault"
+
+    @property
     def contact_bucket(self) -> str:
         """When each user last interacted with an account (an OA's reply window)."""
         return f"{self.prefix}_contacts"

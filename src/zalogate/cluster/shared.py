@@ -23,6 +23,7 @@ from zalogate.cluster.schedules import KvScheduleStore
 from zalogate.cluster.takeover import KvTakeoverState
 from zalogate.cluster.tokens import KvTokenStores
 from zalogate.cluster.transcripts import KvTranscriptStore
+from zalogate.cluster.vault import KvSessionVault
 from zalogate.config.cluster import ClusterConfig
 from zalogate.core.access import AccessOverlay
 from zalogate.core.shared_state import SharedState
@@ -60,7 +61,13 @@ async def shared_state(js: JetStreamContext, settings: ClusterConfig) -> SharedS
     their own clock, allow entries, pauses and schedules stay until removed)."""
     layout = Layout(settings.prefix, settings.partitions)
     contacts = await _bucket(js, settings, layout.contact_bucket, CONTACT_MAX_AGE_SECONDS)
-    return SharedState(*await _kv_shared(js, settings), contacts=KvContactTimes(contacts.kv))
+    sessions = None
+    if settings.session_key is not None:
+        vault = await _bucket(js, settings, layout.vault_bucket)
+        sessions = KvSessionVault(vault.kv, settings.session_key.get_secret_value())
+    return SharedState(
+        *await _kv_shared(js, settings), contacts=KvContactTimes(contacts.kv), sessions=sessions
+    )
 
 
 async def _kv_shared(

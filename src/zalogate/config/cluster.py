@@ -67,4 +67,17 @@ class ClusterConfig(ConfigModel):
     lookup_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     """How long a directory look-up, group member read or probe of a personal account waits
     for the node holding its session (it is done there); no answer by then is retryable."""
+    session_key: SecretStr | None = None
+    """Seals the saved logins the nodes share (a personal account's session), so that the
+    node taking an account over logs in with it; unset: each node keeps its own."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+
+    @field_validator("session_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "at least 16 characters; make one with `openssl rand -base64 32` and give every"
+                " node the same"
+            )
+        return value

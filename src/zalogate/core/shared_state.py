@@ -19,7 +19,7 @@ from zalogate.core.schedules import ScheduleStore, SqliteScheduleStore
 from zalogate.core.takeover import SqliteTakeoverState, TakeoverState
 from zalogate.store import Store
 
-__all__ = ["ContactTimes", "SharedState", "local_state"]
+__all__ = ["ContactTimes", "SessionVault", "SharedState", "local_state"]
 
 
 class ContactTimes(Protocol):
@@ -35,17 +35,36 @@ class ContactTimes(Protocol):
         ...
 
 
+class SessionVault(Protocol):
+    """Saved logins every node shares, sealed (a personal account's session): the node that
+    takes an account over logs in with the session the last holder saved."""
+
+    async def load(self, name: tuple[str, ...]) -> bytes | None:
+        """The saved document ``name``, or None."""
+        ...
+
+    async def save(self, name: tuple[str, ...], data: bytes) -> None:
+        """Replace document ``name``."""
+        ...
+
+    async def forget(self, name: tuple[str, ...]) -> None:
+        """Remove document ``name`` (a logout)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SharedState:
     """Pairing requests with the allow store, takeover (paused conversations), the pending
     group history and the scheduled messages; in a cluster also the users' last contact
-    times (``contacts``; None on one node, where a channel keeps its own record)."""
+    times (``contacts``) and the saved logins (``sessions``, with ``gateway.cluster.
+    sessionKey``); None on one node, where a channel keeps its own records."""
 
     pairing: PairingStore
     takeover: TakeoverState
     history: GroupHistory
     schedules: ScheduleStore
     contacts: ContactTimes | None = None
+    sessions: SessionVault | None = None
 
 
 def local_state(store: Store, *, clock: Callable[[], float] = time.time) -> SharedState:

@@ -59,6 +59,7 @@ from zalogate.channels.zalouser.resolution import (
     resolve_names,
     save_resolution,
 )
+from zalogate.channels.zalouser.session_sync import SessionSync
 from zalogate.channels.zalouser.tools import zalouser_tools
 from zalogate.config import ZalogateConfig
 from zalogate.core.access import AccountPolicy, effective_group_policy, policy_from_settings
@@ -148,6 +149,9 @@ class ZalouserChannel(Channel):
             for a in self._zalouser.values()
         ]
         self.credentials = CredentialStore(context.state_dir)
+        vault = context.shared.sessions if context.shared is not None else None
+        self._sessions = SessionSync(self.credentials, vault)
+        self.credentials.on_change = self._sessions.changed  # a cluster shares the session
         guard = UrlGuard(
             allow_loopback=self.options.allow_loopback_media or self.options.allow_private_media,
             allow_private=self.options.allow_private_media,
@@ -416,6 +420,7 @@ class ZalouserChannel(Channel):
         self._active_profiles[zacct.profile.lower()] = zacct.account_id
         state = self.listener_state(account)
         await self.governor(account).restore()  # status shows the saved counters at once
+        await self._sessions.pull(zacct.profile)  # the last holder's session (a cluster)
         try:
             connection = self.connection(account)
             client = await connection.client(touch=True)
@@ -603,11 +608,8 @@ class ZalouserChannel(Channel):
         finally:
             if probe_connection is not connection:
                 await probe_connection.forget()
-        identity.update(
-            {"userId": profile.uid, "displayName": profile.display_name, "id": profile.uid}
-        )
-        if profile.avatar:
-            identity["avatar"] = profile.avatar
+        identity.update(userId=profile.uid, displayName=profile.display_name, id=profile.uid)
+        identity.update({"avatar": profile.avatar} if profile.avatar else {})
         return timed_probe_result(
             ok=True,
             detail=f"logged in as {profile.display_name or profile.uid}",
@@ -648,12 +650,8 @@ class ZalouserChannel(Channel):
         return removed
 
     async def reset_account(self, account: ChannelAccount) -> None:
-        """Drop the account's logged-in client without saving its cookies.
-
-        The gateway calls this when it restarts or stops the account on request (after
-        ``channels login`` / ``logout``): the next run logs in from the saved session, and
-        the old client cannot write its cookies over a session saved meanwhile.
-        """
+        """Drop the account's client without saving its cookies (a restart or stop after
+        ``channels login``/``logout``: it cannot write over a session saved meanwhile)."""
         await self.connection(account).forget()
 
     # ------------------------------------------------------------------ tools
@@ -684,6 +682,7 @@ class ZalouserChannel(Channel):
             await connection.aclose()
         await self._fetcher.aclose()
         await self._media.aclose()
+        await self._sessions.aclose()
 
 
 def create_channel(

@@ -17,7 +17,7 @@ import logging
 import os
 import stat
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,8 +73,10 @@ class CredentialStore:
         state_dir: The gateway's state dir.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, on_change: Callable[[str], None] | None = None) -> None:
         self.root = Path(state_dir) / "credentials" / "zalouser"
+        self.on_change = on_change or (lambda _profile: None)
+        """Told the profile after each save or delete (a cluster shares the session)."""
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.root)!r})"
@@ -151,6 +153,7 @@ class CredentialStore:
             body["displayName"] = display_name
         path = self.path(profile)
         write_private_file(path, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"))
+        self.on_change(profile)
         return path
 
     def refresh(
@@ -195,6 +198,7 @@ class CredentialStore:
             self.path(profile).unlink()
         except FileNotFoundError:
             return False
+        self.on_change(profile)
         return True
 
 
