@@ -38,7 +38,11 @@ class SessionSync:
         """A file was saved or deleted: hand it to the vault (in the background)."""
         if self._vault is None:
             return
-        task = asyncio.get_running_loop().create_task(self.push(profile))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # saved outside the event loop: the next run's save pushes it
+            return
+        task = loop.create_task(self.push(profile))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
