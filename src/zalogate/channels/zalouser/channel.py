@@ -645,6 +645,7 @@ class ZalouserChannel(Channel):
         """Forget the account's saved session; True if there was one."""
         await self.connection(account).forget()
         removed = self.credentials.delete(self.profile_of(account))
+        await self._sessions.push(self.profile_of(account))  # a cluster forgets it too
         if removed:
             log.info("[%s] zalouser session cleared", account.account_id)
         return removed
