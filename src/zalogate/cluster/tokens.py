@@ -7,11 +7,10 @@ its revision (:meth:`KvTokenStore.exclusive`): the node that loses the race wait
 claim to go, then reads the winner's pair instead of refreshing. A claim left by a node that
 died expires after :data:`CLAIM_SECONDS`, longer than a refresh call may take.
 
-The value is AES-256-GCM (a fresh 96-bit nonce per write) under a key derived with HKDF-SHA256
-from the app's secret key, which every node has in its config, with the key name as
-associated data: a reader of the bucket (anyone with NATS access) sees no token, and a value
-copied to another key does not open. An unreadable value (the app secret changed) counts as
-no grant and is replaced by the next write.
+The value is sealed (:mod:`zalogate.cluster.sealing`: AES-256-GCM, key from HKDF-SHA256) with
+the app's secret key, which every node has in its config: a reader of the bucket (anyone with
+NATS access) sees no token, and a value copied to another key does not open. An unreadable
+value (the app secret changed) counts as no grant and is replaced by the next write.
 
 A pending consent (``channels login``: the link's state and PKCE verifier) is kept in the same
 sealed document, so the OAuth callback completes on whichever node the load balancer picks.
@@ -27,21 +26,17 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from zalogate.cluster.layout import kv_key
+from zalogate.cluster.sealing import Seal
 from zalogate.oa.oauth import ConsentRequest, TokenPair, consent_from_json, consent_to_json
 from zalogate.oa.tokens import StoredGrant, TokenFile, TokenStore, newer
 
@@ -53,13 +48,11 @@ CLAIM_SECONDS = 120.0
 """How long a refresh claim holds (a refresh call times out after 30 s)."""
 _POLL = 0.05
 _TRIES = 100
-_VERSION = b"1"
 _Document = dict[str, Any]
 
 
-def _cipher(secret: str, key: str) -> AESGCM:
-    kdf = HKDF(algorithm=SHA256(), length=32, salt=b"zalogate grants", info=key.encode())
-    return AESGCM(kdf.derive(secret.encode()))
+def _cipher(secret: str, key: str) -> Seal:
+    return Seal(secret, key, salt=b"zalogate grants")
 
 
 class KvTokenStores:
@@ -81,7 +74,7 @@ class KvTokenStore:
         self,
         kv: KeyValue,
         key: str,
-        cipher: AESGCM,
+        cipher: Seal,
         local: TokenFile,
         *,
         clock: Callable[[], float] = time.time,
@@ -228,19 +221,16 @@ class KvTokenStore:
         return True
 
     def _seal(self, doc: _Document) -> bytes:
-        nonce = os.urandom(12)
-        plain = json.dumps(doc, sort_keys=True).encode()
-        return _VERSION + nonce + self._cipher.encrypt(nonce, plain, self.key.encode())
+        return self._cipher.seal(json.dumps(doc, sort_keys=True).encode())
 
     def _open(self, value: bytes) -> _Document | None:
-        if not value.startswith(_VERSION) or len(value) < 1 + 12 + 16:
-            return None
+        plain = self._cipher.open(value)
         try:
-            plain = self._cipher.decrypt(value[1:13], value[13:], self.key.encode())
-            doc = json.loads(plain)
-        except (InvalidTag, ValueError):
+            doc = json.loads(plain) if plain is not None else None
+        except ValueError:
+            doc = None
+        if plain is None or doc is None:
             log.warning("%s: the shared grant does not open with this app secret", self.key)
-            return None
         return doc if isinstance(doc, dict) else None
 
     def _mirror(self, pair: TokenPair) -> None:
