@@ -38,11 +38,11 @@ Route = Callable[[Channel], Channel]
 @contextlib.asynccontextmanager
 async def open_one_off(
     settings: ClusterConfig, *, name: str, routing: bool, grants: bool
-) -> AsyncIterator[tuple[Route, KvTokenStores | None]]:
+) -> AsyncIterator[tuple[Route | None, KvTokenStores | None]]:
     """A connection to the cluster (closed afterwards) and what comes through it: the wrapper
     that routes a channel's session acts to the node running the account (``routing``; a
     channel whose traits do not ask for it is left as it is) and the shared grants
-    (``grants``).
+    (``grants``); None for what was not asked.
 
     Raises:
         ClusterUnavailableError: NATS cannot be reached.
@@ -50,13 +50,9 @@ async def open_one_off(
     client = await connect(settings, name=name)
     try:
         stores = await token_stores(client.jetstream(timeout=5.0), settings) if grants else None
-        yield (_router(client, settings) if routing else _unchanged), stores
+        yield (_router(client, settings) if routing else None), stores
     finally:
         await client.close()
-
-
-def _unchanged(channel: Channel) -> Channel:
-    return channel
 
 
 def _router(client: Client, settings: ClusterConfig) -> Route:

@@ -348,7 +348,7 @@ async def cluster_one_off(
     one_off = _cluster_module("one_off")
     async with one_off.open_one_off(settings, name=name, routing=routing, grants=grants) as got:
         route, stores = got
-        yield OneOffCluster(route, stores)
+        yield OneOffCluster(route or _unchanged, stores)
 
 
 async def cluster_link_key(config: Any, *, name: str) -> str | None:

@@ -101,10 +101,6 @@ class Interactions:
                 last = shared
         return self._classify(last, now)
 
-    def window(self, user_id: str, now: float | None = None) -> Window:
-        """Where a reply to ``user_id`` now falls, on this node's record only."""
-        return self._classify(self._last.get(user_id), now)
-
     @staticmethod
     def _classify(last: float | None, now: float | None) -> Window:
         if last is None:
