@@ -117,11 +117,10 @@ class OALogin:
         """
         live = self._live(account)
         removed = False
-        if live.store is not live.token_file:
-            shared = await live.store.read()
-            if shared.pair is not None and shared.reauth is None:
-                await live.store.write_reauth("logged out with `zalogate channels logout`")
-                removed = True
+        held = await live.store.read()  # in a cluster: the pair every node uses
+        if held.pair is not None and held.reauth is None:
+            await live.store.write_reauth("logged out with `zalogate channels logout`")
+            removed = True
         token_file = live.token_file
         for path in (token_file.path, token_file.reauth_path, token_file.consent_path):
             with contextlib.suppress(FileNotFoundError):
