@@ -13,7 +13,7 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from zalogate.cluster.connection import ClusterUnavailableError, connect, connected_server
 from zalogate.cluster.layout import Layout
@@ -103,24 +103,34 @@ async def collect(client: Client, settings: ClusterConfig) -> dict[str, Any]:
 
 
 async def _entries(js: JetStreamContext, bucket: str) -> dict[str, str]:
-    """Every live key of ``bucket`` with its value (empty when the bucket does not exist)."""
-    try:
-        kv = await js.key_value(bucket)
-    except NotFoundError:
-        return {}
-    found: dict[str, str] = {}
+    """Every live key of ``bucket`` with its value (empty when the bucket does not exist).
+
+    Asked of the stream leader — the subjects from ``STREAM.INFO``, each value with a
+    non-direct ``get_last_msg`` — not through nats-py's ``KeyValue.keys()`` watcher (which
+    may say "no keys" before handing out one written a moment ago) and direct gets (which a
+    lagging replica may answer): a heartbeat or lease written just before is listed.
+
+    Raises:
+        ConnectionError: NATS did not answer the listing, three times.
+    """
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
     for attempt in range(3):
         try:
-            keys = await kv.keys()
+            info = await js.stream_info(stream, subjects_filter=f"{prefix}>")
             break
-        except NoKeysError:  # an empty bucket
+        except NotFoundError:
             return {}
-        except Exception:  # a listing timed out (a busy server): ask again
+        except Exception as exc:  # a busy server: ask again
             if attempt == 2:
-                return {}
-    for key in keys:
-        with contextlib.suppress(Exception):  # expired between the listing and the read
-            entry = await kv.get(key)
-            if entry.value:
-                found[key] = entry.value.decode(errors="replace")
+                raise ConnectionError(f"NATS did not list {bucket} ({exc}); try again") from None
+    found: dict[str, str] = {}
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            msg = await js.get_last_msg(stream, subject)
+        except NotFoundError:  # expired between the listing and the read
+            continue
+        operation = (msg.headers or {}).get("KV-Operation")
+        if operation in ("DEL", "PURGE") or not msg.data:
+            continue
+        found[subject[len(prefix) :]] = msg.data.decode(errors="replace")
     return found
